@@ -1,0 +1,2 @@
+// Forwarding header: see shim.h for why it exists.
+#include <nifti/znzlib.h>

@@ -1,0 +1,13 @@
+import ArgumentParser
+import HemoCore
+
+/// The `hemo` command: every HemoCluster tool as a subcommand.
+@main
+struct Hemo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hemo",
+        abstract: "Build, pseudo-label, distribute and verify head-CT hemorrhage datasets.",
+        version: HemoVersion.string,
+        subcommands: []
+    )
+}
