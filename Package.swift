@@ -1,6 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The module graph (see README "Architecture"):
+//   C libraries (private)      CNIfTI  CZeroMQ  CLZ4  CZlib
+//   one typed wrapper each     NIfTI   ZeroMQ   LZ4   Zlib
+//   pure Swift core            HemoCore (Volume, Geometry, masks, boxes, subtypes, polygons)
+//   libraries                  HemoTransforms, HemoSynth, HemoInference, HemoRelease,
+//                              HemoWire, HemoScheduler, HemoCluster
+//   one executable             hemo
 let package = Package(
     name: "HemoCluster",
     platforms: [.macOS(.v14)],
@@ -12,21 +19,48 @@ let package = Package(
     ],
     targets: [
         // C libraries, private, one thin module each.
-        .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
+        .target(name: "CNIfTI"), // a C target, not a system library: see Sources/CNIfTI/include/CNIfTI.h
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq"),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
 
-        // Pure Swift core: volumes, geometry, masks, boxes, subtypes.
+        // One typed Swift wrapper per C library; each owns its pointers and has its own error type.
+        .target(name: "NIfTI", dependencies: ["CNIfTI", "HemoCore"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "LZ4", dependencies: ["CLZ4"]),
+        .target(name: "Zlib", dependencies: ["CZlib"]),
+
+        // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),
 
+        // Libraries.
+        .target(name: "HemoTransforms", dependencies: ["HemoCore"]),
+        .target(name: "HemoSynth", dependencies: ["HemoCore", "NIfTI"]),
+        .target(name: "HemoInference", dependencies: ["HemoCore"]),
+        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "Zlib"]),
+        .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
+        .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
+
+        // The one executable.
         .executableTarget(
             name: "hemo",
             dependencies: [
-                "HemoCore",
+                "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
+                "HemoRelease", "HemoWire", "HemoScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // Tests.
         .testTarget(name: "HemoCoreTests", dependencies: ["HemoCore"]),
+        .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "LZ4Tests", dependencies: ["LZ4"]),
+        .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"]),
+        .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore"]),
+        .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"]),
+        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore"]),
+        .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
+        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
     ]
 )

@@ -1,2 +1,0 @@
-// Forwarding header: see shim.h for why it exists.
-#include <nifti/znzlib.h>

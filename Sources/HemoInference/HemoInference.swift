@@ -1,0 +1,2 @@
+/// A vectorized CPU engine for ONNX models.
+public enum HemoInferenceModule {}

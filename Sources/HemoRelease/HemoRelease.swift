@@ -1,0 +1,2 @@
+/// The release format: writer and verifier.
+public enum HemoReleaseModule {}

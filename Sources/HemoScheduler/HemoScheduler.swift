@@ -1,0 +1,2 @@
+/// The coordinator's scheduler as a pure state machine.
+public enum HemoSchedulerModule {}

@@ -1,0 +1,2 @@
+/// Synthetic head-CT cohorts with ground truth.
+public enum HemoSynthModule {}

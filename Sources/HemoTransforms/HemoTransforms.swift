@@ -1,0 +1,2 @@
+/// Geometry transforms, connected components, boxes and labels.
+public enum HemoTransformsModule {}

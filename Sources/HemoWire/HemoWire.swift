@@ -1,0 +1,2 @@
+/// The coordinator–worker wire protocol.
+public enum HemoWireModule {}

@@ -1,0 +1,2 @@
+/// LZ4 frames through liblz4.
+public enum LZ4Module {}

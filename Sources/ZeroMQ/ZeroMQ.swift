@@ -1,0 +1,2 @@
+/// Typed Swift sockets over libzmq.
+public enum ZeroMQModule {}

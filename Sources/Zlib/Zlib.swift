@@ -1,0 +1,2 @@
+/// Deflate and CRC-32 through zlib.
+public enum ZlibModule {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import HemoInference
+
+@Test func moduleLinks() { #expect(HemoInferenceModule.self == HemoInferenceModule.self) }

@@ -1,0 +1,4 @@
+import Testing
+@testable import HemoTransforms
+
+@Test func moduleLinks() { #expect(HemoTransformsModule.self == HemoTransformsModule.self) }

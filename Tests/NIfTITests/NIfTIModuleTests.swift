@@ -1,0 +1,4 @@
+import Testing
+@testable import NIfTI
+
+@Test func moduleLinks() { #expect(NIfTIModule.self == NIfTIModule.self) }
