@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "HemoTransforms", dependencies: ["HemoCore"]),
         .target(name: "HemoSynth", dependencies: ["HemoCore", "NIfTI", "PNG"]),
         .target(name: "HemoInference", dependencies: ["HemoCore"]),
-        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "Zlib"]),
+        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
 
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"]),
-        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore"]),
+        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
     ]

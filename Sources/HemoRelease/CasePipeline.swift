@@ -109,7 +109,7 @@ public enum CasePipeline {
                 throw CaseFailure(stage: "annotations", reason: "\(c.relative(p)): cannot be read")
             }
             do {
-                let doc = try PolygonDocument.decode(Array(data))
+                let doc = try JSONDecoder().decode(PolygonDocument.self, from: data)
                 return try doc.masks(geometry: grid)
             } catch {
                 throw CaseFailure(stage: "annotations", reason: "\(c.relative(p)): \(error)")
@@ -120,18 +120,26 @@ public enum CasePipeline {
     }
 
     /// Applies the options' geometry transforms to the CT and the masks together.
-    public static func transform(ct: Volume<Float>, masks: SubtypeMasks, options: ReleaseOptions, threads: Int)
+    public static func transform(ct: Volume<Float>, masks: SubtypeMasks, options: ReleaseOptions, threads: Int) throws
         -> (ct: Volume<Float>, masks: SubtypeMasks)
     {
         var ct = ct
         var bitmask = masks.bitmask
-        if options.canonical {
-            ct = Reorientation.toCanonical(ct).volume
-            bitmask = Reorientation.toCanonical(bitmask).volume
-        }
-        if case .millimetres(let s) = options.spacing {
-            ct = Resampler.resample(ct, toSpacing: s, interpolation: options.interpolation, fill: -1024, threads: threads)
-            bitmask = Resampler.resample(bitmask, toSpacing: s, interpolation: .nearest, fill: 0, threads: threads)
+        do {
+            if options.canonical {
+                let (canonical, reorientation) = try Reorientation.toCanonical(ct)
+                ct = canonical
+                bitmask = reorientation.apply(bitmask)
+            }
+            if case .millimetres(let s) = options.spacing {
+                let plan = try ResamplePlan(source: ct.geometry, targetSpacing: s)
+                ct = Resampler.resample(ct, plan: plan, interpolation: options.interpolation,
+                                        fill: Resampler.defaultCTFill, threads: threads)
+                bitmask = Resampler.resample(bitmask, plan: plan, interpolation: .nearest,
+                                             fill: Resampler.defaultLabelFill, threads: threads)
+            }
+        } catch let e as TransformError {
+            throw CaseFailure(stage: "transform", reason: e.description)
         }
         return (ct, SubtypeMasks(bitmask: bitmask))
     }
@@ -147,7 +155,7 @@ public enum CasePipeline {
         }
         let ct = try timed("read", &times) { try readCT(c, options: options) }
         let masks = try timed("masks", &times) { try readMasks(c, grid: ct.geometry, options: options) }
-        let out = timed("transform", &times) { transform(ct: ct, masks: masks, options: options, threads: threads) }
+        let out = try timed("transform", &times) { try transform(ct: ct, masks: masks, options: options, threads: threads) }
         return CaseProduct(id: c.id, ct: out.ct.converted(to: Int16.self), masks: out.masks, inputs: inputs)
     }
 

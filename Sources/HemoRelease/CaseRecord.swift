@@ -1,4 +1,5 @@
 import HemoCore
+import HemoTransforms
 
 /// One row of `boxes2d.csv`: an 8-connected component of one subtype's mask in one slice.
 public struct BoxRow: Sendable, Hashable {
@@ -76,5 +77,31 @@ public struct CaseRecord: Sendable, Hashable {
         let width = sliceCount > 1000 ? 4 : 3
         let s = String(k)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+}
+
+extension CaseRecord {
+    /// Analyses `masks` (each subtype on its own mask) into the rows of every table.
+    ///
+    /// - Parameters:
+    ///   - sliceProbabilities: for pseudo-labels, per slice `[p_any, p_EPH, …, p_IVH]`.
+    ///   - boxScore: for pseudo-labels, the score of a 2D component (the model's mean probability inside it).
+    public init(id: CaseID, masks: SubtypeMasks, threads: Int = 1,
+                sliceProbabilities: [[Double]]? = nil,
+                boxScore: ((Lesion2D) -> Double)? = nil) {
+        let f = CaseFindings.analyse(masks, threads: threads)
+        self.id = id
+        geometry = masks.geometry
+        slices = f.slices.map {
+            SliceRow(slice: $0.slice, subtypes: Set($0.subtypes), probabilities: sliceProbabilities?[$0.slice])
+        }
+        boxes = f.lesions2D.map {
+            BoxRow(slice: $0.slice, subtype: $0.subtype, box: $0.box, pixels: $0.pixels, score: boxScore?($0))
+        }
+        lesions = f.lesions3D.map {
+            LesionRow(lesion: $0.index, subtype: $0.subtype, voxels: $0.voxels, ml: $0.ml, box: $0.box, centroid: $0.centroidWorld)
+        }
+        millilitres = f.patient.ml
+        subtypes = Set(f.patient.subtypes)
     }
 }

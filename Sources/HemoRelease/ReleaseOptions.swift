@@ -54,7 +54,7 @@ public struct ReleaseOptions: Sendable {
     public var provenance: JSONValue {
         .object([
             ("spacing", .string(spacing.description)),
-            ("interpolation", .string(interpolation.name)),
+            ("interpolation", .string(interpolation.rawValue)),
             ("canonical", .bool(canonical)),
             ("gzip_level", .int(gzipLevel)),
             ("split_seed", .string(splitSeed)),

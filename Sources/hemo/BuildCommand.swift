@@ -37,7 +37,7 @@ struct ReleaseOptionGroup: ParsableArguments {
             }
             o.spacing = .millimetres(SIMD3(parts[0], parts[1], parts[2]))
         }
-        guard let interp = Interpolation(name: interpolation), interp != .nearest else {
+        guard let interp = Interpolation(rawValue: interpolation), interp != .nearest else {
             throw ValidationError("--interpolation takes linear or bspline (got '\(interpolation)')")
         }
         o.interpolation = interp
