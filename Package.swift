@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"]),
+        .testTarget(name: "HemoCLITests", dependencies: ["hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),

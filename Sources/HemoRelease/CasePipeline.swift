@@ -70,6 +70,7 @@ public enum CasePipeline {
             guard d <= options.gridTolerance else {
                 throw CaseFailure(stage: "annotations", reason: "\(c.relative(path)): affine differs from the CT's by \(formatFixed(d, decimals: 4)) mm (tolerance \(options.gridTolerance) mm); annotations must be on the CT grid")
             }
+            if case .uint8(let v) = image.volume { return Volume(geometry: grid, voxels: v.voxels) }
             let values = image.volume.converted(to: Double.self).voxels
             var out = [UInt8](repeating: 0, count: values.count)
             for (i, v) in values.enumerated() {
