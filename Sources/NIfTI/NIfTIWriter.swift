@@ -129,6 +129,8 @@ enum NIfTIWriter {
                 throw NIfTIError(.unrepresentable, path: path, reason: "libnifti could not encode a NIfTI-2 header for this volume")
             }
             bytes = withUnsafeBytes(of: header) { Array($0) }
+            // libnifti 3.0.1 leaves the magic's end-of-line check zero; write the standard one.
+            bytes.replaceSubrange(4..<12, with: [0x6E, 0x2B, 0x32, 0, 0x0D, 0x0A, 0x1A, 0x0A])
         }
         bytes += [0, 0, 0, 0] // extension flag: no extensions follow
         return bytes
