@@ -96,9 +96,11 @@ extension AnyVolume {
 /// A small CT-like int16 volume with an oblique affine.
 func syntheticCT(frames: Int = 1, qformCode: Int = 1, sformCode: Int = 1) -> Volume<Int16> {
     let size = GridSize(9, 8, 4)
-    let affine = Affine(rowMajor: [0.43, -0.13, -0.06, -80.5,
-                                   0.12, 0.44, 0.2, -95.25,
-                                   0.05, -0.02, 4.97, -40,
+    // A rotation about z (cos 0.96, sin 0.28) times voxel sizes 0.45, 0.45, 5: no shear, so
+    // the qform can represent it too.
+    let affine = Affine(rowMajor: [0.96 * 0.45, -0.28 * 0.45, 0, -80.5,
+                                   0.28 * 0.45, 0.96 * 0.45, 0, -95.25,
+                                   0, 0, 5, -40,
                                    0, 0, 0, 1])
     let geometry = Geometry(size: size, spacing: affine.columnNorms, affine: affine, qformCode: qformCode, sformCode: sformCode)
     let voxels = (0..<(size.count * frames)).map { Int16(truncatingIfNeeded: ($0 * 37) % 4000 - 1024) }
