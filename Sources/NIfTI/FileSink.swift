@@ -129,34 +129,47 @@ enum ParallelGzip {
         let xfl: UInt8 = level == 9 ? 2 : (level < 2 ? 4 : 0)
         try sink.write([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, xfl, 3])
 
-        // Batches of chunks: compressed in parallel, written in order.
-        let batchSize = max(2, 2 * ProcessInfoLite.activeProcessorCount)
-        var crc: UInt = crc32(0, nil, 0)
-        var batchStart = 0
-        while batchStart < chunks.count {
-            let batch = Array(chunks[batchStart..<min(batchStart + batchSize, chunks.count)])
-            let outputs = ChunkOutputs(count: batch.count)
-            let firstIndex = batchStart, lastIndex = chunks.count - 1
-            let allChunks = ChunkList(chunks)
-            DispatchQueue.concurrentPerform(iterations: batch.count) { n in
-                let index = firstIndex + n
+        // Chunks are compressed on Dispatch's worker threads, at most `window` in flight, and
+        // written here strictly in order as each one completes. After a failure the remaining
+        // chunks are still waited for (they read the caller's buffers), just not written.
+        let window = max(3, 2 * ProcessInfoLite.activeProcessorCount + 1)
+        let list = ChunkList(chunks)
+        let outputs = ChunkOutputs(count: chunks.count)
+        let finished = (0..<chunks.count).map { _ in DispatchSemaphore(value: 0) }
+        let queue = DispatchQueue.global(qos: .userInitiated)
+        let lastIndex = chunks.count - 1
+        var submitted = 0
+        func submitNext() {
+            let index = submitted
+            submitted += 1
+            let done = finished[index]
+            queue.async {
                 let dictionary: UnsafeRawBufferPointer? = index == 0 ? nil : {
-                    let previous = allChunks.chunks[index - 1]
+                    let previous = list.chunks[index - 1]
                     let size = min(dictionarySize, previous.count)
                     return UnsafeRawBufferPointer(rebasing: previous[(previous.count - size)...])
                 }()
-                outputs.store(n, deflateChunk(allChunks.chunks[index], dictionary: dictionary, level: level, isLast: index == lastIndex))
+                outputs.store(index, deflateChunk(list.chunks[index], dictionary: dictionary, level: level,
+                                                  isLast: index == lastIndex))
+                done.signal()
             }
-            for n in 0..<batch.count {
-                let result = outputs.take(n)
-                guard let bytes = result.bytes else {
-                    throw NIfTIError(.writeFailed, path: sink.path, reason: "zlib failed to compress: \(result.error)")
-                }
-                try sink.write(bytes)
-                crc = crc32_combine(crc, result.crc, .init(batch[n].count))
-            }
-            batchStart += batch.count
         }
+        while submitted < min(window, chunks.count) { submitNext() }
+        var crc: UInt = crc32(0, nil, 0)
+        var failure: NIfTIError?
+        for index in 0..<chunks.count {
+            finished[index].wait()
+            let result = outputs.take(index)
+            if submitted < chunks.count { submitNext() }
+            guard failure == nil else { continue }
+            guard let bytes = result.bytes else {
+                failure = NIfTIError(.writeFailed, path: sink.path, reason: "zlib failed to compress: \(result.error)")
+                continue
+            }
+            do throws(NIfTIError) { try sink.write(bytes) } catch { failure = error }
+            crc = crc32_combine(crc, result.crc, .init(chunks[index].count))
+        }
+        if let failure { throw failure }
 
         // Trailer: CRC-32 and length mod 2³², little-endian.
         let size = UInt32(truncatingIfNeeded: total), check = UInt32(truncatingIfNeeded: crc)
@@ -211,8 +224,8 @@ enum ParallelGzip {
         init(_ chunks: [UnsafeRawBufferPointer]) { self.chunks = chunks }
     }
 
-    /// Slots the worker threads fill, one per chunk of a batch: each slot is written by exactly
-    /// one thread and read only after `concurrentPerform` returns.
+    /// Slots the worker threads fill, one per chunk: each slot is written by exactly one worker
+    /// and read by the writing thread only after that worker signalled its semaphore.
     final class ChunkOutputs: @unchecked Sendable {
         private let slots: UnsafeMutableBufferPointer<ChunkResult>
         init(count: Int) {
@@ -224,11 +237,23 @@ enum ParallelGzip {
             slots.deallocate()
         }
         func store(_ n: Int, _ result: ChunkResult) { slots[n] = result }
-        func take(_ n: Int) -> ChunkResult { slots[n] }
+        /// The result of chunk `n`, leaving the slot empty so its memory is released.
+        func take(_ n: Int) -> ChunkResult {
+            let result = slots[n]
+            slots[n] = ChunkResult(bytes: nil, crc: 0, error: "taken")
+            return result
+        }
     }
 }
 
-/// The number of processors available to this process, without Foundation.
+/// The number of processors and the CPU time of this process, without Foundation.
 enum ProcessInfoLite {
     static var activeProcessorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// CPU seconds (user + system, all threads) this process has used (`CLOCK_PROCESS_CPUTIME_ID`).
+    static var cpuSeconds: Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
 }

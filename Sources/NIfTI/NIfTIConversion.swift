@@ -14,6 +14,10 @@ public enum NIfTIConversion {
         public var readSeconds: Double
         /// Seconds spent writing the output.
         public var writeSeconds: Double
+        /// CPU seconds (all threads) spent reading.
+        public var readCPUSeconds: Double
+        /// CPU seconds (all threads) spent writing.
+        public var writeCPUSeconds: Double
     }
 
     /// Converts `input` to `output` (`.nii` or `.nii.gz` by name).
@@ -31,6 +35,7 @@ public enum NIfTIConversion {
         _ = try NIfTIWriter.isCompressed(output) // refuse a bad output name before reading anything
         let clock = ContinuousClock()
         let start = clock.now
+        let startCPU = ProcessInfoLite.cpuSeconds
         var header: NIfTIHeader
         var volume: AnyVolume
         var options = NIfTIWriteOptions(gzipLevel: gzipLevel)
@@ -60,10 +65,13 @@ public enum NIfTIConversion {
         }
         options.version = header.version
         let afterRead = clock.now
+        let afterReadCPU = ProcessInfoLite.cpuSeconds
         try NIfTIFile.write(volume, to: output, options: options)
         let end = clock.now
+        let endCPU = ProcessInfoLite.cpuSeconds
         return Report(inputHeader: header, outputType: volume.voxelType,
-                      readSeconds: seconds(afterRead - start), writeSeconds: seconds(end - afterRead))
+                      readSeconds: seconds(afterRead - start), writeSeconds: seconds(end - afterRead),
+                      readCPUSeconds: afterReadCPU - startCPU, writeCPUSeconds: endCPU - afterReadCPU)
     }
 
     static func seconds(_ d: Duration) -> Double {

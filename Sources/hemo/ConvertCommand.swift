@@ -31,7 +31,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Refuse inputs declaring more voxels than this (protects against hostile headers).")
     var maxVoxels: Int = NIfTIReadOptions().maxVoxels
 
-    @Flag(help: "Print read and write times in milliseconds to stderr (used by scripts/bench/nifti_io.sh).")
+    @Flag(help: "Print read and write wall and CPU times in milliseconds to stderr (used by scripts/bench/nifti_io.sh).")
     var timing = false
 
     func validate() throws {
@@ -53,7 +53,9 @@ struct ConvertCommand: ParsableCommand {
                 input: input, output: output, datatype: datatype.flatMap(VoxelType.init(rawValue:)),
                 gzipLevel: gzipLevel, readOptions: NIfTIReadOptions(maxVoxels: maxVoxels))
             if timing {
-                let line = String(format: "read_ms %.3f write_ms %.3f\n", report.readSeconds * 1000, report.writeSeconds * 1000)
+                let line = String(format: "read_ms %.3f write_ms %.3f read_cpu_ms %.3f write_cpu_ms %.3f\n",
+                                  report.readSeconds * 1000, report.writeSeconds * 1000,
+                                  report.readCPUSeconds * 1000, report.writeCPUSeconds * 1000)
                 FileHandle.standardError.write(Data(line.utf8))
             }
         } catch {

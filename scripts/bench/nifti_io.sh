@@ -8,7 +8,8 @@
 # values (HU), then write those as float32 .nii.gz at gzip level 1.
 #   ours:    hemo convert IN OUT.nii.gz --datatype float32 --gzip-level 1 --timing
 #   nibabel: nib.load(IN).get_fdata(dtype=float32); Nifti1Image(...).to_filename(OUT), level 1
-# Both report in-process read and write milliseconds; /usr/bin/time -v gives wall time and peak
+# Both report in-process read and write milliseconds, wall and CPU (all threads; CPU is the
+# steadier figure on a shared machine); /usr/bin/time -v gives wall time and peak
 # RSS of the whole process. Prints medians and ours/nibabel ratios.
 set -euo pipefail
 RUNS=${1:-7}
@@ -30,7 +31,7 @@ measure() { # name, command... -> appends "read write wall rss_kb" to $WORK/name
     timing=$(grep -E '^read_ms' "$WORK/stderr.txt")
     wall=$(grep 'Elapsed (wall clock)' "$WORK/stderr.txt" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
     rss=$(grep 'Maximum resident set size' "$WORK/stderr.txt" | awk '{print $NF}')
-    echo "$(echo "$timing" | awk '{print $2, $4}') $wall $rss" >> "$WORK/$name.txt"
+    echo "$(echo "$timing" | awk '{print $2, $4}') $wall $rss $(echo "$timing" | awk '{print $6, $8}')" >> "$WORK/$name.txt"
 }
 
 rm -f "$WORK/ours.txt" "$WORK/nibabel.txt" "$WORK/base_ours.txt" "$WORK/base_nibabel.txt"
@@ -58,6 +59,8 @@ print(f"input: 512x512x36 int16 .nii.gz -> float32 HU -> float32 .nii.gz (gzip 1
 print(f"{'':22s}{'hemo':>12s}{'nibabel':>12s}{'ours/nibabel':>14s}")
 for i, name in enumerate(["read+scale ms", "write ms", "process wall s"]):
     print(f"{name:22s}{o[i]:12.1f}{p[i]:12.1f}{o[i] / p[i]:14.2f}")
+print(f"{'read+scale CPU ms':22s}{o[4]:12.1f}{p[4]:12.1f}{o[4] / p[4]:14.2f}")
+print(f"{'write CPU ms':22s}{o[5]:12.1f}{p[5]:12.1f}{o[5] / p[5]:14.2f}")
 print(f"{'peak RSS MiB':22s}{o[3] / 1024:12.1f}{p[3] / 1024:12.1f}{o[3] / p[3]:14.2f}")
 print(f"{'RSS above base MiB':22s}{(o[3] - base_ours) / 1024:12.1f}{(p[3] - base_peer) / 1024:12.1f}")
 print(f"raw int16 voxels {raw / 2**20:.1f} MiB; float32 output buffer {out / 2**20:.1f} MiB; "
