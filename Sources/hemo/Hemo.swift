@@ -11,6 +11,8 @@ struct Hemo: ParsableCommand {
         subcommands: [
             BuildCommand.self,
             ReleaseCommand.self,
+            InspectCommand.self,
+            ConvertCommand.self,
         ]
     )
 }
