@@ -13,6 +13,7 @@ struct Hemo: ParsableCommand {
             ReleaseCommand.self,
             InspectCommand.self,
             ConvertCommand.self,
+            BenchCommand.self,
         ]
     )
 }
