@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
 
         // One typed Swift wrapper per C library; each owns its pointers and has its own error type.
-        .target(name: "NIfTI", dependencies: ["CNIfTI", "HemoCore"]),
+        .target(name: "NIfTI", dependencies: ["CNIfTI", "CZlib", "HemoCore"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "LZ4", dependencies: ["CLZ4"]),
         .target(name: "Zlib", dependencies: ["CZlib"]),
@@ -54,7 +54,7 @@ let package = Package(
 
         // Tests.
         .testTarget(name: "HemoCoreTests", dependencies: ["HemoCore"]),
-        .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"]),
+        .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4"]),
         .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"]),
