@@ -14,6 +14,7 @@ struct Hemo: ParsableCommand {
             InspectCommand.self,
             ConvertCommand.self,
             BenchCommand.self,
+            SynthCommand.self,
         ]
     )
 }
