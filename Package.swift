@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore"]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore"]),
-        .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
-        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
+        .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
+        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
     ]
 )
