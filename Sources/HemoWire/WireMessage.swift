@@ -37,20 +37,6 @@ public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     }
 }
 
-/// What a worker can do, advertised in READY.
-public struct WorkerCapabilities: OptionSet, Hashable, Sendable {
-    /// The bit mask on the wire (`u32`).
-    public let rawValue: UInt32
-    /// Wraps a bit mask.
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    /// Dataset builds from annotations.
-    public static let build = WorkerCapabilities(rawValue: 1 << 0)
-    /// Model inference (pseudo-labels).
-    public static let infer = WorkerCapabilities(rawValue: 1 << 1)
-    /// Every bit this version knows.
-    public static let known: WorkerCapabilities = [.build, .infer]
-}
-
 /// READY: a worker joins (or rejoins) with its identity and capacity.
 public struct Ready: Equatable, Sendable {
     /// The worker's identifier, also its ZeroMQ routing id: `[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}`.
