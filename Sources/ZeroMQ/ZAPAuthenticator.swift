@@ -9,82 +9,108 @@ import Foundation
 /// ``domain`` and the client's key is allowed; anything else gets `400`, and libzmq then drops the
 /// connection before any message from that client is delivered.
 ///
-/// Call ``stop()`` before terminating the context: the handler's socket counts as open.
+/// The handler's socket counts as open in its context: call ``stop()`` (or release the
+/// authenticator, whose `deinit` stops it) before terminating the context.
 ///
 /// ```swift
 /// let auth = try ZAPAuthenticator(context: context, domain: "hemo", allowedClientKeys: [worker.publicKey])
-/// router.set(.zapDomain("hemo")); router.set(.curveServer(true)); router.set(.curveSecretKey(server.secretKey))
+/// try router.set(.zapDomain("hemo"))
+/// try router.set(.curveServer(true))
+/// try router.set(.curveSecretKey(server.secretKey))
 /// …
 /// auth.stop()
 /// ```
-public final class ZAPAuthenticator: @unchecked Sendable {
+public final class ZAPAuthenticator: Sendable {
     /// The ZAP domain this handler admits clients for.
     public let domain: String
     /// The endpoint libzmq sends ZAP requests to.
     public static let endpoint = "inproc://zeromq.zap.01"
 
-    private let lock = NSLock()
-    private var allowed: Set<CurveKey>
-    private var stopRequested = false
-    private var accepted = 0
-    private var rejected = 0
-    private let finished = DispatchSemaphore(value: 0)
-    private var running = false
+    private let state: ZAPState
 
     /// Binds the handler in `context` and starts its thread; returns once it is listening.
     /// - Throws: the bind's ``ZeroMQError`` (e.g. `EADDRINUSE` when the context already has a handler).
     public init(context: Context, domain: String, allowedClientKeys: Set<CurveKey>) throws(ZeroMQError) {
         self.domain = domain
-        self.allowed = allowedClientKeys
+        let state = ZAPState(domain: domain, allowed: allowedClientKeys)
+        self.state = state
         let started = DispatchSemaphore(value: 0)
-        let startError = ErrorBox()
-        let thread = Thread { [self] in
+        let thread = Thread {
             let socket: Socket
             do throws(ZeroMQError) {
                 socket = try context.socket(.rep, linger: .zero)
                 try socket.bind(Self.endpoint)
             } catch {
-                startError.error = error
+                state.startError = error
                 started.signal()
-                finished.signal()
+                state.finished.signal()
                 return
             }
             started.signal()
-            serve(socket)
+            state.serve(socket)
             socket.close()
-            finished.signal()
+            state.finished.signal()
         }
         thread.name = "ZAPAuthenticator(\(domain))"
         thread.start()
         started.wait()
-        if let error = startError.error { throw error }
-        running = true
+        if let error = state.startError {
+            state.markStopped()
+            throw error
+        }
     }
 
     deinit { stop() }
 
     /// Replaces the allowed client keys (applies to connections authenticated from now on).
-    public func allow(_ keys: Set<CurveKey>) {
-        lock.lock(); allowed = keys; lock.unlock()
-    }
+    public func allow(_ keys: Set<CurveKey>) { state.setAllowed(keys) }
 
     /// Requests answered with 200.
-    public var acceptedCount: Int { lock.lock(); defer { lock.unlock() }; return accepted }
+    public var acceptedCount: Int { state.counts.accepted }
     /// Requests answered with 400.
-    public var rejectedCount: Int { lock.lock(); defer { lock.unlock() }; return rejected }
+    public var rejectedCount: Int { state.counts.rejected }
 
     /// Stops the thread and closes the handler's socket; waits for both. Idempotent.
-    public func stop() {
+    public func stop() { state.stop() }
+
+    /// The reply to one ZAP request (exposed for tests).
+    func answer(_ frames: [[UInt8]]) -> [[UInt8]] { state.answer(frames) }
+}
+
+/// What the handler's thread shares with its owner, behind one lock.
+private final class ZAPState: @unchecked Sendable {
+    let domain: String
+    let finished = DispatchSemaphore(value: 0)
+    var startError: ZeroMQError?
+    private let lock = NSLock()
+    private var allowed: Set<CurveKey>
+    private var stopRequested = false
+    private var accepted = 0
+    private var rejected = 0
+
+    init(domain: String, allowed: Set<CurveKey>) {
+        self.domain = domain
+        self.allowed = allowed
+    }
+
+    func setAllowed(_ keys: Set<CurveKey>) { lock.lock(); allowed = keys; lock.unlock() }
+
+    var counts: (accepted: Int, rejected: Int) { lock.lock(); defer { lock.unlock() }; return (accepted, rejected) }
+
+    private var shouldStop: Bool { lock.lock(); defer { lock.unlock() }; return stopRequested }
+
+    /// Marks the handler stopped without waiting (its thread already ended).
+    func markStopped() { lock.lock(); stopRequested = true; lock.unlock() }
+
+    func stop() {
         lock.lock()
-        let wasRunning = running && !stopRequested
+        let wasRunning = !stopRequested
         stopRequested = true
         lock.unlock()
         if wasRunning { finished.wait() }
     }
 
-    private var shouldStop: Bool { lock.lock(); defer { lock.unlock() }; return stopRequested }
-
-    private func serve(_ socket: Socket) {
+    func serve(_ socket: Socket) {
         while !shouldStop {
             let request: [[UInt8]]?
             do {
@@ -95,8 +121,7 @@ public final class ZAPAuthenticator: @unchecked Sendable {
                 continue
             }
             guard let request else { continue }
-            let reply = answer(request)
-            _ = try? socket.send(reply)
+            _ = try? socket.send(answer(request))
         }
     }
 
@@ -107,29 +132,18 @@ public final class ZAPAuthenticator: @unchecked Sendable {
         func reply(_ code: String, _ text: String, user: String = "") -> [[UInt8]] {
             [Array("1.0".utf8), requestID, Array(code.utf8), Array(text.utf8), Array(user.utf8), []]
         }
-        guard frames.count >= 6, frames[0] == Array("1.0".utf8) else {
+        func reject(_ text: String) -> [[UInt8]] {
             lock.lock(); rejected += 1; lock.unlock()
-            return reply("400", "malformed ZAP request")
+            return reply("400", text)
         }
-        let requestDomain = String(decoding: frames[2], as: UTF8.self)
-        let mechanism = String(decoding: frames[5], as: UTF8.self)
-        guard requestDomain == domain else {
-            lock.lock(); rejected += 1; lock.unlock()
-            return reply("400", "unknown domain")
-        }
-        guard mechanism == "CURVE", frames.count >= 7, let key = try? CurveKey(bytes: frames[6]) else {
-            lock.lock(); rejected += 1; lock.unlock()
-            return reply("400", "CURVE required")
-        }
+        guard frames.count >= 6, frames[0] == Array("1.0".utf8) else { return reject("malformed ZAP request") }
+        guard String(decoding: frames[2], as: UTF8.self) == domain else { return reject("unknown domain") }
+        guard String(decoding: frames[5], as: UTF8.self) == "CURVE", frames.count >= 7,
+              let key = try? CurveKey(bytes: frames[6]) else { return reject("CURVE required") }
         lock.lock()
         let ok = allowed.contains(key)
-        if ok { accepted += 1 } else { rejected += 1 }
+        if ok { accepted += 1 }
         lock.unlock()
-        return ok ? reply("200", "OK", user: key.z85) : reply("400", "client key not allowed")
+        return ok ? reply("200", "OK", user: key.z85) : reject("client key not allowed")
     }
-}
-
-/// Carries a start-up error out of the handler's thread.
-private final class ErrorBox: @unchecked Sendable {
-    var error: ZeroMQError?
 }

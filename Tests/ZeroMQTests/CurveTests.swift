@@ -120,3 +120,19 @@ struct CurveAuthenticationTests {
     }
 }
 
+
+@Suite("ZAP handler lifetime")
+struct ZAPLifetimeTests {
+    @Test func releasingTheAuthenticatorStopsItSoTheContextTerminates() async throws {
+        try await onDedicatedThread(timeout: 10) {
+            let context = try Context()
+            do {
+                let auth = try ZAPAuthenticator(context: context, domain: "d", allowedClientKeys: [])
+                #expect(context.openSockets == 1)
+                _ = auth
+            }
+            #expect(context.openSockets == 0)
+            try context.terminate()
+        }
+    }
+}
