@@ -35,6 +35,9 @@ struct DispatchBenchCommand: ParsableCommand {
     @Option(help: "Runs; the median is reported.")
     var repeats: Int = 3
 
+    @Flag(help: "Run the simulated workers' sockets on a second thread, so the first thread measures the coordinator alone.")
+    var workerThread = false
+
     func validate() throws {
         guard (1...1000).contains(workers) else { throw ValidationError("--workers must be 1...1000") }
         guard (1...10_000_000).contains(jobs) else { throw ValidationError("--jobs must be 1...10000000") }
@@ -48,7 +51,7 @@ struct DispatchBenchCommand: ParsableCommand {
         }
         var rates: [Double] = []
         for run in 1...repeats {
-            let bench = DispatchBench(exams: exams, workers: workers, capacity: capacity)
+            let bench = DispatchBench(exams: exams, workers: workers, capacity: capacity, workerThread: workerThread)
             let seconds: Double
             switch transport {
             case .none: seconds = try bench.runInMemory()
@@ -60,8 +63,9 @@ struct DispatchBenchCommand: ParsableCommand {
             print(String(format: "run %d: %d jobs in %.3f s = %.0f jobs/s", run, jobs, seconds, rate))
         }
         let median = rates.sorted()[rates.count / 2]
-        print(String(format: "bench-dispatch transport=%@ workers=%d capacity=%d jobs=%d median=%.0f jobs/s",
-                     transport.rawValue, workers, capacity, jobs, median))
+        print(String(format: "bench-dispatch transport=%@%@ workers=%d capacity=%d jobs=%d median=%.0f jobs/s",
+                     transport.rawValue, workerThread && transport != .none ? " worker-thread" : "",
+                     workers, capacity, jobs, median))
     }
 }
 
@@ -70,6 +74,7 @@ struct DispatchBench {
     let exams: [ExamSpec]
     let workers: Int
     let capacity: Int
+    var workerThread = false
 
     /// Failure of the benchmark itself.
     struct BenchError: Error, CustomStringConvertible {
@@ -136,17 +141,23 @@ struct DispatchBench {
         try router.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
         try router.bind(endpoint)
         let bound = try router.lastEndpoint
-        var dealers: [Socket] = []
-        defer { dealers.forEach { $0.close() } }
-        for w in 0..<workers {
-            let dealer = try context.socket(.dealer)
-            try dealer.set(.routingID(Array("w\(w)".utf8)))
-            try dealer.connect(bound)
-            dealers.append(dealer)
-        }
+        let simulated = SimulatedWorkers(context: context, endpoint: bound, count: workers, capacity: capacity)
         var poller = Poller()
         poller.add(router)
-        for dealer in dealers { poller.add(dealer) }
+        var workerSockets: [Socket] = []
+        var stop: StopFlag?
+        if workerThread {
+            let flag = StopFlag()
+            stop = flag
+            Thread { simulated.runUntilStopped(flag) }.start()
+        } else {
+            workerSockets = try simulated.open()
+            for dealer in workerSockets { poller.add(dealer) }
+        }
+        defer {
+            workerSockets.forEach { $0.close() }
+            stop?.stopAndWait()
+        }
 
         var scheduler = try makeScheduler()
         let clock = ContinuousClock()
@@ -170,10 +181,6 @@ struct DispatchBench {
             }
         }
 
-        for (w, dealer) in dealers.enumerated() {
-            let ready = Ready(workerID: "w\(w)", workerName: "bench", capacity: capacity, threads: 1, capabilities: .build)
-            try dealer.send(try WireMessage.ready(ready).encode())
-        }
         while !finished {
             let ready = try poller.poll(timeout: .milliseconds(100))
             if ready[0].contains(.readable) {
@@ -190,12 +197,8 @@ struct DispatchBench {
                     try perform(scheduler.on(event, now: now()))
                 }
             }
-            for (index, dealer) in dealers.enumerated() where ready[index + 1].contains(.readable) {
-                while let frames = try dealer.receive(dontWait: true, maxFrames: WireProtocol.maxFrames) {
-                    if case .job(let job) = try WireMessage.decode(frames) {
-                        try dealer.send(try Self.done(for: job).encode())
-                    }
-                }
+            for (index, dealer) in workerSockets.enumerated() where ready[index + 1].contains(.readable) {
+                try SimulatedWorkers.answer(dealer)
             }
             let t = now()
             if t.since(lastTick) >= .milliseconds(100) {
@@ -204,6 +207,71 @@ struct DispatchBench {
             }
         }
         return Double(start.duration(to: clock.now).nanosecondsApprox) / 1e9
+    }
+}
+
+/// No-op workers: DEALER sockets that answer every JOB with DONE at once.
+struct SimulatedWorkers: Sendable {
+    let context: Context
+    let endpoint: String
+    let count: Int
+    let capacity: Int
+
+    /// Opens and connects the sockets and sends READY from each (call on the thread that will poll them).
+    func open() throws -> [Socket] {
+        var sockets: [Socket] = []
+        for w in 0..<count {
+            let dealer = try context.socket(.dealer)
+            try dealer.set(.routingID(Array("w\(w)".utf8)))
+            try dealer.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
+            try dealer.connect(endpoint)
+            let ready = Ready(workerID: "w\(w)", workerName: "bench", capacity: capacity, threads: 1, capabilities: .build)
+            try dealer.send(try WireMessage.ready(ready).encode())
+            sockets.append(dealer)
+        }
+        return sockets
+    }
+
+    /// Answers every waiting JOB on `dealer`.
+    static func answer(_ dealer: Socket) throws {
+        while let frames = try dealer.receive(dontWait: true, maxFrames: WireProtocol.maxFrames) {
+            if case .job(let job) = try WireMessage.decode(frames) {
+                try dealer.send(try DispatchBench.done(for: job).encode())
+            }
+        }
+    }
+
+    /// Owns the sockets on the calling thread until `flag` is raised.
+    func runUntilStopped(_ flag: StopFlag) {
+        defer { flag.finished.signal() }
+        do {
+            let sockets = try open()
+            defer { sockets.forEach { $0.close() } }
+            var poller = Poller()
+            for socket in sockets { poller.add(socket) }
+            while !flag.isRaised {
+                let ready = try poller.poll(timeout: .milliseconds(50))
+                for (index, socket) in sockets.enumerated() where ready[index].contains(.readable) {
+                    try Self.answer(socket)
+                }
+            }
+        } catch {
+            print("bench-dispatch: worker thread failed: \(error)")
+        }
+    }
+}
+
+/// A flag raised by one thread and polled by another, plus a signal when the poller is done.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+    let finished = DispatchSemaphore(value: 0)
+
+    var isRaised: Bool { lock.lock(); defer { lock.unlock() }; return raised }
+
+    func stopAndWait() {
+        lock.lock(); raised = true; lock.unlock()
+        finished.wait()
     }
 }
 

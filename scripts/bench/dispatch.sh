@@ -2,6 +2,9 @@
 # Dispatch-capacity benchmark: `hemo bench-dispatch` (scheduler + HEMO wire + ZeroMQ ROUTER/DEALER,
 # no-op jobs, one thread) against a pyzmq peer doing the same loop, in the same run.
 # Prints per-run rates, medians and Swift/peer ratios. Target: >= 20,000 jobs/s on one core.
+# Modes: none = scheduler + wire encode/decode only; inproc / tcp = real ROUTER + N DEALERs polled
+# by one thread (coordinator and workers share the core); tcp+thread = the workers' sockets on a
+# second thread (--worker-thread), the coordinator's loop alone on the first.
 set -euo pipefail
 
 usage() {
@@ -36,11 +39,14 @@ common=(--workers "$workers" --jobs "$jobs" --capacity "$capacity" --repeats "$r
 median_of() { sed -n 's/.*median=\([0-9]*\) jobs\/s.*/\1/p' | tail -1; }
 
 declare -A swift_rate peer_rate
-for transport in none inproc tcp; do
-    echo "== hemo bench-dispatch --transport $transport ${common[*]}"
-    out=$("$hemo" bench-dispatch --transport "$transport" "${common[@]}")
+for mode in none inproc tcp tcp+thread; do
+    transport=${mode%+thread}
+    extra=()
+    [[ "$mode" == *+thread ]] && extra=(--worker-thread)
+    echo "== hemo bench-dispatch --transport $transport ${extra[*]} ${common[*]}"
+    out=$("$hemo" bench-dispatch --transport "$transport" "${extra[@]}" "${common[@]}")
     echo "$out"
-    swift_rate[$transport]=$(echo "$out" | median_of)
+    swift_rate[$mode]=$(echo "$out" | median_of)
 done
 
 if ((peer)); then
@@ -60,7 +66,7 @@ fi
 echo
 echo "== summary (median jobs/s; workers=$workers capacity=$capacity jobs=$jobs repeats=$repeats; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%-8s %12s %12s %8s %s\n' transport hemo peer ratio target
-for transport in none inproc tcp; do
+for transport in none inproc tcp tcp+thread; do
     s=${swift_rate[$transport]:-0}
     p=${peer_rate[$transport]:-}
     ratio="-"
