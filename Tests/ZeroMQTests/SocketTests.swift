@@ -264,3 +264,72 @@ struct ContextTests {
         }
     }
 }
+
+@Suite("ZeroMQ options and patterns")
+struct OptionAndPatternTests {
+    @Test func everyOptionIsAcceptedByLibzmq() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let router = try context.socket(.router, linger: .milliseconds(250))
+            defer { router.close() }
+            #expect(try router.lingerMilliseconds == 250)
+            let options: [SocketOption] = [
+                .linger(nil), .receiveTimeout(nil), .sendTimeout(.milliseconds(10)), .maxMessageSize(nil),
+                .routingID("coordinator".bytes), .routerMandatory(true),
+                .heartbeatInterval(.seconds(1)), .heartbeatTimeout(.seconds(3)), .heartbeatTTL(.seconds(3)),
+                .immediate(true), .sendHighWaterMark(5000), .receiveHighWaterMark(5000), .zapDomain("hemo"),
+            ]
+            for option in options { try router.set(option) }
+            #expect(try router.lingerMilliseconds == -1)
+            #expect(try router.maxMessageSize == -1)
+            let bad = #expect(throws: ZeroMQError.self) { try router.set(.routingID([])) }
+            #expect(bad?.operation == "zmq_setsockopt(ZMQ_ROUTING_ID)")
+        }
+    }
+
+    @Test func publisherReachesASubscriberOfItsPrefix() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let name = uniqueInproc("pubsub")
+            let publisher = try context.socket(.pub)
+            let subscriber = try context.socket(.sub)
+            defer { publisher.close(); subscriber.close() }
+            try publisher.bind(name)
+            try subscriber.set(.subscribe("status".bytes))
+            try subscriber.connect(name)
+            // Subscriptions propagate asynchronously: publish until one arrives.
+            var got: [[UInt8]]?
+            let deadline = ContinuousClock.now + .seconds(5)
+            while got == nil && ContinuousClock.now < deadline {
+                try publisher.send(["other".bytes])
+                try publisher.send(["status".bytes, "ok".bytes])
+                if try subscriber.wait(for: .readable, timeout: .milliseconds(20)) { got = try subscriber.receive(dontWait: true) }
+            }
+            #expect(got == ["status".bytes, "ok".bytes])
+        }
+    }
+
+    @Test func requestReplyAndDisconnect() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let rep = try context.socket(.rep)
+            let req = try context.socket(.req)
+            defer { rep.close(); req.close() }
+            try rep.bind("tcp://127.0.0.1:*")
+            let endpoint = try rep.lastEndpoint
+            try req.connect(endpoint)
+            try rep.set(.receiveTimeout(.seconds(5)))
+            try req.set(.receiveTimeout(.seconds(5)))
+            try req.send(["STATUS".bytes])
+            #expect(try rep.receive() == ["STATUS".bytes])
+            try rep.send(["fine".bytes])
+            #expect(try req.receive() == ["fine".bytes])
+            try req.disconnect(endpoint)
+            let again = #expect(throws: ZeroMQError.self) { try req.disconnect(endpoint) }
+            #expect(again?.code == .noSuchEndpoint)
+        }
+    }
+}
