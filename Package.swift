@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler",
+                "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,7 +65,7 @@ let package = Package(
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"]),
         .testTarget(name: "HemoCLITests", dependencies: ["hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
-        .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
-        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
+        .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
+        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
     ]
 )
