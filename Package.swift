@@ -40,13 +40,14 @@ let package = Package(
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "Zlib"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
+        .target(name: "HemoEval", dependencies: ["HemoCore"]),
 
         // The one executable.
         .executableTarget(
             name: "hemo",
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
-                "HemoRelease", "HemoWire", "HemoScheduler",
+                "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,5 +63,6 @@ let package = Package(
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
+        .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval"], resources: [.copy("Fixtures")]),
     ]
 )
