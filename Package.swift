@@ -25,19 +25,20 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
 
         // One typed Swift wrapper per C library; each owns its pointers and has its own error type.
-        .target(name: "NIfTI", dependencies: ["CNIfTI", "HemoCore"]),
+        .target(name: "NIfTI", dependencies: ["CNIfTI", "CZlib", "HemoCore"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "LZ4", dependencies: ["CLZ4"]),
         .target(name: "Zlib", dependencies: ["CZlib"]),
+        .target(name: "PNG", dependencies: ["Zlib"]),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),
 
         // Libraries.
         .target(name: "HemoTransforms", dependencies: ["HemoCore"]),
-        .target(name: "HemoSynth", dependencies: ["HemoCore", "NIfTI"]),
+        .target(name: "HemoSynth", dependencies: ["HemoCore", "NIfTI", "PNG"]),
         .target(name: "HemoInference", dependencies: ["HemoCore"]),
-        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "Zlib"]),
+        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoCore"]),
@@ -54,13 +55,15 @@ let package = Package(
 
         // Tests.
         .testTarget(name: "HemoCoreTests", dependencies: ["HemoCore"]),
-        .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"]),
+        .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4"]),
         .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"]),
-        .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore"]),
+        .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
+        .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"]),
-        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore"]),
+        .testTarget(name: "HemoCLITests", dependencies: ["hemo", "HemoCore", "NIfTI"]),
+        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval"], resources: [.copy("Fixtures")]),

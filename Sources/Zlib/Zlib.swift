@@ -1,2 +1,178 @@
-/// Deflate and CRC-32 through zlib.
-public enum ZlibModule {}
+import CZlib
+
+/// What went wrong inside zlib, with the zlib return code and a sentence naming the operation.
+public struct ZlibError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of failure.
+    public enum Code: Sendable, Equatable {
+        /// `deflateInit_`/`inflateInit_` failed (bad level, out of memory, version mismatch).
+        case initialization
+        /// The compressed input is corrupt or truncated (`Z_DATA_ERROR`, premature end).
+        case corruptData
+        /// zlib ran out of memory (`Z_MEM_ERROR`).
+        case outOfMemory
+        /// The stream state was inconsistent (`Z_STREAM_ERROR`), or another unexpected code.
+        case stream
+        /// A compression level outside `0...9` was requested.
+        case invalidLevel
+    }
+    /// The kind of failure.
+    public let code: Code
+    /// The raw zlib return code (0 when the failure was detected before calling zlib).
+    public let zlibCode: Int32
+    /// What was being done, e.g. "deflate 1024 bytes".
+    public let operation: String
+
+    /// A readable sentence.
+    public var description: String { "zlib: \(operation) failed (\(code), zlib code \(zlibCode))" }
+
+    static func from(_ rc: Int32, _ operation: String) -> ZlibError {
+        let code: Code = switch rc {
+        case Z_DATA_ERROR, Z_NEED_DICT, Z_BUF_ERROR: .corruptData
+        case Z_MEM_ERROR: .outOfMemory
+        case Z_VERSION_ERROR: .initialization
+        default: .stream
+        }
+        return ZlibError(code: code, zlibCode: rc, operation: operation)
+    }
+}
+
+/// One owned `z_stream`: allocated once, ended in `deinit` (stands for `deflateEnd`/`inflateEnd`).
+private final class OwnedStream {
+    enum Kind { case deflate, inflate }
+    let stream: UnsafeMutablePointer<z_stream>
+    let kind: Kind
+    private var initialized = false
+
+    init(kind: Kind, level: Int32) throws(ZlibError) {
+        self.kind = kind
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        let size = Int32(MemoryLayout<z_stream>.size)
+        let rc = switch kind {
+        case .deflate: deflateInit_(stream, level, zlibVersion(), size)
+        case .inflate: inflateInit_(stream, zlibVersion(), size)
+        }
+        guard rc == Z_OK else {
+            stream.deinitialize(count: 1)
+            stream.deallocate()
+            throw ZlibError(code: rc == Z_MEM_ERROR ? .outOfMemory : .initialization, zlibCode: rc,
+                            operation: kind == .deflate ? "deflateInit(level \(level))" : "inflateInit")
+        }
+        initialized = true
+    }
+
+    deinit {
+        if initialized {
+            switch kind {
+            case .deflate: _ = deflateEnd(stream)
+            case .inflate: _ = inflateEnd(stream)
+            }
+        }
+        stream.deinitialize(count: 1)
+        stream.deallocate()
+    }
+}
+
+/// zlib-format (RFC 1950) compression: the payload of PNG `IDAT` chunks.
+public enum Deflate {
+    /// Compresses `bytes` into one zlib stream (stands for `deflateInit_` + `deflate(Z_FINISH)` + `deflateEnd`).
+    ///
+    /// The output depends only on the input, the level and the zlib build, so it is deterministic.
+    /// - Parameter level: 0 (store) ... 9 (smallest); 6 is zlib's default.
+    public static func compress(_ bytes: [UInt8], level: Int = 6) throws(ZlibError) -> [UInt8] {
+        guard (0...9).contains(level) else {
+            throw ZlibError(code: .invalidLevel, zlibCode: 0, operation: "deflate at level \(level)")
+        }
+        let owned = try OwnedStream(kind: .deflate, level: Int32(level))
+        let s = owned.stream
+        let bound = Int(deflateBound(s, uLong(bytes.count)))
+        var out = [UInt8](repeating: 0, count: bound + 64)
+        var input = bytes
+        var produced = 0
+        var rc: Int32 = Z_OK
+        input.withUnsafeMutableBufferPointer { inp in
+            out.withUnsafeMutableBufferPointer { outp in
+                s.pointee.next_in = inp.baseAddress
+                s.pointee.avail_in = uInt(inp.count)
+                s.pointee.next_out = outp.baseAddress
+                s.pointee.avail_out = uInt(outp.count)
+                rc = deflate(s, Z_FINISH)
+                produced = outp.count - Int(s.pointee.avail_out)
+                s.pointee.next_in = nil
+                s.pointee.next_out = nil
+            }
+        }
+        guard rc == Z_STREAM_END else { throw ZlibError.from(rc, "deflate \(bytes.count) bytes") }
+        out.removeSubrange(produced...)
+        return out
+    }
+}
+
+/// zlib-format (RFC 1950) decompression.
+public enum Inflate {
+    /// Decompresses one complete zlib stream (stands for `inflateInit_` + `inflate` + `inflateEnd`).
+    ///
+    /// Throws ``ZlibError/Code/corruptData`` when the stream is corrupt, truncated, or followed by
+    /// more than `maximumOutput` bytes of output (a guard against decompression bombs).
+    public static func decompress(_ bytes: [UInt8], maximumOutput: Int = 1 << 31) throws(ZlibError) -> [UInt8] {
+        let owned = try OwnedStream(kind: .inflate, level: 0)
+        let s = owned.stream
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: max(1 << 16, min(bytes.count * 4, 1 << 24)))
+        var input = bytes
+        var rc: Int32 = Z_OK
+        var failure: ZlibError?
+        input.withUnsafeMutableBufferPointer { inp in
+            s.pointee.next_in = inp.baseAddress
+            s.pointee.avail_in = uInt(inp.count)
+            while true {
+                let got: Int = chunk.withUnsafeMutableBufferPointer { outp in
+                    s.pointee.next_out = outp.baseAddress
+                    s.pointee.avail_out = uInt(outp.count)
+                    rc = inflate(s, Z_NO_FLUSH)
+                    let n = outp.count - Int(s.pointee.avail_out)
+                    s.pointee.next_out = nil
+                    return n
+                }
+                result.append(contentsOf: chunk[0..<got])
+                if result.count > maximumOutput {
+                    failure = ZlibError(code: .corruptData, zlibCode: 0,
+                                        operation: "inflate: output exceeds \(maximumOutput) bytes")
+                    break
+                }
+                if rc == Z_STREAM_END { break }
+                if rc == Z_BUF_ERROR && s.pointee.avail_in == 0 {
+                    failure = ZlibError(code: .corruptData, zlibCode: rc, operation: "inflate: input truncated")
+                    break
+                }
+                if rc != Z_OK && rc != Z_BUF_ERROR {
+                    failure = ZlibError.from(rc, "inflate \(bytes.count) bytes")
+                    break
+                }
+            }
+            s.pointee.next_in = nil
+        }
+        if let failure { throw failure }
+        return result
+    }
+}
+
+/// CRC-32 (ISO-HDLC, as PNG and gzip use it), through zlib's `crc32`.
+public enum CRC32 {
+    /// The CRC-32 of `bytes`, continuing from `initial` (0 for a fresh checksum).
+    public static func checksum<C: Collection>(_ bytes: C, continuing initial: UInt32 = 0) -> UInt32
+    where C.Element == UInt8 {
+        let run: (UnsafeBufferPointer<UInt8>) -> UInt32 = { p in
+            var crc = uLong(initial)
+            var offset = 0
+            while offset < p.count {
+                let n = min(p.count - offset, Int(Int32.max))
+                crc = crc32(crc, p.baseAddress! + offset, uInt(n))
+                offset += n
+            }
+            return UInt32(truncatingIfNeeded: crc)
+        }
+        if let r = bytes.withContiguousStorageIfAvailable(run) { return r }
+        return Array(bytes).withUnsafeBufferPointer(run)
+    }
+}

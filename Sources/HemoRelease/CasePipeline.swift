@@ -1,0 +1,168 @@
+import Foundation
+import HemoCore
+import HemoTransforms
+import NIfTI
+
+/// One exam after reading, mask building and geometry transforms: what a release stores.
+public struct CaseProduct: Sendable {
+    /// The case.
+    public var id: CaseID
+    /// CT in HU on the released grid.
+    public var ct: Volume<Int16>
+    /// Per-subtype masks on the same grid.
+    public var masks: SubtypeMasks
+    /// Input files (cohort-relative path, SHA-256), for provenance.
+    public var inputs: [(path: String, sha256: String)]
+
+    /// A product from its parts.
+    public init(id: CaseID, ct: Volume<Int16>, masks: SubtypeMasks, inputs: [(path: String, sha256: String)]) {
+        self.id = id; self.ct = ct; self.masks = masks; self.inputs = inputs
+    }
+}
+
+/// The per-exam work shared by `hemo build`, `hemo infer` and the cluster's workers:
+/// read the CT and the annotations, build per-subtype 3D masks, apply the geometry transforms.
+/// A pure function of the input files and the options.
+public enum CasePipeline {
+    /// Reads the CT of `c` in HU as Float, checking its size against `options.maxVoxels`.
+    public static func readCT(_ c: CohortCase, options: ReleaseOptions) throws -> Volume<Float> {
+        var ro = NIfTIReadOptions()
+        ro.maxVoxels = options.maxVoxels
+        ro.applyScaling = true
+        do {
+            let v = try NIfTIFile.readScaled(c.ct, as: Float.self, options: ro)
+            guard v.frames == 1 else {
+                throw CaseFailure(stage: "read", reason: "\(c.relative(c.ct)): a CT must be 3D, this file has \(v.frames) frames")
+            }
+            return v
+        } catch let e as NIfTIError {
+            throw CaseFailure(stage: "read", reason: relativeMessage(e.description, c))
+        }
+    }
+
+    /// Builds the per-subtype masks of `c` on `grid` from the annotation form `options` selects.
+    ///
+    /// Annotations whose grid differs from the CT's (size, or affine beyond
+    /// `options.gridTolerance` mm) fail the exam; they are never silently resampled.
+    public static func readMasks(_ c: CohortCase, grid: Geometry, options: ReleaseOptions) throws -> SubtypeMasks {
+        let source: AnnotationSource
+        switch options.annotations {
+        case .auto:
+            if !c.subtypeMasks.isEmpty { source = .subtypeMasks }
+            else if c.labelMap != nil { source = .labelmap }
+            else if c.polygons != nil { source = .polygons }
+            else { return SubtypeMasks(geometry: grid) } // no annotation: a negative exam
+        default: source = options.annotations
+        }
+        var ro = NIfTIReadOptions()
+        ro.maxVoxels = options.maxVoxels
+        ro.applyScaling = false
+        func load(_ path: String) throws -> Volume<UInt8> {
+            let image: NIfTIImage
+            do { image = try NIfTIFile.read(path, options: ro) } catch let e as NIfTIError {
+                throw CaseFailure(stage: "annotations", reason: relativeMessage(e.description, c))
+            }
+            let g = image.volume.geometry
+            guard image.volume.frames == 1, g.size == grid.size else {
+                throw CaseFailure(stage: "annotations", reason: "\(c.relative(path)): grid \(g.size)×\(image.volume.frames) does not match the CT's \(grid.size)")
+            }
+            let d = g.affine.maxAbsoluteDifference(to: grid.affine)
+            guard d <= options.gridTolerance else {
+                throw CaseFailure(stage: "annotations", reason: "\(c.relative(path)): affine differs from the CT's by \(formatFixed(d, decimals: 4)) mm (tolerance \(options.gridTolerance) mm); annotations must be on the CT grid")
+            }
+            if case .uint8(let v) = image.volume { return Volume(geometry: grid, voxels: v.voxels) }
+            let values = image.volume.converted(to: Double.self).voxels
+            var out = [UInt8](repeating: 0, count: values.count)
+            for (i, v) in values.enumerated() {
+                guard v.isFinite, v >= 0, v <= 255, v == v.rounded() else {
+                    throw CaseFailure(stage: "annotations", reason: "\(c.relative(path)): voxel \(i) holds \(v); annotations must hold whole numbers 0...5")
+                }
+                out[i] = UInt8(v)
+            }
+            return Volume(geometry: grid, voxels: out)
+        }
+        switch source {
+        case .subtypeMasks:
+            guard !c.subtypeMasks.isEmpty else {
+                throw CaseFailure(stage: "annotations", reason: "no masks/<SUBTYPE>.nii.gz files for this case (--annotations subtype-masks)")
+            }
+            var m = SubtypeMasks(geometry: grid)
+            for s in Subtype.allCases {
+                guard let p = c.subtypeMasks[s] else { continue }
+                let v = try load(p)
+                m[s] = Mask(geometry: grid, bits: v.voxels.map { $0 != 0 ? 1 : 0 })
+            }
+            return m
+        case .labelmap:
+            guard let p = c.labelMap else {
+                throw CaseFailure(stage: "annotations", reason: "no labelmap.nii.gz for this case (--annotations labelmap)")
+            }
+            let v = try load(p)
+            if let bad = v.voxels.first(where: { $0 > 5 }) {
+                throw CaseFailure(stage: "annotations", reason: "\(c.relative(p)): label value \(bad) is not one of 0...5")
+            }
+            return SubtypeMasks(labelMap: v)
+        case .polygons:
+            guard let p = c.polygons else {
+                throw CaseFailure(stage: "annotations", reason: "no polygons.json for this case (--annotations polygons)")
+            }
+            guard let data = FileManager.default.contents(atPath: p) else {
+                throw CaseFailure(stage: "annotations", reason: "\(c.relative(p)): cannot be read")
+            }
+            do {
+                let doc = try JSONDecoder().decode(PolygonDocument.self, from: data)
+                return try doc.masks(geometry: grid)
+            } catch {
+                throw CaseFailure(stage: "annotations", reason: "\(c.relative(p)): \(error)")
+            }
+        case .auto:
+            return SubtypeMasks(geometry: grid)
+        }
+    }
+
+    /// Applies the options' geometry transforms to the CT and the masks together.
+    public static func transform(ct: Volume<Float>, masks: SubtypeMasks, options: ReleaseOptions, threads: Int) throws
+        -> (ct: Volume<Float>, masks: SubtypeMasks)
+    {
+        var ct = ct
+        var bitmask = masks.bitmask
+        do {
+            if options.canonical {
+                let (canonical, reorientation) = try Reorientation.toCanonical(ct)
+                ct = canonical
+                bitmask = reorientation.apply(bitmask)
+            }
+            if case .millimetres(let s) = options.spacing {
+                let plan = try ResamplePlan(source: ct.geometry, targetSpacing: s)
+                ct = Resampler.resample(ct, plan: plan, interpolation: options.interpolation,
+                                        fill: Resampler.defaultCTFill, threads: threads)
+                bitmask = Resampler.resample(bitmask, plan: plan, interpolation: .nearest,
+                                             fill: Resampler.defaultLabelFill, threads: threads)
+            }
+        } catch let e as TransformError {
+            throw CaseFailure(stage: "transform", reason: e.description)
+        }
+        return (ct, SubtypeMasks(bitmask: bitmask))
+    }
+
+    /// The whole per-exam pipeline: read, build masks, transform. Adds stage times to `times`.
+    public static func run(_ c: CohortCase, options: ReleaseOptions, threads: Int, times: inout StageTimes) throws -> CaseProduct {
+        let inputs = try timed("hash", &times) {
+            try c.inputFiles.map { p -> (path: String, sha256: String) in
+                do { return (c.relative(p), try Manifest.sha256(ofFile: p)) } catch {
+                    throw CaseFailure(stage: "read", reason: "\(c.relative(p)): cannot be read")
+                }
+            }
+        }
+        let ct = try timed("read", &times) { try readCT(c, options: options) }
+        let masks = try timed("masks", &times) { try readMasks(c, grid: ct.geometry, options: options) }
+        let out = try timed("transform", &times) { try transform(ct: ct, masks: masks, options: options, threads: threads) }
+        return CaseProduct(id: c.id, ct: out.ct.converted(to: Int16.self), masks: out.masks, inputs: inputs)
+    }
+
+    /// An error message with the cohort's absolute prefix removed.
+    static func relativeMessage(_ message: String, _ c: CohortCase) -> String {
+        let prefix = c.root.hasSuffix("/") ? c.root : c.root + "/"
+        return message.replacingOccurrences(of: prefix, with: "")
+    }
+}

@@ -1,0 +1,107 @@
+import HemoCore
+import HemoTransforms
+
+/// One row of `boxes2d.csv`: an 8-connected component of one subtype's mask in one slice.
+public struct BoxRow: Sendable, Hashable {
+    /// Slice index k.
+    public var slice: Int
+    /// The subtype whose mask the component belongs to.
+    public var subtype: Subtype
+    /// Box in pixels (x = i, y = j), max exclusive.
+    public var box: BoundingBox2D
+    /// Pixels in the component.
+    public var pixels: Int
+    /// 1 for annotations; the model's mean probability inside the component for pseudo-labels.
+    public var score: Double?
+}
+
+/// One row of `lesions3d.csv`: a 26-connected component of one subtype's 3D mask.
+public struct LesionRow: Sendable, Hashable {
+    /// 1-based number within the case (subtype order, then component order).
+    public var lesion: Int
+    /// The subtype.
+    public var subtype: Subtype
+    /// Voxels in the component.
+    public var voxels: Int
+    /// Volume in millilitres.
+    public var ml: Double
+    /// Voxel box, max exclusive.
+    public var box: BoundingBox3D
+    /// Centroid in world millimetres (the affine applied to the mean voxel index).
+    public var centroid: SIMD3<Double>
+}
+
+/// Per-slice labels: whether each subtype is present in slice k.
+public struct SliceRow: Sendable, Hashable {
+    /// Slice index k.
+    public var slice: Int
+    /// Subtypes present in the slice.
+    public var subtypes: Set<Subtype>
+    /// For pseudo-labels: probabilities of any hemorrhage and of each subtype (any first).
+    public var probabilities: [Double]?
+}
+
+/// Everything a release says about one case apart from its volumes: the rows of every table.
+///
+/// Computed from the case's per-subtype masks by ``CaseRecord/init(id:masks:sliceProbabilities:boxScore:)``;
+/// the verifier recomputes it from the released masks and compares.
+public struct CaseRecord: Sendable, Hashable {
+    /// The case.
+    public var id: CaseID
+    /// The released grid.
+    public var geometry: Geometry
+    /// One row per slice.
+    public var slices: [SliceRow]
+    /// 2D components, ordered by slice, subtype, component order.
+    public var boxes: [BoxRow]
+    /// 3D lesions in `lesion` order.
+    public var lesions: [LesionRow]
+    /// Volume per subtype in millilitres, from voxel counts and spacing.
+    public var millilitres: [Subtype: Double]
+    /// Subtypes present anywhere in the case.
+    public var subtypes: Set<Subtype>
+
+    /// Slices with any hemorrhage.
+    public var positiveSlices: Int { slices.filter { !$0.subtypes.isEmpty }.count }
+    /// Whether the case has any hemorrhage.
+    public var anyHemorrhage: Bool { !subtypes.isEmpty }
+    /// Slice width (i extent) and height (j extent).
+    public var width: Int { geometry.size.i }
+    /// Slice height (j extent).
+    public var height: Int { geometry.size.j }
+    /// Number of slices.
+    public var sliceCount: Int { geometry.size.k }
+
+    /// The zero-padded slice name: 3 digits, 4 when the volume has more than 1000 slices.
+    public func sliceName(_ k: Int) -> String {
+        let width = sliceCount > 1000 ? 4 : 3
+        let s = String(k)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+}
+
+extension CaseRecord {
+    /// Analyses `masks` (each subtype on its own mask) into the rows of every table.
+    ///
+    /// - Parameters:
+    ///   - sliceProbabilities: for pseudo-labels, per slice `[p_any, p_EPH, …, p_IVH]`.
+    ///   - boxScore: for pseudo-labels, the score of a 2D component (the model's mean probability inside it).
+    public init(id: CaseID, masks: SubtypeMasks, threads: Int = 1,
+                sliceProbabilities: [[Double]]? = nil,
+                boxScore: ((Lesion2D) -> Double)? = nil) {
+        let f = CaseFindings.analyse(masks, threads: threads)
+        self.id = id
+        geometry = masks.geometry
+        slices = f.slices.map {
+            SliceRow(slice: $0.slice, subtypes: Set($0.subtypes), probabilities: sliceProbabilities?[$0.slice])
+        }
+        boxes = f.lesions2D.map {
+            BoxRow(slice: $0.slice, subtype: $0.subtype, box: $0.box, pixels: $0.pixels, score: boxScore?($0))
+        }
+        lesions = f.lesions3D.map {
+            LesionRow(lesion: $0.index, subtype: $0.subtype, voxels: $0.voxels, ml: $0.ml, box: $0.box, centroid: $0.centroidWorld)
+        }
+        millilitres = f.patient.ml
+        subtypes = Set(f.patient.subtypes)
+    }
+}

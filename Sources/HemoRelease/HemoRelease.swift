@@ -1,2 +1,0 @@
-/// The release format: writer and verifier.
-public enum HemoReleaseModule {}

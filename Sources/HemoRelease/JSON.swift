@@ -1,0 +1,119 @@
+/// A JSON value written with a fixed layout, so release files are byte-reproducible:
+/// object keys keep the order given, numbers are written from pre-formatted text,
+/// two-space indentation, `\n` line ends and a final newline.
+public indirect enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    /// A number, already formatted (see ``JSONValue/number(_:decimals:)`` and ``JSONValue/int(_:)``).
+    case numberText(String)
+    case string(String)
+    case array([JSONValue])
+    /// An object; keys are written in this order.
+    case object([(String, JSONValue)])
+
+    /// An integer.
+    public static func int<I: BinaryInteger>(_ v: I) -> JSONValue { .numberText(String(v)) }
+
+    /// A floating-point number with a fixed number of decimals (no exponent; `-0` written as `0`).
+    public static func number(_ v: Double, decimals: Int) -> JSONValue { .numberText(formatFixed(v, decimals: decimals)) }
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool { a.rendered() == b.rendered() }
+
+    /// The value as text, pretty-printed with two-space indentation and a trailing newline.
+    public func rendered() -> String {
+        var out = ""
+        write(into: &out, indent: 0)
+        out.append("\n")
+        return out
+    }
+
+    /// The value as compact single-line text.
+    public func compact() -> String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .numberText(let t): t
+        case .string(let s): JSONValue.quote(s)
+        case .array(let a): "[" + a.map { $0.compact() }.joined(separator: ",") + "]"
+        case .object(let o): "{" + o.map { JSONValue.quote($0.0) + ":" + $0.1.compact() }.joined(separator: ",") + "}"
+        }
+    }
+
+    private func write(into out: inout String, indent: Int) {
+        let pad = String(repeating: "  ", count: indent + 1)
+        let closePad = String(repeating: "  ", count: indent)
+        switch self {
+        case .array(let a) where a.isEmpty: out += "[]"
+        case .object(let o) where o.isEmpty: out += "{}"
+        case .array(let a):
+            // Arrays of scalars stay on one line (boxes, affine rows, dims).
+            if a.allSatisfy({ $0.isScalar }) {
+                out += "[" + a.map { $0.compact() }.joined(separator: ", ") + "]"
+                return
+            }
+            out += "[\n"
+            for (n, v) in a.enumerated() {
+                out += pad
+                v.write(into: &out, indent: indent + 1)
+                out += n + 1 < a.count ? ",\n" : "\n"
+            }
+            out += closePad + "]"
+        case .object(let o):
+            out += "{\n"
+            for (n, (k, v)) in o.enumerated() {
+                out += pad + JSONValue.quote(k) + ": "
+                v.write(into: &out, indent: indent + 1)
+                out += n + 1 < o.count ? ",\n" : "\n"
+            }
+            out += closePad + "}"
+        default:
+            out += compact()
+        }
+    }
+
+    private var isScalar: Bool {
+        switch self {
+        case .array, .object: false
+        default: true
+        }
+    }
+
+    /// JSON string literal with the mandatory escapes.
+    static func quote(_ s: String) -> String {
+        var r = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": r += "\\\""
+            case "\\": r += "\\\\"
+            case "\n": r += "\\n"
+            case "\r": r += "\\r"
+            case "\t": r += "\\t"
+            case _ where u.value < 0x20:
+                let h = String(u.value, radix: 16)
+                r += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            default: r.unicodeScalars.append(u)
+            }
+        }
+        return r + "\""
+    }
+}
+
+/// `v` with exactly `decimals` digits after the point, rounding half away from zero on the
+/// decimal value, never in exponent form and never `-0`. Pure Swift, independent of locale.
+public func formatFixed(_ v: Double, decimals: Int) -> String {
+    guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let scaled = (abs(v) * scale).rounded(.toNearestOrAwayFromZero)
+    if scaled == 0 { return decimals > 0 ? "0." + String(repeating: "0", count: decimals) : "0" }
+    guard scaled < 9.0e15 else {
+        // Beyond exact integer range: fall back to Swift's shortest representation.
+        return String(v)
+    }
+    var digits = String(UInt64(scaled))
+    if digits.count <= decimals { digits = String(repeating: "0", count: decimals - digits.count + 1) + digits }
+    let sign = v < 0 ? "-" : ""
+    if decimals == 0 { return sign + digits }
+    let cut = digits.index(digits.endIndex, offsetBy: -decimals)
+    return sign + digits[..<cut] + "." + digits[cut...]
+}

@@ -1,0 +1,177 @@
+import Foundation
+import HemoCore
+
+/// What a finished build reports.
+public struct BuildSummary: Sendable {
+    /// The release folder.
+    public var release: String
+    /// Cases released.
+    public var cases: Int
+    /// Slices released.
+    public var slices: Int
+    /// 3D lesions per subtype.
+    public var lesionsPerSubtype: [Subtype: Int]
+    /// Exams that failed (also in failures.csv).
+    public var failures: [FailureRow]
+    /// Wall time in seconds.
+    public var seconds: Double
+    /// Time per stage summed over cases.
+    public var stages: StageTimes
+    /// The manifest text.
+    public var manifest: String
+}
+
+/// Progress of a running build, reported after each exam.
+public struct BuildProgress: Sendable {
+    /// Exams finished (released or failed).
+    public var done: Int
+    /// Exams in all.
+    public var total: Int
+    /// Exams failed so far.
+    public var failed: Int
+    /// The exam just finished.
+    public var lastCase: String
+    /// Its failure, if it failed.
+    public var lastFailure: CaseFailure?
+}
+
+/// `hemo build`: a raw cohort to a release, in one process.
+public struct ReleaseBuilder: Sendable {
+    /// Build options.
+    public var options: ReleaseOptions
+    /// Exams processed at once.
+    public var threads: Int
+    /// Replace an existing release.
+    public var force: Bool
+
+    /// A builder.
+    public init(options: ReleaseOptions, threads: Int, force: Bool) {
+        self.options = options; self.threads = max(1, threads); self.force = force
+    }
+
+    /// Builds the release of `cohort` at `destination`.
+    /// - Parameter progress: called from worker threads after each exam (serialised).
+    public func build(cohort: Cohort, destination: String,
+                      progress: @escaping @Sendable (BuildProgress) -> Void = { _ in }) throws -> BuildSummary {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let staging = try ReleaseStaging(destination: destination, force: force)
+        let options = self.options
+        struct Shared {
+            var records: [CaseRecord] = []
+            var failures: [FailureRow] = []
+            var inputs: [CaseID: [(path: String, sha256: String)]] = [:]
+            var stages = StageTimes()
+            var done = 0
+        }
+        let shared = Locked(Shared())
+        for p in cohort.problems {
+            shared.withLock { $0.failures.append(FailureRow(caseName: p.name, stage: "input", reason: p.reason)) }
+        }
+        let cases = cohort.cases
+        let total = cases.count
+        // Case-level parallelism; each exam's transforms run single-threaded when several exams
+        // run at once, and with every thread when there is only one exam.
+        let inner = cases.count == 1 ? threads : 1
+        runOnThreads(count: cases.count, threads: threads) { i in
+            let c = cases[i]
+            var times = StageTimes()
+            var failure: CaseFailure? = nil
+            do {
+                let product = try CasePipeline.run(c, options: options, threads: inner, times: &times)
+                let record = timed("analyse", &times) { CaseRecord(id: c.id, masks: product.masks) }
+                try timed("write", &times) {
+                    try CaseFiles.write(product, record: record, into: staging, gzipLevel: options.gzipLevel)
+                }
+                shared.withLock { $0.records.append(record); $0.inputs[c.id] = product.inputs }
+            } catch let f as CaseFailure {
+                failure = f
+            } catch {
+                failure = CaseFailure(stage: "write", reason: "\(error)")
+            }
+            let report = shared.withLock { s -> BuildProgress in
+                s.stages.merge(times)
+                if let failure { s.failures.append(FailureRow(caseName: c.id.rawValue, stage: failure.stage, reason: failure.reason)) }
+                s.done += 1
+                return BuildProgress(done: s.done, total: total, failed: s.failures.count, lastCase: c.id.rawValue, lastFailure: failure)
+            }
+            progress(report)
+        }
+        let result = shared.withLock { $0 }
+        do {
+            let failedIDs = Set(result.failures.compactMap { CaseID($0.caseName) })
+            // A failed exam leaves no file behind.
+            for id in failedIDs {
+                for p in [CaseFiles.imagePath(id), CaseFiles.labelPath(id), CaseFiles.bitmaskPath(id), "masks2d/\(id.rawValue)"] {
+                    try? FileManager.default.removeItem(atPath: staging.folder + "/" + p)
+                }
+            }
+            let tables = ReleaseTables(records: result.records, failures: result.failures, kind: .annotations,
+                                       weakLabels: cohort.weakLabels)
+            try ReleaseAggregates.write(tables, into: staging, options: options,
+                                        provenance: Provenance(kind: .annotations, options: options, inputs: result.inputs, model: nil))
+            let manifest = try staging.commit()
+            var lesions: [Subtype: Int] = [:]
+            for r in result.records { for l in r.lesions { lesions[l.subtype, default: 0] += 1 } }
+            return BuildSummary(release: staging.destination, cases: result.records.count,
+                                slices: result.records.reduce(0) { $0 + $1.sliceCount },
+                                lesionsPerSubtype: lesions, failures: tables.failures,
+                                seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                                stages: result.stages, manifest: manifest)
+        } catch {
+            staging.abandon()
+            throw error
+        }
+    }
+}
+
+/// `provenance.json`: what the release is a function of. No timestamps, hosts or workers.
+public struct Provenance: Sendable {
+    /// Annotations or pseudo-labels.
+    public var kind: ReleaseKind
+    /// The options that shaped the bytes.
+    public var options: ReleaseOptions
+    /// Each case's input files with their SHA-256.
+    public var inputs: [CaseID: [(path: String, sha256: String)]]
+    /// The model (SHA-256 and settings) for pseudo-labels.
+    public var model: JSONValue?
+
+    /// A provenance record.
+    public init(kind: ReleaseKind, options: ReleaseOptions, inputs: [CaseID: [(path: String, sha256: String)]], model: JSONValue?) {
+        self.kind = kind; self.options = options; self.inputs = inputs; self.model = model
+    }
+
+    /// The JSON text.
+    public func rendered() -> String {
+        let cases: [JSONValue] = inputs.keys.sorted().map { id in
+            .object([
+                ("case", .string(id.rawValue)),
+                ("files", .array(inputs[id]!.map { .object([("path", .string($0.path)), ("sha256", .string($0.sha256))]) })),
+            ])
+        }
+        return JSONValue.object([
+            ("tool", .object([("name", .string("hemocluster")), ("version", .string(HemoVersion.string))])),
+            ("format_version", .string(ReleaseFormat.version)),
+            ("kind", .string(kind.rawValue)),
+            ("options", options.provenance),
+            ("model", model ?? .null),
+            ("inputs", .array(cases)),
+        ]).rendered()
+    }
+}
+
+/// Writes the release-wide files from the tables.
+public enum ReleaseAggregates {
+    /// Writes every aggregate file of the format (not the manifest) into `staging`.
+    public static func write(_ t: ReleaseTables, into staging: ReleaseStaging, options: ReleaseOptions, provenance: Provenance) throws {
+        try staging.write(t.datasetJSON(), to: "dataset.json")
+        try staging.write(t.sliceLabels(), to: "labels/slice_labels.csv")
+        try staging.write(t.patientLabels(), to: "labels/patient_labels.csv")
+        try staging.write(t.boxes2D(), to: "boxes/boxes2d.csv")
+        try staging.write(t.lesions3D(), to: "boxes/lesions3d.csv")
+        try staging.write(t.coco(), to: "boxes/coco.json")
+        for (path, text) in t.yolo() { try staging.write(text, to: path) }
+        try staging.write(t.splits(rule: SplitRule(seed: options.splitSeed)), to: "splits.json")
+        try staging.write(provenance.rendered(), to: "provenance.json")
+        try staging.write(t.failuresCSV(), to: "failures.csv")
+    }
+}

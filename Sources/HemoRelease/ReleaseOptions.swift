@@ -1,0 +1,66 @@
+import HemoCore
+import HemoTransforms
+
+/// Which annotation form a build reads when a case delivers several.
+public enum AnnotationSource: String, CaseIterable, Sendable {
+    /// The richest form present: per-subtype masks, else the label map, else polygons.
+    case auto
+    /// The multi-label NIfTI (`labelmap.nii.gz`).
+    case labelmap
+    /// One binary NIfTI per subtype (`masks/<SUBTYPE>.nii.gz`).
+    case subtypeMasks = "subtype-masks"
+    /// Per-slice 2D polygons (`polygons.json`).
+    case polygons
+}
+
+/// The target grid of a build.
+public enum SpacingChoice: Sendable, Hashable, CustomStringConvertible {
+    /// Keep each exam's own grid.
+    case native
+    /// Resample to this spacing in millimetres (i, j, k).
+    case millimetres(SIMD3<Double>)
+
+    public var description: String {
+        switch self {
+        case .native: "native"
+        case .millimetres(let s): "\(formatFixed(s.x, decimals: 4)),\(formatFixed(s.y, decimals: 4)),\(formatFixed(s.z, decimals: 4))"
+        }
+    }
+}
+
+/// Every option that shapes a release's bytes. All of them are written to `provenance.json`.
+public struct ReleaseOptions: Sendable {
+    /// Target grid.
+    public var spacing: SpacingChoice = .native
+    /// Interpolation for the CT when resampling (masks always use nearest neighbour).
+    public var interpolation: Interpolation = .linear
+    /// Reorient to canonical RAS (axis permutations and flips only) before anything else.
+    public var canonical: Bool = false
+    /// gzip level of the NIfTI files (0–9). The default, 6, is zlib's.
+    public var gzipLevel: Int = 6
+    /// Seed of the patient-level split.
+    public var splitSeed: String = "hemocluster"
+    /// Which annotation form to read.
+    public var annotations: AnnotationSource = .auto
+    /// Largest CT the build accepts, in voxels.
+    public var maxVoxels: Int = 1 << 28
+    /// Tolerance in millimetres when checking that annotations sit on the CT grid.
+    public var gridTolerance: Double = 1e-3
+
+    /// The defaults.
+    public init() {}
+
+    /// The options as provenance JSON, keys in a fixed order.
+    public var provenance: JSONValue {
+        .object([
+            ("spacing", .string(spacing.description)),
+            ("interpolation", .string(interpolation.rawValue)),
+            ("canonical", .bool(canonical)),
+            ("gzip_level", .int(gzipLevel)),
+            ("split_seed", .string(splitSeed)),
+            ("annotations", .string(annotations.rawValue)),
+            ("max_voxels", .int(maxVoxels)),
+            ("grid_tolerance_mm", .number(gridTolerance, decimals: 6)),
+        ])
+    }
+}

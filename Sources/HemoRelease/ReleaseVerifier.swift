@@ -1,0 +1,251 @@
+import Foundation
+import HemoCore
+import NIfTI
+
+/// One disagreement found by ``ReleaseVerifier``.
+public struct Disagreement: Sendable, CustomStringConvertible {
+    /// The release-relative file.
+    public var file: String
+    /// What disagrees.
+    public var detail: String
+    public var description: String { "\(file): \(detail)" }
+}
+
+/// The outcome of verifying a release.
+public struct VerificationReport: Sendable {
+    /// Files checked against the manifest.
+    public var filesChecked: Int
+    /// Cases whose masks were re-analysed.
+    public var casesChecked: Int
+    /// Every disagreement, in discovery order.
+    public var disagreements: [Disagreement]
+    /// Whether the release is intact and consistent.
+    public var ok: Bool { disagreements.isEmpty }
+}
+
+/// `hemo release verify`: checks the manifest and that every table agrees with the masks.
+///
+/// The masks are the source of truth: the verifier re-analyses each case's `masks3d/` bitmask,
+/// checks `labelsTr/` and `masks2d/` against it, then re-renders every table and compares the
+/// bytes. Model scores and probabilities cannot be derived from masks, so for pseudo-label
+/// releases they are read from the released tables and carried into the re-rendering; every
+/// mask-derived column is still recomputed.
+public struct ReleaseVerifier: Sendable {
+    /// Threads used to re-analyse cases.
+    public var threads: Int
+    /// A verifier.
+    public init(threads: Int = 1) { self.threads = max(1, threads) }
+
+    /// Verifies the release at `path`.
+    public func verify(_ path: String) throws -> VerificationReport {
+        let root = URL(fileURLWithPath: path).standardizedFileURL.path
+        var problems: [Disagreement] = []
+        func add(_ file: String, _ detail: String) { problems.append(Disagreement(file: file, detail: detail)) }
+        guard FileManager.default.fileExists(atPath: root) else {
+            throw ReleaseError(.verification, path: path, reason: "no such release folder")
+        }
+        // 1. The manifest.
+        guard let manifestData = FileManager.default.contents(atPath: root + "/" + Manifest.fileName),
+              let manifestText = String(data: manifestData, encoding: .utf8),
+              let entries = Manifest.parse(manifestText) else {
+            throw ReleaseError(.verification, path: root + "/" + Manifest.fileName, reason: "missing or malformed manifest")
+        }
+        let listed = Set(entries.map(\.path))
+        for (file, digest) in entries {
+            guard !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else {
+                add(Manifest.fileName, "lists a path outside the release: \(file)"); continue
+            }
+            guard FileManager.default.fileExists(atPath: root + "/" + file) else { add(file, "listed in the manifest but missing"); continue }
+            let actual = try Manifest.sha256(ofFile: root + "/" + file)
+            if actual != digest { add(file, "SHA-256 \(actual) differs from the manifest's \(digest)") }
+        }
+        let staging = try ReleaseFiles(root: root)
+        for f in staging.all where f != Manifest.fileName && !listed.contains(f) { add(f, "present but not in the manifest") }
+        let sortedPaths = entries.map(\.path)
+        if sortedPaths != sortedPaths.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+            add(Manifest.fileName, "entries are not sorted by path")
+        }
+
+        // 2. Kind, options and released tables.
+        let kind: ReleaseKind = (try? readText(root, "dataset.json"))?.contains("\"kind\": \"pseudo-labels\"") == true ? .pseudoLabels : .annotations
+        let provenance = (try? readJSON(root, "provenance.json")) as? [String: Any]
+        let options = provenance?["options"] as? [String: Any]
+        let splitSeed = options?["split_seed"] as? String ?? "hemocluster"
+        let released = try ReleasedTables(root: root)
+
+        // 3. Each case: masks → record, with the released model outputs carried over.
+        let ids = staging.all.compactMap { f -> CaseID? in
+            guard f.hasPrefix("masks3d/"), f.hasSuffix(".nii.gz") else { return nil }
+            return CaseID(String(f.dropFirst("masks3d/".count).dropLast(".nii.gz".count)))
+        }.sorted()
+        let results = Locked([(CaseID, CaseRecord?, [Disagreement])]())
+        runOnThreads(count: ids.count, threads: threads) { n in
+            let id = ids[n]
+            var local: [Disagreement] = []
+            var record: CaseRecord? = nil
+            do {
+                record = try Self.checkCase(id, root: root, released: released, kind: kind, problems: &local)
+            } catch {
+                local.append(Disagreement(file: CaseFiles.bitmaskPath(id), detail: "\(error)"))
+            }
+            results.withLock { $0.append((id, record, local)) }
+        }
+        var records: [CaseRecord] = []
+        for (_, r, d) in results.withLock({ $0 }).sorted(by: { $0.0 < $1.0 }) {
+            problems += d
+            if let r { records.append(r) }
+        }
+
+        // 4. Re-render every table and compare bytes.
+        let tables = ReleaseTables(records: records, failures: released.failures, kind: kind, weakLabels: released.weakLabels)
+        var expected: [(String, String)] = [
+            ("labels/slice_labels.csv", tables.sliceLabels()),
+            ("labels/patient_labels.csv", tables.patientLabels()),
+            ("boxes/boxes2d.csv", tables.boxes2D()),
+            ("boxes/lesions3d.csv", tables.lesions3D()),
+            ("boxes/coco.json", tables.coco()),
+            ("splits.json", tables.splits(rule: SplitRule(seed: splitSeed))),
+            ("failures.csv", tables.failuresCSV()),
+        ]
+        let yolo = tables.yolo()
+        expected += yolo
+        let yoloNames = Set(yolo.map(\.0))
+        for f in staging.all where f.hasPrefix("boxes/yolo/") && !yoloNames.contains(f) {
+            add(f, "a YOLO file for a slice whose masks have no box")
+        }
+        for (file, text) in expected {
+            guard let actual = try? readText(root, file) else { add(file, "missing"); continue }
+            if let d = Self.firstDifference(expected: text, actual: actual) { add(file, d) }
+        }
+        return VerificationReport(filesChecked: entries.count, casesChecked: records.count, disagreements: problems)
+    }
+
+    static func checkCase(_ id: CaseID, root: String, released: ReleasedTables, kind: ReleaseKind,
+                          problems: inout [Disagreement]) throws -> CaseRecord {
+        let bitmaskPath = CaseFiles.bitmaskPath(id)
+        let bits = try NIfTIFile.read(root + "/" + bitmaskPath, options: NIfTIReadOptions()).volume.converted(to: UInt8.self)
+        let masks = SubtypeMasks(bitmask: bits)
+        let labels = try NIfTIFile.read(root + "/" + CaseFiles.labelPath(id), options: NIfTIReadOptions()).volume.converted(to: UInt8.self)
+        let expectedLabels = masks.labelMap
+        if labels.voxels != expectedLabels.voxels {
+            let n = zip(labels.voxels, expectedLabels.voxels).filter { $0 != $1 }.count
+            problems.append(Disagreement(file: CaseFiles.labelPath(id), detail: "\(n) voxels differ from the label map of masks3d (higher value wins)"))
+        }
+        if !labels.geometry.matches(bits.geometry, tolerance: 1e-6) {
+            problems.append(Disagreement(file: CaseFiles.labelPath(id), detail: "grid differs from masks3d's"))
+        }
+        let ctHeader = try NIfTIFile.readHeader(root + "/" + CaseFiles.imagePath(id), options: NIfTIReadOptions())
+        if ctHeader.geometry.size != bits.geometry.size || ctHeader.geometry.affine.maxAbsoluteDifference(to: bits.geometry.affine) > 1e-4 {
+            problems.append(Disagreement(file: CaseFiles.imagePath(id), detail: "grid differs from the masks'"))
+        }
+        var record = CaseRecord(id: id, masks: masks)
+        for k in 0..<record.sliceCount {
+            let file = CaseFiles.slicePath(id, record.sliceName(k))
+            guard let data = FileManager.default.contents(atPath: root + "/" + file) else {
+                problems.append(Disagreement(file: file, detail: "missing slice PNG")); continue
+            }
+            if Array(data) != (try CaseFiles.slicePNG(expectedLabels, slice: k)) {
+                problems.append(Disagreement(file: file, detail: "differs from slice \(k) of the label map"))
+            }
+        }
+        if kind == .pseudoLabels {
+            for i in record.slices.indices { record.slices[i].probabilities = released.probabilities[id]?[record.slices[i].slice] }
+            for i in record.boxes.indices {
+                let b = record.boxes[i]
+                record.boxes[i].score = released.scores[BoxKey(id: id, slice: b.slice, subtype: b.subtype, box: b.box)]
+            }
+        }
+        return record
+    }
+
+    /// The first differing line of two texts, described; `nil` when equal.
+    static func firstDifference(expected: String, actual: String) -> String? {
+        guard expected != actual else { return nil }
+        let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
+        let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
+        for i in 0..<max(e.count, a.count) {
+            let el = i < e.count ? String(e[i]) : "<end of file>"
+            let al = i < a.count ? String(a[i]) : "<end of file>"
+            if el != al { return "line \(i + 1) is '\(al)', the masks give '\(el)'" }
+        }
+        return "differs"
+    }
+}
+
+/// The files of a release folder, relative and sorted.
+struct ReleaseFiles {
+    var all: [String]
+    init(root: String) throws {
+        guard let e = FileManager.default.enumerator(atPath: root) else {
+            throw ReleaseError(.verification, path: root, reason: "cannot list the release")
+        }
+        var out: [String] = []
+        while let rel = e.nextObject() as? String {
+            var d: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &d), !d.boolValue { out.append(rel) }
+        }
+        all = out.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+}
+
+struct BoxKey: Hashable {
+    var id: CaseID
+    var slice: Int
+    var subtype: Subtype
+    var box: BoundingBox2D
+}
+
+/// What the verifier reads back from the released tables: what masks cannot give.
+struct ReleasedTables {
+    var failures: [FailureRow] = []
+    var weakLabels: [CaseID: WeakLabels]? = nil
+    var probabilities: [CaseID: [Int: [Double]]] = [:]
+    var scores: [BoxKey: Double] = [:]
+
+    init(root: String) throws {
+        if let t = try? table(root, "failures.csv") {
+            failures = t.rows.compactMap { $0.count == 3 ? FailureRow(caseName: $0[0], stage: $0[1], reason: $0[2]) : nil }
+        }
+        if let t = try? table(root, "labels/patient_labels.csv"), let wi = t.column("weak_any") {
+            var weak: [CaseID: WeakLabels] = [:]
+            for r in t.rows {
+                guard let id = CaseID(r[0]), !r[wi].isEmpty else { continue }
+                var set = Set<Subtype>()
+                for s in Subtype.allCases { if let c = t.column("weak_" + s.name), r[c] == "1" { set.insert(s) } }
+                weak[id] = WeakLabels(any: r[wi] == "1", subtypes: set)
+            }
+            weakLabels = weak
+        }
+        if let t = try? table(root, "labels/slice_labels.csv"), let pi = t.column("p_any") {
+            for r in t.rows {
+                guard let id = CaseID(r[0]), let k = Int(r[1]) else { continue }
+                probabilities[id, default: [:]][k] = (pi..<(pi + 6)).map { Double(r[$0]) ?? .nan }
+            }
+        }
+        if let t = try? table(root, "boxes/boxes2d.csv") {
+            for r in t.rows where r.count == 9 {
+                guard let id = CaseID(r[0]), let k = Int(r[1]), let s = Subtype(name: r[2]),
+                      let x0 = Int(r[3]), let y0 = Int(r[4]), let x1 = Int(r[5]), let y1 = Int(r[6]), let score = Double(r[8]) else { continue }
+                scores[BoxKey(id: id, slice: k, subtype: s, box: BoundingBox2D(xMin: x0, yMin: y0, xMax: x1, yMax: y1))] = score
+            }
+        }
+    }
+}
+
+func readText(_ root: String, _ file: String) throws -> String {
+    guard let d = FileManager.default.contents(atPath: root + "/" + file), let s = String(data: d, encoding: .utf8) else {
+        throw ReleaseError(.verification, path: file, reason: "missing or not UTF-8")
+    }
+    return s
+}
+
+func readJSON(_ root: String, _ file: String) throws -> Any {
+    guard let d = FileManager.default.contents(atPath: root + "/" + file) else {
+        throw ReleaseError(.verification, path: file, reason: "missing")
+    }
+    return try JSONSerialization.jsonObject(with: d)
+}
+
+func table(_ root: String, _ file: String) throws -> CSVTable {
+    try CSVTable.parse(try readText(root, file), source: file)
+}

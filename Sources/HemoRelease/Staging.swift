@@ -1,0 +1,196 @@
+import Foundation
+import HemoCore
+
+/// A release under construction: a hidden staging folder beside the destination that is
+/// renamed into place only when complete, so a release appears whole or not at all.
+///
+/// Files are written through ``write(_:to:)``, each to a temporary name and renamed, so a
+/// crash leaves no half-written file even inside the staging folder.
+public final class ReleaseStaging: @unchecked Sendable {
+    /// The final release folder.
+    public let destination: String
+    /// The staging folder (`.<name>.staging` beside the destination).
+    public let folder: String
+    private let force: Bool
+    private let lock = NSLock()
+    private var createdFolders = Set<String>()
+
+    /// Prepares a staging folder for `destination`.
+    ///
+    /// - Parameters:
+    ///   - destination: the release folder to create.
+    ///   - force: replace an existing destination on commit.
+    ///   - keepExisting: keep an existing staging folder (a resumed run) instead of clearing it.
+    /// - Throws: ``ReleaseError`` when the destination exists without `force`, or I/O fails.
+    public init(destination: String, force: Bool, keepExisting: Bool = false) throws {
+        let url = URL(fileURLWithPath: destination).standardizedFileURL
+        self.destination = url.path
+        self.folder = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".staging"
+        self.force = force
+        let fm = FileManager.default
+        if fm.fileExists(atPath: self.destination) && !force {
+            throw ReleaseError(.destinationExists, path: destination,
+                               reason: "already exists; choose another --out or pass --force to replace it")
+        }
+        do {
+            if fm.fileExists(atPath: folder) && !keepExisting { try fm.removeItem(atPath: folder) }
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ReleaseError(.io, path: folder, reason: "cannot create the staging folder: \(error.localizedDescription)")
+        }
+    }
+
+    /// The absolute staging path of a release-relative path, creating its parent folders.
+    public func prepare(_ relative: String) throws -> String {
+        let path = folder + "/" + relative
+        let parent = (path as NSString).deletingLastPathComponent
+        lock.lock()
+        let known = createdFolders.contains(parent)
+        lock.unlock()
+        if !known {
+            do {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            } catch {
+                throw ReleaseError(.io, path: parent, reason: "cannot create folder: \(error.localizedDescription)")
+            }
+            lock.lock(); createdFolders.insert(parent); lock.unlock()
+        }
+        return path
+    }
+
+    /// Writes `bytes` to the release-relative path, atomically.
+    public func write(_ bytes: [UInt8], to relative: String) throws {
+        let path = try prepare(relative)
+        try AtomicFile.write(bytes, to: path)
+    }
+
+    /// Writes UTF-8 `text` to the release-relative path, atomically.
+    public func write(_ text: String, to relative: String) throws {
+        try write(Array(text.utf8), to: relative)
+    }
+
+    /// Every regular file in the staging folder, release-relative, sorted byte-wise.
+    public func files() throws -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: folder) else {
+            throw ReleaseError(.io, path: folder, reason: "cannot list the staging folder")
+        }
+        var out: [String] = []
+        while let rel = e.nextObject() as? String {
+            var d: ObjCBool = false
+            if FileManager.default.fileExists(atPath: folder + "/" + rel, isDirectory: &d), !d.boolValue,
+               !(rel as NSString).lastPathComponent.hasPrefix(".") {
+                out.append(rel)
+            }
+        }
+        return out.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
+    /// Writes `MANIFEST.sha256` over every other file, then renames the staging folder into place.
+    /// - Returns: the manifest text.
+    @discardableResult
+    public func commit() throws -> String {
+        let manifest = try Manifest.compute(folder: folder, files: try files().filter { $0 != Manifest.fileName })
+        try write(manifest, to: Manifest.fileName)
+        let fm = FileManager.default
+        var old: String? = nil
+        if fm.fileExists(atPath: destination) {
+            guard force else {
+                throw ReleaseError(.destinationExists, path: destination, reason: "appeared during the build; nothing was replaced")
+            }
+            old = folder + ".old"
+            try? fm.removeItem(atPath: old!)
+            do { try fm.moveItem(atPath: destination, toPath: old!) } catch {
+                throw ReleaseError(.io, path: destination, reason: "cannot move the old release aside: \(error.localizedDescription)")
+            }
+        }
+        guard rename(folder, destination) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if let old { _ = rename(old, destination) }
+            throw ReleaseError(.io, path: destination, reason: "cannot rename the staging folder into place: \(reason)")
+        }
+        if let old { try? fm.removeItem(atPath: old) }
+        return manifest
+    }
+
+    /// Removes the staging folder (a failed or cancelled run).
+    public func abandon() {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+/// Writing a file so that readers see the old content or the new, never a part.
+public enum AtomicFile {
+    /// Writes to `path.tmp-<pid>-<n>`, flushes, and renames onto `path`.
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        let tmp = path + ".tmp-\(getpid())-\(counter.next())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ReleaseError(.io, path: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+        }
+        var written = 0
+        let ok: Bool = bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                written += n
+            }
+            return true
+        }
+        let err = errno
+        close(fd)
+        guard ok else {
+            unlink(tmp)
+            throw ReleaseError(.io, path: path, reason: "cannot write: \(String(cString: strerror(err)))")
+        }
+        guard rename(tmp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            throw ReleaseError(.io, path: path, reason: "cannot rename into place: \(reason)")
+        }
+    }
+
+    private static let counter = Counter()
+    private final class Counter: @unchecked Sendable {
+        private var n = 0
+        private let lock = NSLock()
+        func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+    }
+}
+
+/// `MANIFEST.sha256`: `<sha256>  <relative path>` per file, sorted by path, as `sha256sum -c` reads it.
+public enum Manifest {
+    /// The manifest's file name.
+    public static let fileName = "MANIFEST.sha256"
+
+    /// The SHA-256 of a file's bytes, streamed.
+    public static func sha256(ofFile path: String) throws -> String {
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            throw ReleaseError(.io, path: path, reason: "cannot be opened for reading")
+        }
+        defer { try? h.close() }
+        var hash = SHA256()
+        while true {
+            let chunk = h.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            hash.update(chunk)
+        }
+        return hash.finalizeHex()
+    }
+
+    /// The manifest text for `files` (release-relative) under `folder`.
+    public static func compute(folder: String, files: [String]) throws -> String {
+        var out = ""
+        for f in files { out += try sha256(ofFile: folder + "/" + f) + "  " + f + "\n" }
+        return out
+    }
+
+    /// Parses manifest text into (path, digest) pairs.
+    public static func parse(_ text: String) -> [(path: String, sha256: String)]? {
+        var out: [(String, String)] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            guard line.count > 66, line.dropFirst(64).hasPrefix("  ") else { return nil }
+            out.append((String(line.dropFirst(66)), String(line.prefix(64))))
+        }
+        return out
+    }
+}

@@ -1,2 +1,0 @@
-/// Geometry transforms, connected components, boxes and labels.
-public enum HemoTransformsModule {}

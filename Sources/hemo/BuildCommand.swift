@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import HemoCore
+import HemoRelease
+import HemoTransforms
+
+/// Options shared by commands that build or rebuild a release.
+struct ReleaseOptionGroup: ParsableArguments {
+    @Option(help: "Target grid: 'native' keeps each exam's grid, or X,Y,Z spacing in mm (e.g. 1,1,1).")
+    var spacing: String = "native"
+
+    @Option(help: "CT interpolation when resampling: linear or bspline (masks always use nearest neighbour).")
+    var interpolation: String = "linear"
+
+    @Flag(help: "Reorient every exam to canonical RAS (axis permutations and flips only).")
+    var canonical = false
+
+    @Option(help: "gzip level of the NIfTI files, 0-9.")
+    var gzipLevel: Int = 6
+
+    @Option(help: "Seed of the patient-level train/val/test split.")
+    var splitSeed: String = "hemocluster"
+
+    @Option(help: "Annotation form to read: auto, labelmap, subtype-masks or polygons.")
+    var annotations: String = "auto"
+
+    func validate() throws {
+        _ = try releaseOptions()
+    }
+
+    func releaseOptions() throws -> ReleaseOptions {
+        var o = ReleaseOptions()
+        if spacing != "native" {
+            let parts = spacing.split(separator: ",").compactMap { Double($0) }
+            guard parts.count == 3, parts.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                throw ValidationError("--spacing takes 'native' or three positive numbers like 1,1,1 (got '\(spacing)')")
+            }
+            o.spacing = .millimetres(SIMD3(parts[0], parts[1], parts[2]))
+        }
+        guard let interp = Interpolation(rawValue: interpolation), interp != .nearest else {
+            throw ValidationError("--interpolation takes linear or bspline (got '\(interpolation)')")
+        }
+        o.interpolation = interp
+        o.canonical = canonical
+        guard (0...9).contains(gzipLevel) else { throw ValidationError("--gzip-level takes 0 to 9 (got \(gzipLevel))") }
+        o.gzipLevel = gzipLevel
+        o.splitSeed = splitSeed
+        guard let a = AnnotationSource(rawValue: annotations) else {
+            throw ValidationError("--annotations takes auto, labelmap, subtype-masks or polygons (got '\(annotations)')")
+        }
+        o.annotations = a
+        return o
+    }
+}
+
+/// `hemo build`: a raw cohort to a release on this machine.
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build a release from a raw cohort (CT + annotations) in one process.",
+        discussion: "Exams that cannot be processed go to failures.csv with the stage and the reason; the rest are released. The release is written to a staging folder and renamed into place when complete."
+    )
+
+    @Option(help: "The raw cohort folder (see README: Raw cohort layout).")
+    var cohort: String
+
+    @Option(help: "The release folder to create.")
+    var out: String
+
+    @OptionGroup var release: ReleaseOptionGroup
+
+    @Option(help: "Exams processed at once (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Replace --out if it exists.")
+    var force = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let options = try release.releaseOptions()
+        let cohort: Cohort
+        do { cohort = try Cohort.open(self.cohort) } catch let e as CohortError {
+            printError("error: \(e)")
+            throw ExitCode(1)
+        }
+        let progress = ProgressReporter(label: "build")
+        let builder = ReleaseBuilder(options: options, threads: threads, force: force)
+        let summary: BuildSummary
+        do {
+            summary = try builder.build(cohort: cohort, destination: out) { p in
+                progress.update(done: p.done, total: p.total, failed: p.failed,
+                                note: p.lastFailure.map { "failed: \(p.lastCase): \($0)" })
+            }
+        } catch let e as ReleaseError {
+            printError("error: \(e)")
+            throw ExitCode(1)
+        }
+        print(BuildReport.text(summary))
+    }
+}
+
+/// The end-of-build summary shown to people.
+enum BuildReport {
+    static func text(_ s: BuildSummary) -> String {
+        var lines = ["release: \(s.release)",
+                     "cases: \(s.cases), slices: \(s.slices), failures: \(s.failures.count), time: \(String(format: "%.2f", s.seconds)) s (\(String(format: "%.2f", Double(s.cases) / max(s.seconds, 1e-9))) exams/s)"]
+        lines.append("lesions: " + Subtype.allCases.map { "\($0.name) \(s.lesionsPerSubtype[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("stage seconds (summed over exams): " + s.stages.entries.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))
+        for f in s.failures.prefix(20) { lines.append("failed: \(f.caseName) [\(f.stage)] \(f.reason)") }
+        if s.failures.count > 20 { lines.append("… \(s.failures.count - 20) more in failures.csv") }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import NIfTI
-
-@Test func moduleLinks() { #expect(NIfTIModule.self == NIfTIModule.self) }
