@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
-        .target(name: "HemoEval", dependencies: ["HemoCore"]),
+        .target(name: "HemoEval", dependencies: ["HemoCore", "HemoRelease", "NIfTI"]),
 
         // The one executable.
         .executableTarget(
@@ -66,6 +66,6 @@ let package = Package(
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
-        .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )
