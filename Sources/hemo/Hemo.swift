@@ -11,6 +11,7 @@ struct Hemo: ParsableCommand {
         subcommands: [
             BuildCommand.self,
             ReleaseCommand.self,
+            EvalCommand.self,
         ]
     )
 }
