@@ -93,7 +93,7 @@ public struct CaseLabels: Sendable, Hashable {
 /// else the cohort's own `masks/`, `labelmap.nii.gz` or `polygons.json`).
 ///
 /// Release tables are read once when the side is opened; masks are read one case at a time by
-/// ``masks(of:)`` so memory stays at one case per side.
+/// ``bitmask(of:)`` so memory stays at one case per side.
 public struct EvalSource: Sendable {
     /// What the folder is.
     public enum Kind: String, Sendable {
@@ -311,19 +311,28 @@ public struct EvalSource: Sendable {
 
     // MARK: Per case
 
-    /// The per-subtype masks of case `id`: a release's `masks3d/<case>.nii.gz` bitmask (or its
-    /// `labelsTr/<case>.nii.gz` label map when the bitmask is absent), or a cohort's annotations
-    /// on the CT grid. Blocking file I/O: call from a thread, not the concurrency pool.
-    public func masks(of id: CaseID) throws(EvalError) -> SubtypeMasks {
+    /// The subtype bitmask of case `id` (bit v−1 set = subtype v): a release's
+    /// `masks3d/<case>.nii.gz` (or its `labelsTr/<case>.nii.gz` label map converted, when the
+    /// bitmask is absent), or a cohort's annotations on the CT grid. Blocking file I/O: call
+    /// from a thread, not the concurrency pool.
+    public func bitmask(of id: CaseID) throws(EvalError) -> Volume<UInt8> {
         switch kind {
         case .release:
             let bitmask = root + "/" + CaseFiles.bitmaskPath(id)
             if FileManager.default.fileExists(atPath: bitmask) {
-                return SubtypeMasks(bitmask: try Self.readUInt8(bitmask))
+                return try Self.readUInt8(bitmask)
             }
             let labels = root + "/" + CaseFiles.labelPath(id)
             if FileManager.default.fileExists(atPath: labels) {
-                return SubtypeMasks(labelMap: try Self.readUInt8(labels))
+                var map = try Self.readUInt8(labels)
+                for n in map.voxels.indices {
+                    let v = map.voxels[n]
+                    guard v <= 5 else {
+                        throw EvalError(.badInput("voxel \(n) holds label \(v); labels are 0...5"), source: labels)
+                    }
+                    map.voxels[n] = v == 0 ? 0 : 1 << (v - 1)
+                }
+                return map
             }
             throw EvalError(.badInput("neither \(CaseFiles.bitmaskPath(id)) nor \(CaseFiles.labelPath(id)) exists"), source: root)
         case .cohort:
@@ -332,7 +341,7 @@ public struct EvalSource: Sendable {
             }
             do {
                 let grid = try NIfTIFile.readHeader(c.ct).geometry
-                return try CasePipeline.readMasks(c, grid: grid, options: ReleaseOptions())
+                return try CasePipeline.readMasks(c, grid: grid, options: ReleaseOptions()).bitmask
             } catch {
                 throw EvalError(.badInput("\(error)"), source: c.relative(c.ct))
             }
@@ -340,8 +349,8 @@ public struct EvalSource: Sendable {
     }
 
     /// The labels and boxes of case `id`: from a release's tables, or, for a cohort, derived from
-    /// `masks` with the release's own analysis (so both sides are computed the same way).
-    public func labels(of id: CaseID, masks: SubtypeMasks?) throws(EvalError) -> CaseLabels {
+    /// `bitmask` with the release's own analysis (so both sides are computed the same way).
+    public func labels(of id: CaseID, bitmask: Volume<UInt8>?) throws(EvalError) -> CaseLabels {
         switch kind {
         case .release:
             guard let t = tables[id] else {
@@ -349,9 +358,9 @@ public struct EvalSource: Sendable {
             }
             return t
         case .cohort:
-            let m: SubtypeMasks
-            if let masks { m = masks } else { m = try self.masks(of: id) }
-            return CaseLabels(record: CaseRecord(id: id, masks: m))
+            let volume: Volume<UInt8>
+            if let bitmask { volume = bitmask } else { volume = try self.bitmask(of: id) }
+            return CaseLabels(record: CaseRecord(id: id, masks: SubtypeMasks(bitmask: volume)))
         }
     }
 

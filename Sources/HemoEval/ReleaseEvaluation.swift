@@ -87,22 +87,71 @@ public struct ReleaseEvaluator: Sendable {
     ///
     /// - Throws: ``EvalError`` when a folder cannot be opened, a table is malformed or the sides
     ///   have no case in common.
-    public func evaluate(predictionPath: String, truthPath: String) throws(EvalError) -> EvaluationReport {
+    public func evaluate(predictionPath: String, truthPath: String, threads: Int = 1) throws(EvalError) -> EvaluationReport {
         let prediction = try EvalSource.open(predictionPath)
         guard prediction.kind == .release else {
             throw EvalError(.badInput("the prediction must be a release (labels/slice_labels.csv not found)"), source: predictionPath)
         }
         let truth = try EvalSource.open(truthPath)
-        return try evaluate(prediction: prediction, truth: truth)
+        return try evaluate(prediction: prediction, truth: truth, threads: threads)
     }
 
-    /// Evaluates two opened sides; see ``evaluate(predictionPath:truthPath:)``.
-    public func evaluate(prediction: EvalSource, truth: EvalSource) throws(EvalError) -> EvaluationReport {
+    /// What one case contributes, computed on a worker thread.
+    struct CaseContribution: Sendable {
+        var problems: [CaseProblem] = []
+        var overlaps: [EvalTarget: OverlapCounts]? = nil
+        var voxelVolumeML = 0.0
+        var truthLabels: CaseLabels? = nil
+        var predictedLabels: CaseLabels? = nil
+    }
+
+    /// Reads and compares one case: masks (overlaps) and labels. Never throws: what fails is a problem.
+    static func contribution(of id: CaseID, prediction: EvalSource, truth: EvalSource) -> CaseContribution {
+        var out = CaseContribution()
+        var truthMask: Volume<UInt8>? = nil, predictedMask: Volume<UInt8>? = nil
+        do { truthMask = try truth.bitmask(of: id) } catch {
+            out.problems.append(CaseProblem(caseID: id.rawValue, reason: "truth masks: \(error)"))
+        }
+        do { predictedMask = try prediction.bitmask(of: id) } catch {
+            out.problems.append(CaseProblem(caseID: id.rawValue, reason: "predicted masks: \(error)"))
+        }
+        if let t = truthMask, let p = predictedMask {
+            if t.geometry.size != p.geometry.size {
+                out.problems.append(CaseProblem(caseID: id.rawValue, reason:
+                    "grids differ (truth \(t.geometry.size), prediction \(p.geometry.size)); segmentation skipped"))
+            } else {
+                out.overlaps = try? OverlapCounts.perTarget(truthBitmask: t.voxels, predictedBitmask: p.voxels, source: id.rawValue)
+                out.voxelVolumeML = t.geometry.voxelVolumeML
+            }
+        }
+        if truth.kind == .release || truthMask != nil {
+            do { out.truthLabels = try truth.labels(of: id, bitmask: truthMask) } catch {
+                out.problems.append(CaseProblem(caseID: id.rawValue, reason: "truth labels: \(error)"))
+            }
+        }
+        do { out.predictedLabels = try prediction.labels(of: id, bitmask: predictedMask) } catch {
+            out.problems.append(CaseProblem(caseID: id.rawValue, reason: "predicted labels: \(error)"))
+        }
+        return out
+    }
+
+    /// Evaluates two opened sides; see ``evaluate(predictionPath:truthPath:threads:)``.
+    ///
+    /// Cases are read on `threads` dedicated threads; the figures are aggregated in case order,
+    /// so the report does not depend on the thread count.
+    public func evaluate(prediction: EvalSource, truth: EvalSource, threads: Int = 1) throws(EvalError) -> EvaluationReport {
         let predictedSet = Set(prediction.caseIDs), truthSet = Set(truth.caseIDs)
         let common = prediction.caseIDs.filter { truthSet.contains($0) }
         guard !common.isEmpty else {
             throw EvalError(.noCommonCases, source: "\(prediction.root) vs \(truth.root)")
         }
+        let collected = Locked([CaseContribution?](repeating: nil, count: common.count))
+        runOnThreads(count: common.count, threads: threads) { n in
+            let c = Self.contribution(of: common[n], prediction: prediction, truth: truth)
+            collected.withLock { $0[n] = c }
+        }
+        let contributions = collected.withLock { $0 }
+
         var problems: [CaseProblem] = []
         var sliceConfusion = [EvalTarget: BinaryConfusion]()
         var sliceTruth = [EvalTarget: [Bool]](), sliceScores = [EvalTarget: [Double]]()
@@ -112,39 +161,17 @@ public struct ReleaseEvaluator: Sendable {
         var truthBoxes: [GroundTruthBox<SliceImage>] = []
         var predictedBoxes: [DetectedBox<SliceImage>] = []
 
-        for id in common {
-            // Masks first: a cohort truth derives its labels from them.
-            var truthMasks: SubtypeMasks? = nil
-            var predictedMasks: SubtypeMasks? = nil
-            do { truthMasks = try truth.masks(of: id) } catch {
-                problems.append(CaseProblem(caseID: id.rawValue, reason: "truth masks: \(error)"))
-            }
-            do { predictedMasks = try prediction.masks(of: id) } catch {
-                problems.append(CaseProblem(caseID: id.rawValue, reason: "predicted masks: \(error)"))
-            }
-            if let t = truthMasks, let p = predictedMasks {
-                if t.geometry.size != p.geometry.size {
-                    problems.append(CaseProblem(caseID: id.rawValue, reason:
-                        "grids differ (truth \(t.geometry.size), prediction \(p.geometry.size)); segmentation skipped"))
-                } else {
-                    let counts = try OverlapCounts.perTarget(truthBitmask: t.bitmask.voxels, predictedBitmask: p.bitmask.voxels,
-                                                             source: id.rawValue)
-                    for target in EvalTarget.all {
-                        overlaps[target, default: []].append(
-                            CaseOverlap(caseID: id.rawValue, counts: counts[target] ?? OverlapCounts(),
-                                        voxelVolumeML: t.geometry.voxelVolumeML))
-                    }
+        for (id, contribution) in zip(common, contributions) {
+            guard let contribution else { continue }
+            problems += contribution.problems
+            if let counts = contribution.overlaps {
+                for target in EvalTarget.all {
+                    overlaps[target, default: []].append(
+                        CaseOverlap(caseID: id.rawValue, counts: counts[target] ?? OverlapCounts(),
+                                    voxelVolumeML: contribution.voxelVolumeML))
                 }
             }
-            let truthLabels: CaseLabels
-            do {
-                if truth.kind == .cohort, truthMasks == nil { continue } // reported above
-                truthLabels = try truth.labels(of: id, masks: truthMasks)
-            } catch {
-                problems.append(CaseProblem(caseID: id.rawValue, reason: "truth labels: \(error)"))
-                continue
-            }
-            let predictedLabels = try prediction.labels(of: id, masks: predictedMasks)
+            guard let truthLabels = contribution.truthLabels, let predictedLabels = contribution.predictedLabels else { continue }
 
             // Patient level.
             for target in EvalTarget.all {

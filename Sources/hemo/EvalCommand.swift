@@ -25,10 +25,17 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Also write every figure, with per-case segmentation scores, to this JSON file.")
     var json: String?
 
+    @Option(help: "Cases read at once (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads takes a positive number (got \(threads))") }
+    }
+
     func run() throws {
         let report: EvaluationReport
         do {
-            report = try ReleaseEvaluator().evaluate(predictionPath: pred, truthPath: truth)
+            report = try ReleaseEvaluator().evaluate(predictionPath: pred, truthPath: truth, threads: threads)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)

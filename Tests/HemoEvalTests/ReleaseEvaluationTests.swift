@@ -115,6 +115,10 @@ struct HandCheckedCohorts {
             .replacingOccurrences(of: "\"truth_kind\": \"cohort\"", with: "\"truth_kind\": \"release\""))
         // No AUC without probabilities.
         #expect(againstRelease.sliceLevel.allSatisfy { $0.rocAUC == nil })
+        // The thread count does not change a byte of the report.
+        let threaded = try ReleaseEvaluator().evaluate(predictionPath: c.predictionRelease, truthPath: c.truthRelease, threads: 3)
+        #expect(threaded.json().rendered() == againstRelease.json().rendered())
+        #expect(threaded.markdown() == againstRelease.markdown())
     }
 
     @Test func syntheticTruthFolderOverridesTheCohortAnnotations() throws {
