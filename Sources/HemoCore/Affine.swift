@@ -2,7 +2,7 @@
 /// as NIfTI's qform/sform and nibabel's `affine` define it.
 ///
 /// Stored row-major; the last row is always `0 0 0 1` for a valid affine.
-public struct Affine: Hashable, Sendable, CustomStringConvertible {
+public struct Affine: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Row-major entries: `rows[r][c]`.
     public var rows: [SIMD4<Double>]
 

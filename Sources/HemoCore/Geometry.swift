@@ -1,5 +1,5 @@
 /// The size of a voxel grid: counts along i (fastest), j and k.
-public struct GridSize: Hashable, Sendable, CustomStringConvertible {
+public struct GridSize: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Voxels along i, j and k.
     public var i: Int, j: Int, k: Int
 
@@ -26,7 +26,7 @@ public struct GridSize: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Like ITK's image geometry and nibabel's `(affine, header)`, every transform in the
 /// project returns a new `Geometry` that is exact to the half voxel.
-public struct Geometry: Hashable, Sendable {
+public struct Geometry: Hashable, Sendable, Codable {
     /// Voxels along i, j, k.
     public var size: GridSize
     /// Voxel sizes in millimetres along i, j, k (NIfTI `pixdim[1...3]`).

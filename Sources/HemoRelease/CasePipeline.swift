@@ -11,13 +11,23 @@ public struct CaseProduct: Sendable {
     public var ct: Volume<Int16>
     /// Per-subtype masks on the same grid.
     public var masks: SubtypeMasks
-    /// Input files (cohort-relative path, SHA-256), for provenance.
-    public var inputs: [(path: String, sha256: String)]
+    /// Input files with their SHA-256, for provenance.
+    public var inputs: [InputFile]
 
     /// A product from its parts.
-    public init(id: CaseID, ct: Volume<Int16>, masks: SubtypeMasks, inputs: [(path: String, sha256: String)]) {
+    public init(id: CaseID, ct: Volume<Int16>, masks: SubtypeMasks, inputs: [InputFile]) {
         self.id = id; self.ct = ct; self.masks = masks; self.inputs = inputs
     }
+}
+
+/// An input file of a case: its cohort-relative path and SHA-256.
+public struct InputFile: Sendable, Hashable, Codable {
+    /// Path relative to the cohort folder.
+    public var path: String
+    /// Hex SHA-256 of the file's bytes.
+    public var sha256: String
+    /// An input file.
+    public init(path: String, sha256: String) { self.path = path; self.sha256 = sha256 }
 }
 
 /// The per-exam work shared by `hemo build`, `hemo infer` and the cluster's workers:
@@ -148,8 +158,8 @@ public enum CasePipeline {
     /// The whole per-exam pipeline: read, build masks, transform. Adds stage times to `times`.
     public static func run(_ c: CohortCase, options: ReleaseOptions, threads: Int, times: inout StageTimes) throws -> CaseProduct {
         let inputs = try timed("hash", &times) {
-            try c.inputFiles.map { p -> (path: String, sha256: String) in
-                do { return (c.relative(p), try Manifest.sha256(ofFile: p)) } catch {
+            try c.inputFiles.map { p -> InputFile in
+                do { return InputFile(path: c.relative(p), sha256: try Manifest.sha256(ofFile: p)) } catch {
                     throw CaseFailure(stage: "read", reason: "\(c.relative(p)): cannot be read")
                 }
             }

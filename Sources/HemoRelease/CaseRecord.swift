@@ -2,7 +2,7 @@ import HemoCore
 import HemoTransforms
 
 /// One row of `boxes2d.csv`: an 8-connected component of one subtype's mask in one slice.
-public struct BoxRow: Sendable, Hashable {
+public struct BoxRow: Sendable, Hashable, Codable {
     /// Slice index k.
     public var slice: Int
     /// The subtype whose mask the component belongs to.
@@ -16,7 +16,7 @@ public struct BoxRow: Sendable, Hashable {
 }
 
 /// One row of `lesions3d.csv`: a 26-connected component of one subtype's 3D mask.
-public struct LesionRow: Sendable, Hashable {
+public struct LesionRow: Sendable, Hashable, Codable {
     /// 1-based number within the case (subtype order, then component order).
     public var lesion: Int
     /// The subtype.
@@ -32,7 +32,7 @@ public struct LesionRow: Sendable, Hashable {
 }
 
 /// Per-slice labels: whether each subtype is present in slice k.
-public struct SliceRow: Sendable, Hashable {
+public struct SliceRow: Sendable, Hashable, Codable {
     /// Slice index k.
     public var slice: Int
     /// Subtypes present in the slice.
@@ -45,7 +45,7 @@ public struct SliceRow: Sendable, Hashable {
 ///
 /// Computed from the case's per-subtype masks by ``CaseRecord/init(id:masks:sliceProbabilities:boxScore:)``;
 /// the verifier recomputes it from the released masks and compares.
-public struct CaseRecord: Sendable, Hashable {
+public struct CaseRecord: Sendable, Hashable, Codable {
     /// The case.
     public var id: CaseID
     /// The released grid.

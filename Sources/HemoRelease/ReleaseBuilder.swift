@@ -54,71 +54,63 @@ public struct ReleaseBuilder: Sendable {
     public func build(cohort: Cohort, destination: String,
                       progress: @escaping @Sendable (BuildProgress) -> Void = { _ in }) throws -> BuildSummary {
         let start = DispatchTime.now().uptimeNanoseconds
-        let staging = try ReleaseStaging(destination: destination, force: force)
+        let assembly = try ReleaseAssembly(destination: destination, options: options, kind: .annotations,
+                                           weakLabels: cohort.weakLabels, force: force)
         let options = self.options
         struct Shared {
-            var records: [CaseRecord] = []
-            var failures: [FailureRow] = []
-            var inputs: [CaseID: [(path: String, sha256: String)]] = [:]
             var stages = StageTimes()
             var done = 0
+            var failed = 0
         }
         let shared = Locked(Shared())
-        for p in cohort.problems {
-            shared.withLock { $0.failures.append(FailureRow(caseName: p.name, stage: "input", reason: p.reason)) }
-        }
-        let cases = cohort.cases
-        let total = cases.count
-        // Case-level parallelism; each exam's transforms run single-threaded when several exams
-        // run at once, and with every thread when there is only one exam.
-        let inner = cases.count == 1 ? threads : 1
-        runOnThreads(count: cases.count, threads: threads) { i in
-            let c = cases[i]
-            var times = StageTimes()
-            var failure: CaseFailure? = nil
-            do {
-                let product = try CasePipeline.run(c, options: options, threads: inner, times: &times)
-                let record = timed("analyse", &times) { CaseRecord(id: c.id, masks: product.masks) }
-                try timed("write", &times) {
-                    try CaseFiles.write(product, record: record, into: staging, gzipLevel: options.gzipLevel)
-                }
-                shared.withLock { $0.records.append(record); $0.inputs[c.id] = product.inputs }
-            } catch let f as CaseFailure {
-                failure = f
-            } catch {
-                failure = CaseFailure(stage: "write", reason: "\(error)")
-            }
-            let report = shared.withLock { s -> BuildProgress in
-                s.stages.merge(times)
-                if let failure { s.failures.append(FailureRow(caseName: c.id.rawValue, stage: failure.stage, reason: failure.reason)) }
-                s.done += 1
-                return BuildProgress(done: s.done, total: total, failed: s.failures.count, lastCase: c.id.rawValue, lastFailure: failure)
-            }
-            progress(report)
-        }
-        let result = shared.withLock { $0 }
         do {
-            let failedIDs = Set(result.failures.compactMap { CaseID($0.caseName) })
-            // A failed exam leaves no file behind.
-            for id in failedIDs {
-                for p in [CaseFiles.imagePath(id), CaseFiles.labelPath(id), CaseFiles.bitmaskPath(id), "masks2d/\(id.rawValue)"] {
-                    try? FileManager.default.removeItem(atPath: staging.folder + "/" + p)
-                }
+            for p in cohort.problems {
+                try assembly.fail(FailureRow(caseName: p.name, stage: "input", reason: p.reason))
+                shared.withLock { $0.failed += 1 }
             }
-            let tables = ReleaseTables(records: result.records, failures: result.failures, kind: .annotations,
-                                       weakLabels: cohort.weakLabels)
-            try ReleaseAggregates.write(tables, into: staging, options: options,
-                                        provenance: Provenance(kind: .annotations, options: options, inputs: result.inputs, model: nil))
-            let manifest = try staging.commit()
+            let cases = cohort.cases
+            let total = cases.count
+            // Case-level parallelism; each exam's transforms run single-threaded when several exams
+            // run at once, and with every thread when there is only one exam.
+            let inner = cases.count == 1 ? threads : 1
+            let fatal = Locked<Error?>(nil)
+            runOnThreads(count: cases.count, threads: threads) { i in
+                let c = cases[i]
+                var times = StageTimes()
+                var failure: CaseFailure? = nil
+                do {
+                    let product = try CasePipeline.run(c, options: options, threads: inner, times: &times)
+                    try assembly.release(product, times: &times)
+                } catch let f as CaseFailure {
+                    failure = f
+                } catch {
+                    failure = CaseFailure(stage: "write", reason: "\(error)")
+                }
+                if let failure {
+                    do { try assembly.fail(FailureRow(caseName: c.id.rawValue, stage: failure.stage, reason: failure.reason)) } catch {
+                        fatal.withLock { $0 = error }
+                    }
+                }
+                let report = shared.withLock { s -> BuildProgress in
+                    s.stages.merge(times)
+                    if failure != nil { s.failed += 1 }
+                    s.done += 1
+                    return BuildProgress(done: s.done, total: total, failed: s.failed, lastCase: c.id.rawValue, lastFailure: failure)
+                }
+                progress(report)
+            }
+            if let e = fatal.withLock({ $0 }) { throw e }
+            let outcome = try assembly.commit()
+            let result = shared.withLock { $0 }
             var lesions: [Subtype: Int] = [:]
-            for r in result.records { for l in r.lesions { lesions[l.subtype, default: 0] += 1 } }
-            return BuildSummary(release: staging.destination, cases: result.records.count,
-                                slices: result.records.reduce(0) { $0 + $1.sliceCount },
-                                lesionsPerSubtype: lesions, failures: tables.failures,
+            for r in outcome.records { for l in r.lesions { lesions[l.subtype, default: 0] += 1 } }
+            return BuildSummary(release: assembly.staging.destination, cases: outcome.records.count,
+                                slices: outcome.records.reduce(0) { $0 + $1.sliceCount },
+                                lesionsPerSubtype: lesions, failures: outcome.failures,
                                 seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
-                                stages: result.stages, manifest: manifest)
+                                stages: result.stages, manifest: outcome.manifest)
         } catch {
-            staging.abandon()
+            assembly.abandon()
             throw error
         }
     }
@@ -131,12 +123,12 @@ public struct Provenance: Sendable {
     /// The options that shaped the bytes.
     public var options: ReleaseOptions
     /// Each case's input files with their SHA-256.
-    public var inputs: [CaseID: [(path: String, sha256: String)]]
+    public var inputs: [CaseID: [InputFile]]
     /// The model (SHA-256 and settings) for pseudo-labels.
     public var model: JSONValue?
 
     /// A provenance record.
-    public init(kind: ReleaseKind, options: ReleaseOptions, inputs: [CaseID: [(path: String, sha256: String)]], model: JSONValue?) {
+    public init(kind: ReleaseKind, options: ReleaseOptions, inputs: [CaseID: [InputFile]], model: JSONValue?) {
         self.kind = kind; self.options = options; self.inputs = inputs; self.model = model
     }
 

@@ -9,7 +9,7 @@ public enum ReleaseKind: String, Sendable {
 }
 
 /// An exam that could not be processed: a row of `failures.csv`.
-public struct FailureRow: Sendable, Hashable, Comparable {
+public struct FailureRow: Sendable, Hashable, Comparable, Codable {
     /// The case identifier (or the rejected name when the identifier itself was bad).
     public var caseName: String
     /// The stage that failed: `input`, `read`, `annotations`, `transform`, `inference`, `write`.

@@ -40,6 +40,17 @@ public final class ReleaseStaging: @unchecked Sendable {
         }
     }
 
+    /// Empties the staging folder.
+    public func clear() throws {
+        do {
+            try FileManager.default.removeItem(atPath: folder)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ReleaseError(.io, path: folder, reason: "cannot clear the staging folder: \(error.localizedDescription)")
+        }
+        lock.lock(); createdFolders.removeAll(); lock.unlock()
+    }
+
     /// The absolute staging path of a release-relative path, creating its parent folders.
     public func prepare(_ relative: String) throws -> String {
         let path = folder + "/" + relative

@@ -1,0 +1,86 @@
+import Foundation
+import HemoCore
+
+/// One line of a release journal: a case released (with its record) or failed.
+public struct JournalEntry: Codable, Sendable {
+    /// The case (or rejected name).
+    public var caseName: String
+    /// The record of a released case.
+    public var record: CaseRecord?
+    /// Its input files.
+    public var inputs: [InputFile]?
+    /// The failure of a failed case.
+    public var failure: FailureRow?
+}
+
+/// The append-only, fsync'd journal of a release under construction, beside its staging folder
+/// (`.<name>.journal`). Each line is a JSON ``JournalEntry``; the first line fingerprints the
+/// options, so a restarted run with other options does not reuse the work.
+///
+/// A case's files are written (atomically) before its journal line, so a journal line always
+/// means the files are complete; a case whose line is missing is simply done again.
+public final class ReleaseJournal: @unchecked Sendable {
+    /// The journal file.
+    public let path: String
+    private let handle: FileHandle
+    private let lock = NSLock()
+
+    /// Opens (or creates) the journal at `path` for a run whose options render as `fingerprint`.
+    /// - Returns: the journal and the entries of a previous run with the same fingerprint.
+    public static func open(path: String, fingerprint: String) throws -> (ReleaseJournal, [JournalEntry]) {
+        let fm = FileManager.default
+        var previous: [JournalEntry] = []
+        let header = "{\"journal\":1,\"fingerprint\":\(JSONValue.quote(fingerprint))}"
+        if let data = fm.contents(atPath: path) {
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+            if lines.first.map(String.init) == header {
+                let decoder = JSONDecoder()
+                for line in lines.dropFirst() {
+                    // A torn last line (killed mid-write) is ignored: that case is redone.
+                    if let e = try? decoder.decode(JournalEntry.self, from: Data(line.utf8)) { previous.append(e) }
+                }
+            }
+        }
+        let tmp = path + ".rewrite"
+        var text = header + "\n"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for e in previous { text += String(decoding: try encoder.encode(e), as: UTF8.self) + "\n" }
+        try AtomicFile.write(Array(text.utf8), to: tmp)
+        guard rename(tmp, path) == 0 else {
+            throw ReleaseError(.io, path: path, reason: "cannot create the journal: \(String(cString: strerror(errno)))")
+        }
+        guard let h = FileHandle(forUpdatingAtPath: path) else {
+            throw ReleaseError(.io, path: path, reason: "cannot open the journal for appending")
+        }
+        h.seekToEndOfFile()
+        return (ReleaseJournal(path: path, handle: h), previous)
+    }
+
+    private init(path: String, handle: FileHandle) {
+        self.path = path
+        self.handle = handle
+    }
+
+    deinit { try? handle.close() }
+
+    /// Appends `entry` and flushes it to disk before returning.
+    public func append(_ entry: JournalEntry) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let line = try encoder.encode(entry) + Data("\n".utf8)
+        lock.lock(); defer { lock.unlock() }
+        do {
+            try handle.write(contentsOf: line)
+            try handle.synchronize()
+        } catch {
+            throw ReleaseError(.io, path: path, reason: "cannot append to the journal: \(error.localizedDescription)")
+        }
+    }
+
+    /// Deletes the journal (after the release was committed).
+    public func remove() {
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

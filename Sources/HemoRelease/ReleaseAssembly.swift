@@ -1,0 +1,132 @@
+import Foundation
+import HemoCore
+
+/// A release being assembled from per-case products, by `hemo build`, `hemo infer` and the
+/// cluster's coordinator alike, so every path writes the same bytes.
+///
+/// Thread-safe: cases may be released from several threads at once. Per-case files go into the
+/// staging folder as each case finishes; the tables, provenance and manifest are written by
+/// ``commit(model:)`` from the records of every case, sorted, so the order in which cases
+/// finish never shows in the output.
+public final class ReleaseAssembly: @unchecked Sendable {
+    /// The staging folder and destination.
+    public let staging: ReleaseStaging
+    /// The options that shape the bytes.
+    public let options: ReleaseOptions
+    /// Annotations or pseudo-labels.
+    public let kind: ReleaseKind
+    private let weakLabels: [CaseID: WeakLabels]?
+    private let journal: ReleaseJournal?
+    private let state = Locked(State())
+
+    struct State {
+        var records: [CaseID: CaseRecord] = [:]
+        var inputs: [CaseID: [InputFile]] = [:]
+        var failures: [String: FailureRow] = [:]
+    }
+
+    /// Starts (or, with `resumable`, resumes) assembling the release at `destination`.
+    ///
+    /// - Parameters:
+    ///   - resumable: keep an fsync'd journal beside the staging folder; a run restarted with the
+    ///     same options and fingerprint reuses the cases already finished.
+    ///   - fingerprint: extra text that must match for a resume (e.g. the model's SHA-256).
+    public init(destination: String, options: ReleaseOptions, kind: ReleaseKind, weakLabels: [CaseID: WeakLabels]?,
+                force: Bool, resumable: Bool = false, fingerprint: String = "") throws {
+        self.options = options
+        self.kind = kind
+        self.weakLabels = weakLabels
+        let probe = try ReleaseStaging(destination: destination, force: force, keepExisting: resumable)
+        staging = probe
+        if resumable {
+            let url = URL(fileURLWithPath: probe.destination)
+            let path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".journal"
+            let print = kind.rawValue + "|" + options.provenance.compact() + "|" + fingerprint
+            let (j, previous) = try ReleaseJournal.open(path: path, fingerprint: print)
+            journal = j
+            if previous.isEmpty { try probe.clear() } // another run's leftovers: start afresh
+            state.withLock { s in
+                for e in previous {
+                    if let r = e.record {
+                        s.records[r.id] = r
+                        s.inputs[r.id] = e.inputs ?? []
+                        s.failures[r.id.rawValue] = nil
+                    } else if let f = e.failure {
+                        s.failures[f.caseName] = f
+                    }
+                }
+            }
+        } else {
+            journal = nil
+        }
+    }
+
+    /// Cases (by name) already released or failed, e.g. restored from the journal.
+    public var finished: Set<String> {
+        state.withLock { s in Set(s.records.keys.map(\.rawValue)).union(s.failures.keys) }
+    }
+
+    /// Records released so far.
+    public var releasedCount: Int { state.withLock { $0.records.count } }
+
+    /// Writes a case's files into staging and records it.
+    /// - Parameter record: the case's record; computed from the product's masks when `nil`.
+    public func release(_ product: CaseProduct, record: CaseRecord? = nil, times: inout StageTimes) throws {
+        let record = record ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        try timed("write", &times) {
+            try CaseFiles.write(product, record: record, into: staging, gzipLevel: options.gzipLevel)
+        }
+        try journal?.append(JournalEntry(caseName: product.id.rawValue, record: record, inputs: product.inputs, failure: nil))
+        state.withLock { s in
+            s.records[product.id] = record
+            s.inputs[product.id] = product.inputs
+            s.failures[product.id.rawValue] = nil
+        }
+    }
+
+    /// Records a failed case (removing any files it left in staging).
+    public func fail(_ row: FailureRow) throws {
+        if let id = CaseID(row.caseName) {
+            for p in [CaseFiles.imagePath(id), CaseFiles.labelPath(id), CaseFiles.bitmaskPath(id), "masks2d/\(id.rawValue)"] {
+                try? FileManager.default.removeItem(atPath: staging.folder + "/" + p)
+            }
+        }
+        try journal?.append(JournalEntry(caseName: row.caseName, record: nil, inputs: nil, failure: row))
+        state.withLock { s in
+            s.failures[row.caseName] = row
+            if let id = CaseID(row.caseName) { s.records[id] = nil; s.inputs[id] = nil }
+        }
+    }
+
+    /// What a committed release holds.
+    public struct Outcome: Sendable {
+        /// Records of released cases, sorted.
+        public var records: [CaseRecord]
+        /// Failures, sorted.
+        public var failures: [FailureRow]
+        /// The manifest text.
+        public var manifest: String
+    }
+
+    /// Writes the tables, provenance and manifest, and renames the release into place.
+    public func commit(model: JSONValue? = nil) throws -> Outcome {
+        let s = state.withLock { $0 }
+        let tables = ReleaseTables(records: Array(s.records.values), failures: Array(s.failures.values), kind: kind,
+                                   weakLabels: weakLabels)
+        do {
+            try ReleaseAggregates.write(tables, into: staging, options: options,
+                                        provenance: Provenance(kind: kind, options: options, inputs: s.inputs, model: model))
+            let manifest = try staging.commit()
+            journal?.remove()
+            return Outcome(records: tables.records, failures: tables.failures, manifest: manifest)
+        } catch {
+            throw error
+        }
+    }
+
+    /// Abandons the release: removes staging and journal.
+    public func abandon() {
+        staging.abandon()
+        journal?.remove()
+    }
+}
