@@ -41,13 +41,14 @@ let package = Package(
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
+        .target(name: "HemoEval", dependencies: ["HemoCore", "HemoRelease", "NIfTI"]),
 
         // The one executable.
         .executableTarget(
             name: "hemo",
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
-                "HemoRelease", "HemoWire", "HemoScheduler",
+                "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval",
                 "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -67,5 +68,6 @@ let package = Package(
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
+        .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

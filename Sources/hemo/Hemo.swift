@@ -15,6 +15,8 @@ struct Hemo: ParsableCommand {
             ConvertCommand.self,
             BenchCommand.self,
             SynthCommand.self,
+            EvalCommand.self,
+            DispatchBenchCommand.self,
         ]
     )
 }
