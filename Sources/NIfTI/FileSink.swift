@@ -192,22 +192,22 @@ enum ParallelGzip {
             }
         }
         let capacity = Int(deflateBound(&stream, uLong(input.count))) + 64
-        var output = [UInt8](repeating: 0, count: capacity)
         var produced = 0
-        let status: Int32 = output.withUnsafeMutableBytes { out in
+        var status: Int32 = Z_STREAM_ERROR
+        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            let out = UnsafeMutableRawBufferPointer(buffer)
             stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
             stream.avail_in = uInt(input.count)
             stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.avail_out = uInt(out.count)
-            let result = deflate(&stream, isLast ? Z_FINISH : Z_SYNC_FLUSH)
+            status = deflate(&stream, isLast ? Z_FINISH : Z_SYNC_FLUSH)
             produced = out.count - Int(stream.avail_out)
-            return result
+            initialized = produced
         }
         let expected = isLast ? Z_STREAM_END : Z_OK
         guard status == expected, stream.avail_in == 0 else {
             return ChunkResult(bytes: nil, crc: 0, error: "deflate returned \(status)")
         }
-        output.removeSubrange(produced...)
         let crc = input.baseAddress.map { crc32(0, $0.assumingMemoryBound(to: Bytef.self), uInt(input.count)) } ?? 0
         return ChunkResult(bytes: output, crc: crc, error: "")
     }
