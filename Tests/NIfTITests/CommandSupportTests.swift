@@ -66,4 +66,34 @@ import Testing
         }
         #expect(scratch.contents().isEmpty)
     }
+
+    @Test func ourHeaderMatchesTheOneNibabelWritesForTheSameImage() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.cleanup() }
+        let url = URL(fileURLWithPath: Fixtures.path("expected.json"))
+        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let entry = (root["fixtures"] as! [[String: Any]]).first { $0["file"] as? String == "nibabel_written.nii" }!
+        let nibabel = entry["raw_header"] as! [String: Any]
+        let image = try NIfTIFile.read(Fixtures.path("nibabel_written.nii"))
+        let ours = scratch.file("ours.nii")
+        try NIfTIFile.write(image.volume, to: ours)
+        let bytes = [UInt8](FileManager.default.contents(atPath: ours)!)
+        let raw = HeaderParser.decode(bytes, version: .nifti1, byteOrder: .littleEndian)
+
+        func close(_ a: [Double], _ b: [Double], _ tolerance: Double) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance }
+        }
+        // Same float32 sform rows (the tolerance only absorbs JSON number parsing).
+        #expect(close(raw.srow, nibabel["srow"] as! [Double], 1e-12))
+        #expect(close(raw.quatern.toArray, nibabel["quatern"] as! [Double], 1e-6))
+        #expect(close(raw.qoffset.toArray, nibabel["qoffset"] as! [Double], 1e-12))
+        #expect(close(Array(raw.pixdim[0...3]), Array((nibabel["pixdim"] as! [Double])[0...3]), 1e-6))
+        #expect(raw.voxOffset == nibabel["vox_offset"] as! Double)
+        #expect(raw.bitpix == nibabel["bitpix"] as! Int)
+        #expect(raw.qformCode == 1 && raw.sformCode == 1)
+    }
+}
+
+extension SIMD3 where Scalar == Double {
+    var toArray: [Double] { [x, y, z] }
 }
