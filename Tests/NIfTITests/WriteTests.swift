@@ -124,7 +124,7 @@ func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atP
         defer { scratch.cleanup() }
         let path = scratch.file("scan.nii.gz")
         FileManager.default.createFile(atPath: path, contents: Data("old".utf8))
-        try NIfTIFile.write(syntheticCT(), to: path)
+        try NIfTIFile.write(syntheticCT(), to: path, options: NIfTIWriteOptions(synchronize: true))
         #expect(try NIfTIFile.readHeader(path).dimensions == [9, 8, 4])
         #expect(scratch.contents() == ["scan.nii.gz"])
     }
