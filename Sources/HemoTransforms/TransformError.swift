@@ -10,7 +10,7 @@ public enum TransformError: Error, Equatable, Sendable, CustomStringConvertible 
     case emptyGrid(GridSize)
     /// The affine cannot be inverted or reoriented (singular or non-finite 3×3 block).
     case degenerateAffine(Affine)
-    /// A volume handed to ``Reorientation/inverse(_:)-(Volume<T>)`` is not on the canonical grid this
+    /// A volume handed to `Reorientation.inverse(_:)` is not on the canonical grid this
     /// reorientation produced.
     case gridMismatch(expected: GridSize, found: GridSize)
 
