@@ -82,3 +82,12 @@ func identityResamplingKeepsVoxels(_ interpolation: Interpolation) throws {
     #expect(r.frames == 2)
     #expect(r.voxels == first.voxels + second.voxels)
 }
+
+@Test("a single-slice volume resamples in plane", arguments: Interpolation.allCases)
+func singleSliceVolumeResamples(_ interpolation: Interpolation) throws {
+    let v = randomCT(GridSize(9, 7, 1), spacing: SIMD3(0.5, 0.5, 5))
+    let r = try Resampler.resampleToFloat(v, toSpacing: SIMD3(1, 1, 5), interpolation: interpolation)
+    #expect(r.geometry.size == GridSize(5, 4, 1))
+    // Target (1, 1, 0) sits exactly on source (2, 2, 0).
+    #expect(abs(Double(r[1, 1, 0]) - Double(v[2, 2, 0])) < (interpolation == .bspline ? 1e-3 : 1e-12))
+}
