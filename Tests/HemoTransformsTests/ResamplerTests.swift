@@ -53,6 +53,12 @@ func identityResamplingKeepsVoxels(_ interpolation: Interpolation) throws {
         try Resampler.resample(v, toSpacing: SIMD3(1, 0, 1))
     }
     #expect(throws: TransformError.self) { try Resampler.resample(v, toSpacing: SIMD3(1, .nan, 1)) }
+    let tooLarge = #expect(throws: TransformError.self) { try Resampler.resample(v, toSpacing: SIMD3(1e-30, 1e-30, 1)) }
+    guard case .targetGridTooLarge(let voxels, _) = tooLarge else {
+        Issue.record("expected targetGridTooLarge, got \(String(describing: tooLarge))")
+        return
+    }
+    #expect(voxels > 1e60)
     var bad = v
     bad.geometry.spacing = SIMD3(1, -1, 1)
     #expect(throws: TransformError.invalidSourceSpacing(SIMD3(1, -1, 1))) {
