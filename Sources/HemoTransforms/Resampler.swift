@@ -12,7 +12,9 @@ import HemoCore
 /// axis alone, so every interpolator runs as three one-dimensional passes over precomputed per-axis
 /// index and weight tables (i, then j, then k). The passes split their rows over `threads` threads; each
 /// output value is computed by the same operations whatever the split, so results are bit-identical for
-/// any thread count.
+/// any thread count. The calls are synchronous and block the caller (with `threads > 1` they wait in
+/// `DispatchQueue.concurrentPerform`): call them from a thread or dispatch queue, not from the Swift
+/// concurrency pool.
 ///
 /// Numerics: `linear` interpolates in `Double` with ITK's operations in ITK's order (along i, then j,
 /// then k: `v0 + (v1 - v0) · d`), so on axis-aligned grids (flips and permutations included) it reproduces
