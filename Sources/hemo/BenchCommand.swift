@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time transform kernels on a raw volume (used by scripts/bench/*.py against SimpleITK and scipy).",
-        subcommands: [ResampleBench.self, ComponentsBench.self]
+        subcommands: [ResampleBench.self, ComponentsBench.self, AnalyseBench.self]
     )
 }
 
@@ -173,5 +173,33 @@ struct ComponentsBench: ParsableCommand {
             print("boxes written to \(path)")
         }
         _ = image
+    }
+}
+
+/// `hemo bench analyse`: the release writer's per-case findings (slice and patient labels, 2D boxes per
+/// slice and subtype, 3D lesions) from a raw uint8 label map with values 0...5, timing each run.
+struct AnalyseBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyse", abstract: "Time CaseFindings.analyse on a raw uint8 label map (values 0...5).")
+
+    @OptionGroup var input: BenchInput
+
+    @Option(help: "Threads to use.")
+    var threads: Int = 1
+
+    func run() throws {
+        let size = try input.gridSize()
+        let data = try input.readBytes(expected: size.count)
+        let labels = Volume(geometry: Geometry(size: size, spacing: SIMD3(0.45, 0.45, 5)), voxels: [UInt8](data))
+        let masks = SubtypeMasks(labelMap: labels)
+        var findings: CaseFindings?
+        for _ in 0..<input.warmup { findings = CaseFindings.analyse(masks, threads: threads) }
+        for run in 1...input.repeatCount {
+            let ms = milliseconds { findings = CaseFindings.analyse(masks, threads: threads) }
+            print(timingLine(run, ms))
+        }
+        if let f = findings {
+            print("slices \(f.slices.count), positive \(f.patient.positiveSlices), boxes2d \(f.lesions2D.count), lesions3d \(f.lesions3D.count)")
+        }
     }
 }
