@@ -6,12 +6,14 @@ nnUNet_results already set and the release placed as $nnUNet_raw/Dataset<ID>_<NA
 
 Steps, all through nnunetv2's functions (nothing here re-implements nnU-Net's rules):
  1. maybe_convert_to_dataset_name(ID) finds the dataset folder by its id, as nnUNetv2_* commands do;
- 2. load_json(dataset.json), get_filenames_of_train_images_and_targets(): every case's image list
-    and label path, compared with numTraining and the files on disk;
- 3. LabelManager(labels): label values, foreground labels, regions, segmentation heads;
- 4. determine_reader_writer_from_dataset_json(): the image reader nnU-Net will use;
- 5. verify_dataset_integrity(folder, num_processes=1): nnU-Net's full integrity check (label
-    values, shapes, spacings, channels, NaNs);
+ 2. verify_dataset_integrity(folder, num_processes=1): nnU-Net's full integrity check (required
+    keys, numTraining, a label file per case, consecutive label values, label values found in
+    the files, shapes, spacings, channels, NaNs); it raises on what it rejects;
+ 3. load_json(dataset.json), get_filenames_of_train_images_and_targets(): every case's image list
+    and label path, compared with numTraining, channel_names and the files on disk;
+ 4. LabelManager(labels): label values, foreground labels, regions, segmentation heads, and the
+    label names and values the release format fixes;
+ 5. determine_reader_writer_from_dataset_json(): the image reader nnU-Net will use;
  6. check_cases() again in this process, to catch the geometry *warnings* (affine, origin,
     direction mismatch between image and label) that verify_dataset_integrity only prints;
  7. DatasetFingerprintExtractor(ID).run(): the first step of nnUNetv2_plan_and_preprocess, which
@@ -69,7 +71,10 @@ def main() -> int:
     folder = join(nnUNet_raw, dataset_name)
     print(f"dataset {dataset_id} -> {dataset_name} ({folder})")
 
-    # 2. dataset.json and the case list nnU-Net derives from imagesTr/labelsTr.
+    # 2. nnU-Net's own integrity check first, so that whatever it rejects is reported in its words.
+    verify_dataset_integrity(folder, num_processes=1)
+
+    # 3. dataset.json and the case list nnU-Net derives from imagesTr/labelsTr.
     dataset_json = load_json(join(folder, "dataset.json"))
     cases = get_filenames_of_train_images_and_targets(folder, dataset_json)
     if len(cases) != dataset_json["numTraining"]:
@@ -83,7 +88,7 @@ def main() -> int:
             fail(f"{case}: missing {missing}")
     print(f"cases: {len(cases)} (numTraining {dataset_json['numTraining']}), channels {dataset_json['channel_names']}")
 
-    # 3. Labels as nnU-Net's LabelManager reads them.
+    # 4. Labels as nnU-Net's LabelManager reads them.
     label_manager = LabelManager(dataset_json["labels"], regions_class_order=dataset_json.get("regions_class_order"))
     if label_manager.has_regions or label_manager.has_ignore_label:
         fail(f"unexpected regions/ignore label in {dataset_json['labels']}")
@@ -94,13 +99,10 @@ def main() -> int:
     print(f"LabelManager: labels {label_manager.all_labels}, foreground {label_manager.foreground_labels}, "
           f"segmentation heads {label_manager.num_segmentation_heads}")
 
-    # 4. The reader nnU-Net picks for our file ending.
+    # 5. The reader nnU-Net picks for our file ending.
     first_image = next(iter(cases.values()))["images"][0]
     reader_writer = determine_reader_writer_from_dataset_json(dataset_json, first_image, verbose=False)
     print(f"reader/writer: {reader_writer.__name__}")
-
-    # 5. nnU-Net's own integrity check (raises on errors).
-    verify_dataset_integrity(folder, num_processes=1)
 
     # 6. The geometry mismatches verify_dataset_integrity only warns about.
     warnings = []
