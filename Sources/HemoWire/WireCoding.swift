@@ -27,8 +27,8 @@ struct WireWriter {
 }
 
 /// Throws ``WireError/Reason/tooLarge(limit:actual:)`` when `count > max`.
-func checkLength(_ count: Int, max: Int, field: String) throws(WireError) {
-    guard count <= max else { throw WireError(field: field, reason: .tooLarge(limit: max, actual: count)) }
+func checkLength(_ count: Int, max: Int, field: @autoclosure () -> String) throws(WireError) {
+    guard count <= max else { throw WireError(field: field(), reason: .tooLarge(limit: max, actual: count)) }
 }
 
 /// Reads little-endian fields from a frame, bounds-checked; never traps.
@@ -87,7 +87,7 @@ struct WireReader {
     }
 
     /// Throws when bytes are left over.
-    func finish(_ field: String) throws(WireError) {
-        guard remaining == 0 else { throw WireError(field: field, reason: .trailingBytes(remaining)) }
+    func finish(_ field: @autoclosure () -> String) throws(WireError) {
+        guard remaining == 0 else { throw WireError(field: field(), reason: .trailingBytes(remaining)) }
     }
 }

@@ -17,7 +17,14 @@ struct DispatchBenchCommand: ParsableCommand {
 
     /// Where messages travel.
     enum Transport: String, ExpressibleByArgument, CaseIterable {
-        case none, inproc, tcp
+        /// The scheduler alone, no encoding.
+        case scheduler
+        /// Scheduler + JOB/DONE encode and decode in memory.
+        case none
+        /// Real sockets over inproc.
+        case inproc
+        /// Real sockets over loopback TCP.
+        case tcp
     }
 
     @Option(help: "Simulated workers (DEALER sockets, or in-memory with --transport none).")
@@ -29,7 +36,7 @@ struct DispatchBenchCommand: ParsableCommand {
     @Option(help: "Capacity each worker advertises in READY.")
     var capacity: Int = 4
 
-    @Option(help: "Transport: none (scheduler + wire only), inproc or tcp (loopback).")
+    @Option(help: "Transport: scheduler (scheduler only), none (scheduler + wire), inproc or tcp (loopback).")
     var transport: Transport = .inproc
 
     @Option(help: "Runs; the median is reported.")
@@ -54,7 +61,8 @@ struct DispatchBenchCommand: ParsableCommand {
             let bench = DispatchBench(exams: exams, workers: workers, capacity: capacity, workerThread: workerThread)
             let seconds: Double
             switch transport {
-            case .none: seconds = try bench.runInMemory()
+            case .scheduler: seconds = try bench.runInMemory(wire: false)
+            case .none: seconds = try bench.runInMemory(wire: true)
             case .inproc: seconds = try bench.runOverSockets(endpoint: "inproc://bench-dispatch-\(UUID().uuidString)")
             case .tcp: seconds = try bench.runOverSockets(endpoint: "tcp://127.0.0.1:*")
             }
@@ -64,7 +72,7 @@ struct DispatchBenchCommand: ParsableCommand {
         }
         let median = rates.sorted()[rates.count / 2]
         print(String(format: "bench-dispatch transport=%@%@ workers=%d capacity=%d jobs=%d median=%.0f jobs/s",
-                     transport.rawValue, workerThread && transport != .none ? " worker-thread" : "",
+                     transport.rawValue, workerThread && (transport == .inproc || transport == .tcp) ? " worker-thread" : "",
                      workers, capacity, jobs, median))
     }
 }
@@ -96,7 +104,7 @@ struct DispatchBench {
     }
 
     /// Scheduler + JOB/DONE encode and decode, workers simulated in memory.
-    func runInMemory() throws -> Double {
+    func runInMemory(wire: Bool) throws -> Double {
         var scheduler = try makeScheduler()
         let clock = ContinuousClock()
         let start = clock.now
@@ -121,6 +129,10 @@ struct DispatchBench {
             let a = queue[head]
             head += 1
             if head > 4096 { queue.removeFirst(head); head = 0 }
+            guard wire else {
+                apply(scheduler.on(.jobDone(a.worker, exam: a.exam, attempt: a.attempt), now: now()))
+                continue
+            }
             // Coordinator → worker → coordinator, through the wire format.
             guard case .job(let job) = try WireMessage.decode(try Self.job(for: a).encode()),
                   case .done(let done) = try WireMessage.decode(try Self.done(for: job).encode()) else {
