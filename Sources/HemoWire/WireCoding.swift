@@ -47,9 +47,17 @@ struct WireReader {
     }
 
     private mutating func littleEndian(_ width: Int, field: String) throws(WireError) -> UInt64 {
-        let slice = try take(width, field: field)
+        guard remaining >= width else { throw WireError(field: field, reason: .truncated) }
         var value: UInt64 = 0
-        for (shift, byte) in slice.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+        var shift: UInt64 = 0
+        var index = offset
+        let end = offset + width
+        while index < end {
+            value |= UInt64(bytes[index]) << shift
+            shift += 8
+            index += 1
+        }
+        offset = end
         return value
     }
 
