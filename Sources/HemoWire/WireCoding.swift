@@ -89,7 +89,8 @@ struct WireReader {
     mutating func string(_ field: String, max: Int) throws(WireError) -> String {
         let raw = try blob(field, max: max)
         let text = String(decoding: raw, as: UTF8.self)
-        guard Array(text.utf8) == raw else { throw WireError(field: field, reason: .invalidValue("not valid UTF-8")) }
+        // Decoding repairs invalid sequences; equal bytes mean the input was valid UTF-8.
+        guard text.utf8.elementsEqual(raw) else { throw WireError(field: field, reason: .invalidValue("not valid UTF-8")) }
         guard !raw.contains(0) else { throw WireError(field: field, reason: .invalidValue("contains a NUL byte")) }
         return text
     }

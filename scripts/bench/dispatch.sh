@@ -9,21 +9,23 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/bench/dispatch.sh [--workers N] [--jobs M] [--capacity C] [--repeats R] [--no-peer]
+Usage: scripts/bench/dispatch.sh [--workers N] [--jobs M] [--peer-jobs P] [--capacity C] [--repeats R] [--no-peer]
 
-Builds `hemo` in release, runs `hemo bench-dispatch` with transports none (scheduler + wire
-only), inproc and tcp (loopback), then the Python peer (scripts/bench/dispatch_peer.py, needs
+Builds `hemo` in release, runs `hemo bench-dispatch` in modes scheduler (state machine only),
+none (scheduler + wire encode/decode), inproc, tcp (loopback) and tcp+thread, then the Python peer (scripts/bench/dispatch_peer.py, needs
 pyzmq: pip install pyzmq) with inproc and tcp, and prints the medians and ratios.
-Defaults: --workers 8 --jobs 100000 --capacity 4 --repeats 3.
+Defaults: --workers 8 --jobs 100000 --peer-jobs 20000 --capacity 4 --repeats 3 (the peer is
+slower, so it runs fewer jobs; rates are per second either way).
 USAGE
 }
 
-workers=8 jobs=100000 capacity=4 repeats=3 peer=1
+workers=8 jobs=100000 peer_jobs=20000 capacity=4 repeats=3 peer=1
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
         --workers) workers=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
+        --peer-jobs) peer_jobs=$2; shift 2 ;;
         --capacity) capacity=$2; shift 2 ;;
         --repeats) repeats=$2; shift 2 ;;
         --no-peer) peer=0; shift ;;
@@ -39,7 +41,7 @@ common=(--workers "$workers" --jobs "$jobs" --capacity "$capacity" --repeats "$r
 median_of() { sed -n 's/.*median=\([0-9]*\) jobs\/s.*/\1/p' | tail -1; }
 
 declare -A swift_rate peer_rate
-for mode in none inproc tcp tcp+thread; do
+for mode in scheduler none inproc tcp tcp+thread; do
     transport=${mode%+thread}
     extra=()
     [[ "$mode" == *+thread ]] && extra=(--worker-thread)
@@ -52,8 +54,9 @@ done
 if ((peer)); then
     if python3 -c "import zmq" 2>/dev/null; then
         for transport in inproc tcp; do
-            echo "== python3 scripts/bench/dispatch_peer.py --transport $transport ${common[*]}"
-            out=$(python3 scripts/bench/dispatch_peer.py --transport "$transport" "${common[@]}")
+            peer_args=(--workers "$workers" --jobs "$peer_jobs" --capacity "$capacity" --repeats "$repeats")
+            echo "== python3 scripts/bench/dispatch_peer.py --transport $transport ${peer_args[*]}"
+            out=$(python3 scripts/bench/dispatch_peer.py --transport "$transport" "${peer_args[@]}")
             echo "$out"
             peer_rate[$transport]=$(echo "$out" | median_of)
         done
@@ -64,13 +67,13 @@ if ((peer)); then
 fi
 
 echo
-echo "== summary (median jobs/s; workers=$workers capacity=$capacity jobs=$jobs repeats=$repeats; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-8s %12s %12s %8s %s\n' transport hemo peer ratio target
-for transport in none inproc tcp tcp+thread; do
+echo "== summary (median jobs/s; workers=$workers capacity=$capacity jobs=$jobs peer-jobs=$peer_jobs repeats=$repeats; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-10s %12s %12s %8s %s\n' mode hemo peer ratio target
+for transport in scheduler none inproc tcp tcp+thread; do
     s=${swift_rate[$transport]:-0}
     p=${peer_rate[$transport]:-}
     ratio="-"
     if [[ -n "$p" && "$p" -gt 0 ]]; then ratio=$(awk -v a="$s" -v b="$p" 'BEGIN { printf "%.2fx", a / b }'); fi
     verdict=$([[ "$s" -ge 20000 ]] && echo ">=20000 ok" || echo "<20000")
-    printf '%-8s %12s %12s %8s %s\n' "$transport" "$s" "${p:--}" "$ratio" "$verdict"
+    printf '%-10s %12s %12s %8s %s\n' "$transport" "$s" "${p:--}" "$ratio" "$verdict"
 done
