@@ -57,8 +57,10 @@ struct DispatchBenchCommand: ParsableCommand {
             ExamSpec(id: CaseID(String(format: "bench-%08d", i))!, sizeEstimate: UInt64((i &* 2_654_435_761) % 1000))
         }
         var rates: [Double] = []
+        var cpuRates: [Double] = []
         for run in 1...repeats {
             let bench = DispatchBench(exams: exams, workers: workers, capacity: capacity, workerThread: workerThread)
+            let cpuBefore = Self.processCPUSeconds()
             let seconds: Double
             switch transport {
             case .scheduler: seconds = try bench.runInMemory(wire: false)
@@ -66,14 +68,27 @@ struct DispatchBenchCommand: ParsableCommand {
             case .inproc: seconds = try bench.runOverSockets(endpoint: "inproc://bench-dispatch-\(UUID().uuidString)")
             case .tcp: seconds = try bench.runOverSockets(endpoint: "tcp://127.0.0.1:*")
             }
+            let cpu = Self.processCPUSeconds() - cpuBefore
             let rate = Double(jobs) / seconds
+            let cpuRate = Double(jobs) / max(cpu, 1e-9)
             rates.append(rate)
-            print(String(format: "run %d: %d jobs in %.3f s = %.0f jobs/s", run, jobs, seconds, rate))
+            cpuRates.append(cpuRate)
+            print(String(format: "run %d: %d jobs in %.3f s = %.0f jobs/s; %.3f CPU-s = %.0f jobs/CPU-s",
+                         run, jobs, seconds, rate, cpu, cpuRate))
         }
         let median = rates.sorted()[rates.count / 2]
-        print(String(format: "bench-dispatch transport=%@%@ workers=%d capacity=%d jobs=%d median=%.0f jobs/s",
+        let cpuMedian = cpuRates.sorted()[cpuRates.count / 2]
+        print(String(format: "bench-dispatch transport=%@%@ workers=%d capacity=%d jobs=%d median=%.0f jobs/s cpu-median=%.0f jobs/CPU-s",
                      transport.rawValue, workerThread && (transport == .inproc || transport == .tcp) ? " worker-thread" : "",
-                     workers, capacity, jobs, median))
+                     workers, capacity, jobs, median, cpuMedian))
+    }
+
+    /// User + system CPU time of the whole process (every thread, libzmq's I/O threads included).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF_WHO, &usage) == 0 else { return 0 }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }
 
@@ -295,3 +310,11 @@ extension Duration {
         return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
 }
+
+#if canImport(Glibc)
+/// Glibc's `RUSAGE_SELF` as the `Int32` `getrusage` takes.
+private let RUSAGE_SELF_WHO = __rusage_who_t(RUSAGE_SELF.rawValue)
+#else
+/// Darwin's `RUSAGE_SELF`.
+private let RUSAGE_SELF_WHO = RUSAGE_SELF
+#endif
