@@ -151,3 +151,15 @@ struct InlineFileTests {
         #expect(throws: WireError.self) { try InlineFile.compressing(name: "../etc/passwd", bytes: []) }
     }
 }
+
+@Suite("ROUTER envelopes")
+struct RoutedMessageTests {
+    @Test func routedMessagesCarryTheRoutingIDInFront() throws {
+        let frames = try WireMessage.heartbeat.encode(routedTo: Array("w1".utf8))
+        #expect(frames.count == 4 && frames[0] == Array("w1".utf8))
+        let (id, message) = try WireMessage.decode(routed: frames)
+        #expect(id == Array("w1".utf8) && message == .heartbeat)
+        #expect(throws: WireError.self) { try WireMessage.decode(routed: []) }
+        #expect(throws: WireError.self) { try WireMessage.heartbeat.encode(routedTo: []) }
+    }
+}
