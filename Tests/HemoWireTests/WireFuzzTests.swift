@@ -39,7 +39,7 @@ struct WireFuzzTests {
         default: // a random message: valid header and type, random fields
             var fields: [UInt8] = []
             for _ in 0..<draw(301, &rng) { fields.append(byte(&rng)) }
-            frames = [WireProtocol.header, [UInt8(draw(11, &rng))], fields]
+            frames = [WireProtocol.header, [UInt8(draw(13, &rng))], fields]
             for _ in 0..<draw(4, &rng) { frames.append([byte(&rng)]) }
         }
         return frames
