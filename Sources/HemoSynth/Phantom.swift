@@ -75,8 +75,10 @@ extension CaseModel {
 
         let floor: Float = z < 12 ? floorHeight(x, y) : -1000
         if z < floor {
-            if z > floor - 8 {
-                return (z > floor - 2.5 || z < floor - 6 ? .corticalBone : .diploe, 0, z > floor - 2.5 || z < floor - 6 ? huCortical : huDiploe)
+            let baseThickness: Float = y > 16 ? 5 : 8
+            if z > floor - baseThickness {
+                let compact = z > floor - 2 || z < floor - baseThickness + 2
+                return (compact ? .corticalBone : .diploe, 0, compact ? huCortical : huDiploe)
             }
             return faceAndNeck(x, y, z)
         }
@@ -119,7 +121,7 @@ extension CaseModel {
             for lesion in active.subarachnoid {
                 let dx = x - lesion.centre.x, dy = y - lesion.centre.y, dz = z - lesion.centre.z
                 let d2 = dx * dx + dy * dy + dz * dz
-                if d2 < lesion.radius * lesion.radius && (!lesion.basal || tissue != .subarachnoidCSF || dBrain < 40) {
+                if d2 < lesion.radius * lesion.radius {
                     return (tissue, Subtype.sah.rawValue, lesion.hu)
                 }
             }
@@ -170,7 +172,7 @@ extension CaseModel {
         // Posterior fossa under the tentorium.
         let tentorium = -24 + 0.3 * (y + 12)
         if y < -8 && z < tentorium {
-            if tentorium - z < 0.7 { return (.dura, huDura) }
+            if tentorium - z < 0.35 && ax > 6 { return (.dura, huDura) }
             let vx = x / (6 * ventricleScale), vy = (y + 31) / 4, vz = (z + 42) / 7
             if vx * vx + vy * vy + vz * vz < 1 { return (.ventricleCSF, huCSF) }
             let px = x / 13, py = (y + 20) / 10
@@ -182,8 +184,8 @@ extension CaseModel {
             let rr = (fx * fx + fy * fy * 1.3 + fz * fz).squareRoot()
             if ax < 1.2 && y < -45 { return (.sulcalCSF, huCSF) }
             if rr < 12 + 3 * sinApprox(ax * 0.2) { return (.whiteMatter, huWhite + 1) }
-            let folium = sinApprox(rr * 1.6 + ax * 0.15)
-            if folium > 0.82 && d < 18 { return (.sulcalCSF, huCSF) }
+            let folium = sinApprox(rr * 0.9 + 3 * sinApprox(0.09 * x + 0.07 * z + phase.y) + 2 * sinApprox(0.11 * y + phase.z))
+            if folium > 0.96 && d < 12 { return (.sulcalCSF, huCSF) }
             return (.grayMatter, huGray - 1)
         }
         // Interhemispheric fissure and falx, except around the corpus callosum and deep nuclei.
@@ -196,26 +198,34 @@ extension CaseModel {
         if d > 8 {
             if let deep = deepStructures(x, y, z, ax) { return deep }
         }
-        // Sylvian fissures.
-        if z > -28 && z < 8 {
-            let line = 9 + 0.12 * (ax - 20) + 0.1 * z
-            let reach: Float = z < -12 ? 12 : 33
-            if ax > reach && abs(y - line) < 1.0 + fissureHalf * 0.6 { return (.sulcalCSF, huCSF) }
+        // Sylvian fissures: lateral clefts from the surface to the insula, gently wavy.
+        if z > -26 && z < 6 && ax > 34 {
+            let line = 8 + 0.15 * (ax - 30) + 0.1 * z + 1.5 * sinApprox(0.25 * ax + phase.x)
+            if abs(y - line) < 0.9 + fissureHalf * 0.5 { return (.sulcalCSF, huCSF) }
         }
-        // Cortex: radial sulci with a wobbling phase, grey ribbon around them.
-        if d < 24 {
-            let theta = fastAtan2(y, x)
-            let r2 = max(22, (x * x + y * y).squareRoot())
-            let psi = sulcusCount * theta
-                + wobble.x * sinApprox(2 * theta + 0.05 * z + phase.x)
-                + wobble.y * sinApprox(0.09 * z + 3 * theta + phase.y)
-                + (x < 0 ? phase.w : 0)
-            var w = psi * (1 / (2 * Float.pi))
-            w -= w.rounded()
-            let arc = abs(w) * 2 * Float.pi * r2 / sulcusCount
-            let depthOfSulcus = 10 + 5 * sinApprox(5 * theta + 0.07 * z + phase.z)
-            if d < depthOfSulcus && arc < sulcusHalf { return (.sulcalCSF, huCSF) }
-            if d < grayThickness + csfLayer || (arc < sulcusHalf + grayThickness && d < depthOfSulcus + grayThickness) {
+        // Cortex: sulci running inward from the surface, bending with depth, grey ribbon around them.
+        if d < 26 {
+            let r2 = (x * x + y * y).squareRoot()
+            if r2 > 26 {
+                let theta = fastAtan2(y, x)
+                let psi = sulcusCount * theta
+                    + 2.0 * wobble.x * sinApprox(3 * theta + 0.06 * z + phase.x)
+                    + 1.4 * wobble.y * sinApprox(0.12 * z + 5 * theta + phase.y)
+                    + 0.16 * d * sinApprox(7 * theta + 0.05 * z + phase.w)
+                    + (x < 0 ? phase.w : 0)
+                let turns = psi * (1 / (2 * Float.pi))
+                let sulcus = turns.rounded()
+                let w = turns - sulcus
+                // Each sulcus gets its own depth and width from a hash of its index.
+                let h1 = sinApprox(sulcus * 12.9898 + phase.z) , h2 = sinApprox(sulcus * 78.233 + phase.x)
+                let arc = abs(w) * 2 * Float.pi * r2 / sulcusCount
+                let depthOfSulcus = 8 + 4 * h1 + 2 * sinApprox(0.08 * z + sulcus)
+                let halfWidth = sulcusHalf * (0.8 + 0.35 * h2)
+                if d < depthOfSulcus && arc < halfWidth * (1.15 - 0.4 * d / depthOfSulcus) { return (.sulcalCSF, huCSF) }
+                if d < grayThickness + csfLayer || (arc < halfWidth + grayThickness && d < depthOfSulcus + grayThickness) {
+                    return (.grayMatter, huGray)
+                }
+            } else if d < grayThickness + csfLayer {
                 return (.grayMatter, huGray)
             }
         }
@@ -252,7 +262,7 @@ extension CaseModel {
             }
         }
         // Temporal horns.
-        if z > -30 && z < -12 && y > -4 && y < 20 && abs(ax - (27 - 0.12 * y)) < 1.5 * ventricleScale {
+        if z > -30 && z < -14 && y > -2 && y < 12 && abs(ax - (29 - 0.1 * y)) < (1.0 + 0.04 * (12 - y)) * ventricleScale {
             return (.ventricleCSF, huCSF)
         }
         // Pineal gland, calcified or not, behind the third ventricle.
