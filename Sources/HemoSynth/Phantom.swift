@@ -108,7 +108,8 @@ extension CaseModel {
                 return (tissue, Subtype.ivh.rawValue, ivh.hu)
             }
         case .grayMatter, .whiteMatter, .deepGray:
-            for lesion in active.parenchymal {
+            for lesion in active.parenchymal where x * lesion.centre.x >= 0 || abs(lesion.centre.x) < 4 {
+                // A clot stays in its hemisphere (the falx stops it).
                 let (nr, surface) = lesion.normalisedRadius(x, y, z)
                 if nr < surface { return (tissue, Subtype.iph.rawValue, lesion.hu) }
                 if nr < surface + lesion.rim {
