@@ -33,16 +33,16 @@ struct SynthCommand: ParsableCommand {
     @Option(name: .long, help: "Slice thickness in mm (default 5).")
     var sliceThickness: Double?
 
-    @Option(name: .long, help: "In-plane size in pixels (default 512; spacing follows from a 225–250 mm field of view).")
+    @Option(name: .long, help: "In-plane size in pixels; the spacing follows from a 225–250 mm field of view.")
     var inPlane: Int = 512
 
     @Option(name: .long, help: "Annotation forms, comma list of labelmap, subtype-masks, polygons (or all, none).")
     var annotations: String = "labelmap,polygons"
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
+    @Option(name: .long, help: "Worker threads; all cores unless told otherwise.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .long, help: "gzip level 0–9 of the NIfTI files (default 1: noisy CT barely compresses better at 6, at 4× the time).")
+    @Option(name: .long, help: "gzip level 0–9 of the NIfTI files; 1 because noisy CT compresses only slightly better at 6, at several times the cost.")
     var gzipLevel: Int = 1
 
     @Flag(name: .long, help: "Leave out physiological calcifications (choroid plexus, pineal).")
