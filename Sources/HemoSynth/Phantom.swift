@@ -46,14 +46,18 @@ extension CaseModel {
     @inline(__always) func floorHeight(_ x: Float, _ y: Float) -> Float {
         let ax = abs(x)
         if x * x + (y + 22) * (y + 22) < 13 * 13 { return -1000 }
-        let anterior: Float = -21 + 0.0015 * x * x
+        // Orbital roofs: domed, rising toward the frontal bone.
+        let anterior: Float = -24 + 0.15 * max(0, y - 14) + 0.004 * x * x
         let middle: Float = -40 + (ax < 16 ? (16 - ax) * 1.1 : 0)
         let posterior: Float = -57 + 0.0025 * x * x
-        let wa = smoothstep((y - 14) / 12)
-        let wp = smoothstep((-10 - y) / 12)
+        // Sphenoid wings curve forward laterally; petrous ridges run from anteromedial to posterolateral.
+        let wingY = 12 + 0.006 * x * x
+        let ridgeY = -2 - 0.3 * ax
+        let wa = smoothstep((y - wingY) / 10)
+        let wp = smoothstep((ridgeY - 4 - y) / 10)
         var f = middle + (anterior - middle) * wa
         f += (posterior - f) * wp
-        let ridge = (y + 14) / 5
+        let ridge = (y - ridgeY) / 5
         f += 11 * min(1, ax / 22) * max(0, 1 - ridge * ridge * 0.5)
         return f
     }
@@ -75,7 +79,7 @@ extension CaseModel {
 
         let floor: Float = z < 12 ? floorHeight(x, y) : -1000
         if z < floor {
-            let baseThickness: Float = y > 16 ? 5 : 8
+            let baseThickness: Float = y > 16 ? 3.5 : 8
             if z > floor - baseThickness {
                 let compact = z > floor - 2 || z < floor - baseThickness + 2
                 return (compact ? .corticalBone : .diploe, 0, compact ? huCortical : huDiploe)
@@ -140,8 +144,11 @@ extension CaseModel {
         if g2 < 11.5 * 11.5 { return (.vitreous, 0, 10) }
         if g2 < 16 * 16 && gy < 6 { return (.fat, 0, huFat) }
         // Nasal cavity and ethmoid cells, with the septum.
-        if ax < 11, y > 48, z > -66, z < -26 {
-            if ax < 1 { return (.corticalBone, 0, huCortical * 0.8) }
+        let nxx = x / 10, nyy = (y - 64) / 18
+        if z > -66, z < -26, nxx * nxx + nyy * nyy < 1 {
+            if ax < 0.8 { return (.corticalBone, 0, huCortical * 0.8) }
+            // Turbinates: soft-tissue shelves along the lateral walls.
+            if ax > 6 && sinApprox(z * 0.35) > 0.3 { return (.softTissue, 0, huScalp) }
             return (.sinusAir, 0, -950)
         }
         // Maxillary sinuses.
@@ -180,13 +187,11 @@ extension CaseModel {
             let p2 = px * px + py * py
             if p2 < 1 { return (.whiteMatter, huWhite + 3) }
             if p2 < 1.35 * 1.35 && y > -24 { return (.cisternCSF, huCSF) }
-            // Cerebellum: folia around the vermis, white matter core.
+            // Cerebellum: cortex around a white-matter core, the vermis with a posterior midline notch.
             let fx = x, fy = y + 40, fz = z + 38
             let rr = (fx * fx + fy * fy * 1.3 + fz * fz).squareRoot()
-            if ax < 1.2 && y < -45 { return (.sulcalCSF, huCSF) }
-            if rr < 12 + 3 * sinApprox(ax * 0.2) { return (.whiteMatter, huWhite + 1) }
-            let folium = sinApprox(rr * 0.9 + 3 * sinApprox(0.09 * x + 0.07 * z + phase.y) + 2 * sinApprox(0.11 * y + phase.z))
-            if folium > 0.96 && d < 12 { return (.sulcalCSF, huCSF) }
+            if ax < 1.2 && y < -50 { return (.sulcalCSF, huCSF) }
+            if rr < 12 + 3 * sinApprox(ax * 0.2) && ax > 5 { return (.whiteMatter, huWhite + 1) }
             return (.grayMatter, huGray - 1)
         }
         // Interhemispheric fissure and falx, except around the corpus callosum and deep nuclei.
