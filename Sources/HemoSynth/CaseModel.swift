@@ -310,7 +310,13 @@ public struct CaseModel: Sendable {
                 }
                 let angle = rng.uniformF(0...3.1416)
                 let hasOedema = rng.chance(0.7)
-                let lesion = ParenchymalLesion(centre: centre, radii: SIMD3(size * rng.uniformF(0.75...1.0), size * rng.uniformF(1.0...1.35), size * rng.uniformF(0.8...1.2)),
+                var radii = SIMD3(size * rng.uniformF(0.75...1.0), size * rng.uniformF(1.0...1.35), size * rng.uniformF(0.8...1.2))
+                if name == "putaminal" {
+                    // Keep a ganglionic clot lateral to the ventricles (whatever its rotation).
+                    let limit = abs(centre.x) - 8
+                    radii = SIMD3(min(radii.x, limit), min(radii.y, limit * 1.4), radii.z)
+                }
+                let lesion = ParenchymalLesion(centre: centre, radii: radii,
                                                cosA: cos(angle), sinA: sin(angle), lobulation: rng.uniformF(0...0.14),
                                                lobePhase: SIMD3(rng.uniformF(0...6.28), rng.uniformF(0...6.28), rng.uniformF(0...6.28)),
                                                hu: rng.uniformF(60...85), rim: hasOedema ? rng.uniformF(0.15...0.45) : 0, oedemaHU: rng.uniformF(14...21))

@@ -123,6 +123,13 @@ extension CaseModel {
                 }
             }
         case .subarachnoidCSF, .sulcalCSF, .cisternCSF:
+            if tissue == .sulcalCSF {
+                // A clot effaces the sulci it grows across: the space becomes compressed parenchyma.
+                for lesion in active.parenchymal where x * lesion.centre.x >= 0 || abs(lesion.centre.x) < 4 {
+                    let (nr, surface) = lesion.normalisedRadius(x, y, z)
+                    if nr < surface * 0.92 { return (.whiteMatter, Subtype.iph.rawValue, lesion.hu) }
+                }
+            }
             for lesion in active.subarachnoid {
                 let dx = x - lesion.centre.x, dy = y - lesion.centre.y, dz = z - lesion.centre.z
                 let d2 = dx * dx + dy * dy + dz * dz
