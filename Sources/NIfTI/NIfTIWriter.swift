@@ -11,8 +11,9 @@ import Darwin
 let libniftiSilenced: Void = { nifti_set_debug_level(0) }()
 
 /// Writing: libnifti turns the geometry into a header (qform quaternion by polar decomposition,
-/// sform rows, units, magic), then the header and voxels are streamed through zlib into a
-/// temporary file beside the target, which is renamed into place only when complete.
+/// sform rows, units, magic), then the header and voxels go, gzip-compressed on several threads
+/// for `.nii.gz` (``ParallelGzip``), into a temporary file beside the target, which is renamed
+/// into place only when complete.
 enum NIfTIWriter {
     /// The output kind a file name asks for.
     static func isCompressed(_ path: String) throws(NIfTIError) -> Bool {
@@ -36,18 +37,37 @@ enum NIfTIWriter {
 
         let temporary = temporaryPath(for: path, compressed: compressed)
         do throws(NIfTIError) {
-            let stream = try GzipWriteStream(creating: temporary, compressed: compressed, level: options.gzipLevel)
-            try stream.write(header)
-            try stream.write(voxels)
-            try stream.finish(synchronize: options.synchronize)
+            let sink = try FileSink(creating: temporary)
+            if compressed {
+                let headerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: header.count, alignment: 8)
+                defer { headerBuffer.deallocate() }
+                headerBuffer.copyBytes(from: header)
+                try ParallelGzip.compress([UnsafeRawBufferPointer(headerBuffer), voxels], level: options.gzipLevel, into: sink)
+            } else {
+                try sink.write(header)
+                try sink.write(voxels)
+            }
+            try sink.finish(synchronize: options.synchronize)
             if rename(temporary, path) != 0 {
                 let code = errno
                 throw NIfTIError(.writeFailed, path: path, reason: "cannot move the finished file into place: \(String(cString: strerror(code)))")
             }
+            if options.synchronize { synchronizeDirectory(of: path) }
         } catch {
             unlink(temporary)
             throw NIfTIError(error.code, path: path, reason: error.reason)
         }
+    }
+
+    /// Makes the rename durable: `fsync` of the folder holding `path` (best effort; some file
+    /// systems refuse it on directories).
+    static func synchronizeDirectory(of path: String) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// `dir/.name.tmp-<pid>-<random>.nii[.gz]`: same folder (so `rename` is atomic), hidden, and

@@ -124,9 +124,12 @@ let corruptCases: [CorruptCase] = [
         let path = scratch.file("corrupt" + (corrupt.compressed ? ".nii.gz" : ".nii"))
         if corrupt.compressed {
             let staging = scratch.file("staging.nii.gz")
-            let stream = try GzipWriteStream(creating: staging, compressed: true, level: 6)
-            try stream.write(bytes)
-            try stream.finish(synchronize: false)
+            let sink = try FileSink(creating: staging)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
+            defer { buffer.deallocate() }
+            buffer.copyBytes(from: bytes)
+            try ParallelGzip.compress([UnsafeRawBufferPointer(buffer)], level: 6, into: sink)
+            try sink.finish(synchronize: false)
             var compressed = [UInt8](FileManager.default.contents(atPath: staging)!)
             if let damage = corrupt.damageCompressed { compressed = damage(compressed) }
             FileManager.default.createFile(atPath: path, contents: Data(compressed))

@@ -76,9 +76,14 @@ final class GzipReadStream {
         while done < buffer.count {
             let want = UInt32(min(buffer.count - done, 1 << 30))
             let got = gzread(file, base + done, want)
-            if got < 0 { throw failure() }
+            if got < 0 {
+                // A cut gzip stream is an early end of file; anything else is damage or I/O.
+                let failure = failure()
+                if case .endOfFile = failure { break }
+                throw failure
+            }
             if got == 0 {
-                // zlib reports a cut gzip stream as an error on the next call; ask once more.
+                // End of content; a damaged stream may still have left an error behind.
                 var errnum: Int32 = 0
                 _ = gzerror(file, &errnum)
                 if errnum != Z_OK && errnum != Z_BUF_ERROR { throw failure() }
@@ -116,93 +121,8 @@ final class GzipReadStream {
         let message = gzerror(file, &errnum).map { String(cString: $0) } ?? "unknown zlib error"
         switch errnum {
         case Z_ERRNO: return .io(String(cString: strerror(errno)))
-        case Z_BUF_ERROR: return .endOfFile(bytesRead: position)
+        case Z_BUF_ERROR: return .endOfFile(bytesRead: 0)
         default: return .corrupt(message)
-        }
-    }
-}
-
-/// The one owner of a file descriptor and zlib `gzFile` opened for writing, plain (`.nii`,
-/// zlib's transparent mode) or gzip at a fixed level (`.nii.gz`).
-///
-/// zlib's gzip header carries no name and a zero modification time, so equal content gives
-/// equal bytes. Stands for `open(2)`, `gzdopen`, `gzbuffer`, `gzwrite`, `gzclose`, `fsync`.
-final class GzipWriteStream {
-    private var file: gzFile?
-    private var descriptor: Int32
-    let path: String
-
-    /// Creates `path` exclusively (it must not exist) and opens it for writing.
-    init(creating path: String, compressed: Bool, level: Int) throws(NIfTIError) {
-        self.path = path
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 {
-            let code = errno
-            throw NIfTIError(.writeFailed, path: path, reason: "cannot create the file: \(String(cString: strerror(code)))")
-        }
-        let zfd = dup(fd)
-        let mode = compressed ? "wb\(level)" : "wbT"
-        guard zfd >= 0, let handle = gzdopen(zfd, mode) else {
-            if zfd >= 0 { close(zfd) }
-            close(fd)
-            throw NIfTIError(.writeFailed, path: path, reason: "zlib could not open the file for writing")
-        }
-        gzbuffer(handle, 1 << 20)
-        file = handle
-        descriptor = fd
-    }
-
-    deinit {
-        if let file { gzclose(file) }
-        if descriptor >= 0 { close(descriptor) }
-    }
-
-    /// Writes all of `bytes`.
-    func write(_ bytes: [UInt8]) throws(NIfTIError) {
-        var failure: NIfTIError?
-        bytes.withUnsafeBytes { raw in
-            do throws(NIfTIError) { try write(raw) } catch { failure = error }
-        }
-        if let failure { throw failure }
-    }
-
-    /// Writes all of `bytes`.
-    func write(_ bytes: UnsafeRawBufferPointer) throws(NIfTIError) {
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let part = min(bytes.count - done, 1 << 30)
-            let wrote = gzwrite(file, base + done, UInt32(part))
-            if wrote <= 0 {
-                let systemError = errno
-                var errnum: Int32 = 0
-                let zlibMessage = gzerror(file, &errnum).map { String(cString: $0) } ?? "zlib error"
-                let message = errnum == Z_ERRNO ? String(cString: strerror(systemError)) : zlibMessage
-                throw NIfTIError(.writeFailed, path: path, reason: "write failed: \(message)")
-            }
-            done += Int(wrote)
-        }
-    }
-
-    /// Flushes, optionally forces the bytes to the disk, and closes. Throws if any of it failed
-    /// (a full disk often shows only here).
-    func finish(synchronize: Bool) throws(NIfTIError) {
-        let handle = file
-        file = nil
-        let status = gzclose(handle)
-        if status != Z_OK {
-            let message = status == Z_ERRNO ? String(cString: strerror(errno)) : "zlib error \(status)"
-            throw NIfTIError(.writeFailed, path: path, reason: "closing the file failed: \(message)")
-        }
-        if synchronize && fsync(descriptor) != 0 {
-            let code = errno
-            throw NIfTIError(.writeFailed, path: path, reason: "fsync failed: \(String(cString: strerror(code)))")
-        }
-        let fd = descriptor
-        descriptor = -1
-        if close(fd) != 0 {
-            let code = errno
-            throw NIfTIError(.writeFailed, path: path, reason: "close failed: \(String(cString: strerror(code)))")
         }
     }
 }
