@@ -20,6 +20,8 @@ struct ExtraAxialLesion: Sendable {
     @inline(__always) func thickness(along unit: SIMD3<Float>) -> Float {
         let c = unit.x * n.x + unit.y * n.y + unit.z * n.z
         guard c > 0.2 else { return 0 }
+        // A subdural collection stays on its side of the falx.
+        if subtype == .sdh && unit.x * n.x <= 0 { return 0 }
         let dx = unit.x - n.x, dy = unit.y - n.y, dz = unit.z - n.z
         let a = (dx * e1.x + dy * e1.y + dz * e1.z) / w1
         let b = (dx * e2.x + dy * e2.y + dz * e2.z) / w2
@@ -35,7 +37,7 @@ struct SubarachnoidLesion: Sendable {
     var centre: SIMD3<Float>
     var radius: Float
     var hu: Float
-    /// Only voxels this deep below the brain surface or shallower (sulci, surface) or in cisterns.
+    /// Whether the ball sits on the basal cisterns (aneurysmal pattern) rather than the convexity.
     var basal: Bool
 }
 
@@ -155,7 +157,7 @@ public struct CaseModel: Sendable {
         let scalp = rng.uniformF(4...6.5), outer = rng.uniformF(1.5...2.3), dip = rng.uniformF(2.0...3.8), inner = rng.uniformF(1.3...2.0)
         scalpEnd = scalp; outerTableEnd = scalp + outer; diploeEnd = scalp + outer + dip; skullEnd = scalp + outer + dip + inner
         let yaw = rng.uniform(-12...12) * .pi / 180
-        let tilt = rng.uniform(-6...16) * .pi / 180
+        let tilt = rng.uniform(-4...10) * .pi / 180
         let roll = rng.uniform(-4...4) * .pi / 180
         // head = Rx(tilt) · Ry(roll) · Rz(yaw) · (LAS delta)
         let cy = cos(yaw), sy = sin(yaw), ct = cos(tilt), st = sin(tilt), cr = cos(roll), sr = sin(roll)
@@ -308,7 +310,13 @@ public struct CaseModel: Sendable {
                 }
                 let angle = rng.uniformF(0...3.1416)
                 let hasOedema = rng.chance(0.7)
-                let lesion = ParenchymalLesion(centre: centre, radii: SIMD3(size * rng.uniformF(0.75...1.0), size * rng.uniformF(1.0...1.35), size * rng.uniformF(0.8...1.2)),
+                var radii = SIMD3(size * rng.uniformF(0.75...1.0), size * rng.uniformF(1.0...1.35), size * rng.uniformF(0.8...1.2))
+                if name == "putaminal" {
+                    // Keep a ganglionic clot lateral to the ventricles (whatever its rotation).
+                    let limit = abs(centre.x) - 8
+                    radii = SIMD3(min(radii.x, limit), min(radii.y, limit * 1.4), radii.z)
+                }
+                let lesion = ParenchymalLesion(centre: centre, radii: radii,
                                                cosA: cos(angle), sinA: sin(angle), lobulation: rng.uniformF(0...0.14),
                                                lobePhase: SIMD3(rng.uniformF(0...6.28), rng.uniformF(0...6.28), rng.uniformF(0...6.28)),
                                                hu: rng.uniformF(60...85), rim: hasOedema ? rng.uniformF(0.15...0.45) : 0, oedemaHU: rng.uniformF(14...21))

@@ -46,14 +46,18 @@ extension CaseModel {
     @inline(__always) func floorHeight(_ x: Float, _ y: Float) -> Float {
         let ax = abs(x)
         if x * x + (y + 22) * (y + 22) < 13 * 13 { return -1000 }
-        let anterior: Float = -21 + 0.0015 * x * x
+        // Orbital roofs: domed, rising toward the frontal bone.
+        let anterior: Float = -24 + 0.15 * max(0, y - 14) + 0.004 * x * x
         let middle: Float = -40 + (ax < 16 ? (16 - ax) * 1.1 : 0)
         let posterior: Float = -57 + 0.0025 * x * x
-        let wa = smoothstep((y - 14) / 12)
-        let wp = smoothstep((-10 - y) / 12)
+        // Sphenoid wings curve forward laterally; petrous ridges run from anteromedial to posterolateral.
+        let wingY = 12 + 0.006 * x * x
+        let ridgeY = -2 - 0.3 * ax
+        let wa = smoothstep((y - wingY) / 10)
+        let wp = smoothstep((ridgeY - 4 - y) / 10)
         var f = middle + (anterior - middle) * wa
         f += (posterior - f) * wp
-        let ridge = (y + 14) / 5
+        let ridge = (y - ridgeY) / 5
         f += 11 * min(1, ax / 22) * max(0, 1 - ridge * ridge * 0.5)
         return f
     }
@@ -75,8 +79,10 @@ extension CaseModel {
 
         let floor: Float = z < 12 ? floorHeight(x, y) : -1000
         if z < floor {
-            if z > floor - 8 {
-                return (z > floor - 2.5 || z < floor - 6 ? .corticalBone : .diploe, 0, z > floor - 2.5 || z < floor - 6 ? huCortical : huDiploe)
+            let baseThickness: Float = y > 16 ? 3.5 : 8
+            if z > floor - baseThickness {
+                let compact = z > floor - 2 || z < floor - baseThickness + 2
+                return (compact ? .corticalBone : .diploe, 0, compact ? huCortical : huDiploe)
             }
             return faceAndNeck(x, y, z)
         }
@@ -106,7 +112,8 @@ extension CaseModel {
                 return (tissue, Subtype.ivh.rawValue, ivh.hu)
             }
         case .grayMatter, .whiteMatter, .deepGray:
-            for lesion in active.parenchymal {
+            for lesion in active.parenchymal where x * lesion.centre.x >= 0 || abs(lesion.centre.x) < 4 {
+                // A clot stays in its hemisphere (the falx stops it).
                 let (nr, surface) = lesion.normalisedRadius(x, y, z)
                 if nr < surface { return (tissue, Subtype.iph.rawValue, lesion.hu) }
                 if nr < surface + lesion.rim {
@@ -116,10 +123,17 @@ extension CaseModel {
                 }
             }
         case .subarachnoidCSF, .sulcalCSF, .cisternCSF:
+            if tissue == .sulcalCSF {
+                // A clot effaces the sulci it grows across: the space becomes compressed parenchyma.
+                for lesion in active.parenchymal where x * lesion.centre.x >= 0 || abs(lesion.centre.x) < 4 {
+                    let (nr, surface) = lesion.normalisedRadius(x, y, z)
+                    if nr < surface * 0.92 { return (.whiteMatter, Subtype.iph.rawValue, lesion.hu) }
+                }
+            }
             for lesion in active.subarachnoid {
                 let dx = x - lesion.centre.x, dy = y - lesion.centre.y, dz = z - lesion.centre.z
                 let d2 = dx * dx + dy * dy + dz * dz
-                if d2 < lesion.radius * lesion.radius && (!lesion.basal || tissue != .subarachnoidCSF || dBrain < 40) {
+                if d2 < lesion.radius * lesion.radius {
                     return (tissue, Subtype.sah.rawValue, lesion.hu)
                 }
             }
@@ -137,8 +151,11 @@ extension CaseModel {
         if g2 < 11.5 * 11.5 { return (.vitreous, 0, 10) }
         if g2 < 16 * 16 && gy < 6 { return (.fat, 0, huFat) }
         // Nasal cavity and ethmoid cells, with the septum.
-        if ax < 11, y > 48, z > -66, z < -26 {
-            if ax < 1 { return (.corticalBone, 0, huCortical * 0.8) }
+        let nxx = x / 10, nyy = (y - 64) / 18
+        if z > -66, z < -26, nxx * nxx + nyy * nyy < 1 {
+            if ax < 0.8 { return (.corticalBone, 0, huCortical * 0.8) }
+            // Turbinates: soft-tissue shelves along the lateral walls.
+            if ax > 6 && sinApprox(z * 0.35) > 0.3 { return (.softTissue, 0, huScalp) }
             return (.sinusAir, 0, -950)
         }
         // Maxillary sinuses.
@@ -170,20 +187,18 @@ extension CaseModel {
         // Posterior fossa under the tentorium.
         let tentorium = -24 + 0.3 * (y + 12)
         if y < -8 && z < tentorium {
-            if tentorium - z < 0.7 { return (.dura, huDura) }
+            if tentorium - z < 0.35 && ax > 6 { return (.dura, huDura) }
             let vx = x / (6 * ventricleScale), vy = (y + 31) / 4, vz = (z + 42) / 7
             if vx * vx + vy * vy + vz * vz < 1 { return (.ventricleCSF, huCSF) }
             let px = x / 13, py = (y + 20) / 10
             let p2 = px * px + py * py
             if p2 < 1 { return (.whiteMatter, huWhite + 3) }
             if p2 < 1.35 * 1.35 && y > -24 { return (.cisternCSF, huCSF) }
-            // Cerebellum: folia around the vermis, white matter core.
+            // Cerebellum: cortex around a white-matter core, the vermis with a posterior midline notch.
             let fx = x, fy = y + 40, fz = z + 38
             let rr = (fx * fx + fy * fy * 1.3 + fz * fz).squareRoot()
-            if ax < 1.2 && y < -45 { return (.sulcalCSF, huCSF) }
-            if rr < 12 + 3 * sinApprox(ax * 0.2) { return (.whiteMatter, huWhite + 1) }
-            let folium = sinApprox(rr * 1.6 + ax * 0.15)
-            if folium > 0.82 && d < 18 { return (.sulcalCSF, huCSF) }
+            if ax < 1.2 && y < -50 { return (.sulcalCSF, huCSF) }
+            if rr < 12 + 3 * sinApprox(ax * 0.2) && ax > 5 { return (.whiteMatter, huWhite + 1) }
             return (.grayMatter, huGray - 1)
         }
         // Interhemispheric fissure and falx, except around the corpus callosum and deep nuclei.
@@ -196,26 +211,34 @@ extension CaseModel {
         if d > 8 {
             if let deep = deepStructures(x, y, z, ax) { return deep }
         }
-        // Sylvian fissures.
-        if z > -28 && z < 8 {
-            let line = 9 + 0.12 * (ax - 20) + 0.1 * z
-            let reach: Float = z < -12 ? 12 : 33
-            if ax > reach && abs(y - line) < 1.0 + fissureHalf * 0.6 { return (.sulcalCSF, huCSF) }
+        // Sylvian fissures: lateral clefts from the surface to the insula, gently wavy.
+        if z > -26 && z < 6 && ax > 34 {
+            let line = 8 + 0.15 * (ax - 30) + 0.1 * z + 1.5 * sinApprox(0.25 * ax + phase.x)
+            if abs(y - line) < 0.9 + fissureHalf * 0.5 { return (.sulcalCSF, huCSF) }
         }
-        // Cortex: radial sulci with a wobbling phase, grey ribbon around them.
-        if d < 24 {
-            let theta = fastAtan2(y, x)
-            let r2 = max(22, (x * x + y * y).squareRoot())
-            let psi = sulcusCount * theta
-                + wobble.x * sinApprox(2 * theta + 0.05 * z + phase.x)
-                + wobble.y * sinApprox(0.09 * z + 3 * theta + phase.y)
-                + (x < 0 ? phase.w : 0)
-            var w = psi * (1 / (2 * Float.pi))
-            w -= w.rounded()
-            let arc = abs(w) * 2 * Float.pi * r2 / sulcusCount
-            let depthOfSulcus = 10 + 5 * sinApprox(5 * theta + 0.07 * z + phase.z)
-            if d < depthOfSulcus && arc < sulcusHalf { return (.sulcalCSF, huCSF) }
-            if d < grayThickness + csfLayer || (arc < sulcusHalf + grayThickness && d < depthOfSulcus + grayThickness) {
+        // Cortex: sulci running inward from the surface, bending with depth, grey ribbon around them.
+        if d < 26 {
+            let r2 = (x * x + y * y).squareRoot()
+            if r2 > 26 {
+                let theta = fastAtan2(y, x)
+                let psi = sulcusCount * theta
+                    + 2.0 * wobble.x * sinApprox(3 * theta + 0.06 * z + phase.x)
+                    + 1.4 * wobble.y * sinApprox(0.12 * z + 5 * theta + phase.y)
+                    + 0.16 * d * sinApprox(7 * theta + 0.05 * z + phase.w)
+                    + (x < 0 ? phase.w : 0)
+                let turns = psi * (1 / (2 * Float.pi))
+                let sulcus = turns.rounded()
+                let w = turns - sulcus
+                // Each sulcus gets its own depth and width from a hash of its index.
+                let h1 = sinApprox(sulcus * 12.9898 + phase.z) , h2 = sinApprox(sulcus * 78.233 + phase.x)
+                let arc = abs(w) * 2 * Float.pi * r2 / sulcusCount
+                let depthOfSulcus = 8 + 4 * h1 + 2 * sinApprox(0.08 * z + sulcus)
+                let halfWidth = sulcusHalf * (0.8 + 0.35 * h2)
+                if d < depthOfSulcus && arc < halfWidth * (1.15 - 0.4 * d / depthOfSulcus) { return (.sulcalCSF, huCSF) }
+                if d < grayThickness + csfLayer || (arc < halfWidth + grayThickness && d < depthOfSulcus + grayThickness) {
+                    return (.grayMatter, huGray)
+                }
+            } else if d < grayThickness + csfLayer {
                 return (.grayMatter, huGray)
             }
         }
@@ -252,7 +275,7 @@ extension CaseModel {
             }
         }
         // Temporal horns.
-        if z > -30 && z < -12 && y > -4 && y < 20 && abs(ax - (27 - 0.12 * y)) < 1.5 * ventricleScale {
+        if z > -30 && z < -14 && y > -2 && y < 12 && abs(ax - (29 - 0.1 * y)) < (1.0 + 0.04 * (12 - y)) * ventricleScale {
             return (.ventricleCSF, huCSF)
         }
         // Pineal gland, calcified or not, behind the third ventricle.

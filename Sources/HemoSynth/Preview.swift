@@ -3,7 +3,7 @@ import PNG
 
 /// One panel of a preview: an axial slice with its painted blood and a caption.
 public struct PreviewTile: Sendable {
-    /// Caption drawn in the panel's top-left corner (letters, digits, `_`, `=`, `/`, space).
+    /// Caption drawn in the panel's top-left corner (letters are drawn upper-case; digits, `_`, `=`, `/`, space).
     public var caption: String
     /// Slice width and height in pixels.
     public var width: Int, height: Int
@@ -127,8 +127,7 @@ public enum PreviewRenderer {
         "4": "...#...##..#.#.#..#.#####...#....#.", "5": "######....####.....#....##...#.###.",
         "6": ".###.#....#....####.#...##...#.###.", "7": "#####....#...#...#...#....#....#...",
         "8": ".###.#...##...#.###.#...##...#.###.", "9": ".###.#...##...#.####....#....#.###.",
-        "a": ".....................###.#..#.####.", "e": "...............###.#####.#.....###.",
-        "s": "................####.##.....##.###.", "k": "#....#....#..#.#.#..##...#.#..#..#.",
+        "k": "#....#....#..#.#.#..##...#.#..#..#.",
     ]
 
     static func drawText(_ text: String, x: Int, y: Int, scale: Int, colour: (UInt8, UInt8, UInt8),

@@ -16,7 +16,7 @@ public struct SplitMix64: Sendable {
     }
 
     /// Mixes a list of words into one well-distributed key (order matters).
-    public static func key(_ words: UInt64...) -> UInt64 {
+    public static func key(_ words: [UInt64]) -> UInt64 {
         var mixer = SplitMix64(seed: 0x5EED_C0DE_1234_5678)
         var h: UInt64 = 0
         for w in words {
@@ -42,13 +42,7 @@ public struct Xoshiro256: Sendable {
 
     /// A generator for the stream named by `words` (e.g. seed, case index, purpose, slice).
     public init(key words: UInt64...) {
-        var sm = SplitMix64(seed: 0x5EED_C0DE_1234_5678)
-        var h: UInt64 = 0
-        for w in words {
-            sm.state ^= w &+ h
-            h = sm.next()
-        }
-        self.init(seed: h)
+        self.init(seed: SplitMix64.key(words))
     }
 
     /// The next 64 random bits.

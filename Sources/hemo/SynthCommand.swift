@@ -33,23 +33,26 @@ struct SynthCommand: ParsableCommand {
     @Option(name: .long, help: "Slice thickness in mm (default 5).")
     var sliceThickness: Double?
 
-    @Option(name: .long, help: "In-plane size in pixels (default 512; spacing follows from a 225–250 mm field of view).")
+    @Option(name: .long, help: "In-plane size in pixels; the spacing follows from a 225–250 mm field of view.")
     var inPlane: Int = 512
 
     @Option(name: .long, help: "Annotation forms, comma list of labelmap, subtype-masks, polygons (or all, none).")
     var annotations: String = "labelmap,polygons"
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
+    @Option(name: .long, help: "Worker threads; all cores unless told otherwise.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .long, help: "gzip level 0–9 of the NIfTI files.")
-    var gzipLevel: Int = 6
+    @Option(name: .long, help: "gzip level 0–9 of the NIfTI files; 1 because noisy CT compresses only slightly better at 6, at several times the cost.")
+    var gzipLevel: Int = 1
 
     @Flag(name: .long, help: "Leave out physiological calcifications (choroid plexus, pineal).")
     var noCalcifications = false
 
     @Option(name: .long, help: "Also draw a PNG preview sheet (one panel per subtype plus normal slices).")
     var preview: String?
+
+    @Option(name: .long, help: "With --preview: draw six slices of this case from skull base to vertex instead of the cohort sheet.")
+    var previewCase: Int?
 
     func validate() throws {
         guard cases >= 1 else { throw ValidationError("--cases must be at least 1") }
@@ -81,7 +84,14 @@ struct SynthCommand: ParsableCommand {
         let positives = result.written.filter { !$0.presentSubtypes.isEmpty }.count
         print("wrote \(result.written.count) cases (\(positives) with hemorrhage) to \(out) in \(String(format: "%.2f", seconds)) s")
         if let preview {
-            let tiles = PreviewRenderer.cohortTiles(result.written, generator: generator, sliceThreads: threads)
+            let tiles: [PreviewTile]
+            if let previewCase {
+                let synthCase = generator.generate(caseIndex: previewCase, sliceThreads: threads)
+                let k = synthCase.ct.geometry.size.k
+                tiles = [0.08, 0.22, 0.4, 0.55, 0.72, 0.9].map { PreviewTile(synthCase: synthCase, slice: Int(Double(k - 1) * $0)) }
+            } else {
+                tiles = PreviewRenderer.cohortTiles(result.written, generator: generator, sliceThreads: threads)
+            }
             let png = try PreviewRenderer.png(tiles: tiles, columns: 3)
             try Data(png).write(to: URL(fileURLWithPath: preview), options: .atomic)
             print("preview: \(preview) (\(tiles.count) panels)")
