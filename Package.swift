@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval",
+                "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,14 +59,15 @@ let package = Package(
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4"]),
-        .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"]),
+        .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"]),
         .testTarget(name: "HemoCLITests", dependencies: ["hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
-        .testTarget(name: "HemoWireTests", dependencies: ["HemoWire"]),
-        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler"]),
+        .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
+        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -6,8 +6,8 @@ Usage:  pip install nibabel numpy && python3 scripts/make-nifti-fixtures.py
 Every fixture is written (by nibabel, or by hand for variants nibabel does not write), then
 read back with nibabel from disk; expected.json records what nibabel reports: shape, stored
 dtype, affine (get_best_affine), codes, slope/intercept, the stored values and get_fdata()
-values flattened in NIfTI order (i fastest). Non-finite floats are the strings "nan", "inf",
-"-inf". The Swift tests compare NIfTI.NIfTIFile against these numbers, without Python.
+values flattened in NIfTI order (i fastest), each as a string (Python repr, exact; "nan",
+"inf", "-inf" for non-finite values). The Swift tests compare NIfTI.NIfTIFile against these numbers, without Python.
 """
 import gzip
 import hashlib
@@ -152,7 +152,7 @@ def encode(values):
         elif np.isinf(v):
             out.append("inf" if v > 0 else "-inf")
         else:
-            out.append(v)
+            out.append(repr(v))  # a string: exact for any JSON parser
     return out
 
 

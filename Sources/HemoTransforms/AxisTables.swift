@@ -19,14 +19,17 @@ struct NearestAxis {
 struct LinearAxis {
     var lower: [Int]
     var upper: [Int]
-    var weight: [Float]
+    var weight: [Double]
     var inside: [Bool]
+
+    /// The target indices inside the buffer: contiguous, since source positions grow with the target index.
+    var insideRange: Range<Int> { contiguousRange(inside) }
 
     init(continuous: [Double], count n: Int) {
         let m = continuous.count
         lower = [Int](repeating: 0, count: m)
         upper = [Int](repeating: 0, count: m)
-        weight = [Float](repeating: 0, count: m)
+        weight = [Double](repeating: 0, count: m)
         inside = [Bool](repeating: false, count: m)
         for (t, c) in continuous.enumerated() {
             guard isInsideBuffer(c, count: n) else { continue }
@@ -37,7 +40,7 @@ struct LinearAxis {
             if distance <= 0 || base + 1 > n - 1 {
                 lower[t] = min(base, n - 1); upper[t] = lower[t]; weight[t] = 0
             } else {
-                lower[t] = base; upper[t] = base + 1; weight[t] = Float(distance)
+                lower[t] = base; upper[t] = base + 1; weight[t] = distance
             }
         }
     }
@@ -79,4 +82,12 @@ struct CubicAxis {
         if i >= n - 1 { i = (n - 1) - (i - (n - 1)) }
         return min(n - 1, max(0, i))
     }
+}
+
+/// The range of `true` entries of `flags`, which must be contiguous (empty range when there is none).
+func contiguousRange(_ flags: [Bool]) -> Range<Int> {
+    guard let first = flags.firstIndex(of: true) else { return 0..<0 }
+    let end = flags[first...].firstIndex(of: false) ?? flags.count
+    precondition(!flags[end...].contains(true), "inside flags are not contiguous")
+    return first..<end
 }

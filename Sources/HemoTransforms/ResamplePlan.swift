@@ -24,6 +24,12 @@ public enum Interpolation: String, Sendable, CaseIterable, Codable {
 ///   separable because the direction is kept).
 /// - A target voxel whose continuous source index `c` on some axis lies outside `[-0.5, n - 0.5)` takes the
 ///   fill value, as ITK's `ImageFunction::IsInsideBuffer` decides.
+/// - Exact ties (a centre exactly on a source voxel boundary for `nearest`, or exactly on the outer edge
+///   `n - 0.5`) are decided by the same floating-point operations ITK's `ResampleImageFilter` uses: the
+///   index goes through the physical point (`origin + D·diag(s′)·p′`, minus the origin, times the inverse of
+///   `D·diag(s)`), and along i it is interpolated over the scan line (`start + (p′ / m) · (end − start)`).
+///   So ties fall on the same side as in SimpleITK (exactly so for axis-aligned directions, including
+///   flips and permutations; an oblique direction can differ by an ulp from ITK's SVD-based inverse).
 public struct ResamplePlan: Sendable, Equatable {
     /// The grid being resampled.
     public let source: Geometry
@@ -51,9 +57,10 @@ public struct ResamplePlan: Sendable, Equatable {
             newCounts[a] = max(1, Int(exact.rounded()))
             step[a] = targetSpacing[a] / s[a]
         }
+        // ITK's m_IndexToPhysicalPoint for the target: direction · diag(s′).
         var affine = source.affine
         for a in 0..<3 {
-            for r in 0..<3 { affine[r, a] = source.affine[r, a] * step[a] }
+            for r in 0..<3 { affine[r, a] = (source.affine[r, a] / s[a]) * targetSpacing[a] }
         }
         self.source = source
         self.indexStep = step
@@ -61,16 +68,51 @@ public struct ResamplePlan: Sendable, Equatable {
                                affine: affine, qformCode: source.qformCode, sformCode: source.sformCode)
     }
 
-    /// The continuous source index of target voxel `index`: `index · s′ / s` per axis.
+    /// The continuous source index of target voxel `index`: `index · s′ / s` per axis (up to rounding; the
+    /// kernels use ITK's arithmetic, see the type's documentation).
     public func sourceIndex(ofTargetIndex index: SIMD3<Int>) -> SIMD3<Double> {
         SIMD3(Double(index.x) * indexStep.x, Double(index.y) * indexStep.y, Double(index.z) * indexStep.z)
     }
 
-    /// Continuous source indices of every target voxel along axis `axis` (0 = i, 1 = j, 2 = k).
+    /// Continuous source indices of every target voxel along axis `axis` (0 = i, 1 = j, 2 = k), computed
+    /// with ITK's operations (see the type's documentation).
     func continuousIndices(axis: Int) -> [Double] {
         let m = target.size.vector[axis]
-        let step = indexStep[axis]
-        return (0..<m).map { Double($0) * step }
+        let toIndex = physicalToIndex
+        let origin = source.affine.translation
+        // ITK: TransformIndexToPhysicalPoint, then TransformPhysicalPointToContinuousIndex.
+        func viaPhysicalPoint(_ t: Int) -> Double {
+            var centred = SIMD3<Double>.zero
+            for r in 0..<3 {
+                let point = target.affine[r, axis] * Double(t) + origin[r]
+                centred[r] = point - origin[r]
+            }
+            var sum = 0.0
+            for r in 0..<3 { sum += toIndex[axis][r] * centred[r] }
+            return sum
+        }
+        if axis == 0 {
+            // ITK's scan-line path: start + (t / m) · (end − start).
+            let start = viaPhysicalPoint(0), end = viaPhysicalPoint(m)
+            return (0..<m).map { start + (Double($0) / Double(m)) * (end - start) }
+        }
+        return (0..<m).map(viaPhysicalPoint)
+    }
+
+    /// The inverse of the source's `D·diag(s)` block, as rows: exact reciprocals when every column has a
+    /// single non-zero entry (axis-aligned, flipped or permuted grids), the cofactor inverse otherwise.
+    private var physicalToIndex: [SIMD3<Double>] {
+        let a = source.affine
+        var rows = [SIMD3<Double>](repeating: .zero, count: 3)
+        var permutation = true
+        for c in 0..<3 {
+            let nonZero = (0..<3).filter { a[$0, c] != 0 }
+            guard nonZero.count == 1 else { permutation = false; break }
+            rows[c][nonZero[0]] = 1 / a[nonZero[0], c]
+        }
+        if permutation { return rows }
+        guard let inverse = a.inverse else { return rows }
+        return (0..<3).map { r in SIMD3(inverse[r, 0], inverse[r, 1], inverse[r, 2]) }
     }
 }
 

@@ -14,9 +14,10 @@ import HemoCore
 /// output value is computed by the same operations whatever the split, so results are bit-identical for
 /// any thread count.
 ///
-/// Numerics: `linear` interpolates in `Float` (32-bit) in ITK's order (along i, then j, then k),
-/// which agrees with SimpleITK's double-precision result to about 1e-4 HU on CT values; `bspline`
-/// prefilters and interpolates in `Double`. Integer outputs are converted as ITK converts them: clamped to
+/// Numerics: `linear` interpolates in `Double` with ITK's operations in ITK's order (along i, then j,
+/// then k: `v0 + (v1 - v0) · d`), so on axis-aligned grids (flips and permutations included) it reproduces
+/// SimpleITK's values bit for bit; `bspline` prefilters and interpolates in `Double` (agreement ~1e-9 HU,
+/// the summation order of the 64 taps differs). Integer outputs are converted as ITK converts them: clamped to
 /// the type's range and truncated toward zero (SimpleITK with an `int16` output pixel type truncates
 /// 12.7 to 12 and -12.7 to -12). Use ``resampleToFloat(_:toSpacing:interpolation:fill:threads:)`` to keep
 /// the fractional values.
@@ -96,25 +97,24 @@ public enum Resampler {
         threads: Int, output: O.Type
     ) -> [O] {
         let frameIn = plan.source.size.count
-        let frameOut = plan.target.size.count
-        var result = [S]()
-        var resultFloat = [Float]()
         let wantsFloat = (O.self == Float.self) && (S.self != Float.self)
-        for f in 0..<frames {
-            source.withUnsafeBufferPointer { all in
-                let frame = UnsafeBufferPointer(rebasing: all[(f * frameIn)..<((f + 1) * frameIn)])
-                if wantsFloat {
-                    resultFloat += run(frame, plan: plan, interpolation: interpolation, fill: fill,
-                                       threads: threads, output: Float.self)
-                } else {
-                    result += run(frame, plan: plan, interpolation: interpolation, fill: fill,
-                                  threads: threads, output: S.self)
-                }
+        precondition(wantsFloat || O.self == S.self, "resampling converts only to the input type or Float")
+        if frames == 1 {
+            return source.withUnsafeBufferPointer { all in
+                wantsFloat
+                    ? sameTypeArray(run(all, plan: plan, interpolation: interpolation, fill: fill, threads: threads,
+                                        output: Float.self), as: O.self)
+                    : sameTypeArray(run(all, plan: plan, interpolation: interpolation, fill: fill, threads: threads,
+                                        output: S.self), as: O.self)
             }
         }
-        _ = frameOut
-        if wantsFloat { return resultFloat as! [O] }
-        return result as! [O]
+        var result = [O]()
+        result.reserveCapacity(plan.target.size.count * frames)
+        for f in 0..<frames {
+            result += resampleFrames(Array(source[(f * frameIn)..<((f + 1) * frameIn)]), frames: 1, plan: plan,
+                                     interpolation: interpolation, fill: fill, threads: threads, output: O.self)
+        }
+        return result
     }
 
     @_specialize(where S == Int16, O == Int16)
@@ -175,86 +175,111 @@ public enum Resampler {
         let ay = LinearAxis(continuous: plan.continuousIndices(axis: 1), count: n.j)
         let az = LinearAxis(continuous: plan.continuousIndices(axis: 2), count: n.k)
         let fillValue = O.castInterpolated(fill)
+        let insideI = ax.insideRange, insideJ = ay.insideRange, insideK = az.insideRange
 
-        // Pass 1, along i: source rows (j, k) -> rows of m.i values.
-        var alongI = [Float](repeating: 0, count: m.i * n.j * n.k)
-        alongI.withUnsafeMutableBufferPointer { dstAll in
-            let dst = SharedMutablePointer(dstAll.baseAddress!)
-            Parallel.forEachRange(n.j * n.k, threads: threads, minimumPerThread: 16) { rows in
-                ax.lower.withUnsafeBufferPointer { lo in
-                ax.upper.withUnsafeBufferPointer { hi in
-                ax.weight.withUnsafeBufferPointer { w in
-                    for row in rows {
-                        let s = src.baseAddress! + row * n.i
-                        let d = dst.base + row * m.i
-                        for t in 0..<m.i {
-                            let a = s[lo[t]].floatValue, b = s[hi[t]].floatValue
-                            d[t] = a + (b - a) * w[t]
-                        }
-                    }
-                }}}
+        // Passes 1 and 2, per source slice k: along i into a scratch slice, then along j into `planes`.
+        // Only source slices some target slice reads are computed.
+        var needed = [Bool](repeating: false, count: n.k)
+        for t in insideK { needed[az.lower[t]] = true; needed[az.upper[t]] = true }
+        let plane = m.i * m.j
+        // Planes nobody reads stay unwritten; zero them only for tidiness of the allocation.
+        var planes = [Double](unsafeUninitializedCapacity: plane * n.k) { buffer, count in
+            for k in 0..<n.k where !needed[k] {
+                (buffer.baseAddress! + k * plane).initialize(repeating: 0, count: plane)
             }
+            count = plane * n.k
         }
-
-        // Pass 2, along j: for each source slice k, target rows j' from two rows of pass 1.
-        var alongJ = [Float](repeating: 0, count: m.i * m.j * n.k)
-        alongI.withUnsafeBufferPointer { srcAll in
-            alongJ.withUnsafeMutableBufferPointer { dstAll in
-                let s0 = srcAll.baseAddress!
-                let dst = SharedMutablePointer(dstAll.baseAddress!)
-                Parallel.forEachRange(m.j * n.k, threads: threads, minimumPerThread: 16) { rows in
-                    for row in rows {
-                        let k = row / m.j, t = row % m.j
-                        guard ay.inside[t] else { continue }
-                        let a = s0 + (k * n.j + ay.lower[t]) * m.i
-                        let b = s0 + (k * n.j + ay.upper[t]) * m.i
-                        let w = ay.weight[t]
-                        lerpRows(a, b, w, dst.base + row * m.i, count: m.i)
+        planes.withUnsafeMutableBufferPointer { planesAll in
+            let dst = SharedMutablePointer(planesAll.baseAddress!)
+            Parallel.forEachRange(n.k, threads: threads) { slices in
+                var scratch = [Double](repeating: 0, count: m.i * n.j)
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    let rowsI = scratch.baseAddress!
+                    for k in slices where needed[k] {
+                        let slice = src.baseAddress! + k * n.sliceCount
+                        ax.lower.withUnsafeBufferPointer { lo in
+                        ax.upper.withUnsafeBufferPointer { hi in
+                        ax.weight.withUnsafeBufferPointer { w in
+                            for j in 0..<n.j {
+                                let s = slice + j * n.i
+                                let d = rowsI + j * m.i
+                                for t in insideI {
+                                    let a = s[lo[t]].double, b = s[hi[t]].double
+                                    d[t] = a + (b - a) * w[t]
+                                }
+                            }
+                        }}}
+                        let out = dst.base + k * plane
+                        for t in insideJ {
+                            lerpRows(rowsI + ay.lower[t] * m.i, rowsI + ay.upper[t] * m.i, ay.weight[t],
+                                     out + t * m.i, range: insideI)
+                        }
                     }
                 }
             }
         }
 
-        // Pass 3, along k: target rows (j', k') from two rows of pass 2, converted and filled.
-        var out = [O](repeating: fillValue, count: m.count)
-        alongJ.withUnsafeBufferPointer { srcAll in
-            out.withUnsafeMutableBufferPointer { dstAll in
-                let s0 = srcAll.baseAddress!
+        // Pass 3, along k: target rows (j', k') from two planes, converted; outside voxels take the fill.
+        return [O](unsafeUninitializedCapacity: m.count) { dstAll, initialized in
+            planes.withUnsafeBufferPointer { planesAll in
+                let s0 = planesAll.baseAddress!
                 let dst = SharedMutablePointer(dstAll.baseAddress!)
                 Parallel.forEachRange(m.j * m.k, threads: threads, minimumPerThread: 16) { rows in
-                    var line = [Float](repeating: 0, count: m.i)
+                    var line = [Double](repeating: 0, count: m.i)
                     line.withUnsafeMutableBufferPointer { line in
+                        let l = line.baseAddress!
                         for row in rows {
                             let kt = row / m.j, jt = row % m.j
-                            guard az.inside[kt], ay.inside[jt] else { continue }
-                            let a = s0 + (az.lower[kt] * m.j + jt) * m.i
-                            let b = s0 + (az.upper[kt] * m.j + jt) * m.i
-                            lerpRows(a, b, az.weight[kt], line.baseAddress!, count: m.i)
                             let d = dst.base + row * m.i
-                            for t in 0..<m.i where ax.inside[t] { d[t] = O.castInterpolated(line[t]) }
+                            guard insideK.contains(kt), insideJ.contains(jt) else {
+                                d.initialize(repeating: fillValue, count: m.i)
+                                continue
+                            }
+                            d.initialize(repeating: fillValue, count: insideI.lowerBound)
+                            (d + insideI.upperBound).initialize(repeating: fillValue, count: m.i - insideI.upperBound)
+                            let a = s0 + az.lower[kt] * plane + jt * m.i
+                            let b = s0 + az.upper[kt] * plane + jt * m.i
+                            lerpRows(a, b, az.weight[kt], l, range: insideI)
+                            storeConverted(l, d, range: insideI)
                         }
                     }
                 }
             }
+            initialized = m.count
         }
-        return out
     }
 
-    /// `d[t] = a[t] + (b[t] - a[t]) * w`, vectorised.
+    /// `d[t] = a[t] + (b[t] - a[t]) * w` for `t` in `range` (ITK's order of operations), vectorised.
     @inline(__always)
-    static func lerpRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ w: Float,
-                         _ d: UnsafeMutablePointer<Float>, count: Int) {
-        var t = 0
-        let wv = SIMD8<Float>(repeating: w)
-        while t + 8 <= count {
-            let va = UnsafeRawPointer(a + t).loadUnaligned(as: SIMD8<Float>.self)
-            let vb = UnsafeRawPointer(b + t).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(d + t).storeBytes(of: va + (vb - va) * wv, as: SIMD8<Float>.self)
-            t += 8
+    static func lerpRows(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ w: Double,
+                         _ d: UnsafeMutablePointer<Double>, range: Range<Int>) {
+        var t = range.lowerBound
+        let wv = SIMD4<Double>(repeating: w)
+        while t + 4 <= range.upperBound {
+            let va = UnsafeRawPointer(a + t).loadUnaligned(as: SIMD4<Double>.self)
+            let vb = UnsafeRawPointer(b + t).loadUnaligned(as: SIMD4<Double>.self)
+            UnsafeMutableRawPointer(d + t).storeBytes(of: va + (vb - va) * wv, as: SIMD4<Double>.self)
+            t += 4
         }
-        while t < count {
+        while t < range.upperBound {
             d[t] = a[t] + (b[t] - a[t]) * w
             t += 1
+        }
+    }
+
+    /// Converts `line[range]` to the output type with ITK's cast, into `d[range]`.
+    @inline(__always)
+    static func storeConverted<O: ResampleSample>(_ line: UnsafePointer<Double>, _ d: UnsafeMutablePointer<O>,
+                                                  range: Range<Int>) {
+        if O.self == Int16.self {
+            // Clamp, then truncate toward zero (the conversion to Int32 truncates); a loop LLVM vectorises.
+            let p = UnsafeMutableRawPointer(d).assumingMemoryBound(to: Int16.self)
+            for t in range {
+                let v = Swift.min(Swift.max(line[t], -32768), 32767)
+                p[t] = Int16(truncatingIfNeeded: Int32(v))
+            }
+        } else {
+            for t in range { d[t] = O.castInterpolated(line[t]) }
         }
     }
 

@@ -19,7 +19,8 @@ extension ResampleSample where Self: FixedWidthInteger {
         if x.isNaN { return 0 }
         if x <= Double(Self.min) { return Self.min }
         if x >= Double(Self.max) { return Self.max }
-        return Self(x.rounded(.towardZero))
+        // In range: the conversion to Int64 truncates toward zero, like C++ static_cast.
+        return Self(truncatingIfNeeded: Int64(x))
     }
     @inline(__always) static func castInterpolated(_ x: Float) -> Self { castInterpolated(Double(x)) }
     @inline(__always) var floatValue: Float { Float(self) }
@@ -49,15 +50,21 @@ extension Double: ResampleSample {
 ///
 /// `VoxelScalar` is a closed set (the six NIfTI types HemoCore lists), so the cast always succeeds.
 func withSamples<T: VoxelScalar, R>(_ voxels: [T], _ body: (any ResampleSampleArray) -> R) -> R {
-    switch voxels {
-    case let a as [UInt8]: body(a)
-    case let a as [Int16]: body(a)
-    case let a as [UInt16]: body(a)
-    case let a as [Int32]: body(a)
-    case let a as [Float]: body(a)
-    case let a as [Double]: body(a)
-    default: fatalError("unreachable: every VoxelScalar is a ResampleSample")
-    }
+    // Compare metatypes and reinterpret (O(1)); `as?` on arrays would cast element by element.
+    if T.self == UInt8.self { return body(unsafeBitCast(voxels, to: [UInt8].self)) }
+    if T.self == Int16.self { return body(unsafeBitCast(voxels, to: [Int16].self)) }
+    if T.self == UInt16.self { return body(unsafeBitCast(voxels, to: [UInt16].self)) }
+    if T.self == Int32.self { return body(unsafeBitCast(voxels, to: [Int32].self)) }
+    if T.self == Float.self { return body(unsafeBitCast(voxels, to: [Float].self)) }
+    if T.self == Double.self { return body(unsafeBitCast(voxels, to: [Double].self)) }
+    fatalError("unreachable: every VoxelScalar is a ResampleSample")
+}
+
+/// Reinterprets `array` as an array of `U`, which must be the same type as `T` (O(1)).
+@inline(__always)
+func sameTypeArray<T, U>(_ array: [T], as: U.Type) -> [U] {
+    precondition(T.self == U.self, "sameTypeArray between different element types")
+    return unsafeBitCast(array, to: [U].self)
 }
 
 /// An array of a concrete ``ResampleSample`` type, so generic kernels can be opened on it.

@@ -247,7 +247,10 @@ enum HeaderParser {
             if m == [0x6E, 0x69, 0x32, 0, 0x0D, 0x0A, 0x1A, 0x0A] {
                 throw fail(.unsupportedFormat, "is the header of a NIfTI-2 .hdr/.img pair; convert it to a single .nii file first")
             }
-            if m != [0x6E, 0x2B, 0x32, 0, 0x0D, 0x0A, 0x1A, 0x0A] {
+            // nibabel accepts an all-zero end-of-line check (older libnifti writes one) and
+            // refuses anything else but \r\n\x1a\n.
+            let eolOK = m[4...] == [0x0D, 0x0A, 0x1A, 0x0A] || m[4...] == [0, 0, 0, 0]
+            if m[0..<4] != [0x6E, 0x2B, 0x32, 0] || !eolOK {
                 throw fail(.badMagic, "magic is \(printable(m)), not \"n+2\\0\\r\\n\\x1a\\n\": not a NIfTI-2 image, or it was altered by a text-mode transfer")
             }
         }

@@ -117,43 +117,38 @@ enum NIfTIReader {
 
     /// Reads all voxels converted to `Out` with `scaling` applied, one chunk at a time, so the
     /// only large allocation is the output.
+    ///
+    /// Arithmetic as nibabel's `get_fdata(dtype=Out)`: without scaling a plain conversion; with
+    /// scaling, in `Double` (nibabel keeps the scale factors as float64), multiplying only when
+    /// the slope is not 1 and adding only when the intercept is not 0, then rounding to `Out`.
     static func readScaled<Out: BinaryFloatingPoint>(_ stream: GzipReadStream, header: NIfTIHeader, path: String,
                                                      as: Out.Type) throws(NIfTIError) -> [Out] {
         let scaling = header.scaling.flatMap { $0.isIdentity ? nil : $0 }
         switch header.voxelType {
-        case .uint8: return try streamIntegers(stream, header, path, UInt8.self, Out.self, scaling)
-        case .int16: return try streamIntegers(stream, header, path, Int16.self, Out.self, scaling)
-        case .uint16: return try streamIntegers(stream, header, path, UInt16.self, Out.self, scaling)
-        case .int32: return try streamIntegers(stream, header, path, Int32.self, Out.self, scaling)
-        case .float32: return try streamFloats(stream, header, path, Float.self, Out.self, Out.self, scaling)
-        case .float64: return try streamFloats(stream, header, path, Double.self, Double.self, Out.self, scaling)
+        case .uint8: return try convertStream(stream, header, path, UInt8.self, Out.self, scaling)
+        case .int16: return try convertStream(stream, header, path, Int16.self, Out.self, scaling)
+        case .uint16: return try convertStream(stream, header, path, UInt16.self, Out.self, scaling)
+        case .int32: return try convertStream(stream, header, path, Int32.self, Out.self, scaling)
+        case .float32: return try convertStream(stream, header, path, Float.self, Out.self, scaling)
+        case .float64: return try convertStream(stream, header, path, Double.self, Out.self, scaling)
         }
     }
 
-    private static func streamIntegers<Raw: FixedWidthInteger, Out: BinaryFloatingPoint>(
+    private static func convertStream<Raw: VoxelScalar, Out: BinaryFloatingPoint>(
         _ stream: GzipReadStream, _ header: NIfTIHeader, _ path: String,
         _: Raw.Type, _: Out.Type, _ scaling: NIfTIScaling?
     ) throws(NIfTIError) -> [Out] {
-        let slope = Out(scaling?.slope ?? 1), intercept = Out(scaling?.intercept ?? 0)
+        let slope = scaling?.slope ?? 1, intercept = scaling?.intercept ?? 0
         return try streamChunks(stream, header, path, Raw.self) { source, destination in
-            if scaling == nil {
-                for n in 0..<source.count { destination[n] = Out(source[n]) }
-            } else {
-                for n in 0..<source.count { destination[n] = Out(source[n]) * slope + intercept }
-            }
-        }
-    }
-
-    private static func streamFloats<Raw: BinaryFloatingPoint, Work: BinaryFloatingPoint, Out: BinaryFloatingPoint>(
-        _ stream: GzipReadStream, _ header: NIfTIHeader, _ path: String,
-        _: Raw.Type, _: Work.Type, _: Out.Type, _ scaling: NIfTIScaling?
-    ) throws(NIfTIError) -> [Out] {
-        let slope = Work(scaling?.slope ?? 1), intercept = Work(scaling?.intercept ?? 0)
-        return try streamChunks(stream, header, path, Raw.self) { source, destination in
-            if scaling == nil {
-                for n in 0..<source.count { destination[n] = Out(source[n]) }
-            } else {
-                for n in 0..<source.count { destination[n] = Out(Work(source[n]) * slope + intercept) }
+            switch (slope != 1, intercept != 0) {
+            case (false, false):
+                for n in 0..<source.count { destination[n] = Out(source[n].doubleValue) }
+            case (true, false):
+                for n in 0..<source.count { destination[n] = Out(source[n].doubleValue * slope) }
+            case (false, true):
+                for n in 0..<source.count { destination[n] = Out(source[n].doubleValue + intercept) }
+            case (true, true):
+                for n in 0..<source.count { destination[n] = Out(source[n].doubleValue * slope + intercept) }
             }
         }
     }

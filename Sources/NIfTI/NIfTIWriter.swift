@@ -11,8 +11,9 @@ import Darwin
 let libniftiSilenced: Void = { nifti_set_debug_level(0) }()
 
 /// Writing: libnifti turns the geometry into a header (qform quaternion by polar decomposition,
-/// sform rows, units, magic), then the header and voxels are streamed through zlib into a
-/// temporary file beside the target, which is renamed into place only when complete.
+/// sform rows, units, magic), then the header and voxels go, gzip-compressed on several threads
+/// for `.nii.gz` (``ParallelGzip``), into a temporary file beside the target, which is renamed
+/// into place only when complete.
 enum NIfTIWriter {
     /// The output kind a file name asks for.
     static func isCompressed(_ path: String) throws(NIfTIError) -> Bool {
@@ -36,10 +37,17 @@ enum NIfTIWriter {
 
         let temporary = temporaryPath(for: path, compressed: compressed)
         do throws(NIfTIError) {
-            let stream = try GzipWriteStream(creating: temporary, compressed: compressed, level: options.gzipLevel)
-            try stream.write(header)
-            try stream.write(voxels)
-            try stream.finish(synchronize: options.synchronize)
+            let sink = try FileSink(creating: temporary)
+            if compressed {
+                let headerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: header.count, alignment: 8)
+                defer { headerBuffer.deallocate() }
+                headerBuffer.copyBytes(from: header)
+                try ParallelGzip.compress([UnsafeRawBufferPointer(headerBuffer), voxels], level: options.gzipLevel, into: sink)
+            } else {
+                try sink.write(header)
+                try sink.write(voxels)
+            }
+            try sink.finish(synchronize: options.synchronize)
             if rename(temporary, path) != 0 {
                 let code = errno
                 throw NIfTIError(.writeFailed, path: path, reason: "cannot move the finished file into place: \(String(cString: strerror(code)))")
@@ -129,6 +137,8 @@ enum NIfTIWriter {
                 throw NIfTIError(.unrepresentable, path: path, reason: "libnifti could not encode a NIfTI-2 header for this volume")
             }
             bytes = withUnsafeBytes(of: header) { Array($0) }
+            // libnifti 3.0.1 leaves the magic's end-of-line check zero; write the standard one.
+            bytes.replaceSubrange(4..<12, with: [0x6E, 0x2B, 0x32, 0, 0x0D, 0x0A, 0x1A, 0x0A])
         }
         bytes += [0, 0, 0, 0] // extension flag: no extensions follow
         return bytes

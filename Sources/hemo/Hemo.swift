@@ -11,7 +11,12 @@ struct Hemo: ParsableCommand {
         subcommands: [
             BuildCommand.self,
             ReleaseCommand.self,
+            InspectCommand.self,
+            ConvertCommand.self,
+            BenchCommand.self,
+            SynthCommand.self,
             EvalCommand.self,
+            DispatchBenchCommand.self,
         ]
     )
 }

@@ -1,2 +1,0 @@
-/// The coordinator's scheduler as a pure state machine.
-public enum HemoSchedulerModule {}

@@ -1,0 +1,386 @@
+import HemoCore
+
+/// The coordinator's scheduler as a pure state machine, in the style of SWIM's `Instance`:
+/// feed it events with the current time, perform the directives it returns. It owns no socket,
+/// thread or clock, so it is deterministic: the same events at the same instants give the same
+/// directives.
+///
+/// Rules:
+/// - **Order.** Largest exams first (``ExamSpec/sizeEstimate`` descending), ties by exam id.
+/// - **Credit.** A worker holds at most `capacity + prefetch` attempts; the one with most free
+///   credit gets the next exam (ties by worker id).
+/// - **Liveness.** Any event from a worker proves it alive; one silent for
+///   ``SchedulerSettings/deadAfter`` is marked dead at the next `tick`, and its attempts fail.
+///   The coordinator heartbeats each worker once per interval when it sent it nothing else.
+/// - **Attempts.** Each dispatch of an exam is a new attempt number; results that name another
+///   attempt are ignored. A failed attempt (FAILED, corrupt chunk, dead or restarted worker,
+///   expired lease) is retried, preferring a live worker that has not failed that exam (the exam
+///   waits for one while such a worker exists), up to ``SchedulerSettings/maxAttempts``; then the
+///   exam is quarantined with its last error.
+/// - **Drain.** A draining worker keeps its attempts but gets nothing new.
+/// - **Resume.** Exams finished in an earlier run are counted as completed and never dispatched.
+/// - **End.** ``SchedulerDirective/allDone`` is emitted once, after every exam is completed or quarantined.
+public struct Scheduler: Sendable {
+    /// The settings.
+    public let settings: SchedulerSettings
+
+    private struct Exam: Sendable {
+        var spec: ExamSpec
+        var phase: ExamPhase = .pending
+        var attempts: UInt32 = 0
+        var failedOn: Set<WorkerID> = []
+        var jobID: UInt64 = 0
+        var dispatchedAt = SchedulerInstant.zero
+    }
+
+    private struct Worker: Sendable {
+        var id: WorkerID
+        var capacity: Int
+        var capabilities: WorkerCapabilities
+        var credit: Int
+        var lastHeard: SchedulerInstant
+        var lastSent: SchedulerInstant
+        var running: Set<Int> = []
+        var draining = false
+        var alive = true
+    }
+
+    /// Exams in dispatch order (rank = index).
+    private var exams: [Exam]
+    private var examIndex: [CaseID: Int]
+    private var pending = MinHeap()
+    private var workers: [Worker] = []
+    private var workerSlot: [WorkerID: Int] = [:]
+    private var runningExams: Set<Int> = []
+    private var finished = 0
+    private var completedCount = 0
+    private var quarantinedCount = 0
+    private var nextJobID: UInt64 = 1
+    private var announcedAllDone = false
+
+    /// A scheduler for `exams`, of which `alreadyFinished` (from the journal of an earlier run)
+    /// count as completed and are never dispatched.
+    /// - Throws: ``SchedulerError/duplicateExam(_:)``.
+    public init(settings: SchedulerSettings = SchedulerSettings(), exams: [ExamSpec],
+                alreadyFinished: Set<CaseID> = []) throws(SchedulerError) {
+        self.settings = settings
+        let ordered = exams.sorted { a, b in
+            a.sizeEstimate != b.sizeEstimate ? a.sizeEstimate > b.sizeEstimate : a.id < b.id
+        }
+        var index: [CaseID: Int] = [:]
+        var states: [Exam] = []
+        for spec in ordered {
+            guard index[spec.id] == nil else { throw .duplicateExam(spec.id) }
+            index[spec.id] = states.count
+            var exam = Exam(spec: spec)
+            if alreadyFinished.contains(spec.id) { exam.phase = .completed }
+            states.append(exam)
+        }
+        self.exams = states
+        self.examIndex = index
+        for (rank, exam) in states.enumerated() {
+            if exam.phase == .pending { pending.push(rank) } else { finished += 1; completedCount += 1 }
+        }
+    }
+
+    // MARK: Queries
+
+    /// Where `exam` is, or `nil` when it is not in the run.
+    public func phase(of exam: CaseID) -> ExamPhase? { examIndex[exam].map { exams[$0].phase } }
+
+    /// Attempts dispatched so far for `exam`.
+    public func attempts(of exam: CaseID) -> Int { examIndex[exam].map { Int(exams[$0].attempts) } ?? 0 }
+
+    /// Whether every exam is completed or quarantined.
+    public var isFinished: Bool { finished == exams.count }
+
+    /// Counts and live workers, for `hemo status`.
+    public var status: SchedulerStatus {
+        let live = workers.filter(\.alive).sorted { $0.id < $1.id }
+        return SchedulerStatus(total: exams.count, completed: completedCount, quarantined: quarantinedCount,
+                               running: runningExams.count, pending: pending.count,
+                               workers: live.map { .init(id: $0.id, capacity: $0.capacity,
+                                                         outstanding: $0.running.count, draining: $0.draining) })
+    }
+
+    // MARK: Events
+
+    /// Handles one event at `now` and returns what to do, in order.
+    public mutating func on(_ event: SchedulerEvent, now: SchedulerInstant) -> [SchedulerDirective] {
+        var out: [SchedulerDirective] = []
+        switch event {
+        case let .workerReady(id, capacity, capabilities):
+            workerReady(id, capacity: capacity, capabilities: capabilities, now: now, &out)
+        case let .heartbeat(id):
+            if heard(id, now: now) == nil { out.append(.disconnectWorker(id)) }
+        case let .jobDone(id, exam, attempt):
+            jobDone(id, exam: exam, attempt: attempt, now: now, &out)
+        case let .jobFailed(id, exam, attempt, stage, reason):
+            attemptEnded(id, exam: exam, attempt: attempt, stage: stage, reason: reason, cancel: false, now: now, &out)
+        case let .chunkCorrupt(id, exam, attempt, reason):
+            attemptEnded(id, exam: exam, attempt: attempt, stage: "transfer", reason: reason, cancel: true, now: now, &out)
+        case let .workerDraining(id):
+            if let slot = heard(id, now: now) {
+                if !workers[slot].draining { workers[slot].draining = true }
+            } else {
+                out.append(.disconnectWorker(id))
+            }
+        case let .workerDisconnected(id):
+            if let slot = workerSlot[id], workers[slot].alive {
+                remove(slot, stage: "worker", reason: "worker \(id) disconnected", now: now, &out)
+            }
+        case .tick:
+            tick(now: now, &out)
+        }
+        fill(now: now, &out)
+        if finished == exams.count && !announcedAllDone {
+            announcedAllDone = true
+            out.append(.allDone)
+        }
+        return out
+    }
+
+    /// Records that `id` spoke; returns its slot when it is a live worker.
+    private mutating func heard(_ id: WorkerID, now: SchedulerInstant) -> Int? {
+        guard let slot = workerSlot[id], workers[slot].alive else { return nil }
+        if workers[slot].lastHeard < now { workers[slot].lastHeard = now }
+        return slot
+    }
+
+    private func creditLimit(capacity: Int) -> Int { capacity > 0 ? capacity + settings.prefetch : 0 }
+
+    private mutating func workerReady(_ id: WorkerID, capacity: Int, capabilities: WorkerCapabilities,
+                                      now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        let capacity = max(0, capacity)
+        if let slot = workerSlot[id], workers[slot].alive {
+            // A second READY means the worker restarted: what it held is lost.
+            failAll(of: slot, stage: "worker", reason: "worker \(id) restarted (sent READY again)", now: now, &out)
+        }
+        let fresh = Worker(id: id, capacity: capacity, capabilities: capabilities, credit: creditLimit(capacity: capacity),
+                           lastHeard: now, lastSent: now)
+        if let slot = workerSlot[id] {
+            workers[slot] = fresh
+        } else {
+            workerSlot[id] = workers.count
+            workers.append(fresh)
+        }
+    }
+
+    private mutating func jobDone(_ id: WorkerID, exam: CaseID, attempt: UInt32, now: SchedulerInstant,
+                                  _ out: inout [SchedulerDirective]) {
+        let slot = heard(id, now: now)
+        guard let e = examIndex[exam] else {
+            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: "exam \(exam) is not in this run"))
+            return
+        }
+        guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
+            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
+            if slot == nil { out.append(.disconnectWorker(id)) }
+            return
+        }
+        release(e, from: slot)
+        exams[e].phase = .completed
+        finished += 1
+        completedCount += 1
+        out.append(.examCompleted(exam, attempt: attempt, worker: id))
+    }
+
+    private func staleReason(_ e: Int, attempt: UInt32) -> String {
+        switch exams[e].phase {
+        case .completed: "exam \(exams[e].spec.id) is already completed"
+        case .quarantined: "exam \(exams[e].spec.id) is quarantined"
+        case .pending: "attempt \(attempt) of exam \(exams[e].spec.id) expired"
+        case .running(let current, let worker):
+            current == attempt ? "attempt \(attempt) of exam \(exams[e].spec.id) belongs to worker \(worker)"
+                               : "attempt \(attempt) of exam \(exams[e].spec.id) expired (current attempt \(current))"
+        }
+    }
+
+    /// FAILED or a corrupt chunk for an attempt.
+    private mutating func attemptEnded(_ id: WorkerID, exam: CaseID, attempt: UInt32, stage: String, reason: String,
+                                       cancel: Bool, now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        let slot = heard(id, now: now)
+        guard let e = examIndex[exam] else {
+            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: "exam \(exam) is not in this run"))
+            return
+        }
+        guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
+            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
+            if slot == nil { out.append(.disconnectWorker(id)) }
+            return
+        }
+        if cancel { out.append(.cancel(id, exam: exam, attempt: attempt, reason: reason)) }
+        release(e, from: slot)
+        failed(e, FailureRecord(stage: stage, reason: reason, worker: id, attempt: attempt), &out)
+    }
+
+    /// Frees the credit an attempt held.
+    private mutating func release(_ e: Int, from slot: Int) {
+        if workers[slot].running.remove(e) != nil { workers[slot].credit += 1 }
+        runningExams.remove(e)
+    }
+
+    /// An attempt ended without a result: retry or quarantine.
+    private mutating func failed(_ e: Int, _ record: FailureRecord, _ out: inout [SchedulerDirective]) {
+        exams[e].failedOn.insert(record.worker)
+        if Int(exams[e].attempts) >= settings.maxAttempts {
+            exams[e].phase = .quarantined(record)
+            finished += 1
+            quarantinedCount += 1
+            out.append(.quarantine(exams[e].spec.id, lastError: record))
+        } else {
+            exams[e].phase = .pending
+            pending.push(e)
+        }
+    }
+
+    /// Fails every attempt a worker holds, in exam order.
+    private mutating func failAll(of slot: Int, stage: String, reason: String, now: SchedulerInstant,
+                                  _ out: inout [SchedulerDirective]) {
+        for e in workers[slot].running.sorted() {
+            guard case .running(let attempt, _) = exams[e].phase else { continue }
+            release(e, from: slot)
+            failed(e, FailureRecord(stage: stage, reason: reason, worker: workers[slot].id, attempt: attempt), &out)
+        }
+    }
+
+    private mutating func remove(_ slot: Int, stage: String, reason: String, now: SchedulerInstant,
+                                 _ out: inout [SchedulerDirective]) {
+        failAll(of: slot, stage: stage, reason: reason, now: now, &out)
+        workers[slot].alive = false
+        workers[slot].credit = 0
+    }
+
+    private mutating func tick(now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        let order = workers.indices.filter { workers[$0].alive }.sorted { workers[$0].id < workers[$1].id }
+        // 1. Liveness.
+        for slot in order where now.since(workers[slot].lastHeard) > settings.deadAfter {
+            let reason = "no message for \(now.since(workers[slot].lastHeard)) (limit \(settings.deadAfter))"
+            out.append(.markWorkerDead(workers[slot].id, reason: reason))
+            remove(slot, stage: "worker", reason: "worker \(workers[slot].id) died: \(reason)", now: now, &out)
+        }
+        // 2. Leases.
+        if let timeout = settings.jobTimeout {
+            for e in runningExams.sorted() {
+                guard case .running(let attempt, let holder) = exams[e].phase,
+                      now.since(exams[e].dispatchedAt) > timeout, let slot = workerSlot[holder] else { continue }
+                let reason = "no result within \(timeout)"
+                out.append(.cancel(holder, exam: exams[e].spec.id, attempt: attempt, reason: reason))
+                release(e, from: slot)
+                failed(e, FailureRecord(stage: "lease", reason: reason, worker: holder, attempt: attempt), &out)
+            }
+        }
+        // 3. Heartbeats to workers we have not sent anything for an interval.
+        for slot in order where workers[slot].alive && now.since(workers[slot].lastSent) >= settings.heartbeatInterval {
+            workers[slot].lastSent = now
+            out.append(.sendHeartbeat(workers[slot].id))
+        }
+    }
+
+    // MARK: Dispatch
+
+    private enum Choice { case worker(Int), wait, noCredit }
+
+    /// Picks a worker for exam `e`: live, not draining, capable, with credit; prefers one that has
+    /// not failed the exam, then the most free credit, then the smallest id.
+    private func choose(_ e: Int) -> Choice {
+        let exam = exams[e]
+        var best: Int?
+        var bestFresh = false
+        var anyCredit = false
+        var freshExists = false
+        for slot in workers.indices {
+            let w = workers[slot]
+            guard w.alive, !w.draining, w.capabilities.isSuperset(of: exam.spec.requires) else { continue }
+            let fresh = !exam.failedOn.contains(w.id)
+            if fresh { freshExists = true }
+            guard w.credit > 0 else { continue }
+            anyCredit = true
+            if let b = best {
+                let current = workers[b]
+                let better = fresh != bestFresh ? fresh
+                    : w.credit != current.credit ? w.credit > current.credit : w.id < current.id
+                if !better { continue }
+            }
+            best = slot
+            bestFresh = fresh
+        }
+        guard let best else { return anyCredit ? .wait : .noCredit }
+        if !bestFresh && freshExists { return .wait }
+        return .worker(best)
+    }
+
+    private var hasFreeCredit: Bool {
+        workers.contains { $0.alive && !$0.draining && $0.credit > 0 }
+    }
+
+    private mutating func fill(now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        guard !pending.isEmpty, hasFreeCredit else { return }
+        var waiting: [Int] = []
+        while let e = pending.pop() {
+            switch choose(e) {
+            case .worker(let slot):
+                dispatch(e, to: slot, now: now, &out)
+            case .wait:
+                waiting.append(e)
+                continue
+            case .noCredit:
+                waiting.append(e)
+            }
+            if !hasFreeCredit { break }
+        }
+        for e in waiting { pending.push(e) }
+    }
+
+    private mutating func dispatch(_ e: Int, to slot: Int, now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        exams[e].attempts += 1
+        let attempt = exams[e].attempts
+        let id = workers[slot].id
+        exams[e].phase = .running(attempt: attempt, worker: id)
+        exams[e].jobID = nextJobID
+        exams[e].dispatchedAt = now
+        workers[slot].running.insert(e)
+        workers[slot].credit -= 1
+        workers[slot].lastSent = now
+        runningExams.insert(e)
+        out.append(.dispatch(Assignment(jobID: nextJobID, exam: exams[e].spec.id, attempt: attempt, worker: id)))
+        nextJobID += 1
+    }
+}
+
+/// A binary min-heap of exam ranks (smaller rank = dispatched first).
+struct MinHeap: Sendable {
+    private var items: [Int] = []
+
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+
+    mutating func push(_ value: Int) {
+        items.append(value)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child] < items[parent] else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Int? {
+        guard let last = items.popLast() else { return nil }
+        guard !items.isEmpty else { return last }
+        let top = items[0]
+        items[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < items.count && items[left] < items[smallest] { smallest = left }
+            if right < items.count && items[right] < items[smallest] { smallest = right }
+            if smallest == parent { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}

@@ -1,2 +1,0 @@
-/// Synthetic head-CT cohorts with ground truth.
-public enum HemoSynthModule {}

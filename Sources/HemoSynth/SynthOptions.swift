@@ -1,0 +1,64 @@
+import HemoCore
+
+/// Why synthesis options or a synthesis run are not acceptable.
+public struct SynthError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The case concerned, when there is one.
+    public let caseID: String?
+    /// A sentence naming the reason.
+    public let reason: String
+    /// An error about `caseID` (or the whole run when `nil`) with `reason`.
+    public init(caseID: String? = nil, reason: String) { self.caseID = caseID; self.reason = reason }
+    /// A readable sentence.
+    public var description: String { caseID.map { "\($0): \(reason)" } ?? reason }
+}
+
+/// Everything that decides a synthetic case besides its index.
+///
+/// Case `i` depends only on (`seed`, `i`, these options): never on the number of cases, threads or
+/// the order of generation.
+public struct SynthOptions: Sendable, Hashable {
+    /// Master seed.
+    public var seed: UInt64
+    /// Fraction of cases with at least one planned hemorrhage (0...1). Positives are allotted
+    /// exactly per block of ``blockSize`` consecutive cases (see ``CohortPlan``).
+    public var positiveFraction: Double
+    /// Pixels per row and column of each axial slice (default 512).
+    public var inPlanePixels: Int
+    /// Fixed number of slices, or `nil` for the per-case coverage divided by the thickness.
+    public var sliceCount: Int?
+    /// Fixed slice thickness in mm, or `nil` (5 mm, or the coverage divided by ``sliceCount``).
+    public var sliceThickness: Double?
+    /// Whether physiological calcifications (choroid plexus, pineal) may appear.
+    public var calcifications: Bool
+
+    /// Consecutive cases whose positives and primary subtypes are allotted together.
+    public static let blockSize = 20
+
+    /// Options with the documented defaults: seed 0, positive fraction 0.5, 512 pixels, 5 mm slices,
+    /// 28–40 slices per case, calcifications on.
+    public init(seed: UInt64 = 0, positiveFraction: Double = 0.5, inPlanePixels: Int = 512,
+                sliceCount: Int? = nil, sliceThickness: Double? = nil, calcifications: Bool = true) {
+        self.seed = seed
+        self.positiveFraction = positiveFraction
+        self.inPlanePixels = inPlanePixels
+        self.sliceCount = sliceCount
+        self.sliceThickness = sliceThickness
+        self.calcifications = calcifications
+    }
+
+    /// Throws when an option is outside what the generator supports, with a sentence a user can act on.
+    public func validate() throws(SynthError) {
+        guard positiveFraction >= 0, positiveFraction <= 1 else {
+            throw SynthError(reason: "positive fraction \(positiveFraction) must be between 0 and 1")
+        }
+        guard (32...2048).contains(inPlanePixels) else {
+            throw SynthError(reason: "in-plane size \(inPlanePixels) must be between 32 and 2048 pixels")
+        }
+        if let sliceCount, !(4...1000).contains(sliceCount) {
+            throw SynthError(reason: "slice count \(sliceCount) must be between 4 and 1000")
+        }
+        if let sliceThickness, !(sliceThickness >= 0.25 && sliceThickness <= 20) {
+            throw SynthError(reason: "slice thickness \(sliceThickness) mm must be between 0.25 and 20 mm")
+        }
+    }
+}

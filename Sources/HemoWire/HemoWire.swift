@@ -1,2 +1,0 @@
-/// The coordinator–worker wire protocol.
-public enum HemoWireModule {}

@@ -1,0 +1,343 @@
+import HemoCore
+
+/// The message types, frame 1's single byte.
+public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+    /// Worker → coordinator: I am here, with this capacity.
+    case ready = 1
+    /// Coordinator → worker: process one exam.
+    case job = 2
+    /// Both ways: I am alive.
+    case heartbeat = 3
+    /// Worker → coordinator: one slab of a result mask.
+    case chunk = 4
+    /// Worker → coordinator: an exam finished; all its chunks were sent before.
+    case done = 5
+    /// Worker → coordinator: an exam failed at a stage.
+    case failed = 6
+    /// Both ways: I am leaving / draining (worker) or you are unknown, reconnect (coordinator).
+    case disconnect = 7
+    /// `hemo status` → coordinator: what is the run doing?
+    case statusRequest = 8
+    /// Coordinator → `hemo status`: the answer.
+    case statusReply = 9
+
+    /// The upper-case name used in documentation and errors.
+    public var description: String {
+        switch self {
+        case .ready: "READY"
+        case .job: "JOB"
+        case .heartbeat: "HEARTBEAT"
+        case .chunk: "CHUNK"
+        case .done: "DONE"
+        case .failed: "FAILED"
+        case .disconnect: "DISCONNECT"
+        case .statusRequest: "STATUS"
+        case .statusReply: "STATUS-REPLY"
+        }
+    }
+}
+
+/// READY: a worker joins (or rejoins) with its identity and capacity.
+public struct Ready: Equatable, Sendable {
+    /// The worker's identifier, also its ZeroMQ routing id: `[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}`.
+    public var workerID: String
+    /// A human-readable name (host, pid), at most ``WireProtocol/maxNameBytes``.
+    public var workerName: String
+    /// Jobs the worker runs at once (1...``WireProtocol/maxCapacity``).
+    public var capacity: Int
+    /// CPU threads the worker uses (1...``WireProtocol/maxCapacity``).
+    public var threads: Int
+    /// What the worker can do (only known bits).
+    public var capabilities: WorkerCapabilities
+    /// The worker's HemoCluster version (``HemoVersion/string``), at most ``WireProtocol/maxNameBytes``.
+    public var softwareVersion: String
+
+    /// A READY message.
+    public init(workerID: String, workerName: String, capacity: Int, threads: Int,
+                capabilities: WorkerCapabilities, softwareVersion: String = HemoVersion.string) {
+        self.workerID = workerID
+        self.workerName = workerName
+        self.capacity = capacity
+        self.threads = threads
+        self.capabilities = capabilities
+        self.softwareVersion = softwareVersion
+    }
+}
+
+/// What a JOB asks for.
+public enum JobKind: Equatable, Sendable {
+    /// Build the dataset entry from annotations.
+    case build
+    /// Run the model whose file has this SHA-256 (32 bytes).
+    case infer(modelSHA256: [UInt8])
+}
+
+/// One input file carried inside a JOB.
+public struct InlineFile: Equatable, Sendable {
+    /// The file's name: no `/`, not `.` or `..`, 1...255 bytes.
+    public var name: String
+    /// The uncompressed size in bytes (checked after decompression).
+    public var size: Int
+    /// The file's bytes as one LZ4 frame (sent as its own ZeroMQ frame).
+    public var lz4Frame: [UInt8]
+
+    /// An inline file.
+    public init(name: String, size: Int, lz4Frame: [UInt8]) {
+        self.name = name
+        self.size = size
+        self.lz4Frame = lz4Frame
+    }
+}
+
+/// Where a JOB's inputs are.
+public enum JobInputs: Equatable, Sendable {
+    /// Paths on storage shared by coordinator and worker (each 1...``WireProtocol/maxPathBytes``).
+    case paths([String])
+    /// The files themselves, LZ4-compressed, one blob frame each.
+    case inline([InlineFile])
+}
+
+/// JOB: the coordinator asks a worker to process one exam, as one numbered attempt.
+public struct Job: Equatable, Sendable {
+    /// The coordinator's dispatch number (unique within a run).
+    public var jobID: UInt64
+    /// The exam (case) identifier.
+    public var exam: CaseID
+    /// The attempt number; results name it so expired attempts are ignored.
+    public var attempt: UInt32
+    /// Build or inference (with the model's SHA-256).
+    public var kind: JobKind
+    /// Options shaping the output (deterministic JSON chosen by the coordinator), at most ``WireProtocol/maxOptionsBytes``.
+    public var options: [UInt8]
+    /// The exam's input files.
+    public var inputs: JobInputs
+
+    /// A JOB message.
+    public init(jobID: UInt64, exam: CaseID, attempt: UInt32, kind: JobKind, options: [UInt8], inputs: JobInputs) {
+        self.jobID = jobID
+        self.exam = exam
+        self.attempt = attempt
+        self.kind = kind
+        self.options = options
+        self.inputs = inputs
+    }
+}
+
+/// What a CHUNK's voxels mean.
+public enum MaskKind: Hashable, Sendable {
+    /// A single-label map: one byte per voxel, values 0...5 (release-format labels).
+    case labelMap
+    /// One subtype's probability, quantised to a byte: `round(p × 255)` (see ``MaskChunker/quantize(_:)``).
+    case probability(Subtype)
+
+    /// Wire code: 0 for a label map, the subtype's label value (1...5) for a probability map.
+    public var code: UInt8 {
+        switch self {
+        case .labelMap: 0
+        case .probability(let subtype): subtype.rawValue
+        }
+    }
+
+    /// The kind for a wire code, `nil` when unknown.
+    public init?(code: UInt8) {
+        if code == 0 { self = .labelMap; return }
+        guard let subtype = Subtype(rawValue: code) else { return nil }
+        self = .probability(subtype)
+    }
+}
+
+/// CHUNK: one slab (slices `k0..<k1`) of a result mask, LZ4-compressed.
+public struct Chunk: Equatable, Sendable {
+    /// The exam.
+    public var exam: CaseID
+    /// The attempt that produced it.
+    public var attempt: UInt32
+    /// This chunk's number, `0..<count`.
+    public var index: Int
+    /// How many chunks make the whole mask.
+    public var count: Int
+    /// The k-slices this slab covers, within the grid.
+    public var slices: Range<Int>
+    /// What the voxels mean.
+    public var maskKind: MaskKind
+    /// The whole mask's geometry (identical in every chunk of an attempt).
+    public var geometry: Geometry
+    /// The slab's voxels (i fastest, then j, then k) as one LZ4 frame with a content checksum.
+    public var payload: [UInt8]
+
+    /// A CHUNK message.
+    public init(exam: CaseID, attempt: UInt32, index: Int, count: Int, slices: Range<Int>,
+                maskKind: MaskKind, geometry: Geometry, payload: [UInt8]) {
+        self.exam = exam
+        self.attempt = attempt
+        self.index = index
+        self.count = count
+        self.slices = slices
+        self.maskKind = maskKind
+        self.geometry = geometry
+        self.payload = payload
+    }
+
+    /// Voxels in the slab.
+    public var slabVoxels: Int { geometry.size.sliceCount * slices.count }
+}
+
+/// How long one stage of a job took.
+public struct StageTiming: Equatable, Sendable {
+    /// The stage name (1...``WireProtocol/maxStageBytes``).
+    public var stage: String
+    /// Its duration in nanoseconds.
+    public var nanoseconds: UInt64
+
+    /// A timing.
+    public init(stage: String, nanoseconds: UInt64) {
+        self.stage = stage
+        self.nanoseconds = nanoseconds
+    }
+}
+
+/// DONE: an exam finished on a worker; every CHUNK of the attempt was sent before it.
+public struct Done: Equatable, Sendable {
+    /// The exam.
+    public var exam: CaseID
+    /// The attempt.
+    public var attempt: UInt32
+    /// Findings and labels, encoded deterministically by the worker (at most ``WireProtocol/maxSummaryBytes``).
+    public var summary: [UInt8]
+    /// Per-stage timings (run report only; never part of a release).
+    public var timings: [StageTiming]
+
+    /// A DONE message.
+    public init(exam: CaseID, attempt: UInt32, summary: [UInt8], timings: [StageTiming]) {
+        self.exam = exam
+        self.attempt = attempt
+        self.summary = summary
+        self.timings = timings
+    }
+}
+
+/// FAILED: an exam could not be processed by this attempt.
+public struct Failed: Equatable, Sendable {
+    /// The exam.
+    public var exam: CaseID
+    /// The attempt.
+    public var attempt: UInt32
+    /// Where it failed, e.g. `read`, `infer`, `chunk` (1...``WireProtocol/maxStageBytes``).
+    public var stage: String
+    /// Why, as a sentence naming the file or value (at most ``WireProtocol/maxReasonBytes``; use ``WireText/truncated(_:maxBytes:)``).
+    public var reason: String
+
+    /// A FAILED message.
+    public init(exam: CaseID, attempt: UInt32, stage: String, reason: String) {
+        self.exam = exam
+        self.attempt = attempt
+        self.stage = stage
+        self.reason = reason
+    }
+}
+
+/// One worker's line in a STATUS reply.
+public struct WorkerStatus: Equatable, Sendable {
+    /// The worker's identifier.
+    public var workerID: String
+    /// Its human-readable name.
+    public var workerName: String
+    /// Advertised capacity.
+    public var capacity: Int
+    /// Jobs it currently holds.
+    public var outstanding: Int
+    /// Whether it announced a drain.
+    public var draining: Bool
+
+    /// A worker line.
+    public init(workerID: String, workerName: String, capacity: Int, outstanding: Int, draining: Bool) {
+        self.workerID = workerID
+        self.workerName = workerName
+        self.capacity = capacity
+        self.outstanding = outstanding
+        self.draining = draining
+    }
+}
+
+/// STATUS reply: counts of exams by state and the live workers.
+public struct StatusReply: Equatable, Sendable {
+    /// Exams in the run.
+    public var examsTotal: Int
+    /// Exams completed.
+    public var completed: Int
+    /// Exams quarantined (in failures.csv).
+    public var quarantined: Int
+    /// Exams being processed.
+    public var running: Int
+    /// Exams waiting.
+    public var pending: Int
+    /// Live workers, at most ``WireProtocol/maxStatusWorkers``.
+    public var workers: [WorkerStatus]
+
+    /// A status reply.
+    public init(examsTotal: Int, completed: Int, quarantined: Int, running: Int, pending: Int, workers: [WorkerStatus]) {
+        self.examsTotal = examsTotal
+        self.completed = completed
+        self.quarantined = quarantined
+        self.running = running
+        self.pending = pending
+        self.workers = workers
+    }
+}
+
+/// One protocol message. Encode with ``encode()``; decode with ``decode(_:)``.
+///
+/// Frames (the ROUTER's routing-id envelope is not included; the shell adds/strips it):
+/// `[ "HEMO"+version, type, fields, blob… ]`. See the WireProtocol article.
+public enum WireMessage: Equatable, Sendable {
+    /// READY.
+    case ready(Ready)
+    /// JOB.
+    case job(Job)
+    /// HEARTBEAT.
+    case heartbeat
+    /// CHUNK.
+    case chunk(Chunk)
+    /// DONE.
+    case done(Done)
+    /// FAILED.
+    case failed(Failed)
+    /// DISCONNECT with a reason (e.g. `drain`, `shutdown`, `unknown worker`).
+    case disconnect(reason: String)
+    /// STATUS request.
+    case statusRequest
+    /// STATUS reply.
+    case statusReply(StatusReply)
+
+    /// The message's type.
+    public var type: MessageType {
+        switch self {
+        case .ready: .ready
+        case .job: .job
+        case .heartbeat: .heartbeat
+        case .chunk: .chunk
+        case .done: .done
+        case .failed: .failed
+        case .disconnect: .disconnect
+        case .statusRequest: .statusRequest
+        case .statusReply: .statusReply
+        }
+    }
+}
+
+/// Helpers for free text sent on the wire.
+public enum WireText {
+    /// `text` cut to at most `maxBytes` UTF-8 bytes at a character boundary.
+    public static func truncated(_ text: String, maxBytes: Int) -> String {
+        if text.utf8.count <= maxBytes { return text }
+        var result = ""
+        var used = 0
+        for character in text {
+            let n = character.utf8.count
+            if used + n > maxBytes { break }
+            result.append(character)
+            used += n
+        }
+        return result
+    }
+}

@@ -1,2 +1,0 @@
-/// Typed Swift sockets over libzmq.
-public enum ZeroMQModule {}

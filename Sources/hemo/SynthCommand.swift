@@ -1,0 +1,91 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import HemoCore
+import HemoSynth
+
+/// `hemo synth`: writes a raw synthetic cohort (annotator output, not a release).
+struct SynthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synth",
+        abstract: "Generate a raw synthetic head-CT cohort with hemorrhage annotations and exact truth.",
+        discussion: """
+        Writes <out>/<case>/ct.nii.gz (int16 HU), the chosen annotation forms, truth/<case>/<SUBTYPE>.nii.gz, \
+        weak_labels.csv and cohort.csv. The same seed and options give byte-identical files whatever --threads is.
+        """
+    )
+
+    @Option(name: .long, help: "Cohort folder to write (created when missing).")
+    var out: String
+
+    @Option(name: .long, help: "Number of cases (case_000, case_001, …).")
+    var cases: Int
+
+    @Option(name: .long, help: "Master seed; case i depends only on (seed, i, options).")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Fraction of cases with hemorrhage, allotted exactly per block of 20 cases.")
+    var positiveFraction: Double = 0.5
+
+    @Option(name: .long, help: "Slices per case (default: per-case coverage of 140–200 mm divided by the thickness).")
+    var slices: Int?
+
+    @Option(name: .long, help: "Slice thickness in mm (default 5).")
+    var sliceThickness: Double?
+
+    @Option(name: .long, help: "In-plane size in pixels (default 512; spacing follows from a 225–250 mm field of view).")
+    var inPlane: Int = 512
+
+    @Option(name: .long, help: "Annotation forms, comma list of labelmap, subtype-masks, polygons (or all, none).")
+    var annotations: String = "labelmap,polygons"
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "gzip level 0–9 of the NIfTI files.")
+    var gzipLevel: Int = 6
+
+    @Flag(name: .long, help: "Leave out physiological calcifications (choroid plexus, pineal).")
+    var noCalcifications = false
+
+    @Option(name: .long, help: "Also draw a PNG preview sheet (one panel per subtype plus normal slices).")
+    var preview: String?
+
+    func validate() throws {
+        guard cases >= 1 else { throw ValidationError("--cases must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (0...9).contains(gzipLevel) else { throw ValidationError("--gzip-level must be between 0 and 9") }
+        do {
+            try options.validate()
+            _ = try AnnotationForms(list: annotations)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    var options: SynthOptions {
+        SynthOptions(seed: seed, positiveFraction: positiveFraction, inPlanePixels: inPlane, sliceCount: slices,
+                     sliceThickness: sliceThickness, calcifications: !noCalcifications)
+    }
+
+    func run() throws {
+        let generator = try SynthGenerator(options: options)
+        let writer = CohortWriter(directory: out, generator: generator, forms: try AnnotationForms(list: annotations),
+                                  gzipLevel: gzipLevel)
+        let started = DispatchTime.now()
+        let result = try writer.run(cases: cases, threads: threads)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        for failure in result.failures {
+            FileHandle.standardError.write(Data("hemo synth: \(failure)\n".utf8))
+        }
+        let positives = result.written.filter { !$0.presentSubtypes.isEmpty }.count
+        print("wrote \(result.written.count) cases (\(positives) with hemorrhage) to \(out) in \(String(format: "%.2f", seconds)) s")
+        if let preview {
+            let tiles = PreviewRenderer.cohortTiles(result.written, generator: generator, sliceThreads: threads)
+            let png = try PreviewRenderer.png(tiles: tiles, columns: 3)
+            try Data(png).write(to: URL(fileURLWithPath: preview), options: .atomic)
+            print("preview: \(preview) (\(tiles.count) panels)")
+        }
+        if !result.failures.isEmpty { throw ExitCode(1) }
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import HemoScheduler
-
-@Test func moduleLinks() { #expect(HemoSchedulerModule.self == HemoSchedulerModule.self) }

@@ -1,0 +1,335 @@
+import Foundation
+import Testing
+@testable import ZeroMQ
+
+@Suite("ZeroMQ sockets over real loopback transports")
+struct SocketTests {
+    @Test func routerDealerMultipartRoundTripOverTCPWithLastEndpoint() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let router = try context.socket(.router)
+            defer { router.close() }
+            try router.set(.receiveTimeout(.seconds(5)))
+            try router.bind("tcp://127.0.0.1:*")
+            let endpoint = try router.lastEndpoint
+            #expect(endpoint.hasPrefix("tcp://127.0.0.1:"))
+            #expect(!endpoint.hasSuffix(":*"))
+            #expect(Int(endpoint.split(separator: ":").last ?? "") ?? 0 > 0)
+
+            let dealer = try context.socket(.dealer)
+            defer { dealer.close() }
+            try dealer.set(.routingID("worker-1".bytes))
+            try dealer.set(.receiveTimeout(.seconds(5)))
+            #expect(try dealer.routingID == "worker-1".bytes)
+            try dealer.connect(endpoint)
+
+            let big = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            #expect(try dealer.send(["HELLO".bytes, [], big]))
+            let received = try #require(try router.receive())
+            #expect(received == ["worker-1".bytes, "HELLO".bytes, [], big])
+
+            try router.send(["worker-1".bytes, "ACK".bytes, [1, 2, 3]])
+            let reply = try #require(try dealer.receive())
+            #expect(reply == ["ACK".bytes, [1, 2, 3]])
+        }
+    }
+
+    @Test func pairOverUniqueInprocName() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let name = uniqueInproc("pair")
+            let a = try context.socket(.pair)
+            let b = try context.socket(.pair)
+            defer { a.close(); b.close() }
+            try a.bind(name)
+            try b.connect(name)
+            try b.set(.receiveTimeout(.seconds(5)))
+            try a.send([[], "x".bytes])
+            #expect(try b.receive() == [[], "x".bytes])
+            #expect(try b.receive(dontWait: true) == nil, "nothing else is waiting")
+        }
+    }
+
+    @Test func pollReturnsNothingWhenTheTimeoutPasses() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let name = uniqueInproc("poll")
+            let a = try context.socket(.pair)
+            let b = try context.socket(.pair)
+            defer { a.close(); b.close() }
+            try a.bind(name)
+            try b.connect(name)
+            var poller = Poller()
+            let index = poller.add(b)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let ready = try poller.poll(timeout: .milliseconds(120))
+            let elapsed = clock.now - start
+            #expect(ready[index].isEmpty)
+            #expect(elapsed >= .milliseconds(100))
+            #expect(elapsed < .seconds(5))
+
+            try a.send(["ping".bytes])
+            let readyAfterSend = try poller.poll(timeout: .seconds(5))
+            #expect(readyAfterSend[index].contains(.readable))
+            #expect(try b.receive(dontWait: true) == ["ping".bytes])
+        }
+    }
+
+    @Test func receiveTimeoutReturnsNil() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let socket = try context.socket(.dealer)
+            defer { socket.close() }
+            try socket.set(.receiveTimeout(.milliseconds(50)))
+            #expect(try socket.receiveTimeoutMilliseconds == 50)
+            try socket.bind(uniqueInproc("timeout"))
+            #expect(try socket.receive() == nil)
+        }
+    }
+
+    @Test func maxMessageSizeDropsOversizeMessages() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let router = try context.socket(.router)
+            defer { router.close() }
+            try router.set(.maxMessageSize(1000))
+            #expect(try router.maxMessageSize == 1000)
+            try router.bind("tcp://127.0.0.1:*")
+            let endpoint = try router.lastEndpoint
+
+            let dealer = try context.socket(.dealer)
+            defer { dealer.close() }
+            try dealer.set(.routingID("w".bytes))
+            try dealer.connect(endpoint)
+            try dealer.send([[UInt8](repeating: 7, count: 5000)])
+            #expect(try router.wait(for: .readable, timeout: .milliseconds(400)) == false,
+                    "an oversize frame must not be delivered")
+
+            // The connection was dropped; the dealer reconnects and small messages flow again.
+            var delivered: [[UInt8]]?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while delivered == nil && ContinuousClock.now < deadline {
+                try dealer.send(["small".bytes])
+                if try router.wait(for: .readable, timeout: .milliseconds(200)) {
+                    delivered = try router.receive(dontWait: true)
+                }
+            }
+            #expect(delivered == ["w".bytes, "small".bytes])
+        }
+    }
+
+    @Test func routerMandatoryReportsUnroutablePeers() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let router = try context.socket(.router)
+            defer { router.close() }
+            try router.set(.routerMandatory(true))
+            try router.bind(uniqueInproc("mandatory"))
+            let error = #expect(throws: ZeroMQError.self) {
+                try router.send(["nobody".bytes, "job".bytes])
+            }
+            #expect(error?.code == .hostUnreachable)
+        }
+    }
+
+    @Test func messagesWithTooManyFramesAreDrainedAndReported() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let name = uniqueInproc("frames")
+            let a = try context.socket(.pair)
+            let b = try context.socket(.pair)
+            defer { a.close(); b.close() }
+            try a.bind(name)
+            try b.connect(name)
+            try b.set(.receiveTimeout(.seconds(5)))
+            try a.send((0..<10).map { [UInt8($0)] })
+            try a.send(["next".bytes])
+            let error = #expect(throws: ZeroMQError.self) { try b.receive(maxFrames: 3) }
+            #expect(error?.code == .tooManyFrames)
+            #expect(try b.receive() == ["next".bytes], "the socket stays in step after a rejected message")
+        }
+    }
+
+    @Test func errorsNameTheOperationAndEndpoint() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let socket = try context.socket(.router)
+            defer { socket.close() }
+            let error = #expect(throws: ZeroMQError.self) { try socket.bind("nonsense://here") }
+            #expect(error?.operation == "zmq_bind")
+            #expect(error?.endpoint == "nonsense://here")
+            #expect(error?.description.contains("nonsense://here") == true)
+
+            let name = uniqueInproc("twice")
+            try socket.bind(name)
+            let other = try context.socket(.router)
+            defer { other.close() }
+            let inUse = #expect(throws: ZeroMQError.self) { try other.bind(name) }
+            #expect(inUse?.code == .addressInUse)
+        }
+    }
+
+    @Test func closedSocketsThrowInsteadOfCrashing() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            let socket = try context.socket(.dealer)
+            socket.close()
+            socket.close()
+            #expect(socket.isClosed)
+            let error = #expect(throws: ZeroMQError.self) { try socket.send(["x".bytes]) }
+            #expect(error?.code == .socketClosed)
+            try context.terminate()
+        }
+    }
+}
+
+@Suite("ZeroMQ context lifetime")
+struct ContextTests {
+    @Test func terminateRefusesWhileSocketsAreOpenThenSucceeds() async throws {
+        try await onDedicatedThread(timeout: 10) {
+            let context = try Context()
+            let socket = try context.socket(.dealer)
+            #expect(context.openSockets == 1)
+            let error = #expect(throws: ZeroMQError.self) { try context.terminate() }
+            #expect(error?.code == .socketsStillOpen)
+            socket.close()
+            #expect(context.openSockets == 0)
+            try context.terminate()
+            try context.terminate()
+            let afterwards = #expect(throws: ZeroMQError.self) { _ = try context.socket(.dealer) }
+            #expect(afterwards?.code == .contextTerminated)
+        }
+    }
+
+    @Test func terminateDoesNotHangWithUnsentMessages() async throws {
+        try await onDedicatedThread(timeout: 10) {
+            let context = try Context()
+            // Find a free port, then leave it unbound so the dealer's message stays queued.
+            let probe = try context.socket(.router)
+            try probe.bind("tcp://127.0.0.1:*")
+            let endpoint = try probe.lastEndpoint
+            try probe.unbind(endpoint)
+            probe.close()
+            let dealer = try context.socket(.dealer, linger: .zero)
+            #expect(try dealer.lingerMilliseconds == 0)
+            try dealer.connect(endpoint)
+            _ = try dealer.send(["queued".bytes], dontWait: true)
+            dealer.close()
+            try context.terminate()
+        }
+    }
+
+    @Test func shutdownWakesABlockedReceiveWithETERM() async throws {
+        let context = try Context()
+        let name = uniqueInproc("shutdown")
+        let bound = DispatchSemaphore(value: 0)
+        async let blocked = onDedicatedThread(timeout: 10) { () throws -> ZeroMQError.Code? in
+            let socket = try context.socket(.pull)
+            defer { socket.close() }
+            try socket.bind(name)
+            bound.signal()
+            do {
+                _ = try socket.receive()
+                return nil
+            } catch {
+                return (error as? ZeroMQError)?.code
+            }
+        }
+        try await onDedicatedThread(timeout: 10) {
+            bound.wait()
+            Thread.sleep(forTimeInterval: 0.1)
+            try context.shutdown()
+        }
+        let code = try await blocked
+        #expect(code == .contextTerminated)
+        try await onDedicatedThread(timeout: 10) { try context.terminate() }
+    }
+
+    @Test func droppingTheContextBeforeItsSocketsIsSafe() async throws {
+        try await onDedicatedThread(timeout: 10) {
+            var context: Context? = try Context()
+            let socket = try context!.socket(.dealer)
+            context = nil // the socket keeps it alive
+            try socket.bind(uniqueInproc("order"))
+            socket.close()
+        }
+    }
+}
+
+@Suite("ZeroMQ options and patterns")
+struct OptionAndPatternTests {
+    @Test func everyOptionIsAcceptedByLibzmq() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let router = try context.socket(.router, linger: .milliseconds(250))
+            defer { router.close() }
+            #expect(try router.lingerMilliseconds == 250)
+            let options: [SocketOption] = [
+                .linger(nil), .receiveTimeout(nil), .sendTimeout(.milliseconds(10)), .maxMessageSize(nil),
+                .routingID("coordinator".bytes), .routerMandatory(true),
+                .heartbeatInterval(.seconds(1)), .heartbeatTimeout(.seconds(3)), .heartbeatTTL(.seconds(3)),
+                .immediate(true), .sendHighWaterMark(5000), .receiveHighWaterMark(5000), .zapDomain("hemo"),
+            ]
+            for option in options { try router.set(option) }
+            #expect(try router.lingerMilliseconds == -1)
+            #expect(try router.maxMessageSize == -1)
+            let bad = #expect(throws: ZeroMQError.self) { try router.set(.routingID([])) }
+            #expect(bad?.operation == "zmq_setsockopt(ZMQ_ROUTING_ID)")
+        }
+    }
+
+    @Test func publisherReachesASubscriberOfItsPrefix() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let name = uniqueInproc("pubsub")
+            let publisher = try context.socket(.pub)
+            let subscriber = try context.socket(.sub)
+            defer { publisher.close(); subscriber.close() }
+            try publisher.bind(name)
+            try subscriber.set(.subscribe("status".bytes))
+            try subscriber.connect(name)
+            // Subscriptions propagate asynchronously: publish until one arrives.
+            var got: [[UInt8]]?
+            let deadline = ContinuousClock.now + .seconds(5)
+            while got == nil && ContinuousClock.now < deadline {
+                try publisher.send(["other".bytes])
+                try publisher.send(["status".bytes, "ok".bytes])
+                if try subscriber.wait(for: .readable, timeout: .milliseconds(20)) { got = try subscriber.receive(dontWait: true) }
+            }
+            #expect(got == ["status".bytes, "ok".bytes])
+        }
+    }
+
+    @Test func requestReplyAndDisconnect() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let rep = try context.socket(.rep)
+            let req = try context.socket(.req)
+            defer { rep.close(); req.close() }
+            try rep.bind("tcp://127.0.0.1:*")
+            let endpoint = try rep.lastEndpoint
+            try req.connect(endpoint)
+            try rep.set(.receiveTimeout(.seconds(5)))
+            try req.set(.receiveTimeout(.seconds(5)))
+            try req.send(["STATUS".bytes])
+            #expect(try rep.receive() == ["STATUS".bytes])
+            try rep.send(["fine".bytes])
+            #expect(try req.receive() == ["fine".bytes])
+            try req.disconnect(endpoint)
+            let again = #expect(throws: ZeroMQError.self) { try req.disconnect(endpoint) }
+            #expect(again?.code == .noSuchEndpoint)
+        }
+    }
+}
