@@ -140,6 +140,15 @@ def make_all():
     i32 = rng.integers(-2_000_000_000, 2_000_000_000, size=SHAPE).astype(np.int32)
     w(header_for(i32, CT_AFFINE, 2, 2, slope=0.25, inter=3.5), i32, "int32_scaled.nii")
     w(header_for(u16, CT_AFFINE, 1, 1), u16, "uint16.nii")
+
+    # 11. Written by nibabel's own writer (nib.save), for comparing our writer's header with it.
+    img = nib.Nifti1Image(stored, OBLIQUE_FLIP)
+    img.header.set_qform(OBLIQUE_FLIP, code=1)
+    img.header.set_sform(OBLIQUE_FLIP, code=1)
+    img.set_data_dtype(np.int16)
+    path = os.path.join(OUT, "nibabel_written.nii")
+    nib.save(img, path)
+    files.append(path)
     return files
 
 
@@ -181,6 +190,14 @@ def expectation(path):
         "zooms": [float(z) for z in hdr.get_zooms()],
         "stored": encode(stored.ravel(order="F")),
         "fdata": encode(fdata.ravel(order="F")),
+        "raw_header": {
+            "pixdim": [float(x) for x in raw_hdr["pixdim"]],
+            "quatern": [float(raw_hdr[k]) for k in ("quatern_b", "quatern_c", "quatern_d")],
+            "qoffset": [float(raw_hdr[k]) for k in ("qoffset_x", "qoffset_y", "qoffset_z")],
+            "srow": [float(x) for k in ("srow_x", "srow_y", "srow_z") for x in raw_hdr[k]],
+            "vox_offset": float(raw_hdr["vox_offset"]),
+            "bitpix": int(raw_hdr["bitpix"]),
+        },
         "fdata_float32_sha256": hashlib.sha256(f32.astype("<f4").tobytes(order="F")).hexdigest(),
     }
 

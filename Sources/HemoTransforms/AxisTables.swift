@@ -30,15 +30,16 @@ struct LinearAxis {
         lower = [Int](repeating: 0, count: m)
         upper = [Int](repeating: 0, count: m)
         weight = [Double](repeating: 0, count: m)
-        inside = [Bool](repeating: false, count: m)
-        for (t, c) in continuous.enumerated() {
-            guard isInsideBuffer(c, count: n) else { continue }
-            inside[t] = true
+        inside = continuous.map { isInsideBuffer($0, count: n) }
+        // Source positions grow with the target index, so the inside entries are contiguous; should
+        // rounding noise of a sheared affine ever break that at an edge, the hull counts as inside.
+        inside = contiguousHull(inside)
+        for (t, c) in continuous.enumerated() where inside[t] {
             // ITK: base = max(floor(c), 0); distance <= 0 or a missing upper neighbour use the base value.
-            let base = max(Int(c.rounded(.down)), 0)
+            let base = min(max(Int(c.rounded(.down)), 0), n - 1)
             let distance = c - Double(base)
             if distance <= 0 || base + 1 > n - 1 {
-                lower[t] = min(base, n - 1); upper[t] = lower[t]; weight[t] = 0
+                lower[t] = base; upper[t] = base; weight[t] = 0
             } else {
                 lower[t] = base; upper[t] = base + 1; weight[t] = distance
             }
@@ -84,10 +85,14 @@ struct CubicAxis {
     }
 }
 
-/// The range of `true` entries of `flags`, which must be contiguous (empty range when there is none).
+/// The range of `true` entries of `flags`, which are contiguous (see ``contiguousHull(_:)``).
 func contiguousRange(_ flags: [Bool]) -> Range<Int> {
-    guard let first = flags.firstIndex(of: true) else { return 0..<0 }
-    let end = flags[first...].firstIndex(of: false) ?? flags.count
-    precondition(!flags[end...].contains(true), "inside flags are not contiguous")
-    return first..<end
+    guard let first = flags.firstIndex(of: true), let last = flags.lastIndex(of: true) else { return 0..<0 }
+    return first..<(last + 1)
+}
+
+/// `flags` with every entry between the first and the last `true` set to `true`.
+func contiguousHull(_ flags: [Bool]) -> [Bool] {
+    let range = contiguousRange(flags)
+    return flags.indices.map { range.contains($0) }
 }

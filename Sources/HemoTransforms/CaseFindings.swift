@@ -113,7 +113,7 @@ public struct CaseFindings: Sendable, Equatable {
         // 2D: one job per (subtype, slice) that has pixels.
         var jobs = [(s: Int, k: Int)]()
         for (s, mask) in subtypeMasks.enumerated() {
-            for k in 0..<size.k where mask.count(inSlice: k) > 0 { jobs.append((s, k)) }
+            for k in 0..<size.k where sliceHasVoxels(mask, k) { jobs.append((s, k)) }
         }
         var perJob = [[Lesion2D]](repeating: [], count: jobs.count)
         perJob.withUnsafeMutableBufferPointer { out in
@@ -177,4 +177,22 @@ func meanOver(_ runs: [VoxelRun], _ values: [Float], count: Int) -> Double {
     var sum = 0.0
     for run in runs { for o in run.offsets { sum += Double(values[o]) } }
     return sum / Double(count)
+}
+
+/// Whether slice `k` of `mask` has a set voxel (scans eight bytes at a time).
+func sliceHasVoxels(_ mask: Mask, _ k: Int) -> Bool {
+    let n = mask.geometry.size.sliceCount
+    return mask.bits.withUnsafeBytes { raw in
+        let base = raw.baseAddress! + k * n
+        var o = 0
+        while o + 8 <= n {
+            if base.loadUnaligned(fromByteOffset: o, as: UInt64.self) != 0 { return true }
+            o += 8
+        }
+        while o < n {
+            if base.load(fromByteOffset: o, as: UInt8.self) != 0 { return true }
+            o += 1
+        }
+        return false
+    }
 }

@@ -153,13 +153,15 @@ public enum ConnectedComponents {
     static func label(_ bits: UnsafeBufferPointer<UInt8>, base: Int, rowLength nx: Int, rows ny: Int,
                       slices nz: Int, size: GridSize, across3D: Bool) -> ComponentRuns {
         let rowCount = ny * nz
+        guard nx > 0, rowCount > 0, let p = bits.baseAddress else {
+            return ComponentRuns(size: size, allRuns: [], runStart: [0])
+        }
         var starts = [Int32]()
         var ends = [Int32]()
         var rowFirst = [Int](repeating: 0, count: rowCount + 1)
         starts.reserveCapacity(1024)
         ends.reserveCapacity(1024)
         // 1. Runs per row.
-        let p = bits.baseAddress!
         for row in 0..<rowCount {
             rowFirst[row] = starts.count
             let r = p + row * nx

@@ -12,7 +12,7 @@ import HemoCore
 ///
 /// The canonical affine is exact: permuted columns, negated for flipped axes, and a translation moved to
 /// the world position of the old far corner, `t + Σ (n − 1) · column` over flipped axes.
-/// ``inverse(_:)-(Volume<T>)`` restores the original voxels and geometry bit for bit.
+/// `inverse(_:)` restores the original voxels and geometry bit for bit.
 public struct Reorientation: Sendable, Equatable {
     /// The geometry before reorientation.
     public let original: Geometry

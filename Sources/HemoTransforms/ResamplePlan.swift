@@ -38,10 +38,15 @@ public struct ResamplePlan: Sendable, Equatable {
     /// `s′ / s` per axis: the step in source index per target voxel.
     public let indexStep: SIMD3<Double>
 
+    /// The largest target grid a plan accepts: 2³¹ voxels (4 GiB of int16), far beyond any head CT.
+    public static let maximumVoxels = 1 << 31
+
     /// Plans the resampling of `source` to voxels of `targetSpacing` millimetres.
     ///
     /// - Throws: ``TransformError/invalidTargetSpacing(_:)`` or ``TransformError/invalidSourceSpacing(_:)``
-    ///   when a spacing is not finite and positive, ``TransformError/emptyGrid(_:)`` for an empty grid.
+    ///   when a spacing is not finite and positive, ``TransformError/emptyGrid(_:)`` for an empty grid,
+    ///   ``TransformError/targetGridTooLarge(voxels:targetSpacing:)`` when the target would exceed
+    ///   ``maximumVoxels``.
     public init(source: Geometry, targetSpacing: SIMD3<Double>) throws(TransformError) {
         let s = source.spacing
         guard (0..<3).allSatisfy({ targetSpacing[$0].isFinite && targetSpacing[$0] > 0 }) else {
@@ -50,11 +55,16 @@ public struct ResamplePlan: Sendable, Equatable {
         guard (0..<3).allSatisfy({ s[$0].isFinite && s[$0] > 0 }) else { throw .invalidSourceSpacing(s) }
         guard source.size.count > 0 else { throw .emptyGrid(source.size) }
         let n = source.size.vector
+        var exact = SIMD3<Double>(repeating: 1)
+        for a in 0..<3 { exact[a] = max(1, (Double(n[a]) * s[a] / targetSpacing[a]).rounded()) }
+        let voxels = exact.x * exact.y * exact.z
+        guard voxels <= Double(ResamplePlan.maximumVoxels) else {
+            throw .targetGridTooLarge(voxels: voxels, targetSpacing: targetSpacing)
+        }
         var newCounts = SIMD3<Int>(repeating: 1)
         var step = SIMD3<Double>(repeating: 1)
         for a in 0..<3 {
-            let exact = Double(n[a]) * s[a] / targetSpacing[a]
-            newCounts[a] = max(1, Int(exact.rounded()))
+            newCounts[a] = Int(exact[a])
             step[a] = targetSpacing[a] / s[a]
         }
         // ITK's m_IndexToPhysicalPoint for the target: direction · diag(s′).

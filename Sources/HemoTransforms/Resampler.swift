@@ -12,7 +12,9 @@ import HemoCore
 /// axis alone, so every interpolator runs as three one-dimensional passes over precomputed per-axis
 /// index and weight tables (i, then j, then k). The passes split their rows over `threads` threads; each
 /// output value is computed by the same operations whatever the split, so results are bit-identical for
-/// any thread count.
+/// any thread count. The calls are synchronous and block the caller (with `threads > 1` they wait in
+/// `DispatchQueue.concurrentPerform`): call them from a thread or dispatch queue, not from the Swift
+/// concurrency pool.
 ///
 /// Numerics: `linear` interpolates in `Double` with ITK's operations in ITK's order (along i, then j,
 /// then k: `v0 + (v1 - v0) · d`), so on axis-aligned grids (flips and permutations included) it reproduces
@@ -177,70 +179,70 @@ public enum Resampler {
         let fillValue = O.castInterpolated(fill)
         let insideI = ax.insideRange, insideJ = ay.insideRange, insideK = az.insideRange
 
-        // Passes 1 and 2, per source slice k: along i into a scratch slice, then along j into `planes`.
-        // Only source slices some target slice reads are computed.
-        var needed = [Bool](repeating: false, count: n.k)
-        for t in insideK { needed[az.lower[t]] = true; needed[az.upper[t]] = true }
+        // Target slices are split over threads. Each thread keeps the two source slices its current target
+        // slice reads, reduced along i (pass 1) and j (pass 2) to a plane of m.i × m.j values; since both
+        // source slices advance monotonically with the target slice, each plane is computed once per thread
+        // (twice at most where two threads meet, by the same operations), and stays in cache.
         let plane = m.i * m.j
-        // Planes nobody reads stay unwritten; zero them only for tidiness of the allocation.
-        var planes = [Double](unsafeUninitializedCapacity: plane * n.k) { buffer, count in
-            for k in 0..<n.k where !needed[k] {
-                (buffer.baseAddress! + k * plane).initialize(repeating: 0, count: plane)
-            }
-            count = plane * n.k
-        }
-        planes.withUnsafeMutableBufferPointer { planesAll in
-            let dst = SharedMutablePointer(planesAll.baseAddress!)
-            Parallel.forEachRange(n.k, threads: threads) { slices in
-                var scratch = [Double](repeating: 0, count: m.i * n.j)
-                scratch.withUnsafeMutableBufferPointer { scratch in
-                    let rowsI = scratch.baseAddress!
-                    for k in slices where needed[k] {
+        return [O](unsafeUninitializedCapacity: m.count) { dstAll, initialized in
+            let dst = SharedMutablePointer(dstAll.baseAddress!)
+            Parallel.forEachRange(m.k, threads: threads) { targetSlices in
+                var buffers = [Double](repeating: 0, count: m.i * n.j + 2 * plane + m.i + n.i)
+                buffers.withUnsafeMutableBufferPointer { buffers in
+                    let alongI = buffers.baseAddress!
+                    let slots = [alongI + m.i * n.j, alongI + m.i * n.j + plane]
+                    let line = alongI + m.i * n.j + 2 * plane
+                    let sourceRow = line + m.i
+                    var slotSlice = [-1, -1]
+
+                    /// Computes source slice `k` reduced along i and j into the slot not holding `keep`.
+                    func reducedPlane(_ k: Int, keeping keep: Int) -> UnsafeMutablePointer<Double> {
+                        if slotSlice[0] == k { return slots[0] }
+                        if slotSlice[1] == k { return slots[1] }
+                        let slot = slotSlice[0] == keep ? 1 : 0
+                        slotSlice[slot] = k
+                        let out = slots[slot]
                         let slice = src.baseAddress! + k * n.sliceCount
                         ax.lower.withUnsafeBufferPointer { lo in
                         ax.upper.withUnsafeBufferPointer { hi in
                         ax.weight.withUnsafeBufferPointer { w in
                             for j in 0..<n.j {
+                                // The source row as Double (a vectorised conversion), then the gathers.
                                 let s = slice + j * n.i
-                                let d = rowsI + j * m.i
+                                for x in 0..<n.i { sourceRow[x] = s[x].double }
+                                let d = alongI + j * m.i
                                 for t in insideI {
-                                    let a = s[lo[t]].double, b = s[hi[t]].double
+                                    let a = sourceRow[lo[t]], b = sourceRow[hi[t]]
                                     d[t] = a + (b - a) * w[t]
                                 }
                             }
                         }}}
-                        let out = dst.base + k * plane
                         for t in insideJ {
-                            lerpRows(rowsI + ay.lower[t] * m.i, rowsI + ay.upper[t] * m.i, ay.weight[t],
+                            lerpRows(alongI + ay.lower[t] * m.i, alongI + ay.upper[t] * m.i, ay.weight[t],
                                      out + t * m.i, range: insideI)
                         }
+                        return out
                     }
-                }
-            }
-        }
 
-        // Pass 3, along k: target rows (j', k') from two planes, converted; outside voxels take the fill.
-        return [O](unsafeUninitializedCapacity: m.count) { dstAll, initialized in
-            planes.withUnsafeBufferPointer { planesAll in
-                let s0 = planesAll.baseAddress!
-                let dst = SharedMutablePointer(dstAll.baseAddress!)
-                Parallel.forEachRange(m.j * m.k, threads: threads, minimumPerThread: 16) { rows in
-                    var line = [Double](repeating: 0, count: m.i)
-                    line.withUnsafeMutableBufferPointer { line in
-                        let l = line.baseAddress!
-                        for row in rows {
-                            let kt = row / m.j, jt = row % m.j
-                            let d = dst.base + row * m.i
-                            guard insideK.contains(kt), insideJ.contains(jt) else {
+                    for kt in targetSlices {
+                        let slice = dst.base + kt * plane
+                        guard insideK.contains(kt) else {
+                            slice.initialize(repeating: fillValue, count: plane)
+                            continue
+                        }
+                        let a = reducedPlane(az.lower[kt], keeping: az.upper[kt])
+                        let b = reducedPlane(az.upper[kt], keeping: az.lower[kt])
+                        let w = az.weight[kt]
+                        for jt in 0..<m.j {
+                            let d = slice + jt * m.i
+                            guard insideJ.contains(jt) else {
                                 d.initialize(repeating: fillValue, count: m.i)
                                 continue
                             }
                             d.initialize(repeating: fillValue, count: insideI.lowerBound)
                             (d + insideI.upperBound).initialize(repeating: fillValue, count: m.i - insideI.upperBound)
-                            let a = s0 + az.lower[kt] * plane + jt * m.i
-                            let b = s0 + az.upper[kt] * plane + jt * m.i
-                            lerpRows(a, b, az.weight[kt], l, range: insideI)
-                            storeConverted(l, d, range: insideI)
+                            lerpRows(a + jt * m.i, b + jt * m.i, w, line, range: insideI)
+                            storeConverted(line, d, range: insideI)
                         }
                     }
                 }
@@ -272,11 +274,28 @@ public enum Resampler {
     static func storeConverted<O: ResampleSample>(_ line: UnsafePointer<Double>, _ d: UnsafeMutablePointer<O>,
                                                   range: Range<Int>) {
         if O.self == Int16.self {
-            // Clamp, then truncate toward zero (the conversion to Int32 truncates); a loop LLVM vectorises.
+            // Clamp, then truncate toward zero, four at a time without Swift's trapping conversion: adding
+            // 1.5 · 2⁵² rounds to the nearest integer and leaves it in the low bits of the representation;
+            // the rounded value is moved one step toward zero where rounding went away from zero.
             let p = UnsafeMutableRawPointer(d).assumingMemoryBound(to: Int16.self)
-            for t in range {
-                let v = Swift.min(Swift.max(line[t], -32768), 32767)
-                p[t] = Int16(truncatingIfNeeded: Int32(v))
+            let magic = SIMD4<Double>(repeating: 6_755_399_441_055_744.0)
+            let lo = SIMD4<Double>(repeating: -32768), hi = SIMD4<Double>(repeating: 32767)
+            let zero = SIMD4<Double>.zero, one = SIMD4<Double>(repeating: 1)
+            var t = range.lowerBound
+            while t + 4 <= range.upperBound {
+                var v = UnsafeRawPointer(line + t).loadUnaligned(as: SIMD4<Double>.self)
+                v.replace(with: lo, where: v .< lo)
+                v.replace(with: hi, where: v .> hi)
+                var n = (v + magic) - magic
+                n.replace(with: n - one, where: (v .>= zero) .& (n .> v))
+                n.replace(with: n + one, where: (v .< zero) .& (n .< v))
+                let bits = SIMD4<Int64>(truncatingIfNeeded: unsafeBitCast(n + magic, to: SIMD4<UInt64>.self))
+                UnsafeMutableRawPointer(p + t).storeBytes(of: SIMD4<Int16>(truncatingIfNeeded: bits), as: SIMD4<Int16>.self)
+                t += 4
+            }
+            while t < range.upperBound {
+                p[t] = Int16.castInterpolated(line[t])
+                t += 1
             }
         } else {
             for t in range { d[t] = O.castInterpolated(line[t]) }

@@ -1,5 +1,5 @@
 import CZlib
-import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -84,7 +84,9 @@ enum ParallelGzip {
     static let dictionarySize = 32 * 1024
 
     /// Compresses the concatenation of `segments` at `level` (0...9) into `sink` as one gzip member.
-    static func compress(_ segments: [UnsafeRawBufferPointer], level: Int, into sink: FileSink) throws(NIfTIError) {
+    /// `workers` (default: one per processor) changes only the speed, never the bytes.
+    static func compress(_ segments: [UnsafeRawBufferPointer], level: Int, into sink: FileSink,
+                         workers: Int = ProcessInfoLite.activeProcessorCount) throws(NIfTIError) {
         // Cut the logical stream into chunks; only the first, which holds the small header and
         // the start of the voxels, is copied so that every chunk is one contiguous buffer.
         let total = segments.reduce(0) { $0 + $1.count }
@@ -129,47 +131,22 @@ enum ParallelGzip {
         let xfl: UInt8 = level == 9 ? 2 : (level < 2 ? 4 : 0)
         try sink.write([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, xfl, 3])
 
-        // Chunks are compressed on Dispatch's worker threads, at most `window` in flight, and
-        // written here strictly in order as each one completes. After a failure the remaining
-        // chunks are still waited for (they read the caller's buffers), just not written.
-        let window = max(3, 2 * ProcessInfoLite.activeProcessorCount + 1)
-        let list = ChunkList(chunks)
-        let outputs = ChunkOutputs(count: chunks.count)
-        let finished = (0..<chunks.count).map { _ in DispatchSemaphore(value: 0) }
-        let queue = DispatchQueue.global(qos: .userInitiated)
-        let lastIndex = chunks.count - 1
-        var submitted = 0
-        func submitNext() {
-            let index = submitted
-            submitted += 1
-            let done = finished[index]
-            queue.async {
-                let dictionary: UnsafeRawBufferPointer? = index == 0 ? nil : {
-                    let previous = list.chunks[index - 1]
-                    let size = min(dictionarySize, previous.count)
-                    return UnsafeRawBufferPointer(rebasing: previous[(previous.count - size)...])
-                }()
-                outputs.store(index, deflateChunk(list.chunks[index], dictionary: dictionary, level: level,
-                                                  isLast: index == lastIndex))
-                done.signal()
-            }
-        }
-        while submitted < min(window, chunks.count) { submitNext() }
+        // Chunks are compressed by dedicated worker threads (not Dispatch's shared pool, which a
+        // caller may be running on), at most `window` ahead of the writer, and written here
+        // strictly in order as each completes.
+        let pipeline = ChunkPipeline(chunks: chunks, level: level,
+                                     workers: max(1, min(workers, chunks.count)),
+                                     window: max(3, 2 * ProcessInfoLite.activeProcessorCount + 1))
+        defer { pipeline.stopAndJoin() }
         var crc: UInt = crc32(0, nil, 0)
-        var failure: NIfTIError?
         for index in 0..<chunks.count {
-            finished[index].wait()
-            let result = outputs.take(index)
-            if submitted < chunks.count { submitNext() }
-            guard failure == nil else { continue }
+            let result = pipeline.next(index)
             guard let bytes = result.bytes else {
-                failure = NIfTIError(.writeFailed, path: sink.path, reason: "zlib failed to compress: \(result.error)")
-                continue
+                throw NIfTIError(.writeFailed, path: sink.path, reason: "zlib failed to compress: \(result.error)")
             }
-            do throws(NIfTIError) { try sink.write(bytes) } catch { failure = error }
+            try sink.write(bytes)
             crc = crc32_combine(crc, result.crc, .init(chunks[index].count))
         }
-        if let failure { throw failure }
 
         // Trailer: CRC-32 and length mod 2³², little-endian.
         let size = UInt32(truncatingIfNeeded: total), check = UInt32(truncatingIfNeeded: crc)
@@ -192,22 +169,22 @@ enum ParallelGzip {
             }
         }
         let capacity = Int(deflateBound(&stream, uLong(input.count))) + 64
-        var output = [UInt8](repeating: 0, count: capacity)
         var produced = 0
-        let status: Int32 = output.withUnsafeMutableBytes { out in
+        var status: Int32 = Z_STREAM_ERROR
+        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            let out = UnsafeMutableRawBufferPointer(buffer)
             stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
             stream.avail_in = uInt(input.count)
             stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.avail_out = uInt(out.count)
-            let result = deflate(&stream, isLast ? Z_FINISH : Z_SYNC_FLUSH)
+            status = deflate(&stream, isLast ? Z_FINISH : Z_SYNC_FLUSH)
             produced = out.count - Int(stream.avail_out)
-            return result
+            initialized = produced
         }
         let expected = isLast ? Z_STREAM_END : Z_OK
         guard status == expected, stream.avail_in == 0 else {
             return ChunkResult(bytes: nil, crc: 0, error: "deflate returned \(status)")
         }
-        output.removeSubrange(produced...)
         let crc = input.baseAddress.map { crc32(0, $0.assumingMemoryBound(to: Bytef.self), uInt(input.count)) } ?? 0
         return ChunkResult(bytes: output, crc: crc, error: "")
     }
@@ -218,30 +195,83 @@ enum ParallelGzip {
         var error: String
     }
 
-    /// The chunks, shared read-only with the worker threads.
-    final class ChunkList: @unchecked Sendable {
-        let chunks: [UnsafeRawBufferPointer]
-        init(_ chunks: [UnsafeRawBufferPointer]) { self.chunks = chunks }
-    }
+    /// Worker threads deflating chunks ahead of an in-order consumer.
+    ///
+    /// All shared state is guarded by one `NSCondition`. Workers claim the next chunk while it is
+    /// within `window` of the consumer, store the result in its slot and signal; the consumer
+    /// waits for slot `i`, takes it and advances. `stopAndJoin` makes idle workers exit and waits
+    /// until none is still reading the caller's buffers.
+    final class ChunkPipeline: @unchecked Sendable {
+        private let chunks: [UnsafeRawBufferPointer]
+        private let level: Int
+        private let window: Int
+        private let condition = NSCondition()
+        private var results: [ChunkResult?]
+        private var nextToClaim = 0
+        private var consumed = 0
+        private var stopping = false
+        private var running = 0
 
-    /// Slots the worker threads fill, one per chunk: each slot is written by exactly one worker
-    /// and read by the writing thread only after that worker signalled its semaphore.
-    final class ChunkOutputs: @unchecked Sendable {
-        private let slots: UnsafeMutableBufferPointer<ChunkResult>
-        init(count: Int) {
-            slots = .allocate(capacity: count)
-            slots.initialize(repeating: ChunkResult(bytes: nil, crc: 0, error: "not run"))
+        init(chunks: [UnsafeRawBufferPointer], level: Int, workers: Int, window: Int) {
+            self.chunks = chunks
+            self.level = level
+            self.window = window
+            results = Array(repeating: nil, count: chunks.count)
+            running = max(1, workers)
+            for _ in 0..<running {
+                let thread = Thread { [self] in work() }
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
         }
-        deinit {
-            slots.deinitialize()
-            slots.deallocate()
+
+        private func work() {
+            while true {
+                condition.lock()
+                while !stopping && nextToClaim < chunks.count && nextToClaim - consumed >= window { condition.wait() }
+                if stopping || nextToClaim >= chunks.count {
+                    running -= 1
+                    condition.broadcast()
+                    condition.unlock()
+                    return
+                }
+                let index = nextToClaim
+                nextToClaim += 1
+                condition.unlock()
+
+                let dictionary: UnsafeRawBufferPointer? = index == 0 ? nil : {
+                    let previous = chunks[index - 1]
+                    let size = min(dictionarySize, previous.count)
+                    return UnsafeRawBufferPointer(rebasing: previous[(previous.count - size)...])
+                }()
+                let result = deflateChunk(chunks[index], dictionary: dictionary, level: level, isLast: index == chunks.count - 1)
+
+                condition.lock()
+                results[index] = result
+                condition.broadcast()
+                condition.unlock()
+            }
         }
-        func store(_ n: Int, _ result: ChunkResult) { slots[n] = result }
-        /// The result of chunk `n`, leaving the slot empty so its memory is released.
-        func take(_ n: Int) -> ChunkResult {
-            let result = slots[n]
-            slots[n] = ChunkResult(bytes: nil, crc: 0, error: "taken")
+
+        /// Waits for chunk `index` (called with 0, 1, 2, ... in order) and takes its result.
+        func next(_ index: Int) -> ChunkResult {
+            condition.lock()
+            defer { condition.unlock() }
+            while results[index] == nil { condition.wait() }
+            let result = results[index]!
+            results[index] = nil
+            consumed = index + 1
+            condition.broadcast()
             return result
+        }
+
+        /// Stops claiming new chunks and waits until every worker has exited.
+        func stopAndJoin() {
+            condition.lock()
+            stopping = true
+            condition.broadcast()
+            while running > 0 { condition.wait() }
+            condition.unlock()
         }
     }
 }

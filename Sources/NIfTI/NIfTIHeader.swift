@@ -168,6 +168,10 @@ func cArrayString<Tuple>(_ tuple: Tuple) -> String {
 }
 
 enum HeaderParser {
+    /// Sizes of libnifti's header structs in this build; decoding copies file bytes into them,
+    /// so they must be the on-disk 348 and 540.
+    static var headerStructSizes: (Int, Int) { (MemoryLayout<nifti_1_header>.size, MemoryLayout<nifti_2_header>.size) }
+
     /// Which header `sizeof_hdr` (the first four bytes) announces, or `nil`.
     static func detect(_ first4: [UInt8]) -> (NIfTIVersion, NIfTIByteOrder)? {
         let little = Int32(first4[0]) | Int32(first4[1]) << 8 | Int32(first4[2]) << 16 | Int32(first4[3]) << 24

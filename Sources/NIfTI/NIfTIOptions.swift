@@ -34,7 +34,8 @@ public struct NIfTIWriteOptions: Sendable {
     public var sclInter: Double
     /// `descrip` text, ASCII, truncated to 79 bytes.
     public var description: String
-    /// Whether to `fsync` the file before renaming it into place (durable against power loss; slower).
+    /// Whether to `fsync` the file before renaming it into place, and its folder after (durable
+    /// against power loss; slower). Default `false`.
     public var synchronize: Bool
 
     /// Options for writing; every default leaves the output reproducible byte for byte.

@@ -14,6 +14,7 @@ enum NIfTIReader {
 
     /// Opens `path`, reads and validates its header, and leaves the stream at the first voxel.
     static func open(_ path: String, options: NIfTIReadOptions) throws(NIfTIError) -> (GzipReadStream, NIfTIHeader) {
+        _ = libniftiSilenced
         let stream = try GzipReadStream(path: path)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: NIfTIVersion.nifti2.headerSize, alignment: 8)
         defer { buffer.deallocate() }

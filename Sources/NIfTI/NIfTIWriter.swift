@@ -52,10 +52,22 @@ enum NIfTIWriter {
                 let code = errno
                 throw NIfTIError(.writeFailed, path: path, reason: "cannot move the finished file into place: \(String(cString: strerror(code)))")
             }
+            if options.synchronize { synchronizeDirectory(of: path) }
         } catch {
             unlink(temporary)
             throw NIfTIError(error.code, path: path, reason: error.reason)
         }
+    }
+
+    /// Makes the rename durable: `fsync` of the folder holding `path` (best effort; some file
+    /// systems refuse it on directories).
+    static func synchronizeDirectory(of path: String) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// `dir/.name.tmp-<pid>-<random>.nii[.gz]`: same folder (so `rename` is atomic), hidden, and

@@ -9,6 +9,7 @@ struct Hemo: ParsableCommand {
         abstract: "Build, pseudo-label, distribute and verify head-CT hemorrhage datasets.",
         version: HemoVersion.string,
         subcommands: [
+            DemoCommand.self,
             BuildCommand.self,
             ReleaseCommand.self,
             InspectCommand.self,

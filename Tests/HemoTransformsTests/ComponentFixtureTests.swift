@@ -100,3 +100,18 @@ private func perSliceComponentsIgnoreThreadCount(threads: Int) throws {
     #expect(c.first?.box == BoundingBox3D(min: .zero, max: SIMD3(17, 5, 3)))
     #expect(c.first?.centroid == SIMD3(8, 2, 1))
 }
+
+@Test func zeroSizedMaskHasNoComponents() {
+    let m = Mask(geometry: Geometry(size: GridSize(0, 4, 2), spacing: SIMD3(1, 1, 1)))
+    #expect(ConnectedComponents.components3D(m).components.isEmpty)
+    #expect(CaseFindings.analyse(SubtypeMasks(geometry: m.geometry)).lesions3D.isEmpty)
+}
+
+@Test func nonBinaryValuesCountAsSet() {
+    let geometry = Geometry(size: GridSize(12, 2, 1), spacing: SIMD3(1, 1, 1))
+    var bits = [UInt8](repeating: 0, count: 24)
+    for i in 0..<10 { bits[i] = 255 }   // one run longer than eight bytes of non-1 values
+    bits[12 + 11] = 7                    // a separate voxel in the second row
+    let c = ConnectedComponents.components3D(Mask(geometry: geometry, bits: bits)).components
+    #expect(c.map(\.voxels) == [10, 1])
+}

@@ -53,6 +53,12 @@ func identityResamplingKeepsVoxels(_ interpolation: Interpolation) throws {
         try Resampler.resample(v, toSpacing: SIMD3(1, 0, 1))
     }
     #expect(throws: TransformError.self) { try Resampler.resample(v, toSpacing: SIMD3(1, .nan, 1)) }
+    let tooLarge = #expect(throws: TransformError.self) { try Resampler.resample(v, toSpacing: SIMD3(1e-30, 1e-30, 1)) }
+    guard case .targetGridTooLarge(let voxels, _) = tooLarge else {
+        Issue.record("expected targetGridTooLarge, got \(String(describing: tooLarge))")
+        return
+    }
+    #expect(voxels > 1e60)
     var bad = v
     bad.geometry.spacing = SIMD3(1, -1, 1)
     #expect(throws: TransformError.invalidSourceSpacing(SIMD3(1, -1, 1))) {
@@ -81,4 +87,13 @@ func identityResamplingKeepsVoxels(_ interpolation: Interpolation) throws {
     let second = try Resampler.resample(Volume(geometry: v.geometry, voxels: v.voxels.map { $0 / 2 }), toSpacing: SIMD3(0.7, 1.3, 1))
     #expect(r.frames == 2)
     #expect(r.voxels == first.voxels + second.voxels)
+}
+
+@Test("a single-slice volume resamples in plane", arguments: Interpolation.allCases)
+func singleSliceVolumeResamples(_ interpolation: Interpolation) throws {
+    let v = randomCT(GridSize(9, 7, 1), spacing: SIMD3(0.5, 0.5, 5))
+    let r = try Resampler.resampleToFloat(v, toSpacing: SIMD3(1, 1, 5), interpolation: interpolation)
+    #expect(r.geometry.size == GridSize(5, 4, 1))
+    // Target (1, 1, 0) sits exactly on source (2, 2, 0).
+    #expect(abs(Double(r[1, 1, 0]) - Double(v[2, 2, 0])) < (interpolation == .bspline ? 1e-3 : 1e-12))
 }

@@ -3,7 +3,7 @@
 
 Ours (`hemo bench components`: labelling with per-component boxes, voxel counts, centroids and run-length
 membership, timed inside the process) against scipy `ndimage.label(mask, np.ones((3, 3, 3)))` followed by
-`ndimage.find_objects` (timed around both calls), runs interleaved, on the same raw mask: a realistic
+`ndimage.find_objects` (timed around both calls), on the same raw mask: a realistic
 hemorrhage label map (a few ellipsoidal lesions, a thin crescent, scattered noise specks) binarised.
 Checks that both find the same components with the same boxes and voxel counts.
 
@@ -13,12 +13,11 @@ Needs: pip install scipy numpy
 import argparse
 import os
 import tempfile
-import time
 
 import numpy as np
 from scipy import ndimage
 
-from common import hemo_path, report, run_hemo
+from common import PeerTimer, hemo_path, report, run_hemo
 
 
 def lesion_mask(shape_kji, seed=11):
@@ -53,16 +52,16 @@ def main():
     mask.tofile(raw)
 
     structure = np.ones((3, 3, 3), dtype=int)
-    cmd = [hemo_path(args.hemo), "bench", "components", "--input", raw, "--size", args.size, "--repeat", "1",
+    cmd = [hemo_path(args.hemo), "bench", "components", "--input", raw, "--size", args.size, "--repeat", str(args.repeat),
            "--warmup", "1", "--output", boxes_out] + (["--label-image"] if args.label_image else [])
     ndimage.find_objects(ndimage.label(mask, structure=structure)[0])  # peer warm-up
-    peer, ours = [], []
+    ours = run_hemo(cmd)[0]
+    peer = []
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        labels, n = ndimage.label(mask, structure=structure)
-        objects = ndimage.find_objects(labels)
-        peer.append((time.perf_counter() - t0) * 1000)
-        ours += run_hemo(cmd)[0]
+        with PeerTimer() as timer:
+            labels, n = ndimage.label(mask, structure=structure)
+            objects = ndimage.find_objects(labels)
+        peer.append(timer.result)
 
     counts = np.bincount(labels.ravel())[1:]
     expected = ["%d %d %d %d %d %d %d %d" % (c + 1, counts[c], sl[2].start, sl[1].start, sl[0].start,

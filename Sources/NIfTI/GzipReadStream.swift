@@ -76,9 +76,14 @@ final class GzipReadStream {
         while done < buffer.count {
             let want = UInt32(min(buffer.count - done, 1 << 30))
             let got = gzread(file, base + done, want)
-            if got < 0 { throw failure() }
+            if got < 0 {
+                // A cut gzip stream is an early end of file; anything else is damage or I/O.
+                let failure = failure()
+                if case .endOfFile = failure { break }
+                throw failure
+            }
             if got == 0 {
-                // zlib reports a cut gzip stream as an error on the next call; ask once more.
+                // End of content; a damaged stream may still have left an error behind.
                 var errnum: Int32 = 0
                 _ = gzerror(file, &errnum)
                 if errnum != Z_OK && errnum != Z_BUF_ERROR { throw failure() }
@@ -116,7 +121,7 @@ final class GzipReadStream {
         let message = gzerror(file, &errnum).map { String(cString: $0) } ?? "unknown zlib error"
         switch errnum {
         case Z_ERRNO: return .io(String(cString: strerror(errno)))
-        case Z_BUF_ERROR: return .endOfFile(bytesRead: position)
+        case Z_BUF_ERROR: return .endOfFile(bytesRead: 0)
         default: return .corrupt(message)
         }
     }
