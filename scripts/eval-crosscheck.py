@@ -5,7 +5,7 @@ Runs `hemo eval --pred PRED --truth TRUTH --json ...` (both releases), recompute
 from the release files with the reference libraries, and prints the largest absolute
 difference per group. Exit status 1 when a difference exceeds 1e-6 (the JSON has 6 decimals).
 
-    pip install scikit-learn pycocotools numpy nibabel
+    pip install scikit-learn pycocotools numpy scipy nibabel
     python3 scripts/eval-crosscheck.py --hemo .build/debug/hemo --pred PRED_RELEASE --truth TRUTH_RELEASE
     python3 scripts/eval-crosscheck.py --peer-only --pred PRED_RELEASE --truth TRUTH_RELEASE   # reference JSON only
 
@@ -25,6 +25,7 @@ import warnings
 
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from sklearn.metrics import f1_score, precision_score, recall_score, accuracy_score, roc_auc_score
@@ -79,7 +80,8 @@ def reference_figures(pred, truth, cases):
     for t in TARGETS:
         out["patient_level"][t] = classification([int(tp[c][t]) for c in cases], [int(pp[c][t]) for c in cases])
     # Segmentation from the bitmasks, each case read once.
-    acc = {t: {"dice": [], "iou": [], "err": [], "inter": 0, "t": 0, "p": 0} for t in TARGETS}
+    acc = {t: {"dice": [], "iou": [], "err": [], "inter": 0, "t": 0, "p": 0, "lesions": np.zeros(4, int)} for t in TARGETS}
+    structure = np.ones((3, 3, 3), dtype=bool)
     for c in cases:
         timg = nib.load(os.path.join(truth, "masks3d", c + ".nii.gz"))
         tv = np.asarray(timg.dataobj)
@@ -96,12 +98,18 @@ def reference_figures(pred, truth, cases):
             a["iou"].append(1.0 if nt + npred - inter == 0 else inter / (nt + npred - inter))
             a["err"].append((npred - nt) * ml)
             a["inter"] += inter; a["t"] += nt; a["p"] += npred
+            tl, ntl = ndimage.label(tm, structure=structure)
+            pl, npl = ndimage.label(pm, structure=structure)
+            detected = len(set(np.unique(tl[pm])) - {0})     # truth lesions with a predicted voxel
+            matched = len(set(np.unique(pl[tm])) - {0})      # predicted lesions with a truth voxel
+            a["lesions"] += [ntl, detected, npl, matched]
     for t, a in acc.items():
         out["segmentation"][t] = {
             "mean_dice": float(np.mean(a["dice"])), "median_dice": float(np.median(a["dice"])),
             "mean_iou": float(np.mean(a["iou"])), "median_iou": float(np.median(a["iou"])),
             "pooled_dice": 1.0 if a["t"] + a["p"] == 0 else 2 * a["inter"] / (a["t"] + a["p"]),
             "volume_mae_ml": float(np.mean(np.abs(a["err"]))), "volume_bias_ml": float(np.mean(a["err"])),
+            "lesions": [int(v) for v in a["lesions"]],
         }
     # Detection: images are the (case, slice) pairs of the evaluated cases, in that order.
     ids = {k: n + 1 for n, k in enumerate(keys)}
@@ -170,7 +178,15 @@ def main():
                 compare(level.replace("_level", "") + " " + m, ours[level][t][m], v)
     for t in TARGETS:
         for m, v in ref["segmentation"][t].items():
-            compare("segmentation", ours["segmentation"][t][m], v)
+            if m == "lesions":
+                l = ours["segmentation"][t]["lesions"]
+                mine = [l["truth_lesions"], l["detected"], l["predicted_lesions"],
+                        l["predicted_lesions"] - l["false_positive_lesions"]]
+                compare("lesion counts", 0 if mine == v else float("inf"), 0)
+                if mine != v:
+                    print(f"lesions {t}: ours {mine}, scipy {v}")
+            else:
+                compare("segmentation", ours["segmentation"][t][m], v)
     if ref["detection"]:
         for m in ("ap50", "ap75", "map"):
             compare("detection", ours["detection"][m], ref["detection"][m])

@@ -91,6 +91,10 @@ struct HandCheckedCohorts {
         #expect(ephSeg.cases.map(\.counts.dice) == [1, 1, 0])
         #expect(abs(try #require(ephSeg.volumeBiasML) - 4 * 0.002 / 3) < 1e-12)
         #expect(abs(try #require(ephSeg.volumeMeanAbsoluteErrorML) - 4 * 0.002 / 3) < 1e-12)
+        // Lesions: every truth lesion is hit; the EPH block of c3 is one false-positive lesion.
+        #expect(anySeg.pooledLesions == LesionCounts(truthLesions: 2, detectedTruthLesions: 2, predictedLesions: 3, matchedPredictedLesions: 2))
+        #expect(ephSeg.pooledLesions == LesionCounts(truthLesions: 0, detectedTruthLesions: 0, predictedLesions: 1, matchedPredictedLesions: 0))
+        #expect(abs(try #require(ephSeg.falsePositiveLesionsPerCase) - 1.0 / 3) < 1e-12)
         // Detection: IPH boxes overlap with IoU 8/24 < 0.5 → AP 0; SDH exact → AP 1; EPH has no
         // ground truth → left out of the mean.
         #expect(r.detection[category: 4]?.ap50 == 0)
