@@ -72,12 +72,18 @@ public struct LesionCounts: Sendable, Hashable, Codable {
     }
 
     /// Lesion counts for `any` and each subtype of two bitmask volumes (bit v−1 = subtype v) on `geometry`.
+    /// Targets absent from both volumes are not labelled (their counts are zero).
     public static func perTarget(truthBitmask truth: [UInt8], predictedBitmask predicted: [UInt8],
                                  geometry: Geometry) -> [EvalTarget: LesionCounts] {
         precondition(truth.count == geometry.size.count && predicted.count == geometry.size.count,
                      "bitmasks must cover the grid")
+        let present = truth.reduce(0, |) | predicted.reduce(0, |)
         var out: [EvalTarget: LesionCounts] = [:]
         for target in EvalTarget.all {
+            guard target.contains(bitmask: present) else {
+                out[target] = LesionCounts()
+                continue
+            }
             let t = Mask(geometry: geometry, bits: truth.map { target.contains(bitmask: $0) ? 1 : 0 })
             let p = Mask(geometry: geometry, bits: predicted.map { target.contains(bitmask: $0) ? 1 : 0 })
             out[target] = LesionCounts(truth: t, predicted: p)
