@@ -284,15 +284,17 @@ public struct Scheduler: Sendable {
     /// Picks a worker for exam `e`: live, not draining, capable, with credit; prefers one that has
     /// not failed the exam, then the most free credit, then the smallest id.
     private func choose(_ e: Int) -> Choice {
-        let exam = exams[e]
+        let requires = exams[e].spec.requires
+        let failedOn = exams[e].failedOn
+        let noFailures = failedOn.isEmpty
         var best: Int?
         var bestFresh = false
         var anyCredit = false
         var freshExists = false
         for slot in workers.indices {
             let w = workers[slot]
-            guard w.alive, !w.draining, w.capabilities.isSuperset(of: exam.spec.requires) else { continue }
-            let fresh = !exam.failedOn.contains(w.id)
+            guard w.alive, !w.draining, w.credit > 0 || !noFailures, w.capabilities.isSuperset(of: requires) else { continue }
+            let fresh = noFailures || !failedOn.contains(w.id)
             if fresh { freshExists = true }
             guard w.credit > 0 else { continue }
             anyCredit = true

@@ -17,6 +17,10 @@ extension WireMessage {
         case .disconnect(let reason):
             try fields.string(reason, max: WireProtocol.maxReasonBytes, field: "DISCONNECT.reason")
         case .statusReply(let m): try m.encode(into: &fields)
+        case .cancel(let m):
+            try FieldRules.writeCase(m.exam, &fields, field: "CANCEL.exam")
+            fields.u32(m.attempt)
+            try fields.string(m.reason, max: WireProtocol.maxReasonBytes, field: "CANCEL.reason")
         }
         try checkLength(fields.bytes.count, max: WireProtocol.maxFieldsBytes, field: "\(type).fields")
         return [WireProtocol.header, [type.rawValue], fields.bytes] + blobs
@@ -84,6 +88,12 @@ extension WireMessage {
         case .statusReply:
             try expectBlobs(0)
             message = .statusReply(try StatusReply.decode(&reader))
+        case .cancel:
+            try expectBlobs(0)
+            let exam = try FieldRules.readCase(&reader, field: "CANCEL.exam")
+            let attempt = try reader.u32("CANCEL.attempt")
+            let reason = try reader.string("CANCEL.reason", max: WireProtocol.maxReasonBytes)
+            message = .cancel(Cancel(exam: exam, attempt: attempt, reason: reason))
         }
         try reader.finish("\(type).fields")
         return message

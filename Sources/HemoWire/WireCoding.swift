@@ -27,8 +27,8 @@ struct WireWriter {
 }
 
 /// Throws ``WireError/Reason/tooLarge(limit:actual:)`` when `count > max`.
-func checkLength(_ count: Int, max: Int, field: String) throws(WireError) {
-    guard count <= max else { throw WireError(field: field, reason: .tooLarge(limit: max, actual: count)) }
+func checkLength(_ count: Int, max: Int, field: @autoclosure () -> String) throws(WireError) {
+    guard count <= max else { throw WireError(field: field(), reason: .tooLarge(limit: max, actual: count)) }
 }
 
 /// Reads little-endian fields from a frame, bounds-checked; never traps.
@@ -47,9 +47,17 @@ struct WireReader {
     }
 
     private mutating func littleEndian(_ width: Int, field: String) throws(WireError) -> UInt64 {
-        let slice = try take(width, field: field)
+        guard remaining >= width else { throw WireError(field: field, reason: .truncated) }
         var value: UInt64 = 0
-        for (shift, byte) in slice.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+        var shift: UInt64 = 0
+        var index = offset
+        let end = offset + width
+        while index < end {
+            value |= UInt64(bytes[index]) << shift
+            shift += 8
+            index += 1
+        }
+        offset = end
         return value
     }
 
@@ -81,13 +89,14 @@ struct WireReader {
     mutating func string(_ field: String, max: Int) throws(WireError) -> String {
         let raw = try blob(field, max: max)
         let text = String(decoding: raw, as: UTF8.self)
-        guard Array(text.utf8) == raw else { throw WireError(field: field, reason: .invalidValue("not valid UTF-8")) }
+        // Decoding repairs invalid sequences; equal bytes mean the input was valid UTF-8.
+        guard text.utf8.elementsEqual(raw) else { throw WireError(field: field, reason: .invalidValue("not valid UTF-8")) }
         guard !raw.contains(0) else { throw WireError(field: field, reason: .invalidValue("contains a NUL byte")) }
         return text
     }
 
     /// Throws when bytes are left over.
-    func finish(_ field: String) throws(WireError) {
-        guard remaining == 0 else { throw WireError(field: field, reason: .trailingBytes(remaining)) }
+    func finish(_ field: @autoclosure () -> String) throws(WireError) {
+        guard remaining == 0 else { throw WireError(field: field(), reason: .trailingBytes(remaining)) }
     }
 }

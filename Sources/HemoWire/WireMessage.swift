@@ -20,6 +20,8 @@ public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     case statusRequest = 8
     /// Coordinator → `hemo status`: the answer.
     case statusReply = 9
+    /// Coordinator → worker: abandon an attempt (its lease expired or a chunk was corrupt).
+    case cancel = 10
 
     /// The upper-case name used in documentation and errors.
     public var description: String {
@@ -33,6 +35,7 @@ public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible 
         case .disconnect: "DISCONNECT"
         case .statusRequest: "STATUS"
         case .statusReply: "STATUS-REPLY"
+        case .cancel: "CANCEL"
         }
     }
 }
@@ -236,6 +239,23 @@ public struct Failed: Equatable, Sendable {
     }
 }
 
+/// CANCEL: the coordinator no longer wants an attempt; the worker stops it and sends nothing more for it.
+public struct Cancel: Equatable, Sendable {
+    /// The exam.
+    public var exam: CaseID
+    /// The attempt to abandon.
+    public var attempt: UInt32
+    /// Why (at most ``WireProtocol/maxReasonBytes``).
+    public var reason: String
+
+    /// A CANCEL message.
+    public init(exam: CaseID, attempt: UInt32, reason: String) {
+        self.exam = exam
+        self.attempt = attempt
+        self.reason = reason
+    }
+}
+
 /// One worker's line in a STATUS reply.
 public struct WorkerStatus: Equatable, Sendable {
     /// The worker's identifier.
@@ -308,6 +328,8 @@ public enum WireMessage: Equatable, Sendable {
     case statusRequest
     /// STATUS reply.
     case statusReply(StatusReply)
+    /// CANCEL.
+    case cancel(Cancel)
 
     /// The message's type.
     public var type: MessageType {
@@ -321,6 +343,7 @@ public enum WireMessage: Equatable, Sendable {
         case .disconnect: .disconnect
         case .statusRequest: .statusRequest
         case .statusReply: .statusReply
+        case .cancel: .cancel
         }
     }
 }

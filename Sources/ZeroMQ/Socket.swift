@@ -270,15 +270,23 @@ public final class Socket {
             var message = zmq_msg_t()
             try zmqCall("zmq_msg_init_size") { zmq_msg_init_size(&message, frame.count) }
             if !frame.isEmpty, let destination = zmq_msg_data(&message) {
-                frame.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                frame.withUnsafeBytes { source in
+                    if let base = source.baseAddress { destination.copyMemory(from: base, byteCount: source.count) }
+                }
             }
+            let sent: Int32?
             do {
-                try zmqCall("zmq_msg_send") { zmq_msg_send(&message, raw, flags) }
+                sent = try zmqCallUnlessWouldBlock("zmq_msg_send") { zmq_msg_send(&message, raw, flags) }
             } catch {
                 zmq_msg_close(&message)
-                // EAGAIN can only happen on the first frame: later frames of a message are queued atomically.
-                if error.code == .wouldBlock && index == 0 { return false }
                 throw error
+            }
+            if sent == nil {
+                zmq_msg_close(&message)
+                // EAGAIN can only happen on the first frame: later frames of a message are queued atomically.
+                if index == 0 { return false }
+                throw ZeroMQError(code: .wouldBlock, message: "a later frame could not be queued",
+                                  operation: "zmq_msg_send")
             }
         }
         return true
@@ -300,11 +308,11 @@ public final class Socket {
             zmq_msg_init(&message)
             defer { zmq_msg_close(&message) }
             let flags: Int32 = (frames.isEmpty && extraFrames == 0 && dontWait) ? ZMQ_DONTWAIT : 0
-            do {
-                try zmqCall("zmq_msg_recv") { zmq_msg_recv(&message, raw, flags) }
-            } catch {
-                if error.code == .wouldBlock && frames.isEmpty && extraFrames == 0 { return nil }
-                throw error
+            let got = try zmqCallUnlessWouldBlock("zmq_msg_recv") { zmq_msg_recv(&message, raw, flags) }
+            if got == nil {
+                if frames.isEmpty && extraFrames == 0 { return nil }
+                throw ZeroMQError(code: .wouldBlock, message: "a later frame of a message did not arrive",
+                                  operation: "zmq_msg_recv")
             }
             if frames.count < maxFrames {
                 let size = zmq_msg_size(&message)

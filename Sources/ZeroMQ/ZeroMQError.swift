@@ -92,6 +92,21 @@ public struct ZeroMQError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// Like ``zmqCall(_:endpoint:_:)`` but returns `nil` for `EAGAIN` without building an error
+/// (the hot path of non-blocking sends and receives).
+func zmqCallUnlessWouldBlock(_ operation: String, endpoint: String? = nil,
+                             _ body: () -> Int32) throws(ZeroMQError) -> Int32? {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let errnoValue = zmq_errno()
+        if errnoValue == EINTR { continue }
+        if errnoValue == EAGAIN { return nil }
+        throw ZeroMQError(code: .init(rawValue: errnoValue), message: String(cString: zmq_strerror(errnoValue)),
+                          operation: operation, endpoint: endpoint)
+    }
+}
+
 /// libzmq's `ETERM` (`ZMQ_HAUSNUMERO + 53`), which Swift does not import as a constant.
 let ETERM_VALUE: Int32 = 156_384_712 + 53
 

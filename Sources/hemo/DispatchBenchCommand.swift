@@ -17,7 +17,14 @@ struct DispatchBenchCommand: ParsableCommand {
 
     /// Where messages travel.
     enum Transport: String, ExpressibleByArgument, CaseIterable {
-        case none, inproc, tcp
+        /// The scheduler alone, no encoding.
+        case scheduler
+        /// Scheduler + JOB/DONE encode and decode in memory.
+        case none
+        /// Real sockets over inproc.
+        case inproc
+        /// Real sockets over loopback TCP.
+        case tcp
     }
 
     @Option(help: "Simulated workers (DEALER sockets, or in-memory with --transport none).")
@@ -29,7 +36,7 @@ struct DispatchBenchCommand: ParsableCommand {
     @Option(help: "Capacity each worker advertises in READY.")
     var capacity: Int = 4
 
-    @Option(help: "Transport: none (scheduler + wire only), inproc or tcp (loopback).")
+    @Option(help: "Transport: scheduler (scheduler only), none (scheduler + wire), inproc or tcp (loopback).")
     var transport: Transport = .inproc
 
     @Option(help: "Runs; the median is reported.")
@@ -50,22 +57,38 @@ struct DispatchBenchCommand: ParsableCommand {
             ExamSpec(id: CaseID(String(format: "bench-%08d", i))!, sizeEstimate: UInt64((i &* 2_654_435_761) % 1000))
         }
         var rates: [Double] = []
+        var cpuRates: [Double] = []
         for run in 1...repeats {
             let bench = DispatchBench(exams: exams, workers: workers, capacity: capacity, workerThread: workerThread)
+            let cpuBefore = Self.processCPUSeconds()
             let seconds: Double
             switch transport {
-            case .none: seconds = try bench.runInMemory()
+            case .scheduler: seconds = try bench.runInMemory(wire: false)
+            case .none: seconds = try bench.runInMemory(wire: true)
             case .inproc: seconds = try bench.runOverSockets(endpoint: "inproc://bench-dispatch-\(UUID().uuidString)")
             case .tcp: seconds = try bench.runOverSockets(endpoint: "tcp://127.0.0.1:*")
             }
+            let cpu = Self.processCPUSeconds() - cpuBefore
             let rate = Double(jobs) / seconds
+            let cpuRate = Double(jobs) / max(cpu, 1e-9)
             rates.append(rate)
-            print(String(format: "run %d: %d jobs in %.3f s = %.0f jobs/s", run, jobs, seconds, rate))
+            cpuRates.append(cpuRate)
+            print(String(format: "run %d: %d jobs in %.3f s = %.0f jobs/s; %.3f CPU-s = %.0f jobs/CPU-s",
+                         run, jobs, seconds, rate, cpu, cpuRate))
         }
         let median = rates.sorted()[rates.count / 2]
-        print(String(format: "bench-dispatch transport=%@%@ workers=%d capacity=%d jobs=%d median=%.0f jobs/s",
-                     transport.rawValue, workerThread && transport != .none ? " worker-thread" : "",
-                     workers, capacity, jobs, median))
+        let cpuMedian = cpuRates.sorted()[cpuRates.count / 2]
+        print(String(format: "bench-dispatch transport=%@%@ workers=%d capacity=%d jobs=%d median=%.0f jobs/s cpu-median=%.0f jobs/CPU-s",
+                     transport.rawValue, workerThread && (transport == .inproc || transport == .tcp) ? " worker-thread" : "",
+                     workers, capacity, jobs, median, cpuMedian))
+    }
+
+    /// User + system CPU time of the whole process (every thread, libzmq's I/O threads included).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF_WHO, &usage) == 0 else { return 0 }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }
 
@@ -96,7 +119,7 @@ struct DispatchBench {
     }
 
     /// Scheduler + JOB/DONE encode and decode, workers simulated in memory.
-    func runInMemory() throws -> Double {
+    func runInMemory(wire: Bool) throws -> Double {
         var scheduler = try makeScheduler()
         let clock = ContinuousClock()
         let start = clock.now
@@ -121,6 +144,10 @@ struct DispatchBench {
             let a = queue[head]
             head += 1
             if head > 4096 { queue.removeFirst(head); head = 0 }
+            guard wire else {
+                apply(scheduler.on(.jobDone(a.worker, exam: a.exam, attempt: a.attempt), now: now()))
+                continue
+            }
             // Coordinator → worker → coordinator, through the wire format.
             guard case .job(let job) = try WireMessage.decode(try Self.job(for: a).encode()),
                   case .done(let done) = try WireMessage.decode(try Self.done(for: job).encode()) else {
@@ -283,3 +310,11 @@ extension Duration {
         return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
 }
+
+#if canImport(Glibc)
+/// Glibc's `RUSAGE_SELF` as the `Int32` `getrusage` takes.
+private let RUSAGE_SELF_WHO = __rusage_who_t(RUSAGE_SELF.rawValue)
+#else
+/// Darwin's `RUSAGE_SELF`.
+private let RUSAGE_SELF_WHO = RUSAGE_SELF
+#endif

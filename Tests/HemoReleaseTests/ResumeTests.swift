@@ -29,7 +29,6 @@ import HemoCore
             // The process dies here: no commit.
         }
         #expect(FileManager.default.fileExists(atPath: (out as NSString).deletingLastPathComponent + "/." + (out as NSString).lastPathComponent + ".journal"))
-        var other = ReleaseOptions(); other.gzipLevel = 1
         let second = try ReleaseAssembly(destination: out, options: ReleaseOptions(), kind: .annotations,
                                          weakLabels: nil, force: false, resumable: true)
         #expect(second.finished == ["case_000", "case_002"])
@@ -51,7 +50,7 @@ import HemoCore
                                             weakLabels: nil, force: false, resumable: true)
             try first.release(all[0], times: &times)
         }
-        var other = ReleaseOptions(); other.gzipLevel = 1
+        var other = ReleaseOptions(); other.gzipLevel = 4
         let second = try ReleaseAssembly(destination: out, options: other, kind: .annotations,
                                          weakLabels: nil, force: false, resumable: true)
         #expect(second.finished.isEmpty)

@@ -65,6 +65,7 @@ func sampleMessages() throws -> [WireMessage] {
                    timings: [StageTiming(stage: "read", nanoseconds: 12_000), StageTiming(stage: "infer", nanoseconds: 9)])),
         .failed(Failed(exam: caseID("CT-003"), attempt: 1, stage: "read", reason: "CT-003.nii.gz: gzip stream truncated")),
         .disconnect(reason: "drain"),
+        .cancel(Cancel(exam: caseID("CT-001"), attempt: 2, reason: "chunk 3: checksum mismatch")),
         .statusRequest,
         .statusReply(StatusReply(examsTotal: 372, completed: 100, quarantined: 2, running: 8, pending: 262,
                                  workers: [WorkerStatus(workerID: "w1", workerName: "node-1", capacity: 4,

@@ -123,3 +123,43 @@ struct WireMessageTests {
         #expect(error?.field == "JOB")
     }
 }
+
+@Suite("Inline JOB files")
+struct InlineFileTests {
+    @Test func inlineFilesRoundTripThroughAJob() throws {
+        let ct = (0..<50_000).map { UInt8(truncatingIfNeeded: $0 / 7) }
+        let file = try InlineFile.compressing(name: "CT-001_0000.nii.gz", bytes: ct)
+        #expect(file.size == ct.count)
+        let job = WireMessage.job(Job(jobID: 1, exam: caseID("CT-001"), attempt: 1, kind: .build, options: [],
+                                      inputs: .inline([file])))
+        guard case .job(let decoded) = try WireMessage.decode(try job.encode()),
+              case .inline(let files) = decoded.inputs else { Issue.record("not an inline job"); return }
+        #expect(try files[0].decompressed() == ct)
+    }
+
+    @Test func aLyingSizeOrCorruptFrameIsAnErrorNamingTheFile() throws {
+        var file = try InlineFile.compressing(name: "a.json", bytes: Array(repeating: 1, count: 1000))
+        file.size = 999
+        let tooLarge = #expect(throws: WireError.self) { try file.decompressed() }
+        #expect(tooLarge?.description.contains("a.json") == true)
+        file.size = 2000
+        let short = #expect(throws: WireError.self) { try file.decompressed() }
+        #expect(short?.field == "JOB.inputs.inline.size")
+        file.size = 1000
+        file.lz4Frame[file.lz4Frame.count - 2] ^= 0xFF
+        #expect(throws: WireError.self) { try file.decompressed() }
+        #expect(throws: WireError.self) { try InlineFile.compressing(name: "../etc/passwd", bytes: []) }
+    }
+}
+
+@Suite("ROUTER envelopes")
+struct RoutedMessageTests {
+    @Test func routedMessagesCarryTheRoutingIDInFront() throws {
+        let frames = try WireMessage.heartbeat.encode(routedTo: Array("w1".utf8))
+        #expect(frames.count == 4 && frames[0] == Array("w1".utf8))
+        let (id, message) = try WireMessage.decode(routed: frames)
+        #expect(id == Array("w1".utf8) && message == .heartbeat)
+        #expect(throws: WireError.self) { try WireMessage.decode(routed: []) }
+        #expect(throws: WireError.self) { try WireMessage.heartbeat.encode(routedTo: []) }
+    }
+}

@@ -63,7 +63,7 @@ struct CurveAuthenticationTests {
             received = try router.receive(dontWait: true)
         }
         // Let the handler's counters settle (the ZAP exchange precedes any delivery).
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + .seconds(10)
         while auth.acceptedCount + auth.rejectedCount == 0 && ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: 0.01)
         }
@@ -71,9 +71,9 @@ struct CurveAuthenticationTests {
     }
 
     @Test func anAllowedClientTalks() async throws {
-        let result = try await onDedicatedThread {
+        let result = try await onDedicatedThread(timeout: 30) {
             let client = try CurveKeyPair.generate()
-            return try Self.exchange(clientKeys: client, allowed: [client.publicKey], wait: .seconds(5))
+            return try Self.exchange(clientKeys: client, allowed: [client.publicKey], wait: .seconds(10))
         }
         #expect(result.received == ["client".bytes, "READY".bytes])
         #expect(result.accepted >= 1)
@@ -81,7 +81,7 @@ struct CurveAuthenticationTests {
     }
 
     @Test func anUnknownClientKeyIsRejectedAndNothingArrives() async throws {
-        let result = try await onDedicatedThread {
+        let result = try await onDedicatedThread(timeout: 30) {
             let known = try CurveKeyPair.generate()
             let stranger = try CurveKeyPair.generate()
             return try Self.exchange(clientKeys: stranger, allowed: [known.publicKey], wait: .milliseconds(600))
