@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
-        .target(name: "HemoEval", dependencies: ["HemoCore", "HemoRelease", "NIfTI"]),
+        .target(name: "HemoEval", dependencies: ["HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
 
         // The one executable.
         .executableTarget(

@@ -13,9 +13,10 @@ implementations compute for them:
   eval["precision"] (area range "all", maxDets 100): AP at IoU 0.5, AP at 0.75, mAP over
   0.50:0.95, overall and per category (null where pycocotools stores -1);
 - segmentation: numpy per-case Dice / IoU (1 when both masks are empty), their mean and
-  median over cases, pooled Dice / IoU and lesion-volume errors, per subtype and "any".
+  median over cases, pooled Dice / IoU and lesion-volume errors, per subtype and "any"; and
+  lesion-level counts from scipy.ndimage.label (26-connectivity, hit = one shared voxel).
 
-Run:  pip install scikit-learn pycocotools numpy && python3 scripts/make-eval-fixtures.py
+Run:  pip install scikit-learn pycocotools numpy scipy && python3 scripts/make-eval-fixtures.py
 The Swift tests never run Python; they read the committed JSON.
 """
 import contextlib
@@ -26,6 +27,7 @@ import os
 import warnings
 
 import numpy as np
+from scipy import ndimage
 from sklearn.metrics import (accuracy_score, f1_score, precision_score, recall_score,
                              roc_auc_score)
 from pycocotools.coco import COCO
@@ -217,8 +219,18 @@ def segmentation_scenario(index, rng):
         cases.append({"case": f"case{c:02d}", "truth": truth.ravel(order="F").tolist(),
                       "predicted": pred.ravel(order="F").tolist()})
 
+    def lesions(t, p):
+        """Lesion-level counts: 26-connected components, a hit is an overlap of at least one voxel."""
+        structure = np.ones((3, 3, 3), dtype=bool)
+        tl, nt = ndimage.label(t.reshape(shape, order="F"), structure=structure)
+        pl, np_ = ndimage.label(p.reshape(shape, order="F"), structure=structure)
+        tm, pm = t.reshape(shape, order="F"), p.reshape(shape, order="F")
+        detected = sum(1 for l in range(1, nt + 1) if pm[tl == l].any())
+        true_pred = sum(1 for l in range(1, np_ + 1) if tm[pl == l].any())
+        return [int(nt), int(detected), int(np_), int(true_pred)]
+
     def stats(select):
-        dice, iou, errors = [], [], []
+        dice, iou, errors, lesion_counts = [], [], [], []
         inter_sum = t_sum = p_sum = 0
         for case in cases:
             t = select(np.array(case["truth"], dtype=np.uint8))
@@ -228,6 +240,7 @@ def segmentation_scenario(index, rng):
             dice.append(1.0 if nt + np_ == 0 else 2 * inter / (nt + np_))
             iou.append(1.0 if union == 0 else inter / union)
             errors.append((np_ - nt) * voxel_ml)
+            lesion_counts.append(lesions(t, p))
             inter_sum += inter; t_sum += nt; p_sum += np_
         pooled_union = t_sum + p_sum - inter_sum
         return {
@@ -238,6 +251,8 @@ def segmentation_scenario(index, rng):
             "pooled_iou": 1.0 if pooled_union == 0 else inter_sum / pooled_union,
             "volume_mae_ml": float(np.mean(np.abs(errors))),
             "volume_bias_ml": float(np.mean(errors)),
+            # per case: [truth lesions, detected truth lesions, predicted lesions, predicted lesions that hit the truth]
+            "lesions": lesion_counts,
         }
 
     expected = {"any": stats(lambda v: v != 0)}
@@ -257,7 +272,7 @@ def write(name, payload):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    versions = {name: importlib.metadata.version(name) for name in ("scikit-learn", "pycocotools", "numpy")}
+    versions = {name: importlib.metadata.version(name) for name in ("scikit-learn", "pycocotools", "numpy", "scipy")}
     rng = np.random.default_rng(20261127)
     write("classification.json", {"generator": "scripts/make-eval-fixtures.py", "versions": versions,
                                   "scenarios": [classification_scenario(i, rng) for i in range(30)]})

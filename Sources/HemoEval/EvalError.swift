@@ -12,8 +12,6 @@ public struct EvalError: Error, CustomStringConvertible, Sendable, Equatable {
         case badInput(String)
         /// The prediction and the truth have no case in common.
         case noCommonCases
-        /// Truth and prediction masks of a case are on grids of different sizes.
-        case gridMismatch(truth: String, prediction: String)
     }
 
     /// The failure.
@@ -40,8 +38,6 @@ public struct EvalError: Error, CustomStringConvertible, Sendable, Equatable {
             "\(source): \(reason)"
         case .noCommonCases:
             "\(source): the prediction and the truth have no case in common"
-        case let .gridMismatch(truth, prediction):
-            "\(source): truth grid \(truth) differs from prediction grid \(prediction)"
         }
     }
 }

@@ -100,6 +100,7 @@ public struct ReleaseEvaluator: Sendable {
     struct CaseContribution: Sendable {
         var problems: [CaseProblem] = []
         var overlaps: [EvalTarget: OverlapCounts]? = nil
+        var lesions: [EvalTarget: LesionCounts]? = nil
         var voxelVolumeML = 0.0
         var truthLabels: CaseLabels? = nil
         var predictedLabels: CaseLabels? = nil
@@ -121,6 +122,7 @@ public struct ReleaseEvaluator: Sendable {
                     "grids differ (truth \(t.geometry.size), prediction \(p.geometry.size)); segmentation skipped"))
             } else {
                 out.overlaps = try? OverlapCounts.perTarget(truthBitmask: t.voxels, predictedBitmask: p.voxels, source: id.rawValue)
+                out.lesions = LesionCounts.perTarget(truthBitmask: t.voxels, predictedBitmask: p.voxels, geometry: t.geometry)
                 out.voxelVolumeML = t.geometry.voxelVolumeML
             }
         }
@@ -168,7 +170,7 @@ public struct ReleaseEvaluator: Sendable {
                 for target in EvalTarget.all {
                     overlaps[target, default: []].append(
                         CaseOverlap(caseID: id.rawValue, counts: counts[target] ?? OverlapCounts(),
-                                    voxelVolumeML: contribution.voxelVolumeML))
+                                    voxelVolumeML: contribution.voxelVolumeML, lesions: contribution.lesions?[target]))
                 }
             }
             guard let truthLabels = contribution.truthLabels, let predictedLabels = contribution.predictedLabels else { continue }

@@ -27,6 +27,16 @@ extension EvaluationReport {
         return .object(fields)
     }
 
+    static func lesionJSON(_ l: LesionCounts?, perCase: Double?) -> JSONValue {
+        guard let l else { return .null }
+        return .object([
+            ("truth_lesions", .int(l.truthLesions)), ("detected", .int(l.detectedTruthLesions)),
+            ("predicted_lesions", .int(l.predictedLesions)), ("false_positive_lesions", .int(l.falsePositiveLesions)),
+            ("sensitivity", number(l.sensitivity)), ("precision", number(l.precision)),
+            ("false_positives_per_case", number(perCase)),
+        ])
+    }
+
     /// The whole report as JSON (fixed key order and decimals; `null` for undefined values).
     public func json() -> JSONValue {
         let segmentationJSON: [(String, JSONValue)] = segmentation.map { entry in
@@ -39,11 +49,16 @@ extension EvaluationReport {
                 ("pooled_iou", Self.number(s.cases.isEmpty ? nil : s.pooledIoU)),
                 ("volume_mae_ml", Self.number(s.volumeMeanAbsoluteErrorML)),
                 ("volume_bias_ml", Self.number(s.volumeBiasML)),
+                ("lesions", Self.lesionJSON(s.pooledLesions, perCase: s.falsePositiveLesionsPerCase)),
                 ("per_case", .array(s.cases.map { c in .object([
                     ("case", .string(c.caseID)), ("truth_voxels", .int(c.counts.truth)),
                     ("predicted_voxels", .int(c.counts.predicted)), ("intersection", .int(c.counts.intersection)),
                     ("dice", Self.number(c.counts.dice)), ("iou", Self.number(c.counts.iou)),
                     ("truth_ml", Self.number(c.truthVolumeML)), ("predicted_ml", Self.number(c.predictedVolumeML)),
+                    ("truth_lesions", c.lesions.map { .int($0.truthLesions) } ?? .null),
+                    ("detected_lesions", c.lesions.map { .int($0.detectedTruthLesions) } ?? .null),
+                    ("predicted_lesions", c.lesions.map { .int($0.predictedLesions) } ?? .null),
+                    ("false_positive_lesions", c.lesions.map { .int($0.falsePositiveLesions) } ?? .null),
                 ]) })),
             ]))
         }
@@ -105,6 +120,15 @@ extension EvaluationReport {
             out += "\(Self.text(s.cases.isEmpty ? nil : s.pooledDice)) | \(Self.text(s.meanIoU)) | "
             out += "\(Self.text(s.cases.isEmpty ? nil : s.pooledIoU)) | \(Self.text(s.volumeMeanAbsoluteErrorML, decimals: 3)) | "
             out += "\(Self.text(s.volumeBiasML, decimals: 3)) |\n"
+        }
+        out += "\n## Lesions (3D, 26-connected; a hit is one shared voxel)\n\n"
+        out += "| target | truth lesions | detected | sensitivity | predicted lesions | false positive | precision | FP per case |\n"
+        out += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        for (target, s) in segmentation {
+            guard let l = s.pooledLesions else { continue }
+            out += "| \(target) | \(l.truthLesions) | \(l.detectedTruthLesions) | \(Self.text(l.sensitivity)) | "
+            out += "\(l.predictedLesions) | \(l.falsePositiveLesions) | \(Self.text(l.precision)) | "
+            out += "\(Self.text(s.falsePositiveLesionsPerCase, decimals: 2)) |\n"
         }
         out += "\n## Detection (COCO box AP, per slice and subtype)\n\n| subtype | GT boxes | detections | AP50 | AP75 | mAP .50:.95 |\n"
         out += "|---|---:|---:|---:|---:|---:|\n"

@@ -93,12 +93,15 @@ public struct CaseOverlap: Sendable, Hashable, Codable {
     public var counts: OverlapCounts
     /// Volume of one voxel in millilitres.
     public var voxelVolumeML: Double
+    /// Lesion-level counts, when computed.
+    public var lesions: LesionCounts?
 
     /// A case's overlap.
-    public init(caseID: String, counts: OverlapCounts, voxelVolumeML: Double) {
+    public init(caseID: String, counts: OverlapCounts, voxelVolumeML: Double, lesions: LesionCounts? = nil) {
         self.caseID = caseID
         self.counts = counts
         self.voxelVolumeML = voxelVolumeML
+        self.lesions = lesions
     }
 
     /// Lesion volume of the truth in mL.
@@ -147,6 +150,17 @@ public struct SegmentationSummary: Sendable, Hashable, Codable {
     public var volumeMeanAbsoluteErrorML: Double? { Self.mean(cases.map { abs($0.volumeErrorML) }) }
     /// Mean over cases of (predicted − true) lesion volume, in mL; `nil` without cases.
     public var volumeBiasML: Double? { Self.mean(cases.map(\.volumeErrorML)) }
+
+    /// Lesion counts summed over the cases that have them; `nil` when none has.
+    public var pooledLesions: LesionCounts? {
+        let counted = cases.compactMap(\.lesions)
+        return counted.isEmpty ? nil : counted.reduce(LesionCounts(), +)
+    }
+    /// False-positive lesions per case (over the cases with lesion counts); `nil` without such cases.
+    public var falsePositiveLesionsPerCase: Double? {
+        let counted = cases.compactMap(\.lesions)
+        return counted.isEmpty ? nil : Double(counted.reduce(0) { $0 + $1.falsePositiveLesions }) / Double(counted.count)
+    }
 
     /// Arithmetic mean; `nil` for no value.
     static func mean(_ values: [Double]) -> Double? {

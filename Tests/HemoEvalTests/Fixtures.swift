@@ -46,6 +46,8 @@ enum ReferenceFixtures {
             var dice, iou: [Double]
             var mean_dice, median_dice, mean_iou, median_iou, pooled_dice, pooled_iou: Double
             var volume_mae_ml, volume_bias_ml: Double
+            /// Per case: truth lesions, detected truth lesions, predicted lesions, matched predicted lesions.
+            var lesions: [[Int]]
         }
         var name: String
         var shape: [Int]

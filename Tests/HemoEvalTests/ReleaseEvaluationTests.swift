@@ -91,6 +91,10 @@ struct HandCheckedCohorts {
         #expect(ephSeg.cases.map(\.counts.dice) == [1, 1, 0])
         #expect(abs(try #require(ephSeg.volumeBiasML) - 4 * 0.002 / 3) < 1e-12)
         #expect(abs(try #require(ephSeg.volumeMeanAbsoluteErrorML) - 4 * 0.002 / 3) < 1e-12)
+        // Lesions: every truth lesion is hit; the EPH block of c3 is one false-positive lesion.
+        #expect(anySeg.pooledLesions == LesionCounts(truthLesions: 2, detectedTruthLesions: 2, predictedLesions: 3, matchedPredictedLesions: 2))
+        #expect(ephSeg.pooledLesions == LesionCounts(truthLesions: 0, detectedTruthLesions: 0, predictedLesions: 1, matchedPredictedLesions: 0))
+        #expect(abs(try #require(ephSeg.falsePositiveLesionsPerCase) - 1.0 / 3) < 1e-12)
         // Detection: IPH boxes overlap with IoU 8/24 < 0.5 → AP 0; SDH exact → AP 1; EPH has no
         // ground truth → left out of the mean.
         #expect(r.detection[category: 4]?.ap50 == 0)
@@ -192,5 +196,43 @@ struct HandCheckedCohorts {
         #expect {
             try ReleaseEvaluator().evaluate(predictionPath: c.predictionRelease, truthPath: c.truthRelease)
         } throws: { ($0 as? EvalError)?.description.contains("slice_labels.csv: row 2, column EPH") == true }
+    }
+
+    @Test func aCaseOnAnotherGridIsReportedAndTheOthersAreStillScored() throws {
+        let c = try HandCheckedCohorts.make()
+        defer { try? FileManager.default.removeItem(atPath: c.root) }
+        // The truth of c2 on a grid with one more slice: segmentation and slice metrics skip it.
+        let other = Geometry(size: GridSize(16, 12, 5), spacing: SIMD3(1, 1, 2))
+        try NIfTIFile.write(Volume<UInt8>(geometry: other, repeating: 0), to: c.truthRelease + "/masks3d/c2.nii.gz")
+        let slices = c.truthRelease + "/labels/slice_labels.csv"
+        try (try String(contentsOfFile: slices, encoding: .utf8) + "c2,004,0,0,0,0,0,0\n")
+            .write(toFile: slices, atomically: true, encoding: .utf8)
+        let r = try ReleaseEvaluator().evaluate(predictionPath: c.predictionRelease, truthPath: c.truthRelease)
+        #expect(r.problems.map(\.caseID) == ["c2", "c2"])
+        #expect(r.problems[0].reason.contains("grids differ"))
+        #expect(r.problems[1].reason.contains("slices differ"))
+        #expect(try Self.segmentation(r, .any).cases.map(\.caseID) == ["c1", "c3"])
+        #expect(try Self.result(r.sliceLevel, .any).confusion.count == 8)
+        #expect(try Self.result(r.patientLevel, .any).confusion.count == 3)   // patient labels still compared
+        #expect(r.markdown().contains("## Problems"))
+    }
+
+    @Test func missingOptionalTablesFallBackAndBadRowsNameFileAndRow() throws {
+        let c = try HandCheckedCohorts.make()
+        defer { try? FileManager.default.removeItem(atPath: c.root) }
+        // Without patient_labels.csv the patient labels are the union of the slice labels.
+        try FileManager.default.removeItem(atPath: c.predictionRelease + "/labels/patient_labels.csv")
+        let r = try ReleaseEvaluator().evaluate(predictionPath: c.predictionRelease, truthPath: c.truthRelease)
+        #expect(try Self.result(r.patientLevel, .subtype(.eph)).confusion.falsePositives == 1)
+        // A box row with an unknown subtype.
+        let boxes = c.predictionRelease + "/boxes/boxes2d.csv"
+        try (try String(contentsOfFile: boxes, encoding: .utf8) + "c1,001,XYZ,0,0,1,1,1,1\n")
+            .write(toFile: boxes, atomically: true, encoding: .utf8)
+        #expect {
+            try ReleaseEvaluator().evaluate(predictionPath: c.predictionRelease, truthPath: c.truthRelease)
+        } throws: { error in
+            let text = (error as? EvalError)?.description ?? ""
+            return text.contains("boxes2d.csv") && text.contains("'XYZ' is not a subtype name")
+        }
     }
 }

@@ -32,6 +32,37 @@ import HemoCore
     }
 }
 
+/// Lesion-level counts against scipy.ndimage.label (26-connectivity) on the same scenarios.
+@Suite struct LesionAgreementTests {
+    @Test("lesion counts equal the scipy reference per case and target",
+          arguments: ReferenceFixtures.segmentation.scenarios)
+    func lesionCountsMatchScipy(_ scenario: ReferenceFixtures.Segmentation) throws {
+        let geometry = Geometry(size: GridSize(scenario.shape[0], scenario.shape[1], scenario.shape[2]), spacing: SIMD3(1, 1, 1))
+        for (n, c) in scenario.cases.enumerated() {
+            let counts = LesionCounts.perTarget(truthBitmask: c.truth, predictedBitmask: c.predicted, geometry: geometry)
+            for target in EvalTarget.all {
+                let e = try #require(scenario.expected[target.name]).lesions[n]
+                let l = try #require(counts[target])
+                #expect([l.truthLesions, l.detectedTruthLesions, l.predictedLesions, l.matchedPredictedLesions] == e,
+                        "\(c.case) \(target)")
+            }
+        }
+    }
+
+    @Test func diagonalNeighboursJoinAndOneSharedVoxelIsAHit() {
+        let g = Geometry(size: GridSize(4, 4, 2), spacing: SIMD3(1, 1, 1))
+        var truth = Mask(geometry: g), predicted = Mask(geometry: g)
+        truth[0, 0, 0] = true; truth[1, 1, 1] = true        // one lesion (corner neighbours)
+        truth[3, 3, 0] = true                               // a second lesion
+        predicted[1, 1, 1] = true                           // hits the first
+        predicted[3, 0, 1] = true                           // a false positive
+        let l = LesionCounts(truth: truth, predicted: predicted)
+        #expect(l == LesionCounts(truthLesions: 2, detectedTruthLesions: 1, predictedLesions: 2, matchedPredictedLesions: 1))
+        #expect(l.sensitivity == 0.5 && l.precision == 0.5 && l.falsePositiveLesions == 1)
+        #expect(LesionCounts().sensitivity == nil)
+    }
+}
+
 /// Hand-checked conventions of the segmentation metrics.
 @Suite struct SegmentationBehaviourTests {
     @Test func bothEmptyIsPerfectAndCountsInTheMean() throws {
