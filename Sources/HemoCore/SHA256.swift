@@ -18,6 +18,13 @@ public struct SHA256: Sendable {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
+    /// The round constants in memory that never moves, read without bounds or lazy-init checks.
+    nonisolated(unsafe) private static let roundConstants: UnsafePointer<UInt32> = {
+        let p = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
+        p.initialize(from: k, count: 64)
+        return UnsafePointer(p)
+    }()
+
     /// A fresh hash.
     public init() {}
 
@@ -31,28 +38,29 @@ public struct SHA256: Sendable {
     /// Feeds more bytes.
     public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         length &+= UInt64(bytes.count)
-        var rest = bytes[...]
-        if !buffer.isEmpty {
-            let take = min(64 - buffer.count, rest.count)
-            buffer.append(contentsOf: rest.prefix(take))
-            rest = rest.dropFirst(take)
-            if buffer.count == 64 {
-                let block = buffer
-                buffer.removeAll(keepingCapacity: true)
-                block.withUnsafeBufferPointer { compress($0) }
-            } else {
-                return
-            }
-        }
-        let whole = Array(rest)
+        let whole = Array(bytes)
+        whole.withUnsafeBufferPointer { absorb($0) }
+    }
+
+    private mutating func absorb(_ p: UnsafeBufferPointer<UInt8>) {
+        let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
+        defer { w.deallocate() }
         var offset = 0
-        whole.withUnsafeBufferPointer { p in
-            while offset + 64 <= p.count {
-                compress(UnsafeBufferPointer(rebasing: p[offset..<(offset + 64)]))
-                offset += 64
-            }
+        if !buffer.isEmpty {
+            let take = min(64 - buffer.count, p.count)
+            buffer.append(contentsOf: p[0..<take])
+            offset = take
+            guard buffer.count == 64 else { return }
+            let block = buffer
+            buffer.removeAll(keepingCapacity: true)
+            block.withUnsafeBufferPointer { SHA256.compress(&state, $0.baseAddress!, w) }
         }
-        buffer.append(contentsOf: whole[offset...])
+        guard let base = p.baseAddress else { return }
+        while offset + 64 <= p.count {
+            SHA256.compress(&state, base + offset, w)
+            offset += 64
+        }
+        if offset < p.count { buffer.append(contentsOf: p[offset...]) }
     }
 
     /// The 32-byte digest. The hash should not be fed afterwards.
@@ -73,9 +81,9 @@ public struct SHA256: Sendable {
     /// The digest as lowercase hex.
     public mutating func finalizeHex() -> String { finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined() }
 
-    private mutating func compress(_ block: UnsafeBufferPointer<UInt8>) {
+    private static func compress(_ state: inout (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
+                                 _ block: UnsafePointer<UInt8>, _ w: UnsafeMutablePointer<UInt32>) {
         @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-        var w = [UInt32](repeating: 0, count: 64)
         for t in 0..<16 {
             w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16 | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
         }
@@ -85,10 +93,11 @@ public struct SHA256: Sendable {
             w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
         }
         var (a, b, c, d, e, f, g, h) = state
+        let roundConstants = SHA256.roundConstants
         for t in 0..<64 {
             let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
             let ch = (e & f) ^ (~e & g)
-            let t1 = h &+ s1 &+ ch &+ SHA256.k[t] &+ w[t]
+            let t1 = h &+ s1 &+ ch &+ roundConstants[t] &+ w[t]
             let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
             let maj = (a & b) ^ (a & c) ^ (b & c)
             let t2 = s0 &+ maj

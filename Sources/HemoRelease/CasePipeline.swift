@@ -134,25 +134,37 @@ public enum CasePipeline {
     public static func transform(ct: Volume<Float>, masks: SubtypeMasks, options: ReleaseOptions, threads: Int) throws
         -> (ct: Volume<Float>, masks: SubtypeMasks)
     {
-        var ct = ct
-        var bitmask = masks.bitmask
+        var target: SIMD3<Double>? = nil
+        if case .millimetres(let s) = options.spacing { target = s }
+        guard options.canonical || target != nil else { return (ct, masks) }
         do {
-            if options.canonical {
-                let (canonical, reorientation) = try Reorientation.toCanonical(ct)
-                ct = canonical
-                bitmask = reorientation.apply(bitmask)
-            }
-            if case .millimetres(let s) = options.spacing {
-                let plan = try ResamplePlan(source: ct.geometry, targetSpacing: s)
-                ct = Resampler.resample(ct, plan: plan, interpolation: options.interpolation,
-                                        fill: Resampler.defaultCTFill, threads: threads)
-                bitmask = Resampler.resample(bitmask, plan: plan, interpolation: .nearest,
-                                             fill: Resampler.defaultLabelFill, threads: threads)
-            }
-        } catch let e as TransformError {
-            throw CaseFailure(stage: "transform", reason: e.description)
+            let out = try transformGrid(ct: ct, bitmask: masks.bitmask, canonical: options.canonical, spacing: target,
+                                        interpolation: options.interpolation, threads: threads)
+            return (out.0, SubtypeMasks(bitmask: out.1))
+        } catch {
+            throw CaseFailure(stage: "transform", reason: error.description)
         }
-        return (ct, SubtypeMasks(bitmask: bitmask))
+    }
+
+    static func transformGrid(ct: Volume<Float>, bitmask: Volume<UInt8>, canonical: Bool, spacing: SIMD3<Double>?,
+                              interpolation: Interpolation, threads: Int) throws(TransformError)
+        -> (Volume<Float>, Volume<UInt8>)
+    {
+        var image = ct
+        var bits = bitmask
+        if canonical {
+            let (reoriented, reorientation) = try Reorientation.toCanonical(image)
+            image = reoriented
+            bits = reorientation.apply(bits)
+        }
+        if let spacing {
+            let plan = try ResamplePlan(source: image.geometry, targetSpacing: spacing)
+            image = Resampler.resample(image, plan: plan, interpolation: interpolation,
+                                       fill: Resampler.defaultCTFill, threads: threads)
+            bits = Resampler.resample(bits, plan: plan, interpolation: .nearest,
+                                      fill: Resampler.defaultLabelFill, threads: threads)
+        }
+        return (image, bits)
     }
 
     /// The whole per-exam pipeline: read, build masks, transform. Adds stage times to `times`.

@@ -61,6 +61,14 @@ import Testing
         #expect(SHA256.hex(of: Array(input.utf8)) == digest)
     }
 
+    @Test func oneMillionAsInUnevenPieces() {
+        var h = SHA256()
+        let piece = [UInt8](repeating: 0x61, count: 999)
+        for _ in 0..<1001 { h.update(piece) }
+        h.update([UInt8](repeating: 0x61, count: 1000))
+        #expect(h.finalizeHex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
     @Test func incrementalEqualsOneShot() {
         let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         var h = SHA256()
