@@ -1,0 +1,315 @@
+/// Packed single-precision GEMM for convolutions: `C[M×N] = A[M×K] · B[K×N]` where A holds
+/// the weights (packed once at load) and B is the implicit im2col matrix of the input, packed
+/// panel by panel while the product runs.
+///
+/// Blocking: K in blocks of `kc`, N in chunks per task, a 6×16 register tile of twelve
+/// `SIMD8<Float>` accumulators (AVX2: twelve ymm registers, one FMA per accumulator and k).
+/// The reduction order over K for each output element is fixed (k blocks in order, k in order
+/// inside a block), whatever the thread count and the chunking of N.
+enum GEMM {
+    /// Rows of the register tile.
+    static let mr = 6
+    /// Columns of the register tile (two SIMD8 vectors).
+    static let nr = 16
+    /// Depth of a K block (A strip 6×256 floats = 6 KiB in L1; B strip 16×256 = 16 KiB).
+    static let kc = 256
+    /// Upper bound of columns per task (packed B block ≤ 256 × 512 floats = 512 KiB).
+    static let ncMax = 512
+}
+
+/// The weights of one convolution group, packed for ``GEMM``.
+///
+/// Layout: for each K block starting at `k0` with depth `kcb`, for each strip of 6 rows,
+/// `kcb × 6` floats (k-major); rows beyond `rows` are zero. Block offset: `k0 * paddedRows`.
+struct PackedMatrix: Sendable {
+    let storage: FloatStorage
+    let rows: Int
+    let depth: Int
+    var paddedRows: Int { (rows + GEMM.mr - 1) / GEMM.mr * GEMM.mr }
+
+    /// Packs the `rows × depth` row-major matrix at `source` (row stride `depth`).
+    init(rows: Int, depth: Int, element: (Int, Int) -> Float) {
+        self.rows = rows
+        self.depth = depth
+        let padded = (rows + GEMM.mr - 1) / GEMM.mr * GEMM.mr
+        storage = FloatStorage(count: padded * depth)
+        let packed = storage.pointer
+        var k0 = 0
+        while k0 < depth {
+            let kcb = min(GEMM.kc, depth - k0)
+            let block = packed + k0 * padded
+            for strip in 0..<(padded / GEMM.mr) {
+                let panel = block + strip * GEMM.mr * kcb
+                for k in 0..<kcb {
+                    for r in 0..<GEMM.mr {
+                        let row = strip * GEMM.mr + r
+                        panel[k * GEMM.mr + r] = row < rows ? element(row, k0 + k) : 0
+                    }
+                }
+            }
+            k0 += kcb
+        }
+    }
+}
+
+/// Where the columns of B come from: an image (channels × height × width) seen through a
+/// convolution window. A plain matrix `K × N` is the 1×1, stride-1, unpadded case.
+struct Im2ColGeometry: Sendable {
+    var channels: Int
+    var inputHeight: Int
+    var inputWidth: Int
+    var kernelHeight: Int
+    var kernelWidth: Int
+    var strideHeight: Int
+    var strideWidth: Int
+    var padTop: Int
+    var padLeft: Int
+    var dilationHeight: Int
+    var dilationWidth: Int
+    var outputHeight: Int
+    var outputWidth: Int
+
+    /// A plain `rows × columns` matrix (row stride `columns`).
+    static func matrix(rows: Int, columns: Int) -> Im2ColGeometry {
+        Im2ColGeometry(channels: rows, inputHeight: 1, inputWidth: columns, kernelHeight: 1, kernelWidth: 1,
+                       strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0, dilationHeight: 1,
+                       dilationWidth: 1, outputHeight: 1, outputWidth: columns)
+    }
+
+    var depth: Int { channels * kernelHeight * kernelWidth }
+    var columns: Int { outputHeight * outputWidth }
+    /// True when B is the input itself (1×1 kernel, stride 1, no padding).
+    var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1
+            && padTop == 0 && padLeft == 0 && outputHeight == inputHeight && outputWidth == inputWidth
+    }
+}
+
+extension GEMM {
+    /// `output[m, n] = activation(bias[m] + Σ_k A[m, k] · B[k, n])` for one image and one group.
+    ///
+    /// - Parameters:
+    ///   - input: the image, `geometry.channels × inputHeight × inputWidth` floats.
+    ///   - output: `a.rows` rows of `geometry.columns` floats, row stride `geometry.columns`.
+    static func multiply(
+        _ a: PackedMatrix, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
+        output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+        threads: Int
+    ) {
+        let n = geometry.columns
+        let depth = a.depth
+        precondition(depth == geometry.depth, "GEMM: packed depth \(depth) vs im2col depth \(geometry.depth)")
+        if n == 0 || a.rows == 0 { return }
+        let workers = max(1, threads)
+        // Chunk N so every worker gets at least two chunks when there is enough work.
+        var chunk = (n + 2 * workers - 1) / (2 * workers)
+        chunk = min(ncMax, max(nr, (chunk + nr - 1) / nr * nr))
+        if workers == 1 { chunk = min(ncMax, (n + nr - 1) / nr * nr) }
+        let chunks = (n + chunk - 1) / chunk
+        let kcbMax = min(kc, depth)
+        parallelFor(chunks, threads: workers) { chunkIndex in
+            let n0 = chunkIndex * chunk
+            let ncb = min(chunk, n - n0)
+            let strips = (ncb + nr - 1) / nr
+            let packedB = UnsafeMutablePointer<Float>.allocate(capacity: strips * nr * kcbMax)
+            defer { packedB.deallocate() }
+            var edgeTile = [Float](repeating: 0, count: mr * nr)
+            var k0 = 0
+            while k0 < depth {
+                let kcb = min(kc, depth - k0)
+                let first = k0 == 0
+                let last = k0 + kcb == depth
+                packB(input: input, geometry: geometry, k0: k0, kcb: kcb, n0: n0, ncb: ncb, into: packedB)
+                let aBlock = UnsafePointer(a.storage.pointer) + k0 * a.paddedRows
+                for strip in 0..<strips {
+                    let column = n0 + strip * nr
+                    let columnsHere = min(nr, n - column)
+                    let bPanel = UnsafePointer(packedB) + strip * nr * kcb
+                    var row = 0
+                    while row < a.rows {
+                        let rowsHere = min(mr, a.rows - row)
+                        let aPanel = aBlock + row * kcb
+                        let biasHere = first ? bias.map { $0 + row } : nil
+                        let target = output + row * n + column
+                        if rowsHere == mr && columnsHere == nr {
+                            microKernel(depth: kcb, a: aPanel, b: bPanel, c: target, ldc: n,
+                                        accumulate: !first, bias: biasHere, biasRows: mr)
+                            if last { activation.apply(tile: target, rows: mr, columns: nr, ldc: n) }
+                        } else {
+                            edgeTile.withUnsafeMutableBufferPointer { tile in
+                                let t = tile.baseAddress!
+                                if !first {
+                                    for r in 0..<rowsHere {
+                                        for c in 0..<columnsHere { t[r * nr + c] = target[r * n + c] }
+                                    }
+                                }
+                                microKernel(depth: kcb, a: aPanel, b: bPanel, c: t, ldc: nr,
+                                            accumulate: !first, bias: biasHere, biasRows: rowsHere)
+                                for r in 0..<rowsHere {
+                                    for c in 0..<columnsHere { target[r * n + c] = t[r * nr + c] }
+                                }
+                                if last { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: n) }
+                            }
+                        }
+                        row += mr
+                    }
+                }
+                k0 += kcb
+            }
+        }
+    }
+
+    /// Packs rows `k0..<k0+kcb` and columns `n0..<n0+ncb` of the implicit im2col matrix into
+    /// strips of 16 columns (`kcb × 16` floats each, k-major), zero where the window is outside
+    /// the image or beyond the last column.
+    @inline(__always)
+    static func packB(
+        input: UnsafePointer<Float>, geometry g: Im2ColGeometry, k0: Int, kcb: Int, n0: Int, ncb: Int,
+        into packed: UnsafeMutablePointer<Float>
+    ) {
+        let strips = (ncb + nr - 1) / nr
+        let n = g.columns
+        let kernelArea = g.kernelHeight * g.kernelWidth
+        if g.isPointwise {
+            let planeSize = g.inputHeight * g.inputWidth
+            for strip in 0..<strips {
+                let column = n0 + strip * nr
+                let valid = min(nr, n - column)
+                let panel = packed + strip * nr * kcb
+                if valid == nr {
+                    for k in 0..<kcb {
+                        let source = UnsafeRawPointer(input + (k0 + k) * planeSize + column)
+                        let destination = UnsafeMutableRawPointer(panel + k * nr)
+                        destination.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                        destination.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                               toByteOffset: 32, as: SIMD8<Float>.self)
+                    }
+                } else {
+                    for k in 0..<kcb {
+                        let source = input + (k0 + k) * planeSize + column
+                        for c in 0..<nr { panel[k * nr + c] = c < valid ? source[c] : 0 }
+                    }
+                }
+            }
+            return
+        }
+        for strip in 0..<strips {
+            let column = n0 + strip * nr
+            let valid = min(nr, n - column)
+            let panel = packed + strip * nr * kcb
+            let oy0 = column / g.outputWidth
+            let ox0 = column % g.outputWidth
+            let sameRow = valid == nr && ox0 + nr <= g.outputWidth && g.strideWidth == 1
+            for k in 0..<kcb {
+                let row = k0 + k
+                let channel = row / kernelArea
+                let rest = row - channel * kernelArea
+                let ky = rest / g.kernelWidth
+                let kx = rest - ky * g.kernelWidth
+                let plane = input + channel * g.inputHeight * g.inputWidth
+                let destination = panel + k * nr
+                let yOffset = ky * g.dilationHeight - g.padTop
+                let xOffset = kx * g.dilationWidth - g.padLeft
+                if sameRow {
+                    let iy = oy0 * g.strideHeight + yOffset
+                    let ix0 = ox0 + xOffset
+                    if iy < 0 || iy >= g.inputHeight {
+                        for c in 0..<nr { destination[c] = 0 }
+                    } else if ix0 >= 0 && ix0 + nr <= g.inputWidth {
+                        let source = UnsafeRawPointer(plane + iy * g.inputWidth + ix0)
+                        let target = UnsafeMutableRawPointer(destination)
+                        target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                        target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                          toByteOffset: 32, as: SIMD8<Float>.self)
+                    } else {
+                        let rowPointer = plane + iy * g.inputWidth
+                        for c in 0..<nr {
+                            let ix = ix0 + c
+                            destination[c] = ix >= 0 && ix < g.inputWidth ? rowPointer[ix] : 0
+                        }
+                    }
+                } else {
+                    var oy = oy0
+                    var ox = ox0
+                    for c in 0..<nr {
+                        if c < valid {
+                            let iy = oy * g.strideHeight + yOffset
+                            let ix = ox * g.strideWidth + xOffset
+                            destination[c] = iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth
+                                ? plane[iy * g.inputWidth + ix] : 0
+                            ox += 1
+                            if ox == g.outputWidth { ox = 0; oy += 1 }
+                        } else {
+                            destination[c] = 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 6×16 register tile: `C = (accumulate ? C : bias) + A_panel · B_panel` over `depth`.
+    @inline(__always)
+    static func microKernel(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, biasRows: Int
+    ) {
+        typealias V = SIMD8<Float>
+        let cRaw = UnsafeMutableRawPointer(c)
+        let stride = ldc * 4
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        if accumulate {
+            c00 = cRaw.loadUnaligned(as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 32, as: V.self)
+            c10 = cRaw.loadUnaligned(fromByteOffset: stride, as: V.self)
+            c11 = cRaw.loadUnaligned(fromByteOffset: stride + 32, as: V.self)
+            c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self)
+            c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self)
+            c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self)
+            c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self)
+            c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self)
+            c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self)
+            c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self)
+            c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self)
+        } else if let bias {
+            let b0 = V(repeating: bias[0])
+            let b1 = biasRows > 1 ? V(repeating: bias[1]) : V()
+            let b2 = biasRows > 2 ? V(repeating: bias[2]) : V()
+            let b3 = biasRows > 3 ? V(repeating: bias[3]) : V()
+            let b4 = biasRows > 4 ? V(repeating: bias[4]) : V()
+            let b5 = biasRows > 5 ? V(repeating: bias[5]) : V()
+            c00 = b0; c01 = b0; c10 = b1; c11 = b1; c20 = b2; c21 = b2
+            c30 = b3; c31 = b3; c40 = b4; c41 = b4; c50 = b5; c51 = b5
+        }
+        let bRaw = UnsafeRawPointer(b)
+        var ap = a
+        for p in 0..<depth {
+            let b0 = bRaw.loadUnaligned(fromByteOffset: p * 64, as: V.self)
+            let b1 = bRaw.loadUnaligned(fromByteOffset: p * 64 + 32, as: V.self)
+            var av = V(repeating: ap[0])
+            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: ap[1])
+            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: ap[2])
+            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: ap[3])
+            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: ap[4])
+            c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: ap[5])
+            c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            ap += 6
+        }
+        cRaw.storeBytes(of: c00, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 32, as: V.self)
+        cRaw.storeBytes(of: c10, toByteOffset: stride, as: V.self)
+        cRaw.storeBytes(of: c11, toByteOffset: stride + 32, as: V.self)
+        cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self)
+        cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self)
+        cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self)
+        cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self)
+        cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self)
+    }
+}
