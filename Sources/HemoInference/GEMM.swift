@@ -193,56 +193,69 @@ extension GEMM {
             }
             return
         }
-        for strip in 0..<strips {
-            let column = n0 + strip * nr
-            let valid = min(nr, n - column)
-            let panel = packed + strip * nr * kcb
-            let oy0 = column / g.outputWidth
-            let ox0 = column % g.outputWidth
-            let sameRow = valid == nr && ox0 + nr <= g.outputWidth && g.strideWidth == 1
+        // Per strip: its first output pixel, and whether its 16 pixels lie in one output row
+        // with stride 1 (then each k row is a contiguous 16-float run of one input row).
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: strips * 3) { info in
+            for strip in 0..<strips {
+                let column = n0 + strip * nr
+                let valid = min(nr, n - column)
+                info[strip * 3] = column / g.outputWidth
+                info[strip * 3 + 1] = column % g.outputWidth
+                info[strip * 3 + 2] = valid == nr && info[strip * 3 + 1] + nr <= g.outputWidth && g.strideWidth == 1 ? 1 : 0
+            }
+            var channel = k0 / kernelArea
+            var ky = (k0 - channel * kernelArea) / g.kernelWidth
+            var kx = k0 - channel * kernelArea - ky * g.kernelWidth
+            let zero = SIMD8<Float>()
             for k in 0..<kcb {
-                let row = k0 + k
-                let channel = row / kernelArea
-                let rest = row - channel * kernelArea
-                let ky = rest / g.kernelWidth
-                let kx = rest - ky * g.kernelWidth
                 let plane = input + channel * g.inputHeight * g.inputWidth
-                let destination = panel + k * nr
                 let yOffset = ky * g.dilationHeight - g.padTop
                 let xOffset = kx * g.dilationWidth - g.padLeft
-                if sameRow {
-                    let iy = oy0 * g.strideHeight + yOffset
-                    let ix0 = ox0 + xOffset
-                    if iy < 0 || iy >= g.inputHeight {
-                        for c in 0..<nr { destination[c] = 0 }
-                    } else if ix0 >= 0 && ix0 + nr <= g.inputWidth {
-                        let source = UnsafeRawPointer(plane + iy * g.inputWidth + ix0)
+                for strip in 0..<strips {
+                    let destination = packed + strip * nr * kcb + k * nr
+                    let oy0 = info[strip * 3], ox0 = info[strip * 3 + 1]
+                    if info[strip * 3 + 2] == 1 {
+                        let iy = oy0 * g.strideHeight + yOffset
+                        let ix0 = ox0 + xOffset
                         let target = UnsafeMutableRawPointer(destination)
-                        target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                        target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                                          toByteOffset: 32, as: SIMD8<Float>.self)
-                    } else {
-                        let rowPointer = plane + iy * g.inputWidth
-                        for c in 0..<nr {
-                            let ix = ix0 + c
-                            destination[c] = ix >= 0 && ix < g.inputWidth ? rowPointer[ix] : 0
-                        }
-                    }
-                } else {
-                    var oy = oy0
-                    var ox = ox0
-                    for c in 0..<nr {
-                        if c < valid {
-                            let iy = oy * g.strideHeight + yOffset
-                            let ix = ox * g.strideWidth + xOffset
-                            destination[c] = iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth
-                                ? plane[iy * g.inputWidth + ix] : 0
-                            ox += 1
-                            if ox == g.outputWidth { ox = 0; oy += 1 }
+                        if iy < 0 || iy >= g.inputHeight {
+                            target.storeBytes(of: zero, as: SIMD8<Float>.self)
+                            target.storeBytes(of: zero, toByteOffset: 32, as: SIMD8<Float>.self)
+                        } else if ix0 >= 0 && ix0 + nr <= g.inputWidth {
+                            let source = UnsafeRawPointer(plane + iy * g.inputWidth + ix0)
+                            target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                            target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                              toByteOffset: 32, as: SIMD8<Float>.self)
                         } else {
-                            destination[c] = 0
+                            let rowPointer = plane + iy * g.inputWidth
+                            for c in 0..<nr {
+                                let ix = ix0 + c
+                                destination[c] = ix >= 0 && ix < g.inputWidth ? rowPointer[ix] : 0
+                            }
+                        }
+                    } else {
+                        let valid = min(nr, n - (n0 + strip * nr))
+                        var oy = oy0
+                        var ox = ox0
+                        for c in 0..<nr {
+                            if c < valid {
+                                let iy = oy * g.strideHeight + yOffset
+                                let ix = ox * g.strideWidth + xOffset
+                                destination[c] = iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth
+                                    ? plane[iy * g.inputWidth + ix] : 0
+                                ox += 1
+                                if ox == g.outputWidth { ox = 0; oy += 1 }
+                            } else {
+                                destination[c] = 0
+                            }
                         }
                     }
+                }
+                kx += 1
+                if kx == g.kernelWidth {
+                    kx = 0
+                    ky += 1
+                    if ky == g.kernelHeight { ky = 0; channel += 1 }
                 }
             }
         }

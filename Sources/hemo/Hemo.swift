@@ -8,6 +8,6 @@ struct Hemo: ParsableCommand {
         commandName: "hemo",
         abstract: "Build, pseudo-label, distribute and verify head-CT hemorrhage datasets.",
         version: HemoVersion.string,
-        subcommands: []
+        subcommands: [ModelCommand.self]
     )
 }
