@@ -111,20 +111,51 @@ extension GEMM {
             let n0 = chunkIndex * chunk
             let ncb = min(chunk, n - n0)
             let strips = (ncb + nr - 1) / nr
-            let packedB = UnsafeMutablePointer<Float>.allocate(capacity: strips * nr * kcbMax)
+            // One packed strip (16 × kc floats = 16 KiB) at a time: it stays in L1 while every
+            // row strip of A streams past it.
+            let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nr * kcbMax)
             defer { packedB.deallocate() }
+            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: kcbMax)
+            defer { offsets.deallocate() }
             var edgeTile = [Float](repeating: 0, count: mr * nr)
+            let g = geometry
+            let inPlane = g.inputHeight * g.inputWidth
+            let kernelArea = g.kernelHeight * g.kernelWidth
+            let pointwise = g.isPointwise
             var k0 = 0
             while k0 < depth {
                 let kcb = min(kc, depth - k0)
                 let first = k0 == 0
                 let last = k0 + kcb == depth
-                packB(input: input, geometry: geometry, k0: k0, kcb: kcb, n0: n0, ncb: ncb, into: packedB)
+                // Offsets of each k row of this block relative to the window's top-left input
+                // pixel: strips whose window lies inside the image read B straight from the input.
+                for k in 0..<kcb {
+                    let row = k0 + k
+                    let channel = row / kernelArea, rest = row % kernelArea
+                    offsets[k] = channel * inPlane + (rest / g.kernelWidth) * g.dilationHeight * g.inputWidth
+                        + (rest % g.kernelWidth) * g.dilationWidth
+                }
                 let aBlock = UnsafePointer(a.storage.pointer) + k0 * a.paddedRows
                 for strip in 0..<strips {
                     let column = n0 + strip * nr
                     let columnsHere = min(nr, n - column)
-                    let bPanel = UnsafePointer(packedB) + strip * nr * kcb
+                    var direct: UnsafePointer<Float>? = nil
+                    if columnsHere == nr {
+                        if pointwise {
+                            direct = input + column
+                        } else if g.strideWidth == 1 {
+                            let oy = column / g.outputWidth, ox = column % g.outputWidth
+                            let top = oy * g.strideHeight - g.padTop, left = ox - g.padLeft
+                            if ox + nr <= g.outputWidth && top >= 0 && top + (g.kernelHeight - 1) * g.dilationHeight < g.inputHeight
+                                && left >= 0 && left + (g.kernelWidth - 1) * g.dilationWidth + nr <= g.inputWidth {
+                                direct = input + top * g.inputWidth + left
+                            }
+                        }
+                    }
+                    if direct == nil {
+                        packB(input: input, geometry: geometry, k0: k0, kcb: kcb, n0: column, ncb: columnsHere, into: packedB)
+                    }
+                    let bPanel = UnsafePointer(packedB)
                     var row = 0
                     while row < a.rows {
                         let rowsHere = min(mr, a.rows - row)
@@ -132,8 +163,13 @@ extension GEMM {
                         let biasHere = first ? bias.map { $0 + row } : nil
                         let target = output + row * n + column
                         if rowsHere == mr && columnsHere == nr {
-                            microKernel(depth: kcb, a: aPanel, b: bPanel, c: target, ldc: n,
-                                        accumulate: !first, bias: biasHere, biasRows: mr)
+                            if let direct {
+                                microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: target, ldc: n,
+                                                    accumulate: !first, bias: biasHere, biasRows: mr)
+                            } else {
+                                microKernel(depth: kcb, a: aPanel, b: bPanel, c: target, ldc: n,
+                                            accumulate: !first, bias: biasHere, biasRows: mr)
+                            }
                             if last { activation.apply(tile: target, rows: mr, columns: nr, ldc: n) }
                         } else {
                             edgeTile.withUnsafeMutableBufferPointer { tile in
@@ -143,8 +179,13 @@ extension GEMM {
                                         for c in 0..<columnsHere { t[r * nr + c] = target[r * n + c] }
                                     }
                                 }
-                                microKernel(depth: kcb, a: aPanel, b: bPanel, c: t, ldc: nr,
-                                            accumulate: !first, bias: biasHere, biasRows: rowsHere)
+                                if let direct {
+                                    microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: t, ldc: nr,
+                                                        accumulate: !first, bias: biasHere, biasRows: rowsHere)
+                                } else {
+                                    microKernel(depth: kcb, a: aPanel, b: bPanel, c: t, ldc: nr,
+                                                accumulate: !first, bias: biasHere, biasRows: rowsHere)
+                                }
                                 for r in 0..<rowsHere {
                                     for c in 0..<columnsHere { target[r * n + c] = t[r * nr + c] }
                                 }
@@ -299,6 +340,72 @@ extension GEMM {
         for p in 0..<depth {
             let b0 = bRaw.loadUnaligned(fromByteOffset: p * 64, as: V.self)
             let b1 = bRaw.loadUnaligned(fromByteOffset: p * 64 + 32, as: V.self)
+            var av = V(repeating: ap[0])
+            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: ap[1])
+            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: ap[2])
+            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: ap[3])
+            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: ap[4])
+            c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: ap[5])
+            c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            ap += 6
+        }
+        cRaw.storeBytes(of: c00, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 32, as: V.self)
+        cRaw.storeBytes(of: c10, toByteOffset: stride, as: V.self)
+        cRaw.storeBytes(of: c11, toByteOffset: stride + 32, as: V.self)
+        cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self)
+        cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self)
+        cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self)
+        cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self)
+        cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self)
+    }
+
+    /// The 6×16 register tile reading B in place: row k of B is the 16 floats at `b + offsets[k]`.
+    @inline(__always)
+    static func microKernelIndirect(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>,
+        ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, biasRows: Int
+    ) {
+        typealias V = SIMD8<Float>
+        let cRaw = UnsafeMutableRawPointer(c)
+        let stride = ldc * 4
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        if accumulate {
+            c00 = cRaw.loadUnaligned(as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 32, as: V.self)
+            c10 = cRaw.loadUnaligned(fromByteOffset: stride, as: V.self)
+            c11 = cRaw.loadUnaligned(fromByteOffset: stride + 32, as: V.self)
+            c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self)
+            c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self)
+            c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self)
+            c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self)
+            c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self)
+            c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self)
+            c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self)
+            c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self)
+        } else if let bias {
+            let b0 = V(repeating: bias[0])
+            let b1 = biasRows > 1 ? V(repeating: bias[1]) : V()
+            let b2 = biasRows > 2 ? V(repeating: bias[2]) : V()
+            let b3 = biasRows > 3 ? V(repeating: bias[3]) : V()
+            let b4 = biasRows > 4 ? V(repeating: bias[4]) : V()
+            let b5 = biasRows > 5 ? V(repeating: bias[5]) : V()
+            c00 = b0; c01 = b0; c10 = b1; c11 = b1; c20 = b2; c21 = b2
+            c30 = b3; c31 = b3; c40 = b4; c41 = b4; c50 = b5; c51 = b5
+        }
+        let bRaw = UnsafeRawPointer(b)
+        var ap = a
+        for p in 0..<depth {
+            let offset = offsets[p] &* 4
+            let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+            let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 32, as: V.self)
             var av = V(repeating: ap[0])
             c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
             av = V(repeating: ap[1])

@@ -118,17 +118,35 @@ struct ModelBench: ParsableCommand {
         let flops = 2.0 * Double(try onnx.multiplyAdds(inputShapes: [info.name: tensor.shape]))
         _ = try onnx.run([info.name: tensor], threads: threads)
         var times: [Double] = []
+        var cpuTimes: [Double] = []
         for _ in 0..<runs {
+            let cpuStart = Self.processCPUMilliseconds()
             let start = DispatchTime.now().uptimeNanoseconds
             _ = try onnx.run([info.name: tensor], threads: threads)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            cpuTimes.append(Self.processCPUMilliseconds() - cpuStart)
         }
-        times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let median = Self.median(times), cpuMedian = Self.median(cpuTimes)
         let perSlice = median / Double(slices)
         let gflops = flops / (median / 1000) / 1e9
-        print(String(format: "model %@ input %@ threads %d: %.2f ms per slice (median of %d, %.2f ms per run), %.2f GFLOP/s (%.3f GFLOP per run)",
-                     (model as NSString).lastPathComponent, "\(tensor.shape)", threads, perSlice, runs, median, gflops, flops / 1e9))
+        print(String(format: "model %@ input %@ threads %d: %.2f ms per slice (median of %d, %.2f ms per run), %.2f GFLOP/s (%.3f GFLOP per run), cpu %.2f ms per slice",
+                     (model as NSString).lastPathComponent, "\(tensor.shape)", threads, perSlice, runs, median, gflops, flops / 1e9,
+                     cpuMedian / Double(slices)))
+    }
+}
+
+extension ModelBench {
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// CPU time of the whole process (all threads), in milliseconds: on a shared machine this
+    /// shows the work done, independent of how much of the CPU other processes took.
+    static func processCPUMilliseconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) * 1000 + Double(time.tv_nsec) / 1e6
     }
 }
 
