@@ -162,15 +162,15 @@ extension GEMM {
                         let aPanel = aBlock + row * kcb
                         let biasHere = first ? bias.map { $0 + row } : nil
                         let target = output + row * n + column
-                        if rowsHere == mr && columnsHere == nr {
+                        if columnsHere == nr {
                             if let direct {
                                 microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: target, ldc: n,
-                                                    accumulate: !first, bias: biasHere, biasRows: mr)
+                                                    rows: rowsHere, accumulate: !first, bias: biasHere)
                             } else {
                                 microKernel(depth: kcb, a: aPanel, b: bPanel, c: target, ldc: n,
-                                            accumulate: !first, bias: biasHere, biasRows: mr)
+                                            rows: rowsHere, accumulate: !first, bias: biasHere)
                             }
-                            if last { activation.apply(tile: target, rows: mr, columns: nr, ldc: n) }
+                            if last { activation.apply(tile: target, rows: rowsHere, columns: nr, ldc: n) }
                         } else {
                             edgeTile.withUnsafeMutableBufferPointer { tile in
                                 let t = tile.baseAddress!
@@ -181,10 +181,10 @@ extension GEMM {
                                 }
                                 if let direct {
                                     microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: t, ldc: nr,
-                                                        accumulate: !first, bias: biasHere, biasRows: rowsHere)
+                                                        rows: rowsHere, accumulate: !first, bias: biasHere)
                                 } else {
                                     microKernel(depth: kcb, a: aPanel, b: bPanel, c: t, ldc: nr,
-                                                accumulate: !first, bias: biasHere, biasRows: rowsHere)
+                                                rows: rowsHere, accumulate: !first, bias: biasHere)
                                 }
                                 for r in 0..<rowsHere {
                                     for c in 0..<columnsHere { target[r * n + c] = t[r * nr + c] }
@@ -303,10 +303,11 @@ extension GEMM {
     }
 
     /// The 6×16 register tile: `C = (accumulate ? C : bias) + A_panel · B_panel` over `depth`.
+    /// Only the first `rows` rows of C are read and written (A is zero-padded beyond them).
     @inline(__always)
     static func microKernel(
         depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-        ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, biasRows: Int
+        ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
     ) {
         typealias V = SIMD8<Float>
         let cRaw = UnsafeMutableRawPointer(c)
@@ -314,26 +315,19 @@ extension GEMM {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         if accumulate {
-            c00 = cRaw.loadUnaligned(as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 32, as: V.self)
-            c10 = cRaw.loadUnaligned(fromByteOffset: stride, as: V.self)
-            c11 = cRaw.loadUnaligned(fromByteOffset: stride + 32, as: V.self)
-            c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self)
-            c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self)
-            c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self)
-            c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self)
-            c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self)
-            c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self)
-            c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self)
-            c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self)
+            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
+            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
+            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
+            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
+            if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self) }
+            if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self) }
         } else if let bias {
-            let b0 = V(repeating: bias[0])
-            let b1 = biasRows > 1 ? V(repeating: bias[1]) : V()
-            let b2 = biasRows > 2 ? V(repeating: bias[2]) : V()
-            let b3 = biasRows > 3 ? V(repeating: bias[3]) : V()
-            let b4 = biasRows > 4 ? V(repeating: bias[4]) : V()
-            let b5 = biasRows > 5 ? V(repeating: bias[5]) : V()
-            c00 = b0; c01 = b0; c10 = b1; c11 = b1; c20 = b2; c21 = b2
-            c30 = b3; c31 = b3; c40 = b4; c41 = b4; c50 = b5; c51 = b5
+            c00 = V(repeating: bias[0]); c01 = c00
+            if rows > 1 { c10 = V(repeating: bias[1]); c11 = c10 }
+            if rows > 2 { c20 = V(repeating: bias[2]); c21 = c20 }
+            if rows > 3 { c30 = V(repeating: bias[3]); c31 = c30 }
+            if rows > 4 { c40 = V(repeating: bias[4]); c41 = c40 }
+            if rows > 5 { c50 = V(repeating: bias[5]); c51 = c50 }
         }
         let bRaw = UnsafeRawPointer(b)
         var ap = a
@@ -354,24 +348,20 @@ extension GEMM {
             c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
             ap += 6
         }
-        cRaw.storeBytes(of: c00, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 32, as: V.self)
-        cRaw.storeBytes(of: c10, toByteOffset: stride, as: V.self)
-        cRaw.storeBytes(of: c11, toByteOffset: stride + 32, as: V.self)
-        cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self)
-        cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self)
-        cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self)
-        cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self)
-        cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self)
-        cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self)
-        cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self)
-        cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
+        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
+        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
+        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
+        if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self) }
+        if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self) }
     }
 
     /// The 6×16 register tile reading B in place: row k of B is the 16 floats at `b + offsets[k]`.
+    /// Only the first `rows` rows of C are read and written (A is zero-padded beyond them).
     @inline(__always)
     static func microKernelIndirect(
         depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>,
-        ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, biasRows: Int
+        ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
     ) {
         typealias V = SIMD8<Float>
         let cRaw = UnsafeMutableRawPointer(c)
@@ -379,26 +369,19 @@ extension GEMM {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         if accumulate {
-            c00 = cRaw.loadUnaligned(as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 32, as: V.self)
-            c10 = cRaw.loadUnaligned(fromByteOffset: stride, as: V.self)
-            c11 = cRaw.loadUnaligned(fromByteOffset: stride + 32, as: V.self)
-            c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self)
-            c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self)
-            c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self)
-            c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self)
-            c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self)
-            c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self)
-            c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self)
-            c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self)
+            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
+            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
+            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
+            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
+            if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self) }
+            if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self) }
         } else if let bias {
-            let b0 = V(repeating: bias[0])
-            let b1 = biasRows > 1 ? V(repeating: bias[1]) : V()
-            let b2 = biasRows > 2 ? V(repeating: bias[2]) : V()
-            let b3 = biasRows > 3 ? V(repeating: bias[3]) : V()
-            let b4 = biasRows > 4 ? V(repeating: bias[4]) : V()
-            let b5 = biasRows > 5 ? V(repeating: bias[5]) : V()
-            c00 = b0; c01 = b0; c10 = b1; c11 = b1; c20 = b2; c21 = b2
-            c30 = b3; c31 = b3; c40 = b4; c41 = b4; c50 = b5; c51 = b5
+            c00 = V(repeating: bias[0]); c01 = c00
+            if rows > 1 { c10 = V(repeating: bias[1]); c11 = c10 }
+            if rows > 2 { c20 = V(repeating: bias[2]); c21 = c20 }
+            if rows > 3 { c30 = V(repeating: bias[3]); c31 = c30 }
+            if rows > 4 { c40 = V(repeating: bias[4]); c41 = c40 }
+            if rows > 5 { c50 = V(repeating: bias[5]); c51 = c50 }
         }
         let bRaw = UnsafeRawPointer(b)
         var ap = a
@@ -420,16 +403,11 @@ extension GEMM {
             c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
             ap += 6
         }
-        cRaw.storeBytes(of: c00, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 32, as: V.self)
-        cRaw.storeBytes(of: c10, toByteOffset: stride, as: V.self)
-        cRaw.storeBytes(of: c11, toByteOffset: stride + 32, as: V.self)
-        cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self)
-        cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self)
-        cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self)
-        cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self)
-        cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self)
-        cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self)
-        cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self)
-        cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self)
+        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
+        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
+        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
+        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
+        if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self) }
+        if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self) }
     }
 }

@@ -257,6 +257,22 @@ struct StepExecutor {
     func pool(_ s: PoolStep) {
         let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
         let inPlane = s.inputHeight * s.inputWidth, outPlane = s.outputHeight * s.outputWidth
+        if s.kind == .max && s.kernelHeight == 2 && s.kernelWidth == 2 && s.strideHeight == 2 && s.strideWidth == 2
+            && s.padTop == 0 && s.padLeft == 0 && s.dilationHeight == 1 && s.dilationWidth == 1
+            && 2 * s.outputHeight <= s.inputHeight && 2 * s.outputWidth <= s.inputWidth {
+            // The U-Net downsampling case: every window is inside the image.
+            parallelFor(s.planes, threads: threads) { plane in
+                let input = source + plane * inPlane, output = destination + plane * outPlane
+                for oy in 0..<s.outputHeight {
+                    let top = input + 2 * oy * s.inputWidth, bottom = top + s.inputWidth
+                    let row = output + oy * s.outputWidth
+                    for ox in 0..<s.outputWidth {
+                        row[ox] = max(max(top[2 * ox], top[2 * ox + 1]), max(bottom[2 * ox], bottom[2 * ox + 1]))
+                    }
+                }
+            }
+            return
+        }
         parallelFor(s.planes, threads: threads) { plane in
             let input = source + plane * inPlane, output = destination + plane * outPlane
             for oy in 0..<s.outputHeight {
