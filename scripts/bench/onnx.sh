@@ -35,7 +35,7 @@ fi
 
 rss_kb() { awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$1"; }
 
-printf "\n%-8s %-7s %12s %12s %8s %10s %8s %10s %10s %10s\n" size threads ours_ms ort_ms ratio GFLOP/s peak% ours_MB ort_MB target_MB
+printf "\n%-8s %-7s %10s %10s %6s %10s %10s %6s %8s %6s %8s %8s %9s\n" size threads ours_ms ort_ms ratio ours_cpu ort_cpu ratio GFLOP/s peak% ours_MB ort_MB target_MB
 for size in 256 512; do
     python3 scripts/bench/onnx_peer.py memory "$model" "$size" > "$work/memory_$size"
     target_mb="$(awk '/target_bytes/ {printf "%.1f", $2 / 1048576}' "$work/memory_$size")"
@@ -47,15 +47,21 @@ for size in 256 512; do
         /usr/bin/time -v python3 scripts/bench/onnx_peer.py run "$model" "$work/input_$size.npy" "$threads" "$runs" \
             > "$work/ort.out" 2> "$work/ort.time"
         ort_ms="$(awk '/ort_ms_per_slice/ {print $2}' "$work/ort.out")"
+        ours_cpu="$(sed -E 's/.*cpu ([0-9.]+) ms per slice.*/\1/' "$work/ours.out")"
+        ort_cpu="$(awk '/ort_cpu_ms_per_slice/ {print $2}' "$work/ort.out")"
+        cpu_ratio="$(awk -v a="$ours_cpu" -v b="$ort_cpu" 'BEGIN {printf "%.2f", a / b}')"
         ratio="$(awk -v a="$ours_ms" -v b="$ort_ms" 'BEGIN {printf "%.2f", a / b}')"
         peak="$(awk -v g="$gflops" -v p="$per_core" -v t="$threads" 'BEGIN {printf "%.0f", 100 * g / (p * t)}')"
         ours_mb="$(awk -v k="$(rss_kb "$work/ours.time")" 'BEGIN {printf "%.1f", k / 1024}')"
         ort_mb="$(awk -v k="$(rss_kb "$work/ort.time")" 'BEGIN {printf "%.1f", k / 1024}')"
-        printf "%-8s %-7s %12s %12s %8s %10s %7s%% %10s %10s %10s\n" "${size}x${size}" "$threads" "$ours_ms" "$ort_ms" \
-            "$ratio" "$gflops" "$peak" "$ours_mb" "$ort_mb" "$target_mb"
+        printf "%-8s %-7s %10s %10s %6s %10s %10s %6s %8s %5s%% %8s %8s %9s\n" "${size}x${size}" "$threads" "$ours_ms" "$ort_ms" \
+            "$ratio" "$ours_cpu" "$ort_cpu" "$cpu_ratio" "$gflops" "$peak" "$ours_mb" "$ort_mb" "$target_mb"
     done
 done
 echo
 echo "ratio = ours / onnxruntime time per slice (medians of $runs runs; lower is better; target <= 1.25)."
+echo "ours_cpu / ort_cpu: median process CPU time per slice (all threads); on a shared machine it shows the work"
+echo "done independent of other processes' load (ort's worker threads spin, which inflates its CPU time at 2 threads)."
+echo "GFLOP/s and peak% are from wall time (2 x multiply-adds of convolutions and matrix products)."
 echo "ours_MB / ort_MB: peak RSS of the whole process (ort includes the Python interpreter)."
 echo "target_MB = weights + 2 x largest live activations around one node (see onnx_peer.py memory)."
