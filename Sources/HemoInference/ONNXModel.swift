@@ -88,8 +88,8 @@ public final class ONNXModel: Sendable {
             throw InferenceError.inputMismatch(path: path, input: name, reason: "the model has no such input")
         }
         let plan = try plan(for: shapes)
-        let arena = UnsafeMutablePointer<Float>.allocate(capacity: max(plan.arenaSize, 1))
-        defer { arena.deallocate() }
+        let memory = ArenaMemory(count: plan.arenaSize)
+        let arena = memory.pointer
         for (port, storage) in zip(graph.inputs, plan.inputStorages) {
             let tensor = inputs[port.info.name]!
             tensor.data.withUnsafeBufferPointer { source in
@@ -105,6 +105,7 @@ public final class ONNXModel: Sendable {
             let count = output.shape.reduce(1, *)
             results[output.name] = Tensor(shape: output.shape, data: Array(UnsafeBufferPointer(start: source, count: count)))
         }
+        _ = consume memory
         return results
     }
 
