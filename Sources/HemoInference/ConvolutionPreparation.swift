@@ -1,0 +1,145 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension ModelGraph {
+    /// The activation a node computes, when it can be fused into the store of a convolution.
+    func fusableActivation(_ node: GraphNode) throws -> Activation? {
+        let a = node.attributes
+        switch node.op {
+        case "Relu": return .relu
+        case "LeakyRelu": return .leakyRelu(alpha: try a.float("alpha", default: 0.01))
+        case "Sigmoid": return .sigmoid
+        case "Tanh": return .tanh
+        case "HardSigmoid":
+            return .hardSigmoid(alpha: try a.float("alpha", default: 0.2), beta: try a.float("beta", default: 0.5))
+        case "HardSwish": return .hardSwish
+        case "Clip":
+            if opset < 11 {
+                return .clip(min: try a.float("min", default: -.greatestFiniteMagnitude),
+                             max: try a.float("max", default: .greatestFiniteMagnitude))
+            }
+            var low = -Float.greatestFiniteMagnitude
+            var high = Float.greatestFiniteMagnitude
+            if let id = node.input(1) {
+                guard let value = constants[id], value.count == 1 else { return nil }
+                low = value.floats[0]
+            }
+            if let id = node.input(2) {
+                guard let value = constants[id], value.count == 1 else { return nil }
+                high = value.floats[0]
+            }
+            return .clip(min: low, max: high)
+        default: return nil
+        }
+    }
+
+    /// Folds BatchNormalization into the preceding Conv, fuses single-consumer activations into
+    /// convolutions, and packs every convolution's weights.
+    mutating func prepareConvolutions() throws {
+        var consumers = [Int](repeating: 0, count: valueNames.count)
+        for node in nodes { for case let id? in node.inputs { consumers[id] += 1 } }
+        for output in outputs { consumers[output.id] += 1 }
+        func soleConsumer(of id: Int, after index: Int) -> Int? {
+            guard consumers[id] == 1 else { return nil }
+            return nodes.indices.dropFirst(index + 1).first { nodes[$0].inputs.contains(id) }
+        }
+
+        var removed = Set<Int>()
+        for index in nodes.indices where nodes[index].op == "Conv" || nodes[index].op == "ConvTranspose" {
+            var node = nodes[index]
+            let transposed = node.op == "ConvTranspose"
+            let a = node.attributes
+            guard let weightID = node.input(1), let weightTensor = constants[weightID], !weightTensor.isInteger else {
+                throw a.invalid("the weights (input 1) must be a float initializer")
+            }
+            guard weightTensor.shape.count == 4 else {
+                throw a.invalid("only 2-D convolutions (4-D weights) are supported; weights have shape \(weightTensor.shape)")
+            }
+            let groups = try a.int("group", default: 1)
+            var weights = weightTensor.floats
+            let s = weightTensor.shape
+            let kernelHeight = s[2], kernelWidth = s[3]
+            let inputChannels = transposed ? s[0] : s[1] * groups
+            let outputChannels = transposed ? s[1] * groups : s[0]
+            guard groups >= 1, inputChannels % groups == 0, outputChannels % groups == 0 else {
+                throw a.invalid("group \(groups) does not divide the channels (weights \(s))")
+            }
+            var bias: [Float]? = nil
+            if let biasID = node.input(2) {
+                guard let b = constants[biasID], b.count == outputChannels else {
+                    throw a.invalid("the bias (input 2) must be an initializer of \(outputChannels) values")
+                }
+                bias = b.floats
+            }
+            if let kernelShape = try a.ints("kernel_shape"), kernelShape != [kernelHeight, kernelWidth] {
+                throw a.invalid("kernel_shape \(kernelShape) disagrees with the weights' shape \(s)")
+            }
+
+            // Fold a following BatchNormalization into the weights and bias.
+            var output = node.outputs[0]
+            if !transposed, let next = soleConsumer(of: output, after: index), nodes[next].op == "BatchNormalization",
+               nodes[next].input(0) == output,
+               let scale = nodes[next].input(1).flatMap({ constants[$0] }),
+               let shift = nodes[next].input(2).flatMap({ constants[$0] }),
+               let mean = nodes[next].input(3).flatMap({ constants[$0] }),
+               let variance = nodes[next].input(4).flatMap({ constants[$0] }),
+               [scale, shift, mean, variance].allSatisfy({ $0.count == outputChannels }) {
+                let epsilon = try nodes[next].attributes.float("epsilon", default: 1e-5)
+                let perChannel = weights.count / outputChannels
+                var folded = bias ?? [Float](repeating: 0, count: outputChannels)
+                let (sc, sh, mu, va) = (scale.floats, shift.floats, mean.floats, variance.floats)
+                for channel in 0..<outputChannels {
+                    let factor = sc[channel] / sqrtf(va[channel] + epsilon)
+                    for k in 0..<perChannel { weights[channel * perChannel + k] *= factor }
+                    folded[channel] = (folded[channel] - mu[channel]) * factor + sh[channel]
+                }
+                bias = folded
+                output = nodes[next].outputs[0]
+                removed.insert(next)
+            }
+            // Fuse a following activation.
+            var activation = Activation.identity
+            if let next = soleConsumer(of: output, after: index), !removed.contains(next),
+               nodes[next].input(0) == output, let fused = try fusableActivation(nodes[next]) {
+                activation = fused
+                output = nodes[next].outputs[0]
+                removed.insert(next)
+            }
+            node.outputs = [output]
+
+            let inputPerGroup = inputChannels / groups
+            let outputPerGroup = outputChannels / groups
+            let area = kernelHeight * kernelWidth
+            let prepared: PreparedConvolution.Weights
+            if !transposed && inputPerGroup == 1 && groups > 1 {
+                prepared = .depthwise(FloatStorage(weights))
+            } else if !transposed {
+                prepared = .gemm((0..<groups).map { group in
+                    let base = group * outputPerGroup * inputPerGroup * area
+                    let depth = inputPerGroup * area
+                    return weights.withUnsafeBufferPointer { w in
+                        PackedMatrix(rows: outputPerGroup, depth: depth) { row, k in w[base + row * depth + k] }
+                    }
+                })
+            } else {
+                // W is [Cin, Cout/g, kh, kw]; A[(co, ky, kx), ci] = W[g·Cin/g + ci, co, ky, kx].
+                prepared = .gemm((0..<groups).map { group in
+                    weights.withUnsafeBufferPointer { w in
+                        PackedMatrix(rows: outputPerGroup * area, depth: inputPerGroup) { row, ci in
+                            w[((group * inputPerGroup + ci) * outputPerGroup) * area + row]
+                        }
+                    }
+                })
+            }
+            node.convolution = PreparedConvolution(
+                transposed: transposed, weights: prepared, bias: bias.map { FloatStorage($0) },
+                inputChannels: inputChannels, outputChannels: outputChannels, groups: groups,
+                kernelHeight: kernelHeight, kernelWidth: kernelWidth, activation: activation)
+            nodes[index] = node
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+}

@@ -1,0 +1,415 @@
+/// Packed single-precision GEMM for convolutions: `C[M×N] = A[M×K] · B[K×N]` where A holds
+/// the weights (packed once at load) and B is the implicit im2col matrix of the input, packed
+/// panel by panel while the product runs.
+///
+/// Blocking: K in blocks of `kc`, N in chunks per task, a 6×16 register tile of twelve
+/// `SIMD8<Float>` accumulators (AVX2: twelve ymm registers, one FMA per accumulator and k).
+/// The reduction order over K for each output element is fixed (k blocks in order, k in order
+/// inside a block), whatever the thread count and the chunking of N.
+enum GEMM {
+    /// Rows of the register tile.
+    static let mr = 6
+    /// Columns of the register tile (two SIMD8 vectors).
+    static let nr = 16
+    /// Depth of a K block. 128 keeps one strip's B rows (read in place: up to 128 × 2 cache
+    /// lines = 16 KiB) and a 6-row weight panel (3 KiB) together in a 32 KiB L1; measured
+    /// faster than 256 (CPU time per 512×512 slice of the benchmark U-Net: 627 vs 718 ms).
+    static let kc = 128
+    /// Upper bound of output columns (pixels) per task.
+    static let ncMax = 512
+}
+
+/// The weights of one convolution group, packed for ``GEMM``.
+///
+/// Layout: for each K block starting at `k0` with depth `kcb`, for each strip of 6 rows,
+/// `kcb × 6` floats (k-major); rows beyond `rows` are zero. Block offset: `k0 * paddedRows`.
+struct PackedMatrix: Sendable {
+    let storage: FloatStorage
+    let rows: Int
+    let depth: Int
+    var paddedRows: Int { (rows + GEMM.mr - 1) / GEMM.mr * GEMM.mr }
+
+    /// Packs the `rows × depth` row-major matrix at `source` (row stride `depth`).
+    init(rows: Int, depth: Int, element: (Int, Int) -> Float) {
+        self.rows = rows
+        self.depth = depth
+        let padded = (rows + GEMM.mr - 1) / GEMM.mr * GEMM.mr
+        storage = FloatStorage(count: padded * depth)
+        let packed = storage.pointer
+        var k0 = 0
+        while k0 < depth {
+            let kcb = min(GEMM.kc, depth - k0)
+            let block = packed + k0 * padded
+            for strip in 0..<(padded / GEMM.mr) {
+                let panel = block + strip * GEMM.mr * kcb
+                for k in 0..<kcb {
+                    for r in 0..<GEMM.mr {
+                        let row = strip * GEMM.mr + r
+                        panel[k * GEMM.mr + r] = row < rows ? element(row, k0 + k) : 0
+                    }
+                }
+            }
+            k0 += kcb
+        }
+    }
+}
+
+/// Where the columns of B come from: an image (channels × height × width) seen through a
+/// convolution window. A plain matrix `K × N` is the 1×1, stride-1, unpadded case.
+struct Im2ColGeometry: Sendable {
+    var channels: Int
+    var inputHeight: Int
+    var inputWidth: Int
+    var kernelHeight: Int
+    var kernelWidth: Int
+    var strideHeight: Int
+    var strideWidth: Int
+    var padTop: Int
+    var padLeft: Int
+    var dilationHeight: Int
+    var dilationWidth: Int
+    var outputHeight: Int
+    var outputWidth: Int
+
+    /// A plain `rows × columns` matrix (row stride `columns`).
+    static func matrix(rows: Int, columns: Int) -> Im2ColGeometry {
+        Im2ColGeometry(channels: rows, inputHeight: 1, inputWidth: columns, kernelHeight: 1, kernelWidth: 1,
+                       strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0, dilationHeight: 1,
+                       dilationWidth: 1, outputHeight: 1, outputWidth: columns)
+    }
+
+    var depth: Int { channels * kernelHeight * kernelWidth }
+    var columns: Int { outputHeight * outputWidth }
+    /// True when B is the input itself (1×1 kernel, stride 1, no padding).
+    var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1
+            && padTop == 0 && padLeft == 0 && outputHeight == inputHeight && outputWidth == inputWidth
+    }
+}
+
+extension GEMM {
+    /// `output[m, n] = activation(bias[m] + Σ_k A[m, k] · B[k, n])` for one image and one group.
+    ///
+    /// - Parameters:
+    ///   - input: the image, `geometry.channels × inputHeight × inputWidth` floats.
+    ///   - output: `a.rows` rows of `geometry.columns` floats, row stride `geometry.columns`.
+    static func multiply(
+        _ a: PackedMatrix, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
+        output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+        threads: Int
+    ) {
+        let n = geometry.columns
+        let depth = a.depth
+        precondition(depth == geometry.depth, "GEMM: packed depth \(depth) vs im2col depth \(geometry.depth)")
+        if n == 0 || a.rows == 0 { return }
+        let workers = max(1, threads)
+        // Chunk N so every worker gets at least two chunks when there is enough work.
+        var chunk = (n + 2 * workers - 1) / (2 * workers)
+        chunk = min(ncMax, max(nr, (chunk + nr - 1) / nr * nr))
+        if workers == 1 { chunk = min(ncMax, (n + nr - 1) / nr * nr) }
+        let chunks = (n + chunk - 1) / chunk
+        let kcbMax = min(kc, depth)
+        parallelFor(chunks, threads: workers) { chunkIndex in
+            let n0 = chunkIndex * chunk
+            let ncb = min(chunk, n - n0)
+            let strips = (ncb + nr - 1) / nr
+            // One packed strip (16 × kc floats = 16 KiB) at a time: it stays in L1 while every
+            // row strip of A streams past it.
+            let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nr * kcbMax)
+            defer { packedB.deallocate() }
+            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: kcbMax)
+            defer { offsets.deallocate() }
+            var edgeTile = [Float](repeating: 0, count: mr * nr)
+            let g = geometry
+            let inPlane = g.inputHeight * g.inputWidth
+            let kernelArea = g.kernelHeight * g.kernelWidth
+            let pointwise = g.isPointwise
+            var k0 = 0
+            while k0 < depth {
+                let kcb = min(kc, depth - k0)
+                let first = k0 == 0
+                let last = k0 + kcb == depth
+                // Offsets of each k row of this block relative to the window's top-left input
+                // pixel: strips whose window lies inside the image read B straight from the input.
+                for k in 0..<kcb {
+                    let row = k0 + k
+                    let channel = row / kernelArea, rest = row % kernelArea
+                    offsets[k] = channel * inPlane + (rest / g.kernelWidth) * g.dilationHeight * g.inputWidth
+                        + (rest % g.kernelWidth) * g.dilationWidth
+                }
+                let aBlock = UnsafePointer(a.storage.pointer) + k0 * a.paddedRows
+                for strip in 0..<strips {
+                    let column = n0 + strip * nr
+                    let columnsHere = min(nr, n - column)
+                    var direct: UnsafePointer<Float>? = nil
+                    if columnsHere == nr {
+                        if pointwise {
+                            direct = input + column
+                        } else if g.strideWidth == 1 {
+                            let oy = column / g.outputWidth, ox = column % g.outputWidth
+                            let top = oy * g.strideHeight - g.padTop, left = ox - g.padLeft
+                            if ox + nr <= g.outputWidth && top >= 0 && top + (g.kernelHeight - 1) * g.dilationHeight < g.inputHeight
+                                && left >= 0 && left + (g.kernelWidth - 1) * g.dilationWidth + nr <= g.inputWidth {
+                                direct = input + top * g.inputWidth + left
+                            }
+                        }
+                    }
+                    if direct == nil {
+                        packB(input: input, geometry: geometry, k0: k0, kcb: kcb, n0: column, ncb: columnsHere, into: packedB)
+                    }
+                    let bPanel = UnsafePointer(packedB)
+                    var row = 0
+                    while row < a.rows {
+                        let rowsHere = min(mr, a.rows - row)
+                        let aPanel = aBlock + row * kcb
+                        let biasHere = first ? bias.map { $0 + row } : nil
+                        let target = output + row * n + column
+                        if columnsHere == nr {
+                            if let direct {
+                                microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: target, ldc: n,
+                                                    rows: rowsHere, accumulate: !first, bias: biasHere)
+                            } else {
+                                microKernel(depth: kcb, a: aPanel, b: bPanel, c: target, ldc: n,
+                                            rows: rowsHere, accumulate: !first, bias: biasHere)
+                            }
+                            if last { activation.apply(tile: target, rows: rowsHere, columns: nr, ldc: n) }
+                        } else {
+                            edgeTile.withUnsafeMutableBufferPointer { tile in
+                                let t = tile.baseAddress!
+                                if !first {
+                                    for r in 0..<rowsHere {
+                                        for c in 0..<columnsHere { t[r * nr + c] = target[r * n + c] }
+                                    }
+                                }
+                                if let direct {
+                                    microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: t, ldc: nr,
+                                                        rows: rowsHere, accumulate: !first, bias: biasHere)
+                                } else {
+                                    microKernel(depth: kcb, a: aPanel, b: bPanel, c: t, ldc: nr,
+                                                rows: rowsHere, accumulate: !first, bias: biasHere)
+                                }
+                                for r in 0..<rowsHere {
+                                    for c in 0..<columnsHere { target[r * n + c] = t[r * nr + c] }
+                                }
+                                if last { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: n) }
+                            }
+                        }
+                        row += mr
+                    }
+                }
+                k0 += kcb
+            }
+        }
+    }
+
+    /// Packs rows `k0..<k0+kcb` and columns `n0..<n0+ncb` of the implicit im2col matrix into
+    /// strips of 16 columns (`kcb × 16` floats each, k-major), zero where the window is outside
+    /// the image or beyond the last column.
+    @inline(__always)
+    static func packB(
+        input: UnsafePointer<Float>, geometry g: Im2ColGeometry, k0: Int, kcb: Int, n0: Int, ncb: Int,
+        into packed: UnsafeMutablePointer<Float>
+    ) {
+        let strips = (ncb + nr - 1) / nr
+        let n = g.columns
+        let kernelArea = g.kernelHeight * g.kernelWidth
+        if g.isPointwise {
+            let planeSize = g.inputHeight * g.inputWidth
+            for strip in 0..<strips {
+                let column = n0 + strip * nr
+                let valid = min(nr, n - column)
+                let panel = packed + strip * nr * kcb
+                if valid == nr {
+                    for k in 0..<kcb {
+                        let source = UnsafeRawPointer(input + (k0 + k) * planeSize + column)
+                        let destination = UnsafeMutableRawPointer(panel + k * nr)
+                        destination.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                        destination.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                               toByteOffset: 32, as: SIMD8<Float>.self)
+                    }
+                } else {
+                    for k in 0..<kcb {
+                        let source = input + (k0 + k) * planeSize + column
+                        for c in 0..<nr { panel[k * nr + c] = c < valid ? source[c] : 0 }
+                    }
+                }
+            }
+            return
+        }
+        // Per strip: its first output pixel, and whether its 16 pixels lie in one output row
+        // with stride 1 (then each k row is a contiguous 16-float run of one input row).
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: strips * 3) { info in
+            for strip in 0..<strips {
+                let column = n0 + strip * nr
+                let valid = min(nr, n - column)
+                info[strip * 3] = column / g.outputWidth
+                info[strip * 3 + 1] = column % g.outputWidth
+                info[strip * 3 + 2] = valid == nr && info[strip * 3 + 1] + nr <= g.outputWidth && g.strideWidth == 1 ? 1 : 0
+            }
+            var channel = k0 / kernelArea
+            var ky = (k0 - channel * kernelArea) / g.kernelWidth
+            var kx = k0 - channel * kernelArea - ky * g.kernelWidth
+            let zero = SIMD8<Float>()
+            for k in 0..<kcb {
+                let plane = input + channel * g.inputHeight * g.inputWidth
+                let yOffset = ky * g.dilationHeight - g.padTop
+                let xOffset = kx * g.dilationWidth - g.padLeft
+                for strip in 0..<strips {
+                    let destination = packed + strip * nr * kcb + k * nr
+                    let oy0 = info[strip * 3], ox0 = info[strip * 3 + 1]
+                    if info[strip * 3 + 2] == 1 {
+                        let iy = oy0 * g.strideHeight + yOffset
+                        let ix0 = ox0 + xOffset
+                        let target = UnsafeMutableRawPointer(destination)
+                        if iy < 0 || iy >= g.inputHeight {
+                            target.storeBytes(of: zero, as: SIMD8<Float>.self)
+                            target.storeBytes(of: zero, toByteOffset: 32, as: SIMD8<Float>.self)
+                        } else if ix0 >= 0 && ix0 + nr <= g.inputWidth {
+                            let source = UnsafeRawPointer(plane + iy * g.inputWidth + ix0)
+                            target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                            target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                                              toByteOffset: 32, as: SIMD8<Float>.self)
+                        } else {
+                            let rowPointer = plane + iy * g.inputWidth
+                            for c in 0..<nr {
+                                let ix = ix0 + c
+                                destination[c] = ix >= 0 && ix < g.inputWidth ? rowPointer[ix] : 0
+                            }
+                        }
+                    } else {
+                        let valid = min(nr, n - (n0 + strip * nr))
+                        var oy = oy0
+                        var ox = ox0
+                        for c in 0..<nr {
+                            if c < valid {
+                                let iy = oy * g.strideHeight + yOffset
+                                let ix = ox * g.strideWidth + xOffset
+                                destination[c] = iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth
+                                    ? plane[iy * g.inputWidth + ix] : 0
+                                ox += 1
+                                if ox == g.outputWidth { ox = 0; oy += 1 }
+                            } else {
+                                destination[c] = 0
+                            }
+                        }
+                    }
+                }
+                kx += 1
+                if kx == g.kernelWidth {
+                    kx = 0
+                    ky += 1
+                    if ky == g.kernelHeight { ky = 0; channel += 1 }
+                }
+            }
+        }
+    }
+
+    /// The 6×16 register tile: `C = (accumulate ? C : bias) + A_panel · B_panel` over `depth`.
+    /// Only the first `rows` rows of C are read and written (A is zero-padded beyond them).
+    @inline(__always)
+    static func microKernel(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
+    ) {
+        typealias V = SIMD8<Float>
+        let cRaw = UnsafeMutableRawPointer(c)
+        let stride = ldc * 4
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        if accumulate {
+            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
+            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
+            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
+            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
+            if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self) }
+            if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self) }
+        } else if let bias {
+            c00 = V(repeating: bias[0]); c01 = c00
+            if rows > 1 { c10 = V(repeating: bias[1]); c11 = c10 }
+            if rows > 2 { c20 = V(repeating: bias[2]); c21 = c20 }
+            if rows > 3 { c30 = V(repeating: bias[3]); c31 = c30 }
+            if rows > 4 { c40 = V(repeating: bias[4]); c41 = c40 }
+            if rows > 5 { c50 = V(repeating: bias[5]); c51 = c50 }
+        }
+        let bRaw = UnsafeRawPointer(b)
+        var ap = a
+        for p in 0..<depth {
+            let b0 = bRaw.loadUnaligned(fromByteOffset: p * 64, as: V.self)
+            let b1 = bRaw.loadUnaligned(fromByteOffset: p * 64 + 32, as: V.self)
+            var av = V(repeating: ap[0])
+            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: ap[1])
+            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: ap[2])
+            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: ap[3])
+            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: ap[4])
+            c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: ap[5])
+            c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            ap += 6
+        }
+        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
+        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
+        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
+        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
+        if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self) }
+        if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self) }
+    }
+
+    /// The 6×16 register tile reading B in place: row k of B is the 16 floats at `b + offsets[k]`.
+    /// Only the first `rows` rows of C are read and written (A is zero-padded beyond them).
+    @inline(__always)
+    static func microKernelIndirect(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>,
+        ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
+    ) {
+        typealias V = SIMD8<Float>
+        let cRaw = UnsafeMutableRawPointer(c)
+        let stride = ldc * 4
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        if accumulate {
+            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
+            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
+            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
+            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
+            if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self) }
+            if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self) }
+        } else if let bias {
+            c00 = V(repeating: bias[0]); c01 = c00
+            if rows > 1 { c10 = V(repeating: bias[1]); c11 = c10 }
+            if rows > 2 { c20 = V(repeating: bias[2]); c21 = c20 }
+            if rows > 3 { c30 = V(repeating: bias[3]); c31 = c30 }
+            if rows > 4 { c40 = V(repeating: bias[4]); c41 = c40 }
+            if rows > 5 { c50 = V(repeating: bias[5]); c51 = c50 }
+        }
+        let bRaw = UnsafeRawPointer(b)
+        var ap = a
+        for p in 0..<depth {
+            let offset = offsets[p] &* 4
+            let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+            let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 32, as: V.self)
+            var av = V(repeating: ap[0])
+            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: ap[1])
+            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: ap[2])
+            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: ap[3])
+            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: ap[4])
+            c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: ap[5])
+            c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+            ap += 6
+        }
+        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
+        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
+        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
+        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
+        if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self) }
+        if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self) }
+    }
+}

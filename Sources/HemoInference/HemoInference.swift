@@ -1,2 +1,0 @@
-/// A vectorized CPU engine for ONNX models.
-public enum HemoInferenceModule {}

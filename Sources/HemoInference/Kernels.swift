@@ -1,0 +1,355 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Resolves operands to memory for one run and executes steps.
+struct StepExecutor {
+    let arena: UnsafeMutablePointer<Float>
+    let storageOffsets: [Int]
+    let constants: [FloatStorage]
+    let threads: Int
+
+    func pointer(_ operand: Operand) -> UnsafeMutablePointer<Float> {
+        switch operand {
+        case .storage(let id): return arena + storageOffsets[id]
+        case .constant(let index): return constants[index].pointer
+        }
+    }
+
+    func run(_ step: Step) {
+        switch step {
+        case .convolution(let s): convolution(s)
+        case .binary(let s): binary(s)
+        case .activation(let activation, let input, let output, let count):
+            let source = pointer(input), destination = pointer(output)
+            let chunk = 1 << 14
+            parallelFor((count + chunk - 1) / chunk, threads: threads) { index in
+                let start = index * chunk
+                activation.map(source + start, destination + start, count: min(chunk, count - start))
+            }
+        case .stridedCopy(let s): stridedCopy(s)
+        case .gather(let input, let output, let sources):
+            let source = pointer(input), destination = pointer(output)
+            for (i, index) in sources.enumerated() { destination[i] = source[index] }
+        case .concat(let s):
+            let destination = pointer(s.output)
+            let sources = s.inputs.map { UnsafePointer(pointer($0)) }
+            let row = s.chunkSizes.reduce(0, +)
+            parallelFor(s.outer, threads: threads) { o in
+                var offset = o * row
+                for (source, size) in zip(sources, s.chunkSizes) {
+                    (destination + offset).update(from: source + o * size, count: size)
+                    offset += size
+                }
+            }
+        case .pool(let s): pool(s)
+        case .resize(let s): resize(s)
+        case .matmul(let s): matmul(s)
+        case .softmax(let s): softmax(s)
+        case .channelAffine(let s):
+            let source = pointer(s.input), destination = pointer(s.output)
+            parallelFor(s.batch * s.channels, threads: threads) { plane in
+                let channel = plane % s.channels
+                let scale = s.scale[channel], shift = s.shift[channel]
+                let base = plane * s.spatial
+                for i in 0..<s.spatial { destination[base + i] = source[base + i] * scale + shift }
+            }
+        case .copy(let input, let output, let count):
+            pointer(output).update(from: pointer(input), count: count)
+        }
+    }
+
+    // MARK: Convolution
+
+    func convolution(_ s: ConvolutionStep) {
+        let conv = s.convolution
+        let input = UnsafePointer(pointer(s.input)), output = pointer(s.output)
+        let inputPerGroup = conv.inputChannels / conv.groups
+        let outputPerGroup = conv.outputChannels / conv.groups
+        let inPlane = s.inputHeight * s.inputWidth, outPlane = s.outputHeight * s.outputWidth
+        let bias = conv.bias.map { UnsafePointer($0.pointer) }
+        switch conv.weights {
+        case .depthwise(let weights):
+            depthwise(s, input: input, output: output, weights: UnsafePointer(weights.pointer), bias: bias)
+        case .gemm(let matrices) where !conv.transposed:
+            for image in 0..<s.batch {
+                for group in 0..<conv.groups {
+                    let geometry = Im2ColGeometry(
+                        channels: inputPerGroup, inputHeight: s.inputHeight, inputWidth: s.inputWidth,
+                        kernelHeight: conv.kernelHeight, kernelWidth: conv.kernelWidth,
+                        strideHeight: s.strideHeight, strideWidth: s.strideWidth, padTop: s.padTop, padLeft: s.padLeft,
+                        dilationHeight: s.dilationHeight, dilationWidth: s.dilationWidth,
+                        outputHeight: s.outputHeight, outputWidth: s.outputWidth)
+                    GEMM.multiply(
+                        matrices[group],
+                        input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
+                        geometry: geometry,
+                        output: output + (image * conv.outputChannels + group * outputPerGroup) * outPlane,
+                        bias: bias.map { $0 + group * outputPerGroup }, activation: conv.activation, threads: threads)
+                }
+            }
+        case .gemm(let matrices):
+            // ConvTranspose: columns[(co, ky, kx), pixel] = Wᵀ·X, then scatter-add (col2im).
+            let area = conv.kernelHeight * conv.kernelWidth
+            let columns = UnsafeMutablePointer<Float>.allocate(capacity: outputPerGroup * area * inPlane)
+            defer { columns.deallocate() }
+            for image in 0..<s.batch {
+                for group in 0..<conv.groups {
+                    GEMM.multiply(
+                        matrices[group],
+                        input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
+                        geometry: .matrix(rows: inputPerGroup, columns: inPlane),
+                        output: columns, bias: nil, activation: .identity, threads: threads)
+                    let outBase = output + (image * conv.outputChannels + group * outputPerGroup) * outPlane
+                    parallelFor(outputPerGroup, threads: threads) { channel in
+                        let plane = outBase + channel * outPlane
+                        let initial = bias.map { $0[group * outputPerGroup + channel] } ?? 0
+                        plane.update(repeating: initial, count: outPlane)
+                        for ky in 0..<conv.kernelHeight {
+                            for kx in 0..<conv.kernelWidth {
+                                let source = columns + ((channel * conv.kernelHeight + ky) * conv.kernelWidth + kx) * inPlane
+                                for iy in 0..<s.inputHeight {
+                                    let oy = iy * s.strideHeight - s.padTop + ky * s.dilationHeight
+                                    if oy < 0 || oy >= s.outputHeight { continue }
+                                    let row = plane + oy * s.outputWidth
+                                    let sourceRow = source + iy * s.inputWidth
+                                    let xOffset = kx * s.dilationWidth - s.padLeft
+                                    for ix in 0..<s.inputWidth {
+                                        let ox = ix * s.strideWidth + xOffset
+                                        if ox >= 0 && ox < s.outputWidth { row[ox] += sourceRow[ix] }
+                                    }
+                                }
+                            }
+                        }
+                        conv.activation.apply(plane, count: outPlane)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Direct depthwise kernel: one input channel per group, each output plane accumulates its
+    /// taps in kernel order (row by row, vectorised along x).
+    func depthwise(_ s: ConvolutionStep, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                   weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
+        let conv = s.convolution
+        let multiplier = conv.outputChannels / conv.groups
+        let inPlane = s.inputHeight * s.inputWidth, outPlane = s.outputHeight * s.outputWidth
+        let taps = conv.kernelHeight * conv.kernelWidth
+        parallelFor(s.batch * conv.outputChannels, threads: threads) { plane in
+            let image = plane / conv.outputChannels, channel = plane % conv.outputChannels
+            let source = input + (image * conv.inputChannels + channel / multiplier) * inPlane
+            let destination = output + plane * outPlane
+            let kernel = weights + channel * taps
+            destination.update(repeating: bias?[channel] ?? 0, count: outPlane)
+            for oy in 0..<s.outputHeight {
+                let row = destination + oy * s.outputWidth
+                for ky in 0..<conv.kernelHeight {
+                    let iy = oy * s.strideHeight - s.padTop + ky * s.dilationHeight
+                    if iy < 0 || iy >= s.inputHeight { continue }
+                    let sourceRow = source + iy * s.inputWidth
+                    for kx in 0..<conv.kernelWidth {
+                        let w = kernel[ky * conv.kernelWidth + kx]
+                        let xOffset = kx * s.dilationWidth - s.padLeft
+                        // Output columns whose tap lies inside the row: 0 ≤ ox·stride + xOffset < width.
+                        let low = xOffset >= 0 ? 0 : (-xOffset + s.strideWidth - 1) / s.strideWidth
+                        let limit = s.inputWidth - xOffset
+                        let high = limit <= 0 ? 0 : min(s.outputWidth, (limit - 1) / s.strideWidth + 1)
+                        if low >= high { continue }
+                        if s.strideWidth == 1 {
+                            let shifted = sourceRow + xOffset
+                            for ox in low..<high { row[ox] += w * shifted[ox] }
+                        } else {
+                            for ox in low..<high { row[ox] += w * sourceRow[ox * s.strideWidth + xOffset] }
+                        }
+                    }
+                }
+            }
+            conv.activation.apply(destination, count: outPlane)
+        }
+    }
+
+    // MARK: Element-wise
+
+    func binary(_ s: BinaryStep) {
+        let a = UnsafePointer(pointer(s.a)), b = UnsafePointer(pointer(s.b)), out = pointer(s.output)
+        let rank = s.shape.count
+        let inner = s.shape[rank - 1]
+        let outer = s.shape.dropLast().reduce(1, *)
+        let sa = s.aStrides[rank - 1], sb = s.bStrides[rank - 1]
+        let rowsPerTask = max(1, (1 << 14) / max(inner, 1))
+        parallelFor((outer + rowsPerTask - 1) / rowsPerTask, threads: threads) { task in
+            for row in (task * rowsPerTask)..<min(outer, (task + 1) * rowsPerTask) {
+                var rest = row, offsetA = 0, offsetB = 0
+                for axis in stride(from: rank - 2, through: 0, by: -1) {
+                    let index = rest % s.shape[axis]
+                    rest /= s.shape[axis]
+                    offsetA += index * s.aStrides[axis]
+                    offsetB += index * s.bStrides[axis]
+                }
+                let x = a + offsetA, y = b + offsetB, z = out + row * inner
+                switch s.kind {
+                case .add: Self.elementwise(x, sa, y, sb, z, inner) { $0 + $1 }
+                case .sub: Self.elementwise(x, sa, y, sb, z, inner) { $0 - $1 }
+                case .mul: Self.elementwise(x, sa, y, sb, z, inner) { $0 * $1 }
+                case .div: Self.elementwise(x, sa, y, sb, z, inner) { $0 / $1 }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func elementwise(_ x: UnsafePointer<Float>, _ sx: Int, _ y: UnsafePointer<Float>, _ sy: Int,
+                            _ z: UnsafeMutablePointer<Float>, _ count: Int, _ f: (Float, Float) -> Float) {
+        if sx == 1 && sy == 1 {
+            for i in 0..<count { z[i] = f(x[i], y[i]) }
+        } else if sx == 1 {
+            let v = y[0]
+            for i in 0..<count { z[i] = f(x[i], v) }
+        } else if sy == 1 {
+            let u = x[0]
+            for i in 0..<count { z[i] = f(u, y[i]) }
+        } else {
+            let value = f(x[0], y[0])
+            for i in 0..<count { z[i] = value }
+        }
+    }
+
+    func stridedCopy(_ s: StridedCopyStep) {
+        let source = UnsafePointer(pointer(s.input)) + s.base, destination = pointer(s.output)
+        let rank = s.shape.count
+        if rank == 0 { destination[0] = source[0]; return }
+        let inner = s.shape[rank - 1], innerStride = s.strides[rank - 1]
+        let outer = s.shape.dropLast().reduce(1, *)
+        parallelFor(outer, threads: outer >= 64 ? threads : 1) { row in
+            var rest = row, offset = 0
+            for axis in stride(from: rank - 2, through: 0, by: -1) {
+                offset += (rest % s.shape[axis]) * s.strides[axis]
+                rest /= s.shape[axis]
+            }
+            let from = source + offset, to = destination + row * inner
+            for i in 0..<inner { to[i] = from[i * innerStride] }
+        }
+    }
+
+    func softmax(_ s: SoftmaxStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        parallelFor(s.outer, threads: threads) { o in
+            for i in 0..<s.inner {
+                let base = o * s.extent * s.inner + i
+                var largest = -Float.infinity
+                for e in 0..<s.extent { largest = max(largest, source[base + e * s.inner]) }
+                var sum: Float = 0
+                for e in 0..<s.extent {
+                    let value = expf(source[base + e * s.inner] - largest)
+                    destination[base + e * s.inner] = value
+                    sum += value
+                }
+                for e in 0..<s.extent { destination[base + e * s.inner] /= sum }
+            }
+        }
+    }
+
+    // MARK: Pooling and resizing
+
+    func pool(_ s: PoolStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        let inPlane = s.inputHeight * s.inputWidth, outPlane = s.outputHeight * s.outputWidth
+        if s.kind == .max && s.kernelHeight == 2 && s.kernelWidth == 2 && s.strideHeight == 2 && s.strideWidth == 2
+            && s.padTop == 0 && s.padLeft == 0 && s.dilationHeight == 1 && s.dilationWidth == 1
+            && 2 * s.outputHeight <= s.inputHeight && 2 * s.outputWidth <= s.inputWidth {
+            // The U-Net downsampling case: every window is inside the image.
+            parallelFor(s.planes, threads: threads) { plane in
+                let input = source + plane * inPlane, output = destination + plane * outPlane
+                for oy in 0..<s.outputHeight {
+                    let top = input + 2 * oy * s.inputWidth, bottom = top + s.inputWidth
+                    let row = output + oy * s.outputWidth
+                    for ox in 0..<s.outputWidth {
+                        row[ox] = max(max(top[2 * ox], top[2 * ox + 1]), max(bottom[2 * ox], bottom[2 * ox + 1]))
+                    }
+                }
+            }
+            return
+        }
+        parallelFor(s.planes, threads: threads) { plane in
+            let input = source + plane * inPlane, output = destination + plane * outPlane
+            for oy in 0..<s.outputHeight {
+                for ox in 0..<s.outputWidth {
+                    var largest = -Float.infinity, sum: Float = 0, count = 0
+                    let y0 = oy * s.strideHeight - s.padTop, x0 = ox * s.strideWidth - s.padLeft
+                    for ky in 0..<s.kernelHeight {
+                        let iy = y0 + ky * s.dilationHeight
+                        if iy < 0 || iy >= s.inputHeight { continue }
+                        for kx in 0..<s.kernelWidth {
+                            let ix = x0 + kx * s.dilationWidth
+                            if ix < 0 || ix >= s.inputWidth { continue }
+                            let value = input[iy * s.inputWidth + ix]
+                            largest = max(largest, value)
+                            sum += value
+                            count += 1
+                        }
+                    }
+                    switch s.kind {
+                    case .max:
+                        output[oy * s.outputWidth + ox] = largest
+                    case .average:
+                        var divisor = count
+                        if s.countIncludePad {
+                            let yEnd = min(y0 + (s.kernelHeight - 1) * s.dilationHeight + 1, s.inputHeight + s.padBottom)
+                            let xEnd = min(x0 + (s.kernelWidth - 1) * s.dilationWidth + 1, s.inputWidth + s.padRight)
+                            divisor = (yEnd - y0) * (xEnd - x0)
+                        }
+                        output[oy * s.outputWidth + ox] = sum / Float(max(divisor, 1))
+                    }
+                }
+            }
+        }
+    }
+
+    func resize(_ s: ResizeStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        let inPlane = s.inputHeight * s.inputWidth, outPlane = s.outputHeight * s.outputWidth
+        parallelFor(s.planes, threads: threads) { plane in
+            let input = source + plane * inPlane, output = destination + plane * outPlane
+            for oy in 0..<s.outputHeight {
+                let row = output + oy * s.outputWidth
+                if !s.linear {
+                    let sourceRow = input + s.rows0[oy] * s.inputWidth
+                    for ox in 0..<s.outputWidth { row[ox] = sourceRow[s.columns0[ox]] }
+                    continue
+                }
+                let upper = input + s.rows0[oy] * s.inputWidth, lower = input + s.rows1[oy] * s.inputWidth
+                let wy = s.rowWeights[oy]
+                for ox in 0..<s.outputWidth {
+                    let x0 = s.columns0[ox], x1 = s.columns1[ox], wx = s.columnWeights[ox]
+                    let top = upper[x0] + (upper[x1] - upper[x0]) * wx
+                    let bottom = lower[x0] + (lower[x1] - lower[x0]) * wx
+                    row[ox] = top + (bottom - top) * wy
+                }
+            }
+        }
+    }
+
+    // MARK: Matrix products
+
+    func matmul(_ s: MatMulStep) {
+        let a = UnsafePointer(pointer(s.a)), b = UnsafePointer(pointer(s.b)), out = pointer(s.output)
+        let c = s.c.map { UnsafePointer(pointer($0)) }
+        parallelFor(s.batch * s.m, threads: threads) { task in
+            let batch = task / s.m, i = task % s.m
+            let aRow = a + batch * s.aBatchStride + i * s.aRowStride
+            let bBase = b + batch * s.bBatchStride
+            let outRow = out + (batch * s.m + i) * s.n
+            for j in 0..<s.n {
+                var sum: Float = 0
+                let bColumn = bBase + j * s.bColumnStride
+                for p in 0..<s.k { sum += aRow[p * s.aDepthStride] * bColumn[p * s.bDepthStride] }
+                var value = s.alpha * sum
+                if let c { value += s.beta * c[i * s.cRowStride + j * s.cColumnStride] }
+                outRow[j] = value
+            }
+        }
+    }
+}

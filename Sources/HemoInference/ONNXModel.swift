@@ -1,0 +1,138 @@
+import Foundation
+
+/// An ONNX model loaded for CPU inference (float32, NCHW).
+///
+/// Loading parses the protobuf, checks every operator and the opset, folds BatchNormalization
+/// into convolutions, fuses activations and packs the weights. Batch and spatial sizes are
+/// bound by each ``run(_:threads:)``; the plan for each set of input shapes is built once and
+/// cached. One model may be run from several threads at once.
+public final class ONNXModel: Sendable {
+    /// The file the model was loaded from.
+    public let path: String
+    /// The graph inputs the caller provides (initializers excluded).
+    public let inputs: [TensorInfo]
+    /// The graph outputs ``run(_:threads:)`` returns.
+    public let outputs: [TensorInfo]
+    /// The number of weights (elements of all initializers).
+    public let parameterCount: Int
+    /// Operator type → number of nodes using it, as in the file.
+    public let operatorCounts: [String: Int]
+    /// The imported ai.onnx opset version.
+    public let opsetVersion: Int
+
+    let graph: ModelGraph
+    private let plans = PlanCache()
+
+    /// Loads and validates the model at `path`.
+    ///
+    /// - Throws: ``InferenceError`` naming the file, and the node and operator when one is
+    ///   unsupported, invalid or needs a data-dependent shape.
+    public init(path: String) throws {
+        let graph = try ModelGraph(path: path)
+        self.graph = graph
+        self.path = path
+        inputs = graph.inputs.map(\.info)
+        outputs = graph.outputs.map(\.info)
+        parameterCount = graph.parameterCount
+        opsetVersion = graph.opset
+        var counts: [String: Int] = [:]
+        if let model = try? Onnx_ModelProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: path))) {
+            for node in model.graph.node { counts[node.opType, default: 0] += 1 }
+        }
+        operatorCounts = counts
+    }
+
+    /// Multiply-adds of one run with the given input shapes (convolutions and matrix products).
+    public func multiplyAdds(inputShapes: [String: [Int]]) throws -> Int {
+        try plan(for: graph.inputs.map { port in
+            guard let shape = inputShapes[port.info.name] else {
+                throw InferenceError.inputMismatch(path: path, input: port.info.name, reason: "no shape given")
+            }
+            return shape
+        }).multiplyAdds
+    }
+
+    /// Runs the model.
+    ///
+    /// - Parameters:
+    ///   - inputs: one tensor per graph input, keyed by input name.
+    ///   - threads: worker threads for the kernels (1 = run on the calling thread). Results are
+    ///     identical for every thread count.
+    /// - Returns: one tensor per graph output, keyed by output name.
+    public func run(_ inputs: [String: Tensor], threads: Int = 1) throws -> [String: Tensor] {
+        var shapes: [[Int]] = []
+        for port in graph.inputs {
+            guard let tensor = inputs[port.info.name] else {
+                throw InferenceError.inputMismatch(path: path, input: port.info.name,
+                                                   reason: "missing (the model's inputs: \(graph.inputs.map(\.info.name).joined(separator: ", ")))")
+            }
+            guard tensor.data.count == tensor.shape.reduce(1, *) else {
+                throw InferenceError.inputMismatch(path: path, input: port.info.name,
+                                                   reason: "\(tensor.data.count) values for shape \(tensor.shape)")
+            }
+            if let declared = port.info.shape {
+                guard declared.count == tensor.shape.count else {
+                    throw InferenceError.inputMismatch(path: path, input: port.info.name,
+                                                       reason: "rank \(tensor.shape.count) (shape \(tensor.shape)); the model declares \(port.info)")
+                }
+                for (dimension, extent) in zip(declared, tensor.shape) {
+                    if case .fixed(let fixed) = dimension, fixed != extent {
+                        throw InferenceError.inputMismatch(path: path, input: port.info.name,
+                                                           reason: "shape \(tensor.shape) does not match the declared \(port.info)")
+                    }
+                }
+            }
+            shapes.append(tensor.shape)
+        }
+        for name in inputs.keys where !graph.inputs.contains(where: { $0.info.name == name }) {
+            throw InferenceError.inputMismatch(path: path, input: name, reason: "the model has no such input")
+        }
+        let plan = try plan(for: shapes)
+        let memory = ArenaMemory(count: plan.arenaSize)
+        let arena = memory.pointer
+        for (port, storage) in zip(graph.inputs, plan.inputStorages) {
+            let tensor = inputs[port.info.name]!
+            tensor.data.withUnsafeBufferPointer { source in
+                if let base = source.baseAddress { (arena + plan.storageOffsets[storage]).update(from: base, count: source.count) }
+            }
+        }
+        let executor = StepExecutor(arena: arena, storageOffsets: plan.storageOffsets, constants: plan.constants,
+                                    threads: max(1, threads))
+        for step in plan.steps { executor.run(step) }
+        var results: [String: Tensor] = [:]
+        for output in plan.outputs {
+            let source = executor.pointer(output.source)
+            let count = output.shape.reduce(1, *)
+            results[output.name] = Tensor(shape: output.shape, data: Array(UnsafeBufferPointer(start: source, count: count)))
+        }
+        _ = consume memory
+        return results
+    }
+
+    /// The cached plan for these input shapes, built on first use.
+    func plan(for shapes: [[Int]]) throws -> ExecutionPlan {
+        if let plan = plans.plan(for: shapes) { return plan }
+        let plan = try Planner.plan(graph, inputShapes: shapes)
+        plans.store(plan, for: shapes)
+        return plan
+    }
+}
+
+/// Plans keyed by input shapes, shared by concurrent runs.
+private final class PlanCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var plans: [[[Int]]: ExecutionPlan] = [:]
+
+    func plan(for shapes: [[Int]]) -> ExecutionPlan? {
+        lock.lock()
+        defer { lock.unlock() }
+        return plans[shapes]
+    }
+
+    func store(_ plan: ExecutionPlan, for shapes: [[Int]]) {
+        lock.lock()
+        defer { lock.unlock() }
+        if plans.count >= 32 { plans.removeAll() }
+        plans[shapes] = plan
+    }
+}

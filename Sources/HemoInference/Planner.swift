@@ -1,0 +1,632 @@
+/// A static schedule for one binding of input shapes: steps, arena layout and constants.
+struct ExecutionPlan: Sendable {
+    struct Output: Sendable {
+        var name: String
+        var shape: [Int]
+        var source: Operand
+    }
+    var steps: [Step]
+    var storageOffsets: [Int]
+    var arenaSize: Int
+    var constants: [FloatStorage]
+    /// For each graph input (in graph order): its storage id.
+    var inputStorages: [Int]
+    var outputs: [Output]
+    /// Multiply-adds of the convolutions and matrix products, for GFLOP/s.
+    var multiplyAdds: Int
+}
+
+/// Builds an ``ExecutionPlan`` from a graph and concrete input shapes: infers every shape,
+/// folds shape subgraphs to constants, fixes each runtime node's kernel parameters and lays
+/// activations out in one arena, reusing the memory of values no later step reads.
+struct Planner {
+    enum Value {
+        case constant(HostTensor)
+        case runtime(shape: [Int], storage: Int)
+    }
+
+    let graph: ModelGraph
+    var values: [Value?]
+    var steps: [Step] = []
+    var constants: [FloatStorage] = []
+    var storageSizes: [Int] = []
+    /// Step index that writes each storage (-1 for graph inputs).
+    var storageDefinition: [Int] = []
+    var storageLastUse: [Int] = []
+    var multiplyAdds = 0
+
+    init(graph: ModelGraph) {
+        self.graph = graph
+        values = [Value?](repeating: nil, count: graph.valueNames.count)
+        for (id, tensor) in graph.constants { values[id] = .constant(tensor) }
+    }
+
+    static func plan(_ graph: ModelGraph, inputShapes: [[Int]]) throws -> ExecutionPlan {
+        var planner = Planner(graph: graph)
+        var inputStorages: [Int] = []
+        for (port, shape) in zip(graph.inputs, inputShapes) {
+            let storage = planner.newStorage(count: shape.reduce(1, *), definedAt: -1)
+            planner.values[port.id] = .runtime(shape: shape, storage: storage)
+            inputStorages.append(storage)
+        }
+        for node in graph.nodes { try planner.plan(node) }
+        var outputs: [ExecutionPlan.Output] = []
+        for port in graph.outputs {
+            switch planner.values[port.id] {
+            case .runtime(let shape, let storage)?:
+                planner.storageLastUse[storage] = Int.max
+                outputs.append(.init(name: port.info.name, shape: shape, source: .storage(storage)))
+            case .constant(let tensor)?:
+                outputs.append(.init(name: port.info.name, shape: tensor.shape, source: planner.constant(tensor.floats)))
+            case nil:
+                throw InferenceError.corruptModel(path: graph.path, reason: "graph output '\(port.info.name)' is never computed")
+            }
+        }
+        let (offsets, size) = planner.allocate()
+        return ExecutionPlan(steps: planner.steps, storageOffsets: offsets, arenaSize: size, constants: planner.constants,
+                             inputStorages: inputStorages, outputs: outputs, multiplyAdds: planner.multiplyAdds)
+    }
+
+    // MARK: Storage
+
+    mutating func newStorage(count: Int, definedAt step: Int) -> Int {
+        storageSizes.append(count)
+        storageDefinition.append(step)
+        storageLastUse.append(step)
+        return storageSizes.count - 1
+    }
+
+    mutating func constant(_ values: [Float]) -> Operand {
+        constants.append(FloatStorage(values))
+        return .constant(constants.count - 1)
+    }
+
+    /// First-fit placement in step order; a storage is free after the last step that reads it.
+    func allocate() -> (offsets: [Int], size: Int) {
+        var offsets = [Int](repeating: 0, count: storageSizes.count)
+        var live: [(offset: Int, end: Int, storage: Int)] = []
+        var arenaSize = 0
+        let byDefinition = Dictionary(grouping: storageSizes.indices, by: { storageDefinition[$0] })
+        for step in -1..<steps.count {
+            live.removeAll { storageLastUse[$0.storage] < step }
+            for storage in byDefinition[step] ?? [] {
+                let size = (max(storageSizes[storage], 1) + 15) / 16 * 16
+                live.sort { $0.offset < $1.offset }
+                var start = 0
+                for block in live {
+                    if block.offset - start >= size { break }
+                    start = max(start, block.end)
+                }
+                offsets[storage] = start
+                live.append((start, start + size, storage))
+                arenaSize = max(arenaSize, start + size)
+            }
+        }
+        return (offsets, arenaSize)
+    }
+
+    // MARK: Node planning
+
+    func invalid(_ node: GraphNode, _ reason: String) -> InferenceError {
+        .invalidNode(path: graph.path, node: node.name, op: node.op, reason: reason)
+    }
+
+    func value(_ node: GraphNode, _ index: Int) throws -> Value {
+        guard let id = node.input(index), let value = values[id] else { throw invalid(node, "input \(index) is missing") }
+        return value
+    }
+
+    func shape(of value: Value) -> [Int] {
+        switch value {
+        case .constant(let tensor): return tensor.shape
+        case .runtime(let shape, _): return shape
+        }
+    }
+
+    func constantInput(_ node: GraphNode, _ index: Int) -> HostTensor? {
+        guard let id = node.input(index), case .constant(let tensor)? = values[id] else { return nil }
+        return tensor
+    }
+
+    /// The operand for an input, marking it read by the step about to be appended.
+    mutating func operand(_ value: Value) -> Operand {
+        switch value {
+        case .constant(let tensor): return constant(tensor.floats)
+        case .runtime(_, let storage):
+            storageLastUse[storage] = max(storageLastUse[storage], steps.count)
+            return .storage(storage)
+        }
+    }
+
+    /// A fresh runtime value for the step about to be appended.
+    mutating func define(_ node: GraphNode, output index: Int = 0, shape: [Int]) -> Operand {
+        let storage = newStorage(count: shape.reduce(1, *), definedAt: steps.count)
+        values[node.outputs[index]] = .runtime(shape: shape, storage: storage)
+        return .storage(storage)
+    }
+
+    mutating func alias(_ node: GraphNode, _ input: Value, shape: [Int]) {
+        switch input {
+        case .constant(let tensor): values[node.outputs[0]] = .constant(HostTensor(shape: shape, elements: tensor.elements))
+        case .runtime(_, let storage): values[node.outputs[0]] = .runtime(shape: shape, storage: storage)
+        }
+    }
+
+    mutating func plan(_ node: GraphNode) throws {
+        let inputs = node.inputs.map { $0.flatMap { values[$0] } }
+        for (position, id) in node.inputs.enumerated() where id != nil && inputs[position] == nil {
+            throw invalid(node, "input \(position) is not computed before this node")
+        }
+        let allConstant = inputs.allSatisfy { value in
+            if case .runtime? = value { return false } else { return true }
+        }
+        if node.op == "Shape" {
+            var shape = shape(of: try value(node, 0))
+            let rank = shape.count
+            let start = try node.attributes.int("start", default: 0), end = try node.attributes.int("end", default: rank)
+            let lower = min(max(start < 0 ? start + rank : start, 0), rank), upper = min(max(end < 0 ? end + rank : end, 0), rank)
+            shape = lower < upper ? Array(shape[lower..<upper]) : []
+            values[node.outputs[0]] = .constant(HostTensor(shape: [shape.count], ints: shape))
+            return
+        }
+        if allConstant && ModelGraph.foldableOperators.contains(node.op) {
+            let hostInputs: [HostTensor?] = inputs.map { value in
+                if case .constant(let tensor)? = value { return tensor } else { return nil }
+            }
+            values[node.outputs[0]] = .constant(try ConstantFolding.evaluate(node, inputs: hostInputs, opset: graph.opset))
+            return
+        }
+        try planRuntime(node)
+    }
+
+    mutating func planRuntime(_ node: GraphNode) throws {
+        let a = node.attributes
+        switch node.op {
+        case "Identity", "Dropout":
+            let x = try value(node, 0)
+            alias(node, x, shape: shape(of: x))
+        case "Cast":
+            let to = try a.int("to", default: 1)
+            guard to == 1 else {
+                throw InferenceError.dynamicShape(path: graph.path, node: node.name, op: node.op,
+                                                  reason: "casting activations to \(ModelGraph.elementTypeName(Int32(to))) is not supported (float32 only)")
+            }
+            let x = try value(node, 0)
+            alias(node, x, shape: shape(of: x))
+        case "Reshape":
+            let x = try value(node, 0)
+            guard let requested = constantInput(node, 1)?.ints,
+                  let target = ShapeRules.reshape(shape(of: x), to: requested, allowZero: try a.int("allowzero", default: 0) != 0) else {
+                throw invalid(node, "cannot reshape \(shape(of: x)) to \(constantInput(node, 1)?.ints ?? [])")
+            }
+            alias(node, x, shape: target)
+        case "Flatten":
+            let x = try value(node, 0)
+            alias(node, x, shape: try ConstantFolding.flattenShape(shape(of: x), a))
+        case "Unsqueeze", "Squeeze":
+            let x = try value(node, 0)
+            let axes = graph.opset >= 13 ? constantInput(node, 1)?.ints : try a.ints("axes")
+            let target = node.op == "Unsqueeze" ? try ConstantFolding.unsqueezeShape(shape(of: x), axes: axes ?? [], a)
+                                                : try ConstantFolding.squeezeShape(shape(of: x), axes: axes, a)
+            alias(node, x, shape: target)
+        case "Conv", "ConvTranspose":
+            try planConvolution(node)
+        case "BatchNormalization":
+            let x = try value(node, 0)
+            let s = shape(of: x)
+            guard s.count >= 2, let scale = constantInput(node, 1), let bias = constantInput(node, 2),
+                  let mean = constantInput(node, 3), let variance = constantInput(node, 4),
+                  [scale, bias, mean, variance].allSatisfy({ $0.count == s[1] }) else {
+                throw invalid(node, "needs \(s.count >= 2 ? s[1] : 0) constant scale, bias, mean and variance values for input \(s)")
+            }
+            let epsilon = try a.float("epsilon", default: 1e-5)
+            let factors = (0..<s[1]).map { scale.floats[$0] / (variance.floats[$0] + epsilon).squareRoot() }
+            let shifts = (0..<s[1]).map { bias.floats[$0] - mean.floats[$0] * factors[$0] }
+            let input = operand(x)
+            let output = define(node, shape: s)
+            steps.append(.channelAffine(ChannelAffineStep(input: input, output: output, batch: s[0], channels: s[1],
+                                                          spatial: s.dropFirst(2).reduce(1, *), scale: factors, shift: shifts)))
+        case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSwish", "HardSigmoid":
+            guard let activation = try graph.fusableActivation(node) else {
+                throw invalid(node, "min and max must be constant scalars")
+            }
+            let x = try value(node, 0)
+            let input = operand(x)
+            let output = define(node, shape: shape(of: x))
+            steps.append(.activation(activation, input: input, output: output, count: shape(of: x).reduce(1, *)))
+        case "Add", "Sub", "Mul", "Div":
+            try planBinary(node)
+        case "Concat":
+            let present = try node.inputs.indices.filter { node.inputs[$0] != nil }.map { try value(node, $0) }
+            let shapes = present.map { shape(of: $0) }
+            guard let first = shapes.first,
+                  let axis = ShapeRules.normalize(axis: try a.int("axis", default: 0), rank: first.count) else {
+                throw invalid(node, "axis out of range")
+            }
+            for s in shapes where s.count != first.count || (0..<first.count).contains(where: { $0 != axis && s[$0] != first[$0] }) {
+                throw invalid(node, "input shapes \(shapes) differ outside axis \(axis)")
+            }
+            var outShape = first
+            outShape[axis] = shapes.reduce(0) { $0 + $1[axis] }
+            let operands = present.map { operand($0) }
+            let output = define(node, shape: outShape)
+            steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: shapes.map { $0[axis...].reduce(1, *) },
+                                            outer: first[..<axis].reduce(1, *), output: output)))
+        case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
+            try planPool(node)
+        case "Resize", "Upsample":
+            try planResize(node)
+        case "Gemm", "MatMul":
+            try planMatMul(node)
+        case "Transpose":
+            let x = try value(node, 0)
+            let s = shape(of: x)
+            let perm = try a.ints("perm") ?? Array((0..<s.count).reversed())
+            guard perm.sorted() == Array(0..<s.count) else { throw invalid(node, "perm \(perm) is not a permutation of 0..<\(s.count)") }
+            let strides = ShapeRules.strides(s)
+            let input = operand(x)
+            let output = define(node, shape: perm.map { s[$0] })
+            steps.append(.stridedCopy(StridedCopyStep(input: input, output: output, shape: perm.map { s[$0] },
+                                                      strides: perm.map { strides[$0] }, base: 0)))
+        case "Slice":
+            let x = try value(node, 0)
+            let s = shape(of: x)
+            let hostInputs: [HostTensor?] = node.inputs.indices.map { constantInput(node, $0) }
+            let ranges = try ConstantFolding.sliceRanges(node, shape: s, inputs: hostInputs, opset: graph.opset)
+            let strides = ShapeRules.strides(s)
+            let base = zip(ranges, strides).reduce(0) { $0 + $1.0.start * $1.1 }
+            let input = operand(x)
+            let output = define(node, shape: ranges.map(\.count))
+            steps.append(.stridedCopy(StridedCopyStep(input: input, output: output, shape: ranges.map(\.count),
+                                                      strides: zip(ranges, strides).map { $0.step * $1 }, base: base)))
+        case "Gather":
+            let x = try value(node, 0)
+            guard let indices = constantInput(node, 1),
+                  let axis = ShapeRules.normalize(axis: try a.int("axis", default: 0), rank: shape(of: x).count) else {
+                throw invalid(node, "indices must be constant and axis in range")
+            }
+            let plan = try ConstantFolding.gatherPlan(shape: shape(of: x), axis: axis, indices: indices, a)
+            let input = operand(x)
+            let output = define(node, shape: plan.shape)
+            steps.append(.gather(input: input, output: output, sources: plan.sources))
+        case "Softmax":
+            let x = try value(node, 0)
+            let s = shape(of: x)
+            let legacy = graph.opset < 13
+            guard let axis = ShapeRules.normalize(axis: try a.int("axis", default: legacy ? 1 : -1), rank: s.count) else {
+                throw invalid(node, "axis out of range for rank \(s.count)")
+            }
+            let outer = s[..<axis].reduce(1, *)
+            let extent = legacy ? s[axis...].reduce(1, *) : s[axis]
+            let inner = legacy ? 1 : s[(axis + 1)...].reduce(1, *)
+            let input = operand(x)
+            let output = define(node, shape: s)
+            steps.append(.softmax(SoftmaxStep(input: input, output: output, outer: outer, extent: extent, inner: inner)))
+        case "ConstantOfShape", "Shape", "Constant":
+            throw invalid(node, "expected to fold before the run")
+        default:
+            throw InferenceError.unsupportedOperator(path: graph.path, node: node.name, op: node.op, domain: "")
+        }
+    }
+
+    // MARK: Convolutions
+
+    /// Explicit `(begin, end)` padding of one spatial axis from `pads` or `auto_pad`.
+    static func padding(auto: String, input: Int, kernel: Int, stride: Int, dilation: Int,
+                        explicit: (Int, Int)) -> (Int, Int, output: Int)? {
+        let effective = (kernel - 1) * dilation + 1
+        switch auto {
+        case "SAME_UPPER", "SAME_LOWER":
+            let output = (input + stride - 1) / stride
+            let total = max(0, (output - 1) * stride + effective - input)
+            let small = total / 2
+            return auto == "SAME_UPPER" ? (small, total - small, output) : (total - small, small, output)
+        case "VALID":
+            guard input >= effective else { return nil }
+            return (0, 0, (input - effective) / stride + 1)
+        case "NOTSET", "":
+            let span = input + explicit.0 + explicit.1 - effective
+            guard span >= 0 else { return nil }
+            return (explicit.0, explicit.1, span / stride + 1)
+        default:
+            return nil
+        }
+    }
+
+    mutating func planConvolution(_ node: GraphNode) throws {
+        guard let conv = node.convolution else { throw invalid(node, "weights were not prepared") }
+        let a = node.attributes
+        let x = try value(node, 0)
+        let s = shape(of: x)
+        guard s.count == 4, s[1] == conv.inputChannels else {
+            throw invalid(node, "input shape \(s) does not match \(conv.inputChannels) input channels (NCHW expected)")
+        }
+        let strides = try a.ints("strides") ?? [1, 1]
+        let dilations = try a.ints("dilations") ?? [1, 1]
+        let pads = try a.ints("pads") ?? [0, 0, 0, 0]
+        let autoPad = try a.string("auto_pad", default: "NOTSET")
+        guard strides.count == 2, dilations.count == 2, pads.count == 4, strides.allSatisfy({ $0 >= 1 }),
+              dilations.allSatisfy({ $0 >= 1 }) else {
+            throw invalid(node, "strides \(strides), dilations \(dilations) and pads \(pads) must describe 2 spatial axes")
+        }
+        var step = ConvolutionStep(
+            convolution: conv, input: .storage(0), output: .storage(0), batch: s[0], inputHeight: s[2], inputWidth: s[3],
+            outputHeight: 0, outputWidth: 0, strideHeight: strides[0], strideWidth: strides[1],
+            padTop: pads[0], padLeft: pads[1], dilationHeight: dilations[0], dilationWidth: dilations[1])
+        if !conv.transposed {
+            guard let vertical = Self.padding(auto: autoPad, input: s[2], kernel: conv.kernelHeight, stride: strides[0],
+                                              dilation: dilations[0], explicit: (pads[0], pads[2])),
+                  let horizontal = Self.padding(auto: autoPad, input: s[3], kernel: conv.kernelWidth, stride: strides[1],
+                                                dilation: dilations[1], explicit: (pads[1], pads[3])) else {
+                throw invalid(node, "input \(s[2])×\(s[3]) is too small for the kernel or auto_pad '\(autoPad)' is unknown")
+            }
+            step.padTop = vertical.0
+            step.padLeft = horizontal.0
+            step.outputHeight = vertical.output
+            step.outputWidth = horizontal.output
+        } else {
+            let outputPadding = try a.ints("output_padding") ?? [0, 0]
+            let requested = try a.ints("output_shape")
+            var padding = pads
+            var outputs = [0, 0]
+            for axis in 0..<2 {
+                let kernel = axis == 0 ? conv.kernelHeight : conv.kernelWidth
+                let full = strides[axis] * (s[2 + axis] - 1) + outputPadding[axis] + (kernel - 1) * dilations[axis] + 1
+                var target: Int? = requested.map { $0[$0.count - 2 + axis] }
+                if target == nil && (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") { target = s[2 + axis] * strides[axis] }
+                if let target {
+                    let total = full - target
+                    let small = total / 2
+                    padding[axis] = autoPad == "SAME_UPPER" || autoPad == "NOTSET" && requested != nil ? small : total - small
+                    padding[axis + 2] = total - padding[axis]
+                    if autoPad == "SAME_LOWER" { padding[axis] = total - small; padding[axis + 2] = small }
+                }
+                outputs[axis] = full - padding[axis] - padding[axis + 2]
+                guard outputs[axis] > 0 else { throw invalid(node, "output extent \(outputs[axis]) ≤ 0 for input \(s)") }
+            }
+            step.padTop = padding[0]
+            step.padLeft = padding[1]
+            step.outputHeight = outputs[0]
+            step.outputWidth = outputs[1]
+        }
+        step.input = operand(x)
+        step.output = define(node, shape: [s[0], conv.outputChannels, step.outputHeight, step.outputWidth])
+        let pixels = conv.transposed ? step.inputHeight * step.inputWidth : step.outputHeight * step.outputWidth
+        multiplyAdds += s[0] * conv.multiplyAdds * pixels
+        steps.append(.convolution(step))
+    }
+
+    // MARK: Element-wise
+
+    mutating func planBinary(_ node: GraphNode) throws {
+        let x = try value(node, 0), y = try value(node, 1)
+        let sx = shape(of: x), sy = shape(of: y)
+        guard let out = ShapeRules.broadcast(sx, sy) else { throw invalid(node, "shapes \(sx) and \(sy) do not broadcast") }
+        var shapeList = out.isEmpty ? [1] : out
+        var aStrides = out.isEmpty ? [0] : ShapeRules.broadcastStrides(sx, to: out)
+        var bStrides = out.isEmpty ? [0] : ShapeRules.broadcastStrides(sy, to: out)
+        // Extents of 1 read nothing: give them stride 0, then merge axes that are contiguous for both.
+        for axis in shapeList.indices where shapeList[axis] == 1 { aStrides[axis] = 0; bStrides[axis] = 0 }
+        var axis = shapeList.count - 1
+        while axis > 0 {
+            let inner = shapeList[axis]
+            if aStrides[axis - 1] == aStrides[axis] * inner && bStrides[axis - 1] == bStrides[axis] * inner {
+                shapeList[axis - 1] *= inner
+                aStrides[axis - 1] = aStrides[axis]
+                bStrides[axis - 1] = bStrides[axis]
+                shapeList.remove(at: axis); aStrides.remove(at: axis); bStrides.remove(at: axis)
+            }
+            axis -= 1
+        }
+        let kind: BinaryStep.Kind = switch node.op {
+        case "Add": .add
+        case "Sub": .sub
+        case "Mul": .mul
+        default: .div
+        }
+        let left = operand(x), right = operand(y)
+        let output = define(node, shape: out)
+        steps.append(.binary(BinaryStep(kind: kind, a: left, b: right, output: output, shape: shapeList,
+                                        aStrides: aStrides, bStrides: bStrides)))
+    }
+
+    // MARK: Pooling
+
+    mutating func planPool(_ node: GraphNode) throws {
+        let a = node.attributes
+        let x = try value(node, 0)
+        let s = shape(of: x)
+        guard s.count == 4 else { throw invalid(node, "input shape \(s) is not NCHW") }
+        let global = node.op.hasPrefix("Global")
+        let kernel = global ? [s[2], s[3]] : (try a.ints("kernel_shape") ?? [])
+        guard kernel.count == 2 else { throw invalid(node, "kernel_shape must have 2 values") }
+        let strides = global ? [1, 1] : (try a.ints("strides") ?? [1, 1])
+        let dilations = global ? [1, 1] : (try a.ints("dilations") ?? [1, 1])
+        let pads = global ? [0, 0, 0, 0] : (try a.ints("pads") ?? [0, 0, 0, 0])
+        let autoPad = try a.string("auto_pad", default: "NOTSET")
+        let ceilMode = try a.int("ceil_mode", default: 0) != 0
+        guard strides.count == 2, dilations.count == 2, pads.count == 4 else { throw invalid(node, "expects 2 spatial axes") }
+        if try a.int("storage_order", default: 0) != 0 { throw invalid(node, "storage_order 1 is not supported") }
+        var padding = pads
+        var outputs = [0, 0]
+        for axis in 0..<2 {
+            guard var result = Self.padding(auto: autoPad, input: s[2 + axis], kernel: kernel[axis], stride: strides[axis],
+                                            dilation: dilations[axis], explicit: (pads[axis], pads[axis + 2])) else {
+                throw invalid(node, "input \(s) is too small for kernel \(kernel) or auto_pad '\(autoPad)' is unknown")
+            }
+            if ceilMode && (autoPad == "NOTSET" || autoPad.isEmpty) {
+                let effective = (kernel[axis] - 1) * dilations[axis] + 1
+                let span = s[2 + axis] + pads[axis] + pads[axis + 2] - effective
+                var output = (span + strides[axis] - 1) / strides[axis] + 1
+                if (output - 1) * strides[axis] >= s[2 + axis] + pads[axis] { output -= 1 }
+                result.output = output
+            }
+            padding[axis] = result.0
+            padding[axis + 2] = result.1
+            outputs[axis] = result.output
+        }
+        let input = operand(x)
+        let output = define(node, shape: [s[0], s[1], outputs[0], outputs[1]])
+        steps.append(.pool(PoolStep(
+            kind: node.op.hasSuffix("MaxPool") ? .max : .average, input: input, output: output, planes: s[0] * s[1],
+            inputHeight: s[2], inputWidth: s[3], outputHeight: outputs[0], outputWidth: outputs[1],
+            kernelHeight: kernel[0], kernelWidth: kernel[1], strideHeight: strides[0], strideWidth: strides[1],
+            padTop: padding[0], padLeft: padding[1], padBottom: padding[2], padRight: padding[3],
+            dilationHeight: dilations[0], dilationWidth: dilations[1],
+            countIncludePad: try a.int("count_include_pad", default: 0) != 0)))
+    }
+
+    // MARK: Resize
+
+    mutating func planResize(_ node: GraphNode) throws {
+        let a = node.attributes
+        let x = try value(node, 0)
+        let s = shape(of: x)
+        guard s.count == 4 else { throw invalid(node, "input shape \(s) is not NCHW") }
+        let mode = try a.string("mode", default: "nearest")
+        guard mode == "nearest" || mode == "linear" || mode == "bilinear" else {
+            throw invalid(node, "mode '\(mode)' is not supported (nearest, linear)")
+        }
+        var transform: String
+        var nearestMode: String
+        var scales: [Float]? = nil
+        var sizes: [Int]? = nil
+        if node.op == "Upsample" || graph.opset < 11 {
+            transform = "asymmetric"
+            nearestMode = "floor"
+            if node.op == "Upsample" && graph.opset < 9 { scales = try a.floats("scales") } else { scales = constantInput(node, 1)?.floats }
+        } else {
+            transform = try a.string("coordinate_transformation_mode", default: "half_pixel")
+            nearestMode = try a.string("nearest_mode", default: "round_prefer_floor")
+            if let value = constantInput(node, 2), value.count > 0 { scales = value.floats }
+            if let value = constantInput(node, 3), value.count > 0 { sizes = value.ints }
+            if try a.int("antialias", default: 0) != 0 { throw invalid(node, "antialias is not supported") }
+            if a.has("axes") { throw invalid(node, "the 'axes' attribute is not supported; give scales or sizes for all 4 axes") }
+            let policy = try a.string("keep_aspect_ratio_policy", default: "stretch")
+            if policy != "stretch" { throw invalid(node, "keep_aspect_ratio_policy '\(policy)' is not supported") }
+        }
+        var outShape: [Int]
+        if let sizes {
+            guard sizes.count == 4 else { throw invalid(node, "sizes \(sizes) must have 4 values") }
+            outShape = sizes
+        } else if let scales {
+            guard scales.count == 4 else { throw invalid(node, "scales \(scales) must have 4 values") }
+            outShape = (0..<4).map { Int((Float(s[$0]) * scales[$0]).rounded(.down)) }
+        } else {
+            throw invalid(node, "needs constant scales or sizes")
+        }
+        guard outShape[0] == s[0], outShape[1] == s[1] else {
+            throw invalid(node, "only the spatial axes may be resized (input \(s), output \(outShape))")
+        }
+        guard outShape[2] > 0, outShape[3] > 0 else { throw invalid(node, "output shape \(outShape) is empty") }
+        let linear = mode != "nearest"
+        guard ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"].contains(transform) else {
+            throw invalid(node, "coordinate_transformation_mode '\(transform)' is not supported (half_pixel, asymmetric, align_corners, pytorch_half_pixel)")
+        }
+        guard ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"].contains(nearestMode) else {
+            throw invalid(node, "nearest_mode '\(nearestMode)' is not supported")
+        }
+        func axisTables(_ axis: Int) -> (i0: [Int], i1: [Int], w: [Float]) {
+            let inExtent = s[axis], outExtent = outShape[axis]
+            let scale = scales.map { $0[axis] } ?? Float(outExtent) / Float(inExtent)
+            var i0 = [Int](), i1 = [Int](), w = [Float]()
+            for o in 0..<outExtent {
+                let xo = Float(o)
+                var original: Float
+                switch transform {
+                case "asymmetric": original = xo / scale
+                case "align_corners": original = outExtent == 1 ? 0 : xo * Float(inExtent - 1) / Float(outExtent - 1)
+                case "pytorch_half_pixel": original = outExtent > 1 ? (xo + 0.5) / scale - 0.5 : 0
+                default: original = (xo + 0.5) / scale - 0.5
+                }
+                if linear {
+                    original = min(max(original, 0), Float(inExtent - 1))
+                    let low = Int(original.rounded(.down))
+                    i0.append(low)
+                    i1.append(min(low + 1, inExtent - 1))
+                    w.append(original - Float(low))
+                } else {
+                    var index: Int
+                    switch nearestMode {
+                    case "floor": index = Int(original.rounded(.down))
+                    case "ceil": index = Int(original.rounded(.up))
+                    case "round_prefer_ceil": index = Int(original.rounded(.toNearestOrAwayFromZero))
+                    default:
+                        let floor = original.rounded(.down)
+                        index = original == floor + 0.5 ? Int(floor) : Int(original.rounded(.toNearestOrAwayFromZero))
+                    }
+                    i0.append(min(max(index, 0), inExtent - 1))
+                }
+            }
+            return (i0, i1, w)
+        }
+        let rows = axisTables(2), columns = axisTables(3)
+        let input = operand(x)
+        let output = define(node, shape: outShape)
+        steps.append(.resize(ResizeStep(
+            input: input, output: output, planes: s[0] * s[1], inputHeight: s[2], inputWidth: s[3],
+            outputHeight: outShape[2], outputWidth: outShape[3], linear: linear, rows0: rows.i0, columns0: columns.i0,
+            rows1: rows.i1, columns1: columns.i1, rowWeights: rows.w, columnWeights: columns.w)))
+    }
+
+    // MARK: Matrix products
+
+    mutating func planMatMul(_ node: GraphNode) throws {
+        let a = node.attributes
+        let x = try value(node, 0), y = try value(node, 1)
+        let sx = shape(of: x), sy = shape(of: y)
+        if node.op == "Gemm" {
+            guard sx.count == 2, sy.count == 2 else { throw invalid(node, "Gemm needs 2-D inputs, got \(sx) and \(sy)") }
+            let transA = try a.int("transA", default: 0) != 0, transB = try a.int("transB", default: 0) != 0
+            let m = transA ? sx[1] : sx[0], k = transA ? sx[0] : sx[1]
+            let n = transB ? sy[0] : sy[1], kb = transB ? sy[1] : sy[0]
+            guard k == kb else { throw invalid(node, "inner dimensions differ: \(sx) and \(sy)") }
+            var cOperand: Operand? = nil
+            var cRow = 0, cColumn = 0
+            if node.input(2) != nil {
+                let c = try value(node, 2)
+                let sc = shape(of: c)
+                guard let broadcast = ShapeRules.broadcast(sc, [m, n]), broadcast == [m, n] else {
+                    throw invalid(node, "C of shape \(sc) does not broadcast to [\(m), \(n)]")
+                }
+                let strides = ShapeRules.broadcastStrides(sc, to: [m, n])
+                cRow = m == 1 ? 0 : strides[0]
+                cColumn = n == 1 ? 0 : strides[1]
+                cOperand = operand(c)
+            }
+            let left = operand(x), right = operand(y)
+            let output = define(node, shape: [m, n])
+            multiplyAdds += m * n * k
+            steps.append(.matmul(MatMulStep(
+                a: left, b: right, c: cOperand, output: output, batch: 1, m: m, k: k, n: n, aBatchStride: 0, bBatchStride: 0,
+                aRowStride: transA ? 1 : k, aDepthStride: transA ? m : 1, bDepthStride: transB ? 1 : n,
+                bColumnStride: transB ? k : 1, cRowStride: cRow, cColumnStride: cColumn,
+                alpha: try a.float("alpha", default: 1), beta: try a.float("beta", default: 1))))
+            return
+        }
+        guard sx.count >= 2, sy.count >= 2 else { throw invalid(node, "MatMul of 1-D operands is not supported (\(sx), \(sy))") }
+        let m = sx[sx.count - 2], k = sx[sx.count - 1], n = sy[sy.count - 1]
+        guard sy[sy.count - 2] == k else { throw invalid(node, "inner dimensions differ: \(sx) and \(sy)") }
+        let batchX = Array(sx.dropLast(2)), batchY = Array(sy.dropLast(2))
+        let batchShape: [Int]
+        let bBatchStride: Int
+        if batchY.reduce(1, *) == 1 {
+            batchShape = batchX.count >= batchY.count ? batchX : batchY
+            bBatchStride = 0
+        } else if batchX == batchY {
+            batchShape = batchX
+            bBatchStride = k * n
+        } else {
+            throw invalid(node, "batch dimensions \(batchX) and \(batchY) must be equal, or B 2-D")
+        }
+        guard batchX.reduce(1, *) == batchShape.reduce(1, *) else { throw invalid(node, "cannot broadcast A's batch \(batchX)") }
+        let batch = batchShape.reduce(1, *)
+        let left = operand(x), right = operand(y)
+        let output = define(node, shape: batchShape + [m, n])
+        multiplyAdds += batch * m * n * k
+        steps.append(.matmul(MatMulStep(
+            a: left, b: right, c: nil, output: output, batch: batch, m: m, k: k, n: n, aBatchStride: m * k,
+            bBatchStride: bBatchStride, aRowStride: k, aDepthStride: 1, bDepthStride: n, bColumnStride: 1,
+            cRowStride: 0, cColumnStride: 0, alpha: 1, beta: 0)))
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import HemoInference
-
-@Test func moduleLinks() { #expect(HemoInferenceModule.self == HemoInferenceModule.self) }
