@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "HemoCoreTests", dependencies: ["HemoCore"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "LZ4Tests", dependencies: ["LZ4"]),
+        .testTarget(name: "LZ4Tests", dependencies: ["LZ4", "HemoCore"]),
         .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),

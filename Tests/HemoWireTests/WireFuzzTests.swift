@@ -1,3 +1,4 @@
+import HemoCore
 import Testing
 @testable import HemoWire
 
