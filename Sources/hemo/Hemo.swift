@@ -18,6 +18,7 @@ struct Hemo: ParsableCommand {
             SynthCommand.self,
             EvalCommand.self,
             DispatchBenchCommand.self,
+            QCCommand.self,
         ]
     )
 }
