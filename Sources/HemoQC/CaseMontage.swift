@@ -46,8 +46,12 @@ public enum CaseMontage {
         for k in 0..<size.k where bitmask.voxels[(k * n)..<((k + 1) * n)].contains(where: { $0 != 0 }) { positive.append(k) }
         let slices = chooseSlices(positive: positive, sliceCount: size.k)
 
-        let scale = max(1, targetPanelSide / max(w, h))
-        let panelW = w * scale, panelH = h * scale
+        // Large slices are reduced by a whole factor (CT averaged, masks OR-ed, so no lesion vanishes),
+        // small ones enlarged by a whole factor, so panels have about targetPanelSide pixels.
+        let reduce = max(1, (max(w, h) + targetPanelSide - 1) / targetPanelSide)
+        let sw = (w + reduce - 1) / reduce, sh = (h + reduce - 1) / reduce
+        let scale = max(1, targetPanelSide / max(sw, sh))
+        let panelW = sw * scale, panelH = sh * scale
         let gap = 6, textScale = 2, lineH = BitmapFont.glyphHeight * textScale
         let headerH = lineH + 2 * gap, captionH = lineH + 6, legendH = lineH + 2 * gap
         let cols = max(1, min(columns, slices.count))
@@ -59,24 +63,24 @@ public enum CaseMontage {
         let shownNote = positive.isEmpty ? "no blood - \(slices.count) of \(size.k) slices"
             : positive.count > slices.count ? "\(slices.count) of \(positive.count) positive slices"
             : "\(positive.count) positive of \(size.k) slices"
-        canvas.drawText("\(caseID.rawValue)  \(shownNote)", x: gap, y: gap, scale: textScale, colour: RGBColour(255, 255, 255))
+        canvas.drawText("\(caseID.rawValue)  \(shownNote)".uppercased(), x: gap, y: gap, scale: textScale, colour: RGBColour(255, 255, 255))
 
         let low = PreviewRenderer.windowLevel - PreviewRenderer.windowWidth / 2
         for (p, k) in slices.enumerated() {
             let ox = gap + (p % cols) * (panelW + gap)
             let top = headerH + (p / cols) * (captionH + panelH + gap)
             let oy = top + captionH
-            let base = k * n
+            let (panelHU, panelBits) = reduced(hu: hu, bitmask: bitmask, slice: k, factor: reduce)
             var present: UInt8 = 0
-            for v in bitmask.voxels[base..<(base + n)] { present |= v }
+            for v in panelBits { present |= v }
             let names = Subtype.allCases.filter { present & (1 << ($0.rawValue - 1)) != 0 }.map(\.name)
-            let caption = (["k=\(k)"] + names).joined(separator: " ")
+            let caption = (["K=\(k)"] + names).joined(separator: " ")
             canvas.drawText(caption, x: ox, y: top + 2, scale: textScale,
                             colour: names.isEmpty ? RGBColour(190, 190, 190) : RGBColour(255, 255, 255))
             // Brain window, nearest-neighbour enlarged.
             for y in 0..<panelH {
                 for x in 0..<panelW {
-                    let v = (hu.voxels[base + (y / scale) * w + x / scale] - low) / PreviewRenderer.windowWidth * 255
+                    let v = (panelHU[(y / scale) * sw + x / scale] - low) / PreviewRenderer.windowWidth * 255
                     let g = UInt8(max(0, min(255, v.isNaN ? 0 : v.rounded())))
                     canvas.set(ox + x, oy + y, RGBColour(g, g, g))
                 }
@@ -87,7 +91,7 @@ public enum CaseMontage {
                 let bit = UInt8(1 << (subtype.rawValue - 1))
                 let c = colour(subtype)
                 func inside(_ x: Int, _ y: Int) -> Bool {
-                    x >= 0 && y >= 0 && x < panelW && y < panelH && bitmask.voxels[base + (y / scale) * w + x / scale] & bit != 0
+                    x >= 0 && y >= 0 && x < panelW && y < panelH && panelBits[(y / scale) * sw + x / scale] & bit != 0
                 }
                 for y in 0..<panelH {
                     for x in 0..<panelW where inside(x, y) {
@@ -106,8 +110,9 @@ public enum CaseMontage {
             }
             // 2D boxes: dashed frames two pixels outside the box, clipped to the panel.
             for box in boxes where box.slice == k {
-                let x0 = max(0, box.xMin * scale - 3), y0 = max(0, box.yMin * scale - 3)
-                let x1 = min(panelW - 1, box.xMax * scale + 2), y1 = min(panelH - 1, box.yMax * scale + 2)
+                let x0 = max(0, box.xMin / reduce * scale - 3), y0 = max(0, box.yMin / reduce * scale - 3)
+                let x1 = min(panelW - 1, (box.xMax + reduce - 1) / reduce * scale + 2)
+                let y1 = min(panelH - 1, (box.yMax + reduce - 1) / reduce * scale + 2)
                 canvas.strokeRect(x0: ox + x0, y0: oy + y0, x1: ox + x1, y1: oy + y1, colour: colour(box.subtype), dash: 4)
             }
         }
@@ -123,6 +128,29 @@ public enum CaseMontage {
         }
         canvas.drawText("LINE=MASK  DASH=BOX  W80/L40", x: lx + 6, y: ly, scale: textScale, colour: RGBColour(160, 160, 160))
         return canvas
+    }
+
+    /// Slice `k` reduced by `factor` in both directions: the mean HU and the OR of the bitmask over
+    /// each `factor × factor` block (edge blocks use the voxels they have).
+    static func reduced(hu: Volume<Float>, bitmask: Volume<UInt8>, slice k: Int, factor: Int) -> ([Float], [UInt8]) {
+        let w = hu.geometry.size.i, h = hu.geometry.size.j, base = k * w * h
+        if factor == 1 { return (Array(hu.voxels[base..<(base + w * h)]), Array(bitmask.voxels[base..<(base + w * h)])) }
+        let sw = (w + factor - 1) / factor, sh = (h + factor - 1) / factor
+        var means = [Float](repeating: 0, count: sw * sh), bits = [UInt8](repeating: 0, count: sw * sh)
+        for y in 0..<sh {
+            for x in 0..<sw {
+                var sum: Float = 0, count: Float = 0, any: UInt8 = 0
+                for yy in (y * factor)..<min(h, (y + 1) * factor) {
+                    for xx in (x * factor)..<min(w, (x + 1) * factor) {
+                        sum += hu.voxels[base + yy * w + xx]; count += 1
+                        any |= bitmask.voxels[base + yy * w + xx]
+                    }
+                }
+                means[y * sw + x] = sum / count
+                bits[y * sw + x] = any
+            }
+        }
+        return (means, bits)
     }
 
     /// Reads a case's CT and masks from the release at `root` and renders its montage. Uses

@@ -90,7 +90,7 @@ public enum QCReport {
         td.n { text-align: right; font-variant-numeric: tabular-nums; }
         .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 6px; vertical-align: -1px; border: 1px solid #555; }
         .chart text { font-size: 10px; fill: #333; } .muted { color: #777; }
-        .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
+        .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 12px; }
         figure { margin: 0; background: #fff; border: 1px solid #ccc; padding: 6px; }
         figure img { width: 100%; height: auto; display: block; background: #101014; }
         figcaption { font-size: 13px; margin-top: 4px; } .bad { color: #b00; font-weight: 600; }
