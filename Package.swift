@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq"),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
+        // Test-only: Debian's libpng, the independent decoder HemoQCTests checks written PNGs with.
+        .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng"),
 
         // One typed Swift wrapper per C library; each owns its pointers and has its own error type.
         .target(name: "NIfTI", dependencies: ["CNIfTI", "CZlib", "HemoCore"]),
@@ -57,13 +59,14 @@ let package = Package(
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
+        .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
 
         // The one executable.
         .executableTarget(
             name: "hemo",
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
-                "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval",
+                "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
                 "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -83,6 +86,7 @@ let package = Package(
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
+        .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -19,6 +19,7 @@ struct Hemo: ParsableCommand {
             EvalCommand.self,
             DispatchBenchCommand.self,
             ModelCommand.self,
+            QCCommand.self,
         ]
     )
 }
