@@ -2,18 +2,19 @@ import ArgumentParser
 import Foundation
 import HemoCore
 import HemoEval
+import HemoQC
 import HemoRelease
 import HemoSynth
 
 /// `hemo demo`: the main job on the embedded default, what `scripts/demo.sh` runs.
 ///
 /// A synthetic cohort with exact truth → a release → verification of the release (manifest and
-/// tables against masks) → evaluation of the release against the synthetic truth.
+/// tables against masks) → evaluation of the release against the synthetic truth → QC report.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run the main job on the embedded default: synthesise a cohort, build a release, verify and evaluate it.",
-        discussion: "Everything is written under --work: cohort/, release/, eval.json and preview.png."
+        discussion: "Everything is written under --work: cohort/, release/, eval.json, qc/index.html and preview.png."
     )
 
     @Option(help: "Working folder for the demo's cohort, release and reports.")
@@ -42,14 +43,14 @@ struct DemoCommand: ParsableCommand {
         try? FileManager.default.removeItem(atPath: cohortPath)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 
-        step("1/4 synthesise \(cases) head-CT exams (seed \(seed), \(inPlane)×\(inPlane) in-plane) → \(cohortPath)")
+        step("1/5 synthesise \(cases) head-CT exams (seed \(seed), \(inPlane)×\(inPlane) in-plane) → \(cohortPath)")
         let generator = try SynthGenerator(options: SynthOptions(seed: seed, inPlanePixels: inPlane))
         let written = try CohortWriter(directory: cohortPath, generator: generator,
                                        forms: try AnnotationForms(list: "labelmap,polygons")).run(cases: cases, threads: threads)
         let tiles = PreviewRenderer.cohortTiles(written.written, generator: generator, sliceThreads: threads)
         try Data(try PreviewRenderer.png(tiles: tiles, columns: 3)).write(to: URL(fileURLWithPath: work + "/preview.png"))
 
-        step("2/4 build the release → \(releasePath)")
+        step("2/5 build the release → \(releasePath)")
         let progress = ProgressReporter(label: "build")
         let summary = try ReleaseBuilder(options: ReleaseOptions(), threads: threads, force: true)
             .build(cohort: try Cohort.open(cohortPath), destination: releasePath) { p in
@@ -58,7 +59,7 @@ struct DemoCommand: ParsableCommand {
             }
         print(BuildReport.text(summary))
 
-        step("3/4 verify the release (manifest, and every table against the masks)")
+        step("3/5 verify the release (manifest, and every table against the masks)")
         let report = try ReleaseVerifier(threads: threads).verify(releasePath)
         guard report.ok else {
             for d in report.disagreements.prefix(20) { printError("  \(d)") }
@@ -66,12 +67,15 @@ struct DemoCommand: ParsableCommand {
         }
         print("ok: \(report.filesChecked) files match MANIFEST.sha256; \(report.casesChecked) cases agree with their masks")
 
-        step("4/4 evaluate the release against the synthetic truth")
+        step("4/5 evaluate the release against the synthetic truth")
         let eval = try ReleaseEvaluator().evaluate(predictionPath: releasePath, truthPath: cohortPath, threads: threads)
         try eval.json().rendered().write(toFile: work + "/eval.json", atomically: true, encoding: .utf8)
         print(eval.markdown(), terminator: "")
 
-        print("\nrelease: \(releasePath)\npreview: \(work)/preview.png\nevaluation: \(work)/eval.json")
+        step("5/5 write the QC report (montages and index.html)")
+        _ = try QualityControl.run(release: releasePath, output: work + "/qc", threads: threads)
+
+        print("\nrelease: \(releasePath)\npreview: \(work)/preview.png\nevaluation: \(work)/eval.json\nQC report: \(work)/qc/index.html")
     }
 
     private func step(_ s: String) { print("\n== \(s)") }
