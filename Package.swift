@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoCore", "HemoRelease", "NIfTI"]),
+        .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms"]),
 
         // The one executable.
         .executableTarget(
@@ -49,7 +50,7 @@ let package = Package(
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval",
-                "ZeroMQ",
+                "ZeroMQ", "HemoCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,6 +69,7 @@ let package = Package(
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
+        .testTarget(name: "HemoClusterTests", dependencies: ["HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "ZeroMQ", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

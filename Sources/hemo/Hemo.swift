@@ -18,6 +18,11 @@ struct Hemo: ParsableCommand {
             SynthCommand.self,
             EvalCommand.self,
             DispatchBenchCommand.self,
+            CoordinatorCommand.self,
+            WorkerCommand.self,
+            RunCommand.self,
+            StatusCommand.self,
+            KeygenCommand.self,
         ]
     )
 }
