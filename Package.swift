@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
-        .testTarget(name: "HemoClusterTests", dependencies: ["HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "ZeroMQ", "NIfTI"]),
+        .testTarget(name: "HemoClusterTests", dependencies: ["HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

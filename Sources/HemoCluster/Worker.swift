@@ -26,6 +26,9 @@ public struct WorkerSettings: Sendable {
     public var curve: CurveClientConfig?
     /// Where inline inputs are written (a private folder per job inside it).
     public var scratch: String = NSTemporaryDirectory()
+    /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
+    /// the worker or the coordinator mid-job); `nil` in normal use.
+    public var jobDelay: Duration?
     /// Log lines; default: standard error.
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
 
@@ -141,7 +144,9 @@ public final class ClusterWorker: @unchecked Sendable {
                 while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
             }
             for result in outbox.withLock({ o in defer { o = [] }; return o }) {
-                for frames in result.messages { _ = try socket.send(frames) }
+                for frames in result.messages where try !socket.send(frames, dontWait: true) {
+                    settings.log("no connection to the coordinator: a result message of exam \(result.exam) was dropped (it will be re-dispatched)")
+                }
                 held -= 1
                 lastSent = monotonicNanoseconds()
             }
@@ -164,7 +169,9 @@ public final class ClusterWorker: @unchecked Sendable {
             if now - lastHeard > intervalNs * UInt64(max(1, settings.livenessIntervals)) {
                 settings.log("coordinator silent for \(settings.livenessIntervals) intervals; reconnecting in \(delay)")
                 socket.close()
-                Thread.sleep(forTimeInterval: delay.seconds)
+                // Wait out the back-off, but wake for a drain (nothing held can be delivered anyway).
+                _ = try wakeReceiver.wait(timeout: delay)
+                if draining.withLock({ $0 }) && held <= 0 { return .drained }
                 delay = min(delay * 2, settings.maxReconnectDelay)
                 socket = try connect(context)
                 lastHeard = monotonicNanoseconds()
@@ -178,8 +185,9 @@ public final class ClusterWorker: @unchecked Sendable {
                      capacity: max(1, settings.capacity), threads: max(1, settings.threads), capabilities: .build))
     }
 
+    /// Sends without blocking: with no live connection (e.g. refused by CURVE) the message is dropped.
     private func send(_ message: WireMessage, on socket: Socket) throws {
-        _ = try socket.send(try message.encode())
+        _ = try socket.send(try message.encode(), dontWait: true)
     }
 
     private func connect(_ context: Context) throws -> Socket {
@@ -205,6 +213,7 @@ public final class ClusterWorker: @unchecked Sendable {
                         if inbox.withLock({ $0.stopped }) { return }
                         continue
                     }
+                    if let delay = settings.jobDelay { Thread.sleep(forTimeInterval: delay.seconds) }
                     let messages = Self.process(job, threads: perJob, scratch: settings.scratch, log: settings.log)
                     outbox.withLock { $0.append((messages, job.exam)) }
                     wake.signal()

@@ -35,6 +35,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "This worker's secret key file (from `hemo keygen`).")
     var curveSecret: String?
 
+    @Option(help: .hidden)
+    var jobDelayMs: Int = 0
+
     func validate() throws {
         guard threads >= 1, capacity >= 1, liveness >= 1 else { throw ValidationError("--threads, --capacity and --liveness must be at least 1") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
@@ -47,6 +50,7 @@ struct WorkerCommand: ParsableCommand {
         settings.capacity = capacity
         settings.heartbeatInterval = .milliseconds(heartbeatMs)
         settings.livenessIntervals = liveness
+        if jobDelayMs > 0 { settings.jobDelay = .milliseconds(jobDelayMs) }
         settings.maxReconnectDelay = .milliseconds(max(heartbeatMs * 8, 500))
         if let key = curveServerKey, let secret = curveSecret {
             do {
