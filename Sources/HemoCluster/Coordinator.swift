@@ -306,6 +306,18 @@ public final class Coordinator: @unchecked Sendable {
             }
         }
 
+        var toldUnknown: [[UInt8]: UInt64] = [:]
+
+        /// DISCONNECT "unknown worker", at most once per heartbeat interval per peer (a dead
+        /// worker's in-flight chunks would otherwise each earn one).
+        func tellUnknown(_ route: [UInt8]) {
+            let t = monotonicNanoseconds()
+            if let last = toldUnknown[route], t - last < UInt64(c.settings.scheduler.heartbeatInterval.seconds * 1e9) { return }
+            if toldUnknown.count > 10_000 { toldUnknown.removeAll() }
+            toldUnknown[route] = t
+            send(.disconnect(reason: "unknown worker"), to: route)
+        }
+
         func hex(_ bytes: [UInt8]) -> String {
             if let s = String(bytes: bytes, encoding: .utf8), s.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0.isLetter || $0.isNumber || "-_.:@".contains($0) }) {
                 return s
@@ -348,8 +360,8 @@ public final class Coordinator: @unchecked Sendable {
                 send(.statusReply(reply), to: route)
             case .heartbeat, .chunk, .done, .failed, .disconnect:
                 guard let id = known else {
-                    // Paranoid Pirate: an unknown peer is told to reconnect with READY.
-                    send(.disconnect(reason: "unknown worker"), to: route)
+                    // Paranoid Pirate: an unknown peer is told to reconnect with READY (once per interval).
+                    tellUnknown(route)
                     return
                 }
                 switch message {
@@ -430,7 +442,7 @@ public final class Coordinator: @unchecked Sendable {
                     c.settings.log("worker \(worker) is dead: \(reason)")
                     for (exam, entry) in collectors where entry.worker == worker { collectors[exam] = nil }
                 case .disconnectWorker(let worker):
-                    if let route = routes[worker] { send(.disconnect(reason: "unknown worker"), to: route) }
+                    if let route = routes[worker] { tellUnknown(route) }
                 case .examCompleted(let exam, _, _):
                     if let product = products.removeValue(forKey: exam) {
                         writesOutstanding += 1

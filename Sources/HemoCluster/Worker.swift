@@ -104,6 +104,8 @@ public final class ClusterWorker: @unchecked Sendable {
         var delay = interval
         var held = 0
         var announcedDrain = false
+        var lastReady = monotonicNanoseconds()
+        var knownSinceReady = false
         while true {
             var poller = Poller()
             poller.add(socket)
@@ -113,6 +115,8 @@ public final class ClusterWorker: @unchecked Sendable {
                 while let frames = try socket.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) {
                     lastHeard = monotonicNanoseconds()
                     delay = interval
+                    let isDisconnect: Bool = if case .disconnect? = try? WireMessage.decode(frames) { true } else { false }
+                    if !isDisconnect { knownSinceReady = true }
                     let message: WireMessage
                     do { message = try WireMessage.decode(frames) } catch {
                         if case .unsupportedVersion(let v) = error.reason {
@@ -131,10 +135,17 @@ public final class ClusterWorker: @unchecked Sendable {
                         if reason.hasPrefix("protocol version") {
                             throw WorkerFatalError(description: "\(settings.endpoint): \(reason)")
                         }
-                        // Unknown to the coordinator (it restarted or declared us dead): join again.
-                        settings.log("coordinator says '\(reason)': sending READY again")
-                        try send(ready(), on: socket)
-                        lastSent = monotonicNanoseconds()
+                        // Unknown to the coordinator (it restarted or declared us dead): join again, once.
+                        // DISCONNECTs answering messages sent before our READY arrived are echoes: skip
+                        // them until the coordinator has spoken to us since (or an interval passed).
+                        let sinceReady = monotonicNanoseconds() - lastReady
+                        if knownSinceReady || sinceReady > intervalNs {
+                            settings.log("coordinator says '\(reason)': sending READY again")
+                            try send(ready(), on: socket)
+                            lastReady = monotonicNanoseconds()
+                            knownSinceReady = false
+                            lastSent = lastReady
+                        }
                     default:
                         break
                     }
@@ -176,6 +187,8 @@ public final class ClusterWorker: @unchecked Sendable {
                 socket = try connect(context)
                 lastHeard = monotonicNanoseconds()
                 lastSent = lastHeard
+                lastReady = lastHeard
+                knownSinceReady = false
             }
         }
     }

@@ -79,6 +79,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         try silent.send(.ready(Ready(workerID: "silent", workerName: "test", capacity: 1, threads: 1, capabilities: .build)))
         guard case .job(let job)? = try silent.next(within: 5) else { Issue.record("no JOB for the silent peer"); return }
         // Say nothing: after 3 × 100 ms the coordinator declares it dead.
+        #expect(eventually(5) { coordinator.status?.workers.contains { $0.id.rawValue == "silent" } ?? false })
         #expect(eventually(5) { !(coordinator.status?.workers.contains { $0.id.rawValue == "silent" } ?? true) })
         // Its late (and wrong) result must not be used.
         for m in try resultMessages(for: job, tamper: true) { try silent.send(m) }

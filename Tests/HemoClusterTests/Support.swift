@@ -127,7 +127,7 @@ func fastSettings(heartbeatMs: Int = 100, transfer: TransferMode = .shared) -> C
     var s = CoordinatorSettings()
     s.scheduler = SchedulerSettings(heartbeatInterval: .milliseconds(heartbeatMs), livenessIntervals: 3, maxAttempts: 3)
     s.transfer = transfer
-    s.log = { _ in }
+    if ProcessInfo.processInfo.environment["HEMO_TEST_LOG"] == nil { s.log = { _ in } }
     return s
 }
 
