@@ -286,6 +286,17 @@ public final class Coordinator: @unchecked Sendable {
             }
             let outcome = try c.assembly.commit()
             for (_, route) in routes { send(.disconnect(reason: "shutdown"), to: route) }
+            // A grace period: a worker that was reconnecting (new socket, its old pipe gone) when the
+            // run ended still hears "shutdown" instead of retrying a coordinator that is gone.
+            let graceEnd = monotonicNanoseconds() + UInt64(max(0.2, 2 * c.settings.scheduler.heartbeatInterval.seconds) * 1e9)
+            while monotonicNanoseconds() < graceEnd {
+                guard try router.wait(timeout: .milliseconds(20)) else { continue }
+                while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
+                    if let m = try? WireMessage.decode(Array(frames.dropFirst())), m != .statusRequest {
+                        send(.disconnect(reason: "shutdown"), to: frames[0])
+                    }
+                }
+            }
             return CoordinatorSummary(release: c.assembly.staging.destination, outcome: outcome,
                                       seconds: Double(monotonicNanoseconds() - start) / 1e9, resumed: resumed,
                                       jobBytesSent: jobBytes, resultBytesReceived: resultBytes,

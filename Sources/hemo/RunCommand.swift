@@ -54,7 +54,7 @@ struct RunCommand: ParsableCommand {
                     let p = Process()
                     p.executableURL = URL(fileURLWithPath: me)
                     p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threadsPerWorker)",
-                                   "--heartbeat-ms", "\(coordinator.heartbeatMs)", "--liveness", "\(coordinator.liveness)",
+                                   "--heartbeat-ms", "\(coordinator.heartbeatMs)", "--liveness", "\(coordinator.liveness * 3)",
                                    "--id", "local-\(ProcessInfo.processInfo.processIdentifier)-\(n)"]
                     do { try p.run(); children.append(p) } catch {
                         printError("warning: cannot start worker \(n): \(error)")

@@ -23,8 +23,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Heartbeat interval in milliseconds (the coordinator's).")
     var heartbeatMs: Int = 1000
 
-    @Option(help: "The coordinator is presumed gone after this many silent intervals.")
-    var liveness: Int = 3
+    @Option(help: "The coordinator is presumed gone (reconnect) after this many silent intervals; patient by default, since reconnecting makes the coordinator retry the jobs held.")
+    var liveness: Int = 6
 
     @Option(help: "This worker's identifier (default: host-pid).")
     var id: String?

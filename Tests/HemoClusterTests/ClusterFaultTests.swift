@@ -67,7 +67,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)
         #expect(summary.dispatches > 4, "the killed worker's jobs were dispatched again")
-        #expect(rescuer.wait(seconds: 10) == 0)
+        #expect(rescuer.wait(seconds: 10) == 0, "\(rescuer.stderr)")
     }
 
     @Test func silentPeerIsDeclaredDeadAndItsLateResultIsIgnored() throws {
@@ -93,7 +93,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.dispatches > 3, "the silent peer's jobs were dispatched again")
-        #expect(worker.wait(seconds: 10) == 0)
+        #expect(worker.wait(seconds: 10) == 0, "\(worker.stderr)")
     }
 
     @Test func duplicateAndTamperedLateResultsOfALiveWorkerAreIgnored() throws {
@@ -144,7 +144,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.droppedMessages >= 7)
-        #expect(worker.wait(seconds: 10) == 0)
+        #expect(worker.wait(seconds: 10) == 0, "\(worker.stderr)")
     }
 
     @Test func coordinatorKilledAndRestartedResumesFromTheJournal() throws {
@@ -208,6 +208,6 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let other = try Hemo.worker(endpoint, id: "other")
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
-        #expect(other.wait(seconds: 10) == 0)
+        #expect(other.wait(seconds: 10) == 0, "\(other.stderr)")
     }
 }

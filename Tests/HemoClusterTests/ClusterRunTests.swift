@@ -2,6 +2,7 @@ import Foundation
 import HemoCluster
 import HemoCore
 import HemoRelease
+import HemoScheduler
 import HemoWire
 import LZ4
 import Testing
@@ -57,6 +58,55 @@ import ZeroMQ
         let expected = try String(contentsOfFile: cohort.release("reference") + "/MANIFEST.sha256", encoding: .utf8)
         #expect(manifest == expected)
         _ = reference
+    }
+
+    @Test func badExamsFailWithTheSameStageAndReasonAsHemoBuild() throws {
+        let cohort = try TinyCohort.make(count: 4)
+        try Data("not a NIfTI file".utf8).write(to: URL(fileURLWithPath: cohort.root + "/case_001/ct.nii.gz"))
+        let reference = try cohort.referenceManifest()
+        var settings = fastSettings()
+        settings.scheduler = SchedulerSettings(heartbeatInterval: .milliseconds(100), maxAttempts: 2)
+        let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("bad"), settings: settings)
+        let workers = (0..<2).map { ThreadWorker.fast(endpoint, id: "t\($0)") }
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.outcome.failures.map(\.caseName).sorted() == ["case_001"])
+        #expect(summary.dispatches == 3 + 2, "the bad exam is tried on both workers")
+        #expect(summary.outcome.failures.first?.stage == "read")
+        for w in workers { _ = w.finished(within: 5) }
+    }
+
+    @Test func resultsSurviveTheWireByteForByte() throws {
+        let g = Geometry(size: GridSize(7, 5, 9), spacing: SIMD3(0.5, 0.7, 3),
+                         affine: Affine(rowMajor: [0.5, 0, 0, -3, 0, 0.7, 0, 2, 0, 0, 3, 1, 0, 0, 0, 1]))
+        var ct = Volume<Int16>(geometry: g, repeating: 0)
+        for n in ct.voxels.indices { ct.voxels[n] = Int16(truncatingIfNeeded: n &* 7919 &- 30000) }
+        var bitmask = Volume<UInt8>(geometry: g, repeating: 0)
+        for n in bitmask.voxels.indices { bitmask.voxels[n] = UInt8(n % 32) }
+        let exam = CaseID("case_042")!
+        let product = CaseProduct(id: exam, ct: ct, masks: SubtypeMasks(bitmask: bitmask),
+                                  inputs: [InputFile(path: "case_042/ct.nii.gz", sha256: String(repeating: "a", count: 64))])
+        let messages = try ResultEncoding.messages(product: product, attempt: 2, times: StageTimes(),
+                                                   chunker: MaskChunker(slicesPerChunk: 4))
+        var collector = ResultCollector(exam: exam, attempt: 2)
+        var done: Done?
+        for m in messages {
+            switch try WireMessage.decode(try m.encode()) {
+            case .chunk(let c): try collector.accept(c)
+            case .done(let d): done = d
+            default: Issue.record("unexpected \(m.type)")
+            }
+        }
+        let back = try collector.product(done: #require(done))
+        #expect(back.ct.voxels == ct.voxels && back.ct.geometry == g)
+        #expect(back.masks.bitmask.voxels == product.masks.bitmask.voxels)
+        #expect(back.inputs == product.inputs)
+        // A bitmask value above 31 is refused on both sides.
+        var bad = bitmask
+        bad.voxels[3] = 32
+        #expect(throws: ChunkError.self) { try MaskChunker().chunks(bytes: bad, kind: .bitmask, exam: exam, attempt: 1) }
+        // DONE before every chunk is an error, not a partial case.
+        #expect(throws: ClusterError.self) { try ResultCollector(exam: exam, attempt: 2).product(done: #require(done)) }
     }
 
     @Test func optionsTravelExactlyInsideAJob() throws {

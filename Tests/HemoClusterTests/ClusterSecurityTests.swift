@@ -34,7 +34,7 @@ import ZeroMQ
                                                                       "--curve-secret", dir + "/worker.secret"])
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
-        #expect(worker.wait(seconds: 10) == 0)
+        #expect(worker.wait(seconds: 10) == 0, "\(worker.stderr)")
         unauthorised.worker.drain()
         #expect(unauthorised.finished(within: 5) != nil)
     }
@@ -44,7 +44,7 @@ import ZeroMQ
         let dir = NSTemporaryDirectory() + "hemo-keygen-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let r = try Hemo.spawn(["keygen", "--out", dir + "/node"])
-        #expect(r.wait(seconds: 10) == 0)
+        #expect(r.wait(seconds: 10) == 0, "\(r.stderr)")
         let pair = try ClusterKeys.readKeyPair(dir + "/node.secret")
         #expect(try ClusterKeys.readPublicKeys(dir + "/node.public") == [pair.publicKey])
         let mode = try FileManager.default.attributesOfItem(atPath: dir + "/node.secret")[.posixPermissions] as? NSNumber
@@ -77,6 +77,6 @@ import ZeroMQ
         #expect(status.stdout.contains("exams: 3 total"), "\(status.stdout)")
         #expect(status.stdout.contains("slowpoke"), "\(status.stdout)")
         _ = try coordinator.wait()
-        #expect(worker.wait(seconds: 10) == 0)
+        #expect(worker.wait(seconds: 10) == 0, "\(worker.stderr)")
     }
 }

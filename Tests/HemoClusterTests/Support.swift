@@ -81,7 +81,8 @@ enum Hemo {
 
     /// `hemo worker` connecting to `endpoint` with test-speed heartbeats.
     static func worker(_ endpoint: String, id: String, heartbeatMs: Int = 100, extra: [String] = []) throws -> Child {
-        try spawn(["worker", "--connect", endpoint, "--id", id, "--heartbeat-ms", "\(heartbeatMs)"] + extra)
+        // A patient liveness (10 intervals) so a loaded test machine does not make workers reconnect.
+        try spawn(["worker", "--connect", endpoint, "--id", id, "--heartbeat-ms", "\(heartbeatMs)", "--liveness", "10"] + extra)
     }
 }
 
@@ -148,6 +149,7 @@ final class ThreadWorker: @unchecked Sendable {
     static func fast(_ endpoint: String, id: String, curve: CurveClientConfig? = nil) -> ThreadWorker {
         var s = WorkerSettings(endpoint: endpoint, workerID: id)
         s.heartbeatInterval = .milliseconds(100)
+        s.livenessIntervals = 10
         s.curve = curve
         s.log = { _ in }
         return ThreadWorker(s)

@@ -46,14 +46,14 @@ for ((r = 1; r <= repeats; r++)); do
     t0=$(now)
     "$hemo" build --cohort "$work/cohort" --out "$work/build" --threads 2 --force >/dev/null 2>&1
     t1=$(now)
-    out=$("$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force 2>/dev/null)
+    out=$("$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force 2>"$work/run.err")
     t2=$(now)
     b=$(echo "$t1 - $t0" | bc -l) c=$(echo "$t2 - $t1" | bc -l)
     build_times+=("$b") run_times+=("$c")
     wire_line=$(echo "$out" | grep '^wire:' || true)
     printf 'run %d: hemo build --threads 2 %.3f s, hemo run --workers 2 %.3f s\n' "$r" "$b" "$c"
     if ! cmp -s "$work/build/MANIFEST.sha256" "$work/run/MANIFEST.sha256"; then
-        echo "MANIFEST MISMATCH between hemo build and hemo run" >&2
+        echo "MANIFEST MISMATCH between hemo build and hemo run (logs: $work/run.err)" >&2
         exit 1
     fi
 done
