@@ -33,6 +33,39 @@ public struct MaskChunker: Sendable {
                           kind: .labelMap, exam: exam, attempt: attempt)
     }
 
+    /// Chunks of any one-byte-per-voxel volume of `kind` (a bitmask, or one byte plane of an Int16
+    /// volume from ``int16BytePlanes(_:)``).
+    /// - Throws: ``ChunkError`` for a bitmask value above 31, several frames or an unsendable geometry.
+    public func chunks(bytes volume: Volume<UInt8>, kind: MaskKind, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
+        if kind == .labelMap { return try chunks(labelMap: volume, exam: exam, attempt: attempt) }
+        if kind == .bitmask, let bad = volume.voxels.first(where: { $0 > 31 }) {
+            throw ChunkError(exam: exam, attempt: attempt, chunkIndex: nil, reason: "bitmask value \(bad) is outside 0...31")
+        }
+        return try chunks(bytes: volume.voxels, frames: volume.frames, geometry: volume.geometry,
+                          kind: kind, exam: exam, attempt: attempt)
+    }
+
+    /// An Int16 volume split into its low-byte and high-byte planes (two's complement), each a
+    /// one-byte volume on the same geometry; ``joinInt16BytePlanes(low:high:)`` is the inverse.
+    public static func int16BytePlanes(_ volume: Volume<Int16>) -> (low: Volume<UInt8>, high: Volume<UInt8>) {
+        var low = [UInt8](repeating: 0, count: volume.voxels.count)
+        var high = low
+        for (n, v) in volume.voxels.enumerated() {
+            let bits = UInt16(bitPattern: v)
+            low[n] = UInt8(truncatingIfNeeded: bits)
+            high[n] = UInt8(truncatingIfNeeded: bits >> 8)
+        }
+        return (Volume<UInt8>(geometry: volume.geometry, voxels: low), Volume<UInt8>(geometry: volume.geometry, voxels: high))
+    }
+
+    /// The Int16 volume whose byte planes are `low` and `high` (same geometry), or `nil` when they differ in geometry.
+    public static func joinInt16BytePlanes(low: Volume<UInt8>, high: Volume<UInt8>) -> Volume<Int16>? {
+        guard low.geometry == high.geometry, low.voxels.count == high.voxels.count else { return nil }
+        var voxels = [Int16](repeating: 0, count: low.voxels.count)
+        for n in voxels.indices { voxels[n] = Int16(bitPattern: UInt16(low.voxels[n]) | UInt16(high.voxels[n]) << 8) }
+        return Volume<Int16>(geometry: low.geometry, voxels: voxels)
+    }
+
     /// Chunks of one subtype's probability map, quantised with ``quantize(_:)``.
     public func chunks(probabilities: Volume<Float>, subtype: Subtype, exam: CaseID,
                        attempt: UInt32) throws(ChunkError) -> [Chunk] {
@@ -232,6 +265,9 @@ public struct MaskAssembler: Sendable {
         }
         if maskKind == .labelMap, let bad = bytes.first(where: { $0 > 5 }) {
             throw fail("label value \(bad) is outside 0...5")
+        }
+        if maskKind == .bitmask, let bad = bytes.first(where: { $0 > 31 }) {
+            throw fail("bitmask value \(bad) is outside 0...31")
         }
         let start = chunk.slices.lowerBound * size.sliceCount
         voxels.replaceSubrange(start..<(start + slabVoxels), with: bytes)

@@ -132,18 +132,31 @@ public enum MaskKind: Hashable, Sendable {
     case labelMap
     /// One subtype's probability, quantised to a byte: `round(p × 255)` (see ``MaskChunker/quantize(_:)``).
     case probability(Subtype)
+    /// A subtype bitmask: one byte per voxel, bit `v-1` set for subtype `v` (values 0...31).
+    case bitmask
+    /// The low bytes of an Int16 volume (the released CT), one byte per voxel.
+    case int16LowBytes
+    /// The high bytes of an Int16 volume (the released CT), one byte per voxel.
+    case int16HighBytes
 
-    /// Wire code: 0 for a label map, the subtype's label value (1...5) for a probability map.
+    /// Wire code: 0 for a label map, the subtype's label value (1...5) for a probability map,
+    /// 6 for a bitmask, 7 and 8 for the low and high bytes of an Int16 volume.
     public var code: UInt8 {
         switch self {
         case .labelMap: 0
         case .probability(let subtype): subtype.rawValue
+        case .bitmask: 6
+        case .int16LowBytes: 7
+        case .int16HighBytes: 8
         }
     }
 
     /// The kind for a wire code, `nil` when unknown.
     public init?(code: UInt8) {
         if code == 0 { self = .labelMap; return }
+        if code == 6 { self = .bitmask; return }
+        if code == 7 { self = .int16LowBytes; return }
+        if code == 8 { self = .int16HighBytes; return }
         guard let subtype = Subtype(rawValue: code) else { return nil }
         self = .probability(subtype)
     }

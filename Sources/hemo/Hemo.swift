@@ -20,6 +20,11 @@ struct Hemo: ParsableCommand {
             DispatchBenchCommand.self,
             ModelCommand.self,
             QCCommand.self,
+            RunCommand.self,
+            CoordinatorCommand.self,
+            WorkerCommand.self,
+            StatusCommand.self,
+            KeygenCommand.self,
         ]
     )
 }

@@ -1,0 +1,35 @@
+import Foundation
+import HemoWire
+import ZeroMQ
+
+/// The client side of STATUS: one request, one reply.
+public enum StatusClient {
+    /// Asks the coordinator at `endpoint` for its status.
+    /// - Throws: ``ClusterError`` when no answer comes within `timeout`.
+    public static func ask(endpoint: String, curve: CurveClientConfig? = nil, timeout: Duration = .seconds(3)) throws -> StatusReply {
+        let context = try Context()
+        defer { try? context.terminate() }
+        let socket = try context.socket(.dealer)
+        defer { socket.close() }
+        if let curve { try curve.apply(to: socket) }
+        try socket.connect(endpoint)
+        _ = try socket.send(try WireMessage.statusRequest.encode())
+        let deadline = monotonicNanoseconds() + UInt64(timeout.seconds * 1e9)
+        while monotonicNanoseconds() < deadline {
+            let left = Duration.nanoseconds(Int64(deadline - monotonicNanoseconds()))
+            guard try socket.wait(timeout: left), let frames = try socket.receive(dontWait: true) else { continue }
+            if case .statusReply(let reply) = try WireMessage.decode(frames) { return reply }
+        }
+        throw ClusterError(endpoint, "no STATUS reply within \(timeout) (is a coordinator running there?)")
+    }
+
+    /// The reply as lines for people.
+    public static func render(_ r: StatusReply) -> String {
+        var lines = ["exams: \(r.examsTotal) total, \(r.completed) completed, \(r.quarantined) failed, \(r.running) running, \(r.pending) pending",
+                     "workers: \(r.workers.count)"]
+        for w in r.workers {
+            lines.append("  \(w.workerID) (\(w.workerName)): capacity \(w.capacity), holding \(w.outstanding)\(w.draining ? ", draining" : "")")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import HemoCore
+import HemoRelease
+import HemoWire
+import ZeroMQ
+
+/// The worker's knobs.
+public struct WorkerSettings: Sendable {
+    /// The coordinator's endpoint.
+    public var endpoint: String
+    /// This worker's identifier (also its ZeroMQ routing id).
+    public var workerID: String
+    /// A human-readable name.
+    public var workerName: String
+    /// Jobs run at once.
+    public var capacity: Int = 1
+    /// CPU threads in all (split between the running jobs).
+    public var threads: Int = 1
+    /// Heartbeat interval (must match the coordinator's).
+    public var heartbeatInterval: Duration = .seconds(1)
+    /// The coordinator is presumed gone after this many silent intervals; the worker reconnects.
+    public var livenessIntervals = 3
+    /// Longest pause between reconnections (the pause doubles from one interval up to this).
+    public var maxReconnectDelay: Duration = .seconds(32)
+    /// CURVE client keys, or `nil` for plain TCP.
+    public var curve: CurveClientConfig?
+    /// Where inline inputs are written (a private folder per job inside it).
+    public var scratch: String = NSTemporaryDirectory()
+    /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
+    /// the worker or the coordinator mid-job); `nil` in normal use.
+    public var jobDelay: Duration?
+    /// Log lines; default: standard error.
+    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
+
+    /// Settings for a worker connecting to `endpoint`; the identifier defaults to `host-pid`.
+    public init(endpoint: String, workerID: String? = nil) {
+        self.endpoint = endpoint
+        let host = ProcessInfo.processInfo.hostName.filter { $0.isLetter || $0.isNumber || "-.".contains($0) }.prefix(40)
+        let pid = ProcessInfo.processInfo.processIdentifier
+        let id = workerID ?? "w-\(host.isEmpty ? "host" : String(host))-\(pid)"
+        self.workerID = id
+        self.workerName = "\(host) pid \(pid)"
+    }
+}
+
+/// How a worker ended.
+public enum WorkerExit: Sendable, Equatable {
+    /// The coordinator finished the run and said so.
+    case shutdown
+    /// Drained after ``ClusterWorker/drain()`` (SIGTERM): held jobs finished, DISCONNECT sent.
+    case drained
+}
+
+/// A worker refused by the coordinator in a way retrying cannot fix.
+public struct WorkerFatalError: Error, CustomStringConvertible, Sendable {
+    /// Why, as a sentence naming the endpoint.
+    public var description: String
+}
+
+/// A Paranoid Pirate worker: one DEALER owned by the I/O thread that calls ``run()`` (it polls,
+/// heartbeats and reconnects with exponential back-off), jobs computed on `capacity` separate
+/// threads whose results come back through a queue and an inproc PAIR wake-up.
+public final class ClusterWorker: @unchecked Sendable {
+    /// The settings.
+    public let settings: WorkerSettings
+    private let draining = Locked(false)
+    private let wakeHolder = Locked<WakeLine?>(nil)
+    private let inbox = Locked<(jobs: [Job], stopped: Bool)>(([], false))
+    private let jobAvailable = DispatchSemaphore(value: 0)
+    private let outbox = Locked<[(messages: [[[UInt8]]], exam: CaseID)]>([])
+
+    /// A worker with `settings`.
+    public init(settings: WorkerSettings) { self.settings = settings }
+
+    /// Asks the worker to finish the jobs it holds, send DISCONNECT and return from ``run()`` (thread-safe).
+    public func drain() {
+        draining.withLock { $0 = true }
+        wakeHolder.withLock { $0 }?.signal()
+    }
+
+    /// Serves until the coordinator shuts the run down or the worker is drained. Blocks the calling
+    /// thread (run it on a dedicated thread or the main thread, never the Swift concurrency pool).
+    /// - Throws: ``WorkerFatalError`` for a protocol-version mismatch; ``ZeroMQError`` for socket failures.
+    public func run() throws -> WorkerExit {
+        let context = try Context()
+        let wakeReceiver = try context.socket(.pair)
+        let wake = try WakeLine(context: context, receiver: wakeReceiver)
+        wakeHolder.withLock { $0 = wake }
+        let computeThreads = startComputeThreads(wake: wake)
+        defer {
+            inbox.withLock { $0.stopped = true }
+            for _ in 0..<computeThreads { jobAvailable.signal() }
+            wakeHolder.withLock { $0 = nil }
+            wake.close()
+            wakeReceiver.close()
+            try? context.shutdown()
+        }
+        let interval = settings.heartbeatInterval
+        let intervalNs = UInt64(interval.seconds * 1e9)
+        var socket = try connect(context)
+        defer { socket.close() }
+        var lastHeard = monotonicNanoseconds()
+        var lastSent = monotonicNanoseconds()
+        var delay = interval
+        var held = 0
+        var announcedDrain = false
+        var lastReady = monotonicNanoseconds()
+        var knownSinceReady = false
+        while true {
+            var poller = Poller()
+            poller.add(socket)
+            poller.add(wakeReceiver)
+            let events = try poller.poll(timeout: interval / 2)
+            if events[0].contains(.readable) {
+                while let frames = try socket.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) {
+                    lastHeard = monotonicNanoseconds()
+                    delay = interval
+                    let isDisconnect: Bool = if case .disconnect? = try? WireMessage.decode(frames) { true } else { false }
+                    if !isDisconnect { knownSinceReady = true }
+                    let message: WireMessage
+                    do { message = try WireMessage.decode(frames) } catch {
+                        if case .unsupportedVersion(let v) = error.reason {
+                            throw WorkerFatalError(description: "\(settings.endpoint): the coordinator speaks protocol version \(v), this worker speaks HEMO\(WireProtocol.version); upgrade one of them")
+                        }
+                        settings.log("dropped a malformed message from the coordinator: \(error)")
+                        continue
+                    }
+                    switch message {
+                    case .job(let job):
+                        held += 1
+                        inbox.withLock { $0.jobs.append(job) }
+                        jobAvailable.signal()
+                    case .disconnect(let reason):
+                        if reason == "shutdown" { return .shutdown }
+                        if reason.hasPrefix("protocol version") {
+                            throw WorkerFatalError(description: "\(settings.endpoint): \(reason)")
+                        }
+                        // Unknown to the coordinator (it restarted or declared us dead): join again, once.
+                        // DISCONNECTs answering messages sent before our READY arrived are echoes: skip
+                        // them until the coordinator has spoken to us since (or an interval passed).
+                        let sinceReady = monotonicNanoseconds() - lastReady
+                        if knownSinceReady || sinceReady > intervalNs {
+                            settings.log("coordinator says '\(reason)': sending READY again")
+                            try send(ready(), on: socket)
+                            lastReady = monotonicNanoseconds()
+                            knownSinceReady = false
+                            lastSent = lastReady
+                        }
+                    default:
+                        break
+                    }
+                }
+            }
+            if events[1].contains(.readable) {
+                while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
+            }
+            for result in outbox.withLock({ o in defer { o = [] }; return o }) {
+                for frames in result.messages where try !socket.send(frames, dontWait: true) {
+                    settings.log("no connection to the coordinator: a result message of exam \(result.exam) was dropped (it will be re-dispatched)")
+                }
+                held -= 1
+                lastSent = monotonicNanoseconds()
+            }
+            if draining.withLock({ $0 }) {
+                if !announcedDrain {
+                    announcedDrain = true
+                    try send(.disconnect(reason: "drain"), on: socket)
+                    lastSent = monotonicNanoseconds()
+                }
+                if held <= 0 {
+                    try send(.disconnect(reason: "leaving"), on: socket)
+                    return .drained
+                }
+            }
+            let now = monotonicNanoseconds()
+            if now - lastSent >= intervalNs {
+                try send(.heartbeat, on: socket)
+                lastSent = now
+            }
+            if now - lastHeard > intervalNs * UInt64(max(1, settings.livenessIntervals)) {
+                settings.log("coordinator silent for \(settings.livenessIntervals) intervals; reconnecting in \(delay)")
+                socket.close()
+                // Wait out the back-off, but wake for a drain (nothing held can be delivered anyway).
+                _ = try wakeReceiver.wait(timeout: delay)
+                if draining.withLock({ $0 }) && held <= 0 { return .drained }
+                delay = min(delay * 2, settings.maxReconnectDelay)
+                socket = try connect(context)
+                lastHeard = monotonicNanoseconds()
+                lastSent = lastHeard
+                lastReady = lastHeard
+                knownSinceReady = false
+            }
+        }
+    }
+
+    private func ready() -> WireMessage {
+        .ready(Ready(workerID: settings.workerID, workerName: String(settings.workerName.prefix(WireProtocol.maxNameBytes)),
+                     capacity: max(1, settings.capacity), threads: max(1, settings.threads), capabilities: .build))
+    }
+
+    /// Sends without blocking: with no live connection (e.g. refused by CURVE) the message is dropped.
+    private func send(_ message: WireMessage, on socket: Socket) throws {
+        _ = try socket.send(try message.encode(), dontWait: true)
+    }
+
+    private func connect(_ context: Context) throws -> Socket {
+        let socket = try context.socket(.dealer, linger: .seconds(2))
+        try socket.set(.routingID(Array(settings.workerID.utf8)))
+        try socket.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
+        try socket.set(.sendHighWaterMark(0))
+        if let curve = settings.curve { try curve.apply(to: socket) }
+        try socket.connect(settings.endpoint)
+        try send(ready(), on: socket)
+        return socket
+    }
+
+    private func startComputeThreads(wake: WakeLine) -> Int {
+        let count = max(1, settings.capacity)
+        let perJob = max(1, settings.threads / count)
+        for n in 0..<count {
+            let t = Thread { [self] in
+                while true {
+                    jobAvailable.wait()
+                    let next: Job? = inbox.withLock { q in q.stopped || q.jobs.isEmpty ? nil : q.jobs.removeFirst() }
+                    guard let job = next else {
+                        if inbox.withLock({ $0.stopped }) { return }
+                        continue
+                    }
+                    if let delay = settings.jobDelay { Thread.sleep(forTimeInterval: delay.seconds) }
+                    let messages = Self.process(job, threads: perJob, scratch: settings.scratch, log: settings.log)
+                    outbox.withLock { $0.append((messages, job.exam)) }
+                    wake.signal()
+                }
+            }
+            t.name = "hemo-compute-\(n)"
+            t.stackSize = 8 << 20
+            t.start()
+        }
+        return count
+    }
+
+    /// Runs one JOB and returns the encoded messages to send (CHUNKs then DONE, or FAILED).
+    static func process(_ job: Job, threads: Int, scratch: String, log: @Sendable (String) -> Void) -> [[[UInt8]]] {
+        var folder: String?
+        defer { if let folder { try? FileManager.default.removeItem(atPath: folder) } }
+        func failed(_ stage: String, _ reason: String) -> [[[UInt8]]] {
+            let f = Failed(exam: job.exam, attempt: job.attempt, stage: String(stage.prefix(WireProtocol.maxStageBytes)),
+                           reason: WireText.truncated(reason, maxBytes: WireProtocol.maxReasonBytes))
+            return [(try? WireMessage.failed(f).encode()) ?? []].filter { !$0.isEmpty }
+        }
+        guard job.kind == .build else { return failed("worker", "this worker only builds; inference jobs are not supported") }
+        do {
+            let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
+            if case .inline = job.inputs {
+                folder = scratch + "/hemo-job-\(job.exam.rawValue)-\(job.attempt)-\(UUID().uuidString)"
+            }
+            let cohortCase = try ExamInputs.materialize(exam: job.exam, inputs: job.inputs, scratch: folder ?? scratch)
+            var times = StageTimes()
+            let product = try CasePipeline.run(cohortCase, options: options, threads: threads, times: &times)
+            let messages = try ResultEncoding.messages(product: product, attempt: job.attempt, times: times)
+            return try messages.map { try $0.encode() }
+        } catch let f as CaseFailure {
+            return failed(f.stage, f.reason)
+        } catch let e as ClusterError {
+            return failed("transfer", e.description)
+        } catch {
+            log("exam \(job.exam) attempt \(job.attempt): \(error)")
+            return failed("worker", "\(error)")
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import HemoCluster
+import HemoCore
+import HemoRelease
+import HemoScheduler
+import ZeroMQ
+
+/// Options of a coordinator, shared by `hemo coordinator` and `hemo run`.
+struct CoordinatorOptionGroup: ParsableArguments {
+    @Option(help: "Heartbeat interval in milliseconds (workers must use the same).")
+    var heartbeatMs: Int = 1000
+
+    @Option(help: "A worker silent for this many heartbeat intervals is dead; its jobs are re-dispatched.")
+    var liveness: Int = 3
+
+    @Option(help: "Attempts per exam before it goes to failures.csv.")
+    var maxAttempts: Int = 3
+
+    @Option(help: "Longest one attempt may run, in seconds (0: no limit).")
+    var jobTimeout: Double = 0
+
+    @Option(help: "How inputs reach workers: shared (paths on shared storage) or inline (files sent in the JOB, LZ4).")
+    var transfer: String = "shared"
+
+    @Option(help: "Threads writing released cases on the coordinator.")
+    var writerThreads: Int = 2
+
+    func validate() throws {
+        guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+        guard liveness >= 1, maxAttempts >= 1, writerThreads >= 1 else {
+            throw ValidationError("--liveness, --max-attempts and --writer-threads must be at least 1")
+        }
+        guard TransferMode(rawValue: transfer) != nil else { throw ValidationError("--transfer takes shared or inline (got '\(transfer)')") }
+        guard jobTimeout >= 0 else { throw ValidationError("--job-timeout must be 0 or more seconds") }
+    }
+
+    func settings(endpoint: String, force: Bool) -> CoordinatorSettings {
+        var s = CoordinatorSettings()
+        s.endpoint = endpoint
+        s.scheduler = SchedulerSettings(heartbeatInterval: .milliseconds(heartbeatMs), livenessIntervals: liveness,
+                                        maxAttempts: maxAttempts, prefetch: 1,
+                                        jobTimeout: jobTimeout > 0 ? .milliseconds(Int64(jobTimeout * 1000)) : nil)
+        s.transfer = TransferMode(rawValue: transfer) ?? .shared
+        s.writerThreads = writerThreads
+        s.force = force
+        return s
+    }
+}
+
+/// Runs a coordinator to completion and prints the summary.
+enum CoordinatorRunner {
+    static func run(_ coordinator: Coordinator, label: String, onStart: (String) -> Void = { _ in }) throws -> CoordinatorSummary {
+        let endpoint: String
+        do { endpoint = try coordinator.start() } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        onStart(endpoint)
+        do { return try coordinator.wait() } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func report(_ s: CoordinatorSummary) -> String {
+        let records = s.outcome.records
+        var lesions: [Subtype: Int] = [:]
+        for r in records { for l in r.lesions { lesions[l.subtype, default: 0] += 1 } }
+        var lines = ["release: \(s.release)",
+                     "cases: \(records.count), slices: \(records.reduce(0) { $0 + $1.sliceCount }), failures: \(s.outcome.failures.count), time: \(String(format: "%.2f", s.seconds)) s (\(String(format: "%.2f", Double(records.count - s.resumed) / max(s.seconds, 1e-9))) exams/s)\(s.resumed > 0 ? ", \(s.resumed) resumed from the journal" : "")"]
+        lines.append("lesions: " + Subtype.allCases.map { "\($0.name) \(lesions[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("wire: \(s.dispatches) jobs, \(s.jobBytesSent) bytes sent, \(s.resultBytesReceived) bytes received, \(String(format: "%.0f", s.wireBytesPerExam)) bytes/exam, result chunks LZ4 ratio \(String(format: "%.2f", s.chunkCompressionRatio)) (\(s.chunkRawBytes) → \(s.chunkPayloadBytes) bytes)"
+                     + (s.inlineRawBytes > 0 ? ", inline inputs \(s.inlineRawBytes) → \(s.inlineCompressedBytes) bytes" : "")
+                     + (s.droppedMessages > 0 ? ", \(s.droppedMessages) malformed messages dropped" : ""))
+        lines.append("stage seconds (workers and coordinator writers, summed over exams): " + s.workerStages.entries.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))
+        for f in s.outcome.failures.prefix(20) { lines.append("failed: \(f.caseName) [\(f.stage)] \(f.reason)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func openCohort(_ path: String) throws -> Cohort {
+        do { return try Cohort.open(path) } catch let e as CohortError {
+            printError("error: \(e)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func curveServer(secret: String?, allowed: String?) throws -> CurveServerConfig? {
+        switch (secret, allowed) {
+        case (nil, nil): return nil
+        case (let s?, let a?):
+            do { return CurveServerConfig(keyPair: try ClusterKeys.readKeyPair(s), allowedKeys: try ClusterKeys.readPublicKeys(a)) } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+        default:
+            throw ValidationError("--curve-secret and --allowed-keys go together")
+        }
+    }
+}
+
+/// `hemo coordinator`: serve a cohort's exams to workers and assemble the release.
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Serve a cohort's exams to `hemo worker`s over ZeroMQ and assemble the release.",
+        discussion: "Restarting with the same arguments resumes from the journal beside the release. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure."
+    )
+
+    @Option(help: "The raw cohort folder.")
+    var cohort: String
+
+    @Option(help: "The release folder to create.")
+    var out: String
+
+    @Option(help: "The ROUTER's bind address, e.g. tcp://127.0.0.1:5555 or tcp://0.0.0.0:5555.")
+    var bind: String = "tcp://127.0.0.1:5555"
+
+    @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var coordinator: CoordinatorOptionGroup
+
+    @Option(help: "This coordinator's secret key file (from `hemo keygen`): enables CURVE.")
+    var curveSecret: String?
+
+    @Option(help: "File of worker public keys (one z85 key per line) admitted under CURVE.")
+    var allowedKeys: String?
+
+    @Flag(help: "Allow a non-loopback bind without CURVE (trusted networks only).")
+    var insecure = false
+
+    @Flag(help: "Replace --out if it exists.")
+    var force = false
+
+    func run() throws {
+        let options = try release.releaseOptions()
+        var settings = coordinator.settings(endpoint: bind, force: force)
+        settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
+        settings.insecure = insecure
+        let progress = ProgressReporter(label: "coordinator")
+        settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
+        let c: Coordinator
+        do { c = try Coordinator(cohort: try CoordinatorRunner.openCohort(cohort), destination: out, options: options, settings: settings) } catch let e as ExitCode {
+            throw e
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let summary = try CoordinatorRunner.run(c, label: "coordinator") { endpoint in
+            FileHandle.standardOutput.write(Data("listening on \(endpoint)\n".utf8))
+        }
+        print(CoordinatorRunner.report(summary))
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import HemoCluster
+import HemoRelease
+
+/// `hemo run`: the embedded default — a loopback coordinator and N child worker processes.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Build a release with a coordinator on 127.0.0.1 and N local `hemo worker` processes.",
+        discussion: "The same release as `hemo build` (same MANIFEST.sha256), computed by worker processes over ZeroMQ. Restart with the same arguments to resume."
+    )
+
+    @Option(help: "The raw cohort folder.")
+    var cohort: String
+
+    @Option(help: "The release folder to create.")
+    var out: String
+
+    @Option(help: "Worker processes to start.")
+    var workers: Int = 2
+
+    @Option(help: "CPU threads per worker.")
+    var threadsPerWorker: Int = 1
+
+    @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var coordinator: CoordinatorOptionGroup
+
+    @Flag(help: "Replace --out if it exists.")
+    var force = false
+
+    func validate() throws {
+        guard workers >= 1, threadsPerWorker >= 1 else { throw ValidationError("--workers and --threads-per-worker must be at least 1") }
+    }
+
+    func run() throws {
+        let options = try release.releaseOptions()
+        var settings = coordinator.settings(endpoint: "tcp://127.0.0.1:*", force: force)
+        let progress = ProgressReporter(label: "run")
+        settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
+        let c: Coordinator
+        do { c = try Coordinator(cohort: try CoordinatorRunner.openCohort(cohort), destination: out, options: options, settings: settings) } catch let e as ExitCode {
+            throw e
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var children: [Process] = []
+        let summary: CoordinatorSummary
+        do {
+            summary = try CoordinatorRunner.run(c, label: "run") { endpoint in
+                for n in 0..<workers {
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: me)
+                    p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threadsPerWorker)",
+                                   "--heartbeat-ms", "\(coordinator.heartbeatMs)", "--liveness", "\(coordinator.liveness * 3)",
+                                   "--id", "local-\(ProcessInfo.processInfo.processIdentifier)-\(n)"]
+                    do { try p.run(); children.append(p) } catch {
+                        printError("warning: cannot start worker \(n): \(error)")
+                    }
+                }
+            }
+        } catch {
+            for p in children where p.isRunning { p.terminate() }
+            throw error
+        }
+        let deadline = Date().addingTimeInterval(5)
+        for p in children {
+            while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            if p.isRunning { p.terminate() }
+        }
+        print(CoordinatorRunner.report(summary))
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Cluster overhead benchmark: `hemo run --workers 2` (coordinator + 2 worker processes over ZeroMQ
+# on loopback) against `hemo build --threads 2` (one process) on the same synthetic cohort, runs
+# interleaved. Prints per-run wall times, the medians, the overhead % of wall time (target <= 5%),
+# wire bytes per exam and the LZ4 ratio of the result chunks, and checks that both releases have
+# the same MANIFEST.sha256. (No Python peer: the peer of a cluster run is our own one-process build.)
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+Usage: scripts/bench/cluster.sh [--cases N] [--repeats R] [--transfer shared|inline] [--keep DIR]
+
+Builds `hemo` in release, writes a synthetic cohort (`hemo synth --cases N`), then alternates
+`hemo build --threads 2` and `hemo run --workers 2` R times each. Defaults: --cases 20 --repeats 3
+--transfer shared.
+USAGE
+}
+
+cases=20 repeats=3 transfer=shared keep=""
+while (($#)); do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --cases) cases=$2; shift 2 ;;
+        --repeats) repeats=$2; shift 2 ;;
+        --transfer) transfer=$2; shift 2 ;;
+        --keep) keep=$2; shift 2 ;;
+        *) echo "cluster.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+cd "$(dirname "$0")/../.."
+swift build -c release --product hemo >&2
+hemo="$(swift build -c release --show-bin-path)/hemo"
+work=${keep:-$(mktemp -d "${TMPDIR:-/tmp}/hemo-bench-cluster.XXXXXX")}
+mkdir -p "$work"
+[[ -n "$keep" ]] || trap 'rm -rf "$work"' EXIT
+
+echo "== hemo synth --out $work/cohort --cases $cases"
+[[ -d "$work/cohort" ]] || "$hemo" synth --out "$work/cohort" --cases "$cases" --threads 2 >&2
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+build_times=() run_times=() wire_line=""
+for ((r = 1; r <= repeats; r++)); do
+    t0=$(now)
+    "$hemo" build --cohort "$work/cohort" --out "$work/build" --threads 2 --force >/dev/null 2>&1
+    t1=$(now)
+    out=$("$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force 2>"$work/run.err")
+    t2=$(now)
+    b=$(echo "$t1 - $t0" | bc -l) c=$(echo "$t2 - $t1" | bc -l)
+    build_times+=("$b") run_times+=("$c")
+    wire_line=$(echo "$out" | grep '^wire:' || true)
+    printf 'run %d: hemo build --threads 2 %.3f s, hemo run --workers 2 %.3f s\n' "$r" "$b" "$c"
+    if ! cmp -s "$work/build/MANIFEST.sha256" "$work/run/MANIFEST.sha256"; then
+        echo "MANIFEST MISMATCH between hemo build and hemo run (logs: $work/run.err)" >&2
+        exit 1
+    fi
+done
+
+mb=$(printf '%s\n' "${build_times[@]}" | median)
+mr=$(printf '%s\n' "${run_times[@]}" | median)
+overhead=$(echo "($mr - $mb) / $mb * 100" | bc -l)
+echo "== medians over $repeats runs, $cases cases, transfer $transfer"
+printf 'hemo build --threads 2: %.3f s\nhemo run --workers 2:   %.3f s\noverhead: %+.1f %% of wall time (target <= 5 %%)\n' "$mb" "$mr" "$overhead"
+echo "$wire_line"
+echo "manifests identical: yes"
