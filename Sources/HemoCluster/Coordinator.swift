@@ -398,7 +398,7 @@ public final class Coordinator: @unchecked Sendable {
                 default:
                     break
                 }
-            case .job, .statusReply:
+            case .job, .statusReply, .cancel:
                 dropped += 1
                 c.settings.log("dropped an unexpected \(message.type) from peer \(hex(route))")
             }

@@ -8,12 +8,13 @@ import HemoSynth
 
 /// `hemo demo`: the main job on the embedded default, what `scripts/demo.sh` runs.
 ///
-/// A synthetic cohort with exact truth → a release → verification of the release (manifest and
+/// A synthetic cohort with exact truth → a release built by a local coordinator and worker
+/// processes (checked against a one-process build) → verification of the release (manifest and
 /// tables against masks) → evaluation of the release against the synthetic truth → QC report.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the main job on the embedded default: synthesise a cohort, build a release, verify and evaluate it.",
+        abstract: "Run the main job on the embedded default: synthesise a cohort, build its release on a local cluster, verify, evaluate and QC it.",
         discussion: "Everything is written under --work: cohort/, release/, eval.json, qc/index.html and preview.png."
     )
 
@@ -29,12 +30,18 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Seed of the synthetic cohort.")
     var seed: UInt64 = 1
 
+    @Option(help: "Worker processes of the local cluster.")
+    var workers: Int = 2
+
+    @Flag(inversion: .prefixedNo, help: "Also build in one process and check that the manifests are identical.")
+    var compare = true
+
     @Option(help: "Threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
         guard cases >= 1 else { throw ValidationError("--cases must be at least 1") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard threads >= 1, workers >= 1 else { throw ValidationError("--threads and --workers must be at least 1") }
     }
 
     func run() throws {
@@ -50,14 +57,20 @@ struct DemoCommand: ParsableCommand {
         let tiles = PreviewRenderer.cohortTiles(written.written, generator: generator, sliceThreads: threads)
         try Data(try PreviewRenderer.png(tiles: tiles, columns: 3)).write(to: URL(fileURLWithPath: work + "/preview.png"))
 
-        step("2/5 build the release → \(releasePath)")
-        let progress = ProgressReporter(label: "build")
-        let summary = try ReleaseBuilder(options: ReleaseOptions(), threads: threads, force: true)
-            .build(cohort: try Cohort.open(cohortPath), destination: releasePath) { p in
-                progress.update(done: p.done, total: p.total, failed: p.failed,
-                                note: p.lastFailure.map { "failed: \(p.lastCase): \($0)" })
+        step("2/5 build the release on a local cluster: a ZeroMQ coordinator and \(workers) worker processes → \(releasePath)")
+        var cluster = try RunCommand.parse(["--cohort", cohortPath, "--out", releasePath, "--workers", "\(workers)", "--force"])
+        try cluster.run()
+        if compare {
+            step("   rebuild in one process (hemo build) and compare the manifests")
+            let summary = try ReleaseBuilder(options: ReleaseOptions(), threads: threads, force: true)
+                .build(cohort: try Cohort.open(cohortPath), destination: work + "/release-one-process")
+            let clusterManifest = try String(contentsOfFile: releasePath + "/MANIFEST.sha256", encoding: .utf8)
+            guard clusterManifest == summary.manifest else {
+                printError("error: the cluster's MANIFEST.sha256 differs from hemo build's")
+                throw ExitCode(1)
             }
-        print(BuildReport.text(summary))
+            print("identical: the cluster's MANIFEST.sha256 equals hemo build's (\(clusterManifest.split(separator: "\n").count) files)")
+        }
 
         step("3/5 verify the release (manifest, and every table against the masks)")
         let report = try ReleaseVerifier(threads: threads).verify(releasePath)
