@@ -69,8 +69,8 @@ public enum CasePipeline {
         ro.applyScaling = false
         func load(_ path: String) throws -> Volume<UInt8> {
             let image: NIfTIImage
-            do { image = try NIfTIFile.read(path, options: ro) } catch let e as NIfTIError {
-                throw CaseFailure(stage: "annotations", reason: relativeMessage(e.description, c))
+            do { image = try NIfTIFile.read(path, options: ro) } catch {
+                throw CaseFailure(stage: "annotations", reason: relativeMessage(error.description, c))
             }
             let g = image.volume.geometry
             guard image.volume.frames == 1, g.size == grid.size else {

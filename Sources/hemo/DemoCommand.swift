@@ -58,7 +58,7 @@ struct DemoCommand: ParsableCommand {
         try Data(try PreviewRenderer.png(tiles: tiles, columns: 3)).write(to: URL(fileURLWithPath: work + "/preview.png"))
 
         step("2/5 build the release on a local cluster: a ZeroMQ coordinator and \(workers) worker processes → \(releasePath)")
-        var cluster = try RunCommand.parse(["--cohort", cohortPath, "--out", releasePath, "--workers", "\(workers)", "--force"])
+        let cluster = try RunCommand.parse(["--cohort", cohortPath, "--out", releasePath, "--workers", "\(workers)", "--force"])
         try cluster.run()
         if compare {
             step("   rebuild in one process (hemo build) and compare the manifests")
