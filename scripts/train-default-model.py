@@ -53,6 +53,7 @@ def parse_args():
     p.add_argument("--crop", type=int, default=96, help="training crop size on the 256 x 256 input grid")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init-onnx", help="warm start: continue from an exported model (batch norms become frozen per-channel biases)")
     p.add_argument("--seed", type=int, default=1234, help="torch / numpy seed of the training loop")
     p.add_argument("--out", default="Sources/HemoInference/DefaultModel/hemo-default.onnx",
                    help="ONNX file to write; the sidecar goes beside it with a .json extension")
@@ -160,6 +161,47 @@ class HemoUNet(nn.Module):
         return seg, self.cls_head(self.slice_features(seg))
 
 
+def load_onnx_weights(model, path):
+    """Load an exported model (batch norm folded into the convolutions) into `model`.
+
+    Every BatchNorm becomes an exact per-channel bias: weight 1, running mean 0, running variance
+    1 - eps, bias = the folded convolution bias; the caller keeps those layers in eval mode.
+    """
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(path).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    nodes = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose", "Gemm")]
+    convs = []
+    for enc in model.encoders:
+        convs += [(enc[0], enc[1]), (enc[3], enc[4])]
+    for up, dec in zip(model.ups, model.decoders):
+        convs += [(up, None), (dec[0], dec[1]), (dec[3], dec[4])]
+    convs += [(model.seg_head, None), (model.margin, None), (model.cls_head, None)]
+    if len(nodes) != len(convs):
+        sys.exit(f"{path}: {len(nodes)} weighted nodes, the model has {len(convs)}")
+    with torch.no_grad():
+        for node, (layer, bn) in zip(nodes, convs):
+            w = torch.from_numpy(inits[node.input[1]].copy())
+            b = torch.from_numpy(inits[node.input[2]].copy()) if len(node.input) > 2 else None
+            if tuple(w.shape) != tuple(layer.weight.shape):
+                sys.exit(f"{path}: node {node.name} weight {tuple(w.shape)} != {tuple(layer.weight.shape)}")
+            layer.weight.copy_(w)
+            if bn is None:
+                layer.bias.copy_(b)
+            else:
+                bn.weight.fill_(1.0)
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                bn.bias.copy_(b)
+
+
+def freeze_batch_norm_statistics(model):
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
 # ----------------------------------------------------------------------------------------------
 # Training
 
@@ -258,11 +300,16 @@ def main():
     model = HemoUNet(tuple(int(w) for w in args.widths.split(",")))
     params = sum(p.numel() for p in model.parameters())
     print(f"model: widths {model.widths}, {params} parameters", flush=True)
+    if args.init_onnx:
+        load_onnx_weights(model, args.init_onnx)
+        print(f"warm start from {args.init_onnx}", flush=True)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4)
     budget = args.minutes * 60.0
     t_train = time.time()
     step, ema = 0, None
     model.train()
+    if args.init_onnx:
+        freeze_batch_norm_statistics(model)
     while True:
         frac = (time.time() - t_train) / budget
         if frac >= 1.0:
@@ -318,7 +365,7 @@ def make_sidecar(args, seeds, steps, train_seconds, params):
             "axes": {"H": "NIfTI j (row, y)", "W": "NIfTI i (column, x)", "slice": "NIfTI k"},
             "size_multiple": 16,
             "resize": {"method": "bilinear", "coordinates": "half_pixel", "antialias": False,
-                       "source_clamp": "src = max((dst + 0.5) * in / out - 0.5, 0); i0 = floor(src); i1 = min(i0 + 1, in - 1)",
+                       "source_clamp": "src = max((dst + 0.5) * in / out - 0.5, 0); i0 = min(floor(src), in - 1); i1 = min(i0 + 1, in - 1); value = (1 - (src - i0)) * a[i0] + (src - i0) * a[i1]",
                        "applied_to": "HU as float32, before windowing"},
             "channels": [{"index": i, "name": n, "window_width": w, "window_level": l,
                           "formula": f"clip((HU - {l - w / 2:g}) / {w:g}, 0, 1)"}
@@ -349,6 +396,7 @@ def make_sidecar(args, seeds, steps, train_seconds, params):
             "held_out": "seed 77 (20 exams) and seeds >= 5000 are evaluation only",
             "crop": args.crop, "batch": args.batch, "steps": steps, "lr": args.lr, "optimizer": "AdamW, cosine",
             "loss": "soft-target cross-entropy + foreground soft Dice",
+            "warm_start": args.init_onnx and os.path.basename(args.init_onnx),
             "torch_seed": args.seed, "train_seconds": round(train_seconds), "threads": args.threads,
             "cls_head": f"logistic regression on {2 * args.cls_slices} full training slices after the U-Net",
         },
