@@ -47,9 +47,9 @@ def parse_args():
     p.add_argument("--cases-per-seed", type=int, default=30)
     p.add_argument("--positive-fraction", type=float, default=0.75)
     p.add_argument("--minutes", type=float, default=22.0, help="wall-time budget of the U-Net training loop")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--widths", default="8,16,32,64,96", help="channel widths of the 5 U-Net levels")
-    p.add_argument("--cls-slices", type=int, default=80, help="positive and negative slices each for the slice head")
+    p.add_argument("--batch", type=int, default=12)
+    p.add_argument("--widths", default="4,8,16,32,64", help="channel widths of the 5 U-Net levels")
+    p.add_argument("--cls-slices", type=int, default=40, help="positive and negative slices each for the slice head")
     p.add_argument("--crop", type=int, default=96, help="training crop size on the 256 x 256 input grid")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
@@ -116,7 +116,7 @@ def conv_block(cin, cout):
 class HemoUNet(nn.Module):
     """2D U-Net: 5 levels, ConvTranspose up-sampling, 6-class segmentation logits and 6 slice logits."""
 
-    def __init__(self, widths=(12, 24, 48, 96, 128)):
+    def __init__(self, widths=(4, 8, 16, 32, 64)):
         super().__init__()
         self.widths = widths
         self.encoders = nn.ModuleList()

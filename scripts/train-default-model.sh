@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train HemoCluster's default model, export it and evaluate it on held-out cohorts.
 #
-#   scripts/train-default-model.sh [--minutes M] [other train-default-model.py options]
+#   scripts/train-default-model.sh [train-default-model.py options, e.g. --train-seeds 1000,1001]
 #
 # Installs what it needs: Debian's python3-torch (CPU build), python3-nibabel, python3-numpy,
 # python3-scipy and python3-onnx through apt for the training (run by /usr/bin/python3), and a
@@ -31,7 +31,13 @@ if [[ ! -x "$HEMO" ]]; then
     swift build -c release --product hemo
 fi
 
-/usr/bin/python3 scripts/train-default-model.py --hemo "$HEMO" --work "$WORK" --out "$MODEL" "$@"
+# Stage 1: from scratch, batch norm in training mode, 19 minutes at lr 5e-3.
+# Stage 2: warm start from stage 1 with the batch norms frozen as per-channel biases, 12 minutes
+# at lr 2e-3 (this is what brought the held-out Dice from 0.69 to the figure in the sidecar).
+/usr/bin/python3 scripts/train-default-model.py --hemo "$HEMO" --work "$WORK" \
+    --lr 5e-3 --minutes 19 --out "$WORK/stage1/hemo-default.onnx" "$@"
+/usr/bin/python3 scripts/train-default-model.py --hemo "$HEMO" --work "$WORK" \
+    --lr 2e-3 --minutes 12 --init-onnx "$WORK/stage1/hemo-default.onnx" --out "$MODEL" "$@"
 [[ "${SKIP_EVAL:-0}" == 1 ]] && exit 0
 
 if [[ ! -x "$VENV/bin/python" ]]; then
