@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "HemoInference",
             dependencies: ["HemoCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            exclude: ["Documentation.docc"],
+            exclude: ["Documentation.docc", "DefaultModel"],
             swiftSettings: inferenceSwiftSettings
         ),
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
