@@ -53,6 +53,26 @@ struct ReleaseOptionGroup: ParsableArguments {
     }
 }
 
+/// The input cohort and the release folder: shared by `build`, `run` and `coordinator`.
+struct CohortReleaseOptions: ParsableArguments {
+    @Option(help: "The raw cohort folder (see README: Raw cohort layout).")
+    var cohort: String
+
+    @Option(help: "The release folder to create.")
+    var out: String
+
+    @Flag(help: "Replace --out if it exists.")
+    var force = false
+
+    /// Opens the cohort, or prints the reason and exits 1.
+    func openCohort() throws -> Cohort {
+        do { return try Cohort.open(cohort) } catch let e as CohortError {
+            printError("error: \(e)")
+            throw ExitCode(1)
+        }
+    }
+}
+
 /// `hemo build`: a raw cohort to a release on this machine.
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,19 +81,12 @@ struct BuildCommand: ParsableCommand {
         discussion: "Exams that cannot be processed go to failures.csv with the stage and the reason; the rest are released. The release is written to a staging folder and renamed into place when complete."
     )
 
-    @Option(help: "The raw cohort folder (see README: Raw cohort layout).")
-    var cohort: String
-
-    @Option(help: "The release folder to create.")
-    var out: String
+    @OptionGroup var io: CohortReleaseOptions
 
     @OptionGroup var release: ReleaseOptionGroup
 
     @Option(help: "Exams processed at once (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "Replace --out if it exists.")
-    var force = false
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -81,16 +94,12 @@ struct BuildCommand: ParsableCommand {
 
     func run() throws {
         let options = try release.releaseOptions()
-        let cohort: Cohort
-        do { cohort = try Cohort.open(self.cohort) } catch let e as CohortError {
-            printError("error: \(e)")
-            throw ExitCode(1)
-        }
+        let cohort = try io.openCohort()
         let progress = ProgressReporter(label: "build")
-        let builder = ReleaseBuilder(options: options, threads: threads, force: force)
+        let builder = ReleaseBuilder(options: options, threads: threads, force: io.force)
         let summary: BuildSummary
         do {
-            summary = try builder.build(cohort: cohort, destination: out) { p in
+            summary = try builder.build(cohort: cohort, destination: io.out) { p in
                 progress.update(done: p.done, total: p.total, failed: p.failed,
                                 note: p.lastFailure.map { "failed: \(p.lastCase): \($0)" })
             }

@@ -78,13 +78,6 @@ enum CoordinatorRunner {
         return lines.joined(separator: "\n")
     }
 
-    static func openCohort(_ path: String) throws -> Cohort {
-        do { return try Cohort.open(path) } catch let e as CohortError {
-            printError("error: \(e)")
-            throw ExitCode(1)
-        }
-    }
-
     static func curveServer(secret: String?, allowed: String?) throws -> CurveServerConfig? {
         switch (secret, allowed) {
         case (nil, nil): return nil
@@ -107,11 +100,7 @@ struct CoordinatorCommand: ParsableCommand {
         discussion: "Restarting with the same arguments resumes from the journal beside the release. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure."
     )
 
-    @Option(help: "The raw cohort folder.")
-    var cohort: String
-
-    @Option(help: "The release folder to create.")
-    var out: String
+    @OptionGroup var io: CohortReleaseOptions
 
     @Option(help: "The ROUTER's bind address, e.g. tcp://127.0.0.1:5555 or tcp://0.0.0.0:5555.")
     var bind: String = "tcp://127.0.0.1:5555"
@@ -128,18 +117,15 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Allow a non-loopback bind without CURVE (trusted networks only).")
     var insecure = false
 
-    @Flag(help: "Replace --out if it exists.")
-    var force = false
-
     func run() throws {
         let options = try release.releaseOptions()
-        var settings = coordinator.settings(endpoint: bind, force: force)
+        var settings = coordinator.settings(endpoint: bind, force: io.force)
         settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
         settings.insecure = insecure
         let progress = ProgressReporter(label: "coordinator")
         settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
         let c: Coordinator
-        do { c = try Coordinator(cohort: try CoordinatorRunner.openCohort(cohort), destination: out, options: options, settings: settings) } catch let e as ExitCode {
+        do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
             throw e
         } catch {
             printError("error: \(error)")

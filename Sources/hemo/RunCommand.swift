@@ -11,11 +11,7 @@ struct RunCommand: ParsableCommand {
         discussion: "The same release as `hemo build` (same MANIFEST.sha256), computed by worker processes over ZeroMQ. Restart with the same arguments to resume."
     )
 
-    @Option(help: "The raw cohort folder.")
-    var cohort: String
-
-    @Option(help: "The release folder to create.")
-    var out: String
+    @OptionGroup var io: CohortReleaseOptions
 
     @Option(help: "Worker processes to start.")
     var workers: Int = 2
@@ -26,20 +22,17 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var release: ReleaseOptionGroup
     @OptionGroup var coordinator: CoordinatorOptionGroup
 
-    @Flag(help: "Replace --out if it exists.")
-    var force = false
-
     func validate() throws {
         guard workers >= 1, threadsPerWorker >= 1 else { throw ValidationError("--workers and --threads-per-worker must be at least 1") }
     }
 
     func run() throws {
         let options = try release.releaseOptions()
-        var settings = coordinator.settings(endpoint: "tcp://127.0.0.1:*", force: force)
+        var settings = coordinator.settings(endpoint: "tcp://127.0.0.1:*", force: io.force)
         let progress = ProgressReporter(label: "run")
         settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
         let c: Coordinator
-        do { c = try Coordinator(cohort: try CoordinatorRunner.openCohort(cohort), destination: out, options: options, settings: settings) } catch let e as ExitCode {
+        do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
             throw e
         } catch {
             printError("error: \(error)")
