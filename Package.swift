@@ -62,6 +62,9 @@ let package = Package(
         .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
         .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms"]),
 
+        // Shared test fixtures (tiny NIfTI cohorts, the hemo binary's path).
+        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI"]),
+
         // The one executable.
         .executableTarget(
             name: "hemo",
@@ -83,12 +86,12 @@ let package = Package(
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "HemoCLITests", dependencies: ["hemo", "HemoCore", "NIfTI"]),
-        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
+        .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
+        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
         .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
-        .testTarget(name: "HemoClusterTests", dependencies: ["HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI"]),
+        .testTarget(name: "HemoClusterTests", dependencies: ["HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

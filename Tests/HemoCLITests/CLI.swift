@@ -1,18 +1,10 @@
 import Foundation
+import HemoTestKit
 
 /// Runs the built `hemo` executable, as a user would.
 enum CLI {
     /// The `hemo` binary next to the test bundle (SwiftPM builds it first: the test target depends on it).
-    static var binary: String {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("hemo").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/hemo"
-        return fallback
-    }
+    static var binary: String { HemoExecutable.path }
 
     struct Result {
         var status: Int32

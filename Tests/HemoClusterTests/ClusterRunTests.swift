@@ -1,4 +1,5 @@
 import Foundation
+import HemoTestKit
 import HemoCluster
 import HemoCore
 import HemoRelease

@@ -5,47 +5,9 @@ import HemoRelease
 import HemoScheduler
 import NIfTI
 import ZeroMQ
+import HemoTestKit
 
-/// A tiny raw cohort: `count` cases of 24×20×6 voxels with a label map (case 0 negative).
-struct TinyCohort {
-    let root: String
-
-    static let geometry = Geometry(size: GridSize(24, 20, 6), spacing: SIMD3(0.9, 0.9, 5),
-                                   affine: Affine(rowMajor: [-0.9, 0, 0, 10, 0, -0.9, 0, 12, 0, 0, 5, -20, 0, 0, 0, 1]))
-
-    static func make(count: Int, tag: String = UUID().uuidString) throws -> TinyCohort {
-        let root = NSTemporaryDirectory() + "hemo-cluster-cohort-\(tag)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        for n in 0..<count {
-            let dir = root + "/" + String(format: "case_%03d", n)
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            var ct = Volume<Int16>(geometry: geometry, repeating: 30)
-            for idx in ct.voxels.indices { ct.voxels[idx] = Int16(-200 + (idx * 7 + n * 13) % 900) }
-            try NIfTIFile.write(ct, to: dir + "/ct.nii.gz", options: NIfTIWriteOptions())
-            try NIfTIFile.write(labelMap(seed: n), to: dir + "/labelmap.nii.gz", options: NIfTIWriteOptions())
-        }
-        return TinyCohort(root: root)
-    }
-
-    static func labelMap(seed: Int) -> Volume<UInt8> {
-        var labels = Volume<UInt8>(geometry: geometry, repeating: 0)
-        guard seed > 0 else { return labels }
-        let g = geometry.size
-        for k in 1..<(g.k - 1) {
-            for j in 0..<g.j {
-                for i in 0..<g.i {
-                    let di = i - (5 + seed % 7), dj = j - 8
-                    if di * di + dj * dj <= 9 { labels[i, j, k] = 4 }
-                    if i == 20 && j >= 3 && j < 15 && k % 2 == 1 { labels[i, j, k] = 2 }
-                    if seed % 3 == 0 && i + j == 12 && k == 2 { labels[i, j, k] = 3 }
-                }
-            }
-        }
-        return labels
-    }
-
-    func release(_ name: String) -> String { root + "-" + name }
-
+extension TinyCohort {
     /// The one-process reference: `hemo build`'s manifest.
     func referenceManifest(options: ReleaseOptions = ReleaseOptions()) throws -> String {
         try ReleaseBuilder(options: options, threads: 2, force: true)
@@ -55,15 +17,7 @@ struct TinyCohort {
 
 /// The built `hemo` executable (the test target depends on it, so SwiftPM builds it first).
 enum Hemo {
-    static var binary: String {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("hemo").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return FileManager.default.currentDirectoryPath + "/.build/debug/hemo"
-    }
+    static var binary: String { HemoExecutable.path }
 
     /// Starts `hemo args…` with output captured into temporary files.
     static func spawn(_ args: [String]) throws -> Child {

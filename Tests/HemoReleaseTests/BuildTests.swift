@@ -2,53 +2,8 @@ import Foundation
 import Testing
 import HemoCore
 import NIfTI
+import HemoTestKit
 @testable import HemoRelease
-
-/// A tiny raw cohort written with the real NIfTI writer.
-struct TinyCohort {
-    let root: String
-
-    static let geometry = Geometry(size: GridSize(24, 20, 6), spacing: SIMD3(0.9, 0.9, 5),
-                                   affine: Affine(rowMajor: [-0.9, 0, 0, 10, 0, -0.9, 0, 12, 0, 0, 5, -20, 0, 0, 0, 1]))
-
-    /// Writes `count` cases; case n gets blobs of several subtypes, case 0 is negative.
-    static func make(count: Int, tag: String = UUID().uuidString) throws -> TinyCohort {
-        let root = NSTemporaryDirectory() + "hemo-cohort-\(tag)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        for n in 0..<count {
-            try writeCase(root: root, name: String(format: "case_%03d", n), seed: n)
-        }
-        return TinyCohort(root: root)
-    }
-
-    static func labelMap(seed: Int) -> Volume<UInt8> {
-        var labels = Volume<UInt8>(geometry: geometry, repeating: 0)
-        guard seed > 0 else { return labels }
-        let g = geometry.size
-        for k in 1..<(g.k - 1) {
-            for j in 0..<g.j {
-                for i in 0..<g.i {
-                    let di = i - (5 + seed % 7), dj = j - 8
-                    if di * di + dj * dj <= 9 { labels[i, j, k] = 4 }                  // IPH blob
-                    if i == 20 && j >= 3 && j < 15 && k % 2 == 1 { labels[i, j, k] = 2 } // SDH strip
-                    if seed % 3 == 0 && i + j == 12 && k == 2 { labels[i, j, k] = 3 }    // diagonal SAH track
-                }
-            }
-        }
-        return labels
-    }
-
-    static func writeCase(root: String, name: String, seed: Int) throws {
-        let dir = root + "/" + name
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var ct = Volume<Int16>(geometry: geometry, repeating: 30)
-        for idx in ct.voxels.indices { ct.voxels[idx] = Int16(20 + (idx * 7 + seed) % 23) }
-        try NIfTIFile.write(ct, to: dir + "/ct.nii.gz", options: NIfTIWriteOptions())
-        try NIfTIFile.write(labelMap(seed: seed), to: dir + "/labelmap.nii.gz", options: NIfTIWriteOptions())
-    }
-
-    func release(_ name: String) -> String { root + "-" + name }
-}
 
 @Suite(.serialized) struct ReleaseBuildTests {
     @Test func buildThenVerifyPassesAndManifestCoversEveryFile() throws {

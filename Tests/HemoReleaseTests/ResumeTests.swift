@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HemoCore
+import HemoTestKit
 @testable import HemoRelease
 
 @Suite struct ResumeTests {

@@ -1,0 +1,72 @@
+import Foundation
+import HemoCore
+import NIfTI
+
+// Test doubles and fixtures shared by the test targets (the swift-nio "…TestKit" habit):
+// real NIfTI files of tiny cohorts, and the path of the built `hemo` executable.
+
+/// A tiny raw cohort written with the real NIfTI writer.
+public struct TinyCohort: Sendable {
+    /// The cohort folder.
+    public let root: String
+
+    /// The grid of every case: 24×20×6 voxels, 0.9×0.9×5 mm, scanner-like flipped x and y.
+    public static let geometry = Geometry(size: GridSize(24, 20, 6), spacing: SIMD3(0.9, 0.9, 5),
+                                   affine: Affine(rowMajor: [-0.9, 0, 0, 10, 0, -0.9, 0, 12, 0, 0, 5, -20, 0, 0, 0, 1]))
+
+    /// Writes `count` cases; case n gets blobs of several subtypes, case 0 is negative.
+    public static func make(count: Int, tag: String = UUID().uuidString) throws -> TinyCohort {
+        let root = NSTemporaryDirectory() + "hemo-cohort-\(tag)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for n in 0..<count {
+            try writeCase(root: root, name: String(format: "case_%03d", n), seed: n)
+        }
+        return TinyCohort(root: root)
+    }
+
+    /// The label map of case `seed`: an IPH blob, an SDH strip on odd slices, an SAH track when seed % 3 == 0; empty for seed 0.
+    public static func labelMap(seed: Int) -> Volume<UInt8> {
+        var labels = Volume<UInt8>(geometry: geometry, repeating: 0)
+        guard seed > 0 else { return labels }
+        let g = geometry.size
+        for k in 1..<(g.k - 1) {
+            for j in 0..<g.j {
+                for i in 0..<g.i {
+                    let di = i - (5 + seed % 7), dj = j - 8
+                    if di * di + dj * dj <= 9 { labels[i, j, k] = 4 }                  // IPH blob
+                    if i == 20 && j >= 3 && j < 15 && k % 2 == 1 { labels[i, j, k] = 2 } // SDH strip
+                    if seed % 3 == 0 && i + j == 12 && k == 2 { labels[i, j, k] = 3 }    // diagonal SAH track
+                }
+            }
+        }
+        return labels
+    }
+
+    /// Writes one case folder (`ct.nii.gz`, `labelmap.nii.gz`) named `name` under `root`.
+    public static func writeCase(root: String, name: String, seed: Int) throws {
+        let dir = root + "/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var ct = Volume<Int16>(geometry: geometry, repeating: 30)
+        for idx in ct.voxels.indices { ct.voxels[idx] = Int16(20 + (idx * 7 + seed) % 23) }
+        try NIfTIFile.write(ct, to: dir + "/ct.nii.gz", options: NIfTIWriteOptions())
+        try NIfTIFile.write(labelMap(seed: seed), to: dir + "/labelmap.nii.gz", options: NIfTIWriteOptions())
+    }
+
+    /// A sibling path for a release built from this cohort.
+    public func release(_ name: String) -> String { root + "-" + name }
+}
+
+/// The built `hemo` executable, for tests that run it as a user would. Test targets that use it
+/// depend on the `hemo` target so SwiftPM builds it first.
+public enum HemoExecutable {
+    /// The binary beside the running test bundle, else `.build/debug/hemo`.
+    public static var path: String {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("hemo").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return FileManager.default.currentDirectoryPath + "/.build/debug/hemo"
+    }
+}
