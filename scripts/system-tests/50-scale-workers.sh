@@ -8,9 +8,10 @@ Usage: scripts/system-tests/50-scale-workers.sh   (HEMO=/path/to/hemo)
 Starts a coordinator with scripts/start-coordinator on a 60-exam synthetic cohort and, during the
 run, scales the workers with scripts/scale-workers 0 -> 4 -> 1 -> 0 (checking `hemo status` and
 the pid files at each step, and that a second run with the same N changes nothing), checks that
-no exam moves while no worker runs, then scales back up to 2 workers on two "hosts" through
+no exam moves while no worker runs, that a worker stuck in a job is SIGKILLed only after
+--drain-timeout and with a WARNING, then scales back up to 2 workers on two "hosts" through
 HEMO_SSH (a stand-in for ssh that runs the command here) so the run finishes. Checks: no worker
-needed SIGKILL, the coordinator reports 60 cases and 0 failures, MANIFEST.sha256 equals
+needed SIGKILL in the normal steps, the coordinator reports 60 cases and 0 failures, MANIFEST.sha256 equals
 `hemo build`'s on the same cohort, and scripts/stop-cluster reports the finished run.
 USAGE
     exit 0
@@ -99,6 +100,19 @@ done_at_zero=$(field completed "$s")
 (($(field pending "$s") > 0)) || fail "the run finished before the scale-down could be tested (make jobs slower): $s"
 sleep 2
 [[ "$(field completed "$(status)")" == "$done_at_zero" ]] || fail "exams completed with no worker running"
+
+echo "--- a worker that cannot drain in time is killed after --drain-timeout, loudly"
+"$scripts/scale-workers" 1 --state "$state" -- --job-delay-ms 60000
+for _ in $(seq 100); do
+    (($(field running "$(status)") >= 1)) && break
+    sleep 0.2
+done
+start=$SECONDS
+"$scripts/scale-workers" 0 --drain-timeout 1 --state "$state" 2>"$work/kill.err"
+cat "$work/kill.err"
+grep -q "WARNING: worker w1 .* did not drain within 1s: sending SIGKILL" "$work/kill.err" || fail "no loud SIGKILL warning"
+((SECONDS - start <= 10)) || fail "scale-workers 0 --drain-timeout 1 took $((SECONDS - start)) s"
+[[ $(count_files pid) == 0 && $(count_files draining) == 0 ]] || fail "after the kill: $(ls "$state/workers")"
 
 echo "--- scale 0 -> 2 on two hosts through HEMO_SSH"
 cat >"$work/fake-ssh" <<'SSH'
