@@ -12,7 +12,10 @@ Checks cluster/systemd/ (installing Debian's systemd when systemd-analyze is mis
     NoNewPrivileges, PrivateTmp, Restart=on-failure, SIGTERM drain with a long TimeoutStopSec on
     workers, an EnvironmentFile) and every variable ExecStart uses is set in the .env.example;
   - `systemd-analyze security --offline=yes` scores each unit's exposure 3.0 or lower;
-  - hemo.sysusers.conf creates user and group hemo (systemd-sysusers --root on a scratch root).
+  - hemo.sysusers.conf creates user and group hemo (systemd-sysusers --root on a scratch root);
+  - a coordinator + worker run traced with strace (installed when missing) makes only system
+    calls in @system-service (the units' SystemCallFilter), the worker writes no file and the
+    coordinator writes only beside its release (ProtectSystem=strict + ReadWritePaths).
 Prints SKIP where systemd-analyze cannot run here.
 USAGE
     exit 0
@@ -103,5 +106,51 @@ if command -v systemd-sysusers >/dev/null 2>&1; then
         fail "hemo.sysusers.conf did not create user hemo: $(cat "$work/root/etc/passwd")"
     grep -q '^hemo:' "$work/root/etc/group" || fail "hemo.sysusers.conf did not create group hemo"
     echo "sysusers: user and group hemo created"
+fi
+# The sandbox must fit what hemo really does: trace a small coordinator + worker run and check
+# that every system call is in SystemCallFilter=@system-service, that the worker opens nothing
+# for writing (it runs under ProtectSystem=strict with no writable path) and that the
+# coordinator writes only beside its release (the folder ReadWritePaths= must cover).
+if ! command -v strace >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null 2>&1 || true
+fi
+if ! command -v strace >/dev/null 2>&1 || ! strace -qq -o /dev/null true 2>/dev/null; then
+    echo "note: strace is missing or cannot trace here; the run under the unit's limits is not checked"
+else
+    trace=$work/trace
+    mkdir -p "$trace/out"
+    "$HEMO" synth --out "$trace/cohort" --cases 3 --in-plane 32 --slices 4 --threads 1 >/dev/null
+    strace -f -qq -o "$trace/coordinator.strace" "$HEMO" coordinator --cohort "$trace/cohort" \
+        --out "$trace/out/release" --bind tcp://127.0.0.1:0 >"$trace/coordinator.log" 2>&1 &
+    coordinator=$!
+    endpoint=""
+    for _ in $(seq 100); do
+        endpoint=$(sed -n 's/^listening on //p' "$trace/coordinator.log")
+        [[ -n "$endpoint" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$endpoint" ]] || { kill "$coordinator" 2>/dev/null || true; fail "traced coordinator did not start: $(cat "$trace/coordinator.log")"; }
+    strace -f -qq -o "$trace/worker.strace" "$HEMO" worker --connect "$endpoint" >/dev/null 2>&1 ||
+        { kill "$coordinator" 2>/dev/null || true; fail "traced worker failed"; }
+    wait "$coordinator" || fail "traced coordinator failed: $(tail -n 5 "$trace/coordinator.log")"
+    expand_set() {
+        local entry
+        systemd-analyze syscall-filter "$1" | tail -n +2 | sed -e 's/#.*//' -e 's/[[:space:]]//g' | grep -v '^$' |
+            while read -r entry; do
+                if [[ "$entry" == @* ]]; then expand_set "$entry"; else echo "$entry"; fi
+            done
+    }
+    expand_set @system-service | sort -u >"$trace/allowed"
+    for role in coordinator worker; do
+        sed -E 's/^[0-9]+ +//' "$trace/$role.strace" | grep -oE '^[a-z_0-9]+\(' | tr -d '(' | sort -u >"$trace/$role.used"
+        outside=$(comm -23 "$trace/$role.used" "$trace/allowed" | tr '\n' ' ')
+        [[ -z "$outside" ]] || fail "the $role makes system calls outside @system-service: $outside"
+    done
+    worker_writes=$(grep -E 'openat\(.*(O_WRONLY|O_RDWR|O_CREAT)' "$trace/worker.strace" | grep -v '"/dev/null"' || true)
+    [[ -z "$worker_writes" ]] || fail "the worker opens files for writing: $worker_writes"
+    stray=$(grep -E '(openat\(.*(O_WRONLY|O_RDWR|O_CREAT)|mkdir\(|rename\(|unlink\()' "$trace/coordinator.strace" |
+        grep -oE '"/[^"]*"' | tr -d '"' | grep -v "^$trace/out/" | grep -v '^/dev/null$' || true)
+    [[ -z "$stray" ]] || fail "the coordinator writes outside its release's folder: $stray"
+    echo "traced run: $(wc -l <"$trace/coordinator.used") + $(wc -l <"$trace/worker.used") distinct system calls, all in @system-service; the worker writes no file, the coordinator only beside its release"
 fi
 echo "PASS: systemd units verify, carry the required hardening and drain settings"
