@@ -5,7 +5,8 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     cat <<'USAGE'
 Usage: scripts/system-tests/50-scale-workers.sh   (HEMO=/path/to/hemo)
 
-Starts a coordinator with scripts/start-coordinator on a 60-exam synthetic cohort and, during the
+Starts a coordinator with scripts/start-coordinator (CURVE on, keys from `hemo keygen` in the
+layout the scripts expect) on a 60-exam synthetic cohort and, during the
 run, scales the workers with scripts/scale-workers 0 -> 4 -> 1 -> 0 (checking `hemo status` and
 the pid files at each step, and that a second run with the same N changes nothing), checks that
 no exam moves while no worker runs, that a worker stuck in a job is SIGKILLed only after
@@ -13,6 +14,8 @@ no exam moves while no worker runs, that a worker stuck in a job is SIGKILLed on
 HEMO_SSH (a stand-in for ssh that runs the command here) so the run finishes. Checks: no worker
 needed SIGKILL in the normal steps, the coordinator reports 60 cases and 0 failures, MANIFEST.sha256 equals
 `hemo build`'s on the same cohort, and scripts/stop-cluster reports the finished run.
+Then a second run is stopped midway with scripts/stop-cluster (final status, no worker left),
+restarted with start-coordinator (it resumes from the journal) and finished: same manifest.
 USAGE
     exit 0
 fi
@@ -38,11 +41,17 @@ cases=60
 "$HEMO" synth --out "$work/cohort" --cases "$cases" --in-plane 64 --slices 10 --threads 1 >/dev/null
 "$HEMO" build --cohort "$work/cohort" --out "$work/reference" --threads 1 >/dev/null 2>&1
 
-"$scripts/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 --state "$state"
+# CURVE keys in the layout the scripts expect (README, "Keys").
+keys=$work/keys
+mkdir -p "$keys"
+for name in coordinator worker admin; do "$HEMO" keygen --out "$keys/$name" >/dev/null; done
+cat "$keys/worker.public" "$keys/admin.public" >"$keys/allowed-keys"
+
+"$scripts/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 --state "$state" --keys "$keys"
 endpoint=$(cat "$state/coordinator.endpoint")
 [[ "$endpoint" == tcp://127.0.0.1:* ]] || fail "coordinator.endpoint holds '$endpoint'"
 
-status() { "$HEMO" status "$endpoint" --timeout 5; }
+status() { "$HEMO" status "$endpoint" --timeout 5 --curve-server-key "$keys/coordinator.public" --curve-secret "$keys/admin.secret"; }
 # The number after LABEL in `hemo status` (e.g. "completed", "pending"; "workers:" for workers).
 field() {
     local label=$1 text=$2
@@ -64,7 +73,7 @@ expect_workers() {
 }
 pid_files() { (cd "$state/workers" && for f in *.pid; do [[ -f "$f" ]] && printf '%s %s\n' "$f" "$(cat "$f")"; done; true); }
 count_files() { find "$state/workers" -name "*.$1" | wc -l; }
-scale() { "$scripts/scale-workers" "$@" --state "$state" -- --job-delay-ms 500 | tee -a "$work/scale.out"; }
+scale() { "$scripts/scale-workers" "$@" --state "$state" --keys "$keys" -- --job-delay-ms 500 | tee -a "$work/scale.out"; }
 
 expect_workers 0
 echo "--- scale 0 -> 4"
@@ -102,7 +111,7 @@ sleep 2
 [[ "$(field completed "$(status)")" == "$done_at_zero" ]] || fail "exams completed with no worker running"
 
 echo "--- a worker that cannot drain in time is killed after --drain-timeout, loudly"
-"$scripts/scale-workers" 1 --state "$state" -- --job-delay-ms 60000
+"$scripts/scale-workers" 1 --state "$state" --keys "$keys" -- --job-delay-ms 60000
 for _ in $(seq 100); do
     (($(field running "$(status)") >= 1)) && break
     sleep 0.2
@@ -126,7 +135,7 @@ chmod +x "$work/fake-ssh"
 printf '# test hosts\nhost-a\nhost-b\n' >"$work/hosts"
 export FAKE_SSH_LOG=$work/ssh.log HEMO_SSH=$work/fake-ssh
 "$scripts/scale-workers" 2 --hosts "$work/hosts" --connect "$endpoint" --remote-hemo "$HEMO" \
-    --remote-dir "$work/remote-logs" --state "$state" -- --job-delay-ms 20 | tee -a "$work/scale.out"
+    --remote-dir "$work/remote-logs" --state "$state" --keys "$keys" -- --job-delay-ms 20 | tee -a "$work/scale.out"
 grep -q "^local " "$state"/workers/*.pid && fail "a worker meant for a host was started locally"
 [[ "$(awk '{ print $1 }' "$state"/workers/*.pid | sort | tr '\n' ' ')" == "host-a host-b " ]] ||
     fail "the two workers are not one per host: $(cat "$state"/workers/*.pid)"
@@ -139,10 +148,43 @@ done
 [[ "$(awk '{ print $3 }' "/proc/$coordinator_pid/stat" 2>/dev/null || echo gone)" =~ ^(gone|Z)$ ]] ||
     fail "the coordinator did not finish within 120 s"
 
-"$scripts/stop-cluster" --state "$state" | tee "$work/stop.out"
+"$scripts/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop.out"
 grep -q "^cases: $cases, .*failures: 0," "$work/stop.out" || fail "stop-cluster did not report $cases cases and 0 failures"
 grep -q WARNING "$work/scale.out" && fail "a worker had to be killed"
 cmp "$work/reference/MANIFEST.sha256" "$work/release/MANIFEST.sha256" ||
     fail "MANIFEST.sha256 differs from hemo build's"
 [[ $(count_files pid) == 0 ]] || fail "workers left behind after stop-cluster: $(ls "$state/workers")"
-echo "PASS: 0 -> 4 -> 1 -> 0 -> 2 workers during the run; $cases exams released, none lost; manifest equals hemo build's"
+
+echo "--- stop-cluster during a run, then start-coordinator resumes it"
+unset HEMO_SSH
+start_second() {
+    "$scripts/start-coordinator" --cohort "$work/cohort" --out "$work/release2" --bind tcp://127.0.0.1:0 \
+        --state "$state" --keys "$keys"
+    endpoint=$(cat "$state/coordinator.endpoint")
+}
+start_second
+scale 2 >/dev/null
+for _ in $(seq 100); do
+    (($(field completed "$(status)") >= 2)) && break
+    sleep 0.2
+done
+"$scripts/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop2.out"
+grep -q "final status of the coordinator" "$work/stop2.out" || fail "stop-cluster printed no final status"
+grep -q "^exams: $cases total" "$work/stop2.out" || fail "the final status is not the coordinator's"
+[[ ! -e "$state/coordinator.pid" && $(count_files pid) == 0 ]] || fail "stop-cluster left pid files"
+[[ -e "$work/release2" ]] && fail "the stopped run already has a release"
+start_second
+resumed=$(field completed "$(status)")
+((resumed >= 2)) || fail "start-coordinator did not resume from the journal (completed: $resumed)"
+"$scripts/scale-workers" 2 --state "$state" --keys "$keys" >/dev/null
+coordinator_pid=$(cat "$state/coordinator.pid")
+for _ in $(seq 600); do
+    [[ "$(awk '{ print $3 }' "/proc/$coordinator_pid/stat" 2>/dev/null || echo gone)" =~ ^(gone|Z)$ ]] && break
+    sleep 0.2
+done
+"$scripts/stop-cluster" --state "$state" --keys "$keys" >"$work/stop3.out"
+grep -q "^cases: $cases, .*failures: 0, .*$resumed resumed from the journal" "$work/stop3.out" ||
+    fail "the resumed run did not finish with $cases cases and $resumed resumed: $(cat "$work/stop3.out")"
+cmp "$work/reference/MANIFEST.sha256" "$work/release2/MANIFEST.sha256" ||
+    fail "the resumed release's MANIFEST.sha256 differs from hemo build's"
+echo "PASS: 0 -> 4 -> 1 -> 0 -> 2 workers during the run, none lost; stop-cluster mid-run and resume; both manifests equal hemo build's"
