@@ -10,8 +10,8 @@ Synthesises CASES exams (default 6, seed 1) of 512x512 pixels and 40 slices, the
 configuration (target spacing, worker --threads, worker --capacity) runs a coordinator and ONE
 worker to completion under /usr/bin/time -v and prints: the worker's peak RSS, its CPU seconds
 per exam, the coordinator's peak RSS and CPU seconds per exam, and the per-exam stage seconds
-(wall; worker stages: hash, read, masks, transform, analyse; coordinator: write). This is a sizing measurement for the README, not
-a speed comparison: there is no peer for a worker process.
+(wall; worker stages: hash, read, masks, transform, analyse; coordinator: write). This is a
+sizing measurement for the README, not a speed comparison: there is no peer for a worker.
 USAGE
 }
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { usage; exit 0; }
