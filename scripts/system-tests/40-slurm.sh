@@ -9,12 +9,17 @@ Usage: scripts/system-tests/40-slurm.sh
 Checks cluster/slurm/hemo-release.sbatch and cluster/slurm/hemo-add-workers.sbatch on a real
 Slurm: installs Debian's slurm-wlm and munge when missing, starts munged, slurmctld and slurmd
 on this machine (a one-node cluster with its own config, ports, state and spool folders under a
-temporary folder; no systemd, no cgroups), makes a synthetic cohort (`hemo synth`), submits the
-release job (coordinator + one worker, CURVE on 0.0.0.0), then, once the coordinator listens,
-a two-task job array that adds workers to it. Passes when both jobs complete, the array's
-workers were seen connected to the coordinator (`hemo status`), the coordinator refused a
-client without keys, `hemo release verify` accepts the release and its MANIFEST.sha256 equals
-`hemo build`'s on the same cohort. Stops every daemon and job it started.
+temporary folder; no systemd, no cgroups) and makes a synthetic cohort (`hemo synth`). Then:
+  1. submits the release job (coordinator + one worker, CURVE on 0.0.0.0) and, once the
+     coordinator listens, a two-task job array adding workers to it; checks that a client
+     without keys is refused and that `hemo status` lists the array's workers;
+  2. the same with another release folder, but when two exams are done it kills the coordinator
+     (SIGKILL to its step): the job must fail, its worker and the array's workers drain with
+     SIGTERM and exit 0; then resubmits the same release job (it resumes from the journal) and
+     a new array.
+Each run passes when its jobs ended as expected, `hemo release verify` accepts the release and
+its MANIFEST.sha256 equals `hemo build`'s on the same cohort.
+Stops every daemon and job it started.
 
 Needs root (the Slurm daemons); prints "SKIP: <reason>" and exits 0 where the machine cannot.
 Environment: HEMO (the hemo binary, required), HEMO_SLURM_CASES (cohort size, default 12),
@@ -100,21 +105,20 @@ munged --force --socket="$munge_socket" --key-file="$tmp/munge/munge.key" \
     skip "munged does not start here: $(tail -n 3 "$tmp/munge/munged.log" 2>/dev/null)"
 munge -S "$munge_socket" -n | unmunge -S "$munge_socket" >/dev/null || fail "munge credentials do not round-trip"
 
-# --- slurm.conf ---------------------------------------------------------------------------------
+# --- slurm.conf and daemons ---------------------------------------------------------------------
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-base=0
-for _ in $(seq 1 20); do
-    candidate=$((20000 + RANDOM % 30000))
-    if port_free "$candidate" && port_free $((candidate + 1)); then base=$candidate; break; fi
-done
-((base > 0)) || fail "found no two free TCP ports for slurmctld and slurmd"
 node=$(hostname -s)
-mkdir -p "$tmp/state" "$tmp/spool" "$tmp/log"
-cat >"$tmp/slurm.conf" <<CONF
+mkdir -p "$tmp/log"
+export SLURM_CONF=$tmp/slurm.conf
+
+write_conf() { # $1: slurmctld port (slurmd gets $1 + 1)
+    rm -rf "$tmp/state" "$tmp/spool"
+    mkdir -p "$tmp/state" "$tmp/spool"
+    cat >"$SLURM_CONF" <<CONF
 ClusterName=hemotest
 SlurmctldHost=$node(127.0.0.1)
-SlurmctldPort=$base
-SlurmdPort=$((base + 1))
+SlurmctldPort=$1
+SlurmdPort=$(($1 + 1))
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -144,25 +148,45 @@ MinJobAge=600
 NodeName=$node NodeAddr=127.0.0.1 CPUs=8 State=UNKNOWN
 PartitionName=hemo Nodes=$node Default=YES MaxTime=INFINITE State=UP
 CONF
-export SLURM_CONF=$tmp/slurm.conf
+}
 
-slurmctld -D -f "$SLURM_CONF" >"$tmp/log/slurmctld.out" 2>&1 &
-pids+=($!)
-slurmd -D -f "$SLURM_CONF" >"$tmp/log/slurmd.out" 2>&1 &
-pids+=($!)
-state=""
-for _ in $(seq 1 60); do
-    state=$(sinfo --noheader --format '%T' 2>/dev/null | head -n 1)
-    [[ "$state" == "idle" ]] && break
-    for pid in "${pids[@]}"; do
-        kill -0 "$pid" 2>/dev/null || {
-            tail -n 5 "$tmp"/log/*.out >&2
-            skip "a Slurm daemon exited at start-up on this machine (see above)"
-        }
+# Starts slurmctld and slurmd; succeeds once the node is idle. A daemon that exits (a port taken
+# meanwhile, ...) fails the attempt; its log is kept in $tmp/log.
+start_slurm() {
+    local state="" pid
+    daemons=()
+    slurmctld -D -f "$SLURM_CONF" >>"$tmp/log/slurmctld.out" 2>&1 &
+    daemons+=($!)
+    pids+=($!)
+    slurmd -D -f "$SLURM_CONF" >>"$tmp/log/slurmd.out" 2>&1 &
+    daemons+=($!)
+    pids+=($!)
+    for _ in $(seq 1 60); do
+        state=$(sinfo --noheader --format '%T' 2>/dev/null | head -n 1)
+        [[ "$state" == "idle" ]] && return 0
+        for pid in "${daemons[@]}"; do kill -0 "$pid" 2>/dev/null || { state="a daemon exited"; break 2; }; done
+        sleep 1
     done
-    sleep 1
+    for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
+    echo "slurm-test: attempt failed (node state: ${state:-none}); last log lines:" >&2
+    tail -n 6 "$tmp"/log/* >&2
+    return 1
+}
+
+started=0
+for attempt in 1 2 3; do
+    base=0
+    for _ in $(seq 1 20); do
+        candidate=$((20000 + RANDOM % 30000))
+        if port_free "$candidate" && port_free $((candidate + 1)); then base=$candidate; break; fi
+    done
+    ((base > 0)) || fail "found no two free TCP ports for slurmctld and slurmd"
+    write_conf "$base"
+    if start_slurm; then started=1; break; fi
+    say "Slurm did not come up (attempt $attempt); trying other ports"
 done
-[[ "$state" == "idle" ]] || fail "node $node is '$state', not idle, 60 s after starting slurmd"
+((started == 1)) || skip "slurmctld/slurmd do not come up on this machine (3 attempts; logs above)"
 say "slurm up: node $node, slurmctld :$base, slurmd :$((base + 1)), 8 CPUs declared"
 
 # --- cohort and reference release ---------------------------------------------------------------
@@ -189,76 +213,126 @@ if ! getent hosts "$node" >/dev/null; then
     say "host name $node does not resolve: workers dial 127.0.0.1"
 fi
 
-# --- the release job ----------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------
+job_state() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+running() { [[ -n "$(squeue --noheader --jobs "$1" 2>/dev/null)" ]]; }
+expect_state() {
+    local state
+    state=$(job_state "$1" JobState)
+    [[ "$state" == "$2" ]] || fail "job $1 ended $state (exit $(job_state "$1" ExitCode)), expected $2"
+}
+expect_line() { grep -qF "$2" "$1" || fail "$1 lacks '$2'"; }
+
+# Submits hemo-release.sbatch for release folder $release; sets job and endpoint once the
+# coordinator listens.
+submit_release() {
+    rm -f "$run_dir/endpoint"
+    job=$(env HEMO_COHORT="$tmp/cohort" HEMO_RELEASE="$release" HEMO_BIN="$hemo" HEMO_DRAIN_TIMEOUT=30 \
+        "${connect_env[@]}" sbatch --parsable --chdir="$tmp" --output="$tmp/release-%j.out" \
+        --nodes=1 --ntasks=1 --cpus-per-task=1 --time=10 \
+        "$repo/cluster/slurm/hemo-release.sbatch") || fail "sbatch refused hemo-release.sbatch"
+    endpoint=""
+    for _ in $(seq 1 120); do
+        [[ -s "$run_dir/endpoint" ]] && endpoint=$(cat "$run_dir/endpoint") && break
+        running "$job" || break
+        sleep 0.5
+    done
+    [[ -n "$endpoint" ]] || fail "release job $job wrote no endpoint file (see $tmp/release-$job.out)"
+    for f in coordinator.secret coordinator.public worker.secret allowed_keys; do
+        [[ -s "$keys/$f" ]] || fail "release job $job made no $keys/$f (CURVE on a 0.0.0.0 bind)"
+    done
+    say "release job $job: coordinator at $endpoint (CURVE keys in $keys)"
+}
+
+# Submits a two-task hemo-add-workers.sbatch array for the current endpoint; sets array.
+submit_array() {
+    array=$(env HEMO_BIN="$hemo" HEMO_STATUS_EVERY=2 HEMO_GIVE_UP_AFTER=6 \
+        sbatch --parsable --chdir="$tmp" --output="$tmp/add-workers-%A_%a.out" \
+        --array=1-2 --ntasks=1 --cpus-per-task=1 --time=10 \
+        "$repo/cluster/slurm/hemo-add-workers.sbatch" "$endpoint" "$keys/coordinator.public" "$keys/worker.secret") ||
+        fail "sbatch refused the hemo-add-workers.sbatch array"
+    say "job array $array (2 tasks) adds workers to $endpoint"
+}
+
+# Polls `hemo status` while the release job runs; returns once `completed` exams reach $1 (0: the
+# job's end). Sets seen (most array workers listed at once), held (1 if one held an exam), completed.
+watch() {
+    local stop_at=$1 deadline=$((SECONDS + 180)) status n
+    seen=0 held=0 completed=0
+    while running "$job"; do
+        ((SECONDS < deadline)) || fail "release job $job still runs after 180 s"
+        if status=$("$hemo" status "$endpoint" --timeout 2 --curve-server-key "$keys/coordinator.public" \
+            --curve-secret "$keys/worker.secret" 2>/dev/null); then
+            echo "$status" >>"$tmp/status.log"
+            n=$(grep -c "slurm-${array}_" <<<"$status" || true)
+            ((n > seen)) && seen=$n
+            grep -q "slurm-${array}_.*holding [1-9]" <<<"$status" && held=1
+            completed=$(sed -n 's/^exams: [0-9]* total, \([0-9]*\) completed.*/\1/p' <<<"$status")
+            ((stop_at > 0 && seen == 2 && completed >= stop_at)) && return 0
+        fi
+        sleep 0.5
+    done
+}
+wait_all_jobs() {
+    for _ in $(seq 1 90); do
+        [[ -z "$(squeue --noheader 2>/dev/null)" ]] && return 0
+        sleep 1
+    done
+    fail "jobs still queued or running after 90 s: $(squeue --noheader | tr '\n' ';')"
+}
+# The release job and the array completed; the release verifies and equals hemo build's.
+expect_complete_release() {
+    wait_all_jobs
+    expect_state "$job" COMPLETED
+    for t in 1 2; do expect_state "${array}_$t" COMPLETED; done
+    ((seen == 2)) || fail "hemo status showed $seen of the array's 2 workers connected to job $job"
+    [[ ! -e "$run_dir/endpoint" ]] || fail "the endpoint file outlived the coordinator"
+    [[ -d "$release" ]] || fail "no release folder at $release"
+    "$hemo" release verify "$release" >"$tmp/verify.log" 2>&1 ||
+        fail "hemo release verify $release: $(tail -n 5 "$tmp/verify.log")"
+    cmp -s "$release/MANIFEST.sha256" "$tmp/reference/MANIFEST.sha256" ||
+        fail "the Slurm release's MANIFEST.sha256 differs from hemo build's"
+    say "job $job and array $array completed (array workers held exams: $([[ $held == 1 ]] && echo yes || echo no)); release verified, MANIFEST.sha256 equals hemo build's ($(wc -l <"$release/MANIFEST.sha256") files)"
+}
+
+# --- 1: release job, then a job array adding workers to its coordinator ------------------------
 release=$tmp/release
 run_dir=$release.slurm
-release_job=$(env HEMO_COHORT="$tmp/cohort" HEMO_RELEASE="$release" HEMO_BIN="$hemo" "${connect_env[@]}" \
-    sbatch --parsable --chdir="$tmp" --output="$tmp/release-job.out" \
-    --nodes=1 --ntasks=1 --cpus-per-task=1 --time=10 \
-    "$repo/cluster/slurm/hemo-release.sbatch") || fail "sbatch hemo-release.sbatch refused the job"
-say "submitted release job $release_job"
-
-endpoint=""
-for _ in $(seq 1 120); do
-    [[ -s "$run_dir/endpoint" ]] && endpoint=$(cat "$run_dir/endpoint") && break
-    [[ -n "$(squeue --noheader --jobs "$release_job" 2>/dev/null)" ]] || break
-    sleep 0.5
-done
-[[ -n "$endpoint" ]] || fail "the release job wrote no endpoint file (see $tmp/release-job.out)"
 keys=$run_dir/keys
-for f in coordinator.secret coordinator.public worker.secret allowed_keys; do
-    [[ -s "$keys/$f" ]] || fail "the release job made no $keys/$f (CURVE on a 0.0.0.0 bind)"
-done
-say "coordinator at $endpoint (CURVE keys in $keys)"
+submit_release
+submit_array
+"$hemo" status "$endpoint" --timeout 1 >/dev/null 2>&1 && fail "the coordinator answered a client without CURVE keys"
+watch 0
+expect_complete_release
 
-# --- the job array adding workers ---------------------------------------------------------------
-array_job=$(env HEMO_BIN="$hemo" HEMO_STATUS_EVERY=2 \
-    sbatch --parsable --chdir="$tmp" --output="$tmp/add-workers-%A_%a.out" \
-    --array=1-2 --ntasks=1 --cpus-per-task=1 --time=10 \
-    "$repo/cluster/slurm/hemo-add-workers.sbatch" "$endpoint" "$keys/coordinator.public" "$keys/worker.secret") ||
-    fail "sbatch hemo-add-workers.sbatch refused the job array"
-say "submitted job array $array_job (2 tasks)"
-
-if "$hemo" status "$endpoint" --timeout 1 >/dev/null 2>&1; then
-    fail "the coordinator answered a client without CURVE keys"
-fi
-
-# Watch the run: the array's workers must show up beside the release job's own worker.
-seen_array=0
-held_array=0
-deadline=$((SECONDS + 180))
-while [[ -n "$(squeue --noheader --jobs "$release_job" 2>/dev/null)" ]]; do
-    ((SECONDS < deadline)) || fail "the release job still runs after 180 s"
-    if status=$("$hemo" status "$endpoint" --timeout 2 --curve-server-key "$keys/coordinator.public" \
-        --curve-secret "$keys/worker.secret" 2>/dev/null); then
-        echo "$status" >>"$tmp/status.log"
-        n=$(grep -c "slurm-${array_job}_" <<<"$status" || true)
-        ((n > seen_array)) && seen_array=$n
-        grep -q "slurm-${array_job}_.*holding [1-9]" <<<"$status" && held_array=1
-    fi
-    sleep 0.5
+# --- 2: the coordinator killed mid-run: workers drain; the resubmitted job resumes -------------
+release=$tmp/release-resumed
+run_dir=$release.slurm
+keys=$run_dir/keys
+submit_release
+first_job=$job
+submit_array
+first_array=$array
+watch 2
+((seen == 2)) || fail "hemo status showed $seen of the array's 2 workers connected to job $job"
+coordinator_step=$(squeue --noheader --steps --jobs "$job" --format '%i %j' | awk '$2 == "hemo-coordinator" { print $1 }')
+[[ -n "$coordinator_step" ]] || fail "job $job has no hemo-coordinator step"
+say "$completed exams done; killing the coordinator (SIGKILL to step $coordinator_step)"
+scancel --signal=KILL "$coordinator_step"
+wait_all_jobs
+expect_state "$first_job" FAILED
+expect_line "$tmp/release-$first_job.out" "draining the workers still running (SIGTERM"
+expect_line "$tmp/release-$first_job.out" "workers ended (srun exit 0)"
+for t in 1 2; do
+    expect_state "${first_array}_$t" COMPLETED
+    expect_line "$tmp/add-workers-${first_array}_$t.out" "has not answered for 6s: draining"
+    expect_line "$tmp/add-workers-${first_array}_$t.out" "workers ended (srun exit 0)"
 done
-for _ in $(seq 1 60); do
-    [[ -z "$(squeue --noheader 2>/dev/null)" ]] && break
-    sleep 1
-done
-[[ -z "$(squeue --noheader 2>/dev/null)" ]] || fail "jobs still queued or running 60 s after the release job: $(squeue --noheader)"
-
-# --- checks -------------------------------------------------------------------------------------
-job_state() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
-[[ "$(job_state "$release_job" JobState)" == "COMPLETED" ]] ||
-    fail "release job $release_job ended $(job_state "$release_job" JobState) (exit $(job_state "$release_job" ExitCode))"
-for task in 1 2; do
-    id="${array_job}_$task"
-    [[ "$(job_state "$id" JobState)" == "COMPLETED" ]] ||
-        fail "array task $id ended $(job_state "$id" JobState) (exit $(job_state "$id" ExitCode))"
-done
-((seen_array == 2)) || fail "hemo status showed $seen_array of the array's 2 workers connected"
-[[ ! -e "$run_dir/endpoint" ]] || fail "the endpoint file outlived the coordinator"
-[[ -d "$release" ]] || fail "no release folder at $release"
-"$hemo" release verify "$release" >"$tmp/verify.log" 2>&1 || fail "hemo release verify: $(tail -n 5 "$tmp/verify.log")"
-cmp -s "$release/MANIFEST.sha256" "$tmp/reference/MANIFEST.sha256" ||
-    fail "the Slurm release's MANIFEST.sha256 differs from hemo build's"
-say "release job $release_job and array $array_job completed; array workers connected: $seen_array, held exams: $([[ $held_array == 1 ]] && echo yes || echo no)"
-say "release verified; MANIFEST.sha256 equals hemo build's ($(wc -l <"$release/MANIFEST.sha256") files)"
+[[ ! -d "$release" ]] || fail "a release folder appeared although the coordinator was killed"
+say "job $first_job failed with its coordinator; its worker and array $first_array drained with SIGTERM and exit 0"
+submit_release
+submit_array
+watch 0
+expect_line "$run_dir/coordinator-$job.log" "resumed from the journal"
+expect_complete_release
 echo "PASS: slurm"
