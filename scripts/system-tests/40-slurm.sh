@@ -81,8 +81,9 @@ cleanup() {
         if grep -qsF "$tmp" "$p/cmdline" "$p/environ" 2>/dev/null; then kill -KILL "${p#/proc/}" 2>/dev/null; fi
     done
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+    [[ -n "${ns:-}" ]] && ip netns del "$ns" 2>/dev/null
     if ((rc != 0)); then
-        for f in "$tmp"/log/slurmctld.log "$tmp"/log/slurmd.log "$tmp"/*.out "$tmp"/release.slurm/*.log; do
+        for f in "$tmp"/log/*.log "$tmp"/*.out "$tmp"/release*.slurm/*.log; do
             [[ -f "$f" ]] || continue
             echo "----- $f (last lines)" >&2
             tail -n 25 "$f" >&2
@@ -111,12 +112,42 @@ node=$(hostname -s)
 mkdir -p "$tmp/log"
 export SLURM_CONF=$tmp/slurm.conf
 
+# A second node, when the machine allows: a network namespace (its own address, linked to this
+# one by a veth pair) and a UTS namespace (its own host name) running a second slurmd. The file
+# system is shared, as cluster storage would be.
+node2="hemo-n2"
+ns=""
+two_nodes=0
+host_ip=127.0.0.1
+if [[ "${HEMO_SLURM_NODES:-2}" == "2" ]] && command -v ip >/dev/null && command -v unshare >/dev/null &&
+    command -v nsenter >/dev/null; then
+    suffix=$(printf '%05d' $((RANDOM % 100000)))
+    octet=$((RANDOM % 250 + 1))
+    candidate_ns=hemo-slurm-$suffix
+    if ! ip -4 addr | grep -q "inet 10.213.$octet\." && ip netns add "$candidate_ns" 2>/dev/null; then
+        ns=$candidate_ns
+        if ip link add "hs${suffix}h" type veth peer name "hs${suffix}n" &&
+            ip link set "hs${suffix}n" netns "$ns" &&
+            ip addr add "10.213.$octet.1/30" dev "hs${suffix}h" && ip link set "hs${suffix}h" up &&
+            ip netns exec "$ns" ip addr add "10.213.$octet.2/30" dev "hs${suffix}n" &&
+            ip netns exec "$ns" ip link set "hs${suffix}n" up && ip netns exec "$ns" ip link set lo up &&
+            nsenter --net="/run/netns/$ns" unshare --uts true; then
+            two_nodes=1
+            host_ip=10.213.$octet.1
+            node2_ip=10.213.$octet.2
+        fi
+    fi
+fi
+if ((two_nodes == 0)); then
+    say "one node only (set HEMO_SLURM_NODES=1, or this machine cannot make a network namespace)"
+fi
+
 write_conf() { # $1: slurmctld port (slurmd gets $1 + 1)
     rm -rf "$tmp/state" "$tmp/spool"
-    mkdir -p "$tmp/state" "$tmp/spool"
+    mkdir -p "$tmp/state" "$tmp/spool/$node" "$tmp/spool/$node2"
     cat >"$SLURM_CONF" <<CONF
 ClusterName=hemotest
-SlurmctldHost=$node(127.0.0.1)
+SlurmctldHost=$node($host_ip)
 SlurmctldPort=$1
 SlurmdPort=$(($1 + 1))
 SlurmUser=root
@@ -125,11 +156,11 @@ AuthType=auth/munge
 AuthInfo=socket=$munge_socket
 CredType=cred/munge
 StateSaveLocation=$tmp/state
-SlurmdSpoolDir=$tmp/spool
+SlurmdSpoolDir=$tmp/spool/%n
 SlurmctldPidFile=$tmp/slurmctld.pid
-SlurmdPidFile=$tmp/slurmd.pid
+SlurmdPidFile=$tmp/slurmd-%n.pid
 SlurmctldLogFile=$tmp/log/slurmctld.log
-SlurmdLogFile=$tmp/log/slurmd.log
+SlurmdLogFile=$tmp/log/slurmd-%n.log
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -145,9 +176,14 @@ SlurmdParameters=config_overrides
 ReturnToService=2
 KillWait=10
 MinJobAge=600
-NodeName=$node NodeAddr=127.0.0.1 CPUs=8 State=UNKNOWN
-PartitionName=hemo Nodes=$node Default=YES MaxTime=INFINITE State=UP
+NodeName=$node NodeAddr=$host_ip CPUs=8 State=UNKNOWN
 CONF
+    if ((two_nodes == 1)); then
+        echo "NodeName=$node2 NodeAddr=$node2_ip CPUs=8 State=UNKNOWN" >>"$SLURM_CONF"
+        echo "PartitionName=hemo Nodes=$node,$node2 Default=YES MaxTime=INFINITE State=UP" >>"$SLURM_CONF"
+    else
+        echo "PartitionName=hemo Nodes=$node Default=YES MaxTime=INFINITE State=UP" >>"$SLURM_CONF"
+    fi
 }
 
 # Starts slurmctld and slurmd; succeeds once the node is idle. A daemon that exits (a port taken
@@ -161,9 +197,17 @@ start_slurm() {
     slurmd -D -f "$SLURM_CONF" >>"$tmp/log/slurmd.out" 2>&1 &
     daemons+=($!)
     pids+=($!)
+    if ((two_nodes == 1)); then
+        # shellcheck disable=SC2016  # expanded by the inner shell
+        # nsenter, not `ip netns exec`: that remounts /sys without the cgroup file system slurmd needs.
+        nsenter --net="/run/netns/$ns" unshare --uts bash -c 'hostname "$0" && exec slurmd -D -f "$SLURM_CONF"' "$node2" \
+            >>"$tmp/log/slurmd-$node2.out" 2>&1 &
+        daemons+=($!)
+        pids+=($!)
+    fi
     for _ in $(seq 1 60); do
-        state=$(sinfo --noheader --format '%T' 2>/dev/null | head -n 1)
-        [[ "$state" == "idle" ]] && return 0
+        state=$(sinfo --noheader --format '%T' 2>/dev/null | sort -u | tr '\n' ' ')
+        [[ "$state" == "idle " ]] && return 0
         for pid in "${daemons[@]}"; do kill -0 "$pid" 2>/dev/null || { state="a daemon exited"; break 2; }; done
         sleep 1
     done
@@ -187,7 +231,11 @@ for attempt in 1 2 3; do
     say "Slurm did not come up (attempt $attempt); trying other ports"
 done
 ((started == 1)) || skip "slurmctld/slurmd do not come up on this machine (3 attempts; logs above)"
-say "slurm up: node $node, slurmctld :$base, slurmd :$((base + 1)), 8 CPUs declared"
+if ((two_nodes == 1)); then
+    say "slurm up: nodes $node ($host_ip) and $node2 ($node2_ip, netns $ns), slurmctld :$base, slurmd :$((base + 1)), 8 CPUs declared each"
+else
+    say "slurm up: node $node, slurmctld :$base, slurmd :$((base + 1)), 8 CPUs declared"
+fi
 
 # --- cohort and reference release ---------------------------------------------------------------
 cases=${HEMO_SLURM_CASES:-12}
@@ -206,12 +254,8 @@ fi
     fail "hemo build failed: $(tail -n 3 "$tmp/reference.log")"
 say "cohort: $cases cases of ${in_plane}x${in_plane}; reference release built"
 
-# If this node's name does not resolve, workers dial the coordinator on loopback instead.
-connect_env=()
-if ! getent hosts "$node" >/dev/null; then
-    connect_env=(HEMO_CONNECT_HOST=127.0.0.1)
-    say "host name $node does not resolve: workers dial 127.0.0.1"
-fi
+nodes_option=(--nodes=1 --ntasks=1)
+((two_nodes == 0)) || nodes_option=(--nodes=2 --ntasks-per-node=1)
 
 # --- helpers ------------------------------------------------------------------------------------
 job_state() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
@@ -228,8 +272,8 @@ expect_line() { grep -qF "$2" "$1" || fail "$1 lacks '$2'"; }
 submit_release() {
     rm -f "$run_dir/endpoint"
     job=$(env HEMO_COHORT="$tmp/cohort" HEMO_RELEASE="$release" HEMO_BIN="$hemo" HEMO_DRAIN_TIMEOUT=30 \
-        "${connect_env[@]}" sbatch --parsable --chdir="$tmp" --output="$tmp/release-%j.out" \
-        --nodes=1 --ntasks=1 --cpus-per-task=1 --time=10 \
+        sbatch --parsable --chdir="$tmp" --output="$tmp/release-%j.out" \
+        "${nodes_option[@]}" --cpus-per-task=1 --time=10 \
         "$repo/cluster/slurm/hemo-release.sbatch") || fail "sbatch refused hemo-release.sbatch"
     endpoint=""
     for _ in $(seq 1 120); do
@@ -258,7 +302,7 @@ submit_array() {
 # job's end). Sets seen (most array workers listed at once), held (1 if one held an exam), completed.
 watch() {
     local stop_at=$1 deadline=$((SECONDS + 180)) status n
-    seen=0 held=0 completed=0
+    seen=0 held=0 completed=0 on_node1=0 on_node2=0
     while running "$job"; do
         ((SECONDS < deadline)) || fail "release job $job still runs after 180 s"
         if status=$("$hemo" status "$endpoint" --timeout 2 --curve-server-key "$keys/coordinator.public" \
@@ -267,6 +311,8 @@ watch() {
             n=$(grep -c "slurm-${array}_" <<<"$status" || true)
             ((n > seen)) && seen=$n
             grep -q "slurm-${array}_.*holding [1-9]" <<<"$status" && held=1
+            grep -q "($node pid" <<<"$status" && on_node1=1
+            grep -q "($node2 pid" <<<"$status" && on_node2=1
             completed=$(sed -n 's/^exams: [0-9]* total, \([0-9]*\) completed.*/\1/p' <<<"$status")
             ((stop_at > 0 && seen == 2 && completed >= stop_at)) && return 0
         fi
@@ -286,13 +332,15 @@ expect_complete_release() {
     expect_state "$job" COMPLETED
     for t in 1 2; do expect_state "${array}_$t" COMPLETED; done
     ((seen == 2)) || fail "hemo status showed $seen of the array's 2 workers connected to job $job"
+    ((two_nodes == 0 || (on_node1 == 1 && on_node2 == 1))) ||
+        fail "hemo status did not list workers on both $node and $node2 during job $job"
     [[ ! -e "$run_dir/endpoint" ]] || fail "the endpoint file outlived the coordinator"
     [[ -d "$release" ]] || fail "no release folder at $release"
     "$hemo" release verify "$release" >"$tmp/verify.log" 2>&1 ||
         fail "hemo release verify $release: $(tail -n 5 "$tmp/verify.log")"
     cmp -s "$release/MANIFEST.sha256" "$tmp/reference/MANIFEST.sha256" ||
         fail "the Slurm release's MANIFEST.sha256 differs from hemo build's"
-    say "job $job and array $array completed (array workers held exams: $([[ $held == 1 ]] && echo yes || echo no)); release verified, MANIFEST.sha256 equals hemo build's ($(wc -l <"$release/MANIFEST.sha256") files)"
+    say "job $job and array $array completed (workers seen on $( ((two_nodes == 1)) && echo "$node and $node2" || echo "$node"); array workers held exams: $([[ $held == 1 ]] && echo yes || echo no)); release verified, MANIFEST.sha256 equals hemo build's ($(wc -l <"$release/MANIFEST.sha256") files)"
 }
 
 # --- 1: release job, then a job array adding workers to its coordinator ------------------------
