@@ -22,9 +22,13 @@ its MANIFEST.sha256 equals `hemo build`'s on the same cohort.
 Stops every daemon and job it started.
 
 Needs root (the Slurm daemons); prints "SKIP: <reason>" and exits 0 where the machine cannot.
-Environment: HEMO (the hemo binary, required), HEMO_SLURM_CASES (cohort size, default 12),
-HEMO_SLURM_IN_PLANE (slice size in pixels; default 256 for a fast binary, 128 for a slow one),
-HEMO_SLURM_KEEP=1 (keep the temporary folder with logs and release, for debugging).
+Environment:
+  HEMO                 the hemo binary (required);
+  HEMO_SLURM_CASES     cohort size (default 12);
+  HEMO_SLURM_IN_PLANE  slice size in pixels (default 256 for a fast binary; 128, with 20 slices
+                       per case, for a slow one such as a debug build);
+  HEMO_SLURM_NODES=1   one node even where a network namespace could make a second;
+  HEMO_SLURM_KEEP=1    keep the temporary folder (logs, releases) for debugging.
 USAGE
 }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
@@ -239,16 +243,17 @@ fi
 
 # --- cohort and reference release ---------------------------------------------------------------
 cases=${HEMO_SLURM_CASES:-12}
+slices_option=()
 in_plane=${HEMO_SLURM_IN_PLANE:-}
 if [[ -z "$in_plane" ]]; then
     # A debug build is ~7x slower: pick a slice size that keeps the test within minutes.
     probe_start=$(date +%s%N)
     "$hemo" synth --out "$tmp/probe" --cases 1 --in-plane 128 --threads 1 >/dev/null 2>&1
     probe_ms=$((($(date +%s%N) - probe_start) / 1000000))
-    if ((probe_ms < 1500)); then in_plane=256; else in_plane=128; fi
+    if ((probe_ms < 1500)); then in_plane=256; else in_plane=128 slices_option=(--slices 20); fi
     rm -rf "$tmp/probe"
 fi
-"$hemo" synth --out "$tmp/cohort" --cases "$cases" --in-plane "$in_plane" >/dev/null 2>&1 ||
+"$hemo" synth --out "$tmp/cohort" --cases "$cases" --in-plane "$in_plane" "${slices_option[@]}" >/dev/null 2>&1 ||
     fail "hemo synth failed"
 "$hemo" build --cohort "$tmp/cohort" --out "$tmp/reference" >"$tmp/reference.log" 2>&1 ||
     fail "hemo build failed: $(tail -n 3 "$tmp/reference.log")"
