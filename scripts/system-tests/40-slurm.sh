@@ -65,10 +65,11 @@ done
 tmp=$(mktemp -d /tmp/hemo-slurm.XXXXXX)
 chmod 755 "$tmp"
 pids=()
+slurm_up=0
 cleanup() {
     local rc=$?
     set +e
-    if [[ -f "$tmp/slurm.conf" ]] && [[ -n "${SLURM_CONF:-}" ]]; then
+    if ((slurm_up == 1)); then
         scancel --quiet --user=root 2>/dev/null
         for _ in $(seq 1 15); do
             [[ -z "$(squeue --noheader 2>/dev/null)" ]] && break
@@ -231,7 +232,7 @@ for attempt in 1 2 3; do
     done
     ((base > 0)) || fail "found no two free TCP ports for slurmctld and slurmd"
     write_conf "$base"
-    if start_slurm; then started=1; break; fi
+    if start_slurm; then started=1 slurm_up=1; break; fi
     say "Slurm did not come up (attempt $attempt); trying other ports"
 done
 ((started == 1)) || skip "slurmctld/slurmd do not come up on this machine (3 attempts; logs above)"
