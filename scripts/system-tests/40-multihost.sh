@@ -30,7 +30,8 @@ byte-identical to `hemo build` on the same synthetic cohort, with every file mat
 Heartbeats every 250 ms; the coordinator declares a worker dead after 3 silent intervals; workers
 hold each job 1 s (the hidden `hemo worker --job-delay-ms` of fault drills) so jobs are in flight
 when the faults strike. Prints each scenario's duration.
-HEMO_MULTIHOST_SCENARIOS="a c" runs only those scenarios.
+HEMO_MULTIHOST_SCENARIOS="a c" runs only those scenarios; HEMO_MULTIHOST_CUT_SECONDS (default 3)
+sets how long w1's link stays down in a), HEMO_MULTIHOST_EXAMS (default 20) the cohort's size.
 
 Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN: network and mount namespaces, veth, bridge, tmpfs);
 installs iproute2 from Debian when missing. Prints "SKIP: <reason>" and exits 0 where the machine
@@ -157,7 +158,9 @@ ns_of() { echo "$prefix-$1"; }
 for k in coordinator w1 w2 w3 w4 admin; do "$HEMO" keygen --out "$keys/$k" >/dev/null; done
 cat "$keys"/w?.public "$keys/admin.public" >"$keys/allowed"
 cohort="$shared/cohort"
-"$HEMO" synth --out "$cohort" --cases 20 --in-plane 64 --slices 12 --threads 2 >"$logs/synth.log" 2>&1 \
+exam_count=${HEMO_MULTIHOST_EXAMS:-20}
+cut_seconds=${HEMO_MULTIHOST_CUT_SECONDS:-3}
+"$HEMO" synth --out "$cohort" --cases "$exam_count" --in-plane 64 --slices 12 --threads 2 >"$logs/synth.log" 2>&1 \
     || fail "hemo synth failed"
 "$HEMO" build --cohort "$cohort" --out "$shared/reference" --threads 2 >"$logs/build.log" 2>&1 \
     || fail "hemo build failed"
@@ -272,7 +275,8 @@ if wanted a; then
     cut_at=$(now)
     wait_for 10 "the coordinator declaring w1 dead during the cut" logged "$coordinator_log" "worker w1 is dead"
     ! listed w1 || fail "scenario a: the coordinator still lists w1 after declaring it dead"
-    sleep 2.5   # the cut lasts ~3 s: 4x the coordinator's heartbeat timeout, 2x the worker's
+    # The cut lasts 3 s by default: 4x the coordinator's heartbeat timeout, 2x the worker's.
+    sleep "$(awk -v c="$cut_seconds" -v a="$cut_at" -v b="$(now)" 'BEGIN { r = c - (b - a); print (r > 0 ? r : 0) }')"
     ip -n "$switch" link set p-w1 up
     restored_at=$(now)
     echo "40-multihost: a) w1's link was down for $(elapsed "$cut_at") s (heartbeat timeout $((heartbeat_ms * 3)) ms)"
