@@ -32,7 +32,9 @@ Heartbeats every 250 ms; the coordinator declares a worker dead after 3 silent i
 hold each job 1 s (the hidden `hemo worker --job-delay-ms` of fault drills) so jobs are in flight
 when the faults strike. Prints each scenario's duration.
 HEMO_MULTIHOST_SCENARIOS="a c" runs only those scenarios; HEMO_MULTIHOST_CUT_SECONDS (default 3.6)
-sets how long w1's link stays down in a), HEMO_MULTIHOST_EXAMS (default 20) the cohort's size.
+sets how long w1's link stays down in a), HEMO_MULTIHOST_EXAMS (default 20) the cohort's size;
+HEMO_MULTIHOST_HOLD=SECONDS pauses on a failure with namespaces and processes still up, for
+inspection (e.g. `ip netns exec hm<pid>-co ss -tn`).
 
 Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN: network and mount namespaces, veth, bridge, tmpfs);
 installs iproute2 from Debian when missing. Prints "SKIP: <reason>" and exits 0 where the machine
@@ -105,7 +107,8 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 shared="$work/shared"      # the coordinator's storage (what NFS would export in shared mode)
 keys="$work/keys"
@@ -308,7 +311,9 @@ if wanted b; then
     for host in w1 w2 w3; do start_worker b "$host"; done
     wait_for 20 "w2 holding a job" holding w2
     kill -KILL "${worker_pid[w2]}"
-    wait "${worker_pid[w2]}" 2>/dev/null || true
+    rc=0
+    wait "${worker_pid[w2]}" 2>/dev/null || rc=$?
+    ((rc == 137)) || fail "scenario b: the killed worker process ended with status $rc, not by SIGKILL (137)"
     wait_for 10 "the coordinator declaring w2 dead" logged "$coordinator_log" "worker w2 is dead"
     finish b w1 w3
     (( $(dispatches) > exams )) || fail "scenario b: w2's exam was not re-dispatched ($(dispatches) jobs for $exams exams)"
