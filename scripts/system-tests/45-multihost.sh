@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/system-tests/40-multihost.sh [--help] [--keep]
+Usage: scripts/system-tests/45-multihost.sh [--help] [--keep]
 
 A multi-host test on one Linux machine. Each "host" is a network namespace with its own
 interface and address: the coordinator in one (10.77.0.1), workers w1..w3 in three others
@@ -48,14 +48,14 @@ case "${1:-}" in
     -h|--help) usage; exit 0 ;;
     --keep) keep=1 ;;
     "") ;;
-    *) echo "40-multihost: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    *) echo "45-multihost: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 HEMO=${HEMO:-$root/.build/debug/hemo}
 if [[ ! -x "$HEMO" ]]; then
-    echo "40-multihost: FAIL: no hemo binary at '$HEMO' (set HEMO or run scripts/setup.sh --debug)" >&2
+    echo "45-multihost: FAIL: no hemo binary at '$HEMO' (set HEMO or run scripts/setup.sh --debug)" >&2
     exit 1
 fi
 HEMO=$(cd "$(dirname "$HEMO")" && pwd)/$(basename "$HEMO")
@@ -66,7 +66,7 @@ skip() { echo "SKIP: $*"; exit 0; }
 [[ $(id -u) -eq 0 ]] || skip "needs root for network and mount namespaces (running as uid $(id -u))"
 if ! command -v ip >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1; then
-        echo "40-multihost: installing iproute2 from Debian"
+        echo "45-multihost: installing iproute2 from Debian"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null 2>&1 \
             || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null 2>&1; } \
             || skip "iproute2 is missing and could not be installed with apt-get"
@@ -103,7 +103,7 @@ cleanup() {
     sleep 0.3
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    if ((keep)); then echo "40-multihost: work folder kept: $work"; else rm -rf "$work"; fi
+    if ((keep)); then echo "45-multihost: work folder kept: $work"; else rm -rf "$work"; fi
     exit "$status"
 }
 trap cleanup EXIT
@@ -116,7 +116,7 @@ logs="$work/logs"
 mkdir -p "$shared" "$keys" "$logs"
 
 fail() {
-    echo "40-multihost: FAIL: $*" >&2
+    echo "45-multihost: FAIL: $*" >&2
     if [[ -n "${HEMO_MULTIHOST_HOLD:-}" ]]; then echo "holding for inspection: $work" >&2; sleep "$HEMO_MULTIHOST_HOLD"; fi
     for f in "$logs"/*.log; do
         [[ -e "$f" ]] || continue
@@ -284,10 +284,10 @@ if wanted a; then
     sleep "$(awk -v c="$cut_seconds" -v a="$cut_at" -v b="$(now)" 'BEGIN { r = c - (b - a); print (r > 0 ? r : 0) }')"
     ip -n "$switch" link set p-w1 up
     restored_at=$(now)
-    echo "40-multihost: a) w1's link was down for $(elapsed "$cut_at") s (heartbeat timeout $((heartbeat_ms * 3)) ms)"
+    echo "45-multihost: a) w1's link was down for $(elapsed "$cut_at") s (heartbeat timeout $((heartbeat_ms * 3)) ms)"
     wait_for 30 "w1 rejoining after the link came back, before the run ends" rejoined listed w1
     rejoin_seconds=$(elapsed "$restored_at")
-    echo "40-multihost: a) w1 rejoined $rejoin_seconds s after its link came back"
+    echo "45-multihost: a) w1 rejoined $rejoin_seconds s after its link came back"
     # With the default cut the link returns just before w1 opens its next socket, which must be
     # admitted at once: allow the worker's own liveness window (6 heartbeats). A coordinator that
     # ignores the new connection (its routing ID held by the old one) takes a whole extra cycle.
@@ -301,7 +301,7 @@ if wanted a; then
     ((deaths == 1)) || fail "scenario a: w1 was declared dead $deaths times (once, at the cut, is right: a second death means its rejoining connection was ignored)"
     (( $(dispatches) > exams )) || fail "scenario a: w1's exam was not re-dispatched ($(dispatches) jobs for $exams exams)"
     took[a]=$(elapsed "$t0")
-    echo "40-multihost: a) link cut and restored: PASS (${took[a]} s, $(dispatches) jobs for $exams exams)"
+    echo "45-multihost: a) link cut and restored: PASS (${took[a]} s, $(dispatches) jobs for $exams exams)"
 fi
 
 # ---- b) a worker killed mid-run ---------------------------------------------------------------
@@ -318,7 +318,7 @@ if wanted b; then
     finish b w1 w3
     (( $(dispatches) > exams )) || fail "scenario b: w2's exam was not re-dispatched ($(dispatches) jobs for $exams exams)"
     took[b]=$(elapsed "$t0")
-    echo "40-multihost: b) worker killed: PASS (${took[b]} s, $(dispatches) jobs for $exams exams)"
+    echo "45-multihost: b) worker killed: PASS (${took[b]} s, $(dispatches) jobs for $exams exams)"
 fi
 
 # ---- c) a worker added mid-run ----------------------------------------------------------------
@@ -331,7 +331,7 @@ if wanted c; then
     wait_for 20 "w4 joining mid-run and receiving a job" holding w4
     finish c w1 w2 w3 w4
     took[c]=$(elapsed "$t0")
-    echo "40-multihost: c) worker added mid-run: PASS (${took[c]} s)"
+    echo "45-multihost: c) worker added mid-run: PASS (${took[c]} s)"
 fi
 
 # ---- d) inline transfer, no shared folder -----------------------------------------------------
@@ -346,7 +346,7 @@ if wanted d; then
     done
     grep -q "inline inputs [1-9][0-9]* → " "$coordinator_log" || fail "scenario d: the coordinator reports no inline input bytes"
     took[d]=$(elapsed "$t0")
-    echo "40-multihost: d) inline transfer without shared storage: PASS (${took[d]} s)"
+    echo "45-multihost: d) inline transfer without shared storage: PASS (${took[d]} s)"
 fi
 
-echo "40-multihost: all scenarios passed (a ${took[a]} s, b ${took[b]} s, c ${took[c]} s, d ${took[d]} s; $exams exams, CURVE)"
+echo "45-multihost: all scenarios passed (a ${took[a]} s, b ${took[b]} s, c ${took[c]} s, d ${took[d]} s; $exams exams, CURVE)"
