@@ -224,10 +224,11 @@ holding() { status_of | grep -Eq "^  $1 \(.*holding [1-9]"; }
 # listed HOST: the coordinator's status lists HOST as a live worker.
 listed() { status_of | grep -Eq "^  $1 \("; }
 logged() { grep -qs "$2" "$1"; }
-# completed_at_least N: the coordinator's status counts at least N exams completed.
+# completed_at_least N: the coordinator's status counts at least N exams completed ("N completed"
+# in protocol 1's status, "N done (...)" in later ones).
 completed_at_least() {
     local n
-    n=$(status_of | sed -n 's/^exams: [0-9]* total, \([0-9]*\) completed.*/\1/p')
+    n=$(status_of | sed -En 's/^exams: [0-9]+ total, ([0-9]+) (completed|done).*/\1/p')
     [[ -n "$n" ]] && ((n >= $1))
 }
 gone() { ! kill -0 "$1" 2>/dev/null; }
