@@ -210,6 +210,10 @@ public final class Coordinator: @unchecked Sendable {
             router = try context.socket(.router, linger: .milliseconds(500))
             try router.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
             try router.set(.sendHighWaterMark(0))
+            // A worker reconnecting after a link cut comes back under its routing ID while its old
+            // TCP connection may still look open here (half-open until a retransmission fails): the
+            // newest connection must own the ID, or the worker's new messages are silently ignored.
+            try router.set(.routerHandover(true))
             if let curve = c.settings.curve {
                 try router.set(.zapDomain("hemo"))
                 try router.set(.curveServer(true))

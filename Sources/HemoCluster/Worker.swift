@@ -179,6 +179,10 @@ public final class ClusterWorker: @unchecked Sendable {
             }
             if now - lastHeard > intervalNs * UInt64(max(1, settings.livenessIntervals)) {
                 settings.log("coordinator silent for \(settings.livenessIntervals) intervals; reconnecting in \(delay)")
+                // Abandon the old socket at once: lingering, it would keep trying to deliver its
+                // queued READY and heartbeats and, once the link is back, claim this worker's
+                // routing ID at the coordinator alongside (or after) the new socket.
+                try? socket.set(.linger(.zero))
                 socket.close()
                 // Wait out the back-off, but wake for a drain (nothing held can be delivered anyway).
                 _ = try wakeReceiver.wait(timeout: delay)

@@ -52,6 +52,9 @@ public enum SocketOption: Sendable, Hashable {
     case routingID([UInt8])
     /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails with `EHOSTUNREACH` instead of dropping.
     case routerMandatory(Bool)
+    /// `ZMQ_ROUTER_HANDOVER`: a new connection claiming a routing ID already in use takes it over
+    /// (the old connection keeps a generated ID); by default the newcomer is silently ignored.
+    case routerHandover(Bool)
     /// `ZMQ_HEARTBEAT_IVL`: ZMTP-level PING interval.
     case heartbeatInterval(Duration)
     /// `ZMQ_HEARTBEAT_TIMEOUT`: the connection is closed if no traffic arrives this long after a PING.
@@ -182,6 +185,7 @@ public final class Socket {
             try setRaw(ZMQ_MAXMSGSIZE, "ZMQ_MAXMSGSIZE", &value, MemoryLayout<Int64>.size)
         case .routingID(let id): try setBytes(ZMQ_ROUTING_ID, "ZMQ_ROUTING_ID", id)
         case .routerMandatory(let on): try setInt(ZMQ_ROUTER_MANDATORY, "ZMQ_ROUTER_MANDATORY", on ? 1 : 0)
+        case .routerHandover(let on): try setInt(ZMQ_ROUTER_HANDOVER, "ZMQ_ROUTER_HANDOVER", on ? 1 : 0)
         case .heartbeatInterval(let d): try setInt(ZMQ_HEARTBEAT_IVL, "ZMQ_HEARTBEAT_IVL", SocketOption.milliseconds(d))
         case .heartbeatTimeout(let d): try setInt(ZMQ_HEARTBEAT_TIMEOUT, "ZMQ_HEARTBEAT_TIMEOUT", SocketOption.milliseconds(d))
         case .heartbeatTTL(let d): try setInt(ZMQ_HEARTBEAT_TTL, "ZMQ_HEARTBEAT_TTL", SocketOption.milliseconds(d))

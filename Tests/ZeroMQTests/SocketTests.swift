@@ -139,6 +139,43 @@ struct SocketTests {
         }
     }
 
+    /// A peer reconnecting under its routing ID while its old connection is still open (half-open
+    /// after a link cut) is ignored by a plain ROUTER and takes the ID over with `routerHandover`.
+    @Test(arguments: [false, true]) func routerHandoverGivesARoutingIDToTheNewestConnection(handover: Bool) async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let router = try context.socket(.router)
+            defer { router.close() }
+            try router.set(.routerHandover(handover))
+            try router.set(.receiveTimeout(handover ? .seconds(5) : .milliseconds(500)))
+            let name = uniqueInproc("handover")
+            try router.bind(name)
+            let old = try context.socket(.dealer)
+            defer { old.close() }
+            try old.set(.routingID("w1".bytes))
+            try old.connect(name)
+            try old.send(["READY old".bytes])
+            #expect(try router.receive() == ["w1".bytes, "READY old".bytes])
+            let new = try context.socket(.dealer)
+            defer { new.close() }
+            try new.set(.routingID("w1".bytes))
+            try new.set(.receiveTimeout(.milliseconds(300)))
+            try new.connect(name)
+            try new.send(["READY new".bytes])
+            let fromNew = try router.receive(dontWait: false)
+            if handover {
+                #expect(fromNew == ["w1".bytes, "READY new".bytes])
+                try router.send(["w1".bytes, "JOB".bytes])
+                #expect(try new.receive() == ["JOB".bytes], "the newest connection owns the routing ID")
+            } else {
+                #expect(fromNew == nil, "without handover the second connection under the same ID is ignored")
+                try router.send(["w1".bytes, "JOB".bytes])
+                #expect(try new.receive() == nil)
+            }
+        }
+    }
+
     @Test func messagesWithTooManyFramesAreDrainedAndReported() async throws {
         try await onDedicatedThread {
             let context = try Context()
