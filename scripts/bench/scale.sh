@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Scale simulation: ONE real `hemo coordinator` (its own process, the real poll loop, scheduler and
+# release writer) driven by 100, 500 and 2,000 simulated workers (`hemo bench-scale-workers`: DEALER
+# sockets in one process, fake compute with log-normal times, real CHUNK/DONE results).
+# Reports coordinator CPU per job, peak RSS, dispatch latency percentiles and jobs/s per worker
+# count, so we know where the coordinator becomes the bottleneck.
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+Usage: scripts/bench/scale.sh [--workers "100 500 2000"] [--jobs-per-worker J] [--median-ms M]
+                              [--sigma S] [--heartbeat-ms H] [--hemo PATH] [--keep]
+
+For each worker count N: writes a cohort of N*J exams (all listing one tiny synthetic template
+case, 32x32x4 voxels, so the simulator computes one real result and re-sends it under each exam's
+name), starts `hemo coordinator` on a free loopback port, runs `hemo bench-scale-workers` with N
+simulated workers (capacity 1, prefetch 1, heartbeats), waits for the committed release, and
+prints one table.
+
+Columns:
+  demand/s     jobs/s the workers could absorb: N / mean fake compute time
+  jobs/s       jobs done / (first JOB received .. last DONE sent)
+  util         worker utilisation: fake compute seconds / (N x that span); < ~0.8 means the
+               workers waited for the coordinator, i.e. the coordinator is the bottleneck
+  p50/p90/p99  dispatch latency in ms: from a credit (READY, or a DONE sent) to the JOB that
+               used it arriving at the simulated worker
+  cpu ms/job   coordinator user+system CPU over the run (all its threads: poll loop, libzmq
+               I/O, release writers) / jobs
+  cores        that CPU / wall time
+  peak RSS     coordinator VmHWM at the end of the run
+
+Defaults: --workers "100 500 2000" --jobs-per-worker 4 --median-ms 300 --sigma 0.5
+--heartbeat-ms 1000 (a real exam takes seconds; the fake compute is scaled down about 10x, so
+the demand per worker is ~10x a real one: N simulated workers load the coordinator like ~10N real
+ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatically).
+--hemo PATH uses that binary instead of building `swift build -c release --product hemo`.
+--keep leaves the cohorts and releases in the temporary folder.
+USAGE
+}
+
+worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 hemo="" keep=0
+while (($#)); do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --workers) worker_counts=$2; shift 2 ;;
+        --jobs-per-worker) jobs_per_worker=$2; shift 2 ;;
+        --median-ms) median_ms=$2; shift 2 ;;
+        --sigma) sigma=$2; shift 2 ;;
+        --heartbeat-ms) heartbeat_ms=$2; shift 2 ;;
+        --hemo) hemo=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        *) echo "scale.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+cd "$(dirname "$0")/../.."
+if [[ -z "$hemo" ]]; then
+    swift build -c release --product hemo >&2
+    hemo="$(swift build -c release --show-bin-path)/hemo"
+fi
+[[ -x "$hemo" ]] || { echo "scale.sh: $hemo is not an executable" >&2; exit 2; }
+
+# File descriptors: the simulator holds ~2 per simulated worker (TCP + libzmq mailbox), the
+# coordinator one per connected worker.
+max_workers=0
+for n in $worker_counts; do ((n > max_workers)) && max_workers=$n; done
+need=$((2 * max_workers + 256))
+hard=$(ulimit -Hn)
+if [[ "$hard" != unlimited && "$hard" -lt "$need" ]]; then
+    echo "scale.sh: ulimit -n hard limit $hard is below the $need file descriptors $max_workers simulated workers need; raise it (e.g. in /etc/security/limits.conf) or use fewer --workers" >&2
+    exit 2
+fi
+ulimit -n "$([[ "$hard" == unlimited ]] && echo 1048576 || echo "$hard")"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/hemo-scale.XXXXXX")
+coordinator_pid=""
+cleanup() {
+    if [[ -n "$coordinator_pid" ]]; then kill "$coordinator_pid" 2>/dev/null || true; fi
+    if ((keep)); then echo "scale.sh: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+"$hemo" synth --out "$work/template" --cases 1 --in-plane 32 --slices 4 --annotations labelmap --seed 7 --threads 1 >/dev/null
+
+declare -a rows=()
+for n in $worker_counts; do
+    exams=$((n * jobs_per_worker))
+    cohort="$work/cohort-$n"
+    mkdir -p "$cohort"
+    cp -r "$work/template/case_000" "$cohort/template"
+    {
+        echo "case,ct,labelmap,subtype_masks,polygons"
+        for ((i = 0; i < exams; i++)); do printf 'sim_%06d,template/ct.nii.gz,template/labelmap.nii.gz,,\n' "$i"; done
+    } >"$cohort/cohort.csv"
+
+    log="$work/coordinator-$n"
+    "$hemo" coordinator --cohort "$cohort" --out "$work/release-$n" --bind tcp://127.0.0.1:0 \
+        --heartbeat-ms "$heartbeat_ms" --liveness 5 >"$log.out" 2>"$log.err" &
+    coordinator_pid=$!
+    endpoint=""
+    for _ in $(seq 1 600); do
+        endpoint=$(sed -n 's/^listening on //p' "$log.out")
+        [[ -n "$endpoint" ]] && break
+        kill -0 "$coordinator_pid" 2>/dev/null || { cat "$log.err" >&2; echo "scale.sh: the coordinator exited early" >&2; exit 1; }
+        sleep 0.1
+    done
+    [[ -n "$endpoint" ]] || { echo "scale.sh: the coordinator did not start listening" >&2; exit 1; }
+
+    echo "== N=$n: $exams exams, coordinator pid $coordinator_pid on $endpoint" >&2
+    sim=$("$hemo" bench-scale-workers --connect "$endpoint" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
+        --heartbeat-ms "$heartbeat_ms" --coordinator-pid "$coordinator_pid")
+    echo "$sim" >&2
+    status=0
+    wait "$coordinator_pid" || status=$?
+    coordinator_pid=""
+    ((status == 0)) || { tail -20 "$log.err" >&2; echo "scale.sh: the coordinator failed (exit $status)" >&2; exit 1; }
+    released=$(sed -n 's/^cases: \([0-9]*\),.*/\1/p' "$log.out")
+    if [[ "$released" != "$exams" ]]; then
+        echo "scale.sh: N=$n: the release holds ${released:-no} cases, $exams expected" >&2
+        cat "$log.out" >&2
+        exit 1
+    fi
+    grep -m1 '^wire:' "$log.out" >&2 || true
+    rows+=("$sim")
+    ((keep)) || rm -rf "$cohort" "$work/release-$n"
+done
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+echo
+echo "== scale: one coordinator, N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%7s %7s %9s %9s %6s %9s %9s %9s %11s %6s %9s %7s\n' workers jobs demand/s jobs/s util p50_ms p90_ms p99_ms cpu_ms/job cores peakRSS_MB resent
+for r in "${rows[@]}"; do
+    printf '%7s %7s %9s %9s %6s %9s %9s %9s %11s %6s %9s %7s\n' \
+        "$(field workers "$r")" "$(field jobs "$r")" "$(field demand_jobs_per_s "$r")" "$(field jobs_per_s "$r")" \
+        "$(field worker_utilisation "$r")" "$(field dispatch_p50_ms "$r")" "$(field dispatch_p90_ms "$r")" \
+        "$(field dispatch_p99_ms "$r")" "$(field coord_cpu_ms_per_job "$r")" "$(field coord_cores "$r")" \
+        "$(field coord_peak_rss_mb "$r")" "$(field ready_resent "$r")"
+done
+echo "util < ~0.8 with the coordinator near a full core (or its writers saturated) marks the worker count"
+echo "where the coordinator is the bottleneck; with real compute times T (seconds per exam), the"
+echo "coordinator sustains about (jobs/s at saturation) x T workers."
