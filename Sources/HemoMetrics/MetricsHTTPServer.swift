@@ -21,7 +21,7 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     private var stopRequested = false
     private let finished = DispatchSemaphore(value: 0)
     private let log: @Sendable (String) -> Void
-    /// Requests served (any path), for tests and logs.
+    /// Requests answered (any path), counted before the answer is written, for tests and logs.
     public var requestsServed: Int { stopped.withLock { served } }
     private var served = 0
 
@@ -71,7 +71,6 @@ public final class MetricsHTTPServer: @unchecked Sendable {
             do {
                 guard try listener.waitReadable(milliseconds: 100), let connection = try listener.accept() else { continue }
                 answer(connection)
-                stopped.withLock { served += 1 }
             } catch {
                 log("metrics listener \(host):\(port): \(error)")
                 Thread.sleep(forTimeInterval: 0.1)
@@ -96,6 +95,7 @@ public final class MetricsHTTPServer: @unchecked Sendable {
                 response = Self.response(status: "405 Method Not Allowed", type: "text/plain; charset=utf-8",
                                          body: Array("method not allowed: use GET /metrics\n".utf8), includeBody: true, allow: true)
             }
+            stopped.withLock { served += 1 }
             try connection.writeAll(response)
         } catch {
             log("metrics listener \(host):\(port): \(error)")
