@@ -277,7 +277,7 @@ struct ScaleSimulation {
             }
             if now - lastHeartbeatSweep >= interval / 4 {
                 lastHeartbeatSweep = now
-                for w in 0..<command.workers where !state[w].shutdown && now - state[w].lastSent >= interval {
+                for w in 0..<command.workers where !state[w].shutdown && now >= state[w].lastSent && now - state[w].lastSent >= interval {
                     try send(.heartbeat, worker: w)
                 }
             }
