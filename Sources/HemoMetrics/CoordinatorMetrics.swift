@@ -230,4 +230,24 @@ public struct ProcessUsage: Sendable, Equatable {
         u.openFiles = (try? FileManager.default.contentsOfDirectory(atPath: base + "/fd").count) ?? 0
         return u
     }
+
+    /// CPU seconds of each thread of process `pid` by thread id, with the thread's name
+    /// (`/proc/<pid>/task/*/comm`: libzmq names its threads `ZMQbg/…`; Foundation threads keep the
+    /// process name); empty when unreadable.
+    public static func threadCPUSeconds(pid: Int32) -> [Int: (name: String, seconds: Double)] {
+        let base = "/proc/\(pid)/task"
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: base) else { return [:] }
+        let tick = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        var out: [Int: (name: String, seconds: Double)] = [:]
+        for task in tasks {
+            guard let tid = Int(task),
+                  let name = try? String(contentsOfFile: "\(base)/\(task)/comm", encoding: .utf8),
+                  let stat = try? String(contentsOfFile: "\(base)/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            out[tid] = (name.trimmingCharacters(in: .whitespacesAndNewlines), (user + system) / tick)
+        }
+        return out
+    }
 }

@@ -249,12 +249,15 @@ struct ScaleSimulation {
         var poller = Poller()
         for s in sockets { poller.add(s) }
         let before = command.coordinatorPid.flatMap { ProcessUsage.of(pid: $0) }
+        let threadsBefore = command.coordinatorPid.map { ProcessUsage.threadCPUSeconds(pid: $0) } ?? [:]
+        var threadsAtEnd: [Int: (name: String, seconds: Double)] = [:]
         let selfBefore = DispatchBenchCommand.processCPUSeconds()
         let start = Self.now()
         for w in 0..<command.workers { try ready(w) }
         let interval = UInt64(command.heartbeatMs) * 1_000_000
         var lastHeartbeatSweep = start
         var coordinatorAtEnd: ProcessUsage?
+        var firstShutdown = start
         let deadline = start + UInt64(command.timeout * 1e9)
         while shutdowns < command.workers {
             let t = Self.now()
@@ -269,6 +272,8 @@ struct ScaleSimulation {
                 // The coordinator committed the release and told the first worker; read it now,
                 // before it exits (it waits two heartbeat intervals).
                 coordinatorAtEnd = command.coordinatorPid.flatMap { ProcessUsage.of(pid: $0) }
+                firstShutdown = Self.now()
+                threadsAtEnd = command.coordinatorPid.map { ProcessUsage.threadCPUSeconds(pid: $0) } ?? [:]
             }
             let now = Self.now()
             while let next = timers.first, next.due <= now {
@@ -296,6 +301,10 @@ struct ScaleSimulation {
         var fields: [String] = [
             "workers=\(command.workers)", "jobs=\(jobsDone)",
             String(format: "wall_s=%.3f", wall), String(format: "busy_s=%.3f", busyWall),
+            // Before the first JOB (READYs processed) and after the last DONE (releases still being
+            // written, then the commit) until the coordinator said "shutdown".
+            String(format: "first_job_s=%.3f", Double((firstJob ?? start) - start) / 1e9),
+            String(format: "tail_s=%.3f", firstShutdown > lastDone ? Double(firstShutdown - lastDone) / 1e9 : 0),
             String(format: "jobs_per_s=%.1f", Double(jobsDone) / max(busyWall, 1e-9)),
             String(format: "demand_jobs_per_s=%.1f", Double(command.workers) / max(computeSeconds / Double(max(1, jobsDone)), 1e-9)),
             String(format: "worker_utilisation=%.3f", computeSeconds / (Double(command.workers) * max(busyWall, 1e-9))),
@@ -311,6 +320,16 @@ struct ScaleSimulation {
                        String(format: "coord_cores=%.2f", cpu / max(wall, 1e-9)),
                        String(format: "coord_peak_rss_mb=%.1f", Double(a.peakResidentBytes) / 1_048_576),
                        "coord_threads=\(a.threads)", "coord_fds=\(a.openFiles)"]
+            // The busiest thread (the poll loop: one thread, so it caps the coordinator at
+            // 1000 / its ms per job jobs/s), libzmq's I/O threads, and the rest.
+            var deltas: [(name: String, seconds: Double)] = []
+            for (tid, t) in threadsAtEnd { deltas.append((t.name, t.seconds - (threadsBefore[tid]?.seconds ?? 0))) }
+            let busiest = deltas.filter { !$0.name.hasPrefix("ZMQbg") }.map(\.seconds).max() ?? 0
+            let zmq = deltas.filter { $0.name.hasPrefix("ZMQbg") }.reduce(0) { $0 + $1.seconds }
+            let perJob = 1000 / Double(max(1, jobsDone))
+            fields += [String(format: "coord_busiest_thread_ms_per_job=%.3f", busiest * perJob),
+                       String(format: "coord_zmq_io_ms_per_job=%.3f", zmq * perJob),
+                       String(format: "coord_other_threads_ms_per_job=%.3f", (cpu - busiest - zmq) * perJob)]
         }
         return "bench-scale-workers " + fields.joined(separator: " ")
     }

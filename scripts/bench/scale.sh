@@ -9,7 +9,7 @@ set -euo pipefail
 usage() {
     cat <<'USAGE'
 Usage: scripts/bench/scale.sh [--workers "100 500 2000"] [--jobs-per-worker J] [--median-ms M]
-                              [--sigma S] [--heartbeat-ms H] [--hemo PATH] [--keep]
+                              [--sigma S] [--heartbeat-ms H] [--timeout SECONDS] [--hemo PATH] [--keep]
 
 For each worker count N: writes a cohort of N*J exams (all listing one tiny synthetic template
 case, 32x32x4 voxels, so the simulator computes one real result and re-sends it under each exam's
@@ -28,9 +28,12 @@ Columns:
                I/O, release writers) / jobs
   cores        that CPU / wall time
   peak RSS     coordinator VmHWM at the end of the run
+  poll ms/job  CPU of the coordinator's busiest thread (its poll loop) per job: one thread, so
+               the coordinator cannot exceed 1000 / this many jobs/s
+  deaths       workers the coordinator declared dead (heartbeats handled too late: overload)
 
 Defaults: --workers "100 500 2000" --jobs-per-worker 4 --median-ms 300 --sigma 0.5
---heartbeat-ms 1000 (a real exam takes seconds; the fake compute is scaled down about 10x, so
+--heartbeat-ms 1000 --timeout 300 (per simulation; a real exam takes seconds; the fake compute is scaled down about 10x, so
 the demand per worker is ~10x a real one: N simulated workers load the coordinator like ~10N real
 ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatically).
 --hemo PATH uses that binary instead of building `swift build -c release --product hemo`.
@@ -38,7 +41,7 @@ ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatical
 USAGE
 }
 
-worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 hemo="" keep=0
+worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 hemo="" keep=0 timeout=300 failures=0
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -47,6 +50,7 @@ while (($#)); do
         --median-ms) median_ms=$2; shift 2 ;;
         --sigma) sigma=$2; shift 2 ;;
         --heartbeat-ms) heartbeat_ms=$2; shift 2 ;;
+        --timeout) timeout=$2; shift 2 ;;
         --hemo) hemo=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         *) echo "scale.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -108,34 +112,43 @@ for n in $worker_counts; do
 
     echo "== N=$n: $exams exams, coordinator pid $coordinator_pid on $endpoint" >&2
     sim=$("$hemo" bench-scale-workers --connect "$endpoint" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
-        --heartbeat-ms "$heartbeat_ms" --coordinator-pid "$coordinator_pid")
+        --heartbeat-ms "$heartbeat_ms" --coordinator-pid "$coordinator_pid" --timeout "$timeout") || {
+        echo "scale.sh: N=$n: the simulation did not finish (see above); stopping the coordinator" >&2
+        kill "$coordinator_pid" 2>/dev/null || true
+        sim="bench-scale-workers workers=$n jobs=unfinished"
+    }
     echo "$sim" >&2
     status=0
     wait "$coordinator_pid" || status=$?
     coordinator_pid=""
-    ((status == 0)) || { tail -20 "$log.err" >&2; echo "scale.sh: the coordinator failed (exit $status)" >&2; exit 1; }
     released=$(sed -n 's/^cases: \([0-9]*\),.*/\1/p' "$log.out")
-    if [[ "$released" != "$exams" ]]; then
-        echo "scale.sh: N=$n: the release holds ${released:-no} cases, $exams expected" >&2
-        cat "$log.out" >&2
-        exit 1
+    deaths=$(grep -c ' is dead: ' "$log.err" || true)
+    if ((status != 0)) || [[ "$released" != "$exams" ]]; then
+        echo "scale.sh: N=$n: coordinator exit $status, release holds ${released:-no} of $exams cases" >&2
+        tail -5 "$log.err" >&2
+        failures=1
     fi
     grep -m1 '^wire:' "$log.out" >&2 || true
-    rows+=("$sim")
+    rows+=("$sim released=${released:-0} deaths=$deaths")
     ((keep)) || rm -rf "$cohort" "$work/release-$n"
 done
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 echo
 echo "== scale: one coordinator, N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%7s %7s %9s %9s %6s %9s %9s %9s %11s %6s %9s %7s\n' workers jobs demand/s jobs/s util p50_ms p90_ms p99_ms cpu_ms/job cores peakRSS_MB resent
+fmt='%7s %7s %8s %9s %8s %6s %9s %9s %9s %10s %11s %6s %10s %7s\n'
+# shellcheck disable=SC2059
+printf "$fmt" workers jobs released demand/s jobs/s util p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job cores peakRSS_MB deaths
 for r in "${rows[@]}"; do
-    printf '%7s %7s %9s %9s %6s %9s %9s %9s %11s %6s %9s %7s\n' \
-        "$(field workers "$r")" "$(field jobs "$r")" "$(field demand_jobs_per_s "$r")" "$(field jobs_per_s "$r")" \
-        "$(field worker_utilisation "$r")" "$(field dispatch_p50_ms "$r")" "$(field dispatch_p90_ms "$r")" \
-        "$(field dispatch_p99_ms "$r")" "$(field coord_cpu_ms_per_job "$r")" "$(field coord_cores "$r")" \
-        "$(field coord_peak_rss_mb "$r")" "$(field ready_resent "$r")"
+    # shellcheck disable=SC2059
+    printf "$fmt" \
+        "$(field workers "$r")" "$(field jobs "$r")" "$(field released "$r")" "$(field demand_jobs_per_s "$r")" \
+        "$(field jobs_per_s "$r")" "$(field worker_utilisation "$r")" "$(field dispatch_p50_ms "$r")" \
+        "$(field dispatch_p90_ms "$r")" "$(field dispatch_p99_ms "$r")" "$(field coord_cpu_ms_per_job "$r")" \
+        "$(field coord_busiest_thread_ms_per_job "$r")" "$(field coord_cores "$r")" "$(field coord_peak_rss_mb "$r")" \
+        "$(field deaths "$r")"
 done
 echo "util < ~0.8 with the coordinator near a full core (or its writers saturated) marks the worker count"
 echo "where the coordinator is the bottleneck; with real compute times T (seconds per exam), the"
 echo "coordinator sustains about (jobs/s at saturation) x T workers."
+((failures == 0)) || { echo "scale.sh: some runs did not release every exam (see above)" >&2; exit 1; }
