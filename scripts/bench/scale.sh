@@ -28,8 +28,9 @@ Columns:
                I/O, release writers) / jobs
   cores        that CPU / wall time
   peak RSS     coordinator VmHWM at the end of the run
-  poll ms/job  CPU of the coordinator's busiest thread (its poll loop) per job: one thread, so
-               the coordinator cannot exceed 1000 / this many jobs/s
+  poll ms/job  CPU of the coordinator's poll-loop thread per job: one thread, so the coordinator
+               cannot exceed 1000 / this many jobs/s
+  write ms/job CPU of the coordinator's other threads (the release writers, 2 by default) per job
   deaths       workers the coordinator declared dead (heartbeats handled too late: overload)
 
 Defaults: --workers "100 500 2000" --jobs-per-worker 4 --median-ms 300 --sigma 0.5
@@ -136,16 +137,16 @@ done
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 echo
 echo "== scale: one coordinator, N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
-fmt='%7s %7s %8s %9s %8s %6s %9s %9s %9s %10s %11s %6s %10s %7s\n'
+fmt='%7s %7s %8s %9s %8s %6s %9s %9s %9s %10s %11s %12s %6s %10s %7s\n'
 # shellcheck disable=SC2059
-printf "$fmt" workers jobs released demand/s jobs/s util p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job cores peakRSS_MB deaths
+printf "$fmt" workers jobs released demand/s jobs/s util p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job write_ms/job cores peakRSS_MB deaths
 for r in "${rows[@]}"; do
     # shellcheck disable=SC2059
     printf "$fmt" \
         "$(field workers "$r")" "$(field jobs "$r")" "$(field released "$r")" "$(field demand_jobs_per_s "$r")" \
         "$(field jobs_per_s "$r")" "$(field worker_utilisation "$r")" "$(field dispatch_p50_ms "$r")" \
         "$(field dispatch_p90_ms "$r")" "$(field dispatch_p99_ms "$r")" "$(field coord_cpu_ms_per_job "$r")" \
-        "$(field coord_busiest_thread_ms_per_job "$r")" "$(field coord_cores "$r")" "$(field coord_peak_rss_mb "$r")" \
+        "$(field coord_poll_thread_ms_per_job "$r")" "$(field coord_other_threads_ms_per_job "$r")" "$(field coord_cores "$r")" "$(field coord_peak_rss_mb "$r")" \
         "$(field deaths "$r")"
 done
 echo "util < ~0.8 with the coordinator near a full core (or its writers saturated) marks the worker count"
