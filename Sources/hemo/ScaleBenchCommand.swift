@@ -144,6 +144,7 @@ struct ScaleSimulation {
     var jobsDone = 0, jobsReceived = 0, readiesResent = 0, computeSeconds = 0.0
     var firstJob: UInt64?
     var lastDone: UInt64 = 0
+    var doneTimes: [UInt64] = []
     var shutdowns = 0
 
     init(command: ScaleBenchCommand) throws {
@@ -202,6 +203,7 @@ struct ScaleSimulation {
         let t = Self.now()
         state[worker].credits.append(t)
         lastDone = t
+        doneTimes.append(t)
         jobsDone += 1
         startNext(worker)
     }
@@ -229,6 +231,13 @@ struct ScaleSimulation {
                 break
             }
         }
+    }
+
+    /// Jobs per second between the 10th and the 90th percentile DONE (0 with under 10 jobs).
+    func steadyRate() -> Double {
+        guard doneTimes.count >= 10 else { return 0 }
+        let first = doneTimes.count / 10, last = doneTimes.count * 9 / 10
+        return Double(last - first) / max(Double(doneTimes[last] - doneTimes[first]) / 1e9, 1e-9)
     }
 
     mutating func run() throws -> String {
@@ -308,6 +317,9 @@ struct ScaleSimulation {
             String(format: "jobs_per_s=%.1f", Double(jobsDone) / max(busyWall, 1e-9)),
             String(format: "demand_jobs_per_s=%.1f", Double(command.workers) / max(computeSeconds / Double(max(1, jobsDone)), 1e-9)),
             String(format: "worker_utilisation=%.3f", computeSeconds / (Double(command.workers) * max(busyWall, 1e-9))),
+            // Steady state: between the 10th and the 90th percentile DONE, away from the ramp-up
+            // and the stragglers of the log-normal tail.
+            String(format: "steady_jobs_per_s=%.1f", steadyRate()),
             String(format: "dispatch_p50_ms=%.3f", pct(50)), String(format: "dispatch_p90_ms=%.3f", pct(90)),
             String(format: "dispatch_p99_ms=%.3f", pct(99)), String(format: "dispatch_max_ms=%.3f", sorted.last.map { Double($0) / 1e6 } ?? .nan),
             "dispatch_samples=\(sorted.count)", "ready_resent=\(readiesResent)",

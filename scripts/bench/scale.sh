@@ -19,15 +19,17 @@ prints one table.
 
 Columns:
   demand/s     jobs/s the workers could absorb: N / mean fake compute time
-  jobs/s       jobs done / (first JOB received .. last DONE sent)
-  util         worker utilisation: fake compute seconds / (N x that span); < ~0.8 means the
-               workers waited for the coordinator, i.e. the coordinator is the bottleneck
+  jobs/s       steady state: DONEs per second between the 10th and the 90th percentile DONE
+  ratio        jobs/s / demand/s: near 1 the workers are the limit; well below 1 the workers
+               wait for the coordinator, i.e. the coordinator is the bottleneck
   p50/p90/p99  dispatch latency in ms: from a credit (READY, or a DONE sent) to the JOB that
                used it arriving at the simulated worker
   cpu ms/job   coordinator user+system CPU over the run (all its threads: poll loop, libzmq
                I/O, release writers) / jobs
   cores        that CPU / wall time
   peak RSS     coordinator VmHWM at the end of the run
+  tail s       from the last DONE to the coordinator's "shutdown": releases still queued for
+               the writer threads, then the commit (a long tail: the writers are behind)
   poll ms/job  CPU of the coordinator's poll-loop thread per job: one thread, so the coordinator
                cannot exceed 1000 / this many jobs/s
   write ms/job CPU of the coordinator's other threads (the release writers, 2 by default) per job
@@ -137,19 +139,21 @@ done
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 echo
 echo "== scale: one coordinator, N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
-fmt='%7s %7s %8s %9s %8s %6s %9s %9s %9s %10s %11s %12s %6s %10s %7s\n'
+fmt='%7s %6s %8s %9s %8s %6s %9s %9s %9s %10s %11s %12s %6s %10s %7s %7s\n'
 # shellcheck disable=SC2059
-printf "$fmt" workers jobs released demand/s jobs/s util p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job write_ms/job cores peakRSS_MB deaths
+printf "$fmt" workers jobs released demand/s jobs/s ratio p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job write_ms/job cores peakRSS_MB tail_s deaths
 for r in "${rows[@]}"; do
     # shellcheck disable=SC2059
     printf "$fmt" \
         "$(field workers "$r")" "$(field jobs "$r")" "$(field released "$r")" "$(field demand_jobs_per_s "$r")" \
-        "$(field jobs_per_s "$r")" "$(field worker_utilisation "$r")" "$(field dispatch_p50_ms "$r")" \
+        "$(field steady_jobs_per_s "$r")" "$(awk -v a="$(field steady_jobs_per_s "$r")" -v b="$(field demand_jobs_per_s "$r")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
+        "$(field dispatch_p50_ms "$r")" \
         "$(field dispatch_p90_ms "$r")" "$(field dispatch_p99_ms "$r")" "$(field coord_cpu_ms_per_job "$r")" \
         "$(field coord_poll_thread_ms_per_job "$r")" "$(field coord_other_threads_ms_per_job "$r")" "$(field coord_cores "$r")" "$(field coord_peak_rss_mb "$r")" \
-        "$(field deaths "$r")"
+        "$(field tail_s "$r")" "$(field deaths "$r")"
 done
-echo "util < ~0.8 with the coordinator near a full core (or its writers saturated) marks the worker count"
-echo "where the coordinator is the bottleneck; with real compute times T (seconds per exam), the"
-echo "coordinator sustains about (jobs/s at saturation) x T workers."
+echo "ratio well below 1 (with a long dispatch latency, a long tail or deaths) marks the worker count where the"
+echo "coordinator is the bottleneck. Its capacity in jobs/s is about 1000 / poll_ms/job for the poll loop (one"
+echo "thread) and 1000 x writers / write_ms/job for the release writers; with a real exam time of T seconds the"
+echo "coordinator keeps about capacity x T workers busy (the heartbeat load per worker is real, not scaled)."
 ((failures == 0)) || { echo "scale.sh: some runs did not release every exam (see above)" >&2; exit 1; }
