@@ -25,6 +25,8 @@ public struct CoordinatorSettings: Sendable {
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("coordinator: " + $0 + "\n").utf8)) }
     /// Progress after each exam finishes (released or failed).
     public var progress: @Sendable (CoordinatorProgress) -> Void = { _ in }
+    /// Receives every ``CoordinatorEvent`` on the poll thread (metrics); `nil`: none.
+    public var observer: (@Sendable (CoordinatorEvent) -> Void)?
 
     /// The defaults.
     public init() {}
@@ -234,6 +236,7 @@ public final class Coordinator: @unchecked Sendable {
                 doneCount += 1
                 failedCount += 1
             }
+            c.settings.observer?(.runStarted(total: total, resumed: resumed, unreadable: c.cohort.problems.count))
         }
 
         func close() {
@@ -279,6 +282,7 @@ public final class Coordinator: @unchecked Sendable {
                     writesOutstanding -= 1
                     if done.failure != nil { failedCount += 1 }
                     stages.merge(done.times)
+                    c.settings.observer?(done.failure == nil ? .released(exam: done.exam, times: done.times) : .failed(exam: done.exam, stage: "write"))
                     doneCount += 1
                     c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount, lastCase: done.exam.rawValue))
                 }
@@ -314,7 +318,9 @@ public final class Coordinator: @unchecked Sendable {
             do {
                 let frames = try message.encode()
                 _ = try router.send([route] + frames, dontWait: true)
-                return frames.reduce(0) { $0 + $1.count }
+                let bytes = frames.reduce(0) { $0 + $1.count }
+                c.settings.observer?(.sent(bytes: bytes))
+                return bytes
             } catch {
                 c.settings.log("cannot send \(message.type) to peer \(hex(route)): \(error)")
                 return 0
@@ -345,6 +351,7 @@ public final class Coordinator: @unchecked Sendable {
             let route = frames[0]
             let body = Array(frames.dropFirst())
             let size = body.reduce(0) { $0 + $1.count }
+            c.settings.observer?(.received(bytes: size))
             let message: WireMessage
             do { message = try WireMessage.decode(body) } catch {
                 dropped += 1
@@ -391,6 +398,7 @@ public final class Coordinator: @unchecked Sendable {
                 case .failed(let f):
                     resultBytes += size
                     if collectors[f.exam]?.collector.attempt == f.attempt { collectors[f.exam] = nil }
+                    c.settings.observer?(.attemptFailed(exam: f.exam, attempt: f.attempt, stage: f.stage))
                     apply(scheduler.on(.jobFailed(id, exam: f.exam, attempt: f.attempt, stage: f.stage, reason: f.reason), now: now))
                 case .disconnect(let reason):
                     if reason == "drain" {
@@ -437,6 +445,7 @@ public final class Coordinator: @unchecked Sendable {
                 var times = StageTimes()
                 for t in done.timings { times.add(t.stage, Double(t.nanoseconds) / 1e9) }
                 stages.merge(times)
+                c.settings.observer?(.resultAccepted(exam: done.exam, attempt: done.attempt, timings: done.timings))
             }
             apply(scheduler.on(.jobDone(id, exam: done.exam, attempt: done.attempt), now: now))
         }
@@ -470,6 +479,7 @@ public final class Coordinator: @unchecked Sendable {
                     } catch {
                         c.settings.log("cannot record the failure of exam \(exam): \(error)")
                     }
+                    c.settings.observer?(.failed(exam: exam, stage: last.stage))
                     failedCount += 1
                     doneCount += 1
                     c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount, lastCase: exam.rawValue))
@@ -500,6 +510,7 @@ public final class Coordinator: @unchecked Sendable {
             }
             let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: .build, options: c.optionBytes, inputs: inputs)
             collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt))
+            c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             jobBytes += send(.job(job), to: route)
         }
     }

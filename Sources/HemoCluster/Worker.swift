@@ -31,6 +31,8 @@ public struct WorkerSettings: Sendable {
     public var jobDelay: Duration?
     /// Log lines; default: standard error.
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
+    /// Receives every ``WorkerEvent`` (metrics), from the I/O and compute threads; `nil`: none.
+    public var observer: (@Sendable (WorkerEvent) -> Void)?
 
     /// Settings for a worker connecting to `endpoint`; the identifier defaults to `host-pid`.
     public init(endpoint: String, workerID: String? = nil) {
@@ -114,6 +116,7 @@ public final class ClusterWorker: @unchecked Sendable {
             if events[0].contains(.readable) {
                 while let frames = try socket.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) {
                     lastHeard = monotonicNanoseconds()
+                    settings.observer?(.received(bytes: frames.reduce(0) { $0 + $1.count }))
                     delay = interval
                     let isDisconnect: Bool = if case .disconnect? = try? WireMessage.decode(frames) { true } else { false }
                     if !isDisconnect { knownSinceReady = true }
@@ -155,7 +158,7 @@ public final class ClusterWorker: @unchecked Sendable {
                 while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
             }
             for result in outbox.withLock({ o in defer { o = [] }; return o }) {
-                for frames in result.messages where try !socket.send(frames, dontWait: true) {
+                for frames in result.messages where try !sent(frames, on: socket) {
                     settings.log("no connection to the coordinator: a result message of exam \(result.exam) was dropped (it will be re-dispatched)")
                 }
                 held -= 1
@@ -202,9 +205,16 @@ public final class ClusterWorker: @unchecked Sendable {
                      capacity: max(1, settings.capacity), threads: max(1, settings.threads), capabilities: .build))
     }
 
+    /// Sends encoded frames without blocking and tells the observer; false when ZeroMQ could not queue them.
+    private func sent(_ frames: [[UInt8]], on socket: Socket) throws -> Bool {
+        guard try socket.send(frames, dontWait: true) else { return false }
+        settings.observer?(.sent(bytes: frames.reduce(0) { $0 + $1.count }))
+        return true
+    }
+
     /// Sends without blocking: with no live connection (e.g. refused by CURVE) the message is dropped.
     private func send(_ message: WireMessage, on socket: Socket) throws {
-        _ = try socket.send(try message.encode(), dontWait: true)
+        _ = try sent(try message.encode(), on: socket)
     }
 
     private func connect(_ context: Context) throws -> Socket {
@@ -230,8 +240,14 @@ public final class ClusterWorker: @unchecked Sendable {
                         if inbox.withLock({ $0.stopped }) { return }
                         continue
                     }
+                    settings.observer?(.jobStarted(exam: job.exam, attempt: job.attempt))
                     if let delay = settings.jobDelay { Thread.sleep(forTimeInterval: delay.seconds) }
+                    let started = monotonicNanoseconds()
                     let messages = Self.process(job, threads: perJob, scratch: settings.scratch, log: settings.log)
+                    if let observe = settings.observer {
+                        observe(.jobFinished(exam: job.exam, attempt: job.attempt, seconds: Double(monotonicNanoseconds() - started) / 1e9,
+                                             outcome: WorkerJobOutcome.of(messages)))
+                    }
                     outbox.withLock { $0.append((messages, job.exam)) }
                     wake.signal()
                 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HemoCluster
+import HemoMetrics
 import HemoCore
 import HemoRelease
 import HemoScheduler
@@ -117,6 +118,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Allow a non-loopback bind without CURVE (trusted networks only).")
     var insecure = false
 
+    @OptionGroup var metrics: MetricsOptionGroup
+
     func run() throws {
         let options = try release.releaseOptions()
         var settings = coordinator.settings(endpoint: bind, force: io.force)
@@ -124,6 +127,7 @@ struct CoordinatorCommand: ParsableCommand {
         settings.insecure = insecure
         let progress = ProgressReporter(label: "coordinator")
         settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
+        let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         let c: Coordinator
         do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
             throw e
@@ -131,6 +135,8 @@ struct CoordinatorCommand: ParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+        let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "coordinator")
+        defer { metricsServer?.stop() }
         let summary = try CoordinatorRunner.run(c, label: "coordinator") { endpoint in
             FileHandle.standardOutput.write(Data("listening on \(endpoint)\n".utf8))
         }

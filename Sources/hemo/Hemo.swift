@@ -18,6 +18,7 @@ struct Hemo: ParsableCommand {
             SynthCommand.self,
             EvalCommand.self,
             DispatchBenchCommand.self,
+            ScaleBenchCommand.self,
             ModelCommand.self,
             QCCommand.self,
             RunCommand.self,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HemoCluster
+import HemoMetrics
 import HemoRelease
 
 /// `hemo run`: the embedded default — a loopback coordinator and N child worker processes.
@@ -21,6 +22,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var release: ReleaseOptionGroup
     @OptionGroup var coordinator: CoordinatorOptionGroup
+    @OptionGroup var metrics: MetricsOptionGroup
 
     func validate() throws {
         guard workers >= 1, threadsPerWorker >= 1 else { throw ValidationError("--workers and --threads-per-worker must be at least 1") }
@@ -31,6 +33,7 @@ struct RunCommand: ParsableCommand {
         var settings = coordinator.settings(endpoint: "tcp://127.0.0.1:*", force: io.force)
         let progress = ProgressReporter(label: "run")
         settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
+        let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         let c: Coordinator
         do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
             throw e
@@ -40,6 +43,8 @@ struct RunCommand: ParsableCommand {
         }
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var children: [Process] = []
+        let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "run")
+        defer { metricsServer?.stop() }
         let summary: CoordinatorSummary
         do {
             summary = try CoordinatorRunner.run(c, label: "run") { endpoint in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HemoCluster
+import HemoMetrics
 import ZeroMQ
 
 /// `hemo worker`: process exams for a coordinator.
@@ -38,6 +39,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: .hidden)
     var jobDelayMs: Int = 0
 
+    @OptionGroup var metrics: MetricsOptionGroup
+
     func validate() throws {
         guard threads >= 1, capacity >= 1, liveness >= 1 else { throw ValidationError("--threads, --capacity and --liveness must be at least 1") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
@@ -61,6 +64,10 @@ struct WorkerCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+        let workerMetrics = metrics.enabled ? WorkerMetrics(capacity: capacity) : nil
+        workerMetrics?.install(into: &settings)
+        let metricsServer = try workerMetrics.flatMap { m in try metrics.serve(label: "worker") { m.exposition() } }
+        defer { metricsServer?.stop() }
         let worker = ClusterWorker(settings: settings)
         signal(SIGTERM, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())

@@ -1,0 +1,103 @@
+import Foundation
+import HemoCluster
+import Prometheus
+
+/// A worker's Prometheus metrics (names in the `HemoMetrics` article "Metrics"), fed by its
+/// events (``observe(_:)``, installed with ``install(into:)``).
+public final class WorkerMetrics: @unchecked Sendable {
+    /// The registry every metric lives in.
+    public let registry: PrometheusCollectorRegistry
+    private let lock = NSLock()
+    let jobsStarted, jobsDone, bytesReceived, bytesSent, messagesReceived, messagesSent: Counter
+    let jobsInFlight, capacity: Gauge
+    let jobSeconds: ValueHistogram
+    private var stageHistograms: [String: ValueHistogram] = [:]
+    private var failures: [String: Counter] = [:]
+    let process: ProcessMetrics
+
+    /// Metrics in `registry` (a new one by default) for a worker running `capacity` jobs at once.
+    public init(capacity jobsAtOnce: Int, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        let r = registry
+        jobsStarted = r.hemoCounter(name: "hemo_worker_jobs_started_total", help: "Jobs this worker started.")
+        jobsDone = r.hemoCounter(name: "hemo_worker_jobs_done_total", help: "Jobs this worker finished with DONE.")
+        jobsInFlight = r.hemoGauge(name: "hemo_worker_jobs_in_flight", help: "Jobs running on this worker's compute threads.")
+        capacity = r.hemoGauge(name: "hemo_worker_capacity", help: "Jobs this worker runs at once (--capacity).")
+        bytesReceived = r.hemoCounter(name: "hemo_worker_received_bytes_total", help: "Bytes of messages received from the coordinator.")
+        bytesSent = r.hemoCounter(name: "hemo_worker_sent_bytes_total", help: "Bytes of messages sent to the coordinator.")
+        messagesReceived = r.hemoCounter(name: "hemo_worker_received_messages_total", help: "Messages received from the coordinator.")
+        messagesSent = r.hemoCounter(name: "hemo_worker_sent_messages_total", help: "Messages sent to the coordinator.")
+        jobSeconds = r.hemoHistogram(name: "hemo_worker_job_seconds", buckets: hemoLatencyBuckets,
+                                          help: "Seconds per job on a compute thread, from start to encoded result (DONE or FAILED).")
+        process = ProcessMetrics(registry: r)
+        capacity.set(Double(jobsAtOnce))
+        for stage in ["hash", "read", "masks", "transform", "encode"] { _ = stageHistogram(stage) }
+        _ = failureCounter("worker")
+    }
+
+    /// Installs ``observe(_:)`` as the settings' observer (keeping an observer already there).
+    public func install(into settings: inout WorkerSettings) {
+        let previous = settings.observer
+        settings.observer = { [self] event in
+            previous?(event)
+            observe(event)
+        }
+    }
+
+    private func stageHistogram(_ stage: String) -> ValueHistogram {
+        lock.withLock {
+            if let h = stageHistograms[stage] { return h }
+            let h = registry.hemoHistogram(name: "hemo_worker_stage_seconds", labels: [("stage", stage)], buckets: hemoLatencyBuckets,
+                                                help: "Seconds per job in one stage on this worker: the pipeline's stages (hash, read, masks, transform; infer for inference jobs), and encode: the rest of the job's time (mostly LZ4 result chunks and wire encoding; also options and inline inputs).")
+            stageHistograms[stage] = h
+            return h
+        }
+    }
+
+    private func failureCounter(_ stage: String) -> Counter {
+        lock.withLock {
+            if let c = failures[stage] { return c }
+            let c = registry.hemoCounter(name: "hemo_worker_jobs_failed_total", labels: [("stage", stage)],
+                                         help: "Jobs this worker answered with FAILED, by the stage that failed.")
+            failures[stage] = c
+            return c
+        }
+    }
+
+    /// Updates the metrics for one worker event.
+    public func observe(_ event: WorkerEvent) {
+        switch event {
+        case .received(let bytes):
+            bytesReceived.increment(by: Int64(bytes))
+            messagesReceived.increment()
+        case .sent(let bytes):
+            bytesSent.increment(by: Int64(bytes))
+            messagesSent.increment()
+        case .jobStarted:
+            jobsStarted.increment()
+            jobsInFlight.increment()
+        case .jobFinished(_, _, let seconds, let outcome):
+            jobsInFlight.decrement()
+            jobSeconds.record(seconds)
+            switch outcome {
+            case .done(let timings):
+                jobsDone.increment()
+                var staged = 0.0
+                for t in timings {
+                    let s = Double(t.nanoseconds) / 1e9
+                    staged += s
+                    stageHistogram(CoordinatorMetrics.stageLabel(t.stage)).record(s)
+                }
+                stageHistogram("encode").record(max(0, seconds - staged))
+            case .failed(let stage):
+                failureCounter(CoordinatorMetrics.stageLabel(stage)).increment()
+            }
+        }
+    }
+
+    /// The exposition text (process gauges refreshed).
+    public func exposition() -> [UInt8] {
+        process.refresh()
+        return registry.emitToBuffer()
+    }
+}

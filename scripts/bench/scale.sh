@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Scale simulation: ONE real `hemo coordinator` (its own process, the real poll loop, scheduler and
+# release writer) driven by 100, 500 and 2,000 simulated workers (`hemo bench-scale-workers`: DEALER
+# sockets in one process, fake compute with log-normal times, real CHUNK/DONE results).
+# Reports coordinator CPU per job, peak RSS, dispatch latency percentiles and jobs/s per worker
+# count, so we know where the coordinator becomes the bottleneck.
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+Usage: scripts/bench/scale.sh [--workers "100 500 2000"] [--jobs-per-worker J] [--median-ms M]
+                              [--sigma S] [--heartbeat-ms H] [--timeout SECONDS] [--hemo PATH] [--keep]
+
+For each worker count N: writes a cohort of N*J exams (all listing one tiny synthetic template
+case, 32x32x4 voxels, so the simulator computes one real result and re-sends it under each exam's
+name), starts `hemo coordinator` on a free loopback port, runs `hemo bench-scale-workers` with N
+simulated workers (capacity 1, prefetch 1, heartbeats), waits for the committed release, and
+prints one table.
+
+Columns:
+  demand/s     jobs/s the workers could absorb: N / mean fake compute time
+  jobs/s       steady state: DONEs per second between the 10th and the 90th percentile DONE
+  ratio        jobs/s / demand/s: near 1 the workers are the limit; well below 1 the workers
+               wait for the coordinator, i.e. the coordinator is the bottleneck
+  p50/p90/p99  dispatch latency in ms: from a credit (READY, or a DONE sent) to the JOB that
+               used it arriving at the simulated worker
+  cpu ms/job   coordinator user+system CPU over the run (all its threads: poll loop, libzmq
+               I/O, release writers) / jobs
+  cores        that CPU / wall time
+  peak RSS     coordinator VmHWM at the end of the run
+  tail s       from the last DONE to the coordinator's "shutdown": releases still queued for
+               the writer threads, then the commit (a long tail: the writers are behind)
+  poll ms/job  CPU of the coordinator's poll-loop thread per job: one thread, so the coordinator
+               cannot exceed 1000 / this many jobs/s
+  write ms/job CPU of the coordinator's other threads (the release writers, 2 by default) per job
+  deaths       workers the coordinator declared dead (heartbeats handled too late: overload)
+
+Defaults: --workers "100 500 2000" --jobs-per-worker 4 --median-ms 300 --sigma 0.5
+--heartbeat-ms 1000 --timeout 300 (per simulation; a real exam takes seconds; the fake compute is scaled down about 10x, so
+the demand per worker is ~10x a real one: N simulated workers load the coordinator like ~10N real
+ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatically).
+--hemo PATH uses that binary instead of building `swift build -c release --product hemo`.
+--keep leaves the cohorts and releases in the temporary folder.
+USAGE
+}
+
+worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 hemo="" keep=0 timeout=300 failures=0
+while (($#)); do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --workers) worker_counts=$2; shift 2 ;;
+        --jobs-per-worker) jobs_per_worker=$2; shift 2 ;;
+        --median-ms) median_ms=$2; shift 2 ;;
+        --sigma) sigma=$2; shift 2 ;;
+        --heartbeat-ms) heartbeat_ms=$2; shift 2 ;;
+        --timeout) timeout=$2; shift 2 ;;
+        --hemo) hemo=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        *) echo "scale.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+cd "$(dirname "$0")/../.."
+if [[ -z "$hemo" ]]; then
+    swift build -c release --product hemo >&2
+    hemo="$(swift build -c release --show-bin-path)/hemo"
+fi
+[[ -x "$hemo" ]] || { echo "scale.sh: $hemo is not an executable" >&2; exit 2; }
+
+# File descriptors: the simulator holds ~2 per simulated worker (TCP + libzmq mailbox), the
+# coordinator one per connected worker.
+max_workers=0
+for n in $worker_counts; do ((n > max_workers)) && max_workers=$n; done
+need=$((2 * max_workers + 256))
+hard=$(ulimit -Hn)
+if [[ "$hard" != unlimited && "$hard" -lt "$need" ]]; then
+    echo "scale.sh: ulimit -n hard limit $hard is below the $need file descriptors $max_workers simulated workers need; raise it (e.g. in /etc/security/limits.conf) or use fewer --workers" >&2
+    exit 2
+fi
+ulimit -n "$([[ "$hard" == unlimited ]] && echo 1048576 || echo "$hard")"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/hemo-scale.XXXXXX")
+coordinator_pid=""
+cleanup() {
+    if [[ -n "$coordinator_pid" ]]; then kill "$coordinator_pid" 2>/dev/null || true; fi
+    if ((keep)); then echo "scale.sh: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+"$hemo" synth --out "$work/template" --cases 1 --in-plane 32 --slices 4 --annotations labelmap --seed 7 --threads 1 >/dev/null
+
+declare -a rows=()
+for n in $worker_counts; do
+    exams=$((n * jobs_per_worker))
+    cohort="$work/cohort-$n"
+    mkdir -p "$cohort"
+    cp -r "$work/template/case_000" "$cohort/template"
+    {
+        echo "case,ct,labelmap,subtype_masks,polygons"
+        for ((i = 0; i < exams; i++)); do printf 'sim_%06d,template/ct.nii.gz,template/labelmap.nii.gz,,\n' "$i"; done
+    } >"$cohort/cohort.csv"
+
+    log="$work/coordinator-$n"
+    "$hemo" coordinator --cohort "$cohort" --out "$work/release-$n" --bind tcp://127.0.0.1:0 \
+        --heartbeat-ms "$heartbeat_ms" --liveness 5 >"$log.out" 2>"$log.err" &
+    coordinator_pid=$!
+    endpoint=""
+    for _ in $(seq 1 600); do
+        endpoint=$(sed -n 's/^listening on //p' "$log.out")
+        [[ -n "$endpoint" ]] && break
+        kill -0 "$coordinator_pid" 2>/dev/null || { cat "$log.err" >&2; echo "scale.sh: the coordinator exited early" >&2; exit 1; }
+        sleep 0.1
+    done
+    [[ -n "$endpoint" ]] || { echo "scale.sh: the coordinator did not start listening" >&2; exit 1; }
+
+    echo "== N=$n: $exams exams, coordinator pid $coordinator_pid on $endpoint" >&2
+    sim=$("$hemo" bench-scale-workers --connect "$endpoint" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
+        --heartbeat-ms "$heartbeat_ms" --coordinator-pid "$coordinator_pid" --timeout "$timeout") || {
+        echo "scale.sh: N=$n: the simulation did not finish (see above); stopping the coordinator" >&2
+        kill "$coordinator_pid" 2>/dev/null || true
+        sim="bench-scale-workers workers=$n jobs=unfinished"
+    }
+    echo "$sim" >&2
+    status=0
+    wait "$coordinator_pid" || status=$?
+    coordinator_pid=""
+    released=$(sed -n 's/^cases: \([0-9]*\),.*/\1/p' "$log.out")
+    deaths=$(grep -c ' is dead: ' "$log.err" || true)
+    if ((status != 0)) || [[ "$released" != "$exams" ]]; then
+        echo "scale.sh: N=$n: coordinator exit $status, release holds ${released:-no} of $exams cases" >&2
+        tail -5 "$log.err" >&2
+        failures=1
+    fi
+    grep -m1 '^wire:' "$log.out" >&2 || true
+    rows+=("$sim released=${released:-0} deaths=$deaths")
+    ((keep)) || rm -rf "$cohort" "$work/release-$n"
+done
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+echo
+echo "== scale: one coordinator, N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+fmt='%7s %6s %8s %9s %8s %6s %9s %9s %9s %10s %11s %12s %6s %10s %7s %7s\n'
+# shellcheck disable=SC2059
+printf "$fmt" workers jobs released demand/s jobs/s ratio p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job write_ms/job cores peakRSS_MB tail_s deaths
+for r in "${rows[@]}"; do
+    # shellcheck disable=SC2059
+    printf "$fmt" \
+        "$(field workers "$r")" "$(field jobs "$r")" "$(field released "$r")" "$(field demand_jobs_per_s "$r")" \
+        "$(field steady_jobs_per_s "$r")" "$(awk -v a="$(field steady_jobs_per_s "$r")" -v b="$(field demand_jobs_per_s "$r")" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
+        "$(field dispatch_p50_ms "$r")" \
+        "$(field dispatch_p90_ms "$r")" "$(field dispatch_p99_ms "$r")" "$(field coord_cpu_ms_per_job "$r")" \
+        "$(field coord_poll_thread_ms_per_job "$r")" "$(field coord_other_threads_ms_per_job "$r")" "$(field coord_cores "$r")" "$(field coord_peak_rss_mb "$r")" \
+        "$(field tail_s "$r")" "$(field deaths "$r")"
+done
+echo "ratio well below 1 (with a long dispatch latency, a long tail or deaths) marks the worker count where the"
+echo "coordinator is the bottleneck. Its capacity in jobs/s is about 1000 / poll_ms/job for the poll loop (one"
+echo "thread) and 1000 x writers / write_ms/job for the release writers; with a real exam time of T seconds the"
+echo "coordinator keeps about capacity x T workers busy (the heartbeat load per worker is real, not scaled)."
+((failures == 0)) || { echo "scale.sh: some runs did not release every exam (see above)" >&2; exit 1; }
