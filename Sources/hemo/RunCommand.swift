@@ -30,7 +30,10 @@ struct RunCommand: ParsableCommand {
         let options = try release.releaseOptions()
         var settings = coordinator.settings(endpoint: "tcp://127.0.0.1:*", force: io.force)
         let progress = ProgressReporter(label: "run")
-        settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
+        settings.progress = { p in
+            progress.update(done: p.done, total: p.total, failed: p.failed,
+                            examsPerMinute: p.snapshot.examsPerMinute, etaSeconds: .some(p.snapshot.etaSeconds))
+        }
         let c: Coordinator
         do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
             throw e
