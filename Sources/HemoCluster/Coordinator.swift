@@ -606,7 +606,7 @@ final class WriterPool: @unchecked Sendable {
                     var times = StageTimes()
                     var failure: String?
                     do {
-                        try assembly.release(encodedFiles: result.files.map { (path: $0.path, bytes: $0.bytes) }, record: result.record,
+                        try assembly.release(encodedFiles: result.files.map { (path: $0.path, bytes: $0.bytes, sha256: result.digests[$0.path]) }, record: result.record,
                                              inputs: result.inputs, times: &times)
                     } catch {
                         failure = "\(error)"

@@ -285,6 +285,8 @@ public struct CollectedCase: Sendable {
     public var inputs: [InputFile]
     /// Its release files, checked against their SHA-256, by path.
     public var files: [EncodedFile]
+    /// Each file's verified SHA-256 (hex), by path: the manifest reuses it.
+    public var digests: [String: String]
 }
 
 /// Collects one build attempt's CHUNKs, FILEs and DONE, and checks them (coordinator side).
@@ -364,7 +366,8 @@ public struct ResultCollector: Sendable {
             throw ClusterError(subject, "the result's files are not the case's: unexpected \(Array(extra)), missing \(Array(missing))")
         }
         if let why = Self.disagreement(record, bitmask) { throw ClusterError(subject, "the record disagrees with the bitmask: \(why)") }
-        return CollectedCase(record: record, inputs: summary.inputs, files: files.sorted { $0.path < $1.path })
+        let digests = fileParts.verifiedDigests.mapValues { d in d.map { String(format: "%02x", $0) }.joined() }
+        return CollectedCase(record: record, inputs: summary.inputs, files: files.sorted { $0.path < $1.path }, digests: digests)
     }
 
     /// Why `record` does not describe `bitmask` (bit `v − 1` = subtype `v`), or `nil`: one pass

@@ -123,6 +123,13 @@ public struct FileAssembler: Sendable {
     /// Whether every file of the attempt arrived complete and verified.
     public var isComplete: Bool { fileCount.map { completed == $0 } ?? false }
 
+    /// Each complete file's SHA-256 (verified against its bytes), by path.
+    public var verifiedDigests: [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for p in partial.values where p.bytes != nil { out[p.path] = p.sha256 }
+        return out
+    }
+
     /// The files, by file index, once ``isComplete``; `nil` before.
     public var files: [EncodedFile]? {
         guard isComplete, let fileCount else { return nil }
