@@ -377,13 +377,15 @@ public struct ResultCollector: Sendable {
         let perSlice = size.sliceCount
         guard record.slices.count == size.k else { return "\(record.slices.count) slice rows for \(size.k) slices" }
         var counts = [Int](repeating: 0, count: size.k * 5)
+        var histogram = [Int](repeating: 0, count: 256)
         bitmask.voxels.withUnsafeBufferPointer { v in
-            var histogram = [Int](repeating: 0, count: 256)
-            for k in 0..<size.k {
-                for n in 0..<256 { histogram[n] = 0 }
-                for o in (k * perSlice)..<((k + 1) * perSlice) { histogram[Int(v[o])] += 1 }
-                for value in 1..<256 where histogram[value] > 0 {
-                    for bit in 0..<5 where value & (1 << bit) != 0 { counts[k * 5 + bit] += histogram[value] }
+            histogram.withUnsafeMutableBufferPointer { h in
+                for k in 0..<size.k {
+                    h.update(repeating: 0)
+                    for o in (k * perSlice)..<((k + 1) * perSlice) { h[Int(v[o])] &+= 1 }
+                    for value in 1..<256 where h[value] > 0 {
+                        for bit in 0..<5 where value & (1 << bit) != 0 { counts[k * 5 + bit] += h[value] }
+                    }
                 }
             }
         }

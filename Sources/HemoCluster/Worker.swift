@@ -26,6 +26,17 @@ public struct WorkerSettings: Sendable {
     public var curve: CurveClientConfig?
     /// Where inline inputs are written (a private folder per job inside it).
     public var scratch: String = NSTemporaryDirectory()
+    /// Where release files are encoded before they are sent (a private folder per job, removed at
+    /// once): `/dev/shm` when it is a writable folder (memory, no file-system journal), else ``scratch``.
+    public var encodeScratch: String = WorkerSettings.memoryScratch ?? NSTemporaryDirectory()
+
+    /// `/dev/shm` when this machine has it as a writable folder.
+    public static var memoryScratch: String? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isFolder), isFolder.boolValue,
+              access("/dev/shm", W_OK) == 0 else { return nil }
+        return "/dev/shm"
+    }
     /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
     /// the worker or the coordinator mid-job); `nil` in normal use.
     public var jobDelay: Duration?
@@ -271,7 +282,8 @@ public final class ClusterWorker: @unchecked Sendable {
                     }
                     let key = AttemptKey(exam: job.exam, attempt: job.attempt)
                     if let delay = settings.jobDelay { Thread.sleep(forTimeInterval: delay.seconds) }
-                    let context = JobContext(threads: perJob, scratch: settings.scratch, log: settings.log,
+                    let context = JobContext(threads: perJob, scratch: settings.scratch, encodeScratch: settings.encodeScratch,
+                                             log: settings.log,
                                              isCancelled: { [cancelled] in cancelled.withLock { $0.contains(key) } })
                     let messages = Self.process(job, context)
                     outbox.withLock { $0.append((messages, key)) }
@@ -328,7 +340,7 @@ public final class ClusterWorker: @unchecked Sendable {
         let product = try CasePipeline.run(cohortCase, options: options, threads: context.threads, times: &times)
         if context.isCancelled() { return [] }
         return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.gzipLevel,
-                                           scratch: context.scratch, times: &times)
+                                           scratch: context.encodeScratch, times: &times)
     }
 }
 
@@ -336,8 +348,10 @@ public final class ClusterWorker: @unchecked Sendable {
 struct JobContext: Sendable {
     /// CPU threads for this job.
     var threads: Int
-    /// Where private files go (a folder per job inside it).
+    /// Where inline inputs go (a folder per job inside it).
     var scratch: String
+    /// Where release files are encoded (a folder per job inside it).
+    var encodeScratch: String
     /// Log lines.
     var log: @Sendable (String) -> Void
     /// Whether the coordinator cancelled this attempt (checked between stages).

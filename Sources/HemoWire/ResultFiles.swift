@@ -189,9 +189,14 @@ public struct FileAssembler: Sendable {
         payloadBytes += part.payload.count
         rawBytes += part.byteRange.count
         guard var file = partial[part.fileIndex], file.received == file.parts.count else { return .accepted }
-        var whole: [UInt8] = []
-        whole.reserveCapacity(file.size)
-        for p in file.parts { whole.append(contentsOf: p ?? []) }
+        var whole: [UInt8]
+        if file.parts.count == 1 {
+            whole = file.parts[0] ?? [] // most files fit one part: no copy
+        } else {
+            whole = []
+            whole.reserveCapacity(file.size)
+            for p in file.parts { whole.append(contentsOf: p ?? []) }
+        }
         var hash = SHA256()
         hash.update(whole)
         guard hash.finalize() == file.sha256 else { throw fail("SHA-256 of the assembled bytes differs from the declared one") }

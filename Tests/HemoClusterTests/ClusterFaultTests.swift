@@ -3,6 +3,7 @@ import HemoTestKit
 import HemoCluster
 import HemoCore
 import HemoRelease
+import HemoScheduler
 import HemoWire
 import Testing
 import ZeroMQ
