@@ -109,7 +109,7 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Serve a cohort's exams to `hemo worker`s over ZeroMQ and assemble the release.",
-        discussion: "Restarting with the same arguments resumes from the journal beside the release. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure."
+        discussion: "Restarting with the same arguments resumes from the journal beside the release. SIGINT or SIGTERM stops the run: attempts in flight are cancelled on their workers and the journal keeps what was released. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure. `hemo status ENDPOINT` reports progress and throughput."
     )
 
     @OptionGroup var io: CohortReleaseOptions
