@@ -22,6 +22,12 @@ public enum CaseFiles {
         return o
     }
 
+    /// Every release-relative path ``write(_:record:into:gzipLevel:)`` writes for `record`.
+    public static func paths(of record: CaseRecord) -> [String] {
+        [imagePath(record.id), labelPath(record.id), bitmaskPath(record.id)]
+            + (0..<record.sliceCount).map { slicePath(record.id, record.sliceName($0)) }
+    }
+
     /// Writes the case's volumes and slice PNGs into `staging`.
     public static func write(_ product: CaseProduct, record: CaseRecord, into staging: ReleaseStaging, gzipLevel: Int) throws {
         let o = niftiOptions(gzipLevel: gzipLevel)

@@ -45,7 +45,7 @@ public final class ReleaseAssembly: @unchecked Sendable {
             let (j, previous) = try ReleaseJournal.open(path: path, fingerprint: print)
             journal = j
             if previous.isEmpty { try probe.clear() } // another run's leftovers: start afresh
-            state.withLock { s in
+            let keep: Set<String> = state.withLock { s in
                 for e in previous {
                     if let r = e.record {
                         s.records[r.id] = r
@@ -55,7 +55,11 @@ public final class ReleaseAssembly: @unchecked Sendable {
                         s.failures[f.caseName] = f
                     }
                 }
+                return Set(s.records.values.flatMap { CaseFiles.paths(of: $0) })
             }
+            // Only journaled cases carry over: a write cut short by a kill (its temporary file) or a
+            // case whose files were written but never journaled is removed and redone.
+            if !previous.isEmpty { try probe.prune(keeping: keep) }
         } else {
             journal = nil
         }

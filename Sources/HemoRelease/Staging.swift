@@ -53,6 +53,39 @@ public final class ReleaseStaging: @unchecked Sendable {
         lock.lock(); createdFolders.removeAll(); knownDigests.removeAll(); lock.unlock()
     }
 
+    /// Removes every file (hidden ones too, such as the temporary files of a write that a killed
+    /// process left behind) whose release-relative path is not in `keep`, then the folders left
+    /// empty. A resumed run calls this so that only the files of journaled cases carry over.
+    /// - Returns: the release-relative paths removed, sorted.
+    @discardableResult
+    public func prune(keeping keep: Set<String>) throws -> [String] {
+        let fm = FileManager.default
+        guard let e = fm.enumerator(atPath: folder) else {
+            throw ReleaseError(.io, path: folder, reason: "cannot list the staging folder")
+        }
+        var removed: [String] = []
+        var folders: [String] = []
+        while let rel = e.nextObject() as? String {
+            var d: ObjCBool = false
+            guard fm.fileExists(atPath: folder + "/" + rel, isDirectory: &d) else { continue }
+            if d.boolValue { folders.append(rel); continue }
+            if !keep.contains(rel) { removed.append(rel) }
+        }
+        for rel in removed {
+            guard unlink(folder + "/" + rel) == 0 || errno == ENOENT else {
+                throw ReleaseError(.io, path: folder + "/" + rel, reason: "cannot remove a leftover file: \(String(cString: strerror(errno)))")
+            }
+        }
+        // Deepest first, so a folder emptied by removing its subfolders goes too.
+        for rel in folders.sorted(by: { $0.count > $1.count }) {
+            if let items = try? fm.contentsOfDirectory(atPath: folder + "/" + rel), items.isEmpty {
+                rmdir(folder + "/" + rel)
+            }
+        }
+        lock.lock(); createdFolders.removeAll(); lock.unlock()
+        return removed.sorted()
+    }
+
     /// The absolute staging path of a release-relative path, creating its parent folders.
     public func prepare(_ relative: String) throws -> String {
         let path = folder + "/" + relative

@@ -30,14 +30,27 @@ import HemoTestKit
             // The process dies here: no commit.
         }
         #expect(FileManager.default.fileExists(atPath: (out as NSString).deletingLastPathComponent + "/." + (out as NSString).lastPathComponent + ".journal"))
+        // What a kill mid-write leaves: a temporary file of an interrupted write, and the files of a
+        // case written but never journaled.
+        let staging = (out as NSString).deletingLastPathComponent + "/." + (out as NSString).lastPathComponent + ".staging"
+        let leftovers = ["imagesTr/.case_001_0000.tmp-4242-7.nii.gz", "masks2d/case_001/000.png",
+                         "labelsTr/case_002.nii.gz.tmp-4242-9"]
+        for l in leftovers {
+            try FileManager.default.createDirectory(atPath: ((staging + "/" + l) as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try Data("half".utf8).write(to: URL(fileURLWithPath: staging + "/" + l))
+        }
         let second = try ReleaseAssembly(destination: out, options: ReleaseOptions(), kind: .annotations,
                                          weakLabels: nil, force: false, resumable: true)
         #expect(second.finished == ["case_000", "case_002"])
+        for l in leftovers { #expect(!FileManager.default.fileExists(atPath: staging + "/" + l), "\(l) survived the resume") }
+        #expect(FileManager.default.fileExists(atPath: staging + "/" + CaseFiles.imagePath(all[2].id)))
         // A failed case may be retried and released after all.
         try second.release(all[0], times: &times)
         try second.release(all[1], times: &times)
         let resumed = try second.commit()
         #expect(resumed.manifest == cleanOutcome.manifest)
+        #expect(try ReleaseVerifier().verify(out).ok)
         #expect(!FileManager.default.fileExists(atPath: (out as NSString).deletingLastPathComponent + "/." + (out as NSString).lastPathComponent + ".journal"))
     }
 

@@ -22,7 +22,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/hemo-bench-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 "$hemo" synth --out "$work/cohort" --cases "$cases" --seed 1 >/dev/null
 threads=$(nproc)
-for r in $(seq 1 "$runs"); do
+for _ in $(seq 1 "$runs"); do
     "$hemo" build --cohort "$work/cohort" --out "$work/release" --threads "$threads" --force 2>/dev/null \
         | grep -E '^(cases|stage seconds)' | tee -a "$work/runs.txt"
 done

@@ -35,7 +35,7 @@ measure() { # name, command... -> appends "read write wall rss_kb" to $WORK/name
 }
 
 rm -f "$WORK/ours.txt" "$WORK/nibabel.txt" "$WORK/base_ours.txt" "$WORK/base_nibabel.txt"
-for run in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
     rm -f "$WORK/ours.nii.gz" "$WORK/peer.nii.gz"
     measure ours "$HEMO" convert "$IN" "$WORK/ours.nii.gz" --datatype float32 --gzip-level 1 --timing
     measure nibabel python3 "$PEER" run "$IN" "$WORK/peer.nii.gz"

@@ -18,7 +18,7 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 run() { # threads extra-args... ; prints "wall cpu" medians
   local threads=$1; shift
-  for rep in 1 2 3; do
+  for _ in 1 2 3; do
     rm -rf "$WORK/out"
     /usr/bin/time -f "%e %U %S" -o "$WORK/time" \
       "$HEMO" synth --out "$WORK/out" --cases "$CASES" --seed 1 --slices 32 --in-plane "$PIXELS" --threads "$threads" "$@" >/dev/null
