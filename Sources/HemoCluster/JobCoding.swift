@@ -358,8 +358,7 @@ public struct ResultCollector: Sendable {
         let record = summary.record
         guard record.id == exam else { throw ClusterError(subject, "the record names exam \(record.id)") }
         guard record.geometry == bitmask.geometry else { throw ClusterError(subject, "the record's grid differs from the bitmask's") }
-        var expected = Set([CaseFiles.imagePath(exam), CaseFiles.labelPath(exam), CaseFiles.bitmaskPath(exam)])
-        for k in 0..<record.sliceCount { expected.insert(CaseFiles.slicePath(exam, record.sliceName(k))) }
+        let expected = Set(CaseFiles.paths(of: record))
         let sent = Set(files.map(\.path))
         guard sent == expected else {
             let extra = sent.subtracting(expected).sorted().prefix(3), missing = expected.subtracting(sent).sorted().prefix(3)

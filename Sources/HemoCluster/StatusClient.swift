@@ -26,7 +26,8 @@ public enum StatusClient {
     /// The reply as lines for people.
     public static func render(_ r: StatusReply) -> String {
         let eta = r.etaSeconds.map { formatDuration($0) } ?? "unknown"
-        var lines = ["exams: \(r.examsTotal) total, \(r.completed + r.quarantined) done (\(r.completed) released, \(r.quarantined) failed), \(r.running) in flight, \(r.pending) pending",
+        // The first line's wording is parsed by scripts (scale-workers, system tests): keep it.
+        var lines = ["exams: \(r.examsTotal) total, \(r.completed) completed, \(r.quarantined) failed, \(r.running) running, \(r.pending) pending",
                      "throughput: \(String(format: "%.1f", r.examsPerMinute)) exams/min over the last \(formatDuration(r.windowSeconds)), ETA \(eta), running for \(formatDuration(r.elapsedSeconds))",
                      "workers: \(r.workers.count)"]
         for w in r.workers {

@@ -82,7 +82,7 @@ public final class ReleaseStaging: @unchecked Sendable {
                 rmdir(folder + "/" + rel)
             }
         }
-        lock.lock(); createdFolders.removeAll(); lock.unlock()
+        lock.lock(); createdFolders.removeAll(); knownDigests.removeAll(); lock.unlock()
         return removed.sorted()
     }
 
