@@ -117,7 +117,11 @@ public final class ClusterWorker: @unchecked Sendable {
             wakeHolder.withLock { $0 = nil }
             wake.close()
             wakeReceiver.close()
-            try? context.shutdown()
+            // Terminate (not just shut down) once the DEALER is closed: zmq_ctx_term waits out its
+            // linger, so the last results and DISCONNECT reach the coordinator before the process
+            // exits. (The compute threads may still hold the closed wake socket, which would keep the
+            // context alive past exit and drop what was queued.)
+            try? context.terminate()
         }
         let interval = settings.heartbeatInterval
         let intervalNs = UInt64(interval.seconds * 1e9)
