@@ -15,6 +15,8 @@ public struct CoordinatorSettings: Sendable {
     public var transfer: TransferMode = .shared
     /// Threads writing released cases (so the poll loop keeps serving heartbeats).
     public var writerThreads = 2
+    /// The window over which throughput (exams per minute) is measured for status and progress.
+    public var throughputWindow: Duration = .seconds(60)
     /// CURVE: the coordinator's keys and the admitted clients; `nil` for plain TCP.
     public var curve: CurveServerConfig?
     /// Allow a non-loopback bind without CURVE.
@@ -42,6 +44,8 @@ public struct CoordinatorProgress: Sendable {
     public var failed: Int
     /// The exam just finished.
     public var lastCase: String
+    /// The coordinator's state right after it (throughput, in flight, workers, wire counters).
+    public var snapshot: CoordinatorSnapshot
 }
 
 /// What a finished coordinated run reports.
@@ -54,32 +58,45 @@ public struct CoordinatorSummary: Sendable {
     public var seconds: Double
     /// Exams restored from the journal of an earlier run.
     public var resumed: Int
-    /// Bytes of JOB messages sent.
-    public var jobBytesSent: Int
-    /// Bytes of CHUNK/DONE/FAILED messages received.
-    public var resultBytesReceived: Int
-    /// Uncompressed and compressed bytes of the accepted result chunks.
-    public var chunkRawBytes: Int, chunkPayloadBytes: Int
-    /// Uncompressed and compressed bytes of inline input files sent.
-    public var inlineRawBytes: Int, inlineCompressedBytes: Int
-    /// Messages dropped as malformed or unexpected.
-    public var droppedMessages: Int
-    /// Attempts dispatched (more than the exams when some were retried).
-    public var dispatches: Int
-    /// Per-stage seconds reported by workers, summed over exams.
+    /// Wire traffic of the run.
+    public var wire: WireCounters
+    /// Per-stage seconds reported by workers (and the coordinator's writers), summed over exams.
     public var workerStages: StageTimes
+
+    /// Bytes of JOB messages sent.
+    public var jobBytesSent: Int { wire.jobBytesSent }
+    /// Bytes of CHUNK/FILE/DONE/FAILED messages received.
+    public var resultBytesReceived: Int { wire.resultBytesReceived }
+    /// Uncompressed and LZ4 bytes of the accepted bitmask chunks.
+    public var chunkRawBytes: Int { wire.maskRawBytes }
+    /// LZ4 bytes of the accepted bitmask chunks.
+    public var chunkPayloadBytes: Int { wire.maskPayloadBytes }
+    /// Uncompressed bytes of inline input files sent.
+    public var inlineRawBytes: Int { wire.inlineRawBytes }
+    /// LZ4 bytes of inline input files sent.
+    public var inlineCompressedBytes: Int { wire.inlineCompressedBytes }
+    /// Messages dropped as malformed or unexpected.
+    public var droppedMessages: Int { wire.droppedMessages }
+    /// Attempts dispatched (more than the exams when some were retried).
+    public var dispatches: Int { wire.dispatches }
 
     /// Wire bytes per released exam (both directions).
     public var wireBytesPerExam: Double {
-        Double(jobBytesSent + resultBytesReceived) / Double(max(1, outcome.records.count - resumed))
+        Double(wire.jobBytesSent + wire.resultBytesReceived) / Double(max(1, outcome.records.count - resumed))
     }
-    /// Uncompressed ÷ compressed size of the result chunks.
-    public var chunkCompressionRatio: Double { Double(chunkRawBytes) / Double(max(1, chunkPayloadBytes)) }
+    /// Uncompressed ÷ LZ4 size of the bitmask chunks.
+    public var chunkCompressionRatio: Double { Double(wire.maskRawBytes) / Double(max(1, wire.maskPayloadBytes)) }
+    /// Uncompressed ÷ LZ4 size of the release-file parts (already gzip or PNG-compressed, so about 1).
+    public var fileCompressionRatio: Double { Double(wire.fileRawBytes) / Double(max(1, wire.filePayloadBytes)) }
 }
 
 /// The cluster's coordinator: one ROUTER served by a dedicated poll thread, the ``Scheduler``
 /// state machine fed with events and the real clock, and a small pool of writer threads that
-/// release assembled cases into a resumable ``ReleaseAssembly``.
+/// write the workers' verified release files into a resumable ``ReleaseAssembly``.
+///
+/// The coordinator encodes nothing: workers send each exam's release files already encoded (the
+/// bytes `hemo build` writes) with their SHA-256, and its bitmask as LZ4 chunks; the coordinator
+/// checks both, writes the bytes atomically and journals the case.
 ///
 /// ```swift
 /// let coordinator = try Coordinator(cohort: cohort, destination: out, options: options, settings: settings)
@@ -100,6 +117,7 @@ public final class Coordinator: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let result = Locked<Result<CoordinatorSummary, Error>?>(nil)
     private let statusLock = Locked<SchedulerStatus?>(nil)
+    private let snapshotLock = Locked(CoordinatorSnapshot())
     private var boundEndpoint = ""
 
     /// Opens (or resumes) the release at `destination` for `cohort`.
@@ -120,11 +138,21 @@ public final class Coordinator: @unchecked Sendable {
         alreadyFinished = Set(assembly.finished.compactMap { CaseID($0) }).intersection(map.keys)
     }
 
+    /// Names the calling thread for the OS (`/proc/PID/task/TID/comm`, `top -H`, perf), so that
+    /// operators and the scale benchmark can tell the poll loop from the release writers.
+    /// Foundation's `Thread.name` does not reach the OS on Linux.
+    static func nameCurrentThread(_ name: String) {
+        // Linux lets a thread rename itself through /proc (the kernel keeps 15 bytes); elsewhere,
+        // or without /proc, the name is simply not set.
+        try? Data(name.prefix(15).utf8).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
+    }
+
     /// Binds and starts serving on a dedicated thread; returns the bound endpoint.
     public func start() throws -> String {
         let ready = DispatchSemaphore(value: 0)
         let startError = Locked<Error?>(nil)
         let thread = Thread { [self] in
+            Coordinator.nameCurrentThread("hemo-poll")
             let loop: PollLoop
             do {
                 loop = try PollLoop(coordinator: self)
@@ -169,6 +197,9 @@ public final class Coordinator: @unchecked Sendable {
     /// The scheduler's latest counts.
     public var status: SchedulerStatus? { statusLock.withLock { $0 } }
 
+    /// The latest snapshot: counts, throughput, workers and wire counters (thread-safe).
+    public var snapshot: CoordinatorSnapshot { snapshotLock.withLock { $0 } }
+
     // MARK: The poll loop (one thread owns every socket)
 
     private final class PollLoop {
@@ -188,7 +219,7 @@ public final class Coordinator: @unchecked Sendable {
         var names: [WorkerID: String] = [:]
         // Results.
         var collectors: [CaseID: (worker: WorkerID, collector: ResultCollector)] = [:]
-        var products: [CaseID: CaseProduct] = [:]
+        var results: [CaseID: CollectedCase] = [:]
         let writer: WriterPool
         var writesOutstanding = 0
         var allDone = false
@@ -197,9 +228,9 @@ public final class Coordinator: @unchecked Sendable {
         let total: Int
         let resumed: Int
         // Figures.
-        var jobBytes = 0, resultBytes = 0, chunkRaw = 0, chunkPayload = 0, inlineRaw = 0, inlinePacked = 0
-        var dropped = 0, dispatches = 0
+        var wire = WireCounters()
         var stages = StageTimes()
+        var throughput: ThroughputWindow
 
         init(coordinator: Coordinator) throws {
             c = coordinator
@@ -228,6 +259,7 @@ public final class Coordinator: @unchecked Sendable {
             let exams = c.cohort.cases.map { ExamSpec(id: $0.id, sizeEstimate: UInt64(max(0, $0.sizeEstimate))) }
             scheduler = try Scheduler(settings: c.settings.scheduler, exams: exams, alreadyFinished: c.alreadyFinished)
             writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, wake: wake)
+            throughput = ThroughputWindow(window: c.settings.throughputWindow, start: .zero)
             total = c.cohort.cases.count + c.cohort.problems.count
             resumed = c.alreadyFinished.count
             doneCount = resumed
@@ -257,8 +289,10 @@ public final class Coordinator: @unchecked Sendable {
             let tickEvery = max(Duration.milliseconds(5), c.settings.scheduler.heartbeatInterval / 4)
             var lastTick = monotonicNanoseconds()
             apply(scheduler.on(.tick, now: now))
+            publish()
             while true {
                 if c.stopFlag.withLock({ $0 }) {
+                    apply(scheduler.on(.runEnded(reason: "the coordinator stopped"), now: now))
                     throw ClusterError(endpoint, "coordinator stopped before the run finished (the journal keeps released exams)")
                 }
                 let events = try poller.poll(timeout: tickEvery)
@@ -268,7 +302,7 @@ public final class Coordinator: @unchecked Sendable {
                         budget -= 1
                         let frames: [[UInt8]]?
                         do { frames = try router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) } catch {
-                            if error.code == .tooManyFrames { dropped += 1; c.settings.log("dropped a message: \(error)"); continue }
+                            if error.code == .tooManyFrames { wire.droppedMessages += 1; c.settings.log("dropped a message: \(error)"); continue }
                             throw error
                         }
                         guard let frames else { break }
@@ -280,37 +314,75 @@ public final class Coordinator: @unchecked Sendable {
                 }
                 for done in writer.takeCompleted() {
                     writesOutstanding -= 1
-                    if done.failure != nil { failedCount += 1 }
+                    if let failure = done.failure {
+                        failedCount += 1
+                        c.settings.log("exam \(done.exam) could not be written: \(failure)")
+                    }
                     stages.merge(done.times)
                     c.settings.observer?(done.failure == nil ? .released(exam: done.exam, times: done.times) : .failed(exam: done.exam, stage: "write"))
-                    doneCount += 1
-                    c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount, lastCase: done.exam.rawValue))
+                    examFinished(done.exam)
                 }
                 if monotonicNanoseconds() - lastTick >= UInt64(tickEvery.seconds * 1e9) {
                     lastTick = monotonicNanoseconds()
                     apply(scheduler.on(.tick, now: now))
+                    publish()
                 }
                 if allDone && writesOutstanding == 0 { break }
             }
             let outcome = try c.assembly.commit()
             for (_, route) in routes { send(.disconnect(reason: "shutdown"), to: route) }
             // A grace period: a worker that was reconnecting (new socket, its old pipe gone) when the
-            // run ended still hears "shutdown" instead of retrying a coordinator that is gone.
+            // run ended still hears "shutdown" instead of retrying a coordinator that is gone. It ends
+            // early once every live worker answered "shutdown" with DISCONNECT "leaving".
+            var awaiting = Set(scheduler.status.workers.compactMap { routes[$0.id] })
             let graceEnd = monotonicNanoseconds() + UInt64(max(0.2, 2 * c.settings.scheduler.heartbeatInterval.seconds) * 1e9)
-            while monotonicNanoseconds() < graceEnd {
+            while monotonicNanoseconds() < graceEnd && !awaiting.isEmpty {
                 guard try router.wait(timeout: .milliseconds(20)) else { continue }
                 while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
-                    if let m = try? WireMessage.decode(Array(frames.dropFirst())), m != .statusRequest {
+                    guard let m = try? WireMessage.decode(Array(frames.dropFirst())) else { continue }
+                    if case .disconnect(reason: "leaving") = m {
+                        awaiting.remove(frames[0])
+                    } else if m != .statusRequest {
                         send(.disconnect(reason: "shutdown"), to: frames[0])
                     }
                 }
             }
+            publish()
             return CoordinatorSummary(release: c.assembly.staging.destination, outcome: outcome,
                                       seconds: Double(monotonicNanoseconds() - start) / 1e9, resumed: resumed,
-                                      jobBytesSent: jobBytes, resultBytesReceived: resultBytes,
-                                      chunkRawBytes: chunkRaw, chunkPayloadBytes: chunkPayload,
-                                      inlineRawBytes: inlineRaw, inlineCompressedBytes: inlinePacked,
-                                      droppedMessages: dropped, dispatches: dispatches, workerStages: stages)
+                                      wire: wire, workerStages: stages)
+        }
+
+        /// One exam is released or failed: count it, measure throughput, report progress.
+        func examFinished(_ exam: CaseID) {
+            doneCount += 1
+            throughput.record(at: now)
+            let snapshot = publish()
+            c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount,
+                                                    lastCase: exam.rawValue, snapshot: snapshot))
+        }
+
+        /// The snapshot of now, also stored for other threads.
+        @discardableResult
+        func publish() -> CoordinatorSnapshot {
+            let s = scheduler.status
+            var snap = CoordinatorSnapshot()
+            snap.examsTotal = total
+            snap.failed = failedCount
+            snap.released = doneCount - failedCount
+            snap.pending = s.pending
+            snap.inFlight = max(0, total - snap.done - s.pending)
+            snap.resumed = resumed
+            let t = now
+            (snap.examsPerMinute, snap.windowSeconds) = throughput.rate(at: t)
+            snap.elapsedSeconds = Double(t.nanoseconds) / 1e9
+            snap.workers = s.workers.map {
+                WorkerStatus(workerID: $0.id.rawValue, workerName: names[$0.id] ?? "", capacity: $0.capacity,
+                             outstanding: $0.outstanding, draining: $0.draining)
+            }
+            snap.wire = wire
+            c.snapshotLock.withLock { $0 = snap }
+            return snap
         }
 
         @discardableResult
@@ -347,14 +419,14 @@ public final class Coordinator: @unchecked Sendable {
         }
 
         func handle(_ frames: [[UInt8]]) {
-            guard frames.count >= 2 else { dropped += 1; return }
+            guard frames.count >= 2 else { wire.droppedMessages += 1; return }
             let route = frames[0]
             let body = Array(frames.dropFirst())
             let size = body.reduce(0) { $0 + $1.count }
             c.settings.observer?(.received(bytes: size))
             let message: WireMessage
             do { message = try WireMessage.decode(body) } catch {
-                dropped += 1
+                wire.droppedMessages += 1
                 c.settings.log("dropped a malformed message from peer \(hex(route)): \(error)")
                 if case .unsupportedVersion(let v) = error.reason {
                     send(.disconnect(reason: "protocol version \(v) is not supported: this coordinator speaks HEMO\(WireProtocol.version)"), to: route)
@@ -371,16 +443,8 @@ public final class Coordinator: @unchecked Sendable {
                 names[id] = r.workerName
                 apply(scheduler.on(.workerReady(id, capacity: r.capacity, capabilities: r.capabilities), now: now))
             case .statusRequest:
-                let s = scheduler.status
-                let reply = StatusReply(examsTotal: s.total + c.cohort.problems.count, completed: s.completed,
-                                        quarantined: s.quarantined + c.cohort.problems.count,
-                                        running: s.running, pending: s.pending,
-                                        workers: s.workers.prefix(WireProtocol.maxStatusWorkers).map {
-                                            WorkerStatus(workerID: $0.id.rawValue, workerName: names[$0.id] ?? "",
-                                                         capacity: $0.capacity, outstanding: $0.outstanding, draining: $0.draining)
-                                        })
-                send(.statusReply(reply), to: route)
-            case .heartbeat, .chunk, .done, .failed, .disconnect:
+                send(.statusReply(publish().statusReply()), to: route)
+            case .heartbeat, .chunk, .file, .done, .failed, .disconnect:
                 guard let id = known else {
                     // Paranoid Pirate: an unknown peer is told to reconnect with READY (once per interval).
                     tellUnknown(route)
@@ -390,13 +454,16 @@ public final class Coordinator: @unchecked Sendable {
                 case .heartbeat:
                     apply(scheduler.on(.heartbeat(id), now: now))
                 case .chunk(let chunk):
-                    resultBytes += size
+                    wire.resultBytesReceived += size
                     chunkArrived(chunk, from: id)
+                case .file(let part):
+                    wire.resultBytesReceived += size
+                    fileArrived(part, from: id)
                 case .done(let done):
-                    resultBytes += size
+                    wire.resultBytesReceived += size
                     doneArrived(done, from: id)
                 case .failed(let f):
-                    resultBytes += size
+                    wire.resultBytesReceived += size
                     if collectors[f.exam]?.collector.attempt == f.attempt { collectors[f.exam] = nil }
                     c.settings.observer?(.attemptFailed(exam: f.exam, attempt: f.attempt, stage: f.stage))
                     apply(scheduler.on(.jobFailed(id, exam: f.exam, attempt: f.attempt, stage: f.stage, reason: f.reason), now: now))
@@ -411,7 +478,7 @@ public final class Coordinator: @unchecked Sendable {
                     break
                 }
             case .job, .statusReply, .cancel:
-                dropped += 1
+                wire.droppedMessages += 1
                 c.settings.log("dropped an unexpected \(message.type) from peer \(hex(route))")
             }
         }
@@ -431,13 +498,30 @@ public final class Coordinator: @unchecked Sendable {
             }
         }
 
+        func fileArrived(_ part: FilePart, from id: WorkerID) {
+            apply(scheduler.on(.heartbeat(id), now: now))
+            guard var entry = collectors[part.exam], entry.collector.attempt == part.attempt, entry.worker == id else {
+                c.settings.log("ignored a FILE of exam \(part.exam) attempt \(part.attempt) from \(id): not a running attempt of that worker")
+                return
+            }
+            do {
+                try entry.collector.accept(part)
+                collectors[part.exam] = entry
+            } catch {
+                collectors[part.exam] = nil
+                apply(scheduler.on(.chunkCorrupt(id, exam: part.exam, attempt: part.attempt, reason: error.reason), now: now))
+            }
+        }
+
         func doneArrived(_ done: Done, from id: WorkerID) {
             if let entry = collectors[done.exam], entry.collector.attempt == done.attempt, entry.worker == id {
                 collectors[done.exam] = nil
                 do {
-                    products[done.exam] = try entry.collector.product(done: done)
-                    chunkRaw += entry.collector.rawBytes
-                    chunkPayload += entry.collector.payloadBytes
+                    results[done.exam] = try entry.collector.result(done: done)
+                    wire.maskRawBytes += entry.collector.maskRawBytes
+                    wire.maskPayloadBytes += entry.collector.maskPayloadBytes
+                    wire.fileRawBytes += entry.collector.rawBytes - entry.collector.maskRawBytes
+                    wire.filePayloadBytes += entry.collector.payloadBytes - entry.collector.maskPayloadBytes
                 } catch {
                     apply(scheduler.on(.chunkCorrupt(id, exam: done.exam, attempt: done.attempt, reason: error.reason), now: now))
                     return
@@ -457,6 +541,10 @@ public final class Coordinator: @unchecked Sendable {
                     dispatch(a)
                 case .cancel(let worker, let exam, let attempt, let reason):
                     if collectors[exam]?.collector.attempt == attempt { collectors[exam] = nil }
+                    if let route = routes[worker] {
+                        let text = WireText.truncated(reason, maxBytes: WireProtocol.maxReasonBytes)
+                        if send(.cancel(Cancel(exam: exam, attempt: attempt, reason: text)), to: route) > 0 { wire.cancelsSent += 1 }
+                    }
                     c.settings.log("cancelled exam \(exam) attempt \(attempt) on \(worker): \(reason)")
                 case .ignoreResult(let worker, let exam, let attempt, let reason):
                     c.settings.log("ignored a result of exam \(exam) attempt \(attempt) from \(worker): \(reason)")
@@ -468,12 +556,12 @@ public final class Coordinator: @unchecked Sendable {
                 case .disconnectWorker(let worker):
                     if let route = routes[worker] { tellUnknown(route) }
                 case .examCompleted(let exam, _, _):
-                    if let product = products.removeValue(forKey: exam) {
+                    if let result = results.removeValue(forKey: exam) {
                         writesOutstanding += 1
-                        writer.submit(product)
+                        writer.submit(result)
                     }
                 case .quarantine(let exam, let last):
-                    products[exam] = nil
+                    results[exam] = nil
                     do {
                         try c.assembly.fail(FailureRow(caseName: exam.rawValue, stage: last.stage, reason: last.reason))
                     } catch {
@@ -481,8 +569,7 @@ public final class Coordinator: @unchecked Sendable {
                     }
                     c.settings.observer?(.failed(exam: exam, stage: last.stage))
                     failedCount += 1
-                    doneCount += 1
-                    c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount, lastCase: exam.rawValue))
+                    examFinished(exam)
                 case .allDone:
                     allDone = true
                 }
@@ -492,7 +579,7 @@ public final class Coordinator: @unchecked Sendable {
 
         func dispatch(_ a: Assignment) {
             guard let route = routes[a.worker], let cohortCase = c.cases[a.exam] else { return }
-            dispatches += 1
+            wire.dispatches += 1
             let inputs: JobInputs
             switch c.settings.transfer {
             case .shared:
@@ -501,8 +588,8 @@ public final class Coordinator: @unchecked Sendable {
                 do {
                     let packed = try ExamInputs.inline(cohortCase)
                     inputs = packed.inputs
-                    inlineRaw += packed.raw
-                    inlinePacked += packed.compressed
+                    wire.inlineRawBytes += packed.raw
+                    wire.inlineCompressedBytes += packed.compressed
                 } catch {
                     apply(scheduler.on(.jobFailed(a.worker, exam: a.exam, attempt: a.attempt, stage: "read", reason: error.reason), now: now))
                     return
@@ -511,7 +598,7 @@ public final class Coordinator: @unchecked Sendable {
             let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: .build, options: c.optionBytes, inputs: inputs)
             collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
-            jobBytes += send(.job(job), to: route)
+            wire.jobBytesSent += send(.job(job), to: route)
         }
     }
 }
@@ -524,7 +611,7 @@ final class WriterPool: @unchecked Sendable {
         var failure: String?
     }
 
-    private let queue = Locked<(items: [CaseProduct], stopped: Bool)>(([], false))
+    private let queue = Locked<(items: [CollectedCase], stopped: Bool)>(([], false))
     private let available = DispatchSemaphore(value: 0)
     private let completed = Locked<[Completion]>([])
     private let threads: Int
@@ -533,20 +620,25 @@ final class WriterPool: @unchecked Sendable {
         self.threads = max(1, threads)
         for n in 0..<self.threads {
             let t = Thread { [self] in
+                Coordinator.nameCurrentThread("hemo-writer")
                 while true {
                     available.wait()
-                    let next: CaseProduct? = queue.withLock { q in q.stopped ? nil : (q.items.isEmpty ? nil : q.items.removeFirst()) }
-                    guard let product = next else {
+                    let next: CollectedCase? = queue.withLock { q in q.stopped ? nil : (q.items.isEmpty ? nil : q.items.removeFirst()) }
+                    guard let result = next else {
                         if queue.withLock({ $0.stopped }) { return }
                         continue
                     }
+                    let id = result.record.id
                     var times = StageTimes()
                     var failure: String?
-                    do { try assembly.release(product, times: &times) } catch {
+                    do {
+                        try assembly.release(encodedFiles: result.files.map { (path: $0.path, bytes: $0.bytes, sha256: result.digests[$0.path]) }, record: result.record,
+                                             inputs: result.inputs, times: &times)
+                    } catch {
                         failure = "\(error)"
-                        try? assembly.fail(FailureRow(caseName: product.id.rawValue, stage: "write", reason: "\(error)"))
+                        try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(error)"))
                     }
-                    completed.withLock { $0.append(Completion(exam: product.id, times: times, failure: failure)) }
+                    completed.withLock { $0.append(Completion(exam: id, times: times, failure: failure)) }
                     wake.signal()
                 }
             }
@@ -555,8 +647,8 @@ final class WriterPool: @unchecked Sendable {
         }
     }
 
-    func submit(_ product: CaseProduct) {
-        queue.withLock { $0.items.append(product) }
+    func submit(_ result: CollectedCase) {
+        queue.withLock { $0.items.append(result) }
         available.signal()
     }
 

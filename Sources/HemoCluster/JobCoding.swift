@@ -192,108 +192,222 @@ public enum ExamInputs {
     }
 }
 
-/// The DONE summary of a build job: the exam's input files with their SHA-256, as JSON.
-public enum ResultSummary {
-    /// The summary bytes.
-    public static func encode(inputs: [InputFile]) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array((try? encoder.encode(inputs)) ?? Data())
+/// The DONE summary of a build attempt: the exam's input files with their SHA-256 and its
+/// ``CaseRecord`` (the rows of every table), as sorted-key JSON.
+public struct BuildSummaryCoding: Codable, Sendable {
+    /// The exam's input files, for provenance.
+    public var inputs: [InputFile]
+    /// The exam's record, computed on the worker from its masks.
+    public var record: CaseRecord
+
+    /// A summary.
+    public init(inputs: [InputFile], record: CaseRecord) {
+        self.inputs = inputs
+        self.record = record
     }
 
-    /// The input files from summary bytes.
-    public static func decode(_ bytes: [UInt8], exam: CaseID) throws(ClusterError) -> [InputFile] {
-        do { return try JSONDecoder().decode([InputFile].self, from: Data(bytes)) } catch {
+    /// The summary bytes.
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    /// The summary from bytes.
+    /// - Throws: ``ClusterError`` naming `exam` when the bytes are not a summary this build reads.
+    public static func decode(_ bytes: [UInt8], exam: CaseID) throws(ClusterError) -> BuildSummaryCoding {
+        do { return try JSONDecoder().decode(BuildSummaryCoding.self, from: Data(bytes)) } catch {
             throw ClusterError("exam \(exam)", "DONE summary is not readable: \(error)")
         }
     }
 }
 
-/// The result messages of one build attempt (worker side): CT byte planes, then the subtype
-/// bitmask, as CHUNKs, then DONE.
+/// The result of one build attempt (worker side): the release files encoded with the very
+/// functions `hemo build` uses, so the bytes are the release's.
+///
+/// Messages, in order: the subtype bitmask as CHUNKs (LZ4 slabs; the coordinator checks the
+/// tables against it), every release file as FILE parts (LZ4 frames, each file with its
+/// SHA-256), then DONE with the inputs and the record.
 public enum ResultEncoding {
-    /// Every message to send, in order, for a finished exam.
-    public static func messages(product: CaseProduct, attempt: UInt32, times: StageTimes,
-                                chunker: MaskChunker = MaskChunker()) throws(ChunkError) -> [WireMessage] {
-        let planes = MaskChunker.int16BytePlanes(product.ct)
-        var out: [WireMessage] = []
-        for (volume, kind) in [(planes.low, MaskKind.int16LowBytes), (planes.high, .int16HighBytes),
-                               (product.masks.bitmask, .bitmask)] {
-            out += try chunker.chunks(bytes: volume, kind: kind, exam: product.id, attempt: attempt).map { .chunk($0) }
+    /// The case's release files, by ``CaseFiles/write(_:record:into:gzipLevel:)`` into a private
+    /// staging folder under `scratch` (removed before returning), read back in path order.
+    /// - Throws: ``CaseFailure`` (stage `write`) when encoding or reading back fails.
+    public static func encodeFiles(_ product: CaseProduct, record: CaseRecord, gzipLevel: Int, scratch: String) throws -> [EncodedFile] {
+        let staging = try ReleaseStaging(destination: scratch + "/hemo-files-\(product.id.rawValue)-\(UUID().uuidString)", force: true)
+        defer { staging.abandon() }
+        try CaseFiles.write(product, record: record, into: staging, gzipLevel: gzipLevel)
+        return try staging.files().map { path in
+            guard let data = FileManager.default.contents(atPath: staging.folder + "/" + path) else {
+                throw CaseFailure(stage: "write", reason: "\(path): the encoded file cannot be read back from \(staging.folder)")
+            }
+            return EncodedFile(path: path, bytes: [UInt8](data))
+        }
+    }
+
+    /// Every message to send, in order, for a finished exam: computes the record, encodes the files,
+    /// chunks the bitmask and the files, ends with DONE. Adds `analyse` and `encode` times.
+    /// - Throws: ``CaseFailure`` for encoding; ``ChunkError`` for what the wire cannot carry.
+    public static func messages(product: CaseProduct, attempt: UInt32, gzipLevel: Int, scratch: String,
+                                times: inout StageTimes, chunker: MaskChunker = MaskChunker(),
+                                fileChunker: FileChunker = FileChunker()) throws -> [WireMessage] {
+        let record = timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        let files = try timed("encode", &times) { try encodeFiles(product, record: record, gzipLevel: gzipLevel, scratch: scratch) }
+        return try messages(product: product, record: record, files: files, attempt: attempt, times: times,
+                            chunker: chunker, fileChunker: fileChunker)
+    }
+
+    /// The messages of a result whose record and files are already computed.
+    /// - Throws: ``ChunkError`` for what the wire cannot carry (including a summary over its limit).
+    public static func messages(product: CaseProduct, record: CaseRecord, files: [EncodedFile], attempt: UInt32,
+                                times: StageTimes, chunker: MaskChunker = MaskChunker(),
+                                fileChunker: FileChunker = FileChunker()) throws(ChunkError) -> [WireMessage] {
+        var out: [WireMessage] = try chunker.chunks(bytes: product.masks.bitmask, kind: .bitmask, exam: product.id,
+                                                    attempt: attempt).map { .chunk($0) }
+        out += try fileChunker.parts(of: files, exam: product.id, attempt: attempt).map { .file($0) }
+        let summary = BuildSummaryCoding(inputs: product.inputs, record: record).encoded()
+        guard summary.count <= WireProtocol.maxSummaryBytes else {
+            throw ChunkError(exam: product.id, attempt: attempt, chunkIndex: nil,
+                             reason: "the DONE summary has \(summary.count) bytes, over the limit \(WireProtocol.maxSummaryBytes)")
         }
         let timings = times.entries.prefix(WireProtocol.maxTimings).map {
             StageTiming(stage: String($0.0.prefix(WireProtocol.maxStageBytes)), nanoseconds: UInt64(max(0, $0.1) * 1e9))
         }
-        out.append(.done(Done(exam: product.id, attempt: attempt, summary: ResultSummary.encode(inputs: product.inputs),
-                              timings: Array(timings))))
+        out.append(.done(Done(exam: product.id, attempt: attempt, summary: summary, timings: Array(timings))))
         return out
     }
 }
 
-/// Rebuilds one attempt's ``CaseProduct`` from its CHUNKs and DONE (coordinator side).
+/// A verified build result, ready to be written by the coordinator.
+public struct CollectedCase: Sendable {
+    /// The case's record (the rows of every table).
+    public var record: CaseRecord
+    /// Its input files, for provenance.
+    public var inputs: [InputFile]
+    /// Its release files, checked against their SHA-256, by path.
+    public var files: [EncodedFile]
+    /// Each file's verified SHA-256 (hex), by path: the manifest reuses it.
+    public var digests: [String: String]
+}
+
+/// Collects one build attempt's CHUNKs, FILEs and DONE, and checks them (coordinator side).
+///
+/// The bitmask arrives as LZ4 mask chunks (``MaskAssembler``), the release files as FILE parts
+/// (``FileAssembler``: LZ4 content checksums and each file's SHA-256). At DONE the collector also
+/// checks that the files are exactly the case's (three volumes, one PNG per slice of the record's
+/// grid) and that the worker's record agrees with the bitmask: same grid, per-slice subtypes,
+/// per-slice-and-subtype pixel counts of the 2D boxes, per-subtype voxel counts of the 3D lesions.
 public struct ResultCollector: Sendable {
     /// The exam.
     public let exam: CaseID
     /// The attempt being collected.
     public let attempt: UInt32
-    private var low: MaskAssembler
-    private var high: MaskAssembler
     private var bits: MaskAssembler
-    private var lowVolume: Volume<UInt8>?
-    private var highVolume: Volume<UInt8>?
+    private var fileParts: FileAssembler
     private var bitmask: Volume<UInt8>?
-    /// Uncompressed bytes of the chunks accepted so far.
+    /// Uncompressed bytes of the mask chunks and file parts accepted so far.
     public private(set) var rawBytes = 0
-    /// Compressed payload bytes of the chunks accepted so far.
+    /// Compressed payload bytes of the mask chunks and file parts accepted so far.
     public private(set) var payloadBytes = 0
+    /// Uncompressed and compressed bytes of the mask chunks alone.
+    public private(set) var maskRawBytes = 0, maskPayloadBytes = 0
 
     /// A collector for `attempt` of `exam`.
     public init(exam: CaseID, attempt: UInt32) {
         self.exam = exam
         self.attempt = attempt
-        low = MaskAssembler(exam: exam, attempt: attempt, maskKind: .int16LowBytes)
-        high = MaskAssembler(exam: exam, attempt: attempt, maskKind: .int16HighBytes)
         bits = MaskAssembler(exam: exam, attempt: attempt, maskKind: .bitmask)
+        fileParts = FileAssembler(exam: exam, attempt: attempt)
     }
 
-    /// Stores a chunk of this attempt.
+    /// Stores a mask chunk of this attempt.
     /// - Throws: ``ChunkError`` when the chunk is corrupt or of a kind a build result does not have.
     public mutating func accept(_ chunk: Chunk) throws(ChunkError) {
-        let outcome: ChunkOutcome
-        switch chunk.maskKind {
-        case .int16LowBytes: outcome = try low.accept(chunk)
-        case .int16HighBytes: outcome = try high.accept(chunk)
-        case .bitmask: outcome = try bits.accept(chunk)
-        default:
+        guard chunk.maskKind == .bitmask else {
             throw ChunkError(exam: exam, attempt: chunk.attempt, chunkIndex: chunk.index,
-                             reason: "a build result has no \(chunk.maskKind) chunks")
+                             reason: "a build result has no \(chunk.maskKind) chunks (protocol \(WireProtocol.version) sends the CT as a file)")
         }
+        let outcome = try bits.accept(chunk)
         switch outcome {
         case .accepted, .complete:
             rawBytes += chunk.slabVoxels
             payloadBytes += chunk.payload.count
+            maskRawBytes += chunk.slabVoxels
+            maskPayloadBytes += chunk.payload.count
         case .duplicate, .ignoredAttempt:
             break
         }
-        if case .complete(let v) = outcome {
-            switch chunk.maskKind {
-            case .int16LowBytes: lowVolume = v
-            case .int16HighBytes: highVolume = v
-            default: bitmask = v
-            }
-        }
+        if case .complete(let v) = outcome { bitmask = v }
     }
 
-    /// The product once DONE arrived.
-    /// - Throws: ``ClusterError`` when a part is missing or inconsistent.
-    public func product(done: Done) throws(ClusterError) -> CaseProduct {
-        guard let lowVolume, let highVolume, let bitmask else {
-            throw ClusterError("exam \(exam) attempt \(attempt)", "DONE arrived before every CHUNK of the result")
+    /// Stores a file part of this attempt.
+    /// - Throws: ``ChunkError`` when the part is corrupt or its file's digest does not match.
+    public mutating func accept(_ part: FilePart) throws(ChunkError) {
+        let before = (fileParts.rawBytes, fileParts.payloadBytes)
+        _ = try fileParts.accept(part)
+        rawBytes += fileParts.rawBytes - before.0
+        payloadBytes += fileParts.payloadBytes - before.1
+    }
+
+    /// The checked case once DONE arrived.
+    /// - Throws: ``ClusterError`` when a part is missing or the parts disagree.
+    public func result(done: Done) throws(ClusterError) -> CollectedCase {
+        let subject = "exam \(exam) attempt \(attempt)"
+        guard let bitmask else { throw ClusterError(subject, "DONE arrived before every bitmask CHUNK") }
+        guard let files = fileParts.files else { throw ClusterError(subject, "DONE arrived before every FILE of the result") }
+        let summary = try BuildSummaryCoding.decode(done.summary, exam: exam)
+        let record = summary.record
+        guard record.id == exam else { throw ClusterError(subject, "the record names exam \(record.id)") }
+        guard record.geometry == bitmask.geometry else { throw ClusterError(subject, "the record's grid differs from the bitmask's") }
+        let expected = Set(CaseFiles.paths(of: record))
+        let sent = Set(files.map(\.path))
+        guard sent == expected else {
+            let extra = sent.subtracting(expected).sorted().prefix(3), missing = expected.subtracting(sent).sorted().prefix(3)
+            throw ClusterError(subject, "the result's files are not the case's: unexpected \(Array(extra)), missing \(Array(missing))")
         }
-        guard let ct = MaskChunker.joinInt16BytePlanes(low: lowVolume, high: highVolume) else {
-            throw ClusterError("exam \(exam) attempt \(attempt)", "the CT byte planes have different geometries")
+        if let why = Self.disagreement(record, bitmask) { throw ClusterError(subject, "the record disagrees with the bitmask: \(why)") }
+        let digests = fileParts.verifiedDigests.mapValues { d in d.map { String(format: "%02x", $0) }.joined() }
+        return CollectedCase(record: record, inputs: summary.inputs, files: files.sorted { $0.path < $1.path }, digests: digests)
+    }
+
+    /// Why `record` does not describe `bitmask` (bit `v − 1` = subtype `v`), or `nil`: one pass
+    /// counting each subtype's voxels per slice.
+    static func disagreement(_ record: CaseRecord, _ bitmask: Volume<UInt8>) -> String? {
+        let size = bitmask.geometry.size
+        let perSlice = size.sliceCount
+        guard record.slices.count == size.k else { return "\(record.slices.count) slice rows for \(size.k) slices" }
+        var counts = [Int](repeating: 0, count: size.k * 5)
+        var histogram = [Int](repeating: 0, count: 256)
+        bitmask.voxels.withUnsafeBufferPointer { v in
+            histogram.withUnsafeMutableBufferPointer { h in
+                for k in 0..<size.k {
+                    h.update(repeating: 0)
+                    for o in (k * perSlice)..<((k + 1) * perSlice) { h[Int(v[o])] &+= 1 }
+                    for value in 1..<256 where h[value] > 0 {
+                        for bit in 0..<5 where value & (1 << bit) != 0 { counts[k * 5 + bit] += h[value] }
+                    }
+                }
+            }
         }
-        let inputs = try ResultSummary.decode(done.summary, exam: exam)
-        return CaseProduct(id: exam, ct: ct, masks: SubtypeMasks(bitmask: bitmask), inputs: inputs)
+        var boxPixels = [Int](repeating: 0, count: size.k * 5)
+        for b in record.boxes {
+            guard (0..<size.k).contains(b.slice) else { return "a box on slice \(b.slice)" }
+            boxPixels[b.slice * 5 + Int(b.subtype.rawValue) - 1] += b.pixels
+        }
+        var lesionVoxels = [Int](repeating: 0, count: 5)
+        for l in record.lesions { lesionVoxels[Int(l.subtype.rawValue) - 1] += l.voxels }
+        var totals = [Int](repeating: 0, count: 5)
+        for (k, row) in record.slices.enumerated() {
+            guard row.slice == k else { return "slice row \(k) is numbered \(row.slice)" }
+            for s in Subtype.allCases {
+                let n = counts[k * 5 + Int(s.rawValue) - 1]
+                totals[Int(s.rawValue) - 1] += n
+                guard row.subtypes.contains(s) == (n > 0) else { return "slice \(k): \(s.name) presence" }
+                guard boxPixels[k * 5 + Int(s.rawValue) - 1] == n else { return "slice \(k): \(s.name) box pixels" }
+            }
+        }
+        for s in Subtype.allCases where lesionVoxels[Int(s.rawValue) - 1] != totals[Int(s.rawValue) - 1] {
+            return "\(s.name) lesion voxels"
+        }
+        return nil
     }
 }

@@ -25,11 +25,24 @@ public enum StatusClient {
 
     /// The reply as lines for people.
     public static func render(_ r: StatusReply) -> String {
+        let eta = r.etaSeconds.map { formatDuration($0) } ?? "unknown"
+        // The first line's wording is parsed by scripts (scale-workers, system tests): keep it.
         var lines = ["exams: \(r.examsTotal) total, \(r.completed) completed, \(r.quarantined) failed, \(r.running) running, \(r.pending) pending",
+                     "throughput: \(String(format: "%.1f", r.examsPerMinute)) exams/min over the last \(formatDuration(r.windowSeconds)), ETA \(eta), running for \(formatDuration(r.elapsedSeconds))",
                      "workers: \(r.workers.count)"]
         for w in r.workers {
             lines.append("  \(w.workerID) (\(w.workerName)): capacity \(w.capacity), holding \(w.outstanding)\(w.draining ? ", draining" : "")")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `1h02m03s`, `4m05s` or `6s`.
+    public static func formatDuration(_ seconds: Double) -> String {
+        let total = Int(max(0, seconds).rounded())
+        let h = total / 3600, m = total / 60 % 60, s = total % 60
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        if h > 0 { return "\(h)h\(two(m))m\(two(s))s" }
+        if m > 0 { return "\(m)m\(two(s))s" }
+        return "\(s)s"
     }
 }

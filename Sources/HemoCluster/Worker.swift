@@ -26,6 +26,17 @@ public struct WorkerSettings: Sendable {
     public var curve: CurveClientConfig?
     /// Where inline inputs are written (a private folder per job inside it).
     public var scratch: String = NSTemporaryDirectory()
+    /// Where release files are encoded before they are sent (a private folder per job, removed at
+    /// once): `/dev/shm` when it is a writable folder (memory, no file-system journal), else ``scratch``.
+    public var encodeScratch: String = WorkerSettings.memoryScratch ?? NSTemporaryDirectory()
+
+    /// `/dev/shm` when this machine has it as a writable folder.
+    public static var memoryScratch: String? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isFolder), isFolder.boolValue,
+              access("/dev/shm", W_OK) == 0 else { return nil }
+        return "/dev/shm"
+    }
     /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
     /// the worker or the coordinator mid-job); `nil` in normal use.
     public var jobDelay: Duration?
@@ -69,10 +80,23 @@ public final class ClusterWorker: @unchecked Sendable {
     private let wakeHolder = Locked<WakeLine?>(nil)
     private let inbox = Locked<(jobs: [Job], stopped: Bool)>(([], false))
     private let jobAvailable = DispatchSemaphore(value: 0)
-    private let outbox = Locked<[(messages: [[[UInt8]]], exam: CaseID)]>([])
+    private let outbox = Locked<[(messages: [[[UInt8]]], attempt: AttemptKey)]>([])
+    /// Attempts the coordinator cancelled while a compute thread held them: their work stops at the
+    /// next stage boundary and their results are dropped.
+    private let cancelled = Locked<Set<AttemptKey>>([])
+    private let counters = Locked(WorkerCounters())
+
+    /// An exam's attempt, as a worker tracks it.
+    struct AttemptKey: Hashable, Sendable {
+        var exam: CaseID
+        var attempt: UInt32
+    }
 
     /// A worker with `settings`.
     public init(settings: WorkerSettings) { self.settings = settings }
+
+    /// Jobs received, finished and cancelled so far (thread-safe).
+    public var statistics: WorkerCounters { counters.withLock { $0 } }
 
     /// Asks the worker to finish the jobs it holds, send DISCONNECT and return from ``run()`` (thread-safe).
     public func drain() {
@@ -95,7 +119,11 @@ public final class ClusterWorker: @unchecked Sendable {
             wakeHolder.withLock { $0 = nil }
             wake.close()
             wakeReceiver.close()
-            try? context.shutdown()
+            // Terminate (not just shut down) once the DEALER is closed: zmq_ctx_term waits out its
+            // linger, so the last results and DISCONNECT reach the coordinator before the process
+            // exits. (The compute threads may still hold the closed wake socket, which would keep the
+            // context alive past exit and drop what was queued.)
+            try? context.terminate()
         }
         let interval = settings.heartbeatInterval
         let intervalNs = UInt64(interval.seconds * 1e9)
@@ -104,7 +132,7 @@ public final class ClusterWorker: @unchecked Sendable {
         var lastHeard = monotonicNanoseconds()
         var lastSent = monotonicNanoseconds()
         var delay = interval
-        var held = 0
+        var held = Set<AttemptKey>()
         var announcedDrain = false
         var lastReady = monotonicNanoseconds()
         var knownSinceReady = false
@@ -130,11 +158,18 @@ public final class ClusterWorker: @unchecked Sendable {
                     }
                     switch message {
                     case .job(let job):
-                        held += 1
+                        held.insert(AttemptKey(exam: job.exam, attempt: job.attempt))
+                        counters.withLock { $0.received += 1 }
                         inbox.withLock { $0.jobs.append(job) }
                         jobAvailable.signal()
+                    case .cancel(let c):
+                        cancel(AttemptKey(exam: c.exam, attempt: c.attempt), reason: c.reason, held: &held)
                     case .disconnect(let reason):
-                        if reason == "shutdown" { return .shutdown }
+                        if reason == "shutdown" {
+                            // Say goodbye, so the coordinator need not wait out its grace period.
+                            try? send(.disconnect(reason: "leaving"), on: socket)
+                            return .shutdown
+                        }
                         if reason.hasPrefix("protocol version") {
                             throw WorkerFatalError(description: "\(settings.endpoint): \(reason)")
                         }
@@ -158,10 +193,15 @@ public final class ClusterWorker: @unchecked Sendable {
                 while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
             }
             for result in outbox.withLock({ o in defer { o = [] }; return o }) {
-                for frames in result.messages where try !sent(frames, on: socket) {
-                    settings.log("no connection to the coordinator: a result message of exam \(result.exam) was dropped (it will be re-dispatched)")
+                held.remove(result.attempt)
+                if cancelled.withLock({ $0.remove(result.attempt) }) != nil {
+                    counters.withLock { $0.cancelled += 1 }
+                    continue // cancelled while it ran: the coordinator wants nothing of it
                 }
-                held -= 1
+                counters.withLock { $0.finished += 1 }
+                for frames in result.messages where try !sent(frames, on: socket) {
+                    settings.log("no connection to the coordinator: a result message of exam \(result.attempt.exam) was dropped (it will be re-dispatched)")
+                }
                 lastSent = monotonicNanoseconds()
             }
             if draining.withLock({ $0 }) {
@@ -170,7 +210,7 @@ public final class ClusterWorker: @unchecked Sendable {
                     try send(.disconnect(reason: "drain"), on: socket)
                     lastSent = monotonicNanoseconds()
                 }
-                if held <= 0 {
+                if held.isEmpty {
                     try send(.disconnect(reason: "leaving"), on: socket)
                     return .drained
                 }
@@ -189,7 +229,7 @@ public final class ClusterWorker: @unchecked Sendable {
                 socket.close()
                 // Wait out the back-off, but wake for a drain (nothing held can be delivered anyway).
                 _ = try wakeReceiver.wait(timeout: delay)
-                if draining.withLock({ $0 }) && held <= 0 { return .drained }
+                if draining.withLock({ $0 }) && held.isEmpty { return .drained }
                 delay = min(delay * 2, settings.maxReconnectDelay)
                 socket = try connect(context)
                 lastHeard = monotonicNanoseconds()
@@ -198,6 +238,24 @@ public final class ClusterWorker: @unchecked Sendable {
                 knownSinceReady = false
             }
         }
+    }
+
+    /// CANCEL: a queued attempt is removed before it starts; a running one is marked, stops at its
+    /// next stage boundary and its results are dropped; an attempt not held (finished, sent) is ignored.
+    private func cancel(_ key: AttemptKey, reason: String, held: inout Set<AttemptKey>) {
+        guard held.contains(key) else { return }
+        let removed = inbox.withLock { q -> Bool in
+            guard let n = q.jobs.firstIndex(where: { $0.exam == key.exam && $0.attempt == key.attempt }) else { return false }
+            q.jobs.remove(at: n)
+            return true
+        }
+        if removed {
+            held.remove(key)
+            counters.withLock { $0.cancelled += 1 }
+        } else {
+            cancelled.withLock { _ = $0.insert(key) }
+        }
+        settings.log("exam \(key.exam) attempt \(key.attempt) cancelled by the coordinator (\(reason))\(removed ? " before it started" : "")")
     }
 
     private func ready() -> WireMessage {
@@ -240,15 +298,19 @@ public final class ClusterWorker: @unchecked Sendable {
                         if inbox.withLock({ $0.stopped }) { return }
                         continue
                     }
+                    let key = AttemptKey(exam: job.exam, attempt: job.attempt)
                     settings.observer?(.jobStarted(exam: job.exam, attempt: job.attempt))
                     if let delay = settings.jobDelay { Thread.sleep(forTimeInterval: delay.seconds) }
                     let started = monotonicNanoseconds()
-                    let messages = Self.process(job, threads: perJob, scratch: settings.scratch, log: settings.log)
+                    let context = JobContext(threads: perJob, scratch: settings.scratch, encodeScratch: settings.encodeScratch,
+                                             log: settings.log,
+                                             isCancelled: { [cancelled] in cancelled.withLock { $0.contains(key) } })
+                    let messages = Self.process(job, context)
                     if let observe = settings.observer {
                         observe(.jobFinished(exam: job.exam, attempt: job.attempt, seconds: Double(monotonicNanoseconds() - started) / 1e9,
                                              outcome: WorkerJobOutcome.of(messages)))
                     }
-                    outbox.withLock { $0.append((messages, job.exam)) }
+                    outbox.withLock { $0.append((messages, key)) }
                     wake.signal()
                 }
             }
@@ -259,33 +321,80 @@ public final class ClusterWorker: @unchecked Sendable {
         return count
     }
 
-    /// Runs one JOB and returns the encoded messages to send (CHUNKs then DONE, or FAILED).
-    static func process(_ job: Job, threads: Int, scratch: String, log: @Sendable (String) -> Void) -> [[[UInt8]]] {
-        var folder: String?
-        defer { if let folder { try? FileManager.default.removeItem(atPath: folder) } }
+    /// Runs one JOB and returns the encoded messages to send (results then DONE, or FAILED; none
+    /// when it was cancelled). One function per job kind.
+    static func process(_ job: Job, _ context: JobContext) -> [[[UInt8]]] {
         func failed(_ stage: String, _ reason: String) -> [[[UInt8]]] {
             let f = Failed(exam: job.exam, attempt: job.attempt, stage: String(stage.prefix(WireProtocol.maxStageBytes)),
                            reason: WireText.truncated(reason, maxBytes: WireProtocol.maxReasonBytes))
             return [(try? WireMessage.failed(f).encode()) ?? []].filter { !$0.isEmpty }
         }
-        guard job.kind == .build else { return failed("worker", "this worker only builds; inference jobs are not supported") }
         do {
-            let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
-            if case .inline = job.inputs {
-                folder = scratch + "/hemo-job-\(job.exam.rawValue)-\(job.attempt)-\(UUID().uuidString)"
+            let messages: [WireMessage]
+            switch job.kind {
+            case .build:
+                messages = try buildJob(job, context)
+            case .infer:
+                return failed("worker", "this worker only builds; inference jobs are not supported")
             }
-            let cohortCase = try ExamInputs.materialize(exam: job.exam, inputs: job.inputs, scratch: folder ?? scratch)
-            var times = StageTimes()
-            let product = try CasePipeline.run(cohortCase, options: options, threads: threads, times: &times)
-            let messages = try ResultEncoding.messages(product: product, attempt: job.attempt, times: times)
             return try messages.map { try $0.encode() }
         } catch let f as CaseFailure {
             return failed(f.stage, f.reason)
         } catch let e as ClusterError {
             return failed("transfer", e.description)
         } catch {
-            log("exam \(job.exam) attempt \(job.attempt): \(error)")
+            context.log("exam \(job.exam) attempt \(job.attempt): \(error)")
             return failed("worker", "\(error)")
         }
+    }
+
+    /// A build JOB: the exam's pipeline, then its release files encoded as `hemo build` encodes
+    /// them, as CHUNKs (bitmask), FILEs and DONE. Returns no message once cancelled (checked
+    /// between stages).
+    static func buildJob(_ job: Job, _ context: JobContext) throws -> [WireMessage] {
+        var folder: String?
+        defer { if let folder { try? FileManager.default.removeItem(atPath: folder) } }
+        if context.isCancelled() { return [] }
+        let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
+        if case .inline = job.inputs {
+            folder = context.scratch + "/hemo-job-\(job.exam.rawValue)-\(job.attempt)-\(UUID().uuidString)"
+        }
+        let cohortCase = try ExamInputs.materialize(exam: job.exam, inputs: job.inputs, scratch: folder ?? context.scratch)
+        var times = StageTimes()
+        let product = try CasePipeline.run(cohortCase, options: options, threads: context.threads, times: &times)
+        if context.isCancelled() { return [] }
+        return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.gzipLevel,
+                                           scratch: context.encodeScratch, times: &times)
+    }
+}
+
+/// What a job function needs besides its JOB.
+struct JobContext: Sendable {
+    /// CPU threads for this job.
+    var threads: Int
+    /// Where inline inputs go (a folder per job inside it).
+    var scratch: String
+    /// Where release files are encoded (a folder per job inside it).
+    var encodeScratch: String
+    /// Log lines.
+    var log: @Sendable (String) -> Void
+    /// Whether the coordinator cancelled this attempt (checked between stages).
+    var isCancelled: @Sendable () -> Bool
+}
+
+/// A worker's job counts.
+public struct WorkerCounters: Sendable, Equatable {
+    /// JOBs received.
+    public var received = 0
+    /// Jobs finished whose results were sent (DONE or FAILED).
+    public var finished = 0
+    /// Jobs dropped because the coordinator cancelled them.
+    public var cancelled = 0
+
+    /// Counts.
+    public init(received: Int = 0, finished: Int = 0, cancelled: Int = 0) {
+        self.received = received
+        self.finished = finished
+        self.cancelled = cancelled
     }
 }

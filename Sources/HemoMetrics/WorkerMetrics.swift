@@ -48,7 +48,7 @@ public final class WorkerMetrics: @unchecked Sendable {
         lock.withLock {
             if let h = stageHistograms[stage] { return h }
             let h = registry.hemoHistogram(name: "hemo_worker_stage_seconds", labels: [("stage", stage)], buckets: hemoLatencyBuckets,
-                                                help: "Seconds per job in one stage on this worker: the pipeline's stages (hash, read, masks, transform; infer for inference jobs), and encode: the rest of the job's time (mostly LZ4 result chunks and wire encoding; also options and inline inputs).")
+                                                help: "Seconds per job in one stage on this worker: the pipeline's stages (hash, read, masks, transform; infer for inference jobs), and encode: encoding the release files and result chunks (as the worker reports it, else the rest of the job's time).")
             stageHistograms[stage] = h
             return h
         }
@@ -83,12 +83,17 @@ public final class WorkerMetrics: @unchecked Sendable {
             case .done(let timings):
                 jobsDone.increment()
                 var staged = 0.0
+                var encodeReported = false
                 for t in timings {
                     let s = Double(t.nanoseconds) / 1e9
                     staged += s
-                    stageHistogram(CoordinatorMetrics.stageLabel(t.stage)).record(s)
+                    let label = CoordinatorMetrics.stageLabel(t.stage)
+                    if label == "encode" { encodeReported = true }
+                    stageHistogram(label).record(s)
                 }
-                stageHistogram("encode").record(max(0, seconds - staged))
+                // Workers that encode the release files report `encode` in DONE; otherwise it is
+                // the rest of the job's time.
+                if !encodeReported { stageHistogram("encode").record(max(0, seconds - staged)) }
             case .failed(let stage):
                 failureCounter(CoordinatorMetrics.stageLabel(stage)).increment()
             }

@@ -88,6 +88,35 @@ public final class ReleaseAssembly: @unchecked Sendable {
         }
     }
 
+    /// Stores a case whose files were already encoded by ``CaseFiles/write(_:record:into:gzipLevel:)``
+    /// elsewhere (a cluster worker): each file is written atomically into staging, then the case is
+    /// journaled and recorded exactly as ``release(_:record:times:)`` does after encoding.
+    /// - Parameter files: release-relative paths (plain, inside the release), their bytes and, when
+    ///   the caller verified it, their hex SHA-256 (the manifest reuses it); the caller checks they
+    ///   are the case's own files.
+    public func release(encodedFiles files: [(path: String, bytes: [UInt8], sha256: String?)], record: CaseRecord,
+                        inputs: [InputFile], times: inout StageTimes) throws {
+        try timed("write", &times) {
+            for file in files {
+                let parts = file.path.split(separator: "/", omittingEmptySubsequences: false)
+                guard !file.path.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+                    throw CaseFailure(stage: "write", reason: "\(file.path) is not a plain release-relative path")
+                }
+                if let digest = file.sha256 {
+                    try staging.write(file.bytes, to: file.path, sha256: digest)
+                } else {
+                    try staging.write(file.bytes, to: file.path)
+                }
+            }
+        }
+        try journal?.append(JournalEntry(caseName: record.id.rawValue, record: record, inputs: inputs, failure: nil))
+        state.withLock { s in
+            s.records[record.id] = record
+            s.inputs[record.id] = inputs
+            s.failures[record.id.rawValue] = nil
+        }
+    }
+
     /// Records a failed case (removing any files it left in staging).
     public func fail(_ row: FailureRow) throws {
         if let id = CaseID(row.caseName) {

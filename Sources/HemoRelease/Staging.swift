@@ -14,6 +14,8 @@ public final class ReleaseStaging: @unchecked Sendable {
     private let force: Bool
     private let lock = NSLock()
     private var createdFolders = Set<String>()
+    /// Hex SHA-256 of files written with ``write(_:to:sha256:)``, reused by ``commit()``.
+    private var knownDigests: [String: String] = [:]
 
     /// Prepares a staging folder for `destination`.
     ///
@@ -48,7 +50,7 @@ public final class ReleaseStaging: @unchecked Sendable {
         } catch {
             throw ReleaseError(.io, path: folder, reason: "cannot clear the staging folder: \(error.localizedDescription)")
         }
-        lock.lock(); createdFolders.removeAll(); lock.unlock()
+        lock.lock(); createdFolders.removeAll(); knownDigests.removeAll(); lock.unlock()
     }
 
     /// Removes every file (hidden ones too, such as the temporary files of a write that a killed
@@ -80,7 +82,7 @@ public final class ReleaseStaging: @unchecked Sendable {
                 rmdir(folder + "/" + rel)
             }
         }
-        lock.lock(); createdFolders.removeAll(); lock.unlock()
+        lock.lock(); createdFolders.removeAll(); knownDigests.removeAll(); lock.unlock()
         return removed.sorted()
     }
 
@@ -89,6 +91,7 @@ public final class ReleaseStaging: @unchecked Sendable {
         let path = folder + "/" + relative
         let parent = (path as NSString).deletingLastPathComponent
         lock.lock()
+        knownDigests[relative] = nil // about to be rewritten by whoever prepares it
         let known = createdFolders.contains(parent)
         lock.unlock()
         if !known {
@@ -106,6 +109,13 @@ public final class ReleaseStaging: @unchecked Sendable {
     public func write(_ bytes: [UInt8], to relative: String) throws {
         let path = try prepare(relative)
         try AtomicFile.write(bytes, to: path)
+    }
+
+    /// Writes `bytes` whose SHA-256 the caller already knows (hex; e.g. verified on receipt), atomically;
+    /// ``commit()`` puts that digest in the manifest instead of reading the file again.
+    public func write(_ bytes: [UInt8], to relative: String, sha256 hex: String) throws {
+        try write(bytes, to: relative)
+        lock.lock(); knownDigests[relative] = hex; lock.unlock()
     }
 
     /// Writes UTF-8 `text` to the release-relative path, atomically.
@@ -133,7 +143,8 @@ public final class ReleaseStaging: @unchecked Sendable {
     /// - Returns: the manifest text.
     @discardableResult
     public func commit() throws -> String {
-        let manifest = try Manifest.compute(folder: folder, files: try files().filter { $0 != Manifest.fileName })
+        lock.lock(); let known = knownDigests; lock.unlock()
+        let manifest = try Manifest.compute(folder: folder, files: try files().filter { $0 != Manifest.fileName }, known: known)
         try write(manifest, to: Manifest.fileName)
         let fm = FileManager.default
         var old: String? = nil
@@ -221,10 +232,11 @@ public enum Manifest {
         return hash.finalizeHex()
     }
 
-    /// The manifest text for `files` (release-relative) under `folder`.
-    public static func compute(folder: String, files: [String]) throws -> String {
+    /// The manifest text for `files` (release-relative) under `folder`; digests in `known` (hex, by
+    /// path) are used as they are, the others computed from the files.
+    public static func compute(folder: String, files: [String], known: [String: String] = [:]) throws -> String {
         var out = ""
-        for f in files { out += try sha256(ofFile: folder + "/" + f) + "  " + f + "\n" }
+        for f in files { out += try (known[f] ?? sha256(ofFile: folder + "/" + f)) + "  " + f + "\n" }
         return out
     }
 

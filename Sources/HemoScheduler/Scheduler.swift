@@ -17,9 +17,17 @@ import HemoCore
 ///   expired lease) is retried, preferring a live worker that has not failed that exam (the exam
 ///   waits for one while such a worker exists), up to ``SchedulerSettings/maxAttempts``; then the
 ///   exam is quarantined with its last error.
+/// - **Cancel.** A worker that may still be computing an attempt the scheduler took from it is
+///   told to drop it (``SchedulerDirective/cancel(_:exam:attempt:reason:)``): at once when the
+///   lease expired or a chunk was corrupt; when it rejoins (READY) after being declared dead or
+///   after restarting; and, for any such attempt still out (a worker declared dead that never
+///   rejoined), when the run ends. A result the
+///   worker sends for it first is ignored and settles it.
 /// - **Drain.** A draining worker keeps its attempts but gets nothing new.
 /// - **Resume.** Exams finished in an earlier run are counted as completed and never dispatched.
-/// - **End.** ``SchedulerDirective/allDone`` is emitted once, after every exam is completed or quarantined.
+/// - **End.** ``SchedulerDirective/allDone`` is emitted once, after every exam is completed or
+///   quarantined. ``SchedulerEvent/runEnded(reason:)`` ends a run early: every attempt still out
+///   is cancelled and nothing more is dispatched.
 public struct Scheduler: Sendable {
     /// The settings.
     public let settings: SchedulerSettings
@@ -57,6 +65,15 @@ public struct Scheduler: Sendable {
     private var quarantinedCount = 0
     private var nextJobID: UInt64 = 1
     private var announcedAllDone = false
+    private var ended = false
+    /// Attempts taken from a worker that may still be computing them and was not told yet
+    /// (it was declared dead, or restarted): cancelled when it rejoins or the run ends.
+    private var stale: [WorkerID: Set<AttemptRef>] = [:]
+
+    private struct AttemptRef: Hashable, Sendable {
+        var exam: Int
+        var attempt: UInt32
+    }
 
     /// A scheduler for `exams`, of which `alreadyFinished` (from the journal of an earlier run)
     /// count as completed and are never dispatched.
@@ -93,6 +110,12 @@ public struct Scheduler: Sendable {
 
     /// Whether every exam is completed or quarantined.
     public var isFinished: Bool { finished == exams.count }
+
+    /// Attempts the scheduler took from `worker` and will cancel when it rejoins or the run ends,
+    /// as (exam, attempt) in exam order.
+    public func staleAttempts(of worker: WorkerID) -> [(exam: CaseID, attempt: UInt32)] {
+        (stale[worker] ?? []).sorted { ($0.exam, $0.attempt) < ($1.exam, $1.attempt) }.map { (exams[$0.exam].spec.id, $0.attempt) }
+    }
 
     /// Counts and live workers, for `hemo status`.
     public var status: SchedulerStatus {
@@ -131,13 +154,49 @@ public struct Scheduler: Sendable {
             }
         case .tick:
             tick(now: now, &out)
+        case let .runEnded(reason):
+            endRun(reason: reason, &out)
         }
         fill(now: now, &out)
         if finished == exams.count && !announcedAllDone {
             announcedAllDone = true
+            cancelStale(reason: "the run is finished", &out)
             out.append(.allDone)
         }
         return out
+    }
+
+    /// Cancels every attempt still out (running on a live worker, or stale) and stops dispatching.
+    private mutating func endRun(reason: String, _ out: inout [SchedulerDirective]) {
+        ended = true
+        for slot in workers.indices.sorted(by: { workers[$0].id < workers[$1].id }) where workers[slot].alive {
+            for e in workers[slot].running.sorted() {
+                guard case .running(let attempt, _) = exams[e].phase else { continue }
+                out.append(.cancel(workers[slot].id, exam: exams[e].spec.id, attempt: attempt, reason: reason))
+                release(e, from: slot)
+                exams[e].phase = .pending
+                pending.push(e)
+            }
+        }
+        cancelStale(reason: reason, &out)
+    }
+
+    /// Emits a cancel for every stale attempt, in worker then exam order, and forgets them all. A
+    /// worker declared dead may only have been unreachable, so its attempts are cancelled too.
+    private mutating func cancelStale(reason: String, _ out: inout [SchedulerDirective]) {
+        for id in stale.keys.sorted() {
+            for ref in (stale[id] ?? []).sorted(by: { ($0.exam, $0.attempt) < ($1.exam, $1.attempt) }) {
+                out.append(.cancel(id, exam: exams[ref.exam].spec.id, attempt: ref.attempt, reason: reason))
+            }
+        }
+        stale = [:]
+    }
+
+    /// A result (DONE or FAILED) from `id` for an attempt that is no longer its: the worker is no
+    /// longer computing it, so nothing needs cancelling.
+    private mutating func settleStale(_ id: WorkerID, exam e: Int, attempt: UInt32) {
+        stale[id]?.remove(AttemptRef(exam: e, attempt: attempt))
+        if stale[id]?.isEmpty == true { stale[id] = nil }
     }
 
     /// Records that `id` spoke; returns its slot when it is a live worker.
@@ -153,8 +212,9 @@ public struct Scheduler: Sendable {
                                       now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
         let capacity = max(0, capacity)
         if let slot = workerSlot[id], workers[slot].alive {
-            // A second READY means the worker restarted: what it held is lost.
-            failAll(of: slot, stage: "worker", reason: "worker \(id) restarted (sent READY again)", now: now, &out)
+            // A second READY means the worker restarted or rejoined: what it held is given to others,
+            // and cancelled below in case the worker is still computing it.
+            failAll(of: slot, stage: "worker", reason: "worker \(id) restarted (sent READY again)", keepStale: true, now: now, &out)
         }
         let fresh = Worker(id: id, capacity: capacity, capabilities: capabilities, credit: creditLimit(capacity: capacity),
                            lastHeard: now, lastSent: now)
@@ -163,6 +223,12 @@ public struct Scheduler: Sendable {
         } else {
             workerSlot[id] = workers.count
             workers.append(fresh)
+        }
+        if let refs = stale.removeValue(forKey: id) {
+            for ref in refs.sorted(by: { ($0.exam, $0.attempt) < ($1.exam, $1.attempt) }) {
+                out.append(.cancel(id, exam: exams[ref.exam].spec.id, attempt: ref.attempt,
+                                   reason: "attempt \(ref.attempt) of exam \(exams[ref.exam].spec.id) was taken back while worker \(id) was unreachable or restarting"))
+            }
         }
     }
 
@@ -175,6 +241,7 @@ public struct Scheduler: Sendable {
         }
         guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
             out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
+            settleStale(id, exam: e, attempt: attempt)
             if slot == nil { out.append(.disconnectWorker(id)) }
             return
         }
@@ -206,6 +273,7 @@ public struct Scheduler: Sendable {
         }
         guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
             out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
+            if !cancel { settleStale(id, exam: e, attempt: attempt) }
             if slot == nil { out.append(.disconnectWorker(id)) }
             return
         }
@@ -234,19 +302,22 @@ public struct Scheduler: Sendable {
         }
     }
 
-    /// Fails every attempt a worker holds, in exam order.
-    private mutating func failAll(of slot: Int, stage: String, reason: String, now: SchedulerInstant,
-                                  _ out: inout [SchedulerDirective]) {
+    /// Fails every attempt a worker holds, in exam order; with `keepStale`, remembers them to be
+    /// cancelled (the worker may still be computing them).
+    private mutating func failAll(of slot: Int, stage: String, reason: String, keepStale: Bool = false,
+                                  now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
         for e in workers[slot].running.sorted() {
             guard case .running(let attempt, _) = exams[e].phase else { continue }
+            if keepStale { stale[workers[slot].id, default: []].insert(AttemptRef(exam: e, attempt: attempt)) }
             release(e, from: slot)
             failed(e, FailureRecord(stage: stage, reason: reason, worker: workers[slot].id, attempt: attempt), &out)
         }
     }
 
-    private mutating func remove(_ slot: Int, stage: String, reason: String, now: SchedulerInstant,
-                                 _ out: inout [SchedulerDirective]) {
-        failAll(of: slot, stage: stage, reason: reason, now: now, &out)
+    private mutating func remove(_ slot: Int, stage: String, reason: String, keepStale: Bool = false,
+                                 now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        if !keepStale { stale[workers[slot].id] = nil }
+        failAll(of: slot, stage: stage, reason: reason, keepStale: keepStale, now: now, &out)
         workers[slot].alive = false
         workers[slot].credit = 0
     }
@@ -257,7 +328,8 @@ public struct Scheduler: Sendable {
         for slot in order where now.since(workers[slot].lastHeard) > settings.deadAfter {
             let reason = "no message for \(now.since(workers[slot].lastHeard)) (limit \(settings.deadAfter))"
             out.append(.markWorkerDead(workers[slot].id, reason: reason))
-            remove(slot, stage: "worker", reason: "worker \(workers[slot].id) died: \(reason)", now: now, &out)
+            // It may only be unreachable: what it held is cancelled if it comes back.
+            remove(slot, stage: "worker", reason: "worker \(workers[slot].id) died: \(reason)", keepStale: true, now: now, &out)
         }
         // 2. Leases.
         if let timeout = settings.jobTimeout {
@@ -317,7 +389,7 @@ public struct Scheduler: Sendable {
     }
 
     private mutating func fill(now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
-        guard !pending.isEmpty, hasFreeCredit else { return }
+        guard !ended, !pending.isEmpty, hasFreeCredit else { return }
         var waiting: [Int] = []
         while let e = pending.pop() {
             switch choose(e) {

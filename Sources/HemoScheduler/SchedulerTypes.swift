@@ -124,6 +124,9 @@ public enum SchedulerEvent: Hashable, Sendable {
     case workerDisconnected(WorkerID)
     /// Time passed: check liveness, leases and heartbeats.
     case tick
+    /// The shell ends the run before every exam finished (stopped): cancel every attempt still
+    /// out, dispatch nothing more.
+    case runEnded(reason: String)
 }
 
 /// Why an attempt ended without a result.
@@ -165,7 +168,8 @@ public struct Assignment: Hashable, Sendable {
 public enum SchedulerDirective: Hashable, Sendable {
     /// Send a JOB.
     case dispatch(Assignment)
-    /// Tell the worker to abandon an attempt (its lease expired or a chunk was corrupt); later results are ignored.
+    /// Send CANCEL: the worker drops the attempt (its lease expired, a chunk was corrupt, it was
+    /// taken back while the worker was unreachable, or the run ended); later results are ignored.
     case cancel(WorkerID, exam: CaseID, attempt: UInt32, reason: String)
     /// A result was dropped (expired attempt, unknown exam, already finished): log it.
     case ignoreResult(WorkerID, exam: CaseID, attempt: UInt32, reason: String)

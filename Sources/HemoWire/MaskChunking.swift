@@ -26,7 +26,7 @@ public struct MaskChunker: Sendable {
     /// - Throws: ``ChunkError`` when the map has several frames, a label above 5, or a geometry the
     ///   wire cannot carry.
     public func chunks(labelMap: Volume<UInt8>, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
-        if let bad = labelMap.voxels.first(where: { $0 > 5 }) {
+        if maximum(labelMap.voxels) > 5, let bad = labelMap.voxels.first(where: { $0 > 5 }) {
             throw ChunkError(exam: exam, attempt: attempt, chunkIndex: nil, reason: "label value \(bad) is outside 0...5")
         }
         return try chunks(bytes: labelMap.voxels, frames: labelMap.frames, geometry: labelMap.geometry,
@@ -38,7 +38,7 @@ public struct MaskChunker: Sendable {
     /// - Throws: ``ChunkError`` for a bitmask value above 31, several frames or an unsendable geometry.
     public func chunks(bytes volume: Volume<UInt8>, kind: MaskKind, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
         if kind == .labelMap { return try chunks(labelMap: volume, exam: exam, attempt: attempt) }
-        if kind == .bitmask, let bad = volume.voxels.first(where: { $0 > 31 }) {
+        if kind == .bitmask, maximum(volume.voxels) > 31, let bad = volume.voxels.first(where: { $0 > 31 }) {
             throw ChunkError(exam: exam, attempt: attempt, chunkIndex: nil, reason: "bitmask value \(bad) is outside 0...31")
         }
         return try chunks(bytes: volume.voxels, frames: volume.frames, geometry: volume.geometry,
@@ -263,10 +263,11 @@ public struct MaskAssembler: Sendable {
         guard bytes.count == slabVoxels else {
             throw fail("payload holds \(bytes.count) bytes, the slab has \(slabVoxels) voxels")
         }
-        if maskKind == .labelMap, let bad = bytes.first(where: { $0 > 5 }) {
+        let largest = maximum(bytes)
+        if maskKind == .labelMap, largest > 5, let bad = bytes.first(where: { $0 > 5 }) {
             throw fail("label value \(bad) is outside 0...5")
         }
-        if maskKind == .bitmask, let bad = bytes.first(where: { $0 > 31 }) {
+        if maskKind == .bitmask, largest > 31, let bad = bytes.first(where: { $0 > 31 }) {
             throw fail("bitmask value \(bad) is outside 0...31")
         }
         let start = chunk.slices.lowerBound * size.sliceCount
@@ -282,5 +283,14 @@ public struct MaskAssembler: Sendable {
         let volume = Volume<UInt8>(geometry: geometry, voxels: voxels)
         voxels = []
         return .complete(volume)
+    }
+}
+
+/// The largest byte of `bytes` (0 when empty), in one vectorisable pass.
+func maximum(_ bytes: [UInt8]) -> UInt8 {
+    bytes.withUnsafeBufferPointer { p in
+        var m: UInt8 = 0
+        for b in p { m = max(m, b) }
+        return m
     }
 }

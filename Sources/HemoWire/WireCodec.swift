@@ -21,6 +21,7 @@ extension WireMessage {
             try FieldRules.writeCase(m.exam, &fields, field: "CANCEL.exam")
             fields.u32(m.attempt)
             try fields.string(m.reason, max: WireProtocol.maxReasonBytes, field: "CANCEL.reason")
+        case .file(let m): try m.encode(into: &fields, blobs: &blobs)
         }
         try checkLength(fields.bytes.count, max: WireProtocol.maxFieldsBytes, field: "\(type).fields")
         return [WireProtocol.header, [type.rawValue], fields.bytes] + blobs
@@ -94,6 +95,9 @@ extension WireMessage {
             let attempt = try reader.u32("CANCEL.attempt")
             let reason = try reader.string("CANCEL.reason", max: WireProtocol.maxReasonBytes)
             message = .cancel(Cancel(exam: exam, attempt: attempt, reason: reason))
+        case .file:
+            try expectBlobs(1)
+            message = .file(try FilePart.decode(&reader, payload: blobs[0]))
         }
         try reader.finish("\(type).fields")
         return message
@@ -366,6 +370,70 @@ extension Chunk {
     }
 }
 
+extension FilePart {
+    /// A release-relative path: 1...``WireProtocol/maxFilePathBytes`` bytes, `/`-separated
+    /// components none of which is empty, `.` or `..` (so it cannot leave the release folder).
+    static func checkPath(_ path: String, field: String) throws(WireError) {
+        try FieldRules.checkNonEmpty(path, max: WireProtocol.maxFilePathBytes, field: field)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            throw WireError(field: field, reason: .invalidValue("'\(path)' is not a plain relative path"))
+        }
+    }
+
+    func check() throws(WireError) {
+        try FieldRules.checkRange(fileCount, 1...WireProtocol.maxResultFiles, field: "FILE.fileCount")
+        try FieldRules.checkRange(fileIndex, 0...(fileCount - 1), field: "FILE.fileIndex")
+        try Self.checkPath(path, field: "FILE.path")
+        try FieldRules.checkRange(size, 0...WireProtocol.maxResultFileBytes, field: "FILE.size")
+        guard sha256.count == 32 else {
+            throw WireError(field: "FILE.sha256", reason: .invalidValue("a SHA-256 has 32 bytes, got \(sha256.count)"))
+        }
+        let parts = WireProtocol.filePartCount(size: size)
+        guard partCount == parts else {
+            throw WireError(field: "FILE.partCount", reason: .invalidValue("a file of \(size) bytes travels in \(parts) parts, not \(partCount)"))
+        }
+        try FieldRules.checkRange(partIndex, 0...(partCount - 1), field: "FILE.partIndex")
+        guard !payload.isEmpty else { throw WireError(field: "FILE.payload", reason: .invalidValue("empty payload")) }
+        try checkLength(payload.count, max: WireProtocol.maxBlobBytes, field: "FILE.payload")
+    }
+
+    func encode(into w: inout WireWriter, blobs: inout [[UInt8]]) throws(WireError) {
+        try check()
+        try FieldRules.writeCase(exam, &w, field: "FILE.exam")
+        w.u32(attempt)
+        w.u32(UInt32(fileIndex))
+        w.u32(UInt32(fileCount))
+        try w.string(path, max: WireProtocol.maxFilePathBytes, field: "FILE.path")
+        w.u64(UInt64(size))
+        for b in sha256 { w.u8(b) }
+        w.u32(UInt32(partIndex))
+        w.u32(UInt32(partCount))
+        blobs.append(payload)
+    }
+
+    static func decode(_ r: inout WireReader, payload: [UInt8]) throws(WireError) -> FilePart {
+        let exam = try FieldRules.readCase(&r, field: "FILE.exam")
+        let attempt = try r.u32("FILE.attempt")
+        let fileIndex = Int(try r.u32("FILE.fileIndex"))
+        let fileCount = Int(try r.u32("FILE.fileCount"))
+        let path = try r.string("FILE.path", max: WireProtocol.maxFilePathBytes)
+        let size = try r.u64("FILE.size")
+        guard size <= UInt64(WireProtocol.maxResultFileBytes) else {
+            throw WireError(field: "FILE.size", reason: .tooLarge(limit: WireProtocol.maxResultFileBytes, actual: Int(clamping: size)))
+        }
+        var sha: [UInt8] = []
+        sha.reserveCapacity(32)
+        for _ in 0..<32 { sha.append(try r.u8("FILE.sha256")) }
+        let partIndex = Int(try r.u32("FILE.partIndex"))
+        let partCount = Int(try r.u32("FILE.partCount"))
+        let part = FilePart(exam: exam, attempt: attempt, fileIndex: fileIndex, fileCount: fileCount, path: path,
+                            size: Int(size), sha256: sha, partIndex: partIndex, partCount: partCount, payload: payload)
+        try part.check()
+        return part
+    }
+}
+
 extension Done {
     func encode(into w: inout WireWriter, blobs: inout [[UInt8]]) throws(WireError) {
         try FieldRules.writeCase(exam, &w, field: "DONE.exam")
@@ -423,6 +491,10 @@ extension StatusReply {
             try FieldRules.checkRange(n, 0...Int(UInt32.max), field: "STATUS-REPLY.\(name)")
             w.u32(UInt32(n))
         }
+        for (name, x) in [("examsPerMinute", examsPerMinute), ("windowSeconds", windowSeconds), ("elapsedSeconds", elapsedSeconds)] {
+            try Self.checkRate(x, field: "STATUS-REPLY.\(name)")
+            w.f64(x)
+        }
         try checkLength(workers.count, max: WireProtocol.maxStatusWorkers, field: "STATUS-REPLY.workers")
         w.u32(UInt32(workers.count))
         for worker in workers {
@@ -442,6 +514,12 @@ extension StatusReply {
         for name in ["examsTotal", "completed", "quarantined", "running", "pending"] {
             counts.append(Int(try r.u32("STATUS-REPLY.\(name)")))
         }
+        var rates: [Double] = []
+        for name in ["examsPerMinute", "windowSeconds", "elapsedSeconds"] {
+            let x = try r.f64("STATUS-REPLY.\(name)")
+            try checkRate(x, field: "STATUS-REPLY.\(name)")
+            rates.append(x)
+        }
         let count = Int(try r.u32("STATUS-REPLY.workers"))
         try checkLength(count, max: WireProtocol.maxStatusWorkers, field: "STATUS-REPLY.workers")
         var workers: [WorkerStatus] = []
@@ -456,6 +534,12 @@ extension StatusReply {
                                         outstanding: outstanding, draining: draining))
         }
         return StatusReply(examsTotal: counts[0], completed: counts[1], quarantined: counts[2],
-                           running: counts[3], pending: counts[4], workers: workers)
+                           running: counts[3], pending: counts[4], examsPerMinute: rates[0], windowSeconds: rates[1],
+                           elapsedSeconds: rates[2], workers: workers)
+    }
+
+    /// Rates and durations are finite and not negative.
+    static func checkRate(_ x: Double, field: String) throws(WireError) {
+        guard x.isFinite, x >= 0 else { throw WireError(field: field, reason: .invalidValue("\(x) is not a finite, non-negative number")) }
     }
 }

@@ -5,8 +5,9 @@
 public enum WireProtocol {
     /// Frame 0's first four bytes: ASCII `HEMO`.
     public static let magic: [UInt8] = Array("HEMO".utf8)
-    /// The protocol version this build speaks (frame 0's fifth byte).
-    public static let version: UInt8 = 1
+    /// The protocol version this build speaks (frame 0's fifth byte). Version 2 added FILE
+    /// (encoded release files from the worker) and the throughput fields of STATUS-REPLY.
+    public static let version: UInt8 = 2
     /// Frame 0 as sent: `HEMO` + version.
     public static var header: [UInt8] { magic + [version] }
 
@@ -55,4 +56,16 @@ public enum WireProtocol {
     public static let maxVolumeVoxels = 1 << 30
     /// Largest uncompressed chunk slab, in voxels (one byte each): fits one blob.
     public static let maxChunkVoxels = maxBlobBytes
+
+    /// Longest release-relative path of a FILE, in bytes.
+    public static let maxFilePathBytes = 512
+    /// Most files in one attempt's result (three volumes and one PNG per slice, with room to spare).
+    public static let maxResultFiles = maxGridEdge + 16
+    /// Largest release file carried by FILE messages, in bytes.
+    public static let maxResultFileBytes = 4 << 30
+    /// Bytes of a file in each FILE part (the last part holds the rest): part `p` covers bytes
+    /// `p × filePartBytes ..< min(size, (p + 1) × filePartBytes)`.
+    public static let filePartBytes = 8 << 20
+    /// Parts a file of `size` bytes travels in: `max(1, ceil(size / filePartBytes))`.
+    public static func filePartCount(size: Int) -> Int { max(1, (size + filePartBytes - 1) / filePartBytes) }
 }

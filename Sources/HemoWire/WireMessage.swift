@@ -20,8 +20,10 @@ public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     case statusRequest = 8
     /// Coordinator → `hemo status`: the answer.
     case statusReply = 9
-    /// Coordinator → worker: abandon an attempt (its lease expired or a chunk was corrupt).
+    /// Coordinator → worker: abandon an attempt (its lease expired, a chunk was corrupt, the run ended).
     case cancel = 10
+    /// Worker → coordinator: one part of one encoded release file of an attempt (version 2).
+    case file = 11
 
     /// The upper-case name used in documentation and errors.
     public var description: String {
@@ -36,6 +38,7 @@ public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible 
         case .statusRequest: "STATUS"
         case .statusReply: "STATUS-REPLY"
         case .cancel: "CANCEL"
+        case .file: "FILE"
         }
     }
 }
@@ -126,7 +129,11 @@ public struct Job: Equatable, Sendable {
     }
 }
 
-/// What a CHUNK's voxels mean.
+/// What a CHUNK's voxels mean (wire code in brackets).
+///
+/// A build attempt of protocol version 2 sends only ``bitmask`` [6] chunks; the released files
+/// themselves travel as ``FilePart``s. The Int16 byte planes [7, 8] stay defined for volumes a
+/// coordinator must encode itself; a build result's collector refuses them.
 public enum MaskKind: Hashable, Sendable {
     /// A single-label map: one byte per voxel, values 0...5 (release-format labels).
     case labelMap
@@ -196,6 +203,56 @@ public struct Chunk: Equatable, Sendable {
 
     /// Voxels in the slab.
     public var slabVoxels: Int { geometry.size.sliceCount * slices.count }
+}
+
+/// FILE: one part of one release file an attempt encoded (a NIfTI volume or a slice PNG), LZ4-compressed.
+///
+/// A worker encodes its exam's release files with the same functions as `hemo build`, so the
+/// bytes are the release's; the coordinator checks every part (LZ4 content checksum, exact
+/// length) and each whole file against its SHA-256 before writing it.
+public struct FilePart: Equatable, Sendable {
+    /// The exam.
+    public var exam: CaseID
+    /// The attempt that produced it.
+    public var attempt: UInt32
+    /// The file's number in the attempt's result, `0..<fileCount`.
+    public var fileIndex: Int
+    /// How many files the attempt's result has (identical in every part of the attempt).
+    public var fileCount: Int
+    /// The release-relative path (e.g. `imagesTr/case_000_0000.nii.gz`): `/`-separated, no empty,
+    /// `.` or `..` component, 1...``WireProtocol/maxFilePathBytes`` bytes.
+    public var path: String
+    /// The file's size in bytes (0...``WireProtocol/maxResultFileBytes``).
+    public var size: Int
+    /// The SHA-256 of the whole file (32 bytes).
+    public var sha256: [UInt8]
+    /// This part's number, `0..<partCount`.
+    public var partIndex: Int
+    /// Parts of this file: ``WireProtocol/filePartCount(size:)``.
+    public var partCount: Int
+    /// The part's bytes as one LZ4 frame with a content checksum.
+    public var payload: [UInt8]
+
+    /// A FILE message.
+    public init(exam: CaseID, attempt: UInt32, fileIndex: Int, fileCount: Int, path: String, size: Int,
+                sha256: [UInt8], partIndex: Int, partCount: Int, payload: [UInt8]) {
+        self.exam = exam
+        self.attempt = attempt
+        self.fileIndex = fileIndex
+        self.fileCount = fileCount
+        self.path = path
+        self.size = size
+        self.sha256 = sha256
+        self.partIndex = partIndex
+        self.partCount = partCount
+        self.payload = payload
+    }
+
+    /// The bytes of the file this part covers.
+    public var byteRange: Range<Int> {
+        let start = partIndex * WireProtocol.filePartBytes
+        return start..<min(size, start + WireProtocol.filePartBytes)
+    }
 }
 
 /// How long one stage of a job took.
@@ -304,17 +361,34 @@ public struct StatusReply: Equatable, Sendable {
     public var running: Int
     /// Exams waiting.
     public var pending: Int
+    /// Exams finished (released or failed) per minute over the recent window (finite, ≥ 0).
+    public var examsPerMinute: Double
+    /// The window ``examsPerMinute`` was measured over, in seconds (shorter at the start of a run).
+    public var windowSeconds: Double
+    /// Seconds since the coordinator started serving.
+    public var elapsedSeconds: Double
     /// Live workers, at most ``WireProtocol/maxStatusWorkers``.
     public var workers: [WorkerStatus]
 
     /// A status reply.
-    public init(examsTotal: Int, completed: Int, quarantined: Int, running: Int, pending: Int, workers: [WorkerStatus]) {
+    public init(examsTotal: Int, completed: Int, quarantined: Int, running: Int, pending: Int,
+                examsPerMinute: Double = 0, windowSeconds: Double = 0, elapsedSeconds: Double = 0, workers: [WorkerStatus]) {
         self.examsTotal = examsTotal
         self.completed = completed
         self.quarantined = quarantined
         self.running = running
         self.pending = pending
+        self.examsPerMinute = examsPerMinute
+        self.windowSeconds = windowSeconds
+        self.elapsedSeconds = elapsedSeconds
         self.workers = workers
+    }
+
+    /// Seconds until the exams left (running and pending) are done at the current throughput;
+    /// `nil` while nothing has finished in the window.
+    public var etaSeconds: Double? {
+        guard examsPerMinute > 0 else { return running + pending == 0 ? 0 : nil }
+        return Double(running + pending) / examsPerMinute * 60
     }
 }
 
@@ -343,6 +417,8 @@ public enum WireMessage: Equatable, Sendable {
     case statusReply(StatusReply)
     /// CANCEL.
     case cancel(Cancel)
+    /// FILE.
+    case file(FilePart)
 
     /// The message's type.
     public var type: MessageType {
@@ -357,6 +433,7 @@ public enum WireMessage: Equatable, Sendable {
         case .statusRequest: .statusRequest
         case .statusReply: .statusReply
         case .cancel: .cancel
+        case .file: .file
         }
     }
 }

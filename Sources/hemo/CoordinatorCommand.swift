@@ -52,6 +52,17 @@ struct CoordinatorOptionGroup: ParsableArguments {
 /// Runs a coordinator to completion and prints the summary.
 enum CoordinatorRunner {
     static func run(_ coordinator: Coordinator, label: String, onStart: (String) -> Void = { _ in }) throws -> CoordinatorSummary {
+        // SIGINT / SIGTERM stop the run: attempts in flight are cancelled on their workers, the
+        // journal keeps what was released, and a restart with the same arguments resumes.
+        var signalSources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { coordinator.stop() }
+            source.resume()
+            signalSources.append(source)
+        }
+        defer { for source in signalSources { source.cancel() } }
         let endpoint: String
         do { endpoint = try coordinator.start() } catch {
             printError("error: \(error)")
@@ -71,7 +82,8 @@ enum CoordinatorRunner {
         var lines = ["release: \(s.release)",
                      "cases: \(records.count), slices: \(records.reduce(0) { $0 + $1.sliceCount }), failures: \(s.outcome.failures.count), time: \(String(format: "%.2f", s.seconds)) s (\(String(format: "%.2f", Double(records.count - s.resumed) / max(s.seconds, 1e-9))) exams/s)\(s.resumed > 0 ? ", \(s.resumed) resumed from the journal" : "")"]
         lines.append("lesions: " + Subtype.allCases.map { "\($0.name) \(lesions[$0] ?? 0)" }.joined(separator: ", "))
-        lines.append("wire: \(s.dispatches) jobs, \(s.jobBytesSent) bytes sent, \(s.resultBytesReceived) bytes received, \(String(format: "%.0f", s.wireBytesPerExam)) bytes/exam, result chunks LZ4 ratio \(String(format: "%.2f", s.chunkCompressionRatio)) (\(s.chunkRawBytes) → \(s.chunkPayloadBytes) bytes)"
+        lines.append("wire: \(s.dispatches) jobs, \(s.jobBytesSent) bytes sent, \(s.resultBytesReceived) bytes received, \(String(format: "%.0f", s.wireBytesPerExam)) bytes/exam, mask chunks LZ4 ratio \(String(format: "%.2f", s.chunkCompressionRatio)) (\(s.chunkRawBytes) → \(s.chunkPayloadBytes) bytes), release files \(s.wire.fileRawBytes) → \(s.wire.filePayloadBytes) bytes (LZ4 ratio \(String(format: "%.3f", s.fileCompressionRatio)))"
+                     + (s.wire.cancelsSent > 0 ? ", \(s.wire.cancelsSent) cancels sent" : "")
                      + (s.inlineRawBytes > 0 ? ", inline inputs \(s.inlineRawBytes) → \(s.inlineCompressedBytes) bytes" : "")
                      + (s.droppedMessages > 0 ? ", \(s.droppedMessages) malformed messages dropped" : ""))
         lines.append("stage seconds (workers and coordinator writers, summed over exams): " + s.workerStages.entries.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))
@@ -98,7 +110,7 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Serve a cohort's exams to `hemo worker`s over ZeroMQ and assemble the release.",
-        discussion: "Restarting with the same arguments resumes from the journal beside the release. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure."
+        discussion: "Restarting with the same arguments resumes from the journal beside the release. SIGINT or SIGTERM stops the run: attempts in flight are cancelled on their workers and the journal keeps what was released. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure. `hemo status ENDPOINT` reports progress and throughput."
     )
 
     @OptionGroup var io: CohortReleaseOptions
@@ -126,7 +138,10 @@ struct CoordinatorCommand: ParsableCommand {
         settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
         settings.insecure = insecure
         let progress = ProgressReporter(label: "coordinator")
-        settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
+        settings.progress = { p in
+            progress.update(done: p.done, total: p.total, failed: p.failed,
+                            examsPerMinute: p.snapshot.examsPerMinute, etaSeconds: .some(p.snapshot.etaSeconds))
+        }
         let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         let c: Coordinator
         do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {

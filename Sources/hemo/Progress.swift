@@ -10,13 +10,16 @@ final class ProgressReporter: @unchecked Sendable {
 
     init(label: String) { self.label = label }
 
-    /// Reports `done` of `total`, with an optional note (e.g. a failure).
-    func update(done: Int, total: Int, failed: Int, note: String? = nil) {
+    /// Reports `done` of `total`, with an optional note (e.g. a failure). A measured throughput
+    /// (`examsPerMinute`, with its `etaSeconds`, e.g. a coordinator's windowed rate) replaces the
+    /// average since start.
+    func update(done: Int, total: Int, failed: Int, note: String? = nil,
+                examsPerMinute: Double? = nil, etaSeconds: Double?? = nil) {
         lock.lock(); defer { lock.unlock() }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let stats = "\(done)/\(total) exams, \(failed) failed, \(String(format: "%.2f", rate)) exams/s, ETA \(Int(eta.rounded())) s"
+        let rate = examsPerMinute.map { $0 / 60 } ?? (elapsed > 0 ? Double(done) / elapsed : 0)
+        let eta: Double? = etaSeconds ?? (rate > 0 ? Double(total - done) / rate : nil)
+        let stats = "\(done)/\(total) exams, \(failed) failed, \(String(format: "%.1f", rate * 60)) exams/min, ETA \(eta.map { "\(Int($0.rounded())) s" } ?? "unknown")"
         if let note { emit(isTerminal ? "\r\u{1B}[K\(note)\n" : "\(note)\n") }
         if isTerminal {
             let width = 30

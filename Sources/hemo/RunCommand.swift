@@ -8,7 +8,7 @@ import HemoRelease
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Build a release with a coordinator on 127.0.0.1 and N local `hemo worker` processes.",
+        abstract: "Build a release with a local coordinator and N local `hemo worker` processes (ZeroMQ over a Unix socket).",
         discussion: "The same release as `hemo build` (same MANIFEST.sha256), computed by worker processes over ZeroMQ. Restart with the same arguments to resume."
     )
 
@@ -30,9 +30,15 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let options = try release.releaseOptions()
-        var settings = coordinator.settings(endpoint: "tcp://127.0.0.1:*", force: io.force)
+        // A Unix-domain socket in the temporary folder: local only, and cheaper than TCP loopback.
+        let socketPath = NSTemporaryDirectory() + "hemo-run-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max)).sock"
+        defer { unlink(socketPath) }
+        var settings = coordinator.settings(endpoint: "ipc://" + socketPath, force: io.force)
         let progress = ProgressReporter(label: "run")
-        settings.progress = { p in progress.update(done: p.done, total: p.total, failed: p.failed) }
+        settings.progress = { p in
+            progress.update(done: p.done, total: p.total, failed: p.failed,
+                            examsPerMinute: p.snapshot.examsPerMinute, etaSeconds: .some(p.snapshot.etaSeconds))
+        }
         let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         let c: Coordinator
         do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
@@ -48,6 +54,7 @@ struct RunCommand: ParsableCommand {
         let summary: CoordinatorSummary
         do {
             summary = try CoordinatorRunner.run(c, label: "run") { endpoint in
+                printError("coordinator on \(endpoint) (`hemo status \(endpoint)` reports progress)")
                 for n in 0..<workers {
                     let p = Process()
                     p.executableURL = URL(fileURLWithPath: me)

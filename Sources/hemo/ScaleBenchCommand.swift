@@ -141,6 +141,8 @@ struct ScaleSimulation {
     var random: SplitMix64
     var latencies: [UInt64] = []
     var templates: [String: CaseProduct] = [:]
+    /// A template's record and encoded release files (for the template's own case id), computed once.
+    var encodedTemplates: [String: (record: CaseRecord, files: [EncodedFile])] = [:]
     var jobsDone = 0, jobsReceived = 0, readiesResent = 0, computeSeconds = 0.0
     var firstJob: UInt64?
     var lastDone: UInt64 = 0
@@ -192,13 +194,36 @@ struct ScaleSimulation {
         return p
     }
 
+    /// The messages a real worker would send for `job`: its template's files, encoded once and
+    /// renamed to this case (the bytes do not depend on the case id), its record, its bitmask.
+    mutating func result(for job: Job, times: StageTimes) throws -> [WireMessage] {
+        let product = try product(for: job)
+        guard case .paths(let paths) = job.inputs else { throw ValidationError("bench-scale-workers needs --transfer shared") }
+        let key = paths.joined(separator: "\n")
+        if encodedTemplates[key] == nil {
+            let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
+            let record = CaseRecord(id: product.id, masks: product.masks)
+            let files = try ResultEncoding.encodeFiles(product, record: record, gzipLevel: options.gzipLevel,
+                                                       scratch: NSTemporaryDirectory())
+            encodedTemplates[key] = (record, files)
+        }
+        let template = encodedTemplates[key]!
+        var record = template.record
+        let from = template.record.id.rawValue
+        record.id = job.exam
+        let files = template.files.map { f in
+            EncodedFile(path: f.path.replacingOccurrences(of: from, with: job.exam.rawValue), bytes: f.bytes)
+        }
+        return try ResultEncoding.messages(product: product, record: record, files: files, attempt: job.attempt, times: times)
+    }
+
     mutating func finish(_ worker: Int) throws {
         guard let job = state[worker].current else { return }
         state[worker].current = nil
         var times = StageTimes()
         times.add("compute", state[worker].computeSeconds)
         computeSeconds += state[worker].computeSeconds
-        let messages = try ResultEncoding.messages(product: try product(for: job), attempt: job.attempt, times: times)
+        let messages = try result(for: job, times: times)
         for m in messages { try send(m, worker: worker) }
         let t = Self.now()
         state[worker].credits.append(t)
@@ -332,13 +357,13 @@ struct ScaleSimulation {
                        String(format: "coord_cores=%.2f", cpu / max(wall, 1e-9)),
                        String(format: "coord_peak_rss_mb=%.1f", Double(a.peakResidentBytes) / 1_048_576),
                        "coord_threads=\(a.threads)", "coord_fds=\(a.openFiles)"]
-            // The coordinator's threads, by creation order (thread ids grow): the main thread (the
-            // process id), then the poll loop (the first thread `Coordinator.start()` creates; its
-            // libzmq context then starts the `ZMQbg/…` threads), then the release writers and any
-            // other. The poll loop is one thread, so it caps the coordinator at 1000 / its ms per job.
+            // The coordinator's threads: the poll loop names itself `hemo-poll` (older binaries: the
+            // first thread after the main one that is not libzmq's `ZMQbg/…`), the release writers
+            // `hemo-writer`. The poll loop is one thread, so it caps the coordinator at 1000 / its ms per job.
             let pid = Int(command.coordinatorPid ?? 0)
             func delta(_ tid: Int) -> Double { (threadsAtEnd[tid]?.seconds ?? 0) - (threadsBefore[tid]?.seconds ?? 0) }
-            let pollTid = threadsAtEnd.keys.filter { $0 != pid && !(threadsAtEnd[$0]?.name.hasPrefix("ZMQbg") ?? true) }.min()
+            let pollTid = threadsAtEnd.first { $0.value.name == "hemo-poll" }?.key
+                ?? threadsAtEnd.keys.filter { $0 != pid && !(threadsAtEnd[$0]?.name.hasPrefix("ZMQbg") ?? true) }.min()
             let poll = pollTid.map(delta) ?? 0
             let zmq = threadsAtEnd.filter { $0.value.name.hasPrefix("ZMQbg") }.keys.reduce(0) { $0 + delta($1) }
             let perJob = 1000 / Double(max(1, jobsDone))

@@ -3,6 +3,7 @@ import HemoTestKit
 import HemoCluster
 import HemoCore
 import HemoRelease
+import HemoScheduler
 import HemoWire
 import Testing
 import ZeroMQ
@@ -43,13 +44,15 @@ final class RawPeer {
 func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] {
     let c = try ExamInputs.materialize(exam: job.exam, inputs: job.inputs, scratch: NSTemporaryDirectory())
     var times = StageTimes()
-    var product = try CasePipeline.run(c, options: try JobOptionsCoding.decode(job.options, exam: job.exam), threads: 1, times: &times)
+    let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
+    var product = try CasePipeline.run(c, options: options, threads: 1, times: &times)
     if tamper {
         var ct = product.ct
         for n in ct.voxels.indices { ct.voxels[n] = 1234 }
         product = CaseProduct(id: product.id, ct: ct, masks: SubtypeMasks(geometry: product.masks.geometry), inputs: product.inputs)
     }
-    return try ResultEncoding.messages(product: product, attempt: job.attempt, times: times)
+    return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.gzipLevel,
+                                       scratch: NSTemporaryDirectory(), times: &times)
 }
 
 /// Fault drills with real sockets and processes; each ends with the clean run's manifest.
@@ -196,6 +199,25 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let status = worker.wait(seconds: 10)
         #expect(status != nil && status != 0, "the worker must exit non-zero, not hang")
         #expect(worker.stderr.contains("protocol version"), "\(worker.stderr)")
+    }
+
+    @Test func anExpiredLeaseIsCancelledOnItsLiveWorkerWhichDropsIt() throws {
+        let cohort = try TinyCohort.make(count: 3)
+        let reference = try cohort.referenceManifest()
+        var settings = fastSettings()
+        settings.scheduler = SchedulerSettings(heartbeatInterval: .milliseconds(100), livenessIntervals: 3, maxAttempts: 3,
+                                               jobTimeout: .seconds(2))
+        let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("lease"), settings: settings)
+        let slow = try Hemo.worker(endpoint, id: "slow", extra: ["--job-delay-ms", "5000"])
+        #expect(eventually(10) { coordinator.status?.workers.contains { $0.id.rawValue == "slow" && $0.outstanding > 0 } ?? false })
+        let fast = try Hemo.worker(endpoint, id: "fast")
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.outcome.failures.isEmpty)
+        #expect(summary.wire.cancelsSent >= 1, "the slow worker's expired attempts were cancelled")
+        #expect(slow.wait(seconds: 10) == 0, "\(slow.stderr)")
+        #expect(slow.stderr.contains("cancelled by the coordinator"), "\(slow.stderr)")
+        #expect(fast.wait(seconds: 10) == 0, "\(fast.stderr)")
     }
 
     @Test func sigtermDrainsTheWorkerAfterItsJob() throws {

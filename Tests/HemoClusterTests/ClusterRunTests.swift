@@ -77,37 +77,83 @@ import ZeroMQ
         for w in workers { _ = w.finished(within: 5) }
     }
 
-    @Test func resultsSurviveTheWireByteForByte() throws {
+    /// A small product with every subtype somewhere, on an oblique grid.
+    func sampleProduct() -> CaseProduct {
         let g = Geometry(size: GridSize(7, 5, 9), spacing: SIMD3(0.5, 0.7, 3),
                          affine: Affine(rowMajor: [0.5, 0, 0, -3, 0, 0.7, 0, 2, 0, 0, 3, 1, 0, 0, 0, 1]))
         var ct = Volume<Int16>(geometry: g, repeating: 0)
         for n in ct.voxels.indices { ct.voxels[n] = Int16(truncatingIfNeeded: n &* 7919 &- 30000) }
         var bitmask = Volume<UInt8>(geometry: g, repeating: 0)
-        for n in bitmask.voxels.indices { bitmask.voxels[n] = UInt8(n % 32) }
-        let exam = CaseID("case_042")!
-        let product = CaseProduct(id: exam, ct: ct, masks: SubtypeMasks(bitmask: bitmask),
-                                  inputs: [InputFile(path: "case_042/ct.nii.gz", sha256: String(repeating: "a", count: 64))])
-        let messages = try ResultEncoding.messages(product: product, attempt: 2, times: StageTimes(),
-                                                   chunker: MaskChunker(slicesPerChunk: 4))
-        var collector = ResultCollector(exam: exam, attempt: 2)
+        for n in bitmask.voxels.indices where n % 3 == 0 { bitmask.voxels[n] = UInt8(n % 32) }
+        return CaseProduct(id: CaseID("case_042")!, ct: ct, masks: SubtypeMasks(bitmask: bitmask),
+                           inputs: [InputFile(path: "case_042/ct.nii.gz", sha256: String(repeating: "a", count: 64))])
+    }
+
+    func collect(_ messages: [WireMessage], attempt: UInt32 = 2) throws -> (ResultCollector, Done?) {
+        var collector = ResultCollector(exam: CaseID("case_042")!, attempt: attempt)
         var done: Done?
         for m in messages {
             switch try WireMessage.decode(try m.encode()) {
             case .chunk(let c): try collector.accept(c)
+            case .file(let f): try collector.accept(f)
             case .done(let d): done = d
             default: Issue.record("unexpected \(m.type)")
             }
         }
-        let back = try collector.product(done: #require(done))
-        #expect(back.ct.voxels == ct.voxels && back.ct.geometry == g)
-        #expect(back.masks.bitmask.voxels == product.masks.bitmask.voxels)
-        #expect(back.inputs == product.inputs)
-        // A bitmask value above 31 is refused on both sides.
-        var bad = bitmask
-        bad.voxels[3] = 32
-        #expect(throws: ChunkError.self) { try MaskChunker().chunks(bytes: bad, kind: .bitmask, exam: exam, attempt: 1) }
-        // DONE before every chunk is an error, not a partial case.
-        #expect(throws: ClusterError.self) { try ResultCollector(exam: exam, attempt: 2).product(done: #require(done)) }
+        return (collector, done)
+    }
+
+    @Test func resultFilesSurviveTheWireAndAreTheBytesHemoBuildWrites() throws {
+        let product = sampleProduct()
+        var times = StageTimes()
+        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 6, scratch: NSTemporaryDirectory(),
+                                                   times: &times, chunker: MaskChunker(slicesPerChunk: 4))
+        #expect(messages.contains { if case .chunk(let c) = $0 { c.maskKind == .bitmask } else { false } })
+        #expect(!messages.contains { if case .chunk(let c) = $0 { c.maskKind != .bitmask } else { false } },
+                "the CT travels as its encoded file, not as byte planes")
+        let (collector, done) = try collect(messages)
+        let result = try collector.result(done: #require(done))
+        // What `hemo build` writes for the same product.
+        let record = CaseRecord(id: product.id, masks: product.masks)
+        let staging = try ReleaseStaging(destination: NSTemporaryDirectory() + "ref-\(UUID().uuidString)", force: true)
+        defer { staging.abandon() }
+        try CaseFiles.write(product, record: record, into: staging, gzipLevel: 6)
+        let reference = try staging.files().map { EncodedFile(path: $0, bytes: [UInt8](FileManager.default.contents(atPath: staging.folder + "/" + $0)!)) }
+        #expect(result.files == reference)
+        #expect(result.files.count == 3 + 9)
+        #expect(result.record == record)
+        #expect(result.inputs == product.inputs)
+        // DONE before every part is an error, not a partial case.
+        let (partial, _) = try collect(messages.filter { if case .file(let f) = $0 { f.fileIndex != 4 } else { true } })
+        #expect(throws: ClusterError.self) { try partial.result(done: #require(done)) }
+    }
+
+    @Test func aRecordThatDisagreesWithTheBitmaskOrForeignFilesAreRefused() throws {
+        let product = sampleProduct()
+        var times = StageTimes()
+        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 1, scratch: NSTemporaryDirectory(),
+                                                   times: &times)
+        // The same files and record, with a bitmask that lost one voxel.
+        var other = product.masks.bitmask
+        other.voxels[other.voxels.firstIndex { $0 != 0 }!] = 0
+        let otherChunks = try MaskChunker().chunks(bytes: other, kind: .bitmask, exam: product.id, attempt: 2).map { WireMessage.chunk($0) }
+        let swapped = otherChunks + messages.filter { if case .chunk = $0 { false } else { true } }
+        let (collector, done) = try collect(swapped)
+        let error = #expect(throws: ClusterError.self) { try collector.result(done: #require(done)) }
+        #expect(error?.reason.contains("disagrees with the bitmask") == true, "\(String(describing: error))")
+        // A file that is not one of the case's.
+        let record = CaseRecord(id: product.id, masks: product.masks)
+        var files = try ResultEncoding.encodeFiles(product, record: record, gzipLevel: 1, scratch: NSTemporaryDirectory())
+        files[files.count - 1].path = "boxes/coco.json"
+        let foreign = try ResultEncoding.messages(product: product, record: record, files: files, attempt: 2, times: StageTimes())
+        let (c2, d2) = try collect(foreign)
+        let e2 = #expect(throws: ClusterError.self) { try c2.result(done: #require(d2)) }
+        #expect(e2?.reason.contains("boxes/coco.json") == true, "\(String(describing: e2))")
+        // CT byte planes are not part of a build result any more.
+        let planes = MaskChunker.int16BytePlanes(product.ct)
+        var c3 = ResultCollector(exam: product.id, attempt: 2)
+        let chunk = try MaskChunker().chunks(bytes: planes.low, kind: .int16LowBytes, exam: product.id, attempt: 2)[0]
+        #expect(throws: ChunkError.self) { try c3.accept(chunk) }
     }
 
     @Test func optionsTravelExactlyInsideAJob() throws {

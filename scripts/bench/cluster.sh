@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Cluster overhead benchmark: `hemo run --workers 2` (coordinator + 2 worker processes over ZeroMQ
 # on loopback) against `hemo build --threads 2` (one process) on the same synthetic cohort, runs
-# interleaved. Prints per-run wall times, the medians, the overhead % of wall time (target <= 5%),
-# wire bytes per exam and the LZ4 ratio of the result chunks, and checks that both releases have
-# the same MANIFEST.sha256. (No Python peer: the peer of a cluster run is our own one-process build.)
+# interleaved. Prints per-run wall times and CPU seconds (user + system, the hemo process and the
+# worker processes it waited for), the medians, the overhead % of wall time (target <= 5%), CPU
+# seconds per exam both ways, wire bytes per exam and the LZ4 ratio of the mask chunks, and checks
+# that both releases have the same MANIFEST.sha256. The machine may be shared: the CPU seconds per
+# exam say what each way costs whatever the load. (No Python peer: the peer of a cluster run is our
+# own one-process build.)
 set -euo pipefail
 
 usage() {
@@ -41,17 +44,26 @@ echo "== hemo synth --out $work/cohort --cases $cases"
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-build_times=() run_times=() wire_line=""
+# CPU seconds (user + system) of a command and the children it waited for, from GNU time.
+cpu_of() { awk '{print $1 + $2}' "$1"; }
+
+build_times=() run_times=() build_cpu=() run_cpu=() wire_line=""
 for ((r = 1; r <= repeats; r++)); do
     t0=$(now)
-    "$hemo" build --cohort "$work/cohort" --out "$work/build" --threads 2 --force >/dev/null 2>&1
+    /usr/bin/time -f '%U %S' -o "$work/build.cpu" \
+        "$hemo" build --cohort "$work/cohort" --out "$work/build" --threads 2 --force >/dev/null 2>&1
     t1=$(now)
-    out=$("$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force 2>"$work/run.err")
+    /usr/bin/time -f '%U %S' -o "$work/run.cpu" \
+        "$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force \
+        >"$work/run.out" 2>"$work/run.err"
     t2=$(now)
+    out=$(cat "$work/run.out")
     b=$(echo "$t1 - $t0" | bc -l) c=$(echo "$t2 - $t1" | bc -l)
-    build_times+=("$b") run_times+=("$c")
+    bc_=$(cpu_of "$work/build.cpu") rc_=$(cpu_of "$work/run.cpu")
+    build_times+=("$b") run_times+=("$c") build_cpu+=("$bc_") run_cpu+=("$rc_")
     wire_line=$(echo "$out" | grep '^wire:' || true)
-    printf 'run %d: hemo build --threads 2 %.3f s, hemo run --workers 2 %.3f s\n' "$r" "$b" "$c"
+    printf 'run %d: hemo build --threads 2 %.3f s (%.2f CPU-s), hemo run --workers 2 %.3f s (%.2f CPU-s)\n' \
+        "$r" "$b" "$bc_" "$c" "$rc_"
     if ! cmp -s "$work/build/MANIFEST.sha256" "$work/run/MANIFEST.sha256"; then
         echo "MANIFEST MISMATCH between hemo build and hemo run (logs: $work/run.err)" >&2
         exit 1
@@ -60,8 +72,13 @@ done
 
 mb=$(printf '%s\n' "${build_times[@]}" | median)
 mr=$(printf '%s\n' "${run_times[@]}" | median)
+cb=$(printf '%s\n' "${build_cpu[@]}" | median)
+cr=$(printf '%s\n' "${run_cpu[@]}" | median)
 overhead=$(echo "($mr - $mb) / $mb * 100" | bc -l)
+cpu_overhead=$(echo "($cr - $cb) / $cb * 100" | bc -l)
 echo "== medians over $repeats runs, $cases cases, transfer $transfer"
-printf 'hemo build --threads 2: %.3f s\nhemo run --workers 2:   %.3f s\noverhead: %+.1f %% of wall time (target <= 5 %%)\n' "$mb" "$mr" "$overhead"
+printf 'hemo build --threads 2: %.3f s, %.3f CPU-s/exam\nhemo run --workers 2:   %.3f s, %.3f CPU-s/exam\n' \
+    "$mb" "$(echo "$cb / $cases" | bc -l)" "$mr" "$(echo "$cr / $cases" | bc -l)"
+printf 'overhead: %+.1f %% of wall time (target <= 5 %%), %+.1f %% of CPU time\n' "$overhead" "$cpu_overhead"
 echo "$wire_line"
 echo "manifests identical: yes"
