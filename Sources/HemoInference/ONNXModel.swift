@@ -22,6 +22,7 @@ public final class ONNXModel: Sendable {
 
     let graph: ModelGraph
     private let plans = PlanCache()
+    private let arenas = ArenaPool()
 
     /// Loads and validates the model at `path`.
     ///
@@ -88,7 +89,8 @@ public final class ONNXModel: Sendable {
             throw InferenceError.inputMismatch(path: path, input: name, reason: "the model has no such input")
         }
         let plan = try plan(for: shapes)
-        let memory = ArenaMemory(count: plan.arenaSize)
+        let memory = arenas.take(count: plan.arenaSize)
+        defer { arenas.give(memory) }
         let arena = memory.pointer
         for (port, storage) in zip(graph.inputs, plan.inputStorages) {
             let tensor = inputs[port.info.name]!
@@ -105,7 +107,6 @@ public final class ONNXModel: Sendable {
             let count = output.shape.reduce(1, *)
             results[output.name] = Tensor(shape: output.shape, data: Array(UnsafeBufferPointer(start: source, count: count)))
         }
-        _ = consume memory
         return results
     }
 

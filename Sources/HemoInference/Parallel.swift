@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Owned float memory for packed weights and constants, freed when the last reference goes.
 final class FloatStorage: @unchecked Sendable {
@@ -59,12 +60,19 @@ private struct UnsafeSendableClosure: @unchecked Sendable {
 import Glibc
 #endif
 
-/// The activation arena of one run: 2 MiB-aligned and, on Linux, advised for transparent huge
+/// The activation arena of a run: 2 MiB-aligned and, on Linux, advised for transparent huge
 /// pages (activation planes of 512×512 slices are 1 MiB apart; 4 KiB pages cost TLB misses).
-struct ArenaMemory: ~Copyable {
+///
+/// Arenas are kept by an ``ArenaPool`` between runs: a fresh arena's pages are zeroed by the
+/// kernel on first touch, which cost 10% of a 512×512 run of the benchmark U-Net (perf:
+/// `clear_page_erms`).
+final class ArenaMemory: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
+    /// Capacity in floats.
+    let count: Int
 
     init(count: Int) {
+        self.count = max(count, 1)
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         #if canImport(Glibc)
         let alignment = 2 << 20
@@ -85,5 +93,35 @@ struct ArenaMemory: ~Copyable {
         #else
         UnsafeMutableRawPointer(pointer).deallocate()
         #endif
+    }
+}
+
+/// Arenas of finished runs, handed to the next run that fits (one per concurrent run).
+final class ArenaPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [ArenaMemory] = []
+    /// Idle arenas kept at most; more concurrent runs allocate and free their own.
+    private let limit = 4
+
+    /// An idle arena of at least `count` floats, or a new one. The largest idle arena that
+    /// is too small is dropped, so the pool follows the largest plan in use.
+    func take(count: Int) -> ArenaMemory {
+        lock.lock()
+        if let index = idle.firstIndex(where: { $0.count >= count }) {
+            let arena = idle.remove(at: index)
+            lock.unlock()
+            return arena
+        }
+        if !idle.isEmpty { idle.removeLast() }
+        lock.unlock()
+        return ArenaMemory(count: count)
+    }
+
+    /// Returns an arena after its run.
+    func give(_ arena: ArenaMemory) {
+        lock.lock()
+        defer { lock.unlock() }
+        if idle.count < limit { idle.append(arena) }
+        idle.sort { $0.count < $1.count }
     }
 }
