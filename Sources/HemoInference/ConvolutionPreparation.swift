@@ -116,6 +116,13 @@ extension ModelGraph {
             let prepared: PreparedConvolution.Weights
             if !transposed && inputPerGroup == 1 && groups > 1 {
                 prepared = .depthwise(FloatStorage(weights))
+            } else if !transposed, Winograd.applies(
+                kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups, inputChannels: inputChannels,
+                outputChannels: outputChannels, strides: try a.ints("strides") ?? [1, 1],
+                dilations: try a.ints("dilations") ?? [1, 1]) {
+                prepared = .winograd(weights.withUnsafeBufferPointer { w in
+                    Winograd.transformWeights(w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels)
+                })
             } else if !transposed {
                 prepared = .gemm((0..<groups).map { group in
                     let base = group * outputPerGroup * inputPerGroup * area

@@ -73,6 +73,15 @@ struct StepExecutor {
         switch conv.weights {
         case .depthwise(let weights):
             depthwise(s, input: input, output: output, weights: UnsafePointer(weights.pointer), bias: bias)
+        case .winograd(let matrices):
+            for image in 0..<s.batch {
+                Winograd.convolve(
+                    matrices, input: input + image * conv.inputChannels * inPlane, inputChannels: conv.inputChannels,
+                    inputHeight: s.inputHeight, inputWidth: s.inputWidth,
+                    output: output + image * conv.outputChannels * outPlane, outputChannels: conv.outputChannels,
+                    outputHeight: s.outputHeight, outputWidth: s.outputWidth, padTop: s.padTop, padLeft: s.padLeft,
+                    bias: bias, activation: conv.activation, threads: threads)
+            }
         case .gemm(let matrices) where !conv.transposed:
             for image in 0..<s.batch {
                 for group in 0..<conv.groups {
@@ -93,37 +102,37 @@ struct StepExecutor {
         case .gemm(let matrices):
             // ConvTranspose: columns[(co, ky, kx), pixel] = Wᵀ·X, then scatter-add (col2im).
             let area = conv.kernelHeight * conv.kernelWidth
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: outputPerGroup * area * inPlane)
-            defer { columns.deallocate() }
-            for image in 0..<s.batch {
-                for group in 0..<conv.groups {
-                    GEMM.multiply(
-                        matrices[group],
-                        input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
-                        geometry: .matrix(rows: inputPerGroup, columns: inPlane),
-                        output: columns, bias: nil, activation: .identity, threads: threads)
-                    let outBase = output + (image * conv.outputChannels + group * outputPerGroup) * outPlane
-                    parallelFor(outputPerGroup, threads: threads) { channel in
-                        let plane = outBase + channel * outPlane
-                        let initial = bias.map { $0[group * outputPerGroup + channel] } ?? 0
-                        plane.update(repeating: initial, count: outPlane)
-                        for ky in 0..<conv.kernelHeight {
-                            for kx in 0..<conv.kernelWidth {
-                                let source = columns + ((channel * conv.kernelHeight + ky) * conv.kernelWidth + kx) * inPlane
-                                for iy in 0..<s.inputHeight {
-                                    let oy = iy * s.strideHeight - s.padTop + ky * s.dilationHeight
-                                    if oy < 0 || oy >= s.outputHeight { continue }
-                                    let row = plane + oy * s.outputWidth
-                                    let sourceRow = source + iy * s.inputWidth
-                                    let xOffset = kx * s.dilationWidth - s.padLeft
-                                    for ix in 0..<s.inputWidth {
-                                        let ox = ix * s.strideWidth + xOffset
-                                        if ox >= 0 && ox < s.outputWidth { row[ox] += sourceRow[ix] }
+            ScratchPool.shared.with(count: outputPerGroup * area * inPlane) { columns in
+                for image in 0..<s.batch {
+                    for group in 0..<conv.groups {
+                        GEMM.multiply(
+                            matrices[group],
+                            input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
+                            geometry: .matrix(rows: inputPerGroup, columns: inPlane),
+                            output: columns, bias: nil, activation: .identity, threads: threads)
+                        let outBase = output + (image * conv.outputChannels + group * outputPerGroup) * outPlane
+                        parallelFor(outputPerGroup, threads: threads) { channel in
+                            let plane = outBase + channel * outPlane
+                            let initial = bias.map { $0[group * outputPerGroup + channel] } ?? 0
+                            plane.update(repeating: initial, count: outPlane)
+                            for ky in 0..<conv.kernelHeight {
+                                for kx in 0..<conv.kernelWidth {
+                                    let source = columns + ((channel * conv.kernelHeight + ky) * conv.kernelWidth + kx) * inPlane
+                                    for iy in 0..<s.inputHeight {
+                                        let oy = iy * s.strideHeight - s.padTop + ky * s.dilationHeight
+                                        if oy < 0 || oy >= s.outputHeight { continue }
+                                        let row = plane + oy * s.outputWidth
+                                        let sourceRow = source + iy * s.inputWidth
+                                        let xOffset = kx * s.dilationWidth - s.padLeft
+                                        for ix in 0..<s.inputWidth {
+                                            let ox = ix * s.strideWidth + xOffset
+                                            if ox >= 0 && ox < s.outputWidth { row[ox] += sourceRow[ix] }
+                                        }
                                     }
                                 }
                             }
+                            conv.activation.apply(plane, count: outPlane)
                         }
-                        conv.activation.apply(plane, count: outPlane)
                     }
                 }
             }
