@@ -33,6 +33,11 @@ struct Planner {
     /// Step index that writes each storage (-1 for graph inputs).
     var storageDefinition: [Int] = []
     var storageLastUse: [Int] = []
+    /// Storages that live inside another one (a Concat's input written in place into its
+    /// output): the enclosing storage and the offset in floats.
+    var storageParent: [Int: (storage: Int, offset: Int)] = [:]
+    /// Storages that are graph inputs or parents of in-place Concat inputs.
+    var pinnedStorages = Set<Int>()
     var multiplyAdds = 0
 
     init(graph: ModelGraph) {
@@ -46,6 +51,7 @@ struct Planner {
         var inputStorages: [Int] = []
         for (port, shape) in zip(graph.inputs, inputShapes) {
             let storage = planner.newStorage(count: shape.reduce(1, *), definedAt: -1)
+            planner.pinnedStorages.insert(storage)
             planner.values[port.id] = .runtime(shape: shape, storage: storage)
             inputStorages.append(storage)
         }
@@ -81,14 +87,33 @@ struct Planner {
         return .constant(constants.count - 1)
     }
 
+    /// The outermost storage holding `storage`, and its offset there.
+    func root(of storage: Int) -> (storage: Int, offset: Int) {
+        var current = storage, offset = 0
+        while let parent = storageParent[current] {
+            offset += parent.offset
+            current = parent.storage
+        }
+        return (current, offset)
+    }
+
     /// First-fit placement in step order; a storage is free after the last step that reads it.
+    /// A storage holding in-place Concat inputs lives from the first of them to the last read
+    /// of any of them.
     func allocate() -> (offsets: [Int], size: Int) {
+        var definition = storageDefinition, lastUse = storageLastUse
+        for storage in storageSizes.indices where storageParent[storage] != nil {
+            let outer = root(of: storage).storage
+            definition[outer] = min(definition[outer], storageDefinition[storage])
+            lastUse[outer] = max(lastUse[outer], storageLastUse[storage])
+        }
         var offsets = [Int](repeating: 0, count: storageSizes.count)
         var live: [(offset: Int, end: Int, storage: Int)] = []
         var arenaSize = 0
-        let byDefinition = Dictionary(grouping: storageSizes.indices, by: { storageDefinition[$0] })
+        let roots = storageSizes.indices.filter { storageParent[$0] == nil }
+        let byDefinition = Dictionary(grouping: roots, by: { definition[$0] })
         for step in -1..<steps.count {
-            live.removeAll { storageLastUse[$0.storage] < step }
+            live.removeAll { lastUse[$0.storage] < step }
             for storage in byDefinition[step] ?? [] {
                 let size = (max(storageSizes[storage], 1) + 15) / 16 * 16
                 live.sort { $0.offset < $1.offset }
@@ -101,6 +126,10 @@ struct Planner {
                 live.append((start, start + size, storage))
                 arenaSize = max(arenaSize, start + size)
             }
+        }
+        for storage in storageSizes.indices where storageParent[storage] != nil {
+            let (outer, offset) = root(of: storage)
+            offsets[storage] = offsets[outer] + offset
         }
         return (offsets, arenaSize)
     }
@@ -248,10 +277,33 @@ struct Planner {
             }
             var outShape = first
             outShape[axis] = shapes.reduce(0) { $0 + $1[axis] }
+            let chunkSizes = shapes.map { $0[axis...].reduce(1, *) }
+            let outer = first[..<axis].reduce(1, *)
+            // With one outer block (batch 1 on the channel axis) the inputs are consecutive
+            // ranges of the output: their producers write there and no copy runs.
+            var inPlace: [Int] = []
+            if outer == 1 {
+                for value in present {
+                    guard case .runtime(let shape, let storage) = value, !pinnedStorages.contains(storage),
+                          storageParent[storage] == nil, !inPlace.contains(storage),
+                          storageSizes[storage] == shape.reduce(1, *) else { inPlace = []; break }
+                    inPlace.append(storage)
+                }
+            }
+            if inPlace.count == present.count && !inPlace.isEmpty {
+                let output = define(node, shape: outShape)
+                guard case .storage(let outputStorage) = output else { break }
+                pinnedStorages.insert(outputStorage)
+                var offset = 0
+                for (storage, size) in zip(inPlace, chunkSizes) {
+                    storageParent[storage] = (outputStorage, offset)
+                    offset += size
+                }
+                break
+            }
             let operands = present.map { operand($0) }
             let output = define(node, shape: outShape)
-            steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: shapes.map { $0[axis...].reduce(1, *) },
-                                            outer: first[..<axis].reduce(1, *), output: output)))
+            steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: chunkSizes, outer: outer, output: output)))
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
             try planPool(node)
         case "Resize", "Upsample":
