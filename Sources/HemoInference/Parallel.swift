@@ -163,8 +163,8 @@ final class ScratchPool: @unchecked Sendable {
 
     private let lock = NSLock()
     private var idle: [Buffer] = []
-    /// Idle buffers kept at most (a few per thread of the widest run).
-    private let limit = 8
+    /// Idle buffers kept at most (one per thread of the widest run is the steady state).
+    private let limit = 4
 
     /// Runs `body` with at least `count` floats of scratch (contents undefined).
     func with<Result>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
@@ -180,7 +180,9 @@ final class ScratchPool: @unchecked Sendable {
             lock.unlock()
             return buffer
         }
-        if idle.count >= limit { idle.removeFirst() }
+        // None is large enough: the largest idle one is replaced by this larger one, so one
+        // thread keeps one buffer that grows to the largest request.
+        if !idle.isEmpty { idle.removeLast() }
         lock.unlock()
         return Buffer(count: count)
     }
