@@ -39,8 +39,8 @@ struct StepExecutor {
             let row = s.chunkSizes.reduce(0, +)
             parallelFor(s.outer, threads: threads) { o in
                 var offset = o * row
-                for (source, size) in zip(sources, s.chunkSizes) {
-                    (destination + offset).update(from: source + o * size, count: size)
+                for (index, (source, size)) in zip(sources, s.chunkSizes).enumerated() {
+                    if !s.inPlace[index] { (destination + offset).update(from: source + o * size, count: size) }
                     offset += size
                 }
             }

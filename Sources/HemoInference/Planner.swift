@@ -97,9 +97,11 @@ struct Planner {
         return (current, offset)
     }
 
-    /// First-fit placement in step order; a storage is free after the last step that reads it.
-    /// A storage holding in-place Concat inputs lives from the first of them to the last read
-    /// of any of them.
+    /// Places the storages in one arena: largest first, each at the lowest offset where it
+    /// overlaps no placed storage that is live at the same time (from the step that writes it
+    /// to the last step that reads it). A storage holding in-place Concat inputs lives from the
+    /// first of them to the last read of any of them. Largest-first leaves fewer holes than
+    /// first-fit in step order: the bench U-Net's arena at 512×512 was 67.0 MB that way.
     func allocate() -> (offsets: [Int], size: Int) {
         var definition = storageDefinition, lastUse = storageLastUse
         for storage in storageSizes.indices where storageParent[storage] != nil {
@@ -107,25 +109,24 @@ struct Planner {
             definition[outer] = min(definition[outer], storageDefinition[storage])
             lastUse[outer] = max(lastUse[outer], storageLastUse[storage])
         }
+        func size(_ storage: Int) -> Int { (max(storageSizes[storage], 1) + 15) / 16 * 16 }
         var offsets = [Int](repeating: 0, count: storageSizes.count)
-        var live: [(offset: Int, end: Int, storage: Int)] = []
+        var placed: [(offset: Int, end: Int, storage: Int)] = []
         var arenaSize = 0
         let roots = storageSizes.indices.filter { storageParent[$0] == nil }
-        let byDefinition = Dictionary(grouping: roots, by: { definition[$0] })
-        for step in -1..<steps.count {
-            live.removeAll { lastUse[$0.storage] < step }
-            for storage in byDefinition[step] ?? [] {
-                let size = (max(storageSizes[storage], 1) + 15) / 16 * 16
-                live.sort { $0.offset < $1.offset }
-                var start = 0
-                for block in live {
-                    if block.offset - start >= size { break }
-                    start = max(start, block.end)
-                }
-                offsets[storage] = start
-                live.append((start, start + size, storage))
-                arenaSize = max(arenaSize, start + size)
+            .sorted { size($0) != size($1) ? size($0) > size($1) : $0 < $1 }
+        for storage in roots {
+            let extent = size(storage)
+            let overlapping = placed.filter { definition[$0.storage] <= lastUse[storage] && definition[storage] <= lastUse[$0.storage] }
+                .sorted { $0.offset < $1.offset }
+            var start = 0
+            for block in overlapping {
+                if block.offset - start >= extent { break }
+                start = max(start, block.end)
             }
+            offsets[storage] = start
+            placed.append((start, start + extent, storage))
+            arenaSize = max(arenaSize, start + extent)
         }
         for storage in storageSizes.indices where storageParent[storage] != nil {
             let (outer, offset) = root(of: storage)
@@ -280,30 +281,39 @@ struct Planner {
             let chunkSizes = shapes.map { $0[axis...].reduce(1, *) }
             let outer = first[..<axis].reduce(1, *)
             // With one outer block (batch 1 on the channel axis) the inputs are consecutive
-            // ranges of the output: their producers write there and no copy runs.
-            var inPlace: [Int] = []
+            // ranges of the output. The input produced last (a U-Net's upsampled path) is written
+            // there by its producer; earlier ones (the skip, live since the encoder) are copied,
+            // so the whole output is not held while the network runs between them.
+            var inPlace = [Bool](repeating: false, count: present.count)
             if outer == 1 {
-                for value in present {
+                let storages: [Int?] = present.map { value in
+                    if case .runtime(_, let storage) = value { return storage } else { return nil }
+                }
+                let latest = storages.compactMap { $0.map { storageDefinition[$0] } }.max()
+                for (index, value) in present.enumerated() {
                     guard case .runtime(let shape, let storage) = value, !pinnedStorages.contains(storage),
-                          storageParent[storage] == nil, !inPlace.contains(storage),
-                          storageSizes[storage] == shape.reduce(1, *) else { inPlace = []; break }
-                    inPlace.append(storage)
+                          storageParent[storage] == nil, storageDefinition[storage] == latest,
+                          storages.filter({ $0 == storage }).count == 1,
+                          storageSizes[storage] == shape.reduce(1, *) else { continue }
+                    inPlace[index] = true
                 }
             }
-            if inPlace.count == present.count && !inPlace.isEmpty {
-                let output = define(node, shape: outShape)
-                guard case .storage(let outputStorage) = output else { break }
+            let operands = present.enumerated().map { index, value in
+                inPlace[index] ? .storage(0) : operand(value)
+            }
+            let output = define(node, shape: outShape)
+            if inPlace.contains(true), case .storage(let outputStorage) = output {
                 pinnedStorages.insert(outputStorage)
                 var offset = 0
-                for (storage, size) in zip(inPlace, chunkSizes) {
-                    storageParent[storage] = (outputStorage, offset)
-                    offset += size
+                for (index, value) in present.enumerated() {
+                    if inPlace[index], case .runtime(_, let storage) = value { storageParent[storage] = (outputStorage, offset) }
+                    offset += chunkSizes[index]
                 }
-                break
             }
-            let operands = present.map { operand($0) }
-            let output = define(node, shape: outShape)
-            steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: chunkSizes, outer: outer, output: output)))
+            if inPlace.contains(false) {
+                steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: chunkSizes, outer: outer, output: output,
+                                                inPlace: inPlace)))
+            }
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
             try planPool(node)
         case "Resize", "Upsample":
