@@ -53,6 +53,17 @@ public final class ONNXModel: Sendable {
         }).multiplyAdds
     }
 
+    /// Bytes of the activation arena one run with the given input shapes uses (every graph
+    /// input, intermediate value and output, laid out by liveness).
+    public func activationBytes(inputShapes: [String: [Int]]) throws -> Int {
+        try plan(for: graph.inputs.map { port in
+            guard let shape = inputShapes[port.info.name] else {
+                throw InferenceError.inputMismatch(path: path, input: port.info.name, reason: "no shape given")
+            }
+            return shape
+        }).arenaSize * MemoryLayout<Float>.stride
+    }
+
     /// Runs the model.
     ///
     /// - Parameters:
