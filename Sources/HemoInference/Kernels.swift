@@ -10,10 +10,12 @@ struct StepExecutor {
     let storageOffsets: [Int]
     let constants: [FloatStorage]
     let threads: Int
+    /// Storages outside the arena (graph inputs and outputs) and where they are.
+    var external: [Int: UnsafeMutablePointer<Float>] = [:]
 
     func pointer(_ operand: Operand) -> UnsafeMutablePointer<Float> {
         switch operand {
-        case .storage(let id): return arena + storageOffsets[id]
+        case .storage(let id): return external[id] ?? arena + storageOffsets[id]
         case .constant(let index): return constants[index].pointer
         }
     }

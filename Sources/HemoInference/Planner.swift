@@ -14,6 +14,9 @@ struct ExecutionPlan: Sendable {
     var outputs: [Output]
     /// Multiply-adds of the convolutions and matrix products, for GFLOP/s.
     var multiplyAdds: Int
+    /// Storages outside the arena: graph inputs (read from the caller's tensors) and graph
+    /// outputs (written straight into the returned tensors).
+    var externalStorages: Set<Int>
 }
 
 /// Builds an ``ExecutionPlan`` from a graph and concrete input shapes: infers every shape,
@@ -38,6 +41,8 @@ struct Planner {
     var storageParent: [Int: (storage: Int, offset: Int)] = [:]
     /// Storages that are graph inputs or parents of in-place Concat inputs.
     var pinnedStorages = Set<Int>()
+    /// Storages ``allocate()`` leaves out of the arena (see ``ExecutionPlan/externalStorages``).
+    var externalStorages = Set<Int>()
     var multiplyAdds = 0
 
     init(graph: ModelGraph) {
@@ -68,9 +73,21 @@ struct Planner {
                 throw InferenceError.corruptModel(path: graph.path, reason: "graph output '\(port.info.name)' is never computed")
             }
         }
+        // Inputs and outputs live in the caller's tensors, not in the arena: an output storage
+        // qualifies when it holds no in-place Concat input, is no graph input and backs one output.
+        var external = Set(inputStorages)
+        let parents = Set(planner.storageParent.values.map(\.storage))
+        let outputStorages: [Int] = outputs.compactMap { if case .storage(let id) = $0.source { return id } else { return nil } }
+        for storage in outputStorages where !parents.contains(storage) && planner.storageParent[storage] == nil
+            && !inputStorages.contains(storage) && outputStorages.filter({ $0 == storage }).count == 1
+            && planner.storageSizes[storage] > 0 {
+            external.insert(storage)
+        }
+        planner.externalStorages = external
         let (offsets, size) = planner.allocate()
         return ExecutionPlan(steps: planner.steps, storageOffsets: offsets, arenaSize: size, constants: planner.constants,
-                             inputStorages: inputStorages, outputs: outputs, multiplyAdds: planner.multiplyAdds)
+                             inputStorages: inputStorages, outputs: outputs, multiplyAdds: planner.multiplyAdds,
+                             externalStorages: external)
     }
 
     // MARK: Storage
@@ -113,7 +130,7 @@ struct Planner {
         var offsets = [Int](repeating: 0, count: storageSizes.count)
         var placed: [(offset: Int, end: Int, storage: Int)] = []
         var arenaSize = 0
-        let roots = storageSizes.indices.filter { storageParent[$0] == nil }
+        let roots = storageSizes.indices.filter { storageParent[$0] == nil && !externalStorages.contains($0) }
             .sorted { size($0) != size($1) ? size($0) > size($1) : $0 < $1 }
         for storage in roots {
             let extent = size(storage)
