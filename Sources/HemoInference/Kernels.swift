@@ -84,6 +84,41 @@ struct StepExecutor {
                     outputHeight: s.outputHeight, outputWidth: s.outputWidth, padTop: s.padTop, padLeft: s.padLeft,
                     bias: bias, activation: conv.activation, threads: threads)
             }
+        case .gemm(let matrices) where !conv.transposed && conv.groups == 1 && s.strideWidth == 1
+                && (s.padTop > 0 || s.padLeft > 0) && conv.kernelHeight * conv.kernelWidth > 1:
+            // Padded stride-1 convolutions read a zero-bordered copy of the input: every 16-pixel
+            // strip inside an output row then reads B in place, none is packed element by element
+            // at the image's left and right edges (perf, default model at 256×256: 26% of the
+            // time in packB with 4- and 8-channel layers whose weights are one row strip).
+            let paddedHeight = (s.outputHeight - 1) * s.strideHeight + (conv.kernelHeight - 1) * s.dilationHeight + 1
+            let paddedWidth = s.outputWidth + (conv.kernelWidth - 1) * s.dilationWidth
+            let paddedPlane = paddedHeight * paddedWidth
+            ScratchPool.shared.with(count: conv.inputChannels * paddedPlane) { padded in
+                for image in 0..<s.batch {
+                    let source = input + image * conv.inputChannels * inPlane
+                    parallelFor(conv.inputChannels, threads: threads) { channel in
+                        let plane = padded + channel * paddedPlane
+                        for y in 0..<paddedHeight {
+                            let row = plane + y * paddedWidth
+                            let iy = y - s.padTop
+                            row.update(repeating: 0, count: paddedWidth)
+                            if iy < 0 || iy >= s.inputHeight { continue }
+                            let first = max(0, s.padLeft), sourceStart = max(0, -s.padLeft)
+                            let count = min(s.inputWidth - sourceStart, paddedWidth - first)
+                            if count > 0 { (row + first).update(from: source + channel * inPlane + iy * s.inputWidth + sourceStart, count: count) }
+                        }
+                    }
+                    let geometry = Im2ColGeometry(
+                        channels: conv.inputChannels, inputHeight: paddedHeight, inputWidth: paddedWidth,
+                        kernelHeight: conv.kernelHeight, kernelWidth: conv.kernelWidth,
+                        strideHeight: s.strideHeight, strideWidth: 1, padTop: 0, padLeft: 0,
+                        dilationHeight: s.dilationHeight, dilationWidth: s.dilationWidth,
+                        outputHeight: s.outputHeight, outputWidth: s.outputWidth)
+                    GEMM.multiply(matrices[0], input: padded, geometry: geometry,
+                                  output: output + image * conv.outputChannels * outPlane,
+                                  bias: bias, activation: conv.activation, threads: threads)
+                }
+            }
         case .gemm(let matrices) where !conv.transposed:
             for image in 0..<s.batch {
                 for group in 0..<conv.groups {
