@@ -121,13 +121,15 @@ extension GEMM {
     ///
     /// - Parameters:
     ///   - input: the image, `geometry.channels × inputHeight × inputWidth` floats.
-    ///   - output: `a.rows` rows of `geometry.columns` floats, row stride `geometry.columns`.
+    ///   - output: `a.rows` rows of `geometry.columns` floats, row stride `outputRowStride`
+    ///     (default `geometry.columns`).
     static func multiply(
         _ a: PackedMatrix, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
-        output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
-        threads: Int
+        output: UnsafeMutablePointer<Float>, outputRowStride: Int? = nil, bias: UnsafePointer<Float>?,
+        activation: Activation, threads: Int
     ) {
         let n = geometry.columns
+        let ldc = outputRowStride ?? n
         let depth = a.depth
         precondition(depth == geometry.depth, "GEMM: packed depth \(depth) vs im2col depth \(geometry.depth)")
         if n == 0 || a.rows == 0 { return }
@@ -200,28 +202,28 @@ extension GEMM {
                         if rowsHere <= 0 { break }
                         let aPanel = aBlock + row * kcb
                         let biasHere = first ? bias.map { $0 + row } : nil
-                        let target = output + row * n + column
+                        let target = output + row * ldc + column
                         let full = columnsHere == nr
                         let c = full ? target : edgeTile
-                        let ldc = full ? n : nr
+                        let tileStride = full ? ldc : nr
                         if !full && !first {
                             for r in 0..<rowsHere {
-                                for column in 0..<columnsHere { edgeTile[r * nr + column] = target[r * n + column] }
+                                for column in 0..<columnsHere { edgeTile[r * nr + column] = target[r * ldc + column] }
                             }
                         }
                         if height == 6 {
-                            microKernel6(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: ldc,
+                            microKernel6(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
                                          rows: rowsHere, accumulate: !first, bias: biasHere)
                         } else {
-                            microKernel4(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: ldc,
+                            microKernel4(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
                                          rows: rowsHere, accumulate: !first, bias: biasHere)
                         }
                         if !full {
                             for r in 0..<rowsHere {
-                                for column in 0..<columnsHere { target[r * n + column] = edgeTile[r * nr + column] }
+                                for column in 0..<columnsHere { target[r * ldc + column] = edgeTile[r * nr + column] }
                             }
                         }
-                        if last { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: n) }
+                        if last { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: ldc) }
                         row += height
                     }
                 }

@@ -90,33 +90,46 @@ struct StepExecutor {
             // strip inside an output row then reads B in place, none is packed element by element
             // at the image's left and right edges (perf, default model at 256×256: 26% of the
             // time in packB with 4- and 8-channel layers whose weights are one row strip).
-            let paddedHeight = (s.outputHeight - 1) * s.strideHeight + (conv.kernelHeight - 1) * s.dilationHeight + 1
+            // Bands of output rows, each with a padded copy of the input rows it reads (about
+            // 256 Ki floats), so the copy stays a small scratch, not a second input image.
             let paddedWidth = s.outputWidth + (conv.kernelWidth - 1) * s.dilationWidth
-            let paddedPlane = paddedHeight * paddedWidth
-            ScratchPool.shared.with(count: conv.inputChannels * paddedPlane) { padded in
+            let reach = (conv.kernelHeight - 1) * s.dilationHeight + 1
+            let bandRows = max(1, min(s.outputHeight, (262_144 / max(1, conv.inputChannels * paddedWidth) - reach) / s.strideHeight + 1))
+            let maxBandHeight = (bandRows - 1) * s.strideHeight + reach
+            ScratchPool.shared.with(count: conv.inputChannels * maxBandHeight * paddedWidth) { padded in
                 for image in 0..<s.batch {
                     let source = input + image * conv.inputChannels * inPlane
-                    parallelFor(conv.inputChannels, threads: threads) { channel in
-                        let plane = padded + channel * paddedPlane
-                        for y in 0..<paddedHeight {
-                            let row = plane + y * paddedWidth
-                            let iy = y - s.padTop
-                            row.update(repeating: 0, count: paddedWidth)
-                            if iy < 0 || iy >= s.inputHeight { continue }
-                            let first = max(0, s.padLeft), sourceStart = max(0, -s.padLeft)
-                            let count = min(s.inputWidth - sourceStart, paddedWidth - first)
-                            if count > 0 { (row + first).update(from: source + channel * inPlane + iy * s.inputWidth + sourceStart, count: count) }
+                    var oy0 = 0
+                    while oy0 < s.outputHeight {
+                        let rows = min(bandRows, s.outputHeight - oy0)
+                        let bandHeight = (rows - 1) * s.strideHeight + reach
+                        let bandPlane = bandHeight * paddedWidth
+                        let firstInputRow = oy0 * s.strideHeight - s.padTop
+                        parallelFor(conv.inputChannels, threads: threads) { channel in
+                            let plane = padded + channel * bandPlane
+                            for y in 0..<bandHeight {
+                                let row = plane + y * paddedWidth
+                                let iy = firstInputRow + y
+                                row.update(repeating: 0, count: paddedWidth)
+                                if iy < 0 || iy >= s.inputHeight { continue }
+                                let first = max(0, s.padLeft), sourceStart = max(0, -s.padLeft)
+                                let count = min(s.inputWidth - sourceStart, paddedWidth - first)
+                                if count > 0 {
+                                    (row + first).update(from: source + channel * inPlane + iy * s.inputWidth + sourceStart, count: count)
+                                }
+                            }
                         }
+                        let geometry = Im2ColGeometry(
+                            channels: conv.inputChannels, inputHeight: bandHeight, inputWidth: paddedWidth,
+                            kernelHeight: conv.kernelHeight, kernelWidth: conv.kernelWidth,
+                            strideHeight: s.strideHeight, strideWidth: 1, padTop: 0, padLeft: 0,
+                            dilationHeight: s.dilationHeight, dilationWidth: s.dilationWidth,
+                            outputHeight: rows, outputWidth: s.outputWidth)
+                        GEMM.multiply(matrices[0], input: padded, geometry: geometry,
+                                      output: output + image * conv.outputChannels * outPlane + oy0 * s.outputWidth,
+                                      outputRowStride: outPlane, bias: bias, activation: conv.activation, threads: threads)
+                        oy0 += rows
                     }
-                    let geometry = Im2ColGeometry(
-                        channels: conv.inputChannels, inputHeight: paddedHeight, inputWidth: paddedWidth,
-                        kernelHeight: conv.kernelHeight, kernelWidth: conv.kernelWidth,
-                        strideHeight: s.strideHeight, strideWidth: 1, padTop: 0, padLeft: 0,
-                        dilationHeight: s.dilationHeight, dilationWidth: s.dilationWidth,
-                        outputHeight: s.outputHeight, outputWidth: s.outputWidth)
-                    GEMM.multiply(matrices[0], input: padded, geometry: geometry,
-                                  output: output + image * conv.outputChannels * outPlane,
-                                  bias: bias, activation: conv.activation, threads: threads)
                 }
             }
         case .gemm(let matrices) where !conv.transposed:
