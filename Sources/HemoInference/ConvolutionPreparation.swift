@@ -116,6 +116,13 @@ extension ModelGraph {
             let prepared: PreparedConvolution.Weights
             if !transposed && inputPerGroup == 1 && groups > 1 {
                 prepared = .depthwise(FloatStorage(weights))
+            } else if !transposed, Winograd.applies(
+                kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups, inputChannels: inputChannels,
+                outputChannels: outputChannels, strides: try a.ints("strides") ?? [1, 1],
+                dilations: try a.ints("dilations") ?? [1, 1]) {
+                prepared = .winograd(weights.withUnsafeBufferPointer { w in
+                    Winograd.transformWeights(w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels)
+                })
             } else if !transposed {
                 prepared = .gemm((0..<groups).map { group in
                     let base = group * outputPerGroup * inputPerGroup * area
@@ -141,5 +148,61 @@ extension ModelGraph {
             nodes[index] = node
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        // The packed copies replace the raw weights: convolutions keep only their data input,
+        // and initializers nothing reads any more are dropped (half the weight memory).
+        for index in nodes.indices where nodes[index].convolution != nil {
+            nodes[index].inputs = Array(nodes[index].inputs.prefix(1))
+        }
+        var stillRead = Set(outputs.map(\.id))
+        for node in nodes { for case let id? in node.inputs { stillRead.insert(id) } }
+        constants = constants.filter { stillRead.contains($0.key) }
+        moveResizesAfterPointwiseConvolutions()
+    }
+
+    /// Rewrites `Resize → 1×1 Conv` (the decoder pattern `upsample, then reduce channels`) as
+    /// `1×1 Conv → Resize`: a per-pixel linear map commutes with nearest and (bi)linear
+    /// resizing, whose weights sum to 1, so the convolution runs on a quarter of the pixels
+    /// of a ×2 upsampling and the resized tensor has the convolution's (fewer) channels.
+    ///
+    /// Only when the Resize gives scales (not sizes, which name the channel count), its output
+    /// feeds nothing else, and the convolution is ungrouped, unpadded and of stride 1; with a
+    /// linear resize, only when no activation is fused (nearest commutes with any).
+    mutating func moveResizesAfterPointwiseConvolutions() {
+        var consumers = [Int](repeating: 0, count: valueNames.count)
+        for node in nodes { for case let id? in node.inputs { consumers[id] += 1 } }
+        for output in outputs { consumers[output.id] += 1 }
+        for resizeIndex in nodes.indices where nodes[resizeIndex].op == "Resize" || nodes[resizeIndex].op == "Upsample" {
+            let resize = nodes[resizeIndex]
+            guard let source = resize.input(0), resize.outputs.count == 1, consumers[resize.outputs[0]] == 1,
+                  let mode = try? resize.attributes.string("mode", default: "nearest") else { continue }
+            let nearest = mode == "nearest"
+            guard nearest || mode == "linear" || mode == "bilinear" else { continue }
+            if resize.op == "Resize" && opset >= 11, let sizes = resize.input(3) {
+                guard let given = constants[sizes], given.count == 0 else { continue }
+            }
+            guard let convIndex = nodes.indices.dropFirst(resizeIndex + 1).first(where: { nodes[$0].inputs.contains(resize.outputs[0]) }),
+                  nodes[convIndex].op == "Conv", nodes[convIndex].input(0) == resize.outputs[0],
+                  let conv = nodes[convIndex].convolution, !conv.transposed, conv.groups == 1,
+                  conv.kernelHeight == 1, conv.kernelWidth == 1, nearest || conv.activation == .identity else { continue }
+            let a = nodes[convIndex].attributes
+            func attribute(_ name: String, default fallback: [Int]) -> [Int]? {
+                do { return try a.ints(name) ?? fallback } catch { return nil }
+            }
+            guard attribute("strides", default: [1, 1]) == [1, 1], attribute("pads", default: [0, 0, 0, 0]) == [0, 0, 0, 0],
+                  attribute("dilations", default: [1, 1]) == [1, 1] else { continue }
+            let narrow = valueNames.count
+            valueNames.append(valueNames[nodes[convIndex].outputs[0]] + "/before-resize")
+            consumers.append(1)
+            var movedConv = nodes[convIndex]
+            movedConv.inputs[0] = source
+            let finalOutput = movedConv.outputs[0]
+            movedConv.outputs = [narrow]
+            var movedResize = resize
+            movedResize.inputs[0] = narrow
+            movedResize.outputs = [finalOutput]
+            consumers[resize.outputs[0]] = 0
+            nodes[resizeIndex] = movedConv
+            nodes[convIndex] = movedResize
+        }
     }
 }

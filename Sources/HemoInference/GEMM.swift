@@ -2,8 +2,10 @@
 /// the weights (packed once at load) and B is the implicit im2col matrix of the input, packed
 /// panel by panel while the product runs.
 ///
-/// Blocking: K in blocks of `kc`, N in chunks per task, a 6×16 register tile of twelve
-/// `SIMD8<Float>` accumulators (AVX2: twelve ymm registers, one FMA per accumulator and k).
+/// Blocking: K in equal blocks of at most `kc`, N in chunks per task, a 6×16 register tile of
+/// twelve `SIMD8<Float>` accumulators (AVX2: twelve ymm registers, one FMA per accumulator and
+/// k), and a 4×16 tile for the rows left over, so that 16 or 32 output channels are computed
+/// as 6+6+4 or 6·4+4+4 rows with no zero-padded row.
 /// The reduction order over K for each output element is fixed (k blocks in order, k in order
 /// inside a block), whatever the thread count and the chunking of N.
 enum GEMM {
@@ -15,39 +17,66 @@ enum GEMM {
     /// lines = 16 KiB) and a 6-row weight panel (3 KiB) together in a 32 KiB L1; measured
     /// faster than 256 (CPU time per 512×512 slice of the benchmark U-Net: 627 vs 718 ms).
     static let kc = 128
+
+    /// The depth of every K block but the last: `depth` cut into equal blocks of at most `kc`
+    /// (288 = 32 channels × 3×3 is two blocks of 144, not 128 + 128 + 32).
+    @inline(__always)
+    static func blockDepth(_ depth: Int) -> Int {
+        let blocks = max(1, (depth + kc - 1) / kc)
+        return (depth + blocks - 1) / blocks
+    }
+
+    /// The heights (6 or 4) of the row strips covering `rows` rows: as many 6-row strips as
+    /// possible with the rest a multiple of 4 (odd counts are padded by one zero row).
+    static func stripHeights(rows: Int) -> [Int] {
+        let even = rows + rows % 2
+        var fours = [0, 0, 2, 0, 1, 0][even % 6]
+        if 4 * fours > even { fours = 1 }
+        let sixes = max(0, (even - 4 * fours) / 6)
+        return [Int](repeating: 6, count: sixes) + [Int](repeating: 4, count: fours)
+    }
     /// Upper bound of output columns (pixels) per task.
     static let ncMax = 512
 }
 
 /// The weights of one convolution group, packed for ``GEMM``.
 ///
-/// Layout: for each K block starting at `k0` with depth `kcb`, for each strip of 6 rows,
-/// `kcb × 6` floats (k-major); rows beyond `rows` are zero. Block offset: `k0 * paddedRows`.
+/// Layout: for each K block starting at `k0` with depth `kcb` (see ``GEMM/blockDepth(_:)``),
+/// for each row strip (``GEMM/stripHeights(rows:)``) starting at row `r0` with height `h`,
+/// `kcb × h` floats (k-major) at `k0 * paddedRows + r0 * kcb`; rows beyond `rows` are zero.
 struct PackedMatrix: Sendable {
     let storage: FloatStorage
     let rows: Int
     let depth: Int
-    var paddedRows: Int { (rows + GEMM.mr - 1) / GEMM.mr * GEMM.mr }
+    /// Heights of the row strips, in order.
+    let stripHeights: [Int]
+    /// The sum of `stripHeights` (at least `rows`).
+    let paddedRows: Int
 
-    /// Packs the `rows × depth` row-major matrix at `source` (row stride `depth`).
+    /// Packs the `rows × depth` matrix whose element `(row, k)` is `element(row, k)`.
     init(rows: Int, depth: Int, element: (Int, Int) -> Float) {
         self.rows = rows
         self.depth = depth
-        let padded = (rows + GEMM.mr - 1) / GEMM.mr * GEMM.mr
+        stripHeights = GEMM.stripHeights(rows: rows)
+        let padded = stripHeights.reduce(0, +)
+        paddedRows = padded
         storage = FloatStorage(count: padded * depth)
         let packed = storage.pointer
+        let blockDepth = GEMM.blockDepth(depth)
         var k0 = 0
         while k0 < depth {
-            let kcb = min(GEMM.kc, depth - k0)
+            let kcb = min(blockDepth, depth - k0)
             let block = packed + k0 * padded
-            for strip in 0..<(padded / GEMM.mr) {
-                let panel = block + strip * GEMM.mr * kcb
+            var r0 = 0
+            for height in stripHeights {
+                let panel = block + r0 * kcb
                 for k in 0..<kcb {
-                    for r in 0..<GEMM.mr {
-                        let row = strip * GEMM.mr + r
-                        panel[k * GEMM.mr + r] = row < rows ? element(row, k0 + k) : 0
+                    for r in 0..<height {
+                        let row = r0 + r
+                        panel[k * height + r] = row < rows ? element(row, k0 + k) : 0
                     }
                 }
+                r0 += height
             }
             k0 += kcb
         }
@@ -92,13 +121,15 @@ extension GEMM {
     ///
     /// - Parameters:
     ///   - input: the image, `geometry.channels × inputHeight × inputWidth` floats.
-    ///   - output: `a.rows` rows of `geometry.columns` floats, row stride `geometry.columns`.
+    ///   - output: `a.rows` rows of `geometry.columns` floats, row stride `outputRowStride`
+    ///     (default `geometry.columns`).
     static func multiply(
         _ a: PackedMatrix, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
-        output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
-        threads: Int
+        output: UnsafeMutablePointer<Float>, outputRowStride: Int? = nil, bias: UnsafePointer<Float>?,
+        activation: Activation, threads: Int
     ) {
         let n = geometry.columns
+        let ldc = outputRowStride ?? n
         let depth = a.depth
         precondition(depth == geometry.depth, "GEMM: packed depth \(depth) vs im2col depth \(geometry.depth)")
         if n == 0 || a.rows == 0 { return }
@@ -108,25 +139,31 @@ extension GEMM {
         chunk = min(ncMax, max(nr, (chunk + nr - 1) / nr * nr))
         if workers == 1 { chunk = min(ncMax, (n + nr - 1) / nr * nr) }
         let chunks = (n + chunk - 1) / chunk
-        let kcbMax = min(kc, depth)
+        let blockDepth = blockDepth(depth)
+        let heights = a.stripHeights
         parallelFor(chunks, threads: workers) { chunkIndex in
             let n0 = chunkIndex * chunk
             let ncb = min(chunk, n - n0)
             let strips = (ncb + nr - 1) / nr
-            // One packed strip (16 × kc floats = 16 KiB) at a time: it stays in L1 while every
-            // row strip of A streams past it.
-            let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nr * kcbMax)
+            // One packed strip (16 × kc floats) at a time: it stays in L1 while every row strip
+            // of A streams past it. Its row offsets are k·16, so one kernel reads both packed
+            // and in-place B through an offset table.
+            let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nr * blockDepth)
             defer { packedB.deallocate() }
-            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: kcbMax)
+            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: blockDepth)
             defer { offsets.deallocate() }
-            var edgeTile = [Float](repeating: 0, count: mr * nr)
+            let packedOffsets = UnsafeMutablePointer<Int>.allocate(capacity: blockDepth)
+            defer { packedOffsets.deallocate() }
+            for k in 0..<blockDepth { packedOffsets[k] = k * nr }
+            let edgeTile = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
+            defer { edgeTile.deallocate() }
             let g = geometry
             let inPlane = g.inputHeight * g.inputWidth
             let kernelArea = g.kernelHeight * g.kernelWidth
             let pointwise = g.isPointwise
             var k0 = 0
             while k0 < depth {
-                let kcb = min(kc, depth - k0)
+                let kcb = min(blockDepth, depth - k0)
                 let first = k0 == 0
                 let last = k0 + kcb == depth
                 // Offsets of each k row of this block relative to the window's top-left input
@@ -157,44 +194,37 @@ extension GEMM {
                     if direct == nil {
                         packB(input: input, geometry: geometry, k0: k0, kcb: kcb, n0: column, ncb: columnsHere, into: packedB)
                     }
-                    let bPanel = UnsafePointer(packedB)
+                    let b = direct ?? UnsafePointer(packedB)
+                    let bOffsets = direct == nil ? UnsafePointer(packedOffsets) : UnsafePointer(offsets)
                     var row = 0
-                    while row < a.rows {
-                        let rowsHere = min(mr, a.rows - row)
+                    for height in heights {
+                        let rowsHere = min(height, a.rows - row)
+                        if rowsHere <= 0 { break }
                         let aPanel = aBlock + row * kcb
                         let biasHere = first ? bias.map { $0 + row } : nil
-                        let target = output + row * n + column
-                        if columnsHere == nr {
-                            if let direct {
-                                microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: target, ldc: n,
-                                                    rows: rowsHere, accumulate: !first, bias: biasHere)
-                            } else {
-                                microKernel(depth: kcb, a: aPanel, b: bPanel, c: target, ldc: n,
-                                            rows: rowsHere, accumulate: !first, bias: biasHere)
-                            }
-                            if last { activation.apply(tile: target, rows: rowsHere, columns: nr, ldc: n) }
-                        } else {
-                            edgeTile.withUnsafeMutableBufferPointer { tile in
-                                let t = tile.baseAddress!
-                                if !first {
-                                    for r in 0..<rowsHere {
-                                        for c in 0..<columnsHere { t[r * nr + c] = target[r * n + c] }
-                                    }
-                                }
-                                if let direct {
-                                    microKernelIndirect(depth: kcb, a: aPanel, b: direct, offsets: offsets, c: t, ldc: nr,
-                                                        rows: rowsHere, accumulate: !first, bias: biasHere)
-                                } else {
-                                    microKernel(depth: kcb, a: aPanel, b: bPanel, c: t, ldc: nr,
-                                                rows: rowsHere, accumulate: !first, bias: biasHere)
-                                }
-                                for r in 0..<rowsHere {
-                                    for c in 0..<columnsHere { target[r * n + c] = t[r * nr + c] }
-                                }
-                                if last { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: n) }
+                        let target = output + row * ldc + column
+                        let full = columnsHere == nr
+                        let c = full ? target : edgeTile
+                        let tileStride = full ? ldc : nr
+                        if !full && !first {
+                            for r in 0..<rowsHere {
+                                for column in 0..<columnsHere { edgeTile[r * nr + column] = target[r * ldc + column] }
                             }
                         }
-                        row += mr
+                        if height == 6 {
+                            microKernel6(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
+                                         rows: rowsHere, accumulate: !first, bias: biasHere)
+                        } else {
+                            microKernel4(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
+                                         rows: rowsHere, accumulate: !first, bias: biasHere)
+                        }
+                        if !full {
+                            for r in 0..<rowsHere {
+                                for column in 0..<columnsHere { target[r * ldc + column] = edgeTile[r * nr + column] }
+                            }
+                        }
+                        if last { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: ldc) }
+                        row += height
                     }
                 }
                 k0 += kcb
@@ -304,66 +334,13 @@ extension GEMM {
         }
     }
 
-    /// The 6×16 register tile: `C = (accumulate ? C : bias) + A_panel · B_panel` over `depth`.
-    /// Only the first `rows` rows of C are read and written (A is zero-padded beyond them).
-    @inline(__always)
-    static func microKernel(
-        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-        ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
-    ) {
-        typealias V = SIMD8<Float>
-        let cRaw = UnsafeMutableRawPointer(c)
-        let stride = ldc * 4
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
-        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        if accumulate {
-            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
-            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
-            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
-            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
-            if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self) }
-            if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self) }
-        } else if let bias {
-            c00 = V(repeating: bias[0]); c01 = c00
-            if rows > 1 { c10 = V(repeating: bias[1]); c11 = c10 }
-            if rows > 2 { c20 = V(repeating: bias[2]); c21 = c20 }
-            if rows > 3 { c30 = V(repeating: bias[3]); c31 = c30 }
-            if rows > 4 { c40 = V(repeating: bias[4]); c41 = c40 }
-            if rows > 5 { c50 = V(repeating: bias[5]); c51 = c50 }
-        }
-        let bRaw = UnsafeRawPointer(b)
-        var ap = a
-        for p in 0..<depth {
-            let b0 = bRaw.loadUnaligned(fromByteOffset: p * 64, as: V.self)
-            let b1 = bRaw.loadUnaligned(fromByteOffset: p * 64 + 32, as: V.self)
-            var av = V(repeating: ap[0])
-            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
-            av = V(repeating: ap[1])
-            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
-            av = V(repeating: ap[2])
-            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
-            av = V(repeating: ap[3])
-            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
-            av = V(repeating: ap[4])
-            c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
-            av = V(repeating: ap[5])
-            c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
-            ap += 6
-        }
-        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
-        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
-        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
-        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
-        if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self) }
-        if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self) }
-    }
-
-    /// The 6×16 register tile reading B in place: row k of B is the 16 floats at `b + offsets[k]`.
-    /// Only the first `rows` rows of C are read and written (A is zero-padded beyond them).
-    @inline(__always)
-    static func microKernelIndirect(
-        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>,
-        ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
+    /// The 6×16 register tile: `C = (accumulate ? C : bias) + A_panel · B` over `depth`, where
+    /// row k of B is the 16 floats at `b + offsets[k]`. Only the first `rows` rows of C are read
+    /// and written (A is zero-padded beyond them).
+    @inline(never)
+    static func microKernel6(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
     ) {
         typealias V = SIMD8<Float>
         let cRaw = UnsafeMutableRawPointer(c)
@@ -411,5 +388,48 @@ extension GEMM {
         if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
         if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self) }
         if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self) }
+    }
+
+    /// The 4×16 register tile for the last row strips; otherwise as ``microKernel6``.
+    @inline(never)
+    static func microKernel4(
+        depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool, bias: UnsafePointer<Float>?
+    ) {
+        typealias V = SIMD8<Float>
+        let cRaw = UnsafeMutableRawPointer(c)
+        let stride = ldc * 4
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        if accumulate {
+            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
+            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
+            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
+            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
+        } else if let bias {
+            c00 = V(repeating: bias[0]); c01 = c00
+            if rows > 1 { c10 = V(repeating: bias[1]); c11 = c10 }
+            if rows > 2 { c20 = V(repeating: bias[2]); c21 = c20 }
+            if rows > 3 { c30 = V(repeating: bias[3]); c31 = c30 }
+        }
+        let bRaw = UnsafeRawPointer(b)
+        var ap = a
+        for p in 0..<depth {
+            let offset = offsets[p] &* 4
+            let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+            let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 32, as: V.self)
+            var av = V(repeating: ap[0])
+            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: ap[1])
+            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: ap[2])
+            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: ap[3])
+            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            ap += 4
+        }
+        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
+        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
+        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
+        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
     }
 }

@@ -29,6 +29,8 @@ struct PreparedConvolution: Sendable {
         case gemm([PackedMatrix])
         /// One input channel per group: the raw `[Cout, 1, kh, kw]` weights for the direct kernel.
         case depthwise(FloatStorage)
+        /// 3×3, stride 1, one group: the 16 Winograd-transformed `Cout × Cin` matrices (see ``Winograd``).
+        case winograd([PackedMatrix])
     }
     var transposed: Bool
     var weights: Weights

@@ -22,6 +22,7 @@ public final class ONNXModel: Sendable {
 
     let graph: ModelGraph
     private let plans = PlanCache()
+    private let arenas = ArenaPool()
 
     /// Loads and validates the model at `path`.
     ///
@@ -50,6 +51,17 @@ public final class ONNXModel: Sendable {
             }
             return shape
         }).multiplyAdds
+    }
+
+    /// Bytes of the activation arena one run with the given input shapes uses (every graph
+    /// input, intermediate value and output, laid out by liveness).
+    public func activationBytes(inputShapes: [String: [Int]]) throws -> Int {
+        try plan(for: graph.inputs.map { port in
+            guard let shape = inputShapes[port.info.name] else {
+                throw InferenceError.inputMismatch(path: path, input: port.info.name, reason: "no shape given")
+            }
+            return shape
+        }).arenaSize * MemoryLayout<Float>.stride
     }
 
     /// Runs the model.
@@ -88,25 +100,74 @@ public final class ONNXModel: Sendable {
             throw InferenceError.inputMismatch(path: path, input: name, reason: "the model has no such input")
         }
         let plan = try plan(for: shapes)
-        let memory = ArenaMemory(count: plan.arenaSize)
-        let arena = memory.pointer
-        for (port, storage) in zip(graph.inputs, plan.inputStorages) {
-            let tensor = inputs[port.info.name]!
-            tensor.data.withUnsafeBufferPointer { source in
-                if let base = source.baseAddress { (arena + plan.storageOffsets[storage]).update(from: base, count: source.count) }
+        let memory = arenas.take(count: plan.arenaSize)
+        defer { arenas.give(memory) }
+        let threadCount = max(1, threads)
+        // Graph inputs are read where the caller's tensors hold them; outputs the plan keeps
+        // out of the arena are written straight into the arrays of the returned tensors.
+        let ordered = graph.inputs.map { inputs[$0.info.name]! }
+        let externalOutputs: [(storage: Int, count: Int)] = plan.outputs.compactMap { output in
+            guard case .storage(let id) = output.source, plan.externalStorages.contains(id) else { return nil }
+            return (id, output.shape.reduce(1, *))
+        }
+        var arrays: [Int: [Float]] = [:]
+        Self.withInputs(ordered[...], storages: plan.inputStorages[...], external: [:]) { external in
+            arrays = Self.withOutputArrays(externalOutputs[...], external: external) { external in
+                let executor = StepExecutor(arena: memory.pointer, storageOffsets: plan.storageOffsets,
+                                            constants: plan.constants, threads: threadCount, external: external)
+                for step in plan.steps { executor.run(step) }
+                var copies: [Int: [Float]] = [:]
+                for output in plan.outputs {
+                    guard case .storage(let id) = output.source, !plan.externalStorages.contains(id) else { continue }
+                    copies[id] = Array(UnsafeBufferPointer(start: executor.pointer(output.source), count: output.shape.reduce(1, *)))
+                }
+                return copies
             }
         }
-        let executor = StepExecutor(arena: arena, storageOffsets: plan.storageOffsets, constants: plan.constants,
-                                    threads: max(1, threads))
-        for step in plan.steps { executor.run(step) }
         var results: [String: Tensor] = [:]
         for output in plan.outputs {
-            let source = executor.pointer(output.source)
-            let count = output.shape.reduce(1, *)
-            results[output.name] = Tensor(shape: output.shape, data: Array(UnsafeBufferPointer(start: source, count: count)))
+            switch output.source {
+            case .storage(let id):
+                results[output.name] = Tensor(shape: output.shape, data: arrays[id]!)
+            case .constant(let index):
+                let count = output.shape.reduce(1, *)
+                results[output.name] = Tensor(shape: output.shape,
+                                              data: Array(UnsafeBufferPointer(start: plan.constants[index].pointer, count: count)))
+            }
         }
-        _ = consume memory
         return results
+    }
+
+    /// Runs `body` with the storages of the graph inputs pointing at the tensors' elements
+    /// (read only: no step writes a graph input).
+    private static func withInputs(
+        _ tensors: ArraySlice<Tensor>, storages: ArraySlice<Int>, external: [Int: UnsafeMutablePointer<Float>],
+        _ body: ([Int: UnsafeMutablePointer<Float>]) -> Void
+    ) {
+        guard let tensor = tensors.first, let storage = storages.first else { return body(external) }
+        tensor.data.withUnsafeBufferPointer { buffer in
+            var external = external
+            if let base = buffer.baseAddress { external[storage] = UnsafeMutablePointer(mutating: base) }
+            withInputs(tensors.dropFirst(), storages: storages.dropFirst(), external: external, body)
+        }
+    }
+
+    /// Creates one array per external output, runs `body` with the output storages pointing at
+    /// them (body fills them all), and returns them with the arrays `body` returns, by storage.
+    private static func withOutputArrays(
+        _ outputs: ArraySlice<(storage: Int, count: Int)>, external: [Int: UnsafeMutablePointer<Float>],
+        _ body: ([Int: UnsafeMutablePointer<Float>]) -> [Int: [Float]]
+    ) -> [Int: [Float]] {
+        guard let first = outputs.first else { return body(external) }
+        var rest: [Int: [Float]] = [:]
+        let array = [Float](unsafeUninitializedCapacity: first.count) { buffer, initialized in
+            var external = external
+            external[first.storage] = buffer.baseAddress!
+            rest = withOutputArrays(outputs.dropFirst(), external: external, body)
+            initialized = first.count
+        }
+        rest[first.storage] = array
+        return rest
     }
 
     /// The cached plan for these input shapes, built on first use.

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Owned float memory for packed weights and constants, freed when the last reference goes.
 final class FloatStorage: @unchecked Sendable {
@@ -28,8 +29,9 @@ final class FloatStorage: @unchecked Sendable {
 
 /// Runs `body(i)` for every `i` in `0..<count` on up to `threads` threads.
 ///
-/// Work is dealt round-robin (thread `t` takes `t, t + threads, …`). Each kernel writes disjoint
-/// outputs per index and reduces in a fixed order, so results do not depend on `threads`.
+/// Each thread takes the next index not yet taken, so a thread the (shared) machine
+/// deschedules does not hold the others up. Each kernel writes disjoint outputs per index and
+/// reduces in a fixed order, so results do not depend on `threads` or on who ran what.
 @inline(__always)
 func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     let workers = min(max(threads, 1), count)
@@ -37,15 +39,29 @@ func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         for index in 0..<count { body(index) }
         return
     }
+    let counter = WorkCounter()
     withoutActuallyEscaping(body) { body in
         let box = UnsafeSendableClosure(body)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var index = worker
-            while index < count {
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let index = counter.next()
+                if index >= count { break }
                 box.body(index)
-                index += workers
             }
         }
+    }
+}
+
+/// The next index of a ``parallelFor`` loop, shared by its threads.
+private final class WorkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value - 1
     }
 }
 
@@ -59,12 +75,19 @@ private struct UnsafeSendableClosure: @unchecked Sendable {
 import Glibc
 #endif
 
-/// The activation arena of one run: 2 MiB-aligned and, on Linux, advised for transparent huge
+/// The activation arena of a run: 2 MiB-aligned and, on Linux, advised for transparent huge
 /// pages (activation planes of 512×512 slices are 1 MiB apart; 4 KiB pages cost TLB misses).
-struct ArenaMemory: ~Copyable {
+///
+/// Arenas are kept by an ``ArenaPool`` between runs: a fresh arena's pages are zeroed by the
+/// kernel on first touch, which cost 10% of a 512×512 run of the benchmark U-Net (perf:
+/// `clear_page_erms`).
+final class ArenaMemory: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
+    /// Capacity in floats.
+    let count: Int
 
     init(count: Int) {
+        self.count = max(count, 1)
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         #if canImport(Glibc)
         let alignment = 2 << 20
@@ -85,5 +108,90 @@ struct ArenaMemory: ~Copyable {
         #else
         UnsafeMutableRawPointer(pointer).deallocate()
         #endif
+    }
+}
+
+/// Arenas of finished runs, handed to the next run that fits (one per concurrent run).
+final class ArenaPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [ArenaMemory] = []
+    /// Idle arenas kept at most; more concurrent runs allocate and free their own.
+    private let limit = 4
+
+    /// An idle arena of at least `count` floats, or a new one. The largest idle arena that
+    /// is too small is dropped, so the pool follows the largest plan in use.
+    func take(count: Int) -> ArenaMemory {
+        lock.lock()
+        if let index = idle.firstIndex(where: { $0.count >= count }) {
+            let arena = idle.remove(at: index)
+            lock.unlock()
+            return arena
+        }
+        if !idle.isEmpty { idle.removeLast() }
+        lock.unlock()
+        return ArenaMemory(count: count)
+    }
+
+    /// Returns an arena after its run.
+    func give(_ arena: ArenaMemory) {
+        lock.lock()
+        defer { lock.unlock() }
+        if idle.count < limit { idle.append(arena) }
+        idle.sort { $0.count < $1.count }
+    }
+}
+
+/// Scratch memory of kernels (Winograd bands, ConvTranspose columns), kept between calls:
+/// scratch of half a MiB and more is mapped afresh by malloc on every call, and the kernel
+/// zeroes every page of it on first touch (perf, 512×512 U-Net: 17% of the time in
+/// `clear_page_erms` under the Winograd products before this pool).
+final class ScratchPool: @unchecked Sendable {
+    /// One buffer of floats, 64-byte aligned.
+    final class Buffer: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<Float>
+        let count: Int
+        init(count: Int) {
+            self.count = max(count, 1)
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: self.count * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: self.count)
+        }
+        deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
+
+    /// The pool every kernel shares.
+    static let shared = ScratchPool()
+
+    private let lock = NSLock()
+    private var idle: [Buffer] = []
+    /// Idle buffers kept at most (one per thread of the widest run is the steady state).
+    private let limit = 4
+
+    /// Runs `body` with at least `count` floats of scratch (contents undefined).
+    func with<Result>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
+        let buffer = take(count: count)
+        defer { give(buffer) }
+        return body(buffer.pointer)
+    }
+
+    private func take(count: Int) -> Buffer {
+        lock.lock()
+        if let index = idle.firstIndex(where: { $0.count >= count }) {
+            let buffer = idle.remove(at: index)
+            lock.unlock()
+            return buffer
+        }
+        // None is large enough: the largest idle one is replaced by this larger one, so one
+        // thread keeps one buffer that grows to the largest request.
+        if !idle.isEmpty { idle.removeLast() }
+        lock.unlock()
+        return Buffer(count: count)
+    }
+
+    private func give(_ buffer: Buffer) {
+        lock.lock()
+        defer { lock.unlock() }
+        idle.append(buffer)
+        idle.sort { $0.count < $1.count }
+        if idle.count > limit { idle.removeFirst() }
     }
 }

@@ -14,6 +14,9 @@ struct ExecutionPlan: Sendable {
     var outputs: [Output]
     /// Multiply-adds of the convolutions and matrix products, for GFLOP/s.
     var multiplyAdds: Int
+    /// Storages outside the arena: graph inputs (read from the caller's tensors) and graph
+    /// outputs (written straight into the returned tensors).
+    var externalStorages: Set<Int>
 }
 
 /// Builds an ``ExecutionPlan`` from a graph and concrete input shapes: infers every shape,
@@ -33,6 +36,13 @@ struct Planner {
     /// Step index that writes each storage (-1 for graph inputs).
     var storageDefinition: [Int] = []
     var storageLastUse: [Int] = []
+    /// Storages that live inside another one (a Concat's input written in place into its
+    /// output): the enclosing storage and the offset in floats.
+    var storageParent: [Int: (storage: Int, offset: Int)] = [:]
+    /// Storages that are graph inputs or parents of in-place Concat inputs.
+    var pinnedStorages = Set<Int>()
+    /// Storages ``allocate()`` leaves out of the arena (see ``ExecutionPlan/externalStorages``).
+    var externalStorages = Set<Int>()
     var multiplyAdds = 0
 
     init(graph: ModelGraph) {
@@ -46,6 +56,7 @@ struct Planner {
         var inputStorages: [Int] = []
         for (port, shape) in zip(graph.inputs, inputShapes) {
             let storage = planner.newStorage(count: shape.reduce(1, *), definedAt: -1)
+            planner.pinnedStorages.insert(storage)
             planner.values[port.id] = .runtime(shape: shape, storage: storage)
             inputStorages.append(storage)
         }
@@ -62,9 +73,21 @@ struct Planner {
                 throw InferenceError.corruptModel(path: graph.path, reason: "graph output '\(port.info.name)' is never computed")
             }
         }
+        // Inputs and outputs live in the caller's tensors, not in the arena: an output storage
+        // qualifies when it holds no in-place Concat input, is no graph input and backs one output.
+        var external = Set(inputStorages)
+        let parents = Set(planner.storageParent.values.map(\.storage))
+        let outputStorages: [Int] = outputs.compactMap { if case .storage(let id) = $0.source { return id } else { return nil } }
+        for storage in outputStorages where !parents.contains(storage) && planner.storageParent[storage] == nil
+            && !inputStorages.contains(storage) && outputStorages.filter({ $0 == storage }).count == 1
+            && planner.storageSizes[storage] > 0 {
+            external.insert(storage)
+        }
+        planner.externalStorages = external
         let (offsets, size) = planner.allocate()
         return ExecutionPlan(steps: planner.steps, storageOffsets: offsets, arenaSize: size, constants: planner.constants,
-                             inputStorages: inputStorages, outputs: outputs, multiplyAdds: planner.multiplyAdds)
+                             inputStorages: inputStorages, outputs: outputs, multiplyAdds: planner.multiplyAdds,
+                             externalStorages: external)
     }
 
     // MARK: Storage
@@ -81,26 +104,50 @@ struct Planner {
         return .constant(constants.count - 1)
     }
 
-    /// First-fit placement in step order; a storage is free after the last step that reads it.
+    /// The outermost storage holding `storage`, and its offset there.
+    func root(of storage: Int) -> (storage: Int, offset: Int) {
+        var current = storage, offset = 0
+        while let parent = storageParent[current] {
+            offset += parent.offset
+            current = parent.storage
+        }
+        return (current, offset)
+    }
+
+    /// Places the storages in one arena: largest first, each at the lowest offset where it
+    /// overlaps no placed storage that is live at the same time (from the step that writes it
+    /// to the last step that reads it). A storage holding in-place Concat inputs lives from the
+    /// first of them to the last read of any of them. Largest-first leaves fewer holes than
+    /// first-fit in step order: the bench U-Net's arena at 512×512 was 67.0 MB that way.
     func allocate() -> (offsets: [Int], size: Int) {
+        var definition = storageDefinition, lastUse = storageLastUse
+        for storage in storageSizes.indices where storageParent[storage] != nil {
+            let outer = root(of: storage).storage
+            definition[outer] = min(definition[outer], storageDefinition[storage])
+            lastUse[outer] = max(lastUse[outer], storageLastUse[storage])
+        }
+        func size(_ storage: Int) -> Int { (max(storageSizes[storage], 1) + 15) / 16 * 16 }
         var offsets = [Int](repeating: 0, count: storageSizes.count)
-        var live: [(offset: Int, end: Int, storage: Int)] = []
+        var placed: [(offset: Int, end: Int, storage: Int)] = []
         var arenaSize = 0
-        let byDefinition = Dictionary(grouping: storageSizes.indices, by: { storageDefinition[$0] })
-        for step in -1..<steps.count {
-            live.removeAll { storageLastUse[$0.storage] < step }
-            for storage in byDefinition[step] ?? [] {
-                let size = (max(storageSizes[storage], 1) + 15) / 16 * 16
-                live.sort { $0.offset < $1.offset }
-                var start = 0
-                for block in live {
-                    if block.offset - start >= size { break }
-                    start = max(start, block.end)
-                }
-                offsets[storage] = start
-                live.append((start, start + size, storage))
-                arenaSize = max(arenaSize, start + size)
+        let roots = storageSizes.indices.filter { storageParent[$0] == nil && !externalStorages.contains($0) }
+            .sorted { size($0) != size($1) ? size($0) > size($1) : $0 < $1 }
+        for storage in roots {
+            let extent = size(storage)
+            let overlapping = placed.filter { definition[$0.storage] <= lastUse[storage] && definition[storage] <= lastUse[$0.storage] }
+                .sorted { $0.offset < $1.offset }
+            var start = 0
+            for block in overlapping {
+                if block.offset - start >= extent { break }
+                start = max(start, block.end)
             }
+            offsets[storage] = start
+            placed.append((start, start + extent, storage))
+            arenaSize = max(arenaSize, start + extent)
+        }
+        for storage in storageSizes.indices where storageParent[storage] != nil {
+            let (outer, offset) = root(of: storage)
+            offsets[storage] = offsets[outer] + offset
         }
         return (offsets, arenaSize)
     }
@@ -248,10 +295,42 @@ struct Planner {
             }
             var outShape = first
             outShape[axis] = shapes.reduce(0) { $0 + $1[axis] }
-            let operands = present.map { operand($0) }
+            let chunkSizes = shapes.map { $0[axis...].reduce(1, *) }
+            let outer = first[..<axis].reduce(1, *)
+            // With one outer block (batch 1 on the channel axis) the inputs are consecutive
+            // ranges of the output. The input produced last (a U-Net's upsampled path) is written
+            // there by its producer; earlier ones (the skip, live since the encoder) are copied,
+            // so the whole output is not held while the network runs between them.
+            var inPlace = [Bool](repeating: false, count: present.count)
+            if outer == 1 {
+                let storages: [Int?] = present.map { value in
+                    if case .runtime(_, let storage) = value { return storage } else { return nil }
+                }
+                let latest = storages.compactMap { $0.map { storageDefinition[$0] } }.max()
+                for (index, value) in present.enumerated() {
+                    guard case .runtime(let shape, let storage) = value, !pinnedStorages.contains(storage),
+                          storageParent[storage] == nil, storageDefinition[storage] == latest,
+                          storages.filter({ $0 == storage }).count == 1,
+                          storageSizes[storage] == shape.reduce(1, *) else { continue }
+                    inPlace[index] = true
+                }
+            }
+            let operands = present.enumerated().map { index, value in
+                inPlace[index] ? .storage(0) : operand(value)
+            }
             let output = define(node, shape: outShape)
-            steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: shapes.map { $0[axis...].reduce(1, *) },
-                                            outer: first[..<axis].reduce(1, *), output: output)))
+            if inPlace.contains(true), case .storage(let outputStorage) = output {
+                pinnedStorages.insert(outputStorage)
+                var offset = 0
+                for (index, value) in present.enumerated() {
+                    if inPlace[index], case .runtime(_, let storage) = value { storageParent[storage] = (outputStorage, offset) }
+                    offset += chunkSizes[index]
+                }
+            }
+            if inPlace.contains(false) {
+                steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: chunkSizes, outer: outer, output: output,
+                                                inPlace: inPlace)))
+            }
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
             try planPool(node)
         case "Resize", "Upsample":

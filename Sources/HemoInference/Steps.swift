@@ -41,6 +41,8 @@ struct ConcatStep: Sendable {
     var chunkSizes: [Int]
     var outer: Int
     var output: Operand
+    /// Inputs their producer already wrote in place into the output (not copied).
+    var inPlace: [Bool]
 }
 
 /// Max or average pooling over planes of `N·C`.

@@ -96,6 +96,7 @@ struct ModelBench: ParsableCommand {
     }
 
     func run() throws {
+        let residentBeforeLoading = Self.memoryStatusMegabytes("VmRSS")
         let onnx = try ONNXModel(path: model)
         guard onnx.inputs.count == 1, let info = onnx.inputs.first else {
             throw ValidationError("bench needs a model with one input; this one has \(onnx.inputs.count).")
@@ -131,7 +132,14 @@ struct ModelBench: ParsableCommand {
         let gflops = flops / (median / 1000) / 1e9
         print(String(format: "model %@ input %@ threads %d: %.2f ms per slice (median of %d, %.2f ms per run), %.2f GFLOP/s (%.3f GFLOP per run), cpu %.2f ms per slice",
                      (model as NSString).lastPathComponent, "\(tensor.shape)", threads, perSlice, runs, median, gflops, flops / 1e9,
-                     cpuMedian / Double(slices)))
+                     cpuMedian / Double(slices)), terminator: "")
+        if let before = residentBeforeLoading, let peak = Self.memoryStatusMegabytes("VmHWM") {
+            let arena = Double(try onnx.activationBytes(inputShapes: [info.name: tensor.shape])) / 1_048_576
+            print(String(format: ", engine memory %.1f MB (peak RSS %.1f MB - %.1f MB before loading the model; activation arena %.1f MB)",
+                         peak - before, peak, before, arena))
+        } else {
+            print()
+        }
     }
 }
 
@@ -139,6 +147,17 @@ extension ModelBench {
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// A `kB` field of /proc/self/status (VmRSS: resident now; VmHWM: peak resident) in MB
+    /// (2^20 bytes); `nil` where the file does not exist.
+    static func memoryStatusMegabytes(_ field: String) -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let digits = line.dropFirst(field.count + 1).filter(\.isNumber)
+            return Double(String(digits)).map { $0 / 1024 }
+        }
+        return nil
     }
 
     /// CPU time of the whole process (all threads), in milliseconds: on a shared machine this

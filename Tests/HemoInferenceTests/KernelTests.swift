@@ -1,0 +1,116 @@
+import Testing
+@testable import HemoInference
+
+/// The fast convolution paths against a plain direct convolution in Double.
+@Suite("Convolution kernels")
+struct KernelTests {
+    /// A direct 3×3 convolution (stride 1) with bias and ReLU, summed in Double.
+    static func reference(input: [Float], channels: Int, height: Int, width: Int, weights: [Float], outputs: Int,
+                          bias: [Float], padTop: Int, padLeft: Int, outputHeight: Int, outputWidth: Int) -> [Float] {
+        var result = [Float](repeating: 0, count: outputs * outputHeight * outputWidth)
+        for co in 0..<outputs {
+            for oy in 0..<outputHeight {
+                for ox in 0..<outputWidth {
+                    var sum = Double(bias[co])
+                    for ci in 0..<channels {
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                let iy = oy + ky - padTop, ix = ox + kx - padLeft
+                                if iy < 0 || iy >= height || ix < 0 || ix >= width { continue }
+                                sum += Double(weights[((co * channels + ci) * 3 + ky) * 3 + kx]) * Double(input[(ci * height + iy) * width + ix])
+                            }
+                        }
+                    }
+                    result[(co * outputHeight + oy) * outputWidth + ox] = Float(max(sum, 0))
+                }
+            }
+        }
+        return result
+    }
+
+    /// Seeded values in [-1, 1).
+    static func values(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 1_000_000) / 1_000_000
+        }
+    }
+
+    @Test("Winograd F(2x2,3x3) and the im2col GEMM match a direct convolution",
+          arguments: [(20, 36, 13, 19, 1, 1, 0, 0), (16, 32, 8, 8, 1, 1, 1, 1), (33, 50, 7, 30, 0, 2, 0, 1)])
+    func winogradAndGEMMMatchDirectConvolution(_ c: (Int, Int, Int, Int, Int, Int, Int, Int)) {
+        let (channels, outputs, height, width, padTop, padLeft, padBottom, padRight) = c
+        let outputHeight = height + padTop + padBottom - 2, outputWidth = width + padLeft + padRight - 2
+        let input = Self.values(channels * height * width, seed: 1)
+        let weights = Self.values(outputs * channels * 9, seed: 2).map { $0 * 0.3 }
+        let bias = Self.values(outputs, seed: 3)
+        let expected = Self.reference(input: input, channels: channels, height: height, width: width, weights: weights,
+                                      outputs: outputs, bias: bias, padTop: padTop, padLeft: padLeft,
+                                      outputHeight: outputHeight, outputWidth: outputWidth)
+        #expect(Winograd.applies(kernelHeight: 3, kernelWidth: 3, groups: 1, inputChannels: channels, outputChannels: outputs,
+                                 strides: [1, 1], dilations: [1, 1]))
+        let transformed = weights.withUnsafeBufferPointer {
+            Winograd.transformWeights($0.baseAddress!, outputChannels: outputs, inputChannels: channels)
+        }
+        let packed = PackedMatrix(rows: outputs, depth: channels * 9) { row, k in weights[row * channels * 9 + k] }
+        for threads in [1, 3] {
+            var winograd = [Float](repeating: .nan, count: expected.count)
+            var gemm = [Float](repeating: .nan, count: expected.count)
+            input.withUnsafeBufferPointer { x in
+                bias.withUnsafeBufferPointer { b in
+                    winograd.withUnsafeMutableBufferPointer { y in
+                        Winograd.convolve(transformed, input: x.baseAddress!, inputChannels: channels, inputHeight: height,
+                                          inputWidth: width, output: y.baseAddress!, outputChannels: outputs,
+                                          outputHeight: outputHeight, outputWidth: outputWidth, padTop: padTop, padLeft: padLeft,
+                                          bias: b.baseAddress, activation: .relu, threads: threads)
+                    }
+                    gemm.withUnsafeMutableBufferPointer { y in
+                        let geometry = Im2ColGeometry(
+                            channels: channels, inputHeight: height, inputWidth: width, kernelHeight: 3, kernelWidth: 3,
+                            strideHeight: 1, strideWidth: 1, padTop: padTop, padLeft: padLeft, dilationHeight: 1,
+                            dilationWidth: 1, outputHeight: outputHeight, outputWidth: outputWidth)
+                        GEMM.multiply(packed, input: x.baseAddress!, geometry: geometry, output: y.baseAddress!,
+                                      bias: b.baseAddress, activation: .relu, threads: threads)
+                    }
+                }
+            }
+            // NaN (an output never written) counts as a mismatch.
+            let winogradMismatches = zip(winograd, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
+            let gemmMismatches = zip(gemm, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
+            #expect(winogradMismatches == 0, "Winograd, \(threads) threads")
+            #expect(gemmMismatches == 0, "GEMM, \(threads) threads")
+        }
+    }
+
+    @Test("A padded GEMM convolution run in bands of rows matches a direct convolution")
+    func bandedPaddedConvolutionMatchesDirectConvolution() {
+        // 64 channels × 62 padded columns: bands of 64 output rows, so 70 rows take two bands.
+        let (channels, outputs, height, width) = (64, 4, 70, 60)
+        let input = Self.values(channels * height * width, seed: 4)
+        let weights = Self.values(outputs * channels * 9, seed: 5).map { $0 * 0.1 }
+        let bias = Self.values(outputs, seed: 6)
+        let expected = Self.reference(input: input, channels: channels, height: height, width: width, weights: weights,
+                                      outputs: outputs, bias: bias, padTop: 1, padLeft: 1, outputHeight: height, outputWidth: width)
+        let convolution = PreparedConvolution(
+            transposed: false,
+            weights: .gemm([PackedMatrix(rows: outputs, depth: channels * 9) { row, k in weights[row * channels * 9 + k] }]),
+            bias: FloatStorage(bias), inputChannels: channels, outputChannels: outputs, groups: 1,
+            kernelHeight: 3, kernelWidth: 3, activation: .relu)
+        let step = ConvolutionStep(
+            convolution: convolution, input: .storage(0), output: .storage(1), batch: 1, inputHeight: height,
+            inputWidth: width, outputHeight: height, outputWidth: width, strideHeight: 1, strideWidth: 1,
+            padTop: 1, padLeft: 1, dilationHeight: 1, dilationWidth: 1)
+        for threads in [1, 2] {
+            var arena = input + [Float](repeating: .nan, count: expected.count)
+            arena.withUnsafeMutableBufferPointer { memory in
+                let executor = StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [],
+                                            threads: threads)
+                executor.run(.convolution(step))
+            }
+            // NaN (an output never written) counts as a mismatch.
+            let mismatches = zip(arena[input.count...], expected).filter { !(abs($0 - $1) <= 1e-4) }.count
+            #expect(mismatches == 0, "\(threads) threads")
+        }
+    }
+}
