@@ -224,6 +224,10 @@ public final class Coordinator: @unchecked Sendable {
         var writesOutstanding = 0
         var allDone = false
         var doneCount: Int
+        /// When ``Coordinator/status`` was last refreshed. Computing it sorts every live worker, so
+        /// refreshing it after each message (heartbeats included) made the poll loop the bottleneck
+        /// at a thousand workers (scripts/bench/scale.sh); it is refreshed at most every 100 ms.
+        var statusRefreshedAt: UInt64 = 0
         var failedCount = 0
         let total: Int
         let resumed: Int
@@ -366,6 +370,8 @@ public final class Coordinator: @unchecked Sendable {
         @discardableResult
         func publish() -> CoordinatorSnapshot {
             let s = scheduler.status
+            statusRefreshedAt = monotonicNanoseconds()
+            c.statusLock.withLock { $0 = s }
             var snap = CoordinatorSnapshot()
             snap.examsTotal = total
             snap.failed = failedCount
@@ -574,6 +580,15 @@ public final class Coordinator: @unchecked Sendable {
                     allDone = true
                 }
             }
+            refreshStatus(force: false)
+        }
+
+        /// Stores the scheduler's status for other threads (metrics scrapes), at most every 100 ms
+        /// unless `force`.
+        func refreshStatus(force: Bool) {
+            let t = monotonicNanoseconds()
+            guard force || t &- statusRefreshedAt >= 100_000_000 else { return }
+            statusRefreshedAt = t
             c.statusLock.withLock { $0 = scheduler.status }
         }
 

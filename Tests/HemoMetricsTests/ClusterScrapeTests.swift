@@ -127,9 +127,13 @@ import Testing
             return (w.value("hemo_worker_jobs_started_total") ?? 0) >= 1
         }
         #expect(sawJob)
-        let c = try PrometheusText(MetricsHTTPClient.get(host: cHost, port: cPort).body)
+        // The scheduler's counts are refreshed for scrapes at most every 100 ms.
+        var c = try PrometheusText(MetricsHTTPClient.get(host: cHost, port: cPort).body)
+        #expect(try Self.eventually(5) {
+            c = try PrometheusText(MetricsHTTPClient.get(host: cHost, port: cPort).body)
+            return c.value("hemo_workers_connected") == 1
+        }, "the coordinator never reported its one worker: \(c.value("hemo_workers_connected") ?? -1)")
         #expect(c.value("hemo_exams") == 3)
-        #expect(c.value("hemo_workers_connected") == 1)
         #expect(coordinator.wait(seconds: 60) == 0, "\(coordinator.stderr)")
         #expect(worker.wait(seconds: 20) == 0, "\(worker.stderr)")
     }
