@@ -52,7 +52,8 @@ let package = Package(
         .target(
             name: "HemoInference",
             dependencies: ["HemoCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            exclude: ["Documentation.docc", "DefaultModel"],
+            exclude: ["Documentation.docc"],
+            resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
         ),
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
@@ -60,6 +61,7 @@ let package = Package(
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
         .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
+        .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms", "NIfTI"]),
         .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms"]),
 
         // Shared test fixtures (tiny NIfTI cohorts, the hemo binary's path).
@@ -71,7 +73,7 @@ let package = Package(
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
-                "ZeroMQ", "HemoCluster",
+                "ZeroMQ", "HemoCluster", "HemoPseudoLabel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,6 +94,7 @@ let package = Package(
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
         .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
         .testTarget(name: "HemoClusterTests", dependencies: ["HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI"]),
+        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )
