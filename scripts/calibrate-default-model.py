@@ -49,6 +49,14 @@ def collect(pipe, cohort):
         prob = 1.0 / (1.0 + np.exp(-cls.astype(np.float64)))
         truth = peer.read_truth(cohort, case, hu.shape[::-1]).transpose(2, 1, 0)
         base = len(slices)
+        # 26-connected 3D components per subtype: voxel count of the component each 2D component belongs to.
+        comp3d_size = {}
+        comp3d_label = {}
+        for c in range(1, 6):
+            lab3, n3 = ndimage.label(labelmap == c, structure=np.ones((3, 3, 3), dtype=bool))
+            if n3:
+                comp3d_label[c] = lab3
+                comp3d_size[c] = np.bincount(lab3.ravel())
         for k in range(labelmap.shape[0]):
             slices.append((bool(truth[k].any()), int(truth[k].sum()), float(prob[k, 0])))
             for c in range(1, 6):
@@ -61,17 +69,20 @@ def collect(pipe, cohort):
                     logits = up[k][:, sy, sx]
                     with np.errstate(over="ignore"):
                         p_c = 1.0 / np.exp(logits - logits[c]).sum(0)
+                    first = np.argwhere(inside)[0]
+                    l3 = comp3d_label[c][k, sy.start + first[0], sx.start + first[1]]
                     comps.append((base + k, c, int(inside.sum()), float(p_c[inside].mean()),
-                                  int((truth[k][sy, sx] & inside).sum())))
+                                  int((truth[k][sy, sx] & inside).sum()), int(comp3d_size[c][l3])))
         print(f"{cohort}/{case}: {labelmap.shape[0]} slices", flush=True)
     return np.array(slices, dtype=np.float64), np.array(comps, dtype=np.float64)
 
 
-def score(slices, comps, min_pixels, min_score, min_p):
+def score(slices, comps, min_pixels, min_score, min_p, min_voxels3d=0):
     truth_pos = slices[:, 0] > 0
     p_any = slices[:, 2]
     s = comps[:, 0].astype(int)
     keep = (comps[:, 2] >= np.array(min_pixels)[comps[:, 1].astype(int) - 1]) & (comps[:, 3] >= min_score) & (p_any[s] >= min_p)
+    keep &= comps[:, 5] >= min_voxels3d
     pred_pos = np.zeros(len(slices), dtype=bool)
     pred_pos[s[keep]] = True
     tp = int((pred_pos & truth_pos).sum()); fp = int((pred_pos & ~truth_pos).sum()); fn = int((~pred_pos & truth_pos).sum())
@@ -94,7 +105,12 @@ def main():
     for cohort in args.cohort:
         with open(os.path.join(cohort, "weak_labels.csv")) as fh:
             pass  # a hemo synth cohort
-        s, c = collect(pipe, cohort)
+        cache = os.path.join(cohort, ".calibration-cache.npz")
+        if os.path.exists(cache):
+            z = np.load(cache); s, c = z["slices"], z["comps"]
+        else:
+            s, c = collect(pipe, cohort)
+            np.savez(cache, slices=s, comps=c)
         if len(all_s):
             c[:, 0] += sum(len(x) for x in all_s)
         all_s.append(s); all_c.append(c)
@@ -102,13 +118,20 @@ def main():
     print(f"slices {len(slices)} (positive {int(slices[:, 0].sum())}), components {len(comps)}")
     print("unfiltered:", score(slices, comps, [0] * 5, 0, 0))
     results = []
-    sizes = [0, 25, 50, 100, 150, 200, 300, 400, 600]
-    for m, sc, pa in itertools.product(sizes, [0, 0.5, 0.6, 0.7, 0.8], [0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]):
+    sizes = [0, 25, 50, 75, 100, 125, 150, 200, 300, 400]
+    for m, sc, pa in itertools.product(sizes, [0, 0.4, 0.5, 0.6, 0.7], [0, 0.05, 0.1, 0.2, 0.3, 0.5]):
         results.append((score(slices, comps, [m] * 5, sc, pa), m, sc, pa))
     results.sort(key=lambda r: -(r[0][0] + min(r[0][1], 0.85)))
     print("best uniform rules (f1, dice, tp, fp, fn), min_pixels, min_score, min_p_any:")
     for r in results[:15]:
         print(" ", tuple(round(v, 4) if isinstance(v, float) else v for v in r[0]), r[1], r[2], r[3])
+    print("3D rule: keep 2D components of 26-connected 3D components with >= V voxels (and >= m pixels in 2D):")
+    r3 = []
+    for v, m, pa in itertools.product([0, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000], [0, 10, 25, 50, 100], [0, 0.05, 0.1, 0.2]):
+        r3.append((score(slices, comps, [m] * 5, 0, pa, v), v, m, pa))
+    r3.sort(key=lambda r: -(r[0][0] + min(r[0][1], 0.85)))
+    for r in r3[:15]:
+        print(" ", tuple(round(float(v), 4) if isinstance(v, float) else v for v in r[0]), "V", r[1], "m", r[2], "p", r[3])
     # per-subtype refinement (coordinate descent from the best uniform rule)
     (_, m, sc, pa) = results[0]
     mins = [m] * 5

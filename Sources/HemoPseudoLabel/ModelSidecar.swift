@@ -207,14 +207,21 @@ public struct ModelSidecar: Sendable, Equatable {
                 if case .fixed(let c) = shape[1], c != 6 { throw fail("the model's output \(out) has \(c) channels; the sidecar needs 6") }
             }
         }
-        let probe = Tensor(shape: [1, channels.count, height, width], repeating: 0)
+        // The probe runs at the smallest size the model accepts (the declared size when fixed), so
+        // loading stays cheap; batch, height and width are otherwise free in the graph.
+        var probeHeight = sizeMultiple, probeWidth = sizeMultiple
+        if let shape = input.shape {
+            if case .fixed = shape[2] { probeHeight = height }
+            if case .fixed = shape[3] { probeWidth = width }
+        }
+        let probe = Tensor(shape: [1, channels.count, probeHeight, probeWidth], repeating: 0)
         let results: [String: Tensor]
         do { results = try model.run([inputName: probe], threads: 1) } catch {
             throw fail("the model rejects a \(probe.shape) input built from the sidecar: \(error)")
         }
         let seg = results[segmentationOutput]?.shape ?? [], cls = results[classificationOutput]?.shape ?? []
-        guard seg == [1, 6, height, width] else {
-            throw fail("a \(probe.shape) input gives \(segmentationOutput) of shape \(seg); the sidecar needs [1, 6, \(height), \(width)]")
+        guard seg == [1, 6, probeHeight, probeWidth] else {
+            throw fail("a \(probe.shape) input gives \(segmentationOutput) of shape \(seg); the sidecar needs [1, 6, \(probeHeight), \(probeWidth)]")
         }
         guard cls == [1, 6] else { throw fail("a \(probe.shape) input gives \(classificationOutput) of shape \(cls); the sidecar needs [1, 6]") }
     }
