@@ -40,11 +40,14 @@ public struct ComponentFilter: Sendable, Equatable {
     public var minimumScore: Double
     /// A slice keeps its components only when the slice head's `p_any` reaches this.
     public var minimumSliceProbability: Double
+    /// Smallest 26-connected 3D component kept, per subtype, in voxels (on the argmax map).
+    public var minimumLesionVoxels: [Subtype: Int]
 
     /// A filter.
-    public init(minimumPixels: [Subtype: Int] = [:], minimumScore: Double = 0, minimumSliceProbability: Double = 0) {
+    public init(minimumPixels: [Subtype: Int] = [:], minimumScore: Double = 0, minimumSliceProbability: Double = 0,
+                minimumLesionVoxels: [Subtype: Int] = [:]) {
         self.minimumPixels = minimumPixels; self.minimumScore = minimumScore
-        self.minimumSliceProbability = minimumSliceProbability
+        self.minimumSliceProbability = minimumSliceProbability; self.minimumLesionVoxels = minimumLesionVoxels
     }
 
     /// Keeps everything (format version 1).
@@ -53,6 +56,7 @@ public struct ComponentFilter: Sendable, Equatable {
     /// Whether the filter removes anything at all.
     public var isIdentity: Bool {
         minimumPixels.values.allSatisfy { $0 <= 1 } && minimumScore <= 0 && minimumSliceProbability <= 0
+            && minimumLesionVoxels.values.allSatisfy { $0 <= 1 }
     }
 }
 
@@ -162,15 +166,21 @@ public struct ModelSidecar: Sendable, Equatable {
         var filter = ComponentFilter.none
         if let post = root["postprocess"] as? [String: Any], let f = post["filter"] as? [String: Any] {
             guard version >= 2 else { throw fail("\"postprocess.filter\" needs \"format_version\" 2") }
-            if let mins = f["min_component_pixels"] as? [String: Any] {
-                for (key, value) in mins {
-                    guard let s = Subtype.allCases.first(where: { $0.name == key }),
+            func perSubtype(_ key: String) throws(ModelLoadError) -> [Subtype: Int] {
+                guard let table = f[key] else { return [:] }
+                guard let entries = table as? [String: Any] else { throw fail("\"postprocess.filter.\(key)\" must map subtype names to whole numbers") }
+                var out: [Subtype: Int] = [:]
+                for (name, value) in entries {
+                    guard let s = Subtype.allCases.first(where: { $0.name == name }),
                           let v = (value as? NSNumber)?.intValue, v >= 0 else {
-                        throw fail("\"postprocess.filter.min_component_pixels\": \(key) must be a subtype name with a whole number ≥ 0")
+                        throw fail("\"postprocess.filter.\(key)\": \(name) must be a subtype name with a whole number ≥ 0")
                     }
-                    filter.minimumPixels[s] = v
+                    out[s] = v
                 }
+                return out
             }
+            filter.minimumPixels = try perSubtype("min_component_pixels")
+            filter.minimumLesionVoxels = try perSubtype("min_lesion_voxels")
             if let v = f["min_component_score"] { guard let d = (v as? NSNumber)?.doubleValue, (0...1).contains(d) else {
                 throw fail("\"postprocess.filter.min_component_score\" must be in 0...1") }; filter.minimumScore = d }
             if let v = f["min_slice_p_any"] { guard let d = (v as? NSNumber)?.doubleValue, (0...1).contains(d) else {

@@ -79,6 +79,7 @@ public final class PseudoLabelModel: Sendable {
                 ("resize", .string("bilinear half-pixel (HU before windowing; logits back to the CT grid)")),
                 ("decision", .string("argmax, ties to the lowest class")),
                 ("min_component_pixels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumPixels[$0] ?? 0)) })),
+                ("min_lesion_voxels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumLesionVoxels[$0] ?? 0)) })),
                 ("min_component_score", .number(s.filter.minimumScore, decimals: 4)),
                 ("min_slice_p_any", .number(s.filter.minimumSliceProbability, decimals: 4)),
             ])),

@@ -93,11 +93,20 @@ extension PseudoLabelModel {
                                                              rowTaps: rowsOut, columnTaps: columnsOut, rows: rows, columns: columns,
                                                              scratch: tmp.baseAddress!,
                                                              labels: labelOut.baseAddress! + k * plane, scores: scoreOut.baseAddress! + k * plane)
-                                    Self.filter(labels: labelOut.baseAddress! + k * plane, scores: scoreOut.baseAddress! + k * plane,
-                                                rows: rows, columns: columns, sliceProbability: probabilities[k][0], rule: s.filter)
                                 }
                             }
                         }
+                    }
+                }
+            }
+        }
+        timed("postprocess", &times) {
+            Self.removeSmallLesions(labels: &labels, scores: &scores, size: size, rule: s.filter)
+            labels.withUnsafeMutableBufferPointer { labelOut in
+                scores.withUnsafeMutableBufferPointer { scoreOut in
+                    for k in 0..<slices {
+                        Self.filter(labels: labelOut.baseAddress! + k * plane, scores: scoreOut.baseAddress! + k * plane,
+                                    rows: rows, columns: columns, sliceProbability: probabilities[k][0], rule: s.filter)
                     }
                 }
             }
@@ -185,7 +194,27 @@ extension PseudoLabelModel {
         }
     }
 
-    /// Applies the sidecar's component filter to one slice in place.
+    /// Removes the 26-connected 3D components of each subtype with fewer voxels than the rule's
+    /// minimum (computed on the argmax map before any 2D filtering).
+    static func removeSmallLesions(labels: inout [UInt8], scores: inout [Float], size: GridSize, rule: ComponentFilter) {
+        guard rule.minimumLesionVoxels.values.contains(where: { $0 > 1 }) else { return }
+        let grid = Geometry(size: size, spacing: SIMD3(1, 1, 1))
+        var present = [Bool](repeating: false, count: 6)
+        for v in labels where v != 0 && v < 6 { present[Int(v)] = true }
+        for subtype in Subtype.allCases where present[Int(subtype.labelValue)] {
+            let minimum = rule.minimumLesionVoxels[subtype] ?? 0
+            guard minimum > 1 else { continue }
+            let value = subtype.labelValue
+            let found = ConnectedComponents.components3D(Mask(geometry: grid, bits: labels.map { $0 == value ? 1 : 0 }))
+            for component in found.components where component.voxels < minimum {
+                for run in found.membership.runs(of: component.label) {
+                    for o in run.offsets { labels[o] = 0; scores[o] = 0 }
+                }
+            }
+        }
+    }
+
+    /// Applies the sidecar's per-slice rules (slice probability, 2D component size and score) to one slice in place.
     static func filter(labels: UnsafeMutablePointer<UInt8>, scores: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
                        sliceProbability: Double, rule: ComponentFilter) {
         let count = rows * columns

@@ -178,3 +178,16 @@ enum TinyModel {
         #expect(scores[8] == 0)
     }
 }
+
+@Suite struct LesionFilterTests {
+    @Test func lesionsBelowTheMinimumVoxelCountAreRemovedIn3D() {
+        // 3×3×3 grid: a 2-voxel SAH lesion at (0,0,0)-(0,0,1), a 1-voxel SAH speck at (2,2,2), not adjacent.
+        var labels = [UInt8](repeating: 0, count: 27)
+        labels[0] = 3; labels[9] = 3; labels[26] = 3
+        var scores = labels.map { $0 == 0 ? Float(0) : 0.9 }
+        let rule = ComponentFilter(minimumLesionVoxels: [.sah: 2])
+        PseudoLabelModel.removeSmallLesions(labels: &labels, scores: &scores, size: GridSize(3, 3, 3), rule: rule)
+        #expect(labels[0] == 3 && labels[9] == 3)
+        #expect(labels[26] == 0 && scores[26] == 0)
+    }
+}
