@@ -109,10 +109,16 @@ class Pipeline:
                     small[0] = False
                     labelmap[small[lab3]] = 0
         eight = np.ones((3, 3), dtype=bool)
-        for k in range(labelmap.shape[0]):
+        for k in np.nonzero(labelmap.reshape(labelmap.shape[0], -1).any(1))[0]:
             if prob[k, 0] < min_p:
                 labelmap[k] = 0
                 continue
+            fg = labelmap[k] > 0
+            if min_score > 0:
+                # softmax probability of each foreground pixel's own (winning) class
+                logits = up[k][:, fg]
+                p_win = np.zeros(fg.shape, dtype=np.float32)
+                p_win[fg] = 1.0 / np.exp(logits - logits.max(0)).sum(0)
             for c in range(1, 6):
                 m = labelmap[k] == c
                 if not m.any():
@@ -121,10 +127,7 @@ class Pipeline:
                 pixels = np.bincount(lab.ravel())
                 drop = pixels < int(min_pixels.get(SUBTYPES[c - 1], 0))
                 if min_score > 0:
-                    logits = up[k]
-                    with np.errstate(over="ignore"):
-                        p_c = 1.0 / np.exp(logits - logits[c]).sum(0)
-                    sums = np.bincount(lab.ravel(), weights=p_c.ravel())
+                    sums = np.bincount(lab.ravel(), weights=p_win.ravel())
                     drop |= sums / np.maximum(pixels, 1) < min_score
                 drop[0] = False
                 if drop.any():
