@@ -13,7 +13,7 @@ HEMO="${HEMO:-$(cd "$(dirname "$0")/../.." && pwd)/.build/debug/hemo}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-"$HEMO" synth --out cohort --cases 2 --seed 4242 --in-plane 64 --slices 3 > /dev/null
+"$HEMO" synth --out cohort --cases 2 --seed 4242 --in-plane 64 --slices 4 > /dev/null
 "$HEMO" infer --cohort cohort --out r1 --threads 1 > infer1.out 2> infer1.err || { cat infer1.err; echo "FAIL: hemo infer"; exit 1; }
 "$HEMO" release verify r1 > verify.out || { cat verify.out; echo "FAIL: hemo release verify on the infer output"; exit 1; }
 head -1 r1/labels/slice_labels.csv | grep -q ',p_any,p_EPH,p_SDH,p_SAH,p_IPH,p_IVH$' \
