@@ -53,7 +53,8 @@ let package = Package(
         .target(
             name: "HemoInference",
             dependencies: ["HemoCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            exclude: ["Documentation.docc", "DefaultModel"],
+            exclude: ["Documentation.docc"],
+            resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
         ),
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
@@ -61,6 +62,8 @@ let package = Package(
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
         .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
+        .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms", "NIfTI"],
+                exclude: ["Documentation.docc"]),
         .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms"]),
 
         // Prometheus metrics of the coordinator and workers, served over HTTP (--metrics-port).
@@ -76,7 +79,7 @@ let package = Package(
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
-                "ZeroMQ", "HemoCluster", "HemoMetrics",
+                "ZeroMQ", "HemoCluster", "HemoMetrics", "HemoPseudoLabel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -98,6 +101,8 @@ let package = Package(
         .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
         .testTarget(name: "HemoClusterTests", dependencies: ["HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI"]),
         .testTarget(name: "HemoMetricsTests", dependencies: ["HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
+        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

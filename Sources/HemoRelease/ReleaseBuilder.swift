@@ -53,10 +53,29 @@ public struct ReleaseBuilder: Sendable {
     /// - Parameter progress: called from worker threads after each exam (serialised).
     public func build(cohort: Cohort, destination: String,
                       progress: @escaping @Sendable (BuildProgress) -> Void = { _ in }) throws -> BuildSummary {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let assembly = try ReleaseAssembly(destination: destination, options: options, kind: .annotations,
-                                           weakLabels: cohort.weakLabels, force: force)
         let options = self.options
+        return try build(cohort: cohort, destination: destination, kind: .annotations, model: nil, progress: progress) { c, inner, times in
+            (try CasePipeline.run(c, options: options, threads: inner, times: &times), nil)
+        }
+    }
+
+    /// Builds a release of `cohort` at `destination` with `process` turning each exam into its
+    /// product (and, optionally, its record): the machinery `hemo build` and `hemo infer` share
+    /// (staging, failure isolation, progress, sorted tables, manifest).
+    ///
+    /// - Parameters:
+    ///   - kind: annotations or pseudo-labels (probability columns and box scores).
+    ///   - model: the model's provenance (SHA-256 and settings) for pseudo-labels.
+    ///   - process: called from worker threads with the exam, the threads it may use itself, and the
+    ///     stage times to add to; throws ``CaseFailure`` to fail the exam.
+    public func build(cohort: Cohort, destination: String, kind: ReleaseKind, model: JSONValue?,
+                      progress: @escaping @Sendable (BuildProgress) -> Void = { _ in },
+                      process: @escaping @Sendable (CohortCase, Int, inout StageTimes) throws -> (CaseProduct, CaseRecord?))
+        throws -> BuildSummary
+    {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let assembly = try ReleaseAssembly(destination: destination, options: options, kind: kind,
+                                           weakLabels: cohort.weakLabels, force: force)
         struct Shared {
             var stages = StageTimes()
             var done = 0
@@ -79,8 +98,8 @@ public struct ReleaseBuilder: Sendable {
                 var times = StageTimes()
                 var failure: CaseFailure? = nil
                 do {
-                    let product = try CasePipeline.run(c, options: options, threads: inner, times: &times)
-                    try assembly.release(product, times: &times)
+                    let (product, record) = try process(c, inner, &times)
+                    try assembly.release(product, record: record, times: &times)
                 } catch let f as CaseFailure {
                     failure = f
                 } catch {
@@ -100,7 +119,7 @@ public struct ReleaseBuilder: Sendable {
                 progress(report)
             }
             if let e = fatal.withLock({ $0 }) { throw e }
-            let outcome = try assembly.commit()
+            let outcome = try assembly.commit(model: model)
             let result = shared.withLock { $0 }
             var lesions: [Subtype: Int] = [:]
             for r in outcome.records { for l in r.lesions { lesions[l.subtype, default: 0] += 1 } }

@@ -11,6 +11,7 @@ struct Hemo: ParsableCommand {
         subcommands: [
             DemoCommand.self,
             BuildCommand.self,
+            InferCommand.self,
             ReleaseCommand.self,
             InspectCommand.self,
             ConvertCommand.self,

@@ -88,11 +88,57 @@ class Pipeline:
             clss.append(cls)
         return np.concatenate(segs), np.concatenate(clss)
 
+    def apply_filter(self, labelmap, up, prob):
+        """The sidecar's postprocess.filter (format_version 2), in place, in hemo infer's order:
+        26-connected 3D components below min_lesion_voxels[subtype] go first (on the argmax map), then
+        per slice: every component when p_any < min_slice_p_any, else 8-connected components below
+        min_component_pixels[subtype] or with a mean winner softmax probability below min_component_score."""
+        f = self.spec.get("postprocess", {}).get("filter")
+        if not f:
+            return
+        min_voxels = f.get("min_lesion_voxels", {})
+        min_pixels = f.get("min_component_pixels", {})
+        min_score = float(f.get("min_component_score", 0.0))
+        min_p = float(f.get("min_slice_p_any", 0.0))
+        for c in range(1, 6):
+            v = int(min_voxels.get(SUBTYPES[c - 1], 0))
+            if v > 1:
+                lab3, n3 = ndimage.label(labelmap == c, structure=np.ones((3, 3, 3), dtype=bool))
+                if n3:
+                    small = np.bincount(lab3.ravel()) < v
+                    small[0] = False
+                    labelmap[small[lab3]] = 0
+        eight = np.ones((3, 3), dtype=bool)
+        for k in np.nonzero(labelmap.reshape(labelmap.shape[0], -1).any(1))[0]:
+            if prob[k, 0] < min_p:
+                labelmap[k] = 0
+                continue
+            fg = labelmap[k] > 0
+            if min_score > 0:
+                # softmax probability of each foreground pixel's own (winning) class
+                logits = up[k][:, fg]
+                p_win = np.zeros(fg.shape, dtype=np.float32)
+                p_win[fg] = 1.0 / np.exp(logits - logits.max(0)).sum(0)
+            for c in range(1, 6):
+                m = labelmap[k] == c
+                if not m.any():
+                    continue
+                lab, n = ndimage.label(m, structure=eight)
+                pixels = np.bincount(lab.ravel())
+                drop = pixels < int(min_pixels.get(SUBTYPES[c - 1], 0))
+                if min_score > 0:
+                    sums = np.bincount(lab.ravel(), weights=p_win.ravel())
+                    drop |= sums / np.maximum(pixels, 1) < min_score
+                drop[0] = False
+                if drop.any():
+                    labelmap[k][drop[lab]] = 0
+
     def postprocess(self, seg, cls, rows, cols):
         """seg [K, 6, H, W] logits -> label map [K, J, I] uint8, probabilities, labels, boxes."""
         up = resize_last_two(seg, self.taps(seg.shape[2], rows), self.taps(seg.shape[3], cols))  # [K, 6, J, I]
         labelmap = np.argmax(up, axis=1).astype(np.uint8)
         prob = 1.0 / (1.0 + np.exp(-cls.astype(np.float64)))
+        self.apply_filter(labelmap, up, prob)
         present = np.stack([(labelmap == c).reshape(labelmap.shape[0], -1).any(1) for c in range(1, 6)], 1)
         labels = np.concatenate([present.any(1, keepdims=True), present], 1).astype(np.uint8)
         boxes = []

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Calibrate the default model's post-processing on a VALIDATION cohort (never the held-out one).
+
+Runs the model the way the sidecar says (through scripts/bench/infer_peer.py's Pipeline), records
+per slice the classifier's p_any and whether the truth has hemorrhage, and per 8-connected 2D
+component of the argmax mask its subtype, size, mean softmax score and overlap with the truth.
+Then it scores every rule of the grid
+
+    keep a component iff pixels >= min_pixels[subtype] and score >= min_score,
+    and keep a slice's components iff p_any >= min_p_any
+
+by slice-level F1 (any) and pooled binary lesion Dice, and prints the best rules. The chosen
+values go into the sidecar's `postprocess` (format_version 2), see ModelSidecar.md.
+
+Usage:
+  hemo synth --out /tmp/val-3000 --cases 20 --seed 3000
+  python3 scripts/calibrate-default-model.py --model Sources/HemoInference/DefaultModel/hemo-default.onnx \
+      --cohort /tmp/val-3000 [--cohort /tmp/val-3001]
+"""
+import argparse
+import importlib.util
+import itertools
+import json
+import os
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("infer_peer", os.path.join(HERE, "bench", "infer_peer.py"))
+peer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(peer)
+
+EVAL_SEEDS_FORBIDDEN = {77}
+
+
+def collect(pipe, cohort):
+    slices, comps = [], []  # slices: (truth_pos, truth_pixels, p_any); comps: (slice_index, subtype, pixels, score, overlap)
+    cases = sorted(d for d in os.listdir(cohort) if os.path.isfile(os.path.join(cohort, d, "ct.nii.gz")))
+    eight = np.ones((3, 3), dtype=bool)
+    for case in cases:
+        img = nib.load(os.path.join(cohort, case, "ct.nii.gz"))
+        hu = np.ascontiguousarray(np.asarray(img.get_fdata(dtype=np.float32)).transpose(2, 1, 0))
+        x = pipe.preprocess(hu)
+        seg, cls = pipe.infer(x)
+        up = peer.resize_last_two(seg, pipe.taps(seg.shape[2], hu.shape[1]), pipe.taps(seg.shape[3], hu.shape[2]))
+        labelmap = np.argmax(up, axis=1).astype(np.uint8)
+        prob = 1.0 / (1.0 + np.exp(-cls.astype(np.float64)))
+        truth = peer.read_truth(cohort, case, hu.shape[::-1]).transpose(2, 1, 0)
+        base = len(slices)
+        # 26-connected 3D components per subtype: voxel count of the component each 2D component belongs to.
+        comp3d_size = {}
+        comp3d_label = {}
+        for c in range(1, 6):
+            lab3, n3 = ndimage.label(labelmap == c, structure=np.ones((3, 3, 3), dtype=bool))
+            if n3:
+                comp3d_label[c] = lab3
+                comp3d_size[c] = np.bincount(lab3.ravel())
+        for k in range(labelmap.shape[0]):
+            slices.append((bool(truth[k].any()), int(truth[k].sum()), float(prob[k, 0])))
+            for c in range(1, 6):
+                m = labelmap[k] == c
+                if not m.any():
+                    continue
+                lab, n = ndimage.label(m, structure=eight)
+                for index, (sy, sx) in enumerate(ndimage.find_objects(lab), start=1):
+                    inside = lab[sy, sx] == index
+                    logits = up[k][:, sy, sx]
+                    with np.errstate(over="ignore"):
+                        p_c = 1.0 / np.exp(logits - logits[c]).sum(0)
+                    first = np.argwhere(inside)[0]
+                    l3 = comp3d_label[c][k, sy.start + first[0], sx.start + first[1]]
+                    comps.append((base + k, c, int(inside.sum()), float(p_c[inside].mean()),
+                                  int((truth[k][sy, sx] & inside).sum()), int(comp3d_size[c][l3])))
+        print(f"{cohort}/{case}: {labelmap.shape[0]} slices", flush=True)
+    return np.array(slices, dtype=np.float64), np.array(comps, dtype=np.float64)
+
+
+def score(slices, comps, min_pixels, min_score, min_p, min_voxels3d=0):
+    truth_pos = slices[:, 0] > 0
+    p_any = slices[:, 2]
+    s = comps[:, 0].astype(int)
+    keep = (comps[:, 2] >= np.array(min_pixels)[comps[:, 1].astype(int) - 1]) & (comps[:, 3] >= min_score) & (p_any[s] >= min_p)
+    keep &= comps[:, 5] >= min_voxels3d
+    pred_pos = np.zeros(len(slices), dtype=bool)
+    pred_pos[s[keep]] = True
+    tp = int((pred_pos & truth_pos).sum()); fp = int((pred_pos & ~truth_pos).sum()); fn = int((~pred_pos & truth_pos).sum())
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    inter = comps[keep, 4].sum(); pred = comps[keep, 2].sum(); tru = slices[:, 1].sum()
+    dice = 2 * inter / (pred + tru) if pred + tru else 1.0
+    return f1, dice, tp, fp, fn
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--cohort", action="append", required=True, help="validation cohort(s) with truth/")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    with open(os.path.splitext(args.model)[0] + ".json") as fh:
+        sidecar = json.load(fh)
+    pipe = peer.Pipeline(args.model, sidecar, args.threads, 16)
+    all_s, all_c = [], []
+    for cohort in args.cohort:
+        with open(os.path.join(cohort, "weak_labels.csv")) as fh:
+            pass  # a hemo synth cohort
+        cache = os.path.join(cohort, ".calibration-cache.npz")
+        if os.path.exists(cache):
+            z = np.load(cache); s, c = z["slices"], z["comps"]
+        else:
+            s, c = collect(pipe, cohort)
+            np.savez(cache, slices=s, comps=c)
+        if len(all_s):
+            c[:, 0] += sum(len(x) for x in all_s)
+        all_s.append(s); all_c.append(c)
+    slices = np.concatenate(all_s); comps = np.concatenate(all_c)
+    print(f"slices {len(slices)} (positive {int(slices[:, 0].sum())}), components {len(comps)}")
+    print("unfiltered:", score(slices, comps, [0] * 5, 0, 0))
+    results = []
+    sizes = [0, 25, 50, 75, 100, 125, 150, 200, 300, 400]
+    for m, sc, pa in itertools.product(sizes, [0, 0.4, 0.5, 0.6, 0.7], [0, 0.05, 0.1, 0.2, 0.3, 0.5]):
+        results.append((score(slices, comps, [m] * 5, sc, pa), m, sc, pa))
+    results.sort(key=lambda r: -(r[0][0] + min(r[0][1], 0.85)))
+    print("best uniform rules (f1, dice, tp, fp, fn), min_pixels, min_score, min_p_any:")
+    for r in results[:15]:
+        print(" ", tuple(round(v, 4) if isinstance(v, float) else v for v in r[0]), r[1], r[2], r[3])
+    print("3D rule: keep 2D components of 26-connected 3D components with >= V voxels (and >= m pixels in 2D):")
+    r3 = []
+    for v, m, pa in itertools.product([0, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000], [0, 10, 25, 50, 100], [0, 0.05, 0.1, 0.2]):
+        r3.append((score(slices, comps, [m] * 5, 0, pa, v), v, m, pa))
+    r3.sort(key=lambda r: -(r[0][0] + min(r[0][1], 0.85)))
+    for r in r3[:15]:
+        print(" ", tuple(round(float(v), 4) if isinstance(v, float) else v for v in r[0]), "V", r[1], "m", r[2], "p", r[3])
+    # per-subtype refinement (coordinate descent from the best uniform rule)
+    (_, m, sc, pa) = results[0]
+    mins = [m] * 5
+    for _ in range(2):
+        for t in range(5):
+            best = None
+            for v in sizes + [800, 1000]:
+                trial = list(mins); trial[t] = v
+                f = score(slices, comps, trial, sc, pa)
+                key = f[0] + min(f[1], 0.85)
+                if best is None or key > best[0] + 1e-9:
+                    best = (key, v)
+            mins[t] = best[1]
+    print("per-subtype min_pixels", mins, "min_score", sc, "min_p_any", pa, "->", score(slices, comps, mins, sc, pa))
+
+
+if __name__ == "__main__":
+    main()
