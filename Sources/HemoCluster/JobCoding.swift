@@ -232,26 +232,20 @@ public enum ResultEncoding {
     /// The case's release files, by ``CaseFiles/write(_:record:into:gzipLevel:)`` into a private
     /// staging folder under `scratch` (removed before returning), read back in path order.
     /// - Throws: ``CaseFailure`` (stage `write`) when encoding or reading back fails.
-    public static func encodeFiles(_ product: CaseProduct, record: CaseRecord, gzipLevel: Int, scratch: String) throws -> [EncodedFile] {
-        let staging = try ReleaseStaging(destination: scratch + "/hemo-files-\(product.id.rawValue)-\(UUID().uuidString)", force: true)
-        defer { staging.abandon() }
-        try CaseFiles.write(product, record: record, into: staging, gzipLevel: gzipLevel)
-        return try staging.files().map { path in
-            guard let data = FileManager.default.contents(atPath: staging.folder + "/" + path) else {
-                throw CaseFailure(stage: "write", reason: "\(path): the encoded file cannot be read back from \(staging.folder)")
-            }
-            return EncodedFile(path: path, bytes: [UInt8](data))
-        }
+    public static func encodeFiles(_ product: CaseProduct, record: CaseRecord, gzipLevel: Int) throws -> [EncodedFile] {
+        try CaseFiles.encode(product, record: record, gzipLevel: gzipLevel)
+            .sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+            .map { EncodedFile(path: $0.path, bytes: $0.bytes) }
     }
 
     /// Every message to send, in order, for a finished exam: computes the record, encodes the files,
     /// chunks the bitmask and the files, ends with DONE. Adds `analyse` and `encode` times.
     /// - Throws: ``CaseFailure`` for encoding; ``ChunkError`` for what the wire cannot carry.
-    public static func messages(product: CaseProduct, attempt: UInt32, gzipLevel: Int, scratch: String,
+    public static func messages(product: CaseProduct, attempt: UInt32, gzipLevel: Int,
                                 times: inout StageTimes, chunker: MaskChunker = MaskChunker(),
                                 fileChunker: FileChunker = FileChunker()) throws -> [WireMessage] {
         let record = timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
-        let files = try timed("encode", &times) { try encodeFiles(product, record: record, gzipLevel: gzipLevel, scratch: scratch) }
+        let files = try timed("encode", &times) { try encodeFiles(product, record: record, gzipLevel: gzipLevel) }
         return try messages(product: product, record: record, files: files, attempt: attempt, times: times,
                             chunker: chunker, fileChunker: fileChunker)
     }

@@ -26,17 +26,6 @@ public struct WorkerSettings: Sendable {
     public var curve: CurveClientConfig?
     /// Where inline inputs are written (a private folder per job inside it).
     public var scratch: String = NSTemporaryDirectory()
-    /// Where release files are encoded before they are sent (a private folder per job, removed at
-    /// once): `/dev/shm` when it is a writable folder (memory, no file-system journal), else ``scratch``.
-    public var encodeScratch: String = WorkerSettings.memoryScratch ?? NSTemporaryDirectory()
-
-    /// `/dev/shm` when this machine has it as a writable folder.
-    public static var memoryScratch: String? {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isFolder), isFolder.boolValue,
-              access("/dev/shm", W_OK) == 0 else { return nil }
-        return "/dev/shm"
-    }
     /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
     /// the worker or the coordinator mid-job); `nil` in normal use.
     public var jobDelay: Duration?
@@ -302,7 +291,7 @@ public final class ClusterWorker: @unchecked Sendable {
                     settings.observer?(.jobStarted(exam: job.exam, attempt: job.attempt))
                     if let delay = settings.jobDelay { Thread.sleep(forTimeInterval: delay.seconds) }
                     let started = monotonicNanoseconds()
-                    let context = JobContext(threads: perJob, scratch: settings.scratch, encodeScratch: settings.encodeScratch,
+                    let context = JobContext(threads: perJob, scratch: settings.scratch,
                                              log: settings.log,
                                              isCancelled: { [cancelled] in cancelled.withLock { $0.contains(key) } })
                     let messages = Self.process(job, context)
@@ -364,7 +353,7 @@ public final class ClusterWorker: @unchecked Sendable {
         let product = try CasePipeline.run(cohortCase, options: options, threads: context.threads, times: &times)
         if context.isCancelled() { return [] }
         return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.gzipLevel,
-                                           scratch: context.encodeScratch, times: &times)
+                                           times: &times)
     }
 }
 
@@ -374,8 +363,6 @@ struct JobContext: Sendable {
     var threads: Int
     /// Where inline inputs go (a folder per job inside it).
     var scratch: String
-    /// Where release files are encoded (a folder per job inside it).
-    var encodeScratch: String
     /// Log lines.
     var log: @Sendable (String) -> Void
     /// Whether the coordinator cancelled this attempt (checked between stages).

@@ -28,19 +28,30 @@ public enum CaseFiles {
             + (0..<record.sliceCount).map { slicePath(record.id, record.sliceName($0)) }
     }
 
-    /// Writes the case's volumes and slice PNGs into `staging`.
-    public static func write(_ product: CaseProduct, record: CaseRecord, into staging: ReleaseStaging, gzipLevel: Int) throws {
+    /// The case's release files, encoded in memory, in the order of ``paths(of:)``: the bytes
+    /// ``write(_:record:into:gzipLevel:)`` stores, which a cluster worker sends instead.
+    /// - Throws: ``CaseFailure`` (stage `write`) naming the file.
+    public static func encode(_ product: CaseProduct, record: CaseRecord, gzipLevel: Int) throws -> [(path: String, bytes: [UInt8])] {
         let o = niftiOptions(gzipLevel: gzipLevel)
         let labels = product.masks.labelMap
+        var out: [(path: String, bytes: [UInt8])] = []
         do {
-            try NIfTIFile.write(product.ct, to: try staging.prepare(imagePath(product.id)), options: o)
-            try NIfTIFile.write(labels, to: try staging.prepare(labelPath(product.id)), options: o)
-            try NIfTIFile.write(product.masks.bitmask, to: try staging.prepare(bitmaskPath(product.id)), options: o)
-        } catch let e as NIfTIError {
-            throw CaseFailure(stage: "write", reason: e.description.replacingOccurrences(of: staging.folder + "/", with: ""))
+            out.append((imagePath(product.id), try NIfTIFile.encode(product.ct, name: imagePath(product.id), options: o)))
+            out.append((labelPath(product.id), try NIfTIFile.encode(labels, name: labelPath(product.id), options: o)))
+            out.append((bitmaskPath(product.id), try NIfTIFile.encode(product.masks.bitmask, name: bitmaskPath(product.id), options: o)))
+        } catch {
+            throw CaseFailure(stage: "write", reason: error.description)
         }
         for k in 0..<record.sliceCount {
-            try staging.write(try slicePNG(labels, slice: k), to: slicePath(product.id, record.sliceName(k)))
+            out.append((slicePath(product.id, record.sliceName(k)), try slicePNG(labels, slice: k)))
+        }
+        return out
+    }
+
+    /// Writes the case's volumes and slice PNGs into `staging`, each file atomically.
+    public static func write(_ product: CaseProduct, record: CaseRecord, into staging: ReleaseStaging, gzipLevel: Int) throws {
+        for file in try encode(product, record: record, gzipLevel: gzipLevel) {
+            try staging.write(file.bytes, to: file.path)
         }
     }
 

@@ -6,11 +6,47 @@ import Glibc
 import Darwin
 #endif
 
+/// Where encoded NIfTI bytes go: a new file (``FileSink``) or memory (``MemorySink``).
+protocol ByteSink: AnyObject {
+    /// The file the bytes are for, for error messages.
+    var path: String { get }
+    /// Appends all of `bytes`.
+    func write(_ bytes: UnsafeRawBufferPointer) throws(NIfTIError)
+}
+
+extension ByteSink {
+    /// Appends all of `bytes`.
+    func write(_ bytes: [UInt8]) throws(NIfTIError) {
+        var failure: NIfTIError?
+        bytes.withUnsafeBytes { raw in
+            do throws(NIfTIError) { try write(raw) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// Bytes collected in memory: what a worker sends instead of writing a file.
+final class MemorySink: ByteSink {
+    let path: String
+    /// Everything written so far.
+    private(set) var bytes: [UInt8] = []
+
+    /// An empty sink; `path` names the file the bytes are for.
+    init(path: String, reservingCapacity capacity: Int = 0) {
+        self.path = path
+        bytes.reserveCapacity(capacity)
+    }
+
+    func write(_ raw: UnsafeRawBufferPointer) throws(NIfTIError) {
+        bytes.append(contentsOf: raw)
+    }
+}
+
 /// The one owner of a file descriptor opened for writing a new file.
 ///
 /// Stands for `open(2)` with `O_CREAT | O_EXCL`, `write(2)` (retrying `EINTR` and short
 /// writes), `fsync(2)` and `close(2)`.
-final class FileSink {
+final class FileSink: ByteSink {
     private var descriptor: Int32
     let path: String
 
@@ -42,15 +78,6 @@ final class FileSink {
             next += wrote
             left -= wrote
         }
-    }
-
-    /// Writes all of `bytes`.
-    func write(_ bytes: [UInt8]) throws(NIfTIError) {
-        var failure: NIfTIError?
-        bytes.withUnsafeBytes { raw in
-            do throws(NIfTIError) { try write(raw) } catch { failure = error }
-        }
-        if let failure { throw failure }
     }
 
     /// Optionally forces the bytes to the disk, then closes; throws if either fails.
@@ -85,7 +112,7 @@ enum ParallelGzip {
 
     /// Compresses the concatenation of `segments` at `level` (0...9) into `sink` as one gzip member.
     /// `workers` (default: one per processor) changes only the speed, never the bytes.
-    static func compress(_ segments: [UnsafeRawBufferPointer], level: Int, into sink: FileSink,
+    static func compress(_ segments: [UnsafeRawBufferPointer], level: Int, into sink: some ByteSink,
                          workers: Int = ProcessInfoLite.activeProcessorCount) throws(NIfTIError) {
         // Cut the logical stream into chunks; only the first, which holds the small header and
         // the start of the voxels, is copied so that every chunk is one contiguous buffer.

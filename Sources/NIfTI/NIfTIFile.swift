@@ -101,6 +101,23 @@ public enum NIfTIFile {
         if let failure { throw failure }
     }
 
+    /// The exact bytes ``write(_:to:options:)-(Volume<T>,_,_)`` writes for a file named `name`
+    /// (`.nii` or `.nii.gz`, chosen by the name), built in memory: for sending a file over the
+    /// network, or hashing it, without a round trip through the file system.
+    public static func encode<T: VoxelScalar>(_ volume: Volume<T>, name: String,
+                                              options: NIfTIWriteOptions = .init()) throws(NIfTIError) -> [UInt8] {
+        var result: Result<[UInt8], NIfTIError> = .success([])
+        volume.voxels.withUnsafeBytes { bytes in
+            do throws(NIfTIError) {
+                result = .success(try NIfTIWriter.encode(voxels: bytes, voxelType: T.voxelType, geometry: volume.geometry,
+                                                         frames: volume.frames, name: name, options: options))
+            } catch {
+                result = .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
     /// Writes a volume of any voxel type; see ``write(_:to:options:)-(Volume<T>,_,_)``.
     public static func write(_ volume: AnyVolume, to path: String, options: NIfTIWriteOptions = .init()) throws(NIfTIError) {
         switch volume {

@@ -59,6 +59,32 @@ enum NIfTIWriter {
         }
     }
 
+    /// The bytes ``write(voxels:voxelType:geometry:frames:to:options:)`` would write to a file
+    /// named `name` (`.nii` or `.nii.gz`), in memory.
+    static func encode(voxels: UnsafeRawBufferPointer, voxelType: VoxelType, geometry: Geometry, frames: Int,
+                       name: String, options: NIfTIWriteOptions) throws(NIfTIError) -> [UInt8] {
+        let compressed = try isCompressed(name)
+        guard (0...9).contains(options.gzipLevel) else {
+            throw NIfTIError(.invalidOption, path: name, reason: "gzip level \(options.gzipLevel) is outside 0...9")
+        }
+        guard options.sclSlope.isFinite, options.sclInter.isFinite else {
+            throw NIfTIError(.invalidOption, path: name,
+                             reason: "scl_slope \(options.sclSlope) and scl_inter \(options.sclInter) must be finite (slope 0 means no scaling)")
+        }
+        let header = try headerBytes(voxelType: voxelType, geometry: geometry, frames: frames, path: name, options: options)
+        let sink = MemorySink(path: name, reservingCapacity: compressed ? voxels.count / 2 : header.count + voxels.count)
+        if compressed {
+            let headerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: header.count, alignment: 8)
+            defer { headerBuffer.deallocate() }
+            headerBuffer.copyBytes(from: header)
+            try ParallelGzip.compress([UnsafeRawBufferPointer(headerBuffer), voxels], level: options.gzipLevel, into: sink)
+        } else {
+            try sink.write(header)
+            try sink.write(voxels)
+        }
+        return sink.bytes
+    }
+
     /// Makes the rename durable: `fsync` of the folder holding `path` (best effort; some file
     /// systems refuse it on directories).
     static func synchronizeDirectory(of path: String) {

@@ -10,12 +10,14 @@ import HemoSynth
 ///
 /// A synthetic cohort with exact truth → a release built by a local coordinator and worker
 /// processes (checked against a one-process build) → verification of the release (manifest and
-/// tables against masks) → evaluation of the release against the synthetic truth → QC report.
+/// tables against masks) → evaluation of the release against the synthetic truth → pseudo-labels
+/// of the same cohort by the bundled default model (`hemo infer`), evaluated against the truth →
+/// QC report.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run the main job on the embedded default: synthesise a cohort, build its release on a local cluster, verify, evaluate and QC it.",
-        discussion: "Everything is written under --work: cohort/, release/, eval.json, qc/index.html and preview.png."
+        discussion: "Everything is written under --work: cohort/, release/, pseudo-labels/, eval.json, eval-pseudo-labels.json, qc/index.html and preview.png."
     )
 
     @Option(help: "Working folder for the demo's cohort, release and reports.")
@@ -36,6 +38,9 @@ struct DemoCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also build in one process and check that the manifests are identical.")
     var compare = true
 
+    @Flag(inversion: .prefixedNo, help: "Also pseudo-label the cohort with the bundled default model (hemo infer) and evaluate it against the truth.")
+    var infer = true
+
     @Option(help: "Threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -50,14 +55,14 @@ struct DemoCommand: ParsableCommand {
         try? FileManager.default.removeItem(atPath: cohortPath)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 
-        step("1/5 synthesise \(cases) head-CT exams (seed \(seed), \(inPlane)×\(inPlane) in-plane) → \(cohortPath)")
+        step("1/6 synthesise \(cases) head-CT exams (seed \(seed), \(inPlane)×\(inPlane) in-plane) → \(cohortPath)")
         let generator = try SynthGenerator(options: SynthOptions(seed: seed, inPlanePixels: inPlane))
         let written = try CohortWriter(directory: cohortPath, generator: generator,
                                        forms: try AnnotationForms(list: "labelmap,polygons")).run(cases: cases, threads: threads)
         let tiles = PreviewRenderer.cohortTiles(written.written, generator: generator, sliceThreads: threads)
         try Data(try PreviewRenderer.png(tiles: tiles, columns: 3)).write(to: URL(fileURLWithPath: work + "/preview.png"))
 
-        step("2/5 build the release on a local cluster: a ZeroMQ coordinator and \(workers) worker processes → \(releasePath)")
+        step("2/6 build the release on a local cluster: a ZeroMQ coordinator and \(workers) worker processes → \(releasePath)")
         let cluster = try RunCommand.parse(["--cohort", cohortPath, "--out", releasePath, "--workers", "\(workers)", "--force"])
         try cluster.run()
         if compare {
@@ -72,7 +77,7 @@ struct DemoCommand: ParsableCommand {
             print("identical: the cluster's MANIFEST.sha256 equals hemo build's (\(clusterManifest.split(separator: "\n").count) files)")
         }
 
-        step("3/5 verify the release (manifest, and every table against the masks)")
+        step("3/6 verify the release (manifest, and every table against the masks)")
         let report = try ReleaseVerifier(threads: threads).verify(releasePath)
         guard report.ok else {
             for d in report.disagreements.prefix(20) { printError("  \(d)") }
@@ -80,15 +85,32 @@ struct DemoCommand: ParsableCommand {
         }
         print("ok: \(report.filesChecked) files match MANIFEST.sha256; \(report.casesChecked) cases agree with their masks")
 
-        step("4/5 evaluate the release against the synthetic truth")
+        step("4/6 evaluate the release against the synthetic truth")
         let eval = try ReleaseEvaluator().evaluate(predictionPath: releasePath, truthPath: cohortPath, threads: threads)
         try eval.json().rendered().write(toFile: work + "/eval.json", atomically: true, encoding: .utf8)
         print(eval.markdown(), terminator: "")
 
-        step("5/5 write the QC report (montages and index.html)")
+        if infer {
+            let pseudoPath = work + "/pseudo-labels"
+            step("5/6 pseudo-label the cohort with the default model (hemo infer; trained on synthetic data, a demonstration) → \(pseudoPath)")
+            try InferCommand.parse(["--cohort", cohortPath, "--out", pseudoPath, "--threads", "\(threads)", "--force"]).run()
+            let pseudoReport = try ReleaseVerifier(threads: threads).verify(pseudoPath)
+            guard pseudoReport.ok else {
+                for d in pseudoReport.disagreements.prefix(20) { printError("  \(d)") }
+                throw ExitCode(1)
+            }
+            print("ok: the pseudo-label release verifies (\(pseudoReport.filesChecked) files); its evaluation against the synthetic truth:")
+            let pseudoEval = try ReleaseEvaluator().evaluate(predictionPath: pseudoPath, truthPath: cohortPath, threads: threads)
+            try pseudoEval.json().rendered().write(toFile: work + "/eval-pseudo-labels.json", atomically: true, encoding: .utf8)
+            print(pseudoEval.markdown(), terminator: "")
+        } else {
+            step("5/6 pseudo-labelling skipped (--no-infer)")
+        }
+
+        step("6/6 write the QC report (montages and index.html)")
         _ = try QualityControl.run(release: releasePath, output: work + "/qc", threads: threads)
 
-        print("\nrelease: \(releasePath)\npreview: \(work)/preview.png\nevaluation: \(work)/eval.json\nQC report: \(work)/qc/index.html")
+        print("\nrelease: \(releasePath)\(infer ? "\npseudo-labels: \(work)/pseudo-labels (evaluation: \(work)/eval-pseudo-labels.json)" : "")\npreview: \(work)/preview.png\nevaluation: \(work)/eval.json\nQC report: \(work)/qc/index.html")
     }
 
     private func step(_ s: String) { print("\n== \(s)") }

@@ -52,7 +52,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         product = CaseProduct(id: product.id, ct: ct, masks: SubtypeMasks(geometry: product.masks.geometry), inputs: product.inputs)
     }
     return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.gzipLevel,
-                                       scratch: NSTemporaryDirectory(), times: &times)
+                                       times: &times)
 }
 
 /// Fault drills with real sockets and processes; each ends with the clean run's manifest.

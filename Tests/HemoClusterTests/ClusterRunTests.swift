@@ -106,7 +106,7 @@ import ZeroMQ
     @Test func resultFilesSurviveTheWireAndAreTheBytesHemoBuildWrites() throws {
         let product = sampleProduct()
         var times = StageTimes()
-        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 6, scratch: NSTemporaryDirectory(),
+        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 6,
                                                    times: &times, chunker: MaskChunker(slicesPerChunk: 4))
         #expect(messages.contains { if case .chunk(let c) = $0 { c.maskKind == .bitmask } else { false } })
         #expect(!messages.contains { if case .chunk(let c) = $0 { c.maskKind != .bitmask } else { false } },
@@ -131,7 +131,7 @@ import ZeroMQ
     @Test func aRecordThatDisagreesWithTheBitmaskOrForeignFilesAreRefused() throws {
         let product = sampleProduct()
         var times = StageTimes()
-        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 1, scratch: NSTemporaryDirectory(),
+        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 1,
                                                    times: &times)
         // The same files and record, with a bitmask that lost one voxel.
         var other = product.masks.bitmask
@@ -143,7 +143,7 @@ import ZeroMQ
         #expect(error?.reason.contains("disagrees with the bitmask") == true, "\(String(describing: error))")
         // A file that is not one of the case's.
         let record = CaseRecord(id: product.id, masks: product.masks)
-        var files = try ResultEncoding.encodeFiles(product, record: record, gzipLevel: 1, scratch: NSTemporaryDirectory())
+        var files = try ResultEncoding.encodeFiles(product, record: record, gzipLevel: 1)
         files[files.count - 1].path = "boxes/coco.json"
         let foreign = try ResultEncoding.messages(product: product, record: record, files: files, attempt: 2, times: StageTimes())
         let (c2, d2) = try collect(foreign)

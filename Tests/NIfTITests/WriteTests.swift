@@ -74,6 +74,26 @@ func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atP
         #expect(bytes(first) == bytes(second))
     }
 
+    @Test(arguments: WriteFormat.all)
+    func encodingInMemoryGivesTheBytesOfTheWrittenFile(_ format: WriteFormat) throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.cleanup() }
+        // Over 1 MiB of voxels, so the gzip stream has several independently deflated chunks.
+        let small = syntheticCT()
+        let big = Volume<Int16>(geometry: Geometry(size: GridSize(160, 160, 24), spacing: small.geometry.spacing,
+                                                   affine: small.geometry.affine, qformCode: 1, sformCode: 1),
+                                voxels: (0..<(160 * 160 * 24)).map { Int16(truncatingIfNeeded: ($0 &* 2654435761) >> 20) })
+        for level in [1, 6] {
+            let options = NIfTIWriteOptions(gzipLevel: level, version: format.version)
+            let path = scratch.file("out-\(level)" + format.suffix)
+            try NIfTIFile.write(big, to: path, options: options)
+            #expect(try NIfTIFile.encode(big, name: "any/name" + format.suffix, options: options) == bytes(path))
+            try NIfTIFile.write(small, to: path + "-small" + format.suffix, options: options)
+            #expect(try NIfTIFile.encode(small, name: "x" + format.suffix, options: options) == bytes(path + "-small" + format.suffix))
+        }
+        #expect(throws: NIfTIError.self) { try NIfTIFile.encode(small, name: "no-suffix.img") }
+    }
+
     @Test func bytesAreReproducibleAndGzipHeaderHasNoTime() throws {
         let scratch = ScratchDirectory()
         defer { scratch.cleanup() }
