@@ -25,28 +25,11 @@ enum NIfTIWriter {
     /// Writes `voxels` (native byte order, `voxelType`) with `geometry` and `frames` to `path`.
     static func write(voxels: UnsafeRawBufferPointer, voxelType: VoxelType, geometry: Geometry, frames: Int,
                       to path: String, options: NIfTIWriteOptions) throws(NIfTIError) {
-        let compressed = try isCompressed(path)
-        guard (0...9).contains(options.gzipLevel) else {
-            throw NIfTIError(.invalidOption, path: path, reason: "gzip level \(options.gzipLevel) is outside 0...9")
-        }
-        guard options.sclSlope.isFinite, options.sclInter.isFinite else {
-            throw NIfTIError(.invalidOption, path: path,
-                             reason: "scl_slope \(options.sclSlope) and scl_inter \(options.sclInter) must be finite (slope 0 means no scaling)")
-        }
-        let header = try headerBytes(voxelType: voxelType, geometry: geometry, frames: frames, path: path, options: options)
-
+        let (compressed, header) = try prepare(voxelType: voxelType, geometry: geometry, frames: frames, name: path, options: options)
         let temporary = temporaryPath(for: path, compressed: compressed)
         do throws(NIfTIError) {
             let sink = try FileSink(creating: temporary)
-            if compressed {
-                let headerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: header.count, alignment: 8)
-                defer { headerBuffer.deallocate() }
-                headerBuffer.copyBytes(from: header)
-                try ParallelGzip.compress([UnsafeRawBufferPointer(headerBuffer), voxels], level: options.gzipLevel, into: sink)
-            } else {
-                try sink.write(header)
-                try sink.write(voxels)
-            }
+            try emit(header: header, voxels: voxels, compressed: compressed, gzipLevel: options.gzipLevel, into: sink)
             try sink.finish(synchronize: options.synchronize)
             if rename(temporary, path) != 0 {
                 let code = errno
@@ -63,6 +46,16 @@ enum NIfTIWriter {
     /// named `name` (`.nii` or `.nii.gz`), in memory.
     static func encode(voxels: UnsafeRawBufferPointer, voxelType: VoxelType, geometry: Geometry, frames: Int,
                        name: String, options: NIfTIWriteOptions) throws(NIfTIError) -> [UInt8] {
+        let (compressed, header) = try prepare(voxelType: voxelType, geometry: geometry, frames: frames, name: name, options: options)
+        let sink = MemorySink(path: name, reservingCapacity: compressed ? voxels.count / 2 : header.count + voxels.count)
+        try emit(header: header, voxels: voxels, compressed: compressed, gzipLevel: options.gzipLevel, into: sink)
+        return sink.bytes
+    }
+
+    /// Checks the name and options and builds the header: whether the output is gzipped, and its
+    /// header bytes.
+    static func prepare(voxelType: VoxelType, geometry: Geometry, frames: Int, name: String,
+                        options: NIfTIWriteOptions) throws(NIfTIError) -> (compressed: Bool, header: [UInt8]) {
         let compressed = try isCompressed(name)
         guard (0...9).contains(options.gzipLevel) else {
             throw NIfTIError(.invalidOption, path: name, reason: "gzip level \(options.gzipLevel) is outside 0...9")
@@ -71,18 +64,21 @@ enum NIfTIWriter {
             throw NIfTIError(.invalidOption, path: name,
                              reason: "scl_slope \(options.sclSlope) and scl_inter \(options.sclInter) must be finite (slope 0 means no scaling)")
         }
-        let header = try headerBytes(voxelType: voxelType, geometry: geometry, frames: frames, path: name, options: options)
-        let sink = MemorySink(path: name, reservingCapacity: compressed ? voxels.count / 2 : header.count + voxels.count)
+        return (compressed, try headerBytes(voxelType: voxelType, geometry: geometry, frames: frames, path: name, options: options))
+    }
+
+    /// The header and the voxels into `sink`, as one gzip member or plain.
+    static func emit(header: [UInt8], voxels: UnsafeRawBufferPointer, compressed: Bool, gzipLevel: Int,
+                     into sink: some ByteSink) throws(NIfTIError) {
         if compressed {
             let headerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: header.count, alignment: 8)
             defer { headerBuffer.deallocate() }
             headerBuffer.copyBytes(from: header)
-            try ParallelGzip.compress([UnsafeRawBufferPointer(headerBuffer), voxels], level: options.gzipLevel, into: sink)
+            try ParallelGzip.compress([UnsafeRawBufferPointer(headerBuffer), voxels], level: gzipLevel, into: sink)
         } else {
             try sink.write(header)
             try sink.write(voxels)
         }
-        return sink.bytes
     }
 
     /// Makes the rename durable: `fsync` of the folder holding `path` (best effort; some file
