@@ -266,29 +266,35 @@ struct ContextTests {
     }
 
     @Test func shutdownWakesABlockedReceiveWithETERM() async throws {
-        let context = try Context()
-        let name = uniqueInproc("shutdown")
-        let bound = DispatchSemaphore(value: 0)
-        async let blocked = onDedicatedThread(timeout: 10) { () throws -> ZeroMQError.Code? in
-            let socket = try context.socket(.pull)
-            defer { socket.close() }
-            try socket.bind(name)
-            bound.signal()
-            do {
-                _ = try socket.receive()
-                return nil
-            } catch {
-                return (error as? ZeroMQError)?.code
+        // Both threads are started from one dedicated thread: an `async let` child task may wait
+        // for a free concurrency-pool thread for seconds while other tests block the pool.
+        try await onDedicatedThread(timeout: 30) {
+            let context = try Context()
+            let name = uniqueInproc("shutdown")
+            let bound = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
+            let outcome = ReceiveOutcome()
+            let receiver = Thread {
+                defer { finished.signal() }
+                do {
+                    let socket = try context.socket(.pull)
+                    defer { socket.close() }
+                    try socket.bind(name)
+                    bound.signal()
+                    _ = try socket.receive()
+                    outcome.set("received a message")
+                } catch {
+                    bound.signal()
+                    outcome.set((error as? ZeroMQError)?.code == .contextTerminated ? "ETERM" : "\(error)")
+                }
             }
-        }
-        try await onDedicatedThread(timeout: 10) {
+            receiver.start()
             bound.wait()
             Thread.sleep(forTimeInterval: 0.1)
             try context.shutdown()
+            #expect(finished.wait(timeout: .now() + 10) == .success, "the blocked receive did not wake")
+            #expect(outcome.value == "ETERM")
+            try context.terminate()
         }
-        let code = try await blocked
-        #expect(code == .contextTerminated)
-        try await onDedicatedThread(timeout: 10) { try context.terminate() }
     }
 
     @Test func droppingTheContextBeforeItsSocketsIsSafe() async throws {
@@ -369,4 +375,12 @@ struct OptionAndPatternTests {
             #expect(again?.code == .noSuchEndpoint)
         }
     }
+}
+
+/// What the blocked receiver saw, set once from its thread.
+final class ReceiveOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text: String?
+    func set(_ value: String) { lock.lock(); text = value; lock.unlock() }
+    var value: String? { lock.lock(); defer { lock.unlock() }; return text }
 }
