@@ -144,7 +144,9 @@ public final class Coordinator: @unchecked Sendable {
     static func nameCurrentThread(_ name: String) {
         // Linux lets a thread rename itself through /proc (the kernel keeps 15 bytes); elsewhere,
         // or without /proc, the name is simply not set.
-        try? Data(name.prefix(15).utf8).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
+        guard let handle = FileHandle(forWritingAtPath: "/proc/thread-self/comm") else { return }
+        defer { try? handle.close() }
+        try? handle.write(contentsOf: Data(name.prefix(15).utf8))
     }
 
     /// Binds and starts serving on a dedicated thread; returns the bound endpoint.
