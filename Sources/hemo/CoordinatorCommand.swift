@@ -51,6 +51,28 @@ struct CoordinatorOptionGroup: ParsableArguments {
 
 /// Runs a coordinator to completion and prints the summary.
 enum CoordinatorRunner {
+    /// The coordinator of `io` with a progress bar (throughput, ETA) and, when asked, metrics
+    /// hooks. A cohort or release that cannot be opened is printed and exits 1.
+    static func make(settings: CoordinatorSettings, label: String, io: CohortReleaseOptions, options: ReleaseOptions,
+                     metrics: MetricsOptionGroup) throws -> (Coordinator, CoordinatorMetrics?) {
+        var settings = settings
+        let progress = ProgressReporter(label: label)
+        settings.progress = { p in
+            progress.update(done: p.done, total: p.total, failed: p.failed,
+                            examsPerMinute: p.snapshot.examsPerMinute, etaSeconds: .some(p.snapshot.etaSeconds))
+        }
+        let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
+        do {
+            return (try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings),
+                    coordinatorMetrics)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
     static func run(_ coordinator: Coordinator, label: String, onStart: (String) -> Void = { _ in }) throws -> CoordinatorSummary {
         // SIGINT / SIGTERM stop the run: attempts in flight are cancelled on their workers, the
         // journal keeps what was released, and a restart with the same arguments resumes.
@@ -137,19 +159,8 @@ struct CoordinatorCommand: ParsableCommand {
         var settings = coordinator.settings(endpoint: bind, force: io.force)
         settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
         settings.insecure = insecure
-        let progress = ProgressReporter(label: "coordinator")
-        settings.progress = { p in
-            progress.update(done: p.done, total: p.total, failed: p.failed,
-                            examsPerMinute: p.snapshot.examsPerMinute, etaSeconds: .some(p.snapshot.etaSeconds))
-        }
-        let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
-        let c: Coordinator
-        do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
-            throw e
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
+        let (c, coordinatorMetrics) = try CoordinatorRunner.make(settings: settings, label: "coordinator", io: io,
+                                                                 options: options, metrics: metrics)
         let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "coordinator")
         defer { metricsServer?.stop() }
         let summary = try CoordinatorRunner.run(c, label: "coordinator") { endpoint in

@@ -33,20 +33,9 @@ struct RunCommand: ParsableCommand {
         // A Unix-domain socket in the temporary folder: local only, and cheaper than TCP loopback.
         let socketPath = NSTemporaryDirectory() + "hemo-run-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max)).sock"
         defer { unlink(socketPath) }
-        var settings = coordinator.settings(endpoint: "ipc://" + socketPath, force: io.force)
-        let progress = ProgressReporter(label: "run")
-        settings.progress = { p in
-            progress.update(done: p.done, total: p.total, failed: p.failed,
-                            examsPerMinute: p.snapshot.examsPerMinute, etaSeconds: .some(p.snapshot.etaSeconds))
-        }
-        let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
-        let c: Coordinator
-        do { c = try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings) } catch let e as ExitCode {
-            throw e
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
+        let settings = coordinator.settings(endpoint: "ipc://" + socketPath, force: io.force)
+        let (c, coordinatorMetrics) = try CoordinatorRunner.make(settings: settings, label: "run", io: io,
+                                                                 options: options, metrics: metrics)
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var children: [Process] = []
         let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "run")
