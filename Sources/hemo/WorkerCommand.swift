@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HemoCluster
 import HemoMetrics
+import HemoPseudoLabel
 import ZeroMQ
 
 /// `hemo worker`: process exams for a coordinator.
@@ -36,6 +37,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "This worker's secret key file (from `hemo keygen`).")
     var curveSecret: String?
 
+    @Option(help: "The ONNX model for infer jobs, its sidecar MODEL.json beside it (default: hemo's bundled demonstration model, loaded on the first infer job). Jobs naming another model's SHA-256 are refused.")
+    var model: String?
+
+    @Flag(help: "Take build jobs only (no model is loaded).")
+    var buildOnly = false
+
     @Option(help: .hidden)
     var jobDelayMs: Int = 0
 
@@ -45,6 +52,7 @@ struct WorkerCommand: ParsableCommand {
         guard threads >= 1, capacity >= 1, liveness >= 1 else { throw ValidationError("--threads, --capacity and --liveness must be at least 1") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard (curveServerKey == nil) == (curveSecret == nil) else { throw ValidationError("--curve-server-key and --curve-secret go together") }
+        guard !(buildOnly && model != nil) else { throw ValidationError("--build-only and --model exclude each other") }
     }
 
     func run() throws {
@@ -54,6 +62,15 @@ struct WorkerCommand: ParsableCommand {
         settings.heartbeatInterval = .milliseconds(heartbeatMs)
         settings.livenessIntervals = liveness
         if jobDelayMs > 0 { settings.jobDelay = .milliseconds(jobDelayMs) }
+        if buildOnly {
+            settings.model = .none
+        } else if let model {
+            // Loaded now, so a wrong path or a sidecar mismatch stops the worker before it joins.
+            do { settings.model = .loaded(try PseudoLabelModel(onnxPath: model)) } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+        }
         settings.maxReconnectDelay = .milliseconds(max(heartbeatMs * 8, 500))
         if let key = curveServerKey, let secret = curveSecret {
             do {

@@ -8,7 +8,7 @@ import HemoTestKit
 
 /// The tiny fixture model (scripts/make-pseudolabel-fixtures.py): a 1×1 convolution and a Gemm head, input 32×32.
 enum TinyModel {
-    static var onnxPath: String { Bundle.module.path(forResource: "tiny-model", ofType: "onnx", inDirectory: "Fixtures")! }
+    static var onnxPath: String { TinyModelFiles.onnxPath }
     static func load() throws -> PseudoLabelModel { try PseudoLabelModel(onnxPath: onnxPath) }
 
     /// A copy of the fixture model in a fresh folder with `edit` applied to its sidecar JSON.
