@@ -29,6 +29,9 @@ public struct CoordinatorSettings: Sendable {
     public var progress: @Sendable (CoordinatorProgress) -> Void = { _ in }
     /// Receives every ``CoordinatorEvent`` on the poll thread (metrics); `nil`: none.
     public var observer: (@Sendable (CoordinatorEvent) -> Void)?
+    /// A pause before the release is committed (fault drills and tests: keeps the commit running
+    /// long enough to ask for status or kill the coordinator during it); `nil` in normal use.
+    public var commitDelay: Duration?
 
     /// The defaults.
     public init() {}
@@ -344,7 +347,7 @@ public final class Coordinator: @unchecked Sendable {
                 }
                 if allDone && writesOutstanding == 0 { break }
             }
-            let outcome = try c.assembly.commit(model: c.task.modelProvenance)
+            let outcome = try commitServingStatus()
             for (_, route) in routes { send(.disconnect(reason: "shutdown"), to: route) }
             // A grace period: a worker that was reconnecting (new socket, its old pipe gone) when the
             // run ended still hears "shutdown" instead of retrying a coordinator that is gone. It ends
@@ -366,6 +369,47 @@ public final class Coordinator: @unchecked Sendable {
             return CoordinatorSummary(release: c.assembly.staging.destination, outcome: outcome,
                                       seconds: Double(monotonicNanoseconds() - start) / 1e9, resumed: resumed,
                                       wire: wire, workerStages: stages)
+        }
+
+        /// Commits the release (tables, provenance, manifest, rename) on another thread while this
+        /// one keeps answering STATUS and heartbeating the workers: a long commit must not look like
+        /// a dead coordinator to `hemo status`, a liveness probe, or the workers.
+        func commitServingStatus() throws -> ReleaseAssembly.Outcome {
+            let committed = Locked<Result<ReleaseAssembly.Outcome, Error>?>(nil)
+            let assembly = c.assembly, model = c.task.modelProvenance, delay = c.settings.commitDelay, wake = self.wake
+            let committer = Thread {
+                Coordinator.nameCurrentThread("hemo-commit")
+                if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
+                let outcome = Result { try assembly.commit(model: model) }
+                committed.withLock { $0 = outcome }
+                wake.signal()
+            }
+            committer.stackSize = 8 << 20
+            committer.start()
+            let beatEvery = UInt64(c.settings.scheduler.heartbeatInterval.seconds * 1e9)
+            var lastBeat = monotonicNanoseconds()
+            var poller = Poller()
+            poller.add(router)
+            poller.add(wakeReceiver)
+            while true {
+                if let outcome = committed.withLock({ $0 }) { return try outcome.get() }
+                let events = try poller.poll(timeout: .milliseconds(50))
+                if events[1].contains(.readable) {
+                    while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
+                }
+                if events[0].contains(.readable) {
+                    // Every exam is finished: workers only heartbeat now, and only STATUS needs an answer.
+                    while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
+                        if case .statusRequest? = try? WireMessage.decode(Array(frames.dropFirst())) {
+                            send(.statusReply(publish().statusReply()), to: frames[0])
+                        }
+                    }
+                }
+                if monotonicNanoseconds() - lastBeat >= beatEvery {
+                    lastBeat = monotonicNanoseconds()
+                    for worker in scheduler.status.workers { if let route = routes[worker.id] { send(.heartbeat, to: route) } }
+                }
+            }
         }
 
         /// One exam is released or failed: count it, measure throughput, report progress.

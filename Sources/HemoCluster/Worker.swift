@@ -219,6 +219,7 @@ public final class ClusterWorker: @unchecked Sendable {
             }
             if now - lastHeard > intervalNs * UInt64(max(1, settings.livenessIntervals)) {
                 settings.log("coordinator silent for \(settings.livenessIntervals) intervals; reconnecting in \(delay)")
+                counters.withLock { $0.reconnections += 1 }
                 // Abandon the old socket at once: lingering, it would keep trying to deliver its
                 // queued READY and heartbeats and, once the link is back, claim this worker's
                 // routing ID at the coordinator alongside (or after) the new socket.
@@ -414,11 +415,14 @@ public struct WorkerCounters: Sendable, Equatable {
     public var finished = 0
     /// Jobs dropped because the coordinator cancelled them.
     public var cancelled = 0
+    /// Times the coordinator fell silent past the liveness limit and the worker reconnected.
+    public var reconnections = 0
 
     /// Counts.
-    public init(received: Int = 0, finished: Int = 0, cancelled: Int = 0) {
+    public init(received: Int = 0, finished: Int = 0, cancelled: Int = 0, reconnections: Int = 0) {
         self.received = received
         self.finished = finished
         self.cancelled = cancelled
+        self.reconnections = reconnections
     }
 }
