@@ -11,10 +11,13 @@ import PackageDescription
 // HemoInference's GEMM micro-kernels need FMA: without a CPU target, Swift lowers
 // `SIMD8<Float>.addingProduct` to calls of `fmaf` (measured: about 10x slower).
 // Haswell (AVX2 + FMA) is the oldest x86-64 CPU the CI and the cluster machines use.
+// The engine is also optimised in debug builds: unoptimised, a 256×256 slice of the default model
+// takes seconds, which made every test and system test that runs a model slow.
 #if arch(x86_64)
-let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"]),
+                                              .unsafeFlags(["-O"], .when(configuration: .debug))]
 #else
-let inferenceSwiftSettings: [SwiftSetting] = []
+let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
 
 let package = Package(
