@@ -12,10 +12,10 @@ enum NIfTIReader {
     /// most this many times `n` bytes of content (plus a little slack for tiny files).
     static let maximumDeflateRatio = 1032
 
-    /// Opens `path`, reads and validates its header, and leaves the stream at the first voxel.
-    static func open(_ path: String, options: NIfTIReadOptions) throws(NIfTIError) -> (GzipReadStream, NIfTIHeader) {
+    /// Reads and validates the header from a fresh `stream` (of the file or bytes `path` names),
+    /// checks the sizes it declares against the input's size, and leaves the stream after the header.
+    static func open(_ stream: GzipReadStream, path: String, options: NIfTIReadOptions) throws(NIfTIError) -> NIfTIHeader {
         _ = libniftiSilenced
-        let stream = try GzipReadStream(path: path)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: NIfTIVersion.nifti2.headerSize, alignment: 8)
         defer { buffer.deallocate() }
         let got: Int
@@ -60,7 +60,7 @@ enum NIfTIReader {
             throw NIfTIError(.truncatedData, path: path,
                              reason: "a \(stream.fileSize)-byte gzip file cannot hold the \(needed) bytes its header declares; the file is truncated or the header is wrong")
         }
-        return (stream, header)
+        return header
     }
 
     /// Skips the header extensions up to `vox_offset`.
