@@ -26,7 +26,9 @@ enum NIfTIReader {
         }
         if got < 4 {
             throw NIfTIError(.truncatedHeader, path: path,
-                             reason: got == 0 ? "the file is empty" : "the file holds only \(got) bytes, too short for a NIfTI header")
+                             reason: got == 0
+                                 ? (stream.isCompressed ? "the gzip stream ends before any content; the file is truncated" : "the file is empty")
+                                 : "the file holds only \(got) bytes, too short for a NIfTI header")
         }
         guard let (version, byteOrder) = HeaderParser.detect(Array(buffer[0..<4])) else {
             throw NIfTIError(.badMagic, path: path, reason: "the first four bytes (sizeof_hdr) are neither 348 (NIfTI-1) nor 540 (NIfTI-2) in either byte order: not a NIfTI file")

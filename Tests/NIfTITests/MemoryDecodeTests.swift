@@ -165,10 +165,11 @@ func largerCT() -> Volume<Int16> {
     }
 
     @Test func emptyAndTinyInputsAreTruncatedHeaders() {
-        for bytes in [[], [0x1F], [0x1F, 0x8B]] as [[UInt8]] {
+        let cases: [([UInt8], String)] = [([], "empty"), ([0x1F], "only 1 bytes"), ([0x1F, 0x8B], "gzip stream ends")]
+        for (bytes, reason) in cases {
             #expect { try NIfTIFile.read(bytes: bytes, name: "tiny.nii") } throws: {
-                let code = ($0 as? NIfTIError)?.code
-                return code == .truncatedHeader || code == .truncatedData
+                guard let error = $0 as? NIfTIError else { return false }
+                return error.code == .truncatedHeader && error.path == "tiny.nii" && error.reason.contains(reason)
             }
         }
     }
