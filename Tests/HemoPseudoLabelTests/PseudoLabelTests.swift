@@ -191,3 +191,18 @@ enum TinyModel {
         #expect(labels[26] == 0 && scores[26] == 0)
     }
 }
+
+/// `hemo infer` reads each CT once: its provenance hash comes from the read that decodes it.
+@Suite struct PseudoLabelProvenanceTests {
+    @Test func theCTHashEqualsTheFileHash() throws {
+        let c = try TinyCohort.make(count: 2)
+        defer { try? FileManager.default.removeItem(atPath: c.root) }
+        let model = try TinyModel.load()
+        for exam in try Cohort.open(c.root).cases {
+            var times = StageTimes()
+            let (product, _) = try PseudoLabelPipeline.run(exam, model: model, options: ReleaseOptions(), threads: 1, times: &times)
+            #expect(product.inputs == [InputFile(path: exam.relative(exam.ct), sha256: try Manifest.sha256(ofFile: exam.ct))])
+            #expect(!times.entries.contains { $0.0 == "hash" }, "no separate pass over the CT just for its hash")
+        }
+    }
+}
