@@ -337,6 +337,8 @@ public final class ClusterWorker: @unchecked Sendable {
                 messages = try inferJob(job, modelSHA256: ModelIdentity.hex(sha), context)
             }
             return try messages.map { try $0.encode() }
+        } catch is CancellationError {
+            return [] // cancelled by the coordinator while it ran: nothing to send
         } catch let f as CaseFailure {
             return failed(f.stage, f.reason)
         } catch let e as ClusterError {
@@ -368,7 +370,8 @@ public final class ClusterWorker: @unchecked Sendable {
             let model = try context.model.model(sha256: modelSHA256, sidecarSHA256: options.sidecarSHA256)
             var times = StageTimes()
             let (product, record) = try PseudoLabelPipeline.run(cohortCase, model: model, options: options.options,
-                                                                threads: context.threads, times: &times)
+                                                                threads: context.threads, times: &times,
+                                                                isCancelled: context.isCancelled)
             if context.isCancelled() { return [] }
             let files = try timed("encode", &times) {
                 try ResultEncoding.encodeFiles(product, record: record, gzipLevel: options.options.gzipLevel)
@@ -403,7 +406,8 @@ struct JobContext: Sendable {
     var model: WorkerModel
     /// Log lines.
     var log: @Sendable (String) -> Void
-    /// Whether the coordinator cancelled this attempt (checked between stages).
+    /// Whether the coordinator cancelled this attempt (checked between stages, and between batches
+    /// of slices during inference).
     var isCancelled: @Sendable () -> Bool
 }
 

@@ -10,16 +10,20 @@ import HemoTransforms
 public enum PseudoLabelPipeline {
     /// Runs one exam. Annotations in the cohort are ignored: the masks come from the model.
     ///
-    /// - Parameter threads: threads of the geometry transforms and the model's kernels.
+    /// - Parameters:
+    ///   - threads: threads of the geometry transforms and the model's kernels.
+    ///   - isCancelled: asked between stages and before each batch of slices; when it answers true
+    ///     the run stops with `CancellationError` (a cluster worker's cancelled attempt).
     /// - Throws: ``CaseFailure`` naming the stage (`read`, `transform`, `inference`) and the reason.
     public static func run(_ c: CohortCase, model: PseudoLabelModel, options: ReleaseOptions, threads: Int,
-                           times: inout StageTimes) throws -> (CaseProduct, CaseRecord) {
+                           times: inout StageTimes, isCancelled: () -> Bool = { false }) throws -> (CaseProduct, CaseRecord) {
         // One read of the CT file gives both the volume and its provenance hash.
         let (raw, input) = try timed("read", &times) { try CasePipeline.readCTWithProvenance(c, options: options) }
         let ct = try timed("transform", &times) {
             try CasePipeline.transform(ct: raw, masks: SubtypeMasks(geometry: raw.geometry), options: options, threads: threads).ct
         }
-        let prediction = try model.predict(ct, threads: threads, times: &times)
+        if isCancelled() { throw CancellationError() }
+        let prediction = try model.predict(ct, threads: threads, times: &times, isCancelled: isCancelled)
         let masks = SubtypeMasks(labelMap: prediction.labels)
         let scores = prediction.scores
         let record = timed("analyse", &times) {

@@ -41,8 +41,12 @@ extension PseudoLabelModel {
     /// Runs the model over every slice of `ct` (HU) following the sidecar: resize, window, infer in
     /// batches of ``batchSize`` slices, resize the logits back, argmax, filter components.
     ///
-    /// - Parameter threads: threads of the model's kernels; the result is the same for any count.
-    public func predict(_ ct: Volume<Float>, threads: Int = 1, times: inout StageTimes) throws -> VolumePrediction {
+    /// - Parameters:
+    ///   - threads: threads of the model's kernels; the result is the same for any count.
+    ///   - isCancelled: asked before each batch; when it answers true the prediction stops with
+    ///     `CancellationError` (a cluster worker whose attempt was cancelled stops within a batch).
+    public func predict(_ ct: Volume<Float>, threads: Int = 1, times: inout StageTimes,
+                        isCancelled: () -> Bool = { false }) throws -> VolumePrediction {
         let size = ct.geometry.size
         let (columns, rows, slices) = (size.i, size.j, size.k)
         let s = sidecar
@@ -55,6 +59,7 @@ extension PseudoLabelModel {
         let plane = rows * columns
         var scratch = [Float](repeating: 0, count: max(height * columns, 6 * width))
         for first in stride(from: 0, to: slices, by: Self.batchSize) {
+            if isCancelled() { throw CancellationError() }
             let count = min(Self.batchSize, slices - first)
             let input = timed("preprocess", &times) { () -> Tensor in
                 var data = [Float](repeating: 0, count: count * channelCount * height * width)

@@ -206,3 +206,28 @@ enum TinyModel {
         }
     }
 }
+
+@Suite struct PseudoLabelCancellationTests {
+    @Test func aCancelledRunStopsBeforeTheNextBatchWithCancellationError() throws {
+        let c = try TinyCohort.make(count: 2)
+        let cohortCase = try #require(try Cohort.open(c.root).cases.first { $0.id.rawValue == "case_001" })
+        let model = try TinyModel.load()
+        let asked = Locked(0)
+        var times = StageTimes()
+        // Not cancelled at the stage boundary, cancelled when the first batch is about to run.
+        #expect(throws: CancellationError.self) {
+            _ = try PseudoLabelPipeline.run(cohortCase, model: model, options: ReleaseOptions(), threads: 1, times: &times,
+                                            isCancelled: { asked.withLock { $0 += 1; return $0 >= 2 } })
+        }
+        #expect(asked.withLock { $0 } == 2)
+        #expect(!times.entries.contains { $0.0 == "inference" }, "no batch ran: \(times.entries.map(\.0))")
+        // Never cancelled: the run completes and asks once per batch plus once before inference.
+        let never = Locked(0)
+        var complete = StageTimes()
+        _ = try PseudoLabelPipeline.run(cohortCase, model: model, options: ReleaseOptions(), threads: 1, times: &complete,
+                                        isCancelled: { never.withLock { $0 += 1; return false } })
+        let batches = (TinyCohort.geometry.size.k + PseudoLabelModel.batchSize - 1) / PseudoLabelModel.batchSize
+        #expect(never.withLock { $0 } == 1 + batches)
+        #expect(complete.entries.contains { $0.0 == "inference" })
+    }
+}

@@ -50,7 +50,7 @@ import NIfTI
         defer { try? FileManager.default.removeItem(atPath: root) }
         let c = try #require(cohort.cases.first)
         let bytes = [UInt8](FileManager.default.contents(atPath: c.ct)!)
-        FileManager.default.createFile(atPath: c.ct, contents: Data(bytes[0..<(bytes.count / 2)]))
+        _ = FileManager.default.createFile(atPath: c.ct, contents: Data(bytes[0..<(bytes.count / 2)]))
         var times = StageTimes()
         #expect { try CasePipeline.run(c, options: ReleaseOptions(), threads: 1, times: &times) } throws: { error in
             guard let failure = error as? CaseFailure else { return false }
@@ -66,7 +66,7 @@ import NIfTI
         let labelMap = try #require(c.labelMap)
         var bytes = [UInt8](FileManager.default.contents(atPath: labelMap)!)
         for n in 20..<min(bytes.count - 8, 80) { bytes[n] = 0xFF }
-        FileManager.default.createFile(atPath: labelMap, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: labelMap, contents: Data(bytes))
         var options = ReleaseOptions()
         options.annotations = .labelmap
         var times = StageTimes()
