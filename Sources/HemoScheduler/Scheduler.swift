@@ -239,19 +239,29 @@ public struct Scheduler: Sendable {
         }
     }
 
-    private mutating func jobDone(_ id: WorkerID, exam: CaseID, attempt: UInt32, now: SchedulerInstant,
-                                  _ out: inout [SchedulerDirective]) {
+    /// The exam index and worker slot of a result (DONE, FAILED, refusal, corrupt chunk) when it
+    /// names the attempt `id` currently runs; otherwise the result is ignored (and a worker the
+    /// scheduler does not know is told to reconnect) and `nil` is returned. With `settles`, an
+    /// ignored result also settles a stale attempt (the worker is no longer computing it).
+    private mutating func currentAttempt(_ id: WorkerID, exam: CaseID, attempt: UInt32, settles: Bool,
+                                         now: SchedulerInstant, _ out: inout [SchedulerDirective]) -> (exam: Int, slot: Int)? {
         let slot = heard(id, now: now)
         guard let e = examIndex[exam] else {
             out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: "exam \(exam) is not in this run"))
-            return
+            return nil
         }
         guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
             out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
-            settleStale(id, exam: e, attempt: attempt)
+            if settles { settleStale(id, exam: e, attempt: attempt) }
             if slot == nil { out.append(.disconnectWorker(id)) }
-            return
+            return nil
         }
+        return (e, slot)
+    }
+
+    private mutating func jobDone(_ id: WorkerID, exam: CaseID, attempt: UInt32, now: SchedulerInstant,
+                                  _ out: inout [SchedulerDirective]) {
+        guard let (e, slot) = currentAttempt(id, exam: exam, attempt: attempt, settles: true, now: now, &out) else { return }
         release(e, from: slot)
         exams[e].phase = .completed
         finished += 1
@@ -273,17 +283,7 @@ public struct Scheduler: Sendable {
     /// FAILED or a corrupt chunk for an attempt.
     private mutating func attemptEnded(_ id: WorkerID, exam: CaseID, attempt: UInt32, stage: String, reason: String,
                                        cancel: Bool, now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
-        let slot = heard(id, now: now)
-        guard let e = examIndex[exam] else {
-            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: "exam \(exam) is not in this run"))
-            return
-        }
-        guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
-            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
-            if !cancel { settleStale(id, exam: e, attempt: attempt) }
-            if slot == nil { out.append(.disconnectWorker(id)) }
-            return
-        }
+        guard let (e, slot) = currentAttempt(id, exam: exam, attempt: attempt, settles: !cancel, now: now, &out) else { return }
         if cancel { out.append(.cancel(id, exam: exam, attempt: attempt, reason: reason)) }
         release(e, from: slot)
         failed(e, FailureRecord(stage: stage, reason: reason, worker: id, attempt: attempt), &out)
@@ -293,17 +293,7 @@ public struct Scheduler: Sendable {
     /// to pending without spending an attempt.
     private mutating func refused(_ id: WorkerID, exam: CaseID, attempt: UInt32, lacking: WorkerCapabilities, reason: String,
                                   now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
-        let slot = heard(id, now: now)
-        guard let e = examIndex[exam] else {
-            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: "exam \(exam) is not in this run"))
-            return
-        }
-        guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
-            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
-            settleStale(id, exam: e, attempt: attempt)
-            if slot == nil { out.append(.disconnectWorker(id)) }
-            return
-        }
+        guard let (e, slot) = currentAttempt(id, exam: exam, attempt: attempt, settles: true, now: now, &out) else { return }
         release(e, from: slot)
         exams[e].refusals += 1
         exams[e].phase = .pending

@@ -61,12 +61,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let cohort = try TinyCohort.make(count: 4)
         let reference = try cohort.referenceManifest()
         let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("kill"), settings: fastSettings())
-        let doomed = try Hemo.worker(endpoint, id: "doomed", extra: ["--job-delay-ms", "5000"])
-        let holding = eventually(10) { coordinator.status?.workers.contains { $0.id.rawValue == "doomed" && $0.outstanding > 0 } ?? false }
-        #expect(holding, "the worker never received a job: \(doomed.stderr)")
-        doomed.kill(SIGKILL)
-        doomed.process.waitUntilExit()
-        let rescuer = try Hemo.worker(endpoint, id: "rescuer")
+        let rescuer = try killWorkerMidJobThenRescue(coordinator, endpoint: endpoint)
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)

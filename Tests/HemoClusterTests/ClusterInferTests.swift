@@ -46,15 +46,6 @@ extension TinyCohort {
         return (c, try c.start())
     }
 
-    func threadWorker(_ endpoint: String, id: String, model: WorkerModelSource) -> ThreadWorker {
-        var s = WorkerSettings(endpoint: endpoint, workerID: id)
-        s.heartbeatInterval = .milliseconds(100)
-        s.livenessIntervals = 10
-        s.model = model
-        s.log = { _ in }
-        return ThreadWorker(s)
-    }
-
     @Test(arguments: [TransferMode.shared, .inline])
     func inferJobsGiveHemoInfersRelease(transfer: TransferMode) throws {
         let cohort = try TinyCohort.make(count: 5)
@@ -63,8 +54,8 @@ extension TinyCohort {
         let (coordinator, endpoint) = try inferCoordinator(cohort, out: cohort.release("cluster-infer"), model: model,
                                                            settings: fastSettings(transfer: transfer))
         // A build-only worker joins too: it advertises no inference and must never be given a job.
-        let buildOnly = threadWorker(endpoint, id: "build-only", model: .none)
-        let workers = (0..<2).map { threadWorker(endpoint, id: "infer-\($0)", model: .loaded(model)) }
+        let buildOnly = ThreadWorker.fast(endpoint, id: "build-only", model: .none)
+        let workers = (0..<2).map { ThreadWorker.fast(endpoint, id: "infer-\($0)", model: .loaded(model)) }
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)
@@ -93,9 +84,9 @@ extension TinyCohort {
         let (coordinator, endpoint) = try inferCoordinator(cohort, out: cohort.release("mixed"), model: model)
         // The mismatched worker joins first and so is given jobs; each comes back FAILED and is
         // dispatched again to the worker holding the coordinator's model.
-        let wrong = threadWorker(endpoint, id: "a-wrong", model: .loaded(try ClusterModels.otherSidecar()))
+        let wrong = ThreadWorker.fast(endpoint, id: "a-wrong", model: .loaded(try ClusterModels.otherSidecar()))
         #expect(eventually(10) { wrong.worker.statistics.finished > 0 }, "the mismatched worker never answered a job")
-        let right = threadWorker(endpoint, id: "b-right", model: .loaded(model))
+        let right = ThreadWorker.fast(endpoint, id: "b-right", model: .loaded(model))
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)
@@ -113,8 +104,8 @@ extension TinyCohort {
         settings.log = { line in logged.withLock { $0.append(line) } }
         let (coordinator, endpoint) = try inferCoordinator(cohort, out: cohort.release("refused"), model: model, settings: settings)
         // One worker with the same ONNX file but another sidecar, one with another model entirely.
-        let sidecar = threadWorker(endpoint, id: "sidecar", model: .loaded(try ClusterModels.otherSidecar()))
-        let bundled = threadWorker(endpoint, id: "bundled", model: .bundledDefault)
+        let sidecar = ThreadWorker.fast(endpoint, id: "sidecar", model: .loaded(try ClusterModels.otherSidecar()))
+        let bundled = ThreadWorker.fast(endpoint, id: "bundled", model: .bundledDefault)
         #expect(eventually(30) { sidecar.worker.statistics.finished > 0 && bundled.worker.statistics.finished > 0 },
                 "both mismatched workers should have been offered a job")
         // Each refused once and was then left alone: nothing is quarantined (even with one attempt
@@ -131,7 +122,7 @@ extension TinyCohort {
         #expect(lines.contains("worker sidecar cannot run this run's jobs") && lines.contains(model.sidecarSHA256), "\(lines)")
         #expect(lines.contains("worker bundled cannot run this run's jobs") && lines.contains("hemo-default.onnx")
                 && lines.contains(model.sha256), "\(lines)")
-        let right = threadWorker(endpoint, id: "right", model: .loaded(model))
+        let right = ThreadWorker.fast(endpoint, id: "right", model: .loaded(model))
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)
@@ -143,12 +134,8 @@ extension TinyCohort {
         let model = try ClusterModels.tiny()
         let reference = try cohort.inferManifest(model)
         let (coordinator, endpoint) = try inferCoordinator(cohort, out: cohort.release("kill-infer"), model: model)
-        let doomed = try Hemo.worker(endpoint, id: "doomed", extra: ["--model", TinyModelFiles.onnxPath, "--job-delay-ms", "5000"])
-        let holding = eventually(15) { coordinator.status?.workers.contains { $0.id.rawValue == "doomed" && $0.outstanding > 0 } ?? false }
-        #expect(holding, "the worker never received a job: \(doomed.stderr)")
-        doomed.kill(SIGKILL)
-        doomed.process.waitUntilExit()
-        let rescuer = try Hemo.worker(endpoint, id: "rescuer", extra: ["--model", TinyModelFiles.onnxPath])
+        let rescuer = try killWorkerMidJobThenRescue(coordinator, endpoint: endpoint,
+                                                     workerArguments: ["--model", TinyModelFiles.onnxPath])
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)

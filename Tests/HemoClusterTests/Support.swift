@@ -6,6 +6,7 @@ import HemoScheduler
 import NIfTI
 import ZeroMQ
 import HemoTestKit
+import Testing
 
 extension TinyCohort {
     /// The one-process reference: `hemo build`'s manifest.
@@ -100,11 +101,13 @@ final class ThreadWorker: @unchecked Sendable {
         t.start()
     }
 
-    static func fast(_ endpoint: String, id: String, curve: CurveClientConfig? = nil) -> ThreadWorker {
+    static func fast(_ endpoint: String, id: String, curve: CurveClientConfig? = nil,
+                     model: WorkerModelSource = .bundledDefault) -> ThreadWorker {
         var s = WorkerSettings(endpoint: endpoint, workerID: id)
         s.heartbeatInterval = .milliseconds(100)
         s.livenessIntervals = 10
         s.curve = curve
+        s.model = model
         s.log = { _ in }
         return ThreadWorker(s)
     }
@@ -120,4 +123,15 @@ func startCoordinator(_ cohort: TinyCohort, out: String, settings: CoordinatorSe
     let c = try Coordinator(cohort: try Cohort.open(cohort.root), destination: out, options: ReleaseOptions(), settings: settings)
     let endpoint = try c.start()
     return (c, endpoint)
+}
+
+/// The SIGKILL drill: a worker process (with `workerArguments`) that holds its jobs for 5 s is
+/// killed once it holds one, then a rescuer with the same arguments joins. Returns the rescuer.
+func killWorkerMidJobThenRescue(_ coordinator: Coordinator, endpoint: String, workerArguments: [String] = []) throws -> Child {
+    let doomed = try Hemo.worker(endpoint, id: "doomed", extra: workerArguments + ["--job-delay-ms", "5000"])
+    let holding = eventually(15) { coordinator.status?.workers.contains { $0.id.rawValue == "doomed" && $0.outstanding > 0 } ?? false }
+    #expect(holding, "the worker never received a job: \(doomed.stderr)")
+    doomed.kill(SIGKILL)
+    doomed.process.waitUntilExit()
+    return try Hemo.worker(endpoint, id: "rescuer", extra: workerArguments)
 }
