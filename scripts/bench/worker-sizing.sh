@@ -7,7 +7,8 @@ usage() {
 Usage: scripts/bench/worker-sizing.sh [CASES]   (HEMO=/path/to/hemo, default: a release build)
 
 Synthesises CASES exams (default 6, seed 1) of 512x512 pixels and 40 slices, then for each
-configuration (target spacing, worker --threads, worker --capacity) runs a coordinator and ONE
+configuration (target spacing, worker --threads, worker --capacity, build or infer job: the last
+configuration pseudo-labels with the bundled model, `--infer`) runs a coordinator and ONE
 worker to completion under /usr/bin/time -v and prints: the worker's peak RSS, its CPU seconds
 per exam, the coordinator's peak RSS and CPU seconds per exam, and the per-exam stage seconds
 (wall; worker stages: hash, read, masks, transform, analyse; coordinator: write). This is a
@@ -26,14 +27,16 @@ coordinator=""
 trap '[[ -n "$coordinator" ]] && kill "$coordinator" 2>/dev/null; rm -rf "$work"' EXIT
 "$hemo" synth --out "$work/cohort" --cases "$cases" --seed 1 --in-plane 512 --slices 40 >/dev/null
 echo "cohort: $cases exams of 512x512x40 (int16), $(du -sh "$work/cohort" | cut -f1) gzipped; $(nproc) cores"
-printf '%-8s %7s %8s | %16s %13s %11s | %16s %13s | %s\n' spacing threads capacity "worker peak RSS" "worker CPU/ex" "wall/exam" "coord. peak RSS" "coord. CPU/ex" "stage s/exam"
-for config in "native 1 1" "native 2 1" "native 1 2" "1,1,1 1 1"; do
-    read -r spacing threads capacity <<<"$config"
+printf '%-8s %7s %8s %5s | %16s %13s %11s | %16s %13s | %s\n' spacing threads capacity job "worker peak RSS" "worker CPU/ex" "wall/exam" "coord. peak RSS" "coord. CPU/ex" "stage s/exam"
+for config in "native 1 1 build" "native 2 1 build" "native 1 2 build" "1,1,1 1 1 build" "native 1 1 infer"; do
+    read -r spacing threads capacity job <<<"$config"
+    task=()
+    [[ "$job" == infer ]] && task=(--infer)
     # Remove the last configuration's output first: otherwise the loop below can read the old
     # coordinator's endpoint before the new one's redirect truncates the file, and hang.
     rm -rf "$work/release" "$work"/.release* "$work/coordinator.out"
     /usr/bin/time -v -o "$work/coordinator.time" "$hemo" coordinator --cohort "$work/cohort" --out "$work/release" \
-        --bind tcp://127.0.0.1:0 --spacing "$spacing" >"$work/coordinator.out" 2>/dev/null &
+        --bind tcp://127.0.0.1:0 --spacing "$spacing" "${task[@]}" >"$work/coordinator.out" 2>/dev/null &
     coordinator=$!
     endpoint=""
     for _ in $(seq 300); do
@@ -53,7 +56,7 @@ for config in "native 1 1" "native 2 1" "native 1 2" "1,1,1 1 1"; do
     stages=$(sed -n 's/^stage seconds[^:]*: //p' "$work/coordinator.out" |
         awk -v n="$cases" -F', ' '{ for (i = 1; i <= NF; i++) { split($i, p, " "); printf "%s%s %.2f", (i > 1 ? ", " : ""), p[1], p[2] / n } }')
     per_exam() { awk -v x="$1" -v n="$cases" 'BEGIN { print x / n }'; }
-    printf '%-8s %7s %8s | %13d MB %11.2f s %9.2f s | %13d MB %11.2f s | %s\n' "$spacing" "$threads" "$capacity" \
+    printf '%-8s %7s %8s %5s | %13d MB %11.2f s %9.2f s | %13d MB %11.2f s | %s\n' "$spacing" "$threads" "$capacity" "$job" \
         $(($(kb "$work/worker.time") / 1024)) "$(per_exam "$cpu")" "$(per_exam "$wall")" \
         $(($(kb "$work/coordinator.time") / 1024)) "$(per_exam "$coordinator_cpu")" "$stages"
 done
