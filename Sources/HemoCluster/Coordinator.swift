@@ -306,6 +306,11 @@ public final class Coordinator: @unchecked Sendable {
             poller.add(wakeReceiver)
             let tickEvery = max(Duration.milliseconds(5), c.settings.scheduler.heartbeatInterval / 4)
             var lastTick = monotonicNanoseconds()
+            // The latest instant at which the ROUTER held nothing unread: verdicts on silence (a
+            // worker dead, a lease expired) are given as of it, not while a live worker's heartbeat
+            // may still wait in the socket behind a backlog (a saturated coordinator).
+            var inboxReadUntil = now
+            var backlogReported = false
             apply(scheduler.on(.tick, now: now))
             publish()
             while true {
@@ -313,19 +318,23 @@ public final class Coordinator: @unchecked Sendable {
                     apply(scheduler.on(.runEnded(reason: "the coordinator stopped"), now: now))
                     throw ClusterError(endpoint, "coordinator stopped before the run finished (the journal keeps released exams)")
                 }
+                let polledAt = now
                 let events = try poller.poll(timeout: tickEvery)
                 if events[0].contains(.readable) {
                     var budget = 256
                     while budget > 0 {
                         budget -= 1
+                        let askedAt = now
                         let frames: [[UInt8]]?
                         do { frames = try router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) } catch {
                             if error.code == .tooManyFrames { wire.droppedMessages += 1; c.settings.log("dropped a message: \(error)"); continue }
                             throw error
                         }
-                        guard let frames else { break }
+                        guard let frames else { inboxReadUntil = askedAt; break }
                         handle(frames)
                     }
+                } else {
+                    inboxReadUntil = polledAt
                 }
                 if events[1].contains(.readable) {
                     while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
@@ -342,7 +351,13 @@ public final class Coordinator: @unchecked Sendable {
                 }
                 if monotonicNanoseconds() - lastTick >= UInt64(tickEvery.seconds * 1e9) {
                     lastTick = monotonicNanoseconds()
-                    apply(scheduler.on(.tick, now: now))
+                    let tickAt = now
+                    let backlog = tickAt.since(inboxReadUntil)
+                    if backlog > c.settings.scheduler.heartbeatInterval && !backlogReported {
+                        c.settings.log("the inbox has held unread messages for \(backlog) (the coordinator is saturated): workers are declared dead only after it is read")
+                    }
+                    backlogReported = backlog > c.settings.scheduler.heartbeatInterval
+                    apply(scheduler.on(.tickAfterReading(until: inboxReadUntil), now: tickAt))
                     publish()
                 }
                 if allDone && writesOutstanding == 0 { break }

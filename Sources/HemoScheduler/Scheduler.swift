@@ -12,6 +12,11 @@ import HemoCore
 /// - **Liveness.** Any event from a worker proves it alive; one silent for
 ///   ``SchedulerSettings/deadAfter`` is marked dead at the next `tick`, and its attempts fail.
 ///   The coordinator heartbeats each worker once per interval when it sent it nothing else.
+/// - **Backlog.** Silence is judged only over what was read: with
+///   ``SchedulerEvent/tickAfterReading(until:)`` a worker is dead only when silent for
+///   `deadAfter` before the instant the shell last found its inbox empty, and a lease expires
+///   only when its time ran out before that instant. A saturated coordinator whose socket still
+///   holds a live worker's heartbeat (or an attempt's result) does not declare it dead (or expired).
 /// - **Attempts.** Each dispatch of an exam is a new attempt number; results that name another
 ///   attempt are ignored. A failed attempt (FAILED, corrupt chunk, dead or restarted worker,
 ///   expired lease) is retried, preferring a live worker that has not failed that exam (the exam
@@ -160,7 +165,9 @@ public struct Scheduler: Sendable {
                 remove(slot, stage: "worker", reason: "worker \(id) disconnected", now: now, &out)
             }
         case .tick:
-            tick(now: now, &out)
+            tick(now: now, readUntil: now, &out)
+        case let .tickAfterReading(until):
+            tick(now: now, readUntil: min(now, until), &out)
         case let .runEnded(reason):
             endRun(reason: reason, &out)
         }
@@ -354,11 +361,15 @@ public struct Scheduler: Sendable {
         workers[slot].credit = 0
     }
 
-    private mutating func tick(now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+    /// Liveness and leases as of `readUntil` (every message that arrived before it was handled),
+    /// heartbeats to workers as of `now`.
+    private mutating func tick(now: SchedulerInstant, readUntil: SchedulerInstant, _ out: inout [SchedulerDirective]) {
         let order = workers.indices.filter { workers[$0].alive }.sorted { workers[$0].id < workers[$1].id }
+        let backlog = now.since(readUntil)
+        let unread = backlog > .zero ? " before the inbox's unread backlog of \(backlog)" : ""
         // 1. Liveness.
-        for slot in order where now.since(workers[slot].lastHeard) > settings.deadAfter {
-            let reason = "no message for \(now.since(workers[slot].lastHeard)) (limit \(settings.deadAfter))"
+        for slot in order where readUntil.since(workers[slot].lastHeard) > settings.deadAfter {
+            let reason = "no message for \(readUntil.since(workers[slot].lastHeard))\(unread) (limit \(settings.deadAfter))"
             out.append(.markWorkerDead(workers[slot].id, reason: reason))
             // It may only be unreachable: what it held is cancelled if it comes back.
             remove(slot, stage: "worker", reason: "worker \(workers[slot].id) died: \(reason)", keepStale: true, now: now, &out)
@@ -367,7 +378,7 @@ public struct Scheduler: Sendable {
         if let timeout = settings.jobTimeout {
             for e in runningExams.sorted() {
                 guard case .running(let attempt, let holder) = exams[e].phase,
-                      now.since(exams[e].dispatchedAt) > timeout, let slot = workerSlot[holder] else { continue }
+                      readUntil.since(exams[e].dispatchedAt) > timeout, let slot = workerSlot[holder] else { continue }
                 let reason = "no result within \(timeout)"
                 out.append(.cancel(holder, exam: exams[e].spec.id, attempt: attempt, reason: reason))
                 release(e, from: slot)
