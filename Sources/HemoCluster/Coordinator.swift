@@ -29,6 +29,9 @@ public struct CoordinatorSettings: Sendable {
     public var progress: @Sendable (CoordinatorProgress) -> Void = { _ in }
     /// Receives every ``CoordinatorEvent`` on the poll thread (metrics); `nil`: none.
     public var observer: (@Sendable (CoordinatorEvent) -> Void)?
+    /// Messages the poll loop reads from the ROUTER in one go before it runs the scheduler's tick
+    /// (liveness, leases, heartbeats) and collects finished writes.
+    public var receiveBatch = 256
     /// A pause before the release is committed (fault drills and tests: keeps the commit running
     /// long enough to ask for status or kill the coordinator during it); `nil` in normal use.
     public var commitDelay: Duration?
@@ -321,7 +324,7 @@ public final class Coordinator: @unchecked Sendable {
                 let polledAt = now
                 let events = try poller.poll(timeout: tickEvery)
                 if events[0].contains(.readable) {
-                    var budget = 256
+                    var budget = max(1, c.settings.receiveBatch)
                     while budget > 0 {
                         budget -= 1
                         let askedAt = now
