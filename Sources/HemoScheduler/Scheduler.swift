@@ -69,6 +69,10 @@ public struct Scheduler: Sendable {
     private var pending = MinHeap()
     private var workers: [Worker] = []
     private var workerSlot: [WorkerID: Int] = [:]
+    /// Every worker's slot, ordered by worker id (kept sorted as workers join), so that ``status``
+    /// and `tick` need not sort thousands of ids each time (a coordinator publishes its status
+    /// after every finished exam).
+    private var slotsByID: [Int] = []
     private var runningExams: Set<Int> = []
     private var finished = 0
     private var completedCount = 0
@@ -129,11 +133,18 @@ public struct Scheduler: Sendable {
 
     /// Counts and live workers, for `hemo status`.
     public var status: SchedulerStatus {
-        let live = workers.filter(\.alive).sorted { $0.id < $1.id }
-        return SchedulerStatus(total: exams.count, completed: completedCount, quarantined: quarantinedCount,
-                               running: runningExams.count, pending: pending.count,
-                               workers: live.map { .init(id: $0.id, capacity: $0.capacity,
-                                                         outstanding: $0.running.count, draining: $0.draining) })
+        var s = counts
+        s.workers = slotsByID.compactMap {
+            let w = self.workers[$0]
+            return w.alive ? .init(id: w.id, capacity: w.capacity, outstanding: w.running.count, draining: w.draining) : nil
+        }
+        return s
+    }
+
+    /// ``status`` without the workers (constant time).
+    public var counts: SchedulerStatus {
+        SchedulerStatus(total: exams.count, completed: completedCount, quarantined: quarantinedCount,
+                        running: runningExams.count, pending: pending.count, workers: [])
     }
 
     // MARK: Events
@@ -183,7 +194,7 @@ public struct Scheduler: Sendable {
     /// Cancels every attempt still out (running on a live worker, or stale) and stops dispatching.
     private mutating func endRun(reason: String, _ out: inout [SchedulerDirective]) {
         ended = true
-        for slot in workers.indices.sorted(by: { workers[$0].id < workers[$1].id }) where workers[slot].alive {
+        for slot in slotsByID where workers[slot].alive {
             for e in workers[slot].running.sorted() {
                 guard case .running(let attempt, _) = exams[e].phase else { continue }
                 out.append(.cancel(workers[slot].id, exam: exams[e].spec.id, attempt: attempt, reason: reason))
@@ -220,6 +231,16 @@ public struct Scheduler: Sendable {
         return slot
     }
 
+    /// Where a new worker `id` goes in ``slotsByID`` (binary search).
+    private func insertionPoint(of id: WorkerID) -> Int {
+        var low = 0, high = slotsByID.count
+        while low < high {
+            let mid = (low + high) / 2
+            if workers[slotsByID[mid]].id < id { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
     private func creditLimit(capacity: Int) -> Int { capacity > 0 ? capacity + settings.prefetch : 0 }
 
     private mutating func workerReady(_ id: WorkerID, capacity: Int, capabilities: WorkerCapabilities,
@@ -236,6 +257,8 @@ public struct Scheduler: Sendable {
             workers[slot] = fresh
         } else {
             workerSlot[id] = workers.count
+            let at = insertionPoint(of: id)
+            slotsByID.insert(workers.count, at: at)
             workers.append(fresh)
         }
         if let refs = stale.removeValue(forKey: id) {
@@ -364,7 +387,7 @@ public struct Scheduler: Sendable {
     /// Liveness and leases as of `readUntil` (every message that arrived before it was handled),
     /// heartbeats to workers as of `now`.
     private mutating func tick(now: SchedulerInstant, readUntil: SchedulerInstant, _ out: inout [SchedulerDirective]) {
-        let order = workers.indices.filter { workers[$0].alive }.sorted { workers[$0].id < workers[$1].id }
+        let order = slotsByID.filter { workers[$0].alive }
         let backlog = now.since(readUntil)
         let unread = backlog > .zero ? " before the inbox's unread backlog of \(backlog)" : ""
         // 1. Liveness.

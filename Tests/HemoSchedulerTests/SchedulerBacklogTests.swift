@@ -72,3 +72,22 @@ struct SchedulerBacklogTests {
         #expect(try run(.tickAfterReading(until: .seconds(3.5))) == plain)
     }
 }
+
+@Suite("Scheduler status order")
+struct SchedulerStatusOrderTests {
+    @Test func statusListsLiveWorkersByIDWhateverTheOrderTheyJoined() throws {
+        var s = try Scheduler(exams: [])
+        for (n, id) in ["w3", "w10", "w1", "w2", "a"].enumerated() {
+            _ = s.on(.workerReady(WorkerID(id), capacity: 1, capabilities: .build), now: .seconds(Double(n)))
+        }
+        #expect(s.status.workers.map(\.id.rawValue) == ["a", "w1", "w10", "w2", "w3"])
+        #expect(s.counts.workers.isEmpty && s.counts.total == 0)
+        // w3, w10 and w1 joined at 0, 1 and 2 s and stayed silent: dead at 5.5 s (limit 3 s).
+        let out = s.on(.tick, now: .seconds(5.5))
+        #expect(out.compactMap { if case .markWorkerDead(let id, _) = $0 { id.rawValue } else { nil } } == ["w1", "w10", "w3"])
+        #expect(s.status.workers.map(\.id.rawValue) == ["a", "w2"])
+        // A dead worker that joins again keeps its place in the order.
+        _ = s.on(.workerReady("w10", capacity: 2, capabilities: .build), now: .seconds(6))
+        #expect(s.status.workers.map(\.id.rawValue) == ["a", "w10", "w2"])
+    }
+}
