@@ -29,6 +29,9 @@ public struct CoordinatorSettings: Sendable {
     public var progress: @Sendable (CoordinatorProgress) -> Void = { _ in }
     /// Receives every ``CoordinatorEvent`` on the poll thread (metrics); `nil`: none.
     public var observer: (@Sendable (CoordinatorEvent) -> Void)?
+    /// Messages the poll loop reads from the ROUTER in one go before it runs the scheduler's tick
+    /// (liveness, leases, heartbeats) and collects finished writes.
+    public var receiveBatch = 256
     /// A pause before the release is committed (fault drills and tests: keeps the commit running
     /// long enough to ask for status or kill the coordinator during it); `nil` in normal use.
     public var commitDelay: Duration?
@@ -306,6 +309,11 @@ public final class Coordinator: @unchecked Sendable {
             poller.add(wakeReceiver)
             let tickEvery = max(Duration.milliseconds(5), c.settings.scheduler.heartbeatInterval / 4)
             var lastTick = monotonicNanoseconds()
+            // The latest instant at which the ROUTER held nothing unread: verdicts on silence (a
+            // worker dead, a lease expired) are given as of it, not while a live worker's heartbeat
+            // may still wait in the socket behind a backlog (a saturated coordinator).
+            var inboxReadUntil = now
+            var backlogReported = false
             apply(scheduler.on(.tick, now: now))
             publish()
             while true {
@@ -313,19 +321,23 @@ public final class Coordinator: @unchecked Sendable {
                     apply(scheduler.on(.runEnded(reason: "the coordinator stopped"), now: now))
                     throw ClusterError(endpoint, "coordinator stopped before the run finished (the journal keeps released exams)")
                 }
+                let polledAt = now
                 let events = try poller.poll(timeout: tickEvery)
                 if events[0].contains(.readable) {
-                    var budget = 256
+                    var budget = max(1, c.settings.receiveBatch)
                     while budget > 0 {
                         budget -= 1
+                        let askedAt = now
                         let frames: [[UInt8]]?
                         do { frames = try router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) } catch {
                             if error.code == .tooManyFrames { wire.droppedMessages += 1; c.settings.log("dropped a message: \(error)"); continue }
                             throw error
                         }
-                        guard let frames else { break }
+                        guard let frames else { inboxReadUntil = askedAt; break }
                         handle(frames)
                     }
+                } else {
+                    inboxReadUntil = polledAt
                 }
                 if events[1].contains(.readable) {
                     while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
@@ -342,7 +354,13 @@ public final class Coordinator: @unchecked Sendable {
                 }
                 if monotonicNanoseconds() - lastTick >= UInt64(tickEvery.seconds * 1e9) {
                     lastTick = monotonicNanoseconds()
-                    apply(scheduler.on(.tick, now: now))
+                    let tickAt = now
+                    let backlog = tickAt.since(inboxReadUntil)
+                    if backlog > c.settings.scheduler.heartbeatInterval && !backlogReported {
+                        c.settings.log("the inbox has held unread messages for \(backlog) (the coordinator is saturated): workers are declared dead only after it is read")
+                    }
+                    backlogReported = backlog > c.settings.scheduler.heartbeatInterval
+                    apply(scheduler.on(.tickAfterReading(until: inboxReadUntil), now: tickAt))
                     publish()
                 }
                 if allDone && writesOutstanding == 0 { break }
@@ -416,17 +434,29 @@ public final class Coordinator: @unchecked Sendable {
         func examFinished(_ exam: CaseID) {
             doneCount += 1
             throughput.record(at: now)
-            let snapshot = publish()
+            // The list of workers is the costly part with thousands of them (it was most of the
+            // poll thread's time per exam at 2,000 workers): refreshed here at most every 100 ms.
+            let snapshot = publish(workers: monotonicNanoseconds() &- workersPublishedAt >= 100_000_000)
             c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount,
                                                     lastCase: exam.rawValue, snapshot: snapshot))
         }
 
-        /// The snapshot of now, also stored for other threads.
+        /// When the workers of the snapshot were last listed.
+        var workersPublishedAt: UInt64 = 0
+
+        /// The snapshot of now, also stored for other threads; without `workers`, the counts are
+        /// new and the list of workers is the last one published.
         @discardableResult
-        func publish() -> CoordinatorSnapshot {
-            let s = scheduler.status
-            statusRefreshedAt = monotonicNanoseconds()
-            c.statusLock.withLock { $0 = s }
+        func publish(workers refresh: Bool = true) -> CoordinatorSnapshot {
+            var s = refresh ? scheduler.status : scheduler.counts
+            if refresh {
+                statusRefreshedAt = monotonicNanoseconds()
+                workersPublishedAt = statusRefreshedAt
+                c.statusLock.withLock { $0 = s }
+            } else {
+                s.workers = c.statusLock.withLock { $0?.workers ?? [] }
+                c.statusLock.withLock { [s] in $0 = s }
+            }
             var snap = CoordinatorSnapshot()
             snap.examsTotal = total
             snap.failed = failedCount
@@ -437,9 +467,13 @@ public final class Coordinator: @unchecked Sendable {
             let t = now
             (snap.examsPerMinute, snap.windowSeconds) = throughput.rate(at: t)
             snap.elapsedSeconds = Double(t.nanoseconds) / 1e9
-            snap.workers = s.workers.map {
-                WorkerStatus(workerID: $0.id.rawValue, workerName: names[$0.id] ?? "", capacity: $0.capacity,
-                             outstanding: $0.outstanding, draining: $0.draining)
+            if refresh {
+                snap.workers = s.workers.map {
+                    WorkerStatus(workerID: $0.id.rawValue, workerName: names[$0.id] ?? "", capacity: $0.capacity,
+                                 outstanding: $0.outstanding, draining: $0.draining)
+                }
+            } else {
+                snap.workers = c.snapshotLock.withLock { $0.workers }
             }
             snap.wire = wire
             c.snapshotLock.withLock { $0 = snap }

@@ -12,6 +12,11 @@ import HemoCore
 /// - **Liveness.** Any event from a worker proves it alive; one silent for
 ///   ``SchedulerSettings/deadAfter`` is marked dead at the next `tick`, and its attempts fail.
 ///   The coordinator heartbeats each worker once per interval when it sent it nothing else.
+/// - **Backlog.** Silence is judged only over what was read: with
+///   ``SchedulerEvent/tickAfterReading(until:)`` a worker is dead only when silent for
+///   `deadAfter` before the instant the shell last found its inbox empty, and a lease expires
+///   only when its time ran out before that instant. A saturated coordinator whose socket still
+///   holds a live worker's heartbeat (or an attempt's result) does not declare it dead (or expired).
 /// - **Attempts.** Each dispatch of an exam is a new attempt number; results that name another
 ///   attempt are ignored. A failed attempt (FAILED, corrupt chunk, dead or restarted worker,
 ///   expired lease) is retried, preferring a live worker that has not failed that exam (the exam
@@ -64,6 +69,10 @@ public struct Scheduler: Sendable {
     private var pending = MinHeap()
     private var workers: [Worker] = []
     private var workerSlot: [WorkerID: Int] = [:]
+    /// Every worker's slot, ordered by worker id (kept sorted as workers join), so that ``status``
+    /// and `tick` need not sort thousands of ids each time (a coordinator publishes its status
+    /// after every finished exam).
+    private var slotsByID: [Int] = []
     private var runningExams: Set<Int> = []
     private var finished = 0
     private var completedCount = 0
@@ -124,11 +133,18 @@ public struct Scheduler: Sendable {
 
     /// Counts and live workers, for `hemo status`.
     public var status: SchedulerStatus {
-        let live = workers.filter(\.alive).sorted { $0.id < $1.id }
-        return SchedulerStatus(total: exams.count, completed: completedCount, quarantined: quarantinedCount,
-                               running: runningExams.count, pending: pending.count,
-                               workers: live.map { .init(id: $0.id, capacity: $0.capacity,
-                                                         outstanding: $0.running.count, draining: $0.draining) })
+        var s = counts
+        s.workers = slotsByID.compactMap {
+            let w = self.workers[$0]
+            return w.alive ? .init(id: w.id, capacity: w.capacity, outstanding: w.running.count, draining: w.draining) : nil
+        }
+        return s
+    }
+
+    /// ``status`` without the workers (constant time).
+    public var counts: SchedulerStatus {
+        SchedulerStatus(total: exams.count, completed: completedCount, quarantined: quarantinedCount,
+                        running: runningExams.count, pending: pending.count, workers: [])
     }
 
     // MARK: Events
@@ -160,7 +176,9 @@ public struct Scheduler: Sendable {
                 remove(slot, stage: "worker", reason: "worker \(id) disconnected", now: now, &out)
             }
         case .tick:
-            tick(now: now, &out)
+            tick(now: now, readUntil: now, &out)
+        case let .tickAfterReading(until):
+            tick(now: now, readUntil: min(now, until), &out)
         case let .runEnded(reason):
             endRun(reason: reason, &out)
         }
@@ -176,7 +194,7 @@ public struct Scheduler: Sendable {
     /// Cancels every attempt still out (running on a live worker, or stale) and stops dispatching.
     private mutating func endRun(reason: String, _ out: inout [SchedulerDirective]) {
         ended = true
-        for slot in workers.indices.sorted(by: { workers[$0].id < workers[$1].id }) where workers[slot].alive {
+        for slot in slotsByID where workers[slot].alive {
             for e in workers[slot].running.sorted() {
                 guard case .running(let attempt, _) = exams[e].phase else { continue }
                 out.append(.cancel(workers[slot].id, exam: exams[e].spec.id, attempt: attempt, reason: reason))
@@ -213,6 +231,16 @@ public struct Scheduler: Sendable {
         return slot
     }
 
+    /// Where a new worker `id` goes in ``slotsByID`` (binary search).
+    private func insertionPoint(of id: WorkerID) -> Int {
+        var low = 0, high = slotsByID.count
+        while low < high {
+            let mid = (low + high) / 2
+            if workers[slotsByID[mid]].id < id { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
     private func creditLimit(capacity: Int) -> Int { capacity > 0 ? capacity + settings.prefetch : 0 }
 
     private mutating func workerReady(_ id: WorkerID, capacity: Int, capabilities: WorkerCapabilities,
@@ -229,6 +257,8 @@ public struct Scheduler: Sendable {
             workers[slot] = fresh
         } else {
             workerSlot[id] = workers.count
+            let at = insertionPoint(of: id)
+            slotsByID.insert(workers.count, at: at)
             workers.append(fresh)
         }
         if let refs = stale.removeValue(forKey: id) {
@@ -344,11 +374,15 @@ public struct Scheduler: Sendable {
         workers[slot].credit = 0
     }
 
-    private mutating func tick(now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
-        let order = workers.indices.filter { workers[$0].alive }.sorted { workers[$0].id < workers[$1].id }
+    /// Liveness and leases as of `readUntil` (every message that arrived before it was handled),
+    /// heartbeats to workers as of `now`.
+    private mutating func tick(now: SchedulerInstant, readUntil: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        let order = slotsByID.filter { workers[$0].alive }
+        let backlog = now.since(readUntil)
+        let unread = backlog > .zero ? " before the inbox's unread backlog of \(backlog)" : ""
         // 1. Liveness.
-        for slot in order where now.since(workers[slot].lastHeard) > settings.deadAfter {
-            let reason = "no message for \(now.since(workers[slot].lastHeard)) (limit \(settings.deadAfter))"
+        for slot in order where readUntil.since(workers[slot].lastHeard) > settings.deadAfter {
+            let reason = "no message for \(readUntil.since(workers[slot].lastHeard))\(unread) (limit \(settings.deadAfter))"
             out.append(.markWorkerDead(workers[slot].id, reason: reason))
             // It may only be unreachable: what it held is cancelled if it comes back.
             remove(slot, stage: "worker", reason: "worker \(workers[slot].id) died: \(reason)", keepStale: true, now: now, &out)
@@ -357,7 +391,7 @@ public struct Scheduler: Sendable {
         if let timeout = settings.jobTimeout {
             for e in runningExams.sorted() {
                 guard case .running(let attempt, let holder) = exams[e].phase,
-                      now.since(exams[e].dispatchedAt) > timeout, let slot = workerSlot[holder] else { continue }
+                      readUntil.since(exams[e].dispatchedAt) > timeout, let slot = workerSlot[holder] else { continue }
                 let reason = "no result within \(timeout)"
                 out.append(.cancel(holder, exam: exams[e].spec.id, attempt: attempt, reason: reason))
                 release(e, from: slot)

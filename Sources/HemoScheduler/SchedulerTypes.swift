@@ -126,8 +126,15 @@ public enum SchedulerEvent: Hashable, Sendable {
     case workerDraining(WorkerID)
     /// The worker left (DISCONNECT, or the transport reports it gone); its attempts are re-dispatched.
     case workerDisconnected(WorkerID)
-    /// Time passed: check liveness, leases and heartbeats.
+    /// Time passed: check liveness, leases and heartbeats. Same as
+    /// ``tickAfterReading(until:)`` with the inbox read until `now` (the shell had no backlog).
     case tick
+    /// Time passed, from a shell that reads its inbox in bursts: `readUntil` is the latest instant
+    /// at which it had handled every message that had arrived (when it last found its socket
+    /// empty). Verdicts about silence — a worker dead, a lease expired — are given as of
+    /// `readUntil` (or `now` when that is earlier), because a message that proves the worker alive
+    /// or finished may be waiting unread after it; heartbeats to workers use `now`.
+    case tickAfterReading(until: SchedulerInstant)
     /// The shell ends the run before every exam finished (stopped): cancel every attempt still
     /// out, dispatch nothing more.
     case runEnded(reason: String)

@@ -40,6 +40,9 @@ struct ScaleBenchCommand: ParsableCommand {
     @Option(help: "Heartbeat interval in milliseconds (the coordinator's).")
     var heartbeatMs: Int = 1000
 
+    @Option(help: "The coordinator's liveness: silent heartbeat intervals after which it declares a worker dead. Only used to count the simulated workers that went silent that long themselves (sim_late_workers).")
+    var liveness: Int = 3
+
     @Option(help: "The coordinator's prefetch: jobs it sends a worker beyond its capacity (credits at READY = 1 + prefetch).")
     var prefetch: Int = 1
 
@@ -58,6 +61,7 @@ struct ScaleBenchCommand: ParsableCommand {
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard (1...1000).contains(socketsPerContext) else { throw ValidationError("--sockets-per-context must be 1...1000") }
         guard prefetch >= 0 else { throw ValidationError("--prefetch must be 0 or more") }
+        guard liveness >= 1 else { throw ValidationError("--liveness must be at least 1") }
     }
 
     func run() throws {
@@ -130,6 +134,15 @@ struct ScaleSimulation {
         var computeSeconds = 0.0
         var credits: [UInt64] = []
         var lastSent: UInt64 = 0
+        /// The longest time between two messages this worker sent: if it exceeds the coordinator's
+        /// liveness limit, the simulator itself (starved of CPU) made the worker look dead.
+        var longestSilence: UInt64 = 0
+        /// When this worker last sent READY, and whether the coordinator sent it anything but a
+        /// DISCONNECT since: as a real worker (``ClusterWorker``), a DISCONNECT answering a message
+        /// sent before the READY arrived is an echo and does not trigger another READY (a second
+        /// READY makes the coordinator fail every attempt the worker holds).
+        var lastReady: UInt64 = 0
+        var knownSinceReady = false
         var shutdown = false
     }
 
@@ -159,7 +172,11 @@ struct ScaleSimulation {
 
     mutating func send(_ message: WireMessage, worker: Int) throws {
         _ = try sockets[worker].send(try message.encode(), dontWait: true)
-        state[worker].lastSent = Self.now()
+        let t = Self.now()
+        if state[worker].lastSent > 0 && t > state[worker].lastSent {
+            state[worker].longestSilence = max(state[worker].longestSilence, t - state[worker].lastSent)
+        }
+        state[worker].lastSent = t
     }
 
     mutating func ready(_ worker: Int) throws {
@@ -167,6 +184,8 @@ struct ScaleSimulation {
                  worker: worker)
         let t = Self.now()
         state[worker].credits = Array(repeating: t, count: 1 + command.prefetch)
+        state[worker].lastReady = t
+        state[worker].knownSinceReady = false
     }
 
     mutating func startNext(_ worker: Int) {
@@ -234,7 +253,9 @@ struct ScaleSimulation {
 
     mutating func receive(_ worker: Int) throws {
         while let frames = try sockets[worker].receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) {
-            switch try WireMessage.decode(frames) {
+            let message = try WireMessage.decode(frames)
+            if case .disconnect = message {} else { state[worker].knownSinceReady = true }
+            switch message {
             case .job(let job):
                 let t = Self.now()
                 if firstJob == nil { firstJob = t }
@@ -245,8 +266,10 @@ struct ScaleSimulation {
             case .disconnect(let reason):
                 if reason == "shutdown" {
                     if !state[worker].shutdown { state[worker].shutdown = true; shutdowns += 1 }
-                } else if !state[worker].shutdown {
-                    // Declared dead or unknown (a loaded machine): join again, as a real worker does.
+                } else if !state[worker].shutdown
+                            && (state[worker].knownSinceReady || Self.now() - state[worker].lastReady > UInt64(command.heartbeatMs) * 1_000_000) {
+                    // Declared dead or unknown (a loaded machine): join again, as a real worker does
+                    // (once: echoes of messages sent before the READY arrived are skipped).
                     readiesResent += 1
                     state[worker].queue = []
                     try ready(worker)
@@ -288,6 +311,7 @@ struct ScaleSimulation {
         let start = Self.now()
         for w in 0..<command.workers { try ready(w) }
         let interval = UInt64(command.heartbeatMs) * 1_000_000
+        let deadAfter = interval * UInt64(command.liveness)
         var lastHeartbeatSweep = start
         var coordinatorAtEnd: ProcessUsage?
         var firstShutdown = start
@@ -347,6 +371,12 @@ struct ScaleSimulation {
             String(format: "dispatch_p50_ms=%.3f", pct(50)), String(format: "dispatch_p90_ms=%.3f", pct(90)),
             String(format: "dispatch_p99_ms=%.3f", pct(99)), String(format: "dispatch_max_ms=%.3f", sorted.last.map { Double($0) / 1e6 } ?? .nan),
             "dispatch_samples=\(sorted.count)", "ready_resent=\(readiesResent)",
+            // The simulator's own side of liveness: the longest silence of any simulated worker (time
+            // between two of its messages, as handed to libzmq), and how many workers were silent
+            // longer than the coordinator's limit by the simulator's fault (it was starved). Deaths
+            // beyond those are the coordinator's.
+            String(format: "sim_longest_silence_ms=%.1f", Double(state.map(\.longestSilence).max() ?? 0) / 1e6),
+            "sim_late_workers=\(state.filter { $0.longestSilence > deadAfter }.count)",
             String(format: "sim_cpu_s=%.2f", simCPU),
         ]
         if let b = before, let a = coordinatorAtEnd {

@@ -9,7 +9,7 @@ set -euo pipefail
 usage() {
     cat <<'USAGE'
 Usage: scripts/bench/scale.sh [--workers "100 500 2000"] [--jobs-per-worker J] [--median-ms M]
-                              [--sigma S] [--heartbeat-ms H] [--timeout SECONDS] [--hemo PATH] [--keep]
+                              [--sigma S] [--heartbeat-ms H] [--liveness L] [--timeout SECONDS] [--hemo PATH] [--keep]
 
 For each worker count N: writes a cohort of N*J exams (all listing one tiny synthetic template
 case, 32x32x4 voxels, so the simulator computes one real result and re-sends it under each exam's
@@ -33,10 +33,14 @@ Columns:
   poll ms/job  CPU of the coordinator's poll-loop thread per job: one thread, so the coordinator
                cannot exceed 1000 / this many jobs/s
   write ms/job CPU of the coordinator's other threads (the release writers, 2 by default) per job
-  deaths       workers the coordinator declared dead (heartbeats handled too late: overload)
+  deaths       workers the coordinator declared dead (it judges silence only over what it has read,
+               so a backlog in its socket alone no longer kills live workers)
+  sim_late     simulated workers that were themselves silent longer than the liveness limit (the
+               simulator was starved of CPU): deaths up to this many are the simulator's fault
 
 Defaults: --workers "100 500 2000" --jobs-per-worker 4 --median-ms 300 --sigma 0.5
---heartbeat-ms 1000 --timeout 300 (per simulation; a real exam takes seconds; the fake compute is scaled down about 10x, so
+--heartbeat-ms 1000 --liveness 5 (the coordinator declares a worker dead after L silent intervals)
+--timeout 300 (per simulation; a real exam takes seconds; the fake compute is scaled down about 10x, so
 the demand per worker is ~10x a real one: N simulated workers load the coordinator like ~10N real
 ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatically).
 --hemo PATH uses that binary instead of building `swift build -c release --product hemo`.
@@ -44,7 +48,7 @@ ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatical
 USAGE
 }
 
-worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 hemo="" keep=0 timeout=300 failures=0
+worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 liveness=5 hemo="" keep=0 timeout=300 failures=0
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -53,6 +57,7 @@ while (($#)); do
         --median-ms) median_ms=$2; shift 2 ;;
         --sigma) sigma=$2; shift 2 ;;
         --heartbeat-ms) heartbeat_ms=$2; shift 2 ;;
+        --liveness) liveness=$2; shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
         --hemo) hemo=$2; shift 2 ;;
         --keep) keep=1; shift ;;
@@ -102,7 +107,7 @@ for n in $worker_counts; do
 
     log="$work/coordinator-$n"
     "$hemo" coordinator --cohort "$cohort" --out "$work/release-$n" --bind tcp://127.0.0.1:0 \
-        --heartbeat-ms "$heartbeat_ms" --liveness 5 >"$log.out" 2>"$log.err" &
+        --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" >"$log.out" 2>"$log.err" &
     coordinator_pid=$!
     endpoint=""
     for _ in $(seq 1 600); do
@@ -115,7 +120,7 @@ for n in $worker_counts; do
 
     echo "== N=$n: $exams exams, coordinator pid $coordinator_pid on $endpoint" >&2
     sim=$("$hemo" bench-scale-workers --connect "$endpoint" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
-        --heartbeat-ms "$heartbeat_ms" --coordinator-pid "$coordinator_pid" --timeout "$timeout") || {
+        --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" --coordinator-pid "$coordinator_pid" --timeout "$timeout") || {
         echo "scale.sh: N=$n: the simulation did not finish (see above); stopping the coordinator" >&2
         kill "$coordinator_pid" 2>/dev/null || true
         sim="bench-scale-workers workers=$n jobs=unfinished"
@@ -139,9 +144,9 @@ done
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 echo
 echo "== scale: one coordinator, N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
-fmt='%7s %6s %8s %9s %8s %6s %9s %9s %9s %10s %11s %12s %6s %10s %7s %7s\n'
+fmt='%7s %6s %8s %9s %8s %6s %9s %9s %9s %10s %11s %12s %6s %10s %7s %7s %9s\n'
 # shellcheck disable=SC2059
-printf "$fmt" workers jobs released demand/s jobs/s ratio p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job write_ms/job cores peakRSS_MB tail_s deaths
+printf "$fmt" workers jobs released demand/s jobs/s ratio p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job write_ms/job cores peakRSS_MB tail_s deaths sim_late
 for r in "${rows[@]}"; do
     # shellcheck disable=SC2059
     printf "$fmt" \
@@ -150,7 +155,7 @@ for r in "${rows[@]}"; do
         "$(field dispatch_p50_ms "$r")" \
         "$(field dispatch_p90_ms "$r")" "$(field dispatch_p99_ms "$r")" "$(field coord_cpu_ms_per_job "$r")" \
         "$(field coord_poll_thread_ms_per_job "$r")" "$(field coord_other_threads_ms_per_job "$r")" "$(field coord_cores "$r")" "$(field coord_peak_rss_mb "$r")" \
-        "$(field tail_s "$r")" "$(field deaths "$r")"
+        "$(field tail_s "$r")" "$(field deaths "$r")" "$(field sim_late_workers "$r")"
 done
 echo "ratio well below 1 (with a long dispatch latency, a long tail or deaths) marks the worker count where the"
 echo "coordinator is the bottleneck. Its capacity in jobs/s is about 1000 / poll_ms/job for the poll loop (one"
