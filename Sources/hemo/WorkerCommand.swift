@@ -11,12 +11,13 @@ struct WorkerCommand: ParsableCommand {
         abstract: "Process exams for a `hemo coordinator` (Paranoid Pirate: heartbeats, reconnects with back-off).",
         discussion: """
         SIGTERM drains: the worker finishes the jobs it holds, sends DISCONNECT and exits 0.
-        On its first message from the coordinator it prints "worker: connected: ..." to stderr, and
-        before exiting a last line "worker: exiting: REASON". Exit status: 0 when the coordinator
-        shut the run down or the worker was drained; 1 when a CURVE key file cannot be read; 2 on a
-        socket or protocol error (e.g. a malformed endpoint, a protocol-version mismatch); 3 when no
-        message came from the coordinator within --first-contact-timeout (nothing listening there,
-        or CURVE refused this worker's key).
+
+        On its first message from the coordinator the worker prints "worker: connected: ..." on \
+        stderr, and before it exits a last line "worker: exiting: REASON". Exit status: 0 when the \
+        coordinator shut the run down or the worker was drained; 1 when a CURVE key file cannot be \
+        read; 2 on a socket or protocol error (e.g. a malformed endpoint, a protocol-version \
+        mismatch); 3 when no message came from the coordinator within --first-contact-timeout \
+        (nothing listens there, or CURVE refused this worker's key).
         """
     )
 
@@ -111,7 +112,7 @@ struct WorkerCommand: ParsableCommand {
             throw ExitCode(3)
         }
         switch exit {
-        case .shutdown: exiting(because: "the coordinator shut the run down (the run ended)")
+        case .shutdown: exiting(because: "the coordinator shut the run down; the run is over")
         case .drained: exiting(because: "drained (SIGTERM): the jobs held were finished and DISCONNECT sent")
         }
     }
