@@ -11,10 +11,13 @@ import PackageDescription
 // HemoInference's GEMM micro-kernels need FMA: without a CPU target, Swift lowers
 // `SIMD8<Float>.addingProduct` to calls of `fmaf` (measured: about 10x slower).
 // Haswell (AVX2 + FMA) is the oldest x86-64 CPU the CI and the cluster machines use.
+// The engine is also optimised in debug builds: unoptimised, a 256×256 slice of the default model
+// takes seconds, which made every test and system test that runs a model slow.
 #if arch(x86_64)
-let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"]),
+                                              .unsafeFlags(["-O"], .when(configuration: .debug))]
 #else
-let inferenceSwiftSettings: [SwiftSetting] = []
+let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
 
 let package = Package(
@@ -64,14 +67,15 @@ let package = Package(
         .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
         .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms", "NIfTI"],
                 exclude: ["Documentation.docc"]),
-        .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms"]),
+        .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
+                                                    "HemoPseudoLabel"]),
 
         // Prometheus metrics of the coordinator and workers, served over HTTP (--metrics-port).
         .target(name: "HemoMetrics", dependencies: ["HemoCore", "HemoCluster", "HemoRelease", "HemoScheduler", "HemoWire",
                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
 
         // Shared test fixtures (tiny NIfTI cohorts, the hemo binary's path).
-        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI"]),
+        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI"], resources: [.copy("Fixtures")]),
 
         // The one executable.
         .executableTarget(
@@ -99,10 +103,10 @@ let package = Package(
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
         .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
-        .testTarget(name: "HemoClusterTests", dependencies: ["HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI"]),
+        .testTarget(name: "HemoClusterTests", dependencies: ["HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI",
+                                                          "HemoPseudoLabel"]),
         .testTarget(name: "HemoMetricsTests", dependencies: ["HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
-        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -9,7 +9,7 @@ tiny-model.json: its sidecar (format_version 2, input 32 x 32, the default model
   a component filter of 3 pixels).
 Checks with onnxruntime (when installed) that the file runs and gives the declared shapes.
 
-  python3 scripts/make-pseudolabel-fixtures.py   # writes Tests/HemoPseudoLabelTests/Fixtures/
+  python3 scripts/make-pseudolabel-fixtures.py   # writes Sources/HemoTestKit/Fixtures/
 """
 import json
 import os
@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "HemoPseudoLabelTests", "Fixtures")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "HemoTestKit", "Fixtures")
 
 
 def main():

@@ -29,6 +29,9 @@ public struct CoordinatorSettings: Sendable {
     public var progress: @Sendable (CoordinatorProgress) -> Void = { _ in }
     /// Receives every ``CoordinatorEvent`` on the poll thread (metrics); `nil`: none.
     public var observer: (@Sendable (CoordinatorEvent) -> Void)?
+    /// A pause before the release is committed (fault drills and tests: keeps the commit running
+    /// long enough to ask for status or kill the coordinator during it); `nil` in normal use.
+    public var commitDelay: Duration?
 
     /// The defaults.
     public init() {}
@@ -108,6 +111,8 @@ public final class Coordinator: @unchecked Sendable {
     public let cohort: Cohort
     /// The settings.
     public let settings: CoordinatorSettings
+    /// What every exam's JOB computes: a build, or pseudo-labels with a model.
+    public let task: ClusterTask
     private let options: ReleaseOptions
     private let optionBytes: [UInt8]
     private let assembly: ReleaseAssembly
@@ -121,17 +126,23 @@ public final class Coordinator: @unchecked Sendable {
     private var boundEndpoint = ""
 
     /// Opens (or resumes) the release at `destination` for `cohort`.
+    ///
+    /// - Parameter task: ``ClusterTask/build`` gives `hemo build`'s release; ``ClusterTask/pseudoLabel(_:)``
+    ///   gives `hemo infer`'s with that model (workers must hold the same model and sidecar).
     /// - Throws: ``ClusterError`` for a refused bind address; the release's errors for an unusable destination.
-    public init(cohort: Cohort, destination: String, options: ReleaseOptions, settings: CoordinatorSettings) throws {
+    public init(cohort: Cohort, destination: String, options: ReleaseOptions, task: ClusterTask = .build,
+                settings: CoordinatorSettings) throws {
         if settings.curve == nil && !settings.insecure && !ClusterKeys.isLocalOnly(settings.endpoint) {
             throw ClusterError(settings.endpoint, "binding a non-loopback address without CURVE keys is refused; give --curve-secret and --allowed-keys, or --insecure on a trusted network")
         }
         self.cohort = cohort
         self.settings = settings
+        self.task = task
         self.options = options
-        optionBytes = JobOptionsCoding.encode(options)
-        assembly = try ReleaseAssembly(destination: destination, options: options, kind: .annotations,
-                                       weakLabels: cohort.weakLabels, force: settings.force, resumable: true)
+        optionBytes = JobOptionsCoding.encode(options, sidecarSHA256: task.sidecarSHA256)
+        assembly = try ReleaseAssembly(destination: destination, options: options, kind: task.releaseKind,
+                                       weakLabels: cohort.weakLabels, force: settings.force, resumable: true,
+                                       fingerprint: task.resumeFingerprint)
         var map: [CaseID: CohortCase] = [:]
         for c in cohort.cases { map[c.id] = c }
         cases = map
@@ -262,7 +273,8 @@ public final class Coordinator: @unchecked Sendable {
             endpoint = try router.lastEndpoint
             wakeReceiver = try context.socket(.pair)
             wake = try WakeLine(context: context, receiver: wakeReceiver)
-            let exams = c.cohort.cases.map { ExamSpec(id: $0.id, sizeEstimate: UInt64(max(0, $0.sizeEstimate))) }
+            let requires = c.task.requiredCapabilities
+            let exams = c.cohort.cases.map { ExamSpec(id: $0.id, sizeEstimate: UInt64(max(0, $0.sizeEstimate)), requires: requires) }
             scheduler = try Scheduler(settings: c.settings.scheduler, exams: exams, alreadyFinished: c.alreadyFinished)
             writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, wake: wake)
             throughput = ThroughputWindow(window: c.settings.throughputWindow, start: .zero)
@@ -335,7 +347,7 @@ public final class Coordinator: @unchecked Sendable {
                 }
                 if allDone && writesOutstanding == 0 { break }
             }
-            let outcome = try c.assembly.commit()
+            let outcome = try commitServingStatus()
             for (_, route) in routes { send(.disconnect(reason: "shutdown"), to: route) }
             // A grace period: a worker that was reconnecting (new socket, its old pipe gone) when the
             // run ended still hears "shutdown" instead of retrying a coordinator that is gone. It ends
@@ -357,6 +369,47 @@ public final class Coordinator: @unchecked Sendable {
             return CoordinatorSummary(release: c.assembly.staging.destination, outcome: outcome,
                                       seconds: Double(monotonicNanoseconds() - start) / 1e9, resumed: resumed,
                                       wire: wire, workerStages: stages)
+        }
+
+        /// Commits the release (tables, provenance, manifest, rename) on another thread while this
+        /// one keeps answering STATUS and heartbeating the workers: a long commit must not look like
+        /// a dead coordinator to `hemo status`, a liveness probe, or the workers.
+        func commitServingStatus() throws -> ReleaseAssembly.Outcome {
+            let committed = Locked<Result<ReleaseAssembly.Outcome, Error>?>(nil)
+            let assembly = c.assembly, model = c.task.modelProvenance, delay = c.settings.commitDelay, wake = self.wake
+            let committer = Thread {
+                Coordinator.nameCurrentThread("hemo-commit")
+                if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
+                let outcome = Result { try assembly.commit(model: model) }
+                committed.withLock { $0 = outcome }
+                wake.signal()
+            }
+            committer.stackSize = 8 << 20
+            committer.start()
+            let beatEvery = UInt64(c.settings.scheduler.heartbeatInterval.seconds * 1e9)
+            var lastBeat = monotonicNanoseconds()
+            var poller = Poller()
+            poller.add(router)
+            poller.add(wakeReceiver)
+            while true {
+                if let outcome = committed.withLock({ $0 }) { return try outcome.get() }
+                let events = try poller.poll(timeout: .milliseconds(50))
+                if events[1].contains(.readable) {
+                    while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
+                }
+                if events[0].contains(.readable) {
+                    // Every exam is finished: workers only heartbeat now, and only STATUS needs an answer.
+                    while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
+                        if case .statusRequest? = try? WireMessage.decode(Array(frames.dropFirst())) {
+                            send(.statusReply(publish().statusReply()), to: frames[0])
+                        }
+                    }
+                }
+                if monotonicNanoseconds() - lastBeat >= beatEvery {
+                    lastBeat = monotonicNanoseconds()
+                    for worker in scheduler.status.workers { if let route = routes[worker.id] { send(.heartbeat, to: route) } }
+                }
+            }
         }
 
         /// One exam is released or failed: count it, measure throughput, report progress.
@@ -463,10 +516,10 @@ public final class Coordinator: @unchecked Sendable {
                     apply(scheduler.on(.heartbeat(id), now: now))
                 case .chunk(let chunk):
                     wire.resultBytesReceived += size
-                    chunkArrived(chunk, from: id)
+                    partArrived(exam: chunk.exam, attempt: chunk.attempt, kind: "CHUNK", from: id) { (c: inout ResultCollector) throws(ChunkError) in try c.accept(chunk) }
                 case .file(let part):
                     wire.resultBytesReceived += size
-                    fileArrived(part, from: id)
+                    partArrived(exam: part.exam, attempt: part.attempt, kind: "FILE", from: id) { (c: inout ResultCollector) throws(ChunkError) in try c.accept(part) }
                 case .done(let done):
                     wire.resultBytesReceived += size
                     doneArrived(done, from: id)
@@ -474,7 +527,12 @@ public final class Coordinator: @unchecked Sendable {
                     wire.resultBytesReceived += size
                     if collectors[f.exam]?.collector.attempt == f.attempt { collectors[f.exam] = nil }
                     c.settings.observer?(.attemptFailed(exam: f.exam, attempt: f.attempt, stage: f.stage))
-                    apply(scheduler.on(.jobFailed(id, exam: f.exam, attempt: f.attempt, stage: f.stage, reason: f.reason), now: now))
+                    if f.stage == ClusterTask.refusalStage {
+                        apply(scheduler.on(.jobRefused(id, exam: f.exam, attempt: f.attempt, lacking: c.task.requiredCapabilities,
+                                                       reason: f.reason), now: now))
+                    } else {
+                        apply(scheduler.on(.jobFailed(id, exam: f.exam, attempt: f.attempt, stage: f.stage, reason: f.reason), now: now))
+                    }
                 case .disconnect(let reason):
                     if reason == "drain" {
                         apply(scheduler.on(.workerDraining(id), now: now))
@@ -491,33 +549,21 @@ public final class Coordinator: @unchecked Sendable {
             }
         }
 
-        func chunkArrived(_ chunk: Chunk, from id: WorkerID) {
+        /// A CHUNK or FILE part: counts as a heartbeat; stored when it belongs to the worker's running
+        /// attempt of the exam (else ignored); a corrupt one fails the attempt.
+        func partArrived(exam: CaseID, attempt: UInt32, kind: String, from id: WorkerID,
+                         accept: (inout ResultCollector) throws(ChunkError) -> Void) {
             apply(scheduler.on(.heartbeat(id), now: now))
-            guard var entry = collectors[chunk.exam], entry.collector.attempt == chunk.attempt, entry.worker == id else {
-                c.settings.log("ignored a CHUNK of exam \(chunk.exam) attempt \(chunk.attempt) from \(id): not a running attempt of that worker")
+            guard var entry = collectors[exam], entry.collector.attempt == attempt, entry.worker == id else {
+                c.settings.log("ignored a \(kind) of exam \(exam) attempt \(attempt) from \(id): not a running attempt of that worker")
                 return
             }
             do {
-                try entry.collector.accept(chunk)
-                collectors[chunk.exam] = entry
+                try accept(&entry.collector)
+                collectors[exam] = entry
             } catch {
-                collectors[chunk.exam] = nil
-                apply(scheduler.on(.chunkCorrupt(id, exam: chunk.exam, attempt: chunk.attempt, reason: error.reason), now: now))
-            }
-        }
-
-        func fileArrived(_ part: FilePart, from id: WorkerID) {
-            apply(scheduler.on(.heartbeat(id), now: now))
-            guard var entry = collectors[part.exam], entry.collector.attempt == part.attempt, entry.worker == id else {
-                c.settings.log("ignored a FILE of exam \(part.exam) attempt \(part.attempt) from \(id): not a running attempt of that worker")
-                return
-            }
-            do {
-                try entry.collector.accept(part)
-                collectors[part.exam] = entry
-            } catch {
-                collectors[part.exam] = nil
-                apply(scheduler.on(.chunkCorrupt(id, exam: part.exam, attempt: part.attempt, reason: error.reason), now: now))
+                collectors[exam] = nil
+                apply(scheduler.on(.chunkCorrupt(id, exam: exam, attempt: attempt, reason: error.reason), now: now))
             }
         }
 
@@ -561,6 +607,8 @@ public final class Coordinator: @unchecked Sendable {
                 case .markWorkerDead(let worker, let reason):
                     c.settings.log("worker \(worker) is dead: \(reason)")
                     for (exam, entry) in collectors where entry.worker == worker { collectors[exam] = nil }
+                case .workerIncapable(let worker, _, let reason):
+                    c.settings.log("worker \(worker) cannot run this run's jobs and gets no more of them until it restarts: \(reason)")
                 case .disconnectWorker(let worker):
                     if let route = routes[worker] { tellUnknown(route) }
                 case .examCompleted(let exam, _, _):
@@ -600,10 +648,10 @@ public final class Coordinator: @unchecked Sendable {
             let inputs: JobInputs
             switch c.settings.transfer {
             case .shared:
-                inputs = ExamInputs.shared(cohortCase)
+                inputs = ExamInputs.shared(cohortCase, ctOnly: c.task.needsCTOnly)
             case .inline:
                 do {
-                    let packed = try ExamInputs.inline(cohortCase)
+                    let packed = try ExamInputs.inline(cohortCase, ctOnly: c.task.needsCTOnly)
                     inputs = packed.inputs
                     wire.inlineRawBytes += packed.raw
                     wire.inlineCompressedBytes += packed.compressed
@@ -612,7 +660,7 @@ public final class Coordinator: @unchecked Sendable {
                     return
                 }
             }
-            let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: .build, options: c.optionBytes, inputs: inputs)
+            let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.task.jobKind, options: c.optionBytes, inputs: inputs)
             collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             wire.jobBytesSent += send(.job(job), to: route)

@@ -23,9 +23,12 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable {
 }
 
 /// ``ReleaseOptions`` as the bytes of JOB's `options` field: sorted-key JSON, doubles as their bit
-/// patterns so a worker rebuilds exactly the coordinator's options.
+/// patterns so a worker rebuilds exactly the coordinator's options. Infer JOBs also carry the
+/// SHA-256 of the model's sidecar (the JOB kind names the ONNX file's), so a worker whose model
+/// has other pre- or post-processing settings refuses the job.
 public enum JobOptionsCoding {
     private struct Wire: Codable {
+        var sidecarSHA256: String?
         var spacing: [UInt64]?
         var interpolation: String
         var canonical: Bool
@@ -36,11 +39,11 @@ public enum JobOptionsCoding {
         var gridTolerance: UInt64
     }
 
-    /// The options as bytes.
-    public static func encode(_ o: ReleaseOptions) -> [UInt8] {
+    /// The options as bytes, with the model sidecar's hex SHA-256 for infer JOBs.
+    public static func encode(_ o: ReleaseOptions, sidecarSHA256: String? = nil) -> [UInt8] {
         var spacing: [UInt64]? = nil
         if case .millimetres(let s) = o.spacing { spacing = [s.x.bitPattern, s.y.bitPattern, s.z.bitPattern] }
-        let wire = Wire(spacing: spacing, interpolation: o.interpolation.rawValue, canonical: o.canonical,
+        let wire = Wire(sidecarSHA256: sidecarSHA256, spacing: spacing, interpolation: o.interpolation.rawValue, canonical: o.canonical,
                         gzipLevel: o.gzipLevel, splitSeed: o.splitSeed, annotations: o.annotations.rawValue,
                         maxVoxels: o.maxVoxels, gridTolerance: o.gridTolerance.bitPattern)
         let encoder = JSONEncoder()
@@ -51,6 +54,12 @@ public enum JobOptionsCoding {
     /// The options from bytes.
     /// - Throws: ``ClusterError`` naming `exam` when the bytes are not options this build understands.
     public static func decode(_ bytes: [UInt8], exam: CaseID) throws(ClusterError) -> ReleaseOptions {
+        try decodeWithSidecar(bytes, exam: exam).options
+    }
+
+    /// The options and, for infer JOBs, the model sidecar's hex SHA-256.
+    /// - Throws: ``ClusterError`` naming `exam` when the bytes are not options this build understands.
+    public static func decodeWithSidecar(_ bytes: [UInt8], exam: CaseID) throws(ClusterError) -> (options: ReleaseOptions, sidecarSHA256: String?) {
         let wire: Wire
         do { wire = try JSONDecoder().decode(Wire.self, from: Data(bytes)) } catch {
             throw ClusterError("exam \(exam)", "JOB options are not readable: \(error)")
@@ -71,7 +80,7 @@ public enum JobOptionsCoding {
         o.annotations = annotations
         o.maxVoxels = wire.maxVoxels
         o.gridTolerance = Double(bitPattern: wire.gridTolerance)
-        return o
+        return (o, wire.sidecarSHA256)
     }
 }
 
@@ -90,25 +99,27 @@ public enum TransferMode: String, Sendable, CaseIterable {
 /// the file name is `role=relative-path` with `%` and `/` percent-encoded, so the worker rebuilds
 /// the cohort layout and the release's provenance names the same relative paths.
 public enum ExamInputs {
-    static func roles(_ c: CohortCase) -> [(String, String)] {
+    static func roles(_ c: CohortCase, ctOnly: Bool = false) -> [(String, String)] {
         var out: [(String, String)] = [("ct", c.ct)]
+        if ctOnly { return out }
         if let l = c.labelMap { out.append(("labelmap", l)) }
         for s in Subtype.allCases { if let m = c.subtypeMasks[s] { out.append(("mask.\(s.name)", m)) } }
         if let p = c.polygons { out.append(("polygons", p)) }
         return out
     }
 
-    /// Paths on shared storage.
-    public static func shared(_ c: CohortCase) -> JobInputs {
-        .paths(["root=\(c.root)"] + roles(c).map { "\($0.0)=\(c.relative($0.1))" })
+    /// Paths on shared storage; with `ctOnly` (infer JOBs) the CT alone.
+    public static func shared(_ c: CohortCase, ctOnly: Bool = false) -> JobInputs {
+        .paths(["root=\(c.root)"] + roles(c, ctOnly: ctOnly).map { "\($0.0)=\(c.relative($0.1))" })
     }
 
-    /// The files themselves; also returns the uncompressed and compressed byte counts.
+    /// The files themselves (with `ctOnly`, the CT alone); also returns the uncompressed and
+    /// compressed byte counts.
     /// - Throws: ``ClusterError`` naming the file when it cannot be read or compressed.
-    public static func inline(_ c: CohortCase) throws(ClusterError) -> (inputs: JobInputs, raw: Int, compressed: Int) {
+    public static func inline(_ c: CohortCase, ctOnly: Bool = false) throws(ClusterError) -> (inputs: JobInputs, raw: Int, compressed: Int) {
         var files: [InlineFile] = []
         var raw = 0, packed = 0
-        for (role, path) in roles(c) {
+        for (role, path) in roles(c, ctOnly: ctOnly) {
             let rel = c.relative(path)
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ClusterError("exam \(c.id)", "\(rel): cannot be read")

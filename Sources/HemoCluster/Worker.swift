@@ -1,5 +1,6 @@
 import Foundation
 import HemoCore
+import HemoPseudoLabel
 import HemoRelease
 import HemoWire
 import ZeroMQ
@@ -24,6 +25,9 @@ public struct WorkerSettings: Sendable {
     public var maxReconnectDelay: Duration = .seconds(32)
     /// CURVE client keys, or `nil` for plain TCP.
     public var curve: CurveClientConfig?
+    /// The model for infer JOBs (default: hemo's bundled model, loaded on the first infer JOB);
+    /// ``WorkerModelSource/none`` advertises build jobs only.
+    public var model: WorkerModelSource = .bundledDefault
     /// Where inline inputs are written (a private folder per job inside it).
     public var scratch: String = NSTemporaryDirectory()
     /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
@@ -74,6 +78,7 @@ public final class ClusterWorker: @unchecked Sendable {
     /// next stage boundary and their results are dropped.
     private let cancelled = Locked<Set<AttemptKey>>([])
     private let counters = Locked(WorkerCounters())
+    private let model: WorkerModel
 
     /// An exam's attempt, as a worker tracks it.
     struct AttemptKey: Hashable, Sendable {
@@ -82,7 +87,10 @@ public final class ClusterWorker: @unchecked Sendable {
     }
 
     /// A worker with `settings`.
-    public init(settings: WorkerSettings) { self.settings = settings }
+    public init(settings: WorkerSettings) {
+        self.settings = settings
+        model = WorkerModel(settings.model)
+    }
 
     /// Jobs received, finished and cancelled so far (thread-safe).
     public var statistics: WorkerCounters { counters.withLock { $0 } }
@@ -211,6 +219,7 @@ public final class ClusterWorker: @unchecked Sendable {
             }
             if now - lastHeard > intervalNs * UInt64(max(1, settings.livenessIntervals)) {
                 settings.log("coordinator silent for \(settings.livenessIntervals) intervals; reconnecting in \(delay)")
+                counters.withLock { $0.reconnections += 1 }
                 // Abandon the old socket at once: lingering, it would keep trying to deliver its
                 // queued READY and heartbeats and, once the link is back, claim this worker's
                 // routing ID at the coordinator alongside (or after) the new socket.
@@ -249,7 +258,8 @@ public final class ClusterWorker: @unchecked Sendable {
 
     private func ready() -> WireMessage {
         .ready(Ready(workerID: settings.workerID, workerName: String(settings.workerName.prefix(WireProtocol.maxNameBytes)),
-                     capacity: max(1, settings.capacity), threads: max(1, settings.threads), capabilities: .build))
+                     capacity: max(1, settings.capacity), threads: max(1, settings.threads),
+                     capabilities: settings.model.capabilities))
     }
 
     /// Sends encoded frames without blocking and tells the observer; false when ZeroMQ could not queue them.
@@ -291,7 +301,7 @@ public final class ClusterWorker: @unchecked Sendable {
                     settings.observer?(.jobStarted(exam: job.exam, attempt: job.attempt))
                     if let delay = settings.jobDelay { Thread.sleep(forTimeInterval: delay.seconds) }
                     let started = monotonicNanoseconds()
-                    let context = JobContext(threads: perJob, scratch: settings.scratch,
+                    let context = JobContext(threads: perJob, scratch: settings.scratch, model: model,
                                              log: settings.log,
                                              isCancelled: { [cancelled] in cancelled.withLock { $0.contains(key) } })
                     let messages = Self.process(job, context)
@@ -323,8 +333,8 @@ public final class ClusterWorker: @unchecked Sendable {
             switch job.kind {
             case .build:
                 messages = try buildJob(job, context)
-            case .infer:
-                return failed("worker", "this worker only builds; inference jobs are not supported")
+            case .infer(let sha):
+                messages = try inferJob(job, modelSHA256: ModelIdentity.hex(sha), context)
             }
             return try messages.map { try $0.encode() }
         } catch let f as CaseFailure {
@@ -341,19 +351,45 @@ public final class ClusterWorker: @unchecked Sendable {
     /// them, as CHUNKs (bitmask), FILEs and DONE. Returns no message once cancelled (checked
     /// between stages).
     static func buildJob(_ job: Job, _ context: JobContext) throws -> [WireMessage] {
+        try withInputs(of: job, context) { cohortCase, options in
+            var times = StageTimes()
+            let product = try CasePipeline.run(cohortCase, options: options.options, threads: context.threads, times: &times)
+            if context.isCancelled() { return [] }
+            return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.options.gzipLevel,
+                                               times: &times)
+        }
+    }
+
+    /// An infer JOB: `hemo infer`'s per-exam function with this worker's model, which must be the
+    /// one the JOB names (ONNX and sidecar SHA-256), then the pseudo-label release files as
+    /// CHUNKs, FILEs and DONE (whose record carries the slice probabilities and box scores).
+    static func inferJob(_ job: Job, modelSHA256: String, _ context: JobContext) throws -> [WireMessage] {
+        try withInputs(of: job, context) { cohortCase, options in
+            let model = try context.model.model(sha256: modelSHA256, sidecarSHA256: options.sidecarSHA256)
+            var times = StageTimes()
+            let (product, record) = try PseudoLabelPipeline.run(cohortCase, model: model, options: options.options,
+                                                                threads: context.threads, times: &times)
+            if context.isCancelled() { return [] }
+            let files = try timed("encode", &times) {
+                try ResultEncoding.encodeFiles(product, record: record, gzipLevel: options.options.gzipLevel)
+            }
+            return try ResultEncoding.messages(product: product, record: record, files: files, attempt: job.attempt, times: times)
+        }
+    }
+
+    /// Decodes the JOB's options and materialises its inputs (inline files into a private folder,
+    /// removed afterwards), then runs `body`; returns no message when the job was cancelled first.
+    private static func withInputs(of job: Job, _ context: JobContext,
+                                   _ body: (CohortCase, (options: ReleaseOptions, sidecarSHA256: String?)) throws -> [WireMessage]) throws -> [WireMessage] {
         var folder: String?
         defer { if let folder { try? FileManager.default.removeItem(atPath: folder) } }
         if context.isCancelled() { return [] }
-        let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
+        let options = try JobOptionsCoding.decodeWithSidecar(job.options, exam: job.exam)
         if case .inline = job.inputs {
             folder = context.scratch + "/hemo-job-\(job.exam.rawValue)-\(job.attempt)-\(UUID().uuidString)"
         }
         let cohortCase = try ExamInputs.materialize(exam: job.exam, inputs: job.inputs, scratch: folder ?? context.scratch)
-        var times = StageTimes()
-        let product = try CasePipeline.run(cohortCase, options: options, threads: context.threads, times: &times)
-        if context.isCancelled() { return [] }
-        return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.gzipLevel,
-                                           times: &times)
+        return try body(cohortCase, options)
     }
 }
 
@@ -363,6 +399,8 @@ struct JobContext: Sendable {
     var threads: Int
     /// Where inline inputs go (a folder per job inside it).
     var scratch: String
+    /// The worker's model for infer JOBs.
+    var model: WorkerModel
     /// Log lines.
     var log: @Sendable (String) -> Void
     /// Whether the coordinator cancelled this attempt (checked between stages).
@@ -377,11 +415,14 @@ public struct WorkerCounters: Sendable, Equatable {
     public var finished = 0
     /// Jobs dropped because the coordinator cancelled them.
     public var cancelled = 0
+    /// Times the coordinator fell silent past the liveness limit and the worker reconnected.
+    public var reconnections = 0
 
     /// Counts.
-    public init(received: Int = 0, finished: Int = 0, cancelled: Int = 0) {
+    public init(received: Int = 0, finished: Int = 0, cancelled: Int = 0, reconnections: Int = 0) {
         self.received = received
         self.finished = finished
         self.cancelled = cancelled
+        self.reconnections = reconnections
     }
 }

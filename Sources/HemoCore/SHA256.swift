@@ -42,6 +42,12 @@ public struct SHA256: Sendable {
         whole.withUnsafeBufferPointer { absorb($0) }
     }
 
+    /// Feeds the bytes of `buffer` without copying them first.
+    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+        length &+= UInt64(buffer.count)
+        absorb(buffer.assumingMemoryBound(to: UInt8.self))
+    }
+
     private mutating func absorb(_ p: UnsafeBufferPointer<UInt8>) {
         let w = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
         defer { w.deallocate() }

@@ -36,8 +36,8 @@ public final class CoordinatorMetrics: @unchecked Sendable {
     let bytesReceived, bytesSent, messagesReceived, messagesSent: Counter
     // Latency.
     let roundTrip: ValueHistogram
-    private var stageHistograms: [String: ValueHistogram] = [:]
-    private var attemptFailures: [String: Counter] = [:]
+    private let stageHistograms: LabelledFamily<ValueHistogram>
+    private let attemptFailures: LabelledFamily<Counter>
     let process: ProcessMetrics
 
     /// Metrics in `registry` (a new one by default).
@@ -62,8 +62,16 @@ public final class CoordinatorMetrics: @unchecked Sendable {
         messagesSent = r.hemoCounter(name: "hemo_wire_sent_messages_total", help: "Messages sent to workers.")
         roundTrip = r.hemoHistogram(name: "hemo_job_round_trip_seconds", buckets: hemoLatencyBuckets,
                                          help: "From JOB sent to its DONE accepted with every chunk, per attempt.")
+        stageHistograms = LabelledFamily { stage in
+            r.hemoHistogram(name: "hemo_stage_seconds", labels: [("stage", stage)], buckets: hemoLatencyBuckets,
+                            help: "Seconds per exam in one stage: worker stages reported in DONE (build jobs: hash, read, masks, transform; infer jobs: hash, read, transform, preprocess, inference, postprocess; both: analyse, encode) and the coordinator's write.")
+        }
+        attemptFailures = LabelledFamily { stage in
+            r.hemoCounter(name: "hemo_attempts_failed_total", labels: [("stage", stage)],
+                          help: "FAILED messages from workers, by the stage that failed (the exam may be retried; model: a worker refused an infer job for want of its model, which spends no attempt).")
+        }
         process = ProcessMetrics(registry: r)
-        for stage in ["hash", "read", "masks", "transform", "analyse", "write"] { _ = stageHistogram(stage) }
+        for stage in ["hash", "read", "masks", "transform", "analyse", "write"] { _ = stageHistograms[stage] }
     }
 
     /// Where the scheduler's counts come from at scrape time (usually `{ coordinator.status }`).
@@ -74,31 +82,7 @@ public final class CoordinatorMetrics: @unchecked Sendable {
 
     /// Installs ``observe(_:)`` as the settings' observer (keeping an observer already there).
     public func install(into settings: inout CoordinatorSettings) {
-        let previous = settings.observer
-        settings.observer = { [self] event in
-            previous?(event)
-            observe(event)
-        }
-    }
-
-    private func stageHistogram(_ stage: String) -> ValueHistogram {
-        lock.withLock {
-            if let h = stageHistograms[stage] { return h }
-            let h = registry.hemoHistogram(name: "hemo_stage_seconds", labels: [("stage", stage)], buckets: hemoLatencyBuckets,
-                                                help: "Seconds per exam in one pipeline stage: worker stages reported in DONE (hash, read, masks, transform; infer for inference jobs), coordinator stages (analyse, write).")
-            stageHistograms[stage] = h
-            return h
-        }
-    }
-
-    private func attemptFailureCounter(_ stage: String) -> Counter {
-        lock.withLock {
-            if let c = attemptFailures[stage] { return c }
-            let c = registry.hemoCounter(name: "hemo_attempts_failed_total", labels: [("stage", stage)],
-                                         help: "FAILED messages from workers, by the stage that failed (the exam may be retried).")
-            attemptFailures[stage] = c
-            return c
-        }
+        settings.chainObserver { [self] event in observe(event) }
     }
 
     /// Stage names become label values: a stage a worker invents is kept to a short, safe name.
@@ -137,13 +121,13 @@ public final class CoordinatorMetrics: @unchecked Sendable {
             if let sent = lock.withLock({ dispatchedAt.removeValue(forKey: Self.key(exam, attempt)) }) {
                 roundTrip.record(Double(now - sent) / 1e9)
             }
-            for t in timings { stageHistogram(Self.stageLabel(t.stage)).record(Double(t.nanoseconds) / 1e9) }
+            for t in timings { stageHistograms[Self.stageLabel(t.stage)].record(Double(t.nanoseconds) / 1e9) }
         case .attemptFailed(let exam, let attempt, let stage):
             _ = lock.withLock { dispatchedAt.removeValue(forKey: Self.key(exam, attempt)) }
-            attemptFailureCounter(Self.stageLabel(stage)).increment()
+            attemptFailures[Self.stageLabel(stage)].increment()
         case .released(_, let times):
             examsDone.increment()
-            for (stage, seconds) in times.entries { stageHistogram(Self.stageLabel(stage)).record(seconds) }
+            for (stage, seconds) in times.entries { stageHistograms[Self.stageLabel(stage)].record(seconds) }
         case .failed(_, let stage):
             examsFailed.increment()
             if stage != "write" { examsQuarantined.increment() }

@@ -7,12 +7,11 @@ import Prometheus
 public final class WorkerMetrics: @unchecked Sendable {
     /// The registry every metric lives in.
     public let registry: PrometheusCollectorRegistry
-    private let lock = NSLock()
     let jobsStarted, jobsDone, bytesReceived, bytesSent, messagesReceived, messagesSent: Counter
     let jobsInFlight, capacity: Gauge
     let jobSeconds: ValueHistogram
-    private var stageHistograms: [String: ValueHistogram] = [:]
-    private var failures: [String: Counter] = [:]
+    private let stageHistograms: LabelledFamily<ValueHistogram>
+    private let failures: LabelledFamily<Counter>
     let process: ProcessMetrics
 
     /// Metrics in `registry` (a new one by default) for a worker running `capacity` jobs at once.
@@ -29,39 +28,23 @@ public final class WorkerMetrics: @unchecked Sendable {
         messagesSent = r.hemoCounter(name: "hemo_worker_sent_messages_total", help: "Messages sent to the coordinator.")
         jobSeconds = r.hemoHistogram(name: "hemo_worker_job_seconds", buckets: hemoLatencyBuckets,
                                           help: "Seconds per job on a compute thread, from start to encoded result (DONE or FAILED).")
+        stageHistograms = LabelledFamily { stage in
+            r.hemoHistogram(name: "hemo_worker_stage_seconds", labels: [("stage", stage)], buckets: hemoLatencyBuckets,
+                            help: "Seconds per job in one stage on this worker: the pipeline's stages (build jobs: hash, read, masks, transform; infer jobs: hash, read, transform, preprocess, inference, postprocess), then analyse and encode (the release files and result chunks).")
+        }
+        failures = LabelledFamily { stage in
+            r.hemoCounter(name: "hemo_worker_jobs_failed_total", labels: [("stage", stage)],
+                          help: "Jobs this worker answered with FAILED, by the stage that failed (model: an infer job refused for want of the job's model).")
+        }
         process = ProcessMetrics(registry: r)
         capacity.set(Double(jobsAtOnce))
-        for stage in ["hash", "read", "masks", "transform", "encode"] { _ = stageHistogram(stage) }
-        _ = failureCounter("worker")
+        for stage in ["hash", "read", "masks", "transform", "encode"] { _ = stageHistograms[stage] }
+        _ = failures["worker"]
     }
 
     /// Installs ``observe(_:)`` as the settings' observer (keeping an observer already there).
     public func install(into settings: inout WorkerSettings) {
-        let previous = settings.observer
-        settings.observer = { [self] event in
-            previous?(event)
-            observe(event)
-        }
-    }
-
-    private func stageHistogram(_ stage: String) -> ValueHistogram {
-        lock.withLock {
-            if let h = stageHistograms[stage] { return h }
-            let h = registry.hemoHistogram(name: "hemo_worker_stage_seconds", labels: [("stage", stage)], buckets: hemoLatencyBuckets,
-                                                help: "Seconds per job in one stage on this worker: the pipeline's stages (hash, read, masks, transform; infer for inference jobs), and encode: encoding the release files and result chunks (as the worker reports it, else the rest of the job's time).")
-            stageHistograms[stage] = h
-            return h
-        }
-    }
-
-    private func failureCounter(_ stage: String) -> Counter {
-        lock.withLock {
-            if let c = failures[stage] { return c }
-            let c = registry.hemoCounter(name: "hemo_worker_jobs_failed_total", labels: [("stage", stage)],
-                                         help: "Jobs this worker answered with FAILED, by the stage that failed.")
-            failures[stage] = c
-            return c
-        }
+        settings.chainObserver { [self] event in observe(event) }
     }
 
     /// Updates the metrics for one worker event.
@@ -89,13 +72,13 @@ public final class WorkerMetrics: @unchecked Sendable {
                     staged += s
                     let label = CoordinatorMetrics.stageLabel(t.stage)
                     if label == "encode" { encodeReported = true }
-                    stageHistogram(label).record(s)
+                    stageHistograms[label].record(s)
                 }
                 // Workers that encode the release files report `encode` in DONE; otherwise it is
                 // the rest of the job's time.
-                if !encodeReported { stageHistogram("encode").record(max(0, seconds - staged)) }
+                if !encodeReported { stageHistograms["encode"].record(max(0, seconds - staged)) }
             case .failed(let stage):
-                failureCounter(CoordinatorMetrics.stageLabel(stage)).increment()
+                failures[CoordinatorMetrics.stageLabel(stage)].increment()
             }
         }
     }

@@ -14,12 +14,8 @@ public enum PseudoLabelPipeline {
     /// - Throws: ``CaseFailure`` naming the stage (`read`, `transform`, `inference`) and the reason.
     public static func run(_ c: CohortCase, model: PseudoLabelModel, options: ReleaseOptions, threads: Int,
                            times: inout StageTimes) throws -> (CaseProduct, CaseRecord) {
-        let input = try timed("hash", &times) { () throws -> InputFile in
-            do { return InputFile(path: c.relative(c.ct), sha256: try Manifest.sha256(ofFile: c.ct)) } catch {
-                throw CaseFailure(stage: "read", reason: "\(c.relative(c.ct)): cannot be read")
-            }
-        }
-        let raw = try timed("read", &times) { try CasePipeline.readCT(c, options: options) }
+        // One read of the CT file gives both the volume and its provenance hash.
+        let (raw, input) = try timed("read", &times) { try CasePipeline.readCTWithProvenance(c, options: options) }
         let ct = try timed("transform", &times) {
             try CasePipeline.transform(ct: raw, masks: SubtypeMasks(geometry: raw.geometry), options: options, threads: threads).ct
         }

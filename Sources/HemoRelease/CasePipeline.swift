@@ -36,15 +36,21 @@ public struct InputFile: Sendable, Hashable, Codable {
 public enum CasePipeline {
     /// Reads the CT of `c` in HU as Float, checking its size against `options.maxVoxels`.
     public static func readCT(_ c: CohortCase, options: ReleaseOptions) throws -> Volume<Float> {
+        try readCTWithProvenance(c, options: options).ct
+    }
+
+    /// Reads the CT like ``readCT(_:options:)`` and, from the same single read of the file, its
+    /// provenance entry (cohort-relative path and SHA-256 of the file's bytes).
+    public static func readCTWithProvenance(_ c: CohortCase, options: ReleaseOptions) throws -> (ct: Volume<Float>, input: InputFile) {
         var ro = NIfTIReadOptions()
         ro.maxVoxels = options.maxVoxels
         ro.applyScaling = true
         do {
-            let v = try NIfTIFile.readScaled(c.ct, as: Float.self, options: ro)
+            let (_, v, sha256) = try NIfTIFile.readScaledImageHashed(c.ct, as: Float.self, options: ro)
             guard v.frames == 1 else {
                 throw CaseFailure(stage: "read", reason: "\(c.relative(c.ct)): a CT must be 3D, this file has \(v.frames) frames")
             }
-            return v
+            return (v, InputFile(path: c.relative(c.ct), sha256: sha256))
         } catch let e as NIfTIError {
             throw CaseFailure(stage: "read", reason: relativeMessage(e.description, c))
         }
@@ -55,6 +61,14 @@ public enum CasePipeline {
     /// Annotations whose grid differs from the CT's (size, or affine beyond
     /// `options.gridTolerance` mm) fail the exam; they are never silently resampled.
     public static func readMasks(_ c: CohortCase, grid: Geometry, options: ReleaseOptions) throws -> SubtypeMasks {
+        var digests: [String: String] = [:]
+        return try readMasks(c, grid: grid, options: options, digests: &digests)
+    }
+
+    /// ``readMasks(_:grid:options:)`` that also records, in `digests` (hex SHA-256 by absolute
+    /// path), the hash of every annotation file it reads, taken from that same read.
+    static func readMasks(_ c: CohortCase, grid: Geometry, options: ReleaseOptions,
+                          digests: inout [String: String]) throws -> SubtypeMasks {
         let source: AnnotationSource
         switch options.annotations {
         case .auto:
@@ -69,7 +83,11 @@ public enum CasePipeline {
         ro.applyScaling = false
         func load(_ path: String) throws -> Volume<UInt8> {
             let image: NIfTIImage
-            do { image = try NIfTIFile.read(path, options: ro) } catch {
+            do {
+                let (decoded, sha256) = try NIfTIFile.readHashed(path, options: ro)
+                image = decoded
+                digests[path] = sha256
+            } catch {
                 throw CaseFailure(stage: "annotations", reason: relativeMessage(error.description, c))
             }
             let g = image.volume.geometry
@@ -119,6 +137,7 @@ public enum CasePipeline {
             guard let data = FileManager.default.contents(atPath: p) else {
                 throw CaseFailure(stage: "annotations", reason: "\(c.relative(p)): cannot be read")
             }
+            digests[p] = SHA256.hex(of: data)
             do {
                 let doc = try JSONDecoder().decode(PolygonDocument.self, from: data)
                 return try doc.masks(geometry: grid)
@@ -168,16 +187,26 @@ public enum CasePipeline {
     }
 
     /// The whole per-exam pipeline: read, build masks, transform. Adds stage times to `times`.
+    ///
+    /// Every input file is read from disk once: the CT and the annotation files the masks come
+    /// from are hashed while they are decoded; only inputs the options leave unused (say a
+    /// label map beside subtype masks) are read just for their hash.
     public static func run(_ c: CohortCase, options: ReleaseOptions, threads: Int, times: inout StageTimes) throws -> CaseProduct {
+        var digests: [String: String] = [:]
+        let ct = try timed("read", &times) { () throws -> Volume<Float> in
+            let (ct, input) = try readCTWithProvenance(c, options: options)
+            digests[c.ct] = input.sha256
+            return ct
+        }
+        let masks = try timed("masks", &times) { try readMasks(c, grid: ct.geometry, options: options, digests: &digests) }
         let inputs = try timed("hash", &times) {
             try c.inputFiles.map { p -> InputFile in
+                if let known = digests[p] { return InputFile(path: c.relative(p), sha256: known) }
                 do { return InputFile(path: c.relative(p), sha256: try Manifest.sha256(ofFile: p)) } catch {
                     throw CaseFailure(stage: "read", reason: "\(c.relative(p)): cannot be read")
                 }
             }
         }
-        let ct = try timed("read", &times) { try readCT(c, options: options) }
-        let masks = try timed("masks", &times) { try readMasks(c, grid: ct.geometry, options: options) }
         let out = try timed("transform", &times) { try transform(ct: ct, masks: masks, options: options, threads: threads) }
         return CaseProduct(id: c.id, ct: out.ct.converted(to: Int16.self), masks: out.masks, inputs: inputs)
     }

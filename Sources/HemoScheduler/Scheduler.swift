@@ -17,6 +17,9 @@ import HemoCore
 ///   expired lease) is retried, preferring a live worker that has not failed that exam (the exam
 ///   waits for one while such a worker exists), up to ``SchedulerSettings/maxAttempts``; then the
 ///   exam is quarantined with its last error.
+/// - **Refusal.** A worker that cannot run a job at all (``SchedulerEvent/jobRefused(_:exam:attempt:lacking:reason:)``,
+///   e.g. it holds another model) loses those capabilities until its next READY; the exam goes
+///   back to pending without spending an attempt and waits for a capable worker.
 /// - **Cancel.** A worker that may still be computing an attempt the scheduler took from it is
 ///   told to drop it (``SchedulerDirective/cancel(_:exam:attempt:reason:)``): at once when the
 ///   lease expired or a chunk was corrupt; when it rejoins (READY) after being declared dead or
@@ -36,6 +39,8 @@ public struct Scheduler: Sendable {
         var spec: ExamSpec
         var phase: ExamPhase = .pending
         var attempts: UInt32 = 0
+        /// Attempts refused by incapable workers: numbered like the others, not counted against the limit.
+        var refusals: UInt32 = 0
         var failedOn: Set<WorkerID> = []
         var jobID: UInt64 = 0
         var dispatchedAt = SchedulerInstant.zero
@@ -140,6 +145,8 @@ public struct Scheduler: Sendable {
             jobDone(id, exam: exam, attempt: attempt, now: now, &out)
         case let .jobFailed(id, exam, attempt, stage, reason):
             attemptEnded(id, exam: exam, attempt: attempt, stage: stage, reason: reason, cancel: false, now: now, &out)
+        case let .jobRefused(id, exam, attempt, lacking, reason):
+            refused(id, exam: exam, attempt: attempt, lacking: lacking, reason: reason, now: now, &out)
         case let .chunkCorrupt(id, exam, attempt, reason):
             attemptEnded(id, exam: exam, attempt: attempt, stage: "transfer", reason: reason, cancel: true, now: now, &out)
         case let .workerDraining(id):
@@ -282,6 +289,31 @@ public struct Scheduler: Sendable {
         failed(e, FailureRecord(stage: stage, reason: reason, worker: id, attempt: attempt), &out)
     }
 
+    /// FAILED by a worker that cannot run such jobs: it loses the capabilities, the exam goes back
+    /// to pending without spending an attempt.
+    private mutating func refused(_ id: WorkerID, exam: CaseID, attempt: UInt32, lacking: WorkerCapabilities, reason: String,
+                                  now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
+        let slot = heard(id, now: now)
+        guard let e = examIndex[exam] else {
+            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: "exam \(exam) is not in this run"))
+            return
+        }
+        guard case .running(let current, let holder) = exams[e].phase, current == attempt, holder == id, let slot else {
+            out.append(.ignoreResult(id, exam: exam, attempt: attempt, reason: staleReason(e, attempt: attempt)))
+            settleStale(id, exam: e, attempt: attempt)
+            if slot == nil { out.append(.disconnectWorker(id)) }
+            return
+        }
+        release(e, from: slot)
+        exams[e].refusals += 1
+        exams[e].phase = .pending
+        pending.push(e)
+        if !workers[slot].capabilities.isDisjoint(with: lacking) {
+            workers[slot].capabilities.subtract(lacking)
+            out.append(.workerIncapable(id, lacking: lacking, reason: reason))
+        }
+    }
+
     /// Frees the credit an attempt held.
     private mutating func release(_ e: Int, from slot: Int) {
         if workers[slot].running.remove(e) != nil { workers[slot].credit += 1 }
@@ -291,7 +323,7 @@ public struct Scheduler: Sendable {
     /// An attempt ended without a result: retry or quarantine.
     private mutating func failed(_ e: Int, _ record: FailureRecord, _ out: inout [SchedulerDirective]) {
         exams[e].failedOn.insert(record.worker)
-        if Int(exams[e].attempts) >= settings.maxAttempts {
+        if Int(exams[e].attempts - exams[e].refusals) >= settings.maxAttempts {
             exams[e].phase = .quarantined(record)
             finished += 1
             quarantinedCount += 1

@@ -116,6 +116,10 @@ public enum SchedulerEvent: Hashable, Sendable {
     case jobDone(WorkerID, exam: CaseID, attempt: UInt32)
     /// FAILED: the worker could not process the attempt.
     case jobFailed(WorkerID, exam: CaseID, attempt: UInt32, stage: String, reason: String)
+    /// FAILED because the worker cannot run such jobs at all (e.g. it holds another model than
+    /// the run's): the worker loses the `lacking` capabilities, and the attempt does not count
+    /// against the exam, which waits for a capable worker.
+    case jobRefused(WorkerID, exam: CaseID, attempt: UInt32, lacking: WorkerCapabilities, reason: String)
     /// The coordinator's assembler rejected a chunk of the attempt.
     case chunkCorrupt(WorkerID, exam: CaseID, attempt: UInt32, reason: String)
     /// DISCONNECT "drain": finish what you hold, take nothing new.
@@ -177,6 +181,9 @@ public enum SchedulerDirective: Hashable, Sendable {
     case sendHeartbeat(WorkerID)
     /// The worker is considered dead (silent too long); its attempts were re-queued.
     case markWorkerDead(WorkerID, reason: String)
+    /// The worker refused a job it cannot run: it gets no more jobs needing `lacking` (until it
+    /// sends READY again).
+    case workerIncapable(WorkerID, lacking: WorkerCapabilities, reason: String)
     /// The worker is unknown (e.g. declared dead, then spoke): send DISCONNECT so it reconnects with READY.
     case disconnectWorker(WorkerID)
     /// The exam is finished; the shell commits its assembled result.

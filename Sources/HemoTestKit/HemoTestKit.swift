@@ -70,3 +70,15 @@ public enum HemoExecutable {
         return FileManager.default.currentDirectoryPath + "/.build/debug/hemo"
     }
 }
+
+/// The tiny ONNX segmentation model shared by the inference tests (`scripts/make-pseudolabel-fixtures.py`):
+/// a 1×1 convolution and a Gemm head, input 32×32, with its format-2 sidecar beside it.
+public enum TinyModelFiles {
+    /// `tiny-model.onnx` (its sidecar `tiny-model.json` sits in the same folder).
+    public static var onnxPath: String {
+        guard let path = Bundle.module.path(forResource: "tiny-model", ofType: "onnx", inDirectory: "Fixtures") else {
+            fatalError("HemoTestKit's Fixtures/tiny-model.onnx is missing from the test bundle")
+        }
+        return path
+    }
+}

@@ -1,4 +1,5 @@
 import CZlib
+import HemoCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,19 +17,67 @@ enum StreamReadFailure: Error {
     case io(String)
 }
 
-/// The one owner of a zlib `gzFile` opened for reading: every read of a NIfTI file goes
-/// through here. zlib reads plain files transparently, so `.nii` and `.nii.gz` share one path.
+/// The one owner of the raw input of a NIfTI read and of the zlib `z_stream` that inflates it:
+/// every read of a NIfTI file or of NIfTI bytes in memory goes through here.
 ///
-/// Stands for `open(2)`, `gzdopen`, `gzbuffer`, `gzread`, `gzerror`, `gzdirect` and `gzclose`.
+/// The raw bytes come from a file descriptor (read once, front to back, in 256 KiB steps or
+/// straight into the caller's buffer) or from a caller's buffer in memory. Content starting
+/// with the gzip magic `1f 8b` is inflated (concatenated gzip members are read as one, bytes
+/// after the last member are ignored, as zlib's `gzread` does); anything else is passed
+/// through unchanged, so `.nii` and `.nii.gz` share one path.
+///
+/// A file stream can also hash every raw byte it reads (``init(path:computeDigest:)``): with
+/// ``finishDigest()`` the SHA-256 of the whole file comes from the same single pass that
+/// decodes it.
+///
+/// Stands for `open(2)`, `read(2)`, `close(2)`, `inflateInit2_`, `inflate`, `inflateReset`
+/// and `inflateEnd`.
 final class GzipReadStream {
-    private var file: gzFile?
-    /// Size of the file on disk in bytes (compressed size for gzip files).
+    private enum Source {
+        /// An open file descriptor, closed in `deinit`.
+        case file(Int32)
+        /// Borrowed memory, valid for the stream's whole life (see ``init(borrowing:)``).
+        case memory
+    }
+    private enum Mode {
+        /// Nothing read yet: the first two bytes decide.
+        case undecided
+        /// Plain content, copied through.
+        case direct
+        /// Inside a gzip member.
+        case gzip
+        /// A gzip member ended: another member, or the end.
+        case memberEnded
+        /// No more content.
+        case finished
+    }
+
+    /// Bytes read from the file per step, when not read straight into the caller's buffer.
+    static let inputBufferSize = 256 * 1024
+
+    private let source: Source
+    /// Size of the input in bytes (compressed size for gzip content).
     let fileSize: Int
     /// Bytes of uncompressed content consumed so far.
     private(set) var position: Int = 0
+    /// Whether the content is gzip-compressed. Valid after the first read.
+    private(set) var isCompressed = false
 
-    /// Opens `path` for reading; a gzip file is decompressed on the fly.
-    init(path: String) throws(NIfTIError) {
+    private var mode: Mode = .undecided
+    /// Owned input buffer of a file stream (empty for memory streams).
+    private let inputBuffer: UnsafeMutableRawBufferPointer
+    /// Raw bytes read (and hashed) but not consumed yet: inside `inputBuffer`, or inside the
+    /// borrowed memory.
+    private var pending: UnsafeRawBufferPointer
+    /// Whether the source has no more raw bytes.
+    private var sourceExhausted = false
+    /// The inflate state, allocated at the first gzip member and ended in `deinit`.
+    private var inflater: UnsafeMutablePointer<z_stream>?
+    /// The running hash of every raw byte read so far, when asked for.
+    private var digest: SHA256?
+
+    /// Opens `path` for reading. With `computeDigest`, every raw byte read is also hashed.
+    init(path: String, computeDigest: Bool = false) throws(NIfTIError) {
         var status = stat()
         if stat(path, &status) != 0 {
             let code = errno
@@ -45,23 +94,34 @@ final class GzipReadStream {
             let code = errno
             throw NIfTIError(.unreadable, path: path, reason: "cannot open the file: \(String(cString: strerror(code)))")
         }
-        guard let handle = gzdopen(fd, "rb") else {
-            close(fd)
-            throw NIfTIError(.unreadable, path: path, reason: "zlib could not open the file (out of memory?)")
-        }
-        // A larger input buffer than zlib's 8 KiB default: fewer read(2) calls on big volumes.
-        gzbuffer(handle, 256 * 1024)
-        file = handle
+        source = .file(fd)
         fileSize = Int(status.st_size)
+        inputBuffer = .allocate(byteCount: Self.inputBufferSize, alignment: 16)
+        pending = UnsafeRawBufferPointer(rebasing: inputBuffer[0..<0])
+        digest = computeDigest ? SHA256() : nil
+    }
+
+    /// A stream over `bytes`, which the caller keeps valid and unchanged for the stream's whole
+    /// life (create and drop the stream inside a `withUnsafeBytes` scope).
+    init(borrowing bytes: UnsafeRawBufferPointer) {
+        source = .memory
+        fileSize = bytes.count
+        inputBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        pending = bytes
+        sourceExhausted = true
     }
 
     deinit {
-        if let file { gzclose(file) }
+        if case .file(let fd) = source { close(fd) }
+        if let inflater {
+            inflateEnd(inflater)
+            inflater.deinitialize(count: 1)
+            inflater.deallocate()
+        }
+        if inputBuffer.baseAddress != nil { inputBuffer.deallocate() }
     }
 
-    /// Whether the content is gzip-compressed (zlib decides from the first bytes).
-    /// Valid after the first read.
-    var isCompressed: Bool { gzdirect(file) == 0 }
+    // MARK: Content
 
     /// Fills `buffer` completely, or throws why it could not.
     func readExactly(into buffer: UnsafeMutableRawBufferPointer) throws(StreamReadFailure) {
@@ -69,27 +129,49 @@ final class GzipReadStream {
         if got < buffer.count { throw .endOfFile(bytesRead: got) }
     }
 
-    /// Reads up to `buffer.count` bytes; returns fewer only at the end of the file.
+    /// Reads up to `buffer.count` bytes of content; returns fewer only at its end (or where a
+    /// gzip stream is cut short).
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(StreamReadFailure) -> Int {
         guard let base = buffer.baseAddress else { return 0 }
         var done = 0
-        while done < buffer.count {
-            let want = UInt32(min(buffer.count - done, 1 << 30))
-            let got = gzread(file, base + done, want)
-            if got < 0 {
-                // A cut gzip stream is an early end of file; anything else is damage or I/O.
-                let failure = failure()
-                if case .endOfFile = failure { break }
-                throw failure
+        reading: while done < buffer.count {
+            switch mode {
+            case .undecided:
+                try startContent()
+            case .finished:
+                break reading
+            case .direct:
+                if !pending.isEmpty {
+                    let n = min(pending.count, buffer.count - done)
+                    (base + done).copyMemory(from: pending.baseAddress!, byteCount: n)
+                    consume(n)
+                    done += n
+                } else if buffer.count - done >= Self.inputBufferSize, case .file(let fd) = source, !sourceExhausted {
+                    // A large request: straight from the file into the caller's buffer.
+                    let got = try readFile(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+                    if got == 0 { sourceExhausted = true; mode = .finished } else { done += got }
+                } else {
+                    try refill()
+                    if pending.isEmpty { mode = .finished }
+                }
+            case .gzip:
+                if pending.isEmpty {
+                    try refill()
+                    // The input ends inside a member: the file is cut short.
+                    if pending.isEmpty { break reading }
+                }
+                done += try inflateStep(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            case .memberEnded:
+                try ensureTwoBytes()
+                if pending.count >= 2 && pending[0] == 0x1F && pending[1] == 0x8B {
+                    inflateReset(inflater)
+                    mode = .gzip
+                } else {
+                    // Bytes after the last member are ignored, as gzread ignores them.
+                    consume(pending.count)
+                    mode = .finished
+                }
             }
-            if got == 0 {
-                // End of content; a damaged stream may still have left an error behind.
-                var errnum: Int32 = 0
-                _ = gzerror(file, &errnum)
-                if errnum != Z_OK && errnum != Z_BUF_ERROR { throw failure() }
-                break
-            }
-            done += Int(got)
         }
         position += done
         return done
@@ -109,20 +191,130 @@ final class GzipReadStream {
         }
     }
 
-    /// Whether the content ends here, which for gzip also verifies the CRC-32 and length trailer.
+    /// Whether the content ends here, which for gzip also verifies the CRC-32 and length
+    /// trailer: a trailer cut off is an early end of file, a wrong one is corruption.
     func checkEnd() throws(StreamReadFailure) {
         let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
         defer { byte.deallocate() }
-        _ = try read(into: byte)
+        // In a gzip member, reading nothing means the input ended before the member did.
+        if try read(into: byte) == 0 && mode == .gzip { throw .endOfFile(bytesRead: position) }
     }
 
-    private func failure() -> StreamReadFailure {
-        var errnum: Int32 = 0
-        let message = gzerror(file, &errnum).map { String(cString: $0) } ?? "unknown zlib error"
-        switch errnum {
-        case Z_ERRNO: return .io(String(cString: strerror(errno)))
-        case Z_BUF_ERROR: return .endOfFile(bytesRead: 0)
-        default: return .corrupt(message)
+    /// Reads the rest of the file, hashing it, and returns the hex SHA-256 of every byte of the
+    /// file; `nil` for a stream made without `computeDigest`. Call after the content is decoded.
+    func finishDigest() throws(StreamReadFailure) -> String? {
+        guard digest != nil else { return nil }
+        pending = UnsafeRawBufferPointer(rebasing: pending[pending.endIndex...])
+        if case .file(let fd) = source {
+            while !sourceExhausted {
+                let got = try readFile(fd, into: inputBuffer)
+                if got == 0 { sourceExhausted = true }
+            }
+        }
+        mode = .finished
+        return digest!.finalizeHex()
+    }
+
+    // MARK: Raw input
+
+    /// Decides from the first two bytes whether the content is gzip.
+    private func startContent() throws(StreamReadFailure) {
+        try ensureTwoBytes()
+        if pending.count >= 2 && pending[0] == 0x1F && pending[1] == 0x8B {
+            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            stream.initialize(to: z_stream())
+            // 15 + 16: a 32 KiB window, gzip wrapper only (header parsed, CRC-32 and length checked).
+            let rc = inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+            guard rc == Z_OK else {
+                stream.deinitialize(count: 1)
+                stream.deallocate()
+                throw .io(rc == Z_MEM_ERROR ? "zlib ran out of memory" : "zlib could not start inflating (code \(rc))")
+            }
+            inflater = stream
+            isCompressed = true
+            mode = .gzip
+        } else {
+            mode = .direct
         }
     }
+
+    /// One `inflate` call from `pending` into `output`; returns the bytes produced.
+    private func inflateStep(into output: UnsafeMutableRawBufferPointer) throws(StreamReadFailure) -> Int {
+        guard let z = inflater else { throw .io("inflate used before it was started") }
+        let inCount = min(pending.count, Int(UInt32.max))
+        let outCount = min(output.count, Int(UInt32.max))
+        z.pointee.next_in = UnsafeMutablePointer(mutating: pending.baseAddress!.assumingMemoryBound(to: Bytef.self))
+        z.pointee.avail_in = uInt(inCount)
+        z.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        z.pointee.avail_out = uInt(outCount)
+        let rc = inflate(z, Z_NO_FLUSH)
+        let consumed = inCount - Int(z.pointee.avail_in)
+        let produced = outCount - Int(z.pointee.avail_out)
+        z.pointee.next_in = nil
+        z.pointee.next_out = nil
+        consume(consumed)
+        switch rc {
+        case Z_OK, Z_BUF_ERROR:
+            return produced
+        case Z_STREAM_END:
+            mode = .memberEnded
+            return produced
+        case Z_DATA_ERROR:
+            throw .corrupt(z.pointee.msg.map { String(cString: $0) } ?? "compressed data error")
+        case Z_MEM_ERROR:
+            throw .io("zlib ran out of memory")
+        default:
+            throw .corrupt("inflate stream corrupt (zlib code \(rc))")
+        }
+    }
+
+    /// Makes `pending` hold at least two bytes, unless the input has fewer left.
+    private func ensureTwoBytes() throws(StreamReadFailure) {
+        guard pending.count < 2, !sourceExhausted, case .file(let fd) = source else { return }
+        var kept = 0
+        if pending.count == 1 {
+            inputBuffer[0] = pending[0]
+            kept = 1
+        }
+        while kept < 2 && !sourceExhausted {
+            let got = try readFile(fd, into: UnsafeMutableRawBufferPointer(rebasing: inputBuffer[kept...]))
+            if got == 0 { sourceExhausted = true }
+            kept += got
+        }
+        pending = UnsafeRawBufferPointer(rebasing: inputBuffer[0..<kept])
+    }
+
+    /// Replaces an empty `pending` with the next bytes of the file (nothing when it is exhausted).
+    private func refill() throws(StreamReadFailure) {
+        guard pending.isEmpty, !sourceExhausted, case .file(let fd) = source else { return }
+        let got = try readFile(fd, into: inputBuffer)
+        if got == 0 { sourceExhausted = true }
+        pending = UnsafeRawBufferPointer(rebasing: inputBuffer[0..<got])
+    }
+
+    private func consume(_ count: Int) {
+        pending = UnsafeRawBufferPointer(rebasing: pending[(pending.startIndex + count)...])
+    }
+
+    /// Reads up to `buffer.count` bytes of the file (0 at its end), hashing what it got.
+    private func readFile(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(StreamReadFailure) -> Int {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return 0 }
+        while true {
+            let got = systemRead(fd, base, min(buffer.count, 1 << 30))
+            if got < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw .io(String(cString: strerror(code)))
+            }
+            if got > 0, digest != nil {
+                digest!.update(UnsafeRawBufferPointer(start: base, count: got))
+            }
+            return got
+        }
+    }
+}
+
+/// `read(2)`, under a name that does not clash with the stream's own `read(into:)`.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, buffer, count)
 }

@@ -11,13 +11,102 @@ public enum NIfTIFile {
     /// For plain `.nii` files the size on disk is also checked against the header. For gzip
     /// files, truncation and a `vox_offset` past the end are found by ``read(_:options:)``.
     public static func readHeader(_ path: String, options: NIfTIReadOptions = .init()) throws(NIfTIError) -> NIfTIHeader {
-        try NIfTIReader.open(path, options: options).1
+        try NIfTIReader.open(GzipReadStream(path: path), path: path, options: options)
+    }
+
+    /// Reads and validates only the header of a `.nii` or `.nii.gz` file held in memory;
+    /// `name` stands for the file in errors.
+    public static func readHeader(bytes: [UInt8], name: String, options: NIfTIReadOptions = .init()) throws(NIfTIError) -> NIfTIHeader {
+        try decoding(bytes) { stream throws(NIfTIError) in try NIfTIReader.open(stream, path: name, options: options) }
     }
 
     /// Reads a whole image with its voxels in the stored type (or scaled, when
     /// ``NIfTIReadOptions/applyScaling`` is set and the file has a scaling other than the identity).
     public static func read(_ path: String, options: NIfTIReadOptions = .init()) throws(NIfTIError) -> NIfTIImage {
-        let (stream, header) = try NIfTIReader.open(path, options: options)
+        try decodeImage(GzipReadStream(path: path), name: path, options: options)
+    }
+
+    /// Like ``read(_:options:)``, also returning the hex SHA-256 of the file's bytes, hashed
+    /// while the file is decoded: the file is read from disk once (for provenance without a
+    /// second pass). Memory: the image plus a 256 KiB input buffer.
+    public static func readHashed(_ path: String, options: NIfTIReadOptions = .init()) throws(NIfTIError)
+        -> (image: NIfTIImage, sha256: String)
+    {
+        let stream = try GzipReadStream(path: path, computeDigest: true)
+        let image = try decodeImage(stream, name: path, options: options)
+        return (image, try digest(of: stream, path: path))
+    }
+
+    /// Decodes a whole `.nii` or `.nii.gz` file held in memory (gzip is recognised from the
+    /// bytes), as ``read(_:options:)`` decodes it from disk; `name` stands for the file in errors.
+    ///
+    /// Every size the header declares is checked against `bytes.count` before anything large is
+    /// allocated, as for files.
+    public static func read(bytes: [UInt8], name: String, options: NIfTIReadOptions = .init()) throws(NIfTIError) -> NIfTIImage {
+        try decoding(bytes) { stream throws(NIfTIError) in try decodeImage(stream, name: name, options: options) }
+    }
+
+    /// Reads the real values of `path` (`stored × scl_slope + scl_inter` when the file has a
+    /// scaling) as `T`, e.g. a CT in Hounsfield units as `Float`. NaN and infinities in float
+    /// files are kept, as nibabel's `get_fdata` keeps them.
+    ///
+    /// Arithmetic follows nibabel: in `T` for integer and float32 sources, in `Double` for
+    /// float64 sources. Memory: the output plus a 1 MiB buffer.
+    public static func readScaled<T: BinaryFloatingPoint & VoxelScalar>(
+        _ path: String, as: T.Type = Float.self, options: NIfTIReadOptions = .init()
+    ) throws(NIfTIError) -> Volume<T> {
+        try readScaledImage(path, as: T.self, options: options).volume
+    }
+
+    /// Like ``readScaled(_:as:options:)``, also returning the header.
+    public static func readScaledImage<T: BinaryFloatingPoint & VoxelScalar>(
+        _ path: String, as: T.Type = Float.self, options: NIfTIReadOptions = .init()
+    ) throws(NIfTIError) -> (header: NIfTIHeader, volume: Volume<T>) {
+        try decodeScaled(GzipReadStream(path: path), name: path, as: T.self, options: options)
+    }
+
+    /// Like ``readScaledImage(_:as:options:)``, also returning the hex SHA-256 of the file's
+    /// bytes, hashed while the file is decoded, so the file is read from disk once.
+    public static func readScaledImageHashed<T: BinaryFloatingPoint & VoxelScalar>(
+        _ path: String, as: T.Type = Float.self, options: NIfTIReadOptions = .init()
+    ) throws(NIfTIError) -> (header: NIfTIHeader, volume: Volume<T>, sha256: String) {
+        let stream = try GzipReadStream(path: path, computeDigest: true)
+        let (header, volume) = try decodeScaled(stream, name: path, as: T.self, options: options)
+        return (header, volume, try digest(of: stream, path: path))
+    }
+
+    /// Decodes the real values of a `.nii` or `.nii.gz` file held in memory, as
+    /// ``readScaledImage(_:as:options:)`` decodes them from disk; `name` stands for the file in errors.
+    public static func readScaledImage<T: BinaryFloatingPoint & VoxelScalar>(
+        bytes: [UInt8], name: String, as: T.Type = Float.self, options: NIfTIReadOptions = .init()
+    ) throws(NIfTIError) -> (header: NIfTIHeader, volume: Volume<T>) {
+        try decoding(bytes) { stream throws(NIfTIError) in try decodeScaled(stream, name: name, as: T.self, options: options) }
+    }
+
+    // MARK: Decoding a stream
+
+    /// Runs `body` on a stream over `bytes`; the stream borrows them and must not outlive `body`.
+    private static func decoding<R>(_ bytes: [UInt8], _ body: (GzipReadStream) throws(NIfTIError) -> R) throws(NIfTIError) -> R {
+        var result: Result<R, NIfTIError>?
+        bytes.withUnsafeBytes { raw in
+            let stream = GzipReadStream(borrowing: raw)
+            do throws(NIfTIError) { result = .success(try body(stream)) } catch { result = .failure(error) }
+        }
+        return try result!.get()
+    }
+
+    /// The SHA-256 of a hashing stream's whole file, reading whatever follows the content.
+    private static func digest(of stream: GzipReadStream, path: String) throws(NIfTIError) -> String {
+        let hex: String?
+        do throws(StreamReadFailure) { hex = try stream.finishDigest() } catch {
+            throw NIfTIReader.mapFailure(error, path: path, part: "bytes after the image")
+        }
+        guard let hex else { throw NIfTIError(.unreadable, path: path, reason: "the reader was not asked to hash the file") }
+        return hex
+    }
+
+    private static func decodeImage(_ stream: GzipReadStream, name path: String, options: NIfTIReadOptions) throws(NIfTIError) -> NIfTIImage {
+        let header = try NIfTIReader.open(stream, path: path, options: options)
         try NIfTIReader.skipToVoxels(stream, header: header, path: path)
         let geometry = header.geometry, frames = header.frames
         let volume: AnyVolume
@@ -47,23 +136,10 @@ public enum NIfTIFile {
         return NIfTIImage(header: header, volume: volume)
     }
 
-    /// Reads the real values of `path` (`stored × scl_slope + scl_inter` when the file has a
-    /// scaling) as `T`, e.g. a CT in Hounsfield units as `Float`. NaN and infinities in float
-    /// files are kept, as nibabel's `get_fdata` keeps them.
-    ///
-    /// Arithmetic follows nibabel: in `T` for integer and float32 sources, in `Double` for
-    /// float64 sources. Memory: the output plus a 1 MiB buffer.
-    public static func readScaled<T: BinaryFloatingPoint & VoxelScalar>(
-        _ path: String, as: T.Type = Float.self, options: NIfTIReadOptions = .init()
-    ) throws(NIfTIError) -> Volume<T> {
-        try readScaledImage(path, as: T.self, options: options).volume
-    }
-
-    /// Like ``readScaled(_:as:options:)``, also returning the header.
-    public static func readScaledImage<T: BinaryFloatingPoint & VoxelScalar>(
-        _ path: String, as: T.Type = Float.self, options: NIfTIReadOptions = .init()
+    private static func decodeScaled<T: BinaryFloatingPoint & VoxelScalar>(
+        _ stream: GzipReadStream, name path: String, as: T.Type, options: NIfTIReadOptions
     ) throws(NIfTIError) -> (header: NIfTIHeader, volume: Volume<T>) {
-        let (stream, header) = try NIfTIReader.open(path, options: options)
+        let header = try NIfTIReader.open(stream, path: path, options: options)
         try NIfTIReader.skipToVoxels(stream, header: header, path: path)
         // Dispatch to a concrete type so the conversion loop is specialised (and vectorised)
         // even when the caller sits in another module.

@@ -12,10 +12,10 @@ enum NIfTIReader {
     /// most this many times `n` bytes of content (plus a little slack for tiny files).
     static let maximumDeflateRatio = 1032
 
-    /// Opens `path`, reads and validates its header, and leaves the stream at the first voxel.
-    static func open(_ path: String, options: NIfTIReadOptions) throws(NIfTIError) -> (GzipReadStream, NIfTIHeader) {
+    /// Reads and validates the header from a fresh `stream` (of the file or bytes `path` names),
+    /// checks the sizes it declares against the input's size, and leaves the stream after the header.
+    static func open(_ stream: GzipReadStream, path: String, options: NIfTIReadOptions) throws(NIfTIError) -> NIfTIHeader {
         _ = libniftiSilenced
-        let stream = try GzipReadStream(path: path)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: NIfTIVersion.nifti2.headerSize, alignment: 8)
         defer { buffer.deallocate() }
         let got: Int
@@ -26,7 +26,9 @@ enum NIfTIReader {
         }
         if got < 4 {
             throw NIfTIError(.truncatedHeader, path: path,
-                             reason: got == 0 ? "the file is empty" : "the file holds only \(got) bytes, too short for a NIfTI header")
+                             reason: got == 0
+                                 ? (stream.isCompressed ? "the gzip stream ends before any content; the file is truncated" : "the file is empty")
+                                 : "the file holds only \(got) bytes, too short for a NIfTI header")
         }
         guard let (version, byteOrder) = HeaderParser.detect(Array(buffer[0..<4])) else {
             throw NIfTIError(.badMagic, path: path, reason: "the first four bytes (sizeof_hdr) are neither 348 (NIfTI-1) nor 540 (NIfTI-2) in either byte order: not a NIfTI file")
@@ -60,7 +62,7 @@ enum NIfTIReader {
             throw NIfTIError(.truncatedData, path: path,
                              reason: "a \(stream.fileSize)-byte gzip file cannot hold the \(needed) bytes its header declares; the file is truncated or the header is wrong")
         }
-        return (stream, header)
+        return header
     }
 
     /// Skips the header extensions up to `vox_offset`.

@@ -3,6 +3,7 @@ import Foundation
 import HemoCluster
 import HemoMetrics
 import HemoCore
+import HemoPseudoLabel
 import HemoRelease
 import HemoScheduler
 import ZeroMQ
@@ -49,12 +50,36 @@ struct CoordinatorOptionGroup: ParsableArguments {
     }
 }
 
+/// What a coordinated run computes, shared by `hemo coordinator` and `hemo run`: a build, or
+/// pseudo-labels with a model (`--infer`, `--model`).
+struct ClusterTaskOptionGroup: ParsableArguments {
+    @Flag(help: "Pseudo-label the cohort (as `hemo infer`) instead of building from annotations; the model is --model or hemo's bundled demonstration model.")
+    var infer = false
+
+    @Option(help: "The ONNX model for pseudo-labels, its sidecar MODEL.json beside it (implies --infer). Workers must hold the same model: give them the same --model.")
+    var model: String?
+
+    /// Whether the run pseudo-labels.
+    var infers: Bool { infer || model != nil }
+
+    /// The task, loading the model when pseudo-labelling; a model that cannot be loaded is printed and exits 1.
+    func task() throws -> ClusterTask {
+        guard infers else { return .build }
+        do {
+            return .pseudoLabel(try InferCommand.loadModel(model))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
 /// Runs a coordinator to completion and prints the summary.
 enum CoordinatorRunner {
     /// The coordinator of `io` with a progress bar (throughput, ETA) and, when asked, metrics
     /// hooks. A cohort or release that cannot be opened is printed and exits 1.
     static func make(settings: CoordinatorSettings, label: String, io: CohortReleaseOptions, options: ReleaseOptions,
-                     metrics: MetricsOptionGroup) throws -> (Coordinator, CoordinatorMetrics?) {
+                     task: ClusterTask, metrics: MetricsOptionGroup) throws -> (Coordinator, CoordinatorMetrics?) {
         var settings = settings
         let progress = ProgressReporter(label: label)
         settings.progress = { p in
@@ -63,7 +88,8 @@ enum CoordinatorRunner {
         }
         let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         do {
-            return (try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, settings: settings),
+            return (try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, task: task,
+                                    settings: settings),
                     coordinatorMetrics)
         } catch let e as ExitCode {
             throw e
@@ -97,11 +123,13 @@ enum CoordinatorRunner {
         }
     }
 
-    static func report(_ s: CoordinatorSummary) -> String {
+    static func report(_ s: CoordinatorSummary, task: ClusterTask) -> String {
+        var model: PseudoLabelModel?
+        if case .pseudoLabel(let m) = task { model = m }
         let records = s.outcome.records
         var lesions: [Subtype: Int] = [:]
         for r in records { for l in r.lesions { lesions[l.subtype, default: 0] += 1 } }
-        var lines = ["release: \(s.release)",
+        var lines = ["release: \(s.release)\(model.map { " (pseudo-labels, model \($0.fileName) sha256 \($0.sha256))" } ?? "")",
                      "cases: \(records.count), slices: \(records.reduce(0) { $0 + $1.sliceCount }), failures: \(s.outcome.failures.count), time: \(String(format: "%.2f", s.seconds)) s (\(String(format: "%.2f", Double(records.count - s.resumed) / max(s.seconds, 1e-9))) exams/s)\(s.resumed > 0 ? ", \(s.resumed) resumed from the journal" : "")"]
         lines.append("lesions: " + Subtype.allCases.map { "\($0.name) \(lesions[$0] ?? 0)" }.joined(separator: ", "))
         lines.append("wire: \(s.dispatches) jobs, \(s.jobBytesSent) bytes sent, \(s.resultBytesReceived) bytes received, \(String(format: "%.0f", s.wireBytesPerExam)) bytes/exam, mask chunks LZ4 ratio \(String(format: "%.2f", s.chunkCompressionRatio)) (\(s.chunkRawBytes) → \(s.chunkPayloadBytes) bytes), release files \(s.wire.fileRawBytes) → \(s.wire.filePayloadBytes) bytes (LZ4 ratio \(String(format: "%.3f", s.fileCompressionRatio)))"
@@ -132,7 +160,7 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Serve a cohort's exams to `hemo worker`s over ZeroMQ and assemble the release.",
-        discussion: "Restarting with the same arguments resumes from the journal beside the release. SIGINT or SIGTERM stops the run: attempts in flight are cancelled on their workers and the journal keeps what was released. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure. `hemo status ENDPOINT` reports progress and throughput."
+        discussion: "Builds `hemo build`'s release, or with --infer / --model `hemo infer`'s pseudo-label release (workers then need the same model). Restarting with the same arguments resumes from the journal beside the release. SIGINT or SIGTERM stops the run: attempts in flight are cancelled on their workers and the journal keeps what was released. Binding a non-loopback address needs CURVE keys (--curve-secret, --allowed-keys) or --insecure. `hemo status ENDPOINT` reports progress and throughput."
     )
 
     @OptionGroup var io: CohortReleaseOptions
@@ -142,6 +170,7 @@ struct CoordinatorCommand: ParsableCommand {
 
     @OptionGroup var release: ReleaseOptionGroup
     @OptionGroup var coordinator: CoordinatorOptionGroup
+    @OptionGroup var task: ClusterTaskOptionGroup
 
     @Option(help: "This coordinator's secret key file (from `hemo keygen`): enables CURVE.")
     var curveSecret: String?
@@ -159,13 +188,14 @@ struct CoordinatorCommand: ParsableCommand {
         var settings = coordinator.settings(endpoint: bind, force: io.force)
         settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
         settings.insecure = insecure
+        let task = try task.task()
         let (c, coordinatorMetrics) = try CoordinatorRunner.make(settings: settings, label: "coordinator", io: io,
-                                                                 options: options, metrics: metrics)
+                                                                 options: options, task: task, metrics: metrics)
         let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "coordinator")
         defer { metricsServer?.stop() }
         let summary = try CoordinatorRunner.run(c, label: "coordinator") { endpoint in
             FileHandle.standardOutput.write(Data("listening on \(endpoint)\n".utf8))
         }
-        print(CoordinatorRunner.report(summary))
+        print(CoordinatorRunner.report(summary, task: task))
     }
 }

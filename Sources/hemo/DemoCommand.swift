@@ -11,8 +11,8 @@ import HemoSynth
 /// A synthetic cohort with exact truth → a release built by a local coordinator and worker
 /// processes (checked against a one-process build) → verification of the release (manifest and
 /// tables against masks) → evaluation of the release against the synthetic truth → pseudo-labels
-/// of the same cohort by the bundled default model (`hemo infer`), evaluated against the truth →
-/// QC report.
+/// of the same cohort by the bundled default model on the same local cluster (`hemo run --infer`,
+/// checked against a one-process `hemo infer`), evaluated against the truth → QC report.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -29,16 +29,19 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "In-plane size of the synthetic exams in pixels.")
     var inPlane: Int = 512
 
+    @Option(help: "Slices per synthetic exam (default: a realistic count for 5 mm slices).")
+    var slices: Int?
+
     @Option(help: "Seed of the synthetic cohort.")
     var seed: UInt64 = 1
 
     @Option(help: "Worker processes of the local cluster.")
     var workers: Int = 2
 
-    @Flag(inversion: .prefixedNo, help: "Also build in one process and check that the manifests are identical.")
+    @Flag(inversion: .prefixedNo, help: "Also build (and pseudo-label) in one process and check that the manifests are identical.")
     var compare = true
 
-    @Flag(inversion: .prefixedNo, help: "Also pseudo-label the cohort with the bundled default model (hemo infer) and evaluate it against the truth.")
+    @Flag(inversion: .prefixedNo, help: "Also pseudo-label the cohort with the bundled default model on the local cluster (hemo run --infer) and evaluate it against the truth.")
     var infer = true
 
     @Option(help: "Threads (default: all cores).")
@@ -47,6 +50,7 @@ struct DemoCommand: ParsableCommand {
     func validate() throws {
         guard cases >= 1 else { throw ValidationError("--cases must be at least 1") }
         guard threads >= 1, workers >= 1 else { throw ValidationError("--threads and --workers must be at least 1") }
+        guard slices.map({ $0 >= 1 }) ?? true else { throw ValidationError("--slices must be at least 1") }
     }
 
     func run() throws {
@@ -56,7 +60,7 @@ struct DemoCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 
         step("1/6 synthesise \(cases) head-CT exams (seed \(seed), \(inPlane)×\(inPlane) in-plane) → \(cohortPath)")
-        let generator = try SynthGenerator(options: SynthOptions(seed: seed, inPlanePixels: inPlane))
+        let generator = try SynthGenerator(options: SynthOptions(seed: seed, inPlanePixels: inPlane, sliceCount: slices))
         let written = try CohortWriter(directory: cohortPath, generator: generator,
                                        forms: try AnnotationForms(list: "labelmap,polygons")).run(cases: cases, threads: threads)
         let tiles = PreviewRenderer.cohortTiles(written.written, generator: generator, sliceThreads: threads)
@@ -92,8 +96,19 @@ struct DemoCommand: ParsableCommand {
 
         if infer {
             let pseudoPath = work + "/pseudo-labels"
-            step("5/6 pseudo-label the cohort with the default model (hemo infer; trained on synthetic data, a demonstration) → \(pseudoPath)")
-            try InferCommand.parse(["--cohort", cohortPath, "--out", pseudoPath, "--threads", "\(threads)", "--force"]).run()
+            step("5/6 pseudo-label the cohort on the local cluster with the default model (hemo run --infer; trained on synthetic data, a demonstration) → \(pseudoPath)")
+            try RunCommand.parse(["--cohort", cohortPath, "--out", pseudoPath, "--workers", "\(workers)", "--infer", "--force"]).run()
+            if compare {
+                step("   pseudo-label in one process (hemo infer) and compare the manifests")
+                let onePath = work + "/pseudo-labels-one-process"
+                try InferCommand.parse(["--cohort", cohortPath, "--out", onePath, "--threads", "\(threads)", "--force"]).run()
+                let clusterManifest = try String(contentsOfFile: pseudoPath + "/MANIFEST.sha256", encoding: .utf8)
+                guard clusterManifest == (try String(contentsOfFile: onePath + "/MANIFEST.sha256", encoding: .utf8)) else {
+                    printError("error: the cluster's pseudo-label MANIFEST.sha256 differs from hemo infer's")
+                    throw ExitCode(1)
+                }
+                print("identical: the cluster's pseudo-label MANIFEST.sha256 equals hemo infer's")
+            }
             let pseudoReport = try ReleaseVerifier(threads: threads).verify(pseudoPath)
             guard pseudoReport.ok else {
                 for d in pseudoReport.disagreements.prefix(20) { printError("  \(d)") }

@@ -8,8 +8,8 @@ import HemoRelease
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Build a release with a local coordinator and N local `hemo worker` processes (ZeroMQ over a Unix socket).",
-        discussion: "The same release as `hemo build` (same MANIFEST.sha256), computed by worker processes over ZeroMQ. Restart with the same arguments to resume."
+        abstract: "Build (or pseudo-label) a release with a local coordinator and N local `hemo worker` processes (ZeroMQ over a Unix socket).",
+        discussion: "The same release as `hemo build` (same MANIFEST.sha256), or with --infer / --model the same as `hemo infer`, computed by worker processes over ZeroMQ. Restart with the same arguments to resume."
     )
 
     @OptionGroup var io: CohortReleaseOptions
@@ -22,6 +22,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var release: ReleaseOptionGroup
     @OptionGroup var coordinator: CoordinatorOptionGroup
+    @OptionGroup var task: ClusterTaskOptionGroup
     @OptionGroup var metrics: MetricsOptionGroup
 
     func validate() throws {
@@ -34,8 +35,15 @@ struct RunCommand: ParsableCommand {
         let socketPath = NSTemporaryDirectory() + "hemo-run-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max)).sock"
         defer { unlink(socketPath) }
         let settings = coordinator.settings(endpoint: "ipc://" + socketPath, force: io.force)
+        let task = try task.task()
+        // Workers load the model the coordinator loaded (by absolute path); without --model they
+        // load the bundled one on their first infer job.
+        var modelArguments: [String] = []
+        if case .pseudoLabel(let model) = task, self.task.model != nil {
+            modelArguments = ["--model", URL(fileURLWithPath: model.onnxPath).standardizedFileURL.path]
+        }
         let (c, coordinatorMetrics) = try CoordinatorRunner.make(settings: settings, label: "run", io: io,
-                                                                 options: options, metrics: metrics)
+                                                                 options: options, task: task, metrics: metrics)
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var children: [Process] = []
         let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "run")
@@ -49,7 +57,7 @@ struct RunCommand: ParsableCommand {
                     p.executableURL = URL(fileURLWithPath: me)
                     p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threadsPerWorker)",
                                    "--heartbeat-ms", "\(coordinator.heartbeatMs)", "--liveness", "\(coordinator.liveness * 3)",
-                                   "--id", "local-\(ProcessInfo.processInfo.processIdentifier)-\(n)"]
+                                   "--id", "local-\(ProcessInfo.processInfo.processIdentifier)-\(n)"] + modelArguments
                     do { try p.run(); children.append(p) } catch {
                         printError("warning: cannot start worker \(n): \(error)")
                     }
@@ -64,6 +72,6 @@ struct RunCommand: ParsableCommand {
             while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
             if p.isRunning { p.terminate() }
         }
-        print(CoordinatorRunner.report(summary))
+        print(CoordinatorRunner.report(summary, task: task))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HemoCluster
 import HemoMetrics
+import HemoPseudoLabel
 import ZeroMQ
 
 /// `hemo worker`: process exams for a coordinator.
@@ -14,8 +15,8 @@ struct WorkerCommand: ParsableCommand {
 
         On its first message from the coordinator the worker prints "worker: connected: ..." on \
         stderr, and before it exits a last line "worker: exiting: REASON". Exit status: 0 when the \
-        coordinator shut the run down or the worker was drained; 1 when a CURVE key file cannot be \
-        read; 2 on a socket or protocol error (e.g. a malformed endpoint, a protocol-version \
+        coordinator shut the run down or the worker was drained; 1 when a CURVE key file or the \
+        --model cannot be read; 2 on a socket or protocol error (e.g. a malformed endpoint, a protocol-version \
         mismatch); 3 when no message came from the coordinator within --first-contact-timeout \
         (nothing listens there, or CURVE refused this worker's key).
         """
@@ -48,6 +49,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Exit with status 3 when no message from the coordinator arrives within this many seconds of starting (nothing listens at --connect, or CURVE refused this worker's key); 0, the default, waits for it forever (it may start later). Later silences only make the worker reconnect.")
     var firstContactTimeout: Double = 0
 
+    @Option(help: "The ONNX model for infer jobs, its sidecar MODEL.json beside it (default: hemo's bundled demonstration model, loaded on the first infer job). Jobs naming another model's SHA-256 are refused.")
+    var model: String?
+
+    @Flag(help: "Take build jobs only (no model is loaded).")
+    var buildOnly = false
+
     @Option(help: .hidden)
     var jobDelayMs: Int = 0
 
@@ -58,6 +65,7 @@ struct WorkerCommand: ParsableCommand {
         guard firstContactTimeout >= 0, firstContactTimeout.isFinite else { throw ValidationError("--first-contact-timeout takes seconds, 0 or more") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard (curveServerKey == nil) == (curveSecret == nil) else { throw ValidationError("--curve-server-key and --curve-secret go together") }
+        guard !(buildOnly && model != nil) else { throw ValidationError("--build-only and --model exclude each other") }
     }
 
     func run() throws {
@@ -67,6 +75,15 @@ struct WorkerCommand: ParsableCommand {
         settings.heartbeatInterval = .milliseconds(heartbeatMs)
         settings.livenessIntervals = liveness
         if jobDelayMs > 0 { settings.jobDelay = .milliseconds(jobDelayMs) }
+        if buildOnly {
+            settings.model = .none
+        } else if let model {
+            // Loaded now, so a wrong path or a sidecar mismatch stops the worker before it joins.
+            do { settings.model = .loaded(try PseudoLabelModel(onnxPath: model)) } catch {
+                exiting(because: "error: \(error)")
+                throw ExitCode(1)
+            }
+        }
         settings.maxReconnectDelay = .milliseconds(max(heartbeatMs * 8, 500))
         if let key = curveServerKey, let secret = curveSecret {
             do {

@@ -108,4 +108,25 @@ import ZeroMQ
         #expect(final.wire.fileRawBytes > 0 && final.wire.maskRawBytes > final.wire.maskPayloadBytes)
         #expect(worker.wait(seconds: 10) == 0, "\(worker.stderr)")
     }
+
+    @Test func statusIsAnsweredAndWorkersHeartbeatenWhileTheReleaseIsCommitted() throws {
+        let cohort = try TinyCohort.make(count: 3)
+        let reference = try cohort.referenceManifest()
+        var settings = fastSettings()
+        settings.commitDelay = .seconds(2) // 20 heartbeat intervals: far past the workers' liveness
+        let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("committing"), settings: settings)
+        let workers = (0..<2).map { ThreadWorker.fast(endpoint, id: "patient-\($0)") }
+        #expect(eventually(20) { coordinator.snapshot.done == 3 })
+        Thread.sleep(forTimeInterval: 0.3)
+        let reply = try StatusClient.ask(endpoint: endpoint, timeout: .seconds(1))
+        #expect(reply.completed == 3 && reply.running == 0 && reply.pending == 0)
+        #expect(!FileManager.default.fileExists(atPath: cohort.release("committing") + "/MANIFEST.sha256"), "still committing")
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        for w in workers {
+            guard case .success(.shutdown)? = w.finished(within: 5) else { Issue.record("worker did not shut down"); continue }
+            // Heartbeats kept coming during the commit: no worker took the coordinator for dead.
+            #expect(w.worker.statistics.reconnections == 0)
+        }
+    }
 }

@@ -25,8 +25,8 @@ enum Hemo {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
         let base = NSTemporaryDirectory() + "hemo-child-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
         try p.run()

@@ -122,7 +122,7 @@ import Testing
         let (wHost, wPort) = try #require(workerURL)
         let (cHost, cPort) = try #require(coordinatorURL)
         // Mid-run: the worker holds a job (each sleeps 200 ms first).
-        let sawJob = try Self.eventually(20) {
+        let sawJob = Self.eventually(20) {
             guard let w = try? PrometheusText(MetricsHTTPClient.get(host: wHost, port: wPort).body) else { return false }
             return (w.value("hemo_worker_jobs_started_total") ?? 0) >= 1
         }
@@ -147,8 +147,8 @@ final class Spawned: @unchecked Sendable {
     init(_ args: [String]) throws {
         process.executableURL = URL(fileURLWithPath: HemoExecutable.path)
         process.arguments = args
-        FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
         try process.run()

@@ -8,7 +8,7 @@ import HemoTestKit
 
 /// The tiny fixture model (scripts/make-pseudolabel-fixtures.py): a 1×1 convolution and a Gemm head, input 32×32.
 enum TinyModel {
-    static var onnxPath: String { Bundle.module.path(forResource: "tiny-model", ofType: "onnx", inDirectory: "Fixtures")! }
+    static var onnxPath: String { TinyModelFiles.onnxPath }
     static func load() throws -> PseudoLabelModel { try PseudoLabelModel(onnxPath: onnxPath) }
 
     /// A copy of the fixture model in a fresh folder with `edit` applied to its sidecar JSON.
@@ -189,5 +189,20 @@ enum TinyModel {
         PseudoLabelModel.removeSmallLesions(labels: &labels, scores: &scores, size: GridSize(3, 3, 3), rule: rule)
         #expect(labels[0] == 3 && labels[9] == 3)
         #expect(labels[26] == 0 && scores[26] == 0)
+    }
+}
+
+/// `hemo infer` reads each CT once: its provenance hash comes from the read that decodes it.
+@Suite struct PseudoLabelProvenanceTests {
+    @Test func theCTHashEqualsTheFileHash() throws {
+        let c = try TinyCohort.make(count: 2)
+        defer { try? FileManager.default.removeItem(atPath: c.root) }
+        let model = try TinyModel.load()
+        for exam in try Cohort.open(c.root).cases {
+            var times = StageTimes()
+            let (product, _) = try PseudoLabelPipeline.run(exam, model: model, options: ReleaseOptions(), threads: 1, times: &times)
+            #expect(product.inputs == [InputFile(path: exam.relative(exam.ct), sha256: try Manifest.sha256(ofFile: exam.ct))])
+            #expect(!times.entries.contains { $0.0 == "hash" }, "no separate pass over the CT just for its hash")
+        }
     }
 }

@@ -14,7 +14,11 @@ struct SchedulerPropertyTests {
         let settings = SchedulerSettings(heartbeatInterval: .seconds(1), livenessIntervals: 3, maxAttempts: 3, prefetch: 1)
         var scheduler = try Scheduler(settings: settings, exams: specs)
 
-        struct SimWorker { var id: WorkerID; var capacity: Int; var held: [Assignment] = []; var hung = false; var draining = false }
+        struct SimWorker {
+            var id: WorkerID; var capacity: Int; var held: [Assignment] = []; var hung = false; var draining = false
+            /// Refuses every job (another model); once it refused, it must be given nothing more.
+            var refuses = false; var incapable = false
+        }
         var workers: [WorkerID: SimWorker] = [:]
         var dead: [WorkerID: [Assignment]] = [:]  // for late results
         var nextWorker = 0
@@ -22,6 +26,7 @@ struct SchedulerPropertyTests {
         var ends: [CaseID: Int] = [:]
         var allDoneCount = 0
         var lastAttempt: [CaseID: UInt32] = [:]
+        var refusals: [CaseID: Int] = [:]
 
         func apply(_ directives: [SchedulerDirective]) {
             for d in directives {
@@ -30,7 +35,8 @@ struct SchedulerPropertyTests {
                 case .dispatch(let a):
                     #expect(workers[a.worker] != nil && workers[a.worker]?.draining == false, "dispatch to a usable worker")
                     #expect(a.attempt > lastAttempt[a.exam, default: 0], "attempts increase")
-                    #expect(Int(a.attempt) <= settings.maxAttempts)
+                    #expect(Int(a.attempt) <= settings.maxAttempts + refusals[a.exam, default: 0], "refusals spend no attempt")
+                    #expect(workers[a.worker]?.incapable != true, "no dispatch to a worker that refused")
                     lastAttempt[a.exam] = a.attempt
                     workers[a.worker]?.held.append(a)
                     if let w = workers[a.worker] { #expect(w.held.count <= w.capacity + settings.prefetch, "credit respected") }
@@ -42,6 +48,8 @@ struct SchedulerPropertyTests {
                     if let w = workers.removeValue(forKey: worker) { dead[worker] = w.held }
                 case .allDone:
                     allDoneCount += 1
+                case .workerIncapable(let worker, _, _):
+                    workers[worker]?.incapable = true
                 case .ignoreResult, .sendHeartbeat, .disconnectWorker:
                     break
                 }
@@ -52,13 +60,13 @@ struct SchedulerPropertyTests {
         while allDoneCount == 0 && steps < 50_000 {
             steps += 1
             let live = workers.keys.sorted()
-            let healthy = live.filter { workers[$0]?.hung == false && workers[$0]?.draining == false }
+            let healthy = live.filter { workers[$0]?.hung == false && workers[$0]?.draining == false && workers[$0]?.incapable == false }
             let roll = Int.random(in: 0..<100, using: &rng)
             if healthy.count < 2 || roll < 3 {
                 let id = WorkerID("w\(nextWorker)")
                 nextWorker += 1
                 let capacity = Int.random(in: 1...3, using: &rng)
-                workers[id] = SimWorker(id: id, capacity: capacity)
+                workers[id] = SimWorker(id: id, capacity: capacity, refuses: Int.random(in: 0..<10, using: &rng) == 0)
                 apply(scheduler.on(.workerReady(id, capacity: capacity, capabilities: .build), now: now))
             } else if roll < 15 {
                 // Time passes; non-hung workers heartbeat first.
@@ -84,7 +92,12 @@ struct SchedulerPropertyTests {
                 let job = w.held.remove(at: Int.random(in: 0..<w.held.count, using: &rng))
                 workers[id] = w
                 let outcome = Int.random(in: 0..<10, using: &rng)
-                if outcome < 6 {
+                if w.refuses {
+                    refusals[job.exam, default: 0] += 1
+                    let out = scheduler.on(.jobRefused(id, exam: job.exam, attempt: job.attempt, lacking: .build, reason: "simulated"), now: now)
+                    #expect(w.incapable || out.contains(.workerIncapable(id, lacking: .build, reason: "simulated")))
+                    apply(out)
+                } else if outcome < 6 {
                     apply(scheduler.on(.jobDone(id, exam: job.exam, attempt: job.attempt), now: now))
                 } else if outcome < 9 {
                     apply(scheduler.on(.jobFailed(id, exam: job.exam, attempt: job.attempt, stage: "infer",

@@ -44,6 +44,28 @@ struct SchedulerTests {
         #expect(s.on(.workerReady("i", capacity: 1, capabilities: [.build, .infer]), now: t0).dispatches.map(\.worker) == ["i"])
     }
 
+    @Test func aRefusedJobSpendsNoAttemptAndTheWorkerGetsNoMoreOfThatKind() throws {
+        var s = try Scheduler(settings: SchedulerSettings(maxAttempts: 1, prefetch: 0),
+                              exams: [ExamSpec(id: cid("x"), sizeEstimate: 2, requires: .infer),
+                                      ExamSpec(id: cid("y"), sizeEstimate: 1, requires: .infer)])
+        let first = s.on(.workerReady("wrong", capacity: 1, capabilities: [.build, .infer]), now: t0)
+        #expect(first.dispatches.map { "\($0.exam)#\($0.attempt)" } == ["x#1"])
+        let refused = s.on(.jobRefused("wrong", exam: cid("x"), attempt: 1, lacking: .infer, reason: "another model"), now: t0)
+        #expect(refused == [.workerIncapable("wrong", lacking: .infer, reason: "another model")],
+                "no quarantine although one attempt is allowed, and nothing more for the refusing worker")
+        #expect(s.phase(of: cid("x")) == .pending)
+        #expect(s.on(.tick, now: .seconds(0.5)).dispatches.isEmpty)
+        // A capable worker takes both; x's second attempt number is new, and it may still fail once.
+        let right = s.on(.workerReady("right", capacity: 2, capabilities: [.build, .infer]), now: .seconds(0.6))
+        #expect(right.dispatches.map { "\($0.exam)#\($0.attempt)@\($0.worker)" } == ["x#2@right", "y#1@right"])
+        let failed = s.on(.jobFailed("right", exam: cid("x"), attempt: 2, stage: "read", reason: "corrupt"), now: .seconds(0.7))
+        #expect(failed.contains { if case .quarantine(let e, _) = $0 { e == cid("x") } else { false } }, "the real failure spends the attempt")
+        // A refusing worker that restarts (READY) is trusted again.
+        let back = s.on(.workerReady("wrong", capacity: 1, capabilities: [.build, .infer]), now: .seconds(0.8))
+        #expect(back.dispatches.isEmpty, "nothing left to dispatch")
+        #expect(s.status.workers.first { $0.id == "wrong" } != nil)
+    }
+
     @Test func heartbeatTimeoutKillsTheWorkerAndRedispatches() throws {
         var s = try Scheduler(exams: [exam("a", 2), exam("b", 1)])
         _ = s.on(.workerReady("w1", capacity: 1, capabilities: .build), now: t0) // a, b (prefetch)

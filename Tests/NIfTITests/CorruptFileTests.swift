@@ -148,6 +148,24 @@ let corruptCases: [CorruptCase] = [
         }
         // The scaled reader validates the same way.
         #expect(throws: NIfTIError.self) { try NIfTIFile.readScaled(path, as: Float.self, options: corrupt.options) }
+        // So do the hashing reader and the in-memory decoder, which names the bytes as told.
+        #expect { try NIfTIFile.readHashed(path, options: corrupt.options) } throws: {
+            ($0 as? NIfTIError)?.code == corrupt.expected && ($0 as? NIfTIError)?.path == path
+        }
+        let onDisk = [UInt8](FileManager.default.contents(atPath: path)!)
+        for scaled in [false, true] {
+            do {
+                if scaled {
+                    _ = try NIfTIFile.readScaledImage(bytes: onDisk, name: "exam-7/ct.nii", as: Float.self, options: corrupt.options)
+                } else {
+                    _ = try NIfTIFile.read(bytes: onDisk, name: "exam-7/ct.nii", options: corrupt.options)
+                }
+                Issue.record("decoding from memory succeeded; expected \(corrupt.expected)")
+            } catch {
+                #expect(error.code == corrupt.expected, "\(error)")
+                #expect(error.description.hasPrefix("exam-7/ct.nii: "))
+            }
+        }
     }
 
     @Test func missingFileIsNotFound() {

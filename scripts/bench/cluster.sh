@@ -6,20 +6,22 @@
 # seconds per exam both ways, wire bytes per exam and the LZ4 ratio of the mask chunks, and checks
 # that both releases have the same MANIFEST.sha256. The machine may be shared: the CPU seconds per
 # exam say what each way costs whatever the load. (No Python peer: the peer of a cluster run is our
-# own one-process build.)
+# own one-process build.) With --infer the pair is `hemo infer --threads 2` against
+# `hemo run --workers 2 --infer` (the bundled default model): pseudo-labelling through the cluster.
 set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/bench/cluster.sh [--cases N] [--repeats R] [--transfer shared|inline] [--keep DIR]
+Usage: scripts/bench/cluster.sh [--cases N] [--repeats R] [--transfer shared|inline] [--infer] [--keep DIR]
 
 Builds `hemo` in release, writes a synthetic cohort (`hemo synth --cases N`), then alternates
-`hemo build --threads 2` and `hemo run --workers 2` R times each. Defaults: --cases 20 --repeats 3
---transfer shared.
+`hemo build --threads 2` and `hemo run --workers 2` R times each (with --infer: `hemo infer
+--threads 2` and `hemo run --workers 2 --infer`, the bundled model). Defaults: --cases 20
+--repeats 3 --transfer shared.
 USAGE
 }
 
-cases=20 repeats=3 transfer=shared keep=""
+cases=20 repeats=3 transfer=shared keep="" infer=0
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -27,6 +29,7 @@ while (($#)); do
         --repeats) repeats=$2; shift 2 ;;
         --transfer) transfer=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
+        --infer) infer=1; shift ;;
         *) echo "cluster.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -47,25 +50,31 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 # CPU seconds (user + system) of a command and the children it waited for, from GNU time.
 cpu_of() { awk '{print $1 + $2}' "$1"; }
 
-build_times=() run_times=() build_cpu=() run_cpu=() wire_line=""
+# The one-process command and the cluster's extra arguments.
+if ((infer)); then
+    single=(infer) single_name="hemo infer --threads 2" extra=(--infer)
+else
+    single=(build) single_name="hemo build --threads 2" extra=()
+fi
+build_times=() run_times=() build_cpu=() run_cpu=() ratios=() wire_line=""
 for ((r = 1; r <= repeats; r++)); do
     t0=$(now)
     /usr/bin/time -f '%U %S' -o "$work/build.cpu" \
-        "$hemo" build --cohort "$work/cohort" --out "$work/build" --threads 2 --force >/dev/null 2>&1
+        "$hemo" "${single[@]}" --cohort "$work/cohort" --out "$work/build" --threads 2 --force >/dev/null 2>&1
     t1=$(now)
     /usr/bin/time -f '%U %S' -o "$work/run.cpu" \
-        "$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force \
+        "$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force "${extra[@]}" \
         >"$work/run.out" 2>"$work/run.err"
     t2=$(now)
     out=$(cat "$work/run.out")
     b=$(echo "$t1 - $t0" | bc -l) c=$(echo "$t2 - $t1" | bc -l)
     bc_=$(cpu_of "$work/build.cpu") rc_=$(cpu_of "$work/run.cpu")
-    build_times+=("$b") run_times+=("$c") build_cpu+=("$bc_") run_cpu+=("$rc_")
+    build_times+=("$b") run_times+=("$c") build_cpu+=("$bc_") run_cpu+=("$rc_") ratios+=("$(echo "$c / $b" | bc -l)")
     wire_line=$(echo "$out" | grep '^wire:' || true)
-    printf 'run %d: hemo build --threads 2 %.3f s (%.2f CPU-s), hemo run --workers 2 %.3f s (%.2f CPU-s)\n' \
-        "$r" "$b" "$bc_" "$c" "$rc_"
+    printf 'run %d: %s %.3f s (%.2f CPU-s), hemo run --workers 2 %s%.3f s (%.2f CPU-s)\n' \
+        "$r" "$single_name" "$b" "$bc_" "${extra[*]:+${extra[*]} }" "$c" "$rc_"
     if ! cmp -s "$work/build/MANIFEST.sha256" "$work/run/MANIFEST.sha256"; then
-        echo "MANIFEST MISMATCH between hemo build and hemo run (logs: $work/run.err)" >&2
+        echo "MANIFEST MISMATCH between $single_name and hemo run (logs: $work/run.err)" >&2
         exit 1
     fi
 done
@@ -76,9 +85,11 @@ cb=$(printf '%s\n' "${build_cpu[@]}" | median)
 cr=$(printf '%s\n' "${run_cpu[@]}" | median)
 overhead=$(echo "($mr - $mb) / $mb * 100" | bc -l)
 cpu_overhead=$(echo "($cr - $cb) / $cb * 100" | bc -l)
+mp=$(printf '%s\n' "${ratios[@]}" | median)
 echo "== medians over $repeats runs, $cases cases, transfer $transfer"
-printf 'hemo build --threads 2: %.3f s, %.3f CPU-s/exam\nhemo run --workers 2:   %.3f s, %.3f CPU-s/exam\n' \
-    "$mb" "$(echo "$cb / $cases" | bc -l)" "$mr" "$(echo "$cr / $cases" | bc -l)"
-printf 'overhead: %+.1f %% of wall time (target <= 5 %%), %+.1f %% of CPU time\n' "$overhead" "$cpu_overhead"
+printf '%s: %.3f s, %.3f CPU-s/exam\nhemo run --workers 2 %s: %.3f s, %.3f CPU-s/exam\n' \
+    "$single_name" "$mb" "$(echo "$cb / $cases" | bc -l)" "${extra[*]}" "$mr" "$(echo "$cr / $cases" | bc -l)"
+printf 'overhead: %+.1f %% of wall time (target <= 5 %%), %+.1f %% of CPU time; median of the paired per-run ratios %+.1f %%\n' \
+    "$overhead" "$cpu_overhead" "$(echo "($mp - 1) * 100" | bc -l)"
 echo "$wire_line"
 echo "manifests identical: yes"

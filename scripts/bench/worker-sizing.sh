@@ -29,7 +29,9 @@ echo "cohort: $cases exams of 512x512x40 (int16), $(du -sh "$work/cohort" | cut 
 printf '%-8s %7s %8s | %16s %13s %11s | %16s %13s | %s\n' spacing threads capacity "worker peak RSS" "worker CPU/ex" "wall/exam" "coord. peak RSS" "coord. CPU/ex" "stage s/exam"
 for config in "native 1 1" "native 2 1" "native 1 2" "1,1,1 1 1"; do
     read -r spacing threads capacity <<<"$config"
-    rm -rf "$work/release" "$work"/.release*
+    # Remove the last configuration's output first: otherwise the loop below can read the old
+    # coordinator's endpoint before the new one's redirect truncates the file, and hang.
+    rm -rf "$work/release" "$work"/.release* "$work/coordinator.out"
     /usr/bin/time -v -o "$work/coordinator.time" "$hemo" coordinator --cohort "$work/cohort" --out "$work/release" \
         --bind tcp://127.0.0.1:0 --spacing "$spacing" >"$work/coordinator.out" 2>/dev/null &
     coordinator=$!

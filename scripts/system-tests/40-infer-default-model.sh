@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # System test: `hemo infer` with the bundled default model, run from a folder outside the checkout
 # (so the model must come from the resource bundle beside the executable), on a small synthetic
-# cohort; then `hemo release verify` on the output, a check of the pseudo-label columns, and a
-# rerun with another thread count that must give the same MANIFEST.sha256.
+# cohort; then `hemo release verify` on the output, a check of the pseudo-label columns, a
+# rerun with another thread count, and `hemo run --infer` (a coordinator and two worker
+# processes loading the bundled model), each of which must give the same MANIFEST.sha256.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 HEMO="${HEMO:-$(cd "$(dirname "$0")/../.." && pwd)/.build/debug/hemo}"
@@ -22,4 +23,8 @@ grep -q '"kind": "pseudo-labels"' r1/dataset.json || { echo "FAIL: dataset.json 
 grep -q 'weak_any' r1/labels/patient_labels.csv || { echo "FAIL: weak_labels.csv present but no weak_* columns"; exit 1; }
 "$HEMO" infer --cohort cohort --out r2 --threads 2 > /dev/null 2>&1
 cmp -s r1/MANIFEST.sha256 r2/MANIFEST.sha256 || { echo "FAIL: --threads 1 and 2 give different releases"; exit 1; }
-echo "ok: hemo infer with the default model, verify passes, same bytes for 1 and 2 threads"
+"$HEMO" run --cohort cohort --out r3 --workers 2 --infer > run.out 2> run.err \
+    || { cat run.err; echo "FAIL: hemo run --infer"; exit 1; }
+grep -q 'pseudo-labels, model hemo-default.onnx' run.out || { cat run.out; echo "FAIL: hemo run --infer did not report the model"; exit 1; }
+cmp -s r1/MANIFEST.sha256 r3/MANIFEST.sha256 || { echo "FAIL: hemo run --infer and hemo infer give different releases"; exit 1; }
+echo "ok: hemo infer with the default model, verify passes, same bytes for 1 and 2 threads and for hemo run --infer with 2 workers"
