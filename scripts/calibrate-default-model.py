@@ -10,18 +10,22 @@ Then it scores every rule of the grid
     and keep a slice's components iff p_any >= min_p_any
 
 by slice-level F1 (any) and pooled binary lesion Dice, and prints the best rules. The chosen
-values go into the sidecar's `postprocess` (format_version 2), see ModelSidecar.md.
+values go into the sidecar's `postprocess.filter` (format_version 2), see ModelSidecar.md: with
+--write-sidecar the best uniform rule (the criterion below) is written into MODEL.json, with its
+validation figures (scripts/train-default-model.sh does this after training).
 
 Usage:
   hemo synth --out /tmp/val-3000 --cases 20 --seed 3000
   python3 scripts/calibrate-default-model.py --model Sources/HemoInference/DefaultModel/hemo-default.onnx \
-      --cohort /tmp/val-3000 [--cohort /tmp/val-3001]
+      --cohort /tmp/val-3000 [--cohort /tmp/val-3001] [--write-sidecar]
 """
 import argparse
+import hashlib
 import importlib.util
 import itertools
 import json
 import os
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -31,6 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("infer_peer", os.path.join(HERE, "bench", "infer_peer.py"))
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
+sys.path.insert(0, HERE)
+import default_model_sidecar  # noqa: E402  (beside this script)
 
 EVAL_SEEDS_FORBIDDEN = {77}
 
@@ -97,15 +103,23 @@ def main():
     p.add_argument("--model", required=True)
     p.add_argument("--cohort", action="append", required=True, help="validation cohort(s) with truth/")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--write-sidecar", action="store_true",
+                   help="write the best uniform rule into the model's sidecar (postprocess.filter, format_version 2)")
+    p.add_argument("--cohorts-note", default=default_model_sidecar.VALIDATION_COHORTS,
+                   help="how the --cohort folders were made, recorded in the sidecar with --write-sidecar")
     args = p.parse_args()
-    with open(os.path.splitext(args.model)[0] + ".json") as fh:
+    sidecar_path = os.path.splitext(args.model)[0] + ".json"
+    with open(sidecar_path) as fh:
         sidecar = json.load(fh)
     pipe = peer.Pipeline(args.model, sidecar, args.threads, 16)
+    # The cache of a cohort's measurements is per model: a retrained model must not reuse another's.
+    with open(args.model, "rb") as fh:
+        model_digest = hashlib.sha256(fh.read()).hexdigest()[:16]
     all_s, all_c = [], []
     for cohort in args.cohort:
         with open(os.path.join(cohort, "weak_labels.csv")) as fh:
             pass  # a hemo synth cohort
-        cache = os.path.join(cohort, ".calibration-cache.npz")
+        cache = os.path.join(cohort, f".calibration-cache-{model_digest}.npz")
         if os.path.exists(cache):
             z = np.load(cache); s, c = z["slices"], z["comps"]
         else:
@@ -116,7 +130,8 @@ def main():
         all_s.append(s); all_c.append(c)
     slices = np.concatenate(all_s); comps = np.concatenate(all_c)
     print(f"slices {len(slices)} (positive {int(slices[:, 0].sum())}), components {len(comps)}")
-    print("unfiltered:", score(slices, comps, [0] * 5, 0, 0))
+    unfiltered = score(slices, comps, [0] * 5, 0, 0)
+    print("unfiltered:", unfiltered)
     results = []
     sizes = [0, 25, 50, 75, 100, 125, 150, 200, 300, 400]
     for m, sc, pa in itertools.product(sizes, [0, 0.4, 0.5, 0.6, 0.7], [0, 0.05, 0.1, 0.2, 0.3, 0.5]):
@@ -146,6 +161,20 @@ def main():
                     best = (key, v)
             mins[t] = best[1]
     print("per-subtype min_pixels", mins, "min_score", sc, "min_p_any", pa, "->", score(slices, comps, mins, sc, pa))
+    if args.write_sidecar:
+        (f1, dice, _, _, _), m, sc, pa = results[0]
+        sidecar["format_version"] = default_model_sidecar.FORMAT_VERSION
+        sidecar.setdefault("postprocess", {})["filter"] = default_model_sidecar.make_filter(m, sc, pa, {
+            "script": "scripts/calibrate-default-model.py",
+            "cohorts": args.cohorts_note,
+            "criterion": default_model_sidecar.CALIBRATION_CRITERION,
+            "validation_slice_f1_any": round(float(f1), 4),
+            "validation_dice_pooled": round(float(dice), 4),
+            "validation_unfiltered_slice_f1_any": round(float(unfiltered[0]), 4),
+        })
+        default_model_sidecar.write_sidecar(sidecar_path, sidecar)
+        print(f"wrote the best uniform rule (min_component_pixels {m}, min_component_score {sc}, min_slice_p_any {pa}) "
+              f"into {sidecar_path}")
 
 
 if __name__ == "__main__":

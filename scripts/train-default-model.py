@@ -14,12 +14,14 @@ Pipeline:
      relu(logit_subtype - logit_background) (and of the same minus 2) from the segmentation
      logits, and a Gemm turns these 10 features into 6 logits (any + EPH..IVH). The Gemm is fitted
      by logistic regression on full 256 x 256 training slices after the U-Net is trained.
-  5. Export to ONNX (opset 13, dynamic batch/height/width) and write the JSON sidecar.
+  5. Export to ONNX (opset 13, dynamic batch/height/width) and write the JSON sidecar (format
+     version 2, scripts/default_model_sidecar.py) with the post-processing filter calibrated for
+     the shipped model; scripts/train-default-model.sh then recalibrates that filter for the new
+     model with scripts/calibrate-default-model.py --write-sidecar.
 
 Run through scripts/train-default-model.sh, which installs what this needs.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -31,12 +33,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SUBTYPES = ["EPH", "SDH", "SAH", "IPH", "IVH"]
-# (name, width, level) in HU; channel value = clip((HU - (level - width/2)) / width, 0, 1).
-WINDOWS = [("brain", 80.0, 40.0), ("subdural", 200.0, 80.0), ("blood", 40.0, 60.0)]
-INPUT_SIZE = 256
-FORMAT_NAME = "hemocluster-model-sidecar"
-FORMAT_VERSION = 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import default_model_sidecar  # noqa: E402  (beside this script)
+from default_model_sidecar import INPUT_SIZE, SUBTYPES, WINDOWS  # noqa: E402,F401
 
 
 def parse_args():
@@ -343,64 +342,26 @@ def main():
                       do_constant_folding=True)
     size = os.path.getsize(out)
     print(f"wrote {out} ({size} bytes)", flush=True)
-    sidecar = make_sidecar(args, seeds, step, train_seconds, params)
-    with open(os.path.splitext(out)[0] + ".json", "w") as fh:
-        json.dump(sidecar, fh, indent=2)
-        fh.write("\n")
+    sidecar_path = os.path.splitext(out)[0] + ".json"
+    default_model_sidecar.write_sidecar(sidecar_path, make_sidecar(args, seeds, step, train_seconds, params))
+    print(f"wrote {sidecar_path} (format_version {default_model_sidecar.FORMAT_VERSION}; its filter holds the "
+          f"shipped model's calibrated values until calibrate-default-model.py --write-sidecar recalibrates it)", flush=True)
     print(f"total {time.time() - t0:.0f} s", flush=True)
 
 
 def make_sidecar(args, seeds, steps, train_seconds, params):
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "model": {"file": os.path.basename(args.out), "architecture": "2D U-Net, 5 levels, widths " + args.widths.replace(",", "-"),
-                  "parameters": params, "opset": 13},
-        "input": {
-            "name": "image",
-            "layout": "NCHW",
-            "dtype": "float32",
-            "height": INPUT_SIZE,
-            "width": INPUT_SIZE,
-            "axes": {"H": "NIfTI j (row, y)", "W": "NIfTI i (column, x)", "slice": "NIfTI k"},
-            "size_multiple": 16,
-            "resize": {"method": "bilinear", "coordinates": "half_pixel", "antialias": False,
-                       "source_clamp": "src = max((dst + 0.5) * in / out - 0.5, 0); i0 = min(floor(src), in - 1); i1 = min(i0 + 1, in - 1); value = (1 - (src - i0)) * a[i0] + (src - i0) * a[i1]",
-                       "applied_to": "HU as float32, before windowing"},
-            "channels": [{"index": i, "name": n, "window_width": w, "window_level": l,
-                          "formula": f"clip((HU - {l - w / 2:g}) / {w:g}, 0, 1)"}
-                         for i, (n, w, l) in enumerate(WINDOWS)],
-            "normalization": {"after_window": "none", "mean": None, "std": None},
-            "hu_source": "NIfTI voxel * scl_slope + scl_inter (slope 0 means 1)",
-        },
-        "outputs": {
-            "seg_logits": {"shape": ["N", 6, "H", "W"],
-                           "classes": ["background"] + SUBTYPES, "class_values": [0, 1, 2, 3, 4, 5],
-                           "kind": "logits"},
-            "cls_logits": {"shape": ["N", 6], "labels": ["any"] + SUBTYPES, "kind": "logits",
-                           "probability": "sigmoid"},
-        },
-        "postprocess": {
-            "mask": {"resize_logits": {"method": "bilinear", "coordinates": "half_pixel", "antialias": False,
-                                        "target": "the CT slice grid (I x J)"},
-                     "decision": "argmax over the 6 classes at every voxel; ties go to the lowest class index",
-                     "label_map": "argmax value 0..5"},
-            "slice_probabilities": "p = sigmoid(cls_logits), order any, EPH, SDH, SAH, IPH, IVH",
-            "slice_labels": {"rule": "mask",
-                             "text": "label(subtype, slice) = 1 iff the slice's argmax mask has at least one voxel of that subtype; any = OR of the five. The probabilities are reported, not thresholded, so labels always agree with the masks.",
-                             "probability_threshold_for_reporting_only": 0.5},
-        },
-        "training": {
-            "script": "scripts/train-default-model.py (via scripts/train-default-model.sh)",
-            "data": f"hemo synth, seeds {seeds}, {args.cases_per_seed} cases each, 512 x 512, positive fraction {args.positive_fraction}, annotations labelmap",
-            "held_out": "seed 77 (20 exams) and seeds >= 5000 are evaluation only",
-            "crop": args.crop, "batch": args.batch, "steps": steps, "lr": args.lr, "optimizer": "AdamW, cosine",
-            "loss": "soft-target cross-entropy + foreground soft Dice",
-            "warm_start": args.init_onnx and os.path.basename(args.init_onnx),
-            "torch_seed": args.seed, "train_seconds": round(train_seconds), "threads": args.threads,
-            "cls_head": f"logistic regression on {2 * args.cls_slices} full training slices after the U-Net",
-        },
+    """The format-2 sidecar of the model this run exported (default filter: the shipped model's)."""
+    training = {
+        "script": "scripts/train-default-model.py (via scripts/train-default-model.sh)",
+        "data": f"hemo synth, seeds {seeds}, {args.cases_per_seed} cases each, 512 x 512, positive fraction {args.positive_fraction}, annotations labelmap",
+        "held_out": "seed 77 (20 exams) and seeds >= 5000 are evaluation only",
+        "crop": args.crop, "batch": args.batch, "steps": steps, "lr": args.lr, "optimizer": "AdamW, cosine",
+        "loss": "soft-target cross-entropy + foreground soft Dice",
+        "warm_start": args.init_onnx and os.path.basename(args.init_onnx),
+        "torch_seed": args.seed, "train_seconds": round(train_seconds), "threads": args.threads,
+        "cls_head": f"logistic regression on {2 * args.cls_slices} full training slices after the U-Net",
     }
+    return default_model_sidecar.make_sidecar(args.out, args.widths, params, training)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@
 #   workers/wK.pid         "HOST PID" of worker K (HOST is "local" for this machine)
 #   workers/wK.draining    the same, once SIGTERM was sent (it finishes its jobs, then exits)
 #   workers/wK.log         log of a local worker (remote workers log under --remote-dir there)
+#   workers/wK.exit        written by the launcher once worker K exited: "pid PID status S", then
+#                          the last lines of its log (remote workers: under --remote-dir there)
+#   workers/wK.logdir      the folder of worker K's log and exit record on its host
 #   workers.lock           serialises concurrent scale-workers runs (flock)
 #
 # Keys folder (--keys DIR), made with `hemo keygen` (see the README, "Keys"):
