@@ -32,6 +32,13 @@ public struct CoordinatorSettings: Sendable {
     /// Messages the poll loop reads from the ROUTER in one go before it runs the scheduler's tick
     /// (liveness, leases, heartbeats) and collects finished writes.
     public var receiveBatch = 256
+    /// Results verified and waiting for the writer threads (each holds an exam's encoded files in
+    /// memory) above which no new JOB is dispatched; dispatch resumes when half are written. Bounds
+    /// the coordinator's memory when the disk, not the workers, is the bottleneck.
+    public var maxQueuedResults = 32
+    /// A pause before each release write (fault drills and tests: makes the writers the
+    /// bottleneck); `nil` in normal use.
+    public var writeDelay: Duration?
     /// A pause before the release is committed (fault drills and tests: keeps the commit running
     /// long enough to ask for status or kill the coordinator during it); `nil` in normal use.
     public var commitDelay: Duration?
@@ -279,7 +286,7 @@ public final class Coordinator: @unchecked Sendable {
             let requires = c.task.requiredCapabilities
             let exams = c.cohort.cases.map { ExamSpec(id: $0.id, sizeEstimate: UInt64(max(0, $0.sizeEstimate)), requires: requires) }
             scheduler = try Scheduler(settings: c.settings.scheduler, exams: exams, alreadyFinished: c.alreadyFinished)
-            writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, wake: wake)
+            writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, wake: wake, delay: c.settings.writeDelay)
             throughput = ThroughputWindow(window: c.settings.throughputWindow, start: .zero)
             total = c.cohort.cases.count + c.cohort.problems.count
             resumed = c.alreadyFinished.count
@@ -344,6 +351,7 @@ public final class Coordinator: @unchecked Sendable {
                 }
                 for done in writer.takeCompleted() {
                     writesOutstanding -= 1
+                    balanceWriters()
                     if let failure = done.failure {
                         failedCount += 1
                         c.settings.log("exam \(done.exam) could not be written: \(failure)")
@@ -665,6 +673,30 @@ public final class Coordinator: @unchecked Sendable {
                 }
             }
             refreshStatus(force: false)
+            balanceWriters()
+        }
+
+        /// Whether dispatch is paused because the writers are behind (``CoordinatorSettings/maxQueuedResults``).
+        var dispatchPaused = false
+        var lastPauseLog: UInt64 = 0
+
+        /// Back-pressure: with `maxQueuedResults` results waiting for the writers, no new JOB goes
+        /// out until they are down to half; the scheduler keeps everything else going.
+        func balanceWriters() {
+            let limit = max(1, c.settings.maxQueuedResults)
+            if !dispatchPaused && writesOutstanding >= limit {
+                dispatchPaused = true
+                wire.dispatchPauses += 1
+                let t = monotonicNanoseconds()
+                if t &- lastPauseLog > 10_000_000_000 {
+                    lastPauseLog = t
+                    c.settings.log("dispatch paused: \(writesOutstanding) results wait for the release writers (the disk or --writer-threads is the bottleneck); it resumes at \(limit / 2)")
+                }
+                apply(scheduler.on(.pauseDispatch, now: now))
+            } else if dispatchPaused && writesOutstanding <= limit / 2 {
+                dispatchPaused = false
+                apply(scheduler.on(.resumeDispatch, now: now))
+            }
         }
 
         /// Stores the scheduler's status for other threads (metrics scrapes), at most every 100 ms
@@ -715,7 +747,7 @@ final class WriterPool: @unchecked Sendable {
     private let completed = Locked<[Completion]>([])
     private let threads: Int
 
-    init(threads: Int, assembly: ReleaseAssembly, wake: WakeLine) {
+    init(threads: Int, assembly: ReleaseAssembly, wake: WakeLine, delay: Duration? = nil) {
         self.threads = max(1, threads)
         for n in 0..<self.threads {
             let t = Thread { [self] in
@@ -728,6 +760,7 @@ final class WriterPool: @unchecked Sendable {
                         continue
                     }
                     let id = result.record.id
+                    if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
                     var times = StageTimes()
                     var failure: String?
                     do {

@@ -19,6 +19,8 @@ public struct WireCounters: Sendable, Equatable {
     public var cancelsSent = 0
     /// Messages dropped as malformed or unexpected.
     public var droppedMessages = 0
+    /// Times dispatch was paused because the release writers were behind (back-pressure).
+    public var dispatchPauses = 0
 
     /// Counters at zero.
     public init() {}

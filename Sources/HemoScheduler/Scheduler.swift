@@ -32,6 +32,8 @@ import HemoCore
 ///   rejoined), when the run ends. A result the
 ///   worker sends for it first is ignored and settles it.
 /// - **Drain.** A draining worker keeps its attempts but gets nothing new.
+/// - **Back-pressure.** Between ``SchedulerEvent/pauseDispatch`` and ``SchedulerEvent/resumeDispatch``
+///   nothing is dispatched (the shell's release writers are behind); everything else goes on.
 /// - **Resume.** Exams finished in an earlier run are counted as completed and never dispatched.
 /// - **End.** ``SchedulerDirective/allDone`` is emitted once, after every exam is completed or
 ///   quarantined. ``SchedulerEvent/runEnded(reason:)`` ends a run early: every attempt still out
@@ -80,6 +82,8 @@ public struct Scheduler: Sendable {
     private var nextJobID: UInt64 = 1
     private var announcedAllDone = false
     private var ended = false
+    /// The shell asked for no new dispatches (``SchedulerEvent/pauseDispatch``).
+    private var dispatchPaused = false
     /// Attempts taken from a worker that may still be computing them and was not told yet
     /// (it was declared dead, or restarted): cancelled when it rejoins or the run ends.
     private var stale: [WorkerID: Set<AttemptRef>] = [:]
@@ -181,6 +185,10 @@ public struct Scheduler: Sendable {
             tick(now: now, readUntil: min(now, until), &out)
         case let .runEnded(reason):
             endRun(reason: reason, &out)
+        case .pauseDispatch:
+            dispatchPaused = true
+        case .resumeDispatch:
+            dispatchPaused = false
         }
         fill(now: now, &out)
         if finished == exams.count && !announcedAllDone {
@@ -445,7 +453,7 @@ public struct Scheduler: Sendable {
     }
 
     private mutating func fill(now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
-        guard !ended, !pending.isEmpty, hasFreeCredit else { return }
+        guard !ended, !dispatchPaused, !pending.isEmpty, hasFreeCredit else { return }
         var waiting: [Int] = []
         while let e = pending.pop() {
             switch choose(e) {

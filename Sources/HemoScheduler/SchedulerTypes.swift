@@ -138,6 +138,11 @@ public enum SchedulerEvent: Hashable, Sendable {
     /// The shell ends the run before every exam finished (stopped): cancel every attempt still
     /// out, dispatch nothing more.
     case runEnded(reason: String)
+    /// The shell cannot take more results for now (its release writers are behind): dispatch
+    /// nothing new until ``resumeDispatch``. Attempts out continue; liveness and leases too.
+    case pauseDispatch
+    /// The shell can take results again: dispatch resumes.
+    case resumeDispatch
 }
 
 /// Why an attempt ended without a result.

@@ -28,10 +28,13 @@ struct CoordinatorOptionGroup: ParsableArguments {
     @Option(help: "Threads writing released cases on the coordinator.")
     var writerThreads: Int = 2
 
+    @Option(help: "Verified results waiting for the writers (each holds an exam's files in memory) above which dispatch pauses until half are written.")
+    var maxQueuedResults: Int = 32
+
     func validate() throws {
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
-        guard liveness >= 1, maxAttempts >= 1, writerThreads >= 1 else {
-            throw ValidationError("--liveness, --max-attempts and --writer-threads must be at least 1")
+        guard liveness >= 1, maxAttempts >= 1, writerThreads >= 1, maxQueuedResults >= 1 else {
+            throw ValidationError("--liveness, --max-attempts, --writer-threads and --max-queued-results must be at least 1")
         }
         guard TransferMode(rawValue: transfer) != nil else { throw ValidationError("--transfer takes shared or inline (got '\(transfer)')") }
         guard jobTimeout >= 0 else { throw ValidationError("--job-timeout must be 0 or more seconds") }
@@ -45,6 +48,7 @@ struct CoordinatorOptionGroup: ParsableArguments {
                                         jobTimeout: jobTimeout > 0 ? .milliseconds(Int64(jobTimeout * 1000)) : nil)
         s.transfer = TransferMode(rawValue: transfer) ?? .shared
         s.writerThreads = writerThreads
+        s.maxQueuedResults = maxQueuedResults
         s.force = force
         return s
     }
@@ -134,6 +138,7 @@ enum CoordinatorRunner {
         lines.append("lesions: " + Subtype.allCases.map { "\($0.name) \(lesions[$0] ?? 0)" }.joined(separator: ", "))
         lines.append("wire: \(s.dispatches) jobs, \(s.jobBytesSent) bytes sent, \(s.resultBytesReceived) bytes received, \(String(format: "%.0f", s.wireBytesPerExam)) bytes/exam, mask chunks LZ4 ratio \(String(format: "%.2f", s.chunkCompressionRatio)) (\(s.chunkRawBytes) → \(s.chunkPayloadBytes) bytes), release files \(s.wire.fileRawBytes) → \(s.wire.filePayloadBytes) bytes (LZ4 ratio \(String(format: "%.3f", s.fileCompressionRatio)))"
                      + (s.wire.cancelsSent > 0 ? ", \(s.wire.cancelsSent) cancels sent" : "")
+                     + (s.wire.dispatchPauses > 0 ? ", dispatch paused \(s.wire.dispatchPauses) times for the writers" : "")
                      + (s.inlineRawBytes > 0 ? ", inline inputs \(s.inlineRawBytes) → \(s.inlineCompressedBytes) bytes" : "")
                      + (s.droppedMessages > 0 ? ", \(s.droppedMessages) malformed messages dropped" : ""))
         lines.append("stage seconds (workers and coordinator writers, summed over exams): " + s.workerStages.entries.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))

@@ -130,3 +130,31 @@ import ZeroMQ
         }
     }
 }
+
+@Suite(.serialized) struct ClusterBackPressureTests {
+    @Test func slowWritersPauseDispatchAndBoundTheResultsWaitingInMemory() throws {
+        let cohort = try TinyCohort.make(count: 16)
+        let reference = try cohort.referenceManifest()
+        var settings = fastSettings()
+        settings.writerThreads = 1
+        settings.writeDelay = .milliseconds(120)
+        settings.maxQueuedResults = 2
+        // Results verified but not yet written, as the poll thread sees them.
+        let waiting = Locked((now: 0, most: 0))
+        settings.observer = { event in
+            switch event {
+            case .resultAccepted: waiting.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+            case .released, .failed: waiting.withLock { $0.now -= 1 }
+            default: break
+            }
+        }
+        let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("slow-writer"), settings: settings)
+        let workers = (0..<3).map { ThreadWorker.fast(endpoint, id: "fast-\($0)") }
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.wire.dispatchPauses > 0, "the writers were behind, so dispatch should have paused")
+        // The limit, plus what was already out when dispatch paused: 3 workers × (capacity 1 + prefetch 1).
+        #expect(waiting.withLock { $0.most } <= 2 + 3 * 2, "at most \(waiting.withLock { $0.most }) results waited")
+        for w in workers { _ = w.finished(within: 5) }
+    }
+}

@@ -220,3 +220,21 @@ struct SchedulerTests {
         #expect(try run() == run())
     }
 }
+
+@Suite("Scheduler back-pressure")
+struct SchedulerBackPressureTests {
+    @Test func nothingIsDispatchedWhilePausedAndDispatchResumesAfter() throws {
+        var s = try Scheduler(settings: SchedulerSettings(prefetch: 0), exams: (0..<4).map { exam("e\($0)", 10 - UInt64($0)) })
+        #expect(s.on(.pauseDispatch, now: .zero).isEmpty)
+        #expect(s.on(.workerReady("w", capacity: 2, capabilities: .build), now: .zero).dispatches.isEmpty)
+        #expect(s.on(.tick, now: .seconds(0.5)).dispatches.isEmpty)
+        let resumed = s.on(.resumeDispatch, now: .seconds(0.6))
+        #expect(resumed.dispatches.map(\.exam.rawValue) == ["e0", "e1"])
+        // A pause does not stop results: the running attempt still completes.
+        _ = s.on(.pauseDispatch, now: .seconds(0.7))
+        let done = s.on(.jobDone("w", exam: cid("e0"), attempt: 1), now: .seconds(0.8))
+        #expect(done.contains(.examCompleted(cid("e0"), attempt: 1, worker: "w")))
+        #expect(done.dispatches.isEmpty, "the freed credit waits for the resume")
+        #expect(s.on(.resumeDispatch, now: .seconds(0.9)).dispatches.map(\.exam.rawValue) == ["e2"])
+    }
+}
