@@ -33,7 +33,7 @@ public final class CoordinatorMetrics: @unchecked Sendable {
     let examsTotal, examsResumed, examsInFlight, queueDepth, workersConnected, workerSlots, workersDraining: Gauge
     let examsDone, examsFailed, examsQuarantined, dispatches, retries: Counter
     // Wire.
-    let bytesReceived, bytesSent, messagesReceived, messagesSent: Counter
+    let wire: WireTrafficMetrics
     // Latency.
     let roundTrip: ValueHistogram
     private let stageHistograms: LabelledFamily<ValueHistogram>
@@ -56,10 +56,7 @@ public final class CoordinatorMetrics: @unchecked Sendable {
         examsQuarantined = r.hemoCounter(name: "hemo_exams_quarantined_total", help: "Exams quarantined after their last attempt failed (a subset of hemo_exams_failed_total).")
         dispatches = r.hemoCounter(name: "hemo_jobs_dispatched_total", help: "JOB messages sent (attempts, retries included).")
         retries = r.hemoCounter(name: "hemo_job_retries_total", help: "JOB messages for a second or later attempt of an exam.")
-        bytesReceived = r.hemoCounter(name: "hemo_wire_received_bytes_total", help: "Bytes of messages received from workers (all frames but the routing id).")
-        bytesSent = r.hemoCounter(name: "hemo_wire_sent_bytes_total", help: "Bytes of messages sent to workers (all frames but the routing id).")
-        messagesReceived = r.hemoCounter(name: "hemo_wire_received_messages_total", help: "Messages received from workers.")
-        messagesSent = r.hemoCounter(name: "hemo_wire_sent_messages_total", help: "Messages sent to workers.")
+        wire = WireTrafficMetrics(registry: r, prefix: "hemo_wire", peer: "workers", note: " (all frames but the routing id)")
         roundTrip = r.hemoHistogram(name: "hemo_job_round_trip_seconds", buckets: hemoLatencyBuckets,
                                          help: "From JOB sent to its DONE accepted with every chunk, per attempt.")
         stageHistograms = LabelledFamily { stage in
@@ -102,11 +99,9 @@ public final class CoordinatorMetrics: @unchecked Sendable {
             examsFailed.increment(by: Int64(unreadable))
             lock.withLock { self.unreadable = unreadable }
         case .received(let bytes):
-            bytesReceived.increment(by: Int64(bytes))
-            messagesReceived.increment()
+            wire.received(bytes: bytes)
         case .sent(let bytes):
-            bytesSent.increment(by: Int64(bytes))
-            messagesSent.increment()
+            wire.sent(bytes: bytes)
         case .dispatched(let exam, let attempt, _):
             dispatches.increment()
             if attempt > 1 { retries.increment() }

@@ -7,7 +7,8 @@ import Prometheus
 public final class WorkerMetrics: @unchecked Sendable {
     /// The registry every metric lives in.
     public let registry: PrometheusCollectorRegistry
-    let jobsStarted, jobsDone, bytesReceived, bytesSent, messagesReceived, messagesSent: Counter
+    let jobsStarted, jobsDone: Counter
+    let wire: WireTrafficMetrics
     let jobsInFlight, capacity: Gauge
     let jobSeconds: ValueHistogram
     private let stageHistograms: LabelledFamily<ValueHistogram>
@@ -22,10 +23,7 @@ public final class WorkerMetrics: @unchecked Sendable {
         jobsDone = r.hemoCounter(name: "hemo_worker_jobs_done_total", help: "Jobs this worker finished with DONE.")
         jobsInFlight = r.hemoGauge(name: "hemo_worker_jobs_in_flight", help: "Jobs running on this worker's compute threads.")
         capacity = r.hemoGauge(name: "hemo_worker_capacity", help: "Jobs this worker runs at once (--capacity).")
-        bytesReceived = r.hemoCounter(name: "hemo_worker_received_bytes_total", help: "Bytes of messages received from the coordinator.")
-        bytesSent = r.hemoCounter(name: "hemo_worker_sent_bytes_total", help: "Bytes of messages sent to the coordinator.")
-        messagesReceived = r.hemoCounter(name: "hemo_worker_received_messages_total", help: "Messages received from the coordinator.")
-        messagesSent = r.hemoCounter(name: "hemo_worker_sent_messages_total", help: "Messages sent to the coordinator.")
+        wire = WireTrafficMetrics(registry: r, prefix: "hemo_worker", peer: "the coordinator")
         jobSeconds = r.hemoHistogram(name: "hemo_worker_job_seconds", buckets: hemoLatencyBuckets,
                                           help: "Seconds per job on a compute thread, from start to encoded result (DONE or FAILED).")
         stageHistograms = LabelledFamily { stage in
@@ -51,11 +49,9 @@ public final class WorkerMetrics: @unchecked Sendable {
     public func observe(_ event: WorkerEvent) {
         switch event {
         case .received(let bytes):
-            bytesReceived.increment(by: Int64(bytes))
-            messagesReceived.increment()
+            wire.received(bytes: bytes)
         case .sent(let bytes):
-            bytesSent.increment(by: Int64(bytes))
-            messagesSent.increment()
+            wire.sent(bytes: bytes)
         case .jobStarted:
             jobsStarted.increment()
             jobsInFlight.increment()

@@ -26,6 +26,9 @@ public final class PseudoLabelModel: Sendable {
     /// Loads `onnxPath` and its sidecar (`sidecarPath`, default: the same path with `.json`).
     /// - Throws: ``ModelLoadError`` naming the file and the mismatch.
     public init(onnxPath: String, sidecarPath: String? = nil) throws(ModelLoadError) {
+        guard FileManager.default.isReadableFile(atPath: onnxPath) else {
+            throw ModelLoadError(path: onnxPath, reason: "no such model file (or it cannot be read)")
+        }
         let sidecarPath = sidecarPath ?? Self.sidecarPath(for: onnxPath)
         self.onnxPath = onnxPath
         self.sidecarPath = sidecarPath

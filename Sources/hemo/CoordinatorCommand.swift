@@ -69,12 +69,7 @@ struct ClusterTaskOptionGroup: ParsableArguments {
     /// The task, loading the model when pseudo-labelling; a model that cannot be loaded is printed and exits 1.
     func task() throws -> ClusterTask {
         guard infers else { return .build }
-        do {
-            return .pseudoLabel(try InferCommand.loadModel(model))
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
+        return .pseudoLabel(try InferCommand.loadModelOrExit(model))
     }
 }
 

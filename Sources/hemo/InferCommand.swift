@@ -35,13 +35,7 @@ struct InferCommand: ParsableCommand {
 
     func run() throws {
         let options = try release.releaseOptions()
-        let loaded: PseudoLabelModel
-        do {
-            loaded = try InferCommand.loadModel(model)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
+        let loaded = try InferCommand.loadModelOrExit(model)
         let cohort = try io.openCohort()
         let progress = ProgressReporter(label: "infer")
         let builder = PseudoLabelBuilder(model: loaded, options: options, threads: threads, force: io.force)
@@ -63,5 +57,13 @@ struct InferCommand: ParsableCommand {
     static func loadModel(_ path: String?) throws(ModelLoadError) -> PseudoLabelModel {
         if let path { return try PseudoLabelModel(onnxPath: path) }
         return try PseudoLabelModel.loadDefault()
+    }
+
+    /// ``loadModel(_:)``; a model that cannot be loaded is printed (file and reason) and exits 1.
+    static func loadModelOrExit(_ path: String?) throws -> PseudoLabelModel {
+        do { return try loadModel(path) } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
