@@ -249,13 +249,14 @@ public enum ResultEncoding {
             .map { EncodedFile(path: $0.path, bytes: $0.bytes) }
     }
 
-    /// Every message to send, in order, for a finished exam: computes the record, encodes the files,
-    /// chunks the bitmask and the files, ends with DONE. Adds `analyse` and `encode` times.
+    /// Every message to send, in order, for a finished exam: computes the record (unless given, as
+    /// an infer job's with its probabilities and scores), encodes the files, chunks the bitmask and
+    /// the files, ends with DONE. Adds `analyse` and `encode` times.
     /// - Throws: ``CaseFailure`` for encoding; ``ChunkError`` for what the wire cannot carry.
-    public static func messages(product: CaseProduct, attempt: UInt32, gzipLevel: Int,
+    public static func messages(product: CaseProduct, record given: CaseRecord? = nil, attempt: UInt32, gzipLevel: Int,
                                 times: inout StageTimes, chunker: MaskChunker = MaskChunker(),
                                 fileChunker: FileChunker = FileChunker()) throws -> [WireMessage] {
-        let record = timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        let record = given ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
         let files = try timed("encode", &times) { try encodeFiles(product, record: record, gzipLevel: gzipLevel) }
         return try messages(product: product, record: record, files: files, attempt: attempt, times: times,
                             chunker: chunker, fileChunker: fileChunker)

@@ -373,10 +373,8 @@ public final class ClusterWorker: @unchecked Sendable {
                                                                 threads: context.threads, times: &times,
                                                                 isCancelled: context.isCancelled)
             if context.isCancelled() { return [] }
-            let files = try timed("encode", &times) {
-                try ResultEncoding.encodeFiles(product, record: record, gzipLevel: options.options.gzipLevel)
-            }
-            return try ResultEncoding.messages(product: product, record: record, files: files, attempt: job.attempt, times: times)
+            return try ResultEncoding.messages(product: product, record: record, attempt: job.attempt,
+                                               gzipLevel: options.options.gzipLevel, times: &times)
         }
     }
 
