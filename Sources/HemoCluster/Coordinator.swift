@@ -125,6 +125,8 @@ public final class Coordinator: @unchecked Sendable {
     public let task: ClusterTask
     private let options: ReleaseOptions
     private let optionBytes: [UInt8]
+    /// Every JOB's kind (for infer, the model's SHA-256 as bytes), computed once.
+    private let jobKind: JobKind
     private let assembly: ReleaseAssembly
     private let cases: [CaseID: CohortCase]
     private let alreadyFinished: Set<CaseID>
@@ -150,6 +152,7 @@ public final class Coordinator: @unchecked Sendable {
         self.task = task
         self.options = options
         optionBytes = JobOptionsCoding.encode(options, sidecarSHA256: task.sidecarSHA256)
+        jobKind = task.jobKind
         assembly = try ReleaseAssembly(destination: destination, options: options, kind: task.releaseKind,
                                        weakLabels: cohort.weakLabels, force: settings.force, resumable: true,
                                        fingerprint: task.resumeFingerprint)
@@ -726,7 +729,7 @@ public final class Coordinator: @unchecked Sendable {
                     return
                 }
             }
-            let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.task.jobKind, options: c.optionBytes, inputs: inputs)
+            let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
             collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             wire.jobBytesSent += send(.job(job), to: route)
