@@ -334,8 +334,13 @@ public final class Coordinator: @unchecked Sendable {
                 let polledAt = now
                 let events = try poller.poll(timeout: tickEvery)
                 if events[0].contains(.readable) {
+                    // A batch ends after `receiveBatch` messages or one tick interval, whichever comes
+                    // first: results are verified here (LZ4, SHA-256), and a burst of large FILE parts
+                    // must not hold back the tick that heartbeats the workers (a worker that hears
+                    // nothing for its liveness limit reconnects, and its attempts are retried).
                     var budget = max(1, c.settings.receiveBatch)
-                    while budget > 0 {
+                    let batchEnds = monotonicNanoseconds() &+ UInt64(tickEvery.seconds * 1e9)
+                    while budget > 0 && monotonicNanoseconds() < batchEnds {
                         budget -= 1
                         let askedAt = now
                         let frames: [[UInt8]]?
