@@ -91,7 +91,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "HemoCoreTests", dependencies: ["HemoCore"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "HemoTestKit"]),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4", "HemoCore"]),
         .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"],
                     resources: [.copy("Fixtures")]),

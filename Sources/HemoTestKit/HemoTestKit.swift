@@ -82,3 +82,39 @@ public enum TinyModelFiles {
         return path
     }
 }
+
+/// The rule for tests that cannot run on this machine (e.g. libzmq without CURVE): outside CI a
+/// test may skip; under CI (`CI=true`) a skip is a failure unless the test's name is listed in
+/// `scripts/system-tests/skip-allowed.txt` (the one allowlist, shared with `scripts/test.sh`)
+/// with the reason this machine cannot run it.
+public enum SkipPolicy {
+    /// The allowlist file (`name  reason` per line, `#` comments).
+    public static let allowlistPath: String = {
+        // Sources/HemoTestKit/HemoTestKit.swift → the repository root.
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return url.path + "/scripts/system-tests/skip-allowed.txt"
+    }()
+
+    /// Whether `name` may be skipped here: always outside CI; under CI only when allowlisted.
+    public static func maySkip(_ name: String) -> Bool {
+        guard ProcessInfo.processInfo.environment["CI"] == "true" else { return true }
+        guard let text = try? String(contentsOfFile: allowlistPath, encoding: .utf8) else { return false }
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.count >= 2, fields[0] == name { return true }
+        }
+        return false
+    }
+
+    /// Reports a skip of `name` for `reason`: prints `SKIP: name: reason` and returns `true` when
+    /// the skip is allowed, else returns `false` so the caller runs the test anyway and it fails
+    /// on the missing feature (under CI, unless allowlisted).
+    public static func skip(_ name: String, reason: String) -> Bool {
+        guard maySkip(name) else {
+            FileHandle.standardError.write(Data("FAIL: \(name) cannot run here (\(reason)) and is not in \(allowlistPath)\n".utf8))
+            return false
+        }
+        print("SKIP: \(name): \(reason)")
+        return true
+    }
+}

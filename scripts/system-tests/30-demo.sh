@@ -23,4 +23,4 @@ for f in release/MANIFEST.sha256 pseudo-labels/MANIFEST.sha256 eval.json eval-ps
     [[ -s "$work/demo/$f" ]] || { echo "FAIL: the demo did not write $f"; exit 1; }
 done
 grep -q '"kind": "pseudo-labels"' "$work/demo/pseudo-labels/dataset.json" || { echo "FAIL: pseudo-labels/dataset.json is not a pseudo-label release"; exit 1; }
-echo "ok: hemo demo (3 exams): cluster release = hemo build, cluster pseudo-labels = hemo infer, verify, eval and QC written"
+echo "PASS: hemo demo (3 exams): cluster release = hemo build, cluster pseudo-labels = hemo infer, verify, eval and QC written"

@@ -27,4 +27,4 @@ cmp -s r1/MANIFEST.sha256 r2/MANIFEST.sha256 || { echo "FAIL: --threads 1 and 2 
     || { cat run.err; echo "FAIL: hemo run --infer"; exit 1; }
 grep -q 'pseudo-labels, model hemo-default.onnx' run.out || { cat run.out; echo "FAIL: hemo run --infer did not report the model"; exit 1; }
 cmp -s r1/MANIFEST.sha256 r3/MANIFEST.sha256 || { echo "FAIL: hemo run --infer and hemo infer give different releases"; exit 1; }
-echo "ok: hemo infer with the default model, verify passes, same bytes for 1 and 2 threads and for hemo run --infer with 2 workers"
+echo "PASS: hemo infer with the default model, verify passes, same bytes for 1 and 2 threads and for hemo run --infer with 2 workers"

@@ -34,7 +34,7 @@ USAGE
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
 
 say() { echo "slurm-test: $(date -u +%H:%M:%S) $*"; }
-fail() { echo "slurm-test: FAILED: $*" >&2; exit 1; }
+fail() { echo "FAIL: slurm-test: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 0; }
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)

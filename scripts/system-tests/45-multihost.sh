@@ -350,4 +350,4 @@ if wanted d; then
     echo "45-multihost: d) inline transfer without shared storage: PASS (${took[d]} s)"
 fi
 
-echo "45-multihost: all scenarios passed (a ${took[a]} s, b ${took[b]} s, c ${took[c]} s, d ${took[d]} s; $exams exams, CURVE)"
+echo "PASS: 45-multihost: all scenarios passed (a ${took[a]} s, b ${took[b]} s, c ${took[c]} s, d ${took[d]} s; $exams exams, CURVE)"
