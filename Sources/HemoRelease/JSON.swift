@@ -98,18 +98,40 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 }
 
-/// `v` with exactly `decimals` digits after the point, rounding half away from zero on the
-/// decimal value, never in exponent form and never `-0`. Pure Swift, independent of locale.
+/// `v` with exactly `decimals` digits after the point, rounded from the double's exact binary
+/// value with ties to even, as C's `printf("%.*f")` and Python's `"%.*f"` do (so `0.5078125`
+/// gives `0.507812` and `1.0005`, stored as 1.000499…, gives `1.000`); never in exponent form
+/// and never `-0` (a value that rounds to zero is written without its sign). Pure Swift,
+/// independent of locale. `decimals` must lie in 0…18.
 public func formatFixed(_ v: Double, decimals: Int) -> String {
     guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
+    precondition((0...18).contains(decimals), "formatFixed supports 0...18 decimals")
     var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let scaled = (abs(v) * scale).rounded(.toNearestOrAwayFromZero)
-    if scaled == 0 { return decimals > 0 ? "0." + String(repeating: "0", count: decimals) : "0" }
-    guard scaled < 9.0e15 else {
+    var scaleInt: UInt128 = 1
+    for _ in 0..<decimals { scale *= 10; scaleInt *= 10 }
+    let a = abs(v)
+    guard a * scale < 9.0e15 else {
         // Beyond exact integer range: fall back to Swift's shortest representation.
         return String(v)
     }
+    // a = significand · 2^exponent exactly; a · 10^decimals = q · 2^exponent.
+    let biased = Int(a.exponentBitPattern)
+    let significand = UInt128(biased == 0 ? a.significandBitPattern : a.significandBitPattern | (1 << 52))
+    let exponent = (biased == 0 ? 1 : biased) - 1075
+    let q = significand * scaleInt  // < 2^53 · 10^18 < 2^113
+    var scaled: UInt128
+    if exponent >= 0 {
+        scaled = q << exponent  // a · 10^decimals < 9e15, so this fits
+    } else if -exponent >= 120 {
+        scaled = 0  // q / 2^120 < 1/2
+    } else {
+        let shift = -exponent
+        scaled = q >> shift
+        let rest = q & ((UInt128(1) << shift) - 1)
+        let half = UInt128(1) << (shift - 1)
+        if rest > half || (rest == half && scaled & 1 == 1) { scaled += 1 }
+    }
+    if scaled == 0 { return decimals > 0 ? "0." + String(repeating: "0", count: decimals) : "0" }
     var digits = String(UInt64(scaled))
     if digits.count <= decimals { digits = String(repeating: "0", count: decimals - digits.count + 1) + digits }
     let sign = v < 0 ? "-" : ""

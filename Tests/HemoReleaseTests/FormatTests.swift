@@ -4,17 +4,58 @@ import HemoCore
 @testable import HemoRelease
 
 @Suite struct FixedFormattingTests {
+    /// Expected strings are Python's `"%.*f" % (d, v)` (C's printf), except that a value rounding
+    /// to zero is written without its sign.
     @Test(arguments: [
-        (0.0, 3, "0.000"), (-0.0004, 3, "0.000"), (1.0005, 3, "1.001"), (-2.5, 0, "-3"),
+        (0.0, 3, "0.000"), (-0.0004, 3, "0.000"), (1.0005, 3, "1.000"), (-2.5, 0, "-2"),
         (12.34567, 4, "12.3457"), (0.00001, 4, "0.0000"), (1234.5, 1, "1234.5"), (0.5, 6, "0.500000"),
+        (0.5078125, 6, "0.507812"), (0.5234375, 6, "0.523438"), (1.5, 0, "2"), (2.5, 0, "2"),
+        (0.125, 2, "0.12"), (0.375, 2, "0.38"), (5e-324, 6, "0.000000"), (123456789.0000005, 6, "123456789.000000"),
     ])
     func formatsWithFixedDecimals(_ v: Double, _ d: Int, _ expected: String) {
         #expect(formatFixed(v, decimals: d) == expected)
     }
 
+    /// Glibc's `vsnprintf("%.*f")` is the peer: random doubles, exact binary ties and values a
+    /// half-unit away from a tie, 0…9 decimals.
+    @Test func agreesWithCPrintf() {
+        var rng = SplitMix(seed: 19)
+        var values: [Double] = []
+        for _ in 0..<20_000 {
+            values.append(Double(rng.next() % 1_000_000_000) / Double(1 << (rng.next() % 30)))  // exact binary fractions, many ties
+            values.append(Double(bitPattern: 0x3F00_0000_0000_0000 | (rng.next() & 0x000F_FFFF_FFFF_FFFF)))  // [0.0078, 0.0156)
+            values.append((Double(rng.next() % 2_000_000) - 1_000_000) / 1024 + 0.5 / 1_000_000)
+        }
+        for v in values {
+            for d in [0, 1, 2, 3, 6, 9] {
+                let c = withVaList([d, v]) { args -> String in
+                    var buffer = [CChar](repeating: 0, count: 128)
+                    _ = vsnprintf(&buffer, 128, "%.*f", args)
+                    return String(cString: buffer)
+                }
+                let expected = c.hasPrefix("-") && c.dropFirst().allSatisfy { $0 == "0" || $0 == "." } ? String(c.dropFirst()) : c
+                #expect(formatFixed(v, decimals: d) == expected, "\(v) with \(d) decimals")
+                if formatFixed(v, decimals: d) != expected { return }
+            }
+        }
+    }
+
     @Test func jsonKeepsKeyOrderAndEscapes() {
         let v = JSONValue.object([("b", .int(1)), ("a", .array([.int(1), .int(2)])), ("s", .string("q\"\n\u{1}"))])
         #expect(v.rendered() == "{\n  \"b\": 1,\n  \"a\": [1, 2],\n  \"s\": \"q\\\"\\n\\u0001\"\n}\n")
+    }
+}
+
+/// A small deterministic generator for test values.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
