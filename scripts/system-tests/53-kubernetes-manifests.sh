@@ -56,6 +56,7 @@ if command -v kubectl >/dev/null 2>&1; then
         fail "the rendered kustomization does not validate"
     echo "kustomization renders $(grep -c '^kind:' "$work/rendered.yaml") resources, all valid"
 else
+    [[ "${CI:-}" == "true" ]] && fail "under CI every part must run: no kubectl to render the kustomization"
     echo "note: no kubectl here; the kustomization is checked by the consistency step only"
 fi
 
