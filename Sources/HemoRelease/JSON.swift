@@ -110,7 +110,7 @@ public func formatFixed(_ v: Double, decimals: Int) -> String {
     var scaleInt: UInt128 = 1
     for _ in 0..<decimals { scale *= 10; scaleInt *= 10 }
     let a = abs(v)
-    guard a * scale < 9.0e15 else {
+    guard a * scale < 1.0e35 else {
         // Beyond exact integer range: fall back to Swift's shortest representation.
         return String(v)
     }
@@ -121,7 +121,7 @@ public func formatFixed(_ v: Double, decimals: Int) -> String {
     let q = significand * scaleInt  // < 2^53 · 10^18 < 2^113
     var scaled: UInt128
     if exponent >= 0 {
-        scaled = q << exponent  // a · 10^decimals < 9e15, so this fits
+        scaled = q << exponent  // a · 10^decimals < 1e35 < 2^117, so this fits
     } else if -exponent >= 120 {
         scaled = 0  // q / 2^120 < 1/2
     } else {
@@ -132,7 +132,7 @@ public func formatFixed(_ v: Double, decimals: Int) -> String {
         if rest > half || (rest == half && scaled & 1 == 1) { scaled += 1 }
     }
     if scaled == 0 { return decimals > 0 ? "0." + String(repeating: "0", count: decimals) : "0" }
-    var digits = String(UInt64(scaled))
+    var digits = String(scaled)
     if digits.count <= decimals { digits = String(repeating: "0", count: decimals - digits.count + 1) + digits }
     let sign = v < 0 ? "-" : ""
     if decimals == 0 { return sign + digits }
