@@ -79,7 +79,13 @@ dataset_id=901
 dataset_name="Dataset${dataset_id}_HemoCluster"
 nnunet_version="${NNUNET_VERSION:-2.8.1}"
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/hemocluster/nnunet-venv"
-system_python=/usr/bin/python3   # Debian's python, the one python3-torch is built for
+# A python3 on PATH that already imports torch (e.g. pip's, with PyPI's torch) is used as it is;
+# otherwise Debian's python3 with Debian's python3-torch (installed below).
+if python3 -c 'import torch' >/dev/null 2>&1; then
+    system_python="$(python3 -c 'import sys; print(sys.executable)')"
+else
+    system_python=/usr/bin/python3   # Debian's python, the one python3-torch is built for
+fi
 
 if [[ -n "$release" ]]; then
     [[ -f "$release/dataset.json" ]] || { echo "check-nnunet: $release has no dataset.json; is it a release?" >&2; exit 2; }
