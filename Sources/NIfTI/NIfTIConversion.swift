@@ -28,7 +28,8 @@ public enum NIfTIConversion {
     /// - With an integer type the real values must all be whole numbers within that type's range;
     ///   otherwise the conversion is refused rather than rounding or clamping silently.
     ///
-    /// The output keeps the input's NIfTI version, geometry and codes.
+    /// The output keeps the input's NIfTI version, geometry and codes, its extents as written
+    /// (trailing singleton axes included), `pixdim[4...7]`, `xyzt_units` and header extensions.
     public static func convert(input: String, output: String, datatype: VoxelType? = nil,
                                gzipLevel: Int = NIfTIWriteOptions.defaultGzipLevel,
                                readOptions: NIfTIReadOptions = .init()) throws(NIfTIError) -> Report {
@@ -64,6 +65,16 @@ public enum NIfTIConversion {
             volume = try integerVolume(image.volume, as: integer, input: input)
         }
         options.version = header.version
+        // Kept as the input has them: extents (trailing singleton axes too), pixdim[4...7], units
+        // and header extensions.
+        options.dimensions = header.dimensions
+        options.extraPixdim = Array(header.pixdim[4...7])
+        options.xyztUnits = header.xyztUnits
+        options.extensions = header.extensions
+        if header.qformCode > 0 {
+            options.quaternionForm = NIfTIQuaternionForm(quaternion: header.quaternion, offset: header.quaternionOffset, qfac: header.pixdim[0],
+                                                         pixdim: SIMD3(header.pixdim[1], header.pixdim[2], header.pixdim[3]))
+        }
         let afterRead = clock.now
         let afterReadCPU = ProcessInfoLite.cpuSeconds
         try NIfTIFile.write(volume, to: output, options: options)

@@ -106,8 +106,8 @@ public enum NIfTIFile {
     }
 
     private static func decodeImage(_ stream: GzipReadStream, name path: String, options: NIfTIReadOptions) throws(NIfTIError) -> NIfTIImage {
-        let header = try NIfTIReader.open(stream, path: path, options: options)
-        try NIfTIReader.skipToVoxels(stream, header: header, path: path)
+        var header = try NIfTIReader.open(stream, path: path, options: options)
+        try NIfTIReader.skipToVoxels(stream, header: &header, path: path)
         let geometry = header.geometry, frames = header.frames
         let volume: AnyVolume
         if options.applyScaling, let scaling = header.scaling, !scaling.isIdentity {
@@ -139,8 +139,8 @@ public enum NIfTIFile {
     private static func decodeScaled<T: BinaryFloatingPoint & VoxelScalar>(
         _ stream: GzipReadStream, name path: String, as: T.Type, options: NIfTIReadOptions
     ) throws(NIfTIError) -> (header: NIfTIHeader, volume: Volume<T>) {
-        let header = try NIfTIReader.open(stream, path: path, options: options)
-        try NIfTIReader.skipToVoxels(stream, header: header, path: path)
+        var header = try NIfTIReader.open(stream, path: path, options: options)
+        try NIfTIReader.skipToVoxels(stream, header: &header, path: path)
         // Dispatch to a concrete type so the conversion loop is specialised (and vectorised)
         // even when the caller sits in another module.
         let volume: Volume<T>

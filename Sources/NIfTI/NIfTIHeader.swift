@@ -40,6 +40,55 @@ public struct NIfTIScaling: Sendable, Hashable {
     public var isIdentity: Bool { slope == 1 && intercept == 0 }
 }
 
+/// A NIfTI header extension: its `ecode` and its `esize − 8` bytes of content (padding
+/// included), as nibabel's `Nifti1Extension` holds it.
+public struct NIfTIExtension: Sendable, Equatable {
+    /// `ecode` (e.g. 4 AFNI, 6 comment, 32 CIFTI).
+    public var code: Int
+    /// The content, without the 8 bytes of `esize` and `ecode`.
+    public var content: [UInt8]
+
+    /// An extension.
+    public init(code: Int, content: [UInt8]) {
+        self.code = code
+        self.content = content
+    }
+
+    /// Decodes the bytes that follow a header up to `vox_offset` (the 4-byte extension flag first);
+    /// stops at the first extension whose `esize` is below 8, not a multiple of 8 or past the end,
+    /// as nibabel does.
+    static func decode(_ bytes: [UInt8], byteOrder: NIfTIByteOrder) -> [NIfTIExtension] {
+        guard bytes.count >= 4, bytes[0] != 0 else { return [] }
+        func int32(_ at: Int) -> Int {
+            let b = bytes[at..<at + 4].map(UInt32.init)
+            let v = byteOrder == .littleEndian ? b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24 : b[3] | b[2] << 8 | b[1] << 16 | b[0] << 24
+            return Int(Int32(bitPattern: v))
+        }
+        var out: [NIfTIExtension] = []
+        var at = 4
+        while at + 8 <= bytes.count {
+            let size = int32(at), code = int32(at + 4)
+            guard size >= 8, size % 8 == 0, at + size <= bytes.count else { break }
+            out.append(NIfTIExtension(code: code, content: Array(bytes[at + 8..<at + size])))
+            at += size
+        }
+        return out
+    }
+
+    /// The extension flag and the extensions as written after a header (little-endian), each
+    /// padded with zeros to a multiple of 16 bytes.
+    static func encode(_ extensions: [NIfTIExtension]) -> [UInt8] {
+        guard !extensions.isEmpty else { return [0, 0, 0, 0] }
+        func le(_ v: Int) -> [UInt8] { let u = UInt32(bitPattern: Int32(truncatingIfNeeded: v)); return (0..<4).map { UInt8(truncatingIfNeeded: u >> (8 * $0)) } }
+        var out: [UInt8] = [1, 0, 0, 0]
+        for e in extensions {
+            let size = (e.content.count + 8 + 15) / 16 * 16
+            out += le(size) + le(e.code) + e.content + [UInt8](repeating: 0, count: size - 8 - e.content.count)
+        }
+        return out
+    }
+}
+
 /// A parsed and validated NIfTI-1 or NIfTI-2 header, with the voxel-to-world affine
 /// resolved the way nibabel resolves it (see the module's documentation article).
 public struct NIfTIHeader: Sendable, Equatable {
@@ -93,6 +142,9 @@ public struct NIfTIHeader: Sendable, Equatable {
     public var intentCode: Int
     /// `xyzt_units`.
     public var xyztUnits: Int
+    /// The header extensions between the header and `vox_offset`, in file order (filled in when
+    /// the file is read, empty for a header read alone).
+    public var extensions: [NIfTIExtension] = []
 
     /// The 3D grid: `dim[1]`, `dim[2]`, `dim[3]` (1 for missing dimensions).
     public var gridSize: GridSize {
@@ -271,7 +323,7 @@ enum HeaderParser {
         if ndim > 4, extents[4...].contains(where: { $0 > 1 }) {
             throw fail(.badDimensions, "has \(ndim) dimensions (\(extents.map(String.init).joined(separator: "×"))); only 3D volumes and 4D series are supported")
         }
-        let dimensions = Array(extents.prefix(4))
+        let dimensions = extents // kept as written, trailing singleton axes included (as nibabel)
         var count = 1
         for extent in dimensions {
             let (product, overflow) = count.multipliedReportingOverflow(by: extent)

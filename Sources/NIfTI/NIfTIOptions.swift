@@ -37,6 +37,19 @@ public struct NIfTIWriteOptions: Sendable {
     /// Whether to `fsync` the file before renaming it into place, and its folder after (durable
     /// against power loss; slower). Default `false`.
     public var synchronize: Bool
+    /// The extents to write as `dim[1...dim[0]]`, when they must be kept as a source had them
+    /// (trailing singleton axes, e.g. 128×128×10×1): the first three must be the volume's grid
+    /// and the rest must multiply to its frame count. `nil` (default): 3 extents, 4 with frames.
+    public var dimensions: [Int]?
+    /// `pixdim[4...7]` (the time step and the 5th–7th axes' steps). `nil` (default): 1, 0, 0, 0.
+    public var extraPixdim: [Double]?
+    /// `xyzt_units` as a source had it. `nil` (default): millimetres, and seconds with frames.
+    public var xyztUnits: Int?
+    /// Header extensions written between the header and the voxels. Default none.
+    public var extensions: [NIfTIExtension] = []
+    /// The qform as a source stored it (quaternion, offset, `pixdim[0...3]`), written as it is
+    /// instead of being derived from the affine. `nil` (default): derived from the affine.
+    public var quaternionForm: NIfTIQuaternionForm?
 
     /// Options for writing; every default leaves the output reproducible byte for byte.
     public init(gzipLevel: Int = NIfTIWriteOptions.defaultGzipLevel, version: NIfTIVersion = .nifti1,
@@ -48,6 +61,23 @@ public struct NIfTIWriteOptions: Sendable {
         self.sclInter = sclInter
         self.description = description
         self.synchronize = synchronize
+    }
+}
+
+/// A qform exactly as stored: `quatern_b/c/d`, `qoffset_x/y/z`, `pixdim[0]` (qfac) and `pixdim[1...3]`.
+public struct NIfTIQuaternionForm: Sendable, Equatable {
+    /// `quatern_b`, `quatern_c`, `quatern_d`.
+    public var quaternion: SIMD3<Double>
+    /// `qoffset_x`, `qoffset_y`, `qoffset_z`.
+    public var offset: SIMD3<Double>
+    /// `pixdim[0]`, the handedness (−1 or 1).
+    public var qfac: Double
+    /// `pixdim[1...3]`.
+    public var pixdim: SIMD3<Double>
+
+    /// A stored qform.
+    public init(quaternion: SIMD3<Double>, offset: SIMD3<Double>, qfac: Double, pixdim: SIMD3<Double>) {
+        self.quaternion = quaternion; self.offset = offset; self.qfac = qfac; self.pixdim = pixdim
     }
 }
 

@@ -65,10 +65,22 @@ enum NIfTIReader {
         return header
     }
 
-    /// Skips the header extensions up to `vox_offset`.
-    static func skipToVoxels(_ stream: GzipReadStream, header: NIfTIHeader, path: String) throws(NIfTIError) {
+    /// The most bytes of header extensions kept; larger extension blocks are skipped unread.
+    static let maximumExtensionBytes = 16 << 20
+
+    /// Reads the header extensions up to `vox_offset` into `header.extensions` (skips them when
+    /// they exceed ``maximumExtensionBytes``).
+    static func skipToVoxels(_ stream: GzipReadStream, header: inout NIfTIHeader, path: String) throws(NIfTIError) {
         do throws(StreamReadFailure) {
-            try stream.skip(header.voxOffset - stream.position)
+            let remaining = header.voxOffset - stream.position
+            if remaining >= 8 && remaining <= maximumExtensionBytes {
+                let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: remaining, alignment: 8)
+                defer { raw.deallocate() }
+                try stream.readExactly(into: raw)
+                header.extensions = NIfTIExtension.decode(Array(raw), byteOrder: header.byteOrder)
+            } else {
+                try stream.skip(remaining)
+            }
         } catch {
             if case .endOfFile = error {
                 throw NIfTIError(.voxOffsetPastEnd, path: path,

@@ -119,6 +119,24 @@ enum NIfTIWriter {
             throw NIfTIError(.unrepresentable, path: path,
                              reason: "an extent of \(big) does not fit NIfTI-1's 16-bit dimensions; write NIfTI-2 (NIfTIWriteOptions.version = .nifti2)")
         }
+        var written = frames > 1 ? extents : Array(extents.prefix(3))
+        if let kept = options.dimensions {
+            let padded = kept + [Int](repeating: 1, count: max(0, 3 - kept.count))
+            guard (1...7).contains(kept.count), kept.allSatisfy({ $0 >= 1 }),
+                  Array(padded.prefix(3)) == Array(extents.prefix(3)), padded.dropFirst(3).reduce(1, *) == frames else {
+                throw NIfTIError(.badDimensions, path: path,
+                                 reason: "dimensions \(kept) to write do not match the volume's \(extents.prefix(3).map(String.init).joined(separator: "×")) grid with \(frames) frames")
+            }
+            written = kept
+        }
+        if options.version == .nifti1, let big = written.first(where: { $0 > Int(Int16.max) }) {
+            throw NIfTIError(.unrepresentable, path: path,
+                             reason: "an extent of \(big) does not fit NIfTI-1's 16-bit dimensions; write NIfTI-2 (NIfTIWriteOptions.version = .nifti2)")
+        }
+        if let extra = options.extraPixdim, extra.count != 4 || !extra.allSatisfy(\.isFinite) {
+            throw NIfTIError(.invalidOption, path: path, reason: "pixdim[4...7] must be 4 finite numbers, not \(extra)")
+        }
+        let extensionBytes = NIfTIExtension.encode(options.extensions)
         var dims: [Int64] = [frames > 1 ? 4 : 3] + extents.map(Int64.init) + [1, 1, 1]
         guard let nim = nifti_make_new_nim(&dims, Int32(voxelType.niftiDatatypeCode), 0) else {
             throw NIfTIError(.writeFailed, path: path, reason: "libnifti could not build a header for these dimensions")
@@ -148,7 +166,7 @@ enum NIfTIWriter {
         nim.pointee.time_units = frames > 1 ? Int32(NIFTI_UNITS_SEC) : 0
         nim.pointee.scl_slope = options.sclSlope
         nim.pointee.scl_inter = options.sclSlope == 0 ? 0 : options.sclInter
-        nim.pointee.iname_offset = Int64(options.version.minimumVoxOffset)
+        nim.pointee.iname_offset = Int64(options.version.headerSize + extensionBytes.count)
         withUnsafeMutableBytes(of: &nim.pointee.descrip) { raw in
             let text = Array(options.description.utf8.prefix(79))
             raw.copyBytes(from: text)
@@ -163,6 +181,14 @@ enum NIfTIWriter {
             guard nifti_convert_nim2n1hdr(nim, &header) == 0 else {
                 throw NIfTIError(.unrepresentable, path: path, reason: "libnifti could not encode a NIfTI-1 header for this volume")
             }
+            patch(&header.dim, as: Int16.self, [written.count] + written)
+            if let extra = options.extraPixdim { patch(&header.pixdim, as: Float.self, from: 4, extra.map { Float($0) }) }
+            if let q = options.quaternionForm {
+                header.quatern_b = Float(q.quaternion.x); header.quatern_c = Float(q.quaternion.y); header.quatern_d = Float(q.quaternion.z)
+                header.qoffset_x = Float(q.offset.x); header.qoffset_y = Float(q.offset.y); header.qoffset_z = Float(q.offset.z)
+                patch(&header.pixdim, as: Float.self, from: 0, [q.qfac, q.pixdim.x, q.pixdim.y, q.pixdim.z].map { Float($0) })
+            }
+            if let units = options.xyztUnits { header.xyzt_units = Int8(truncatingIfNeeded: units) }
             bytes = withUnsafeBytes(of: header) { Array($0) }
         case .nifti2:
             nim.pointee.nifti_type = Int32(NIFTI_FTYPE_NIFTI2_1)
@@ -170,12 +196,36 @@ enum NIfTIWriter {
             guard nifti_convert_nim2n2hdr(nim, &header) == 0 else {
                 throw NIfTIError(.unrepresentable, path: path, reason: "libnifti could not encode a NIfTI-2 header for this volume")
             }
+            patch(&header.dim, as: Int64.self, [written.count] + written)
+            if let extra = options.extraPixdim { patch(&header.pixdim, as: Double.self, from: 4, extra) }
+            if let q = options.quaternionForm {
+                header.quatern_b = q.quaternion.x; header.quatern_c = q.quaternion.y; header.quatern_d = q.quaternion.z
+                header.qoffset_x = q.offset.x; header.qoffset_y = q.offset.y; header.qoffset_z = q.offset.z
+                patch(&header.pixdim, as: Double.self, from: 0, [q.qfac, q.pixdim.x, q.pixdim.y, q.pixdim.z])
+            }
+            if let units = options.xyztUnits { header.xyzt_units = Int32(units) }
             bytes = withUnsafeBytes(of: header) { Array($0) }
             // libnifti 3.0.1 leaves the magic's end-of-line check zero; write the standard one.
             bytes.replaceSubrange(4..<12, with: [0x6E, 0x2B, 0x32, 0, 0x0D, 0x0A, 0x1A, 0x0A])
         }
-        bytes += [0, 0, 0, 0] // extension flag: no extensions follow
+        bytes += extensionBytes // the extension flag (0 when none follow) and the extensions
         return bytes
+    }
+
+    /// Sets `dim[0...]` (or another fixed array of the header struct) from `values`, the rest 1.
+    static func patch<Tuple, T: BinaryInteger>(_ tuple: inout Tuple, as: T.Type, _ values: [Int]) {
+        withUnsafeMutableBytes(of: &tuple) { raw in
+            let a = raw.bindMemory(to: T.self)
+            for n in 0..<a.count { a[n] = n < values.count ? T(values[n]) : 1 }
+        }
+    }
+
+    /// Sets `pixdim[start...]` of the header struct from `values`.
+    static func patch<Tuple, T: BinaryFloatingPoint>(_ tuple: inout Tuple, as: T.Type, from start: Int, _ values: [T]) {
+        withUnsafeMutableBytes(of: &tuple) { raw in
+            let a = raw.bindMemory(to: T.self)
+            for (n, v) in values.enumerated() where start + n < a.count { a[start + n] = v }
+        }
     }
 
     /// The codes written: the volume's own, or scanner (1) for both when it has neither.
