@@ -156,6 +156,7 @@ public final class Coordinator: @unchecked Sendable {
         assembly = try ReleaseAssembly(destination: destination, options: options, kind: task.releaseKind,
                                        weakLabels: cohort.weakLabels, force: settings.force, resumable: true,
                                        fingerprint: task.resumeFingerprint)
+        for problem in assembly.journalProblems { settings.log(problem) }
         var map: [CaseID: CohortCase] = [:]
         for c in cohort.cases { map[c.id] = c }
         cases = map
@@ -358,6 +359,10 @@ public final class Coordinator: @unchecked Sendable {
                     while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
                 }
                 for done in writer.takeCompleted() {
+                    if let storage = done.storageError {
+                        apply(scheduler.on(.runEnded(reason: "the release cannot be written"), now: now))
+                        throw ClusterError(endpoint, "exam \(done.exam) could not be written, so the run stops: \(storage). The journal keeps the exams already released; fix the storage (e.g. free space) and run the same command again to resume")
+                    }
                     writesOutstanding -= 1
                     balanceWriters()
                     if let failure = done.failure {
@@ -748,6 +753,9 @@ final class WriterPool: @unchecked Sendable {
         var exam: CaseID
         var times: StageTimes
         var failure: String?
+        /// The release's own storage failed (disk full, I/O error): not the exam's fault, so it is
+        /// not journaled as failed and the run stops; a restart writes the exam again.
+        var storageError: Error?
     }
 
     private let queue = Locked<(items: [CollectedCase], stopped: Bool)>(([], false))
@@ -771,14 +779,17 @@ final class WriterPool: @unchecked Sendable {
                     if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
                     var times = StageTimes()
                     var failure: String?
+                    var storageError: Error?
                     do {
                         try assembly.release(encodedFiles: result.files.map { (path: $0.path, bytes: $0.bytes, sha256: result.digests[$0.path]) }, record: result.record,
                                              inputs: result.inputs, times: &times)
+                    } catch let caseFailure as CaseFailure {
+                        failure = "\(caseFailure)"
+                        try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(caseFailure)"))
                     } catch {
-                        failure = "\(error)"
-                        try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(error)"))
+                        storageError = error
                     }
-                    completed.withLock { $0.append(Completion(exam: id, times: times, failure: failure)) }
+                    completed.withLock { $0.append(Completion(exam: id, times: times, failure: failure, storageError: storageError)) }
                     wake.signal()
                 }
             }

@@ -26,18 +26,26 @@ public final class ReleaseJournal: @unchecked Sendable {
     private let lock = NSLock()
 
     /// Opens (or creates) the journal at `path` for a run whose options render as `fingerprint`.
-    /// - Returns: the journal and the entries of a previous run with the same fingerprint.
-    public static func open(path: String, fingerprint: String) throws -> (ReleaseJournal, [JournalEntry]) {
+    /// - Returns: the journal, the entries of a previous run with the same fingerprint, and one
+    ///   sentence per line that could not be read (torn by a kill, or corrupted): each names the
+    ///   journal, the line and the case when it can be made out; those cases are simply redone.
+    public static func open(path: String, fingerprint: String) throws -> (ReleaseJournal, [JournalEntry], [String]) {
         let fm = FileManager.default
         var previous: [JournalEntry] = []
-        let header = "{\"journal\":1,\"fingerprint\":\(JSONValue.quote(fingerprint))}"
+        var problems: [String] = []
+        let header = headerLine(fingerprint: fingerprint)
         if let data = fm.contents(atPath: path) {
-            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
             if lines.first.map(String.init) == header {
                 let decoder = JSONDecoder()
-                for line in lines.dropFirst() {
-                    // A torn last line (killed mid-write) is ignored: that case is redone.
-                    if let e = try? decoder.decode(JournalEntry.self, from: Data(line.utf8)) { previous.append(e) }
+                for (n, line) in lines.enumerated().dropFirst() where !line.isEmpty {
+                    if let e = try? decoder.decode(JournalEntry.self, from: Data(line.utf8)), e.record.map({ $0.id.rawValue == e.caseName }) ?? true {
+                        previous.append(e)
+                    } else {
+                        let torn = n == lines.count - 1 // no newline after it: cut short by a kill
+                        let name = line.firstMatch(of: /"caseName":"([^"]*)"/).map { " (case \($0.1))" } ?? ""
+                        problems.append("\(path) line \(n + 1)\(name) is \(torn ? "torn (the run was killed while writing it)" : "corrupt and cannot be read"); that exam is done again")
+                    }
                 }
             }
         }
@@ -54,7 +62,19 @@ public final class ReleaseJournal: @unchecked Sendable {
             throw ReleaseError(.io, path: path, reason: "cannot open the journal for appending")
         }
         h.seekToEndOfFile()
-        return (ReleaseJournal(path: path, handle: h), previous)
+        return (ReleaseJournal(path: path, handle: h), previous, problems)
+    }
+
+    /// The first line of a journal for runs whose options render as `fingerprint`.
+    public static func headerLine(fingerprint: String) -> String {
+        "{\"journal\":1,\"fingerprint\":\(JSONValue.quote(fingerprint))}"
+    }
+
+    /// Whether the journal at `path` belongs to runs whose options render as `fingerprint`.
+    public static func matches(path: String, fingerprint: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path) else { return false }
+        return data.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first
+            .map { String(decoding: $0, as: UTF8.self) } == headerLine(fingerprint: fingerprint)
     }
 
     private init(path: String, handle: FileHandle) {

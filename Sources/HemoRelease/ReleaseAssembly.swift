@@ -17,6 +17,9 @@ public final class ReleaseAssembly: @unchecked Sendable {
     public let kind: ReleaseKind
     private let weakLabels: [CaseID: WeakLabels]?
     private let journal: ReleaseJournal?
+    /// Lines of a resumed journal that could not be read (torn or corrupt), one sentence each
+    /// naming the journal, the line and the case; those exams are done again.
+    public private(set) var journalProblems: [String] = []
     private let state = Locked(State())
 
     struct State {
@@ -36,14 +39,16 @@ public final class ReleaseAssembly: @unchecked Sendable {
         self.options = options
         self.kind = kind
         self.weakLabels = weakLabels
+        let runPrint = kind.rawValue + "|" + options.provenance.compact() + "|" + fingerprint
+        if resumable { try ReleaseStaging.reopenIfCommittedButJournaled(destination: destination, fingerprint: runPrint) }
         let probe = try ReleaseStaging(destination: destination, force: force, keepExisting: resumable)
         staging = probe
         if resumable {
             let url = URL(fileURLWithPath: probe.destination)
             let path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".journal"
-            let print = kind.rawValue + "|" + options.provenance.compact() + "|" + fingerprint
-            let (j, previous) = try ReleaseJournal.open(path: path, fingerprint: print)
+            let (j, previous, problems) = try ReleaseJournal.open(path: path, fingerprint: runPrint)
             journal = j
+            journalProblems = problems
             if previous.isEmpty { try probe.clear() } // another run's leftovers: start afresh
             let keep: Set<String> = state.withLock { s in
                 for e in previous {
@@ -150,6 +155,7 @@ public final class ReleaseAssembly: @unchecked Sendable {
             try ReleaseAggregates.write(tables, into: staging, options: options,
                                         provenance: Provenance(kind: kind, options: options, inputs: s.inputs, model: model))
             let manifest = try staging.commit()
+            CrashDrill.point("journal-remove")
             journal?.remove()
             return Outcome(records: tables.records, failures: tables.failures, manifest: manifest)
         } catch {

@@ -174,13 +174,17 @@ public struct Provenance: Sendable {
 public enum ReleaseAggregates {
     /// Writes every aggregate file of the format (not the manifest) into `staging`.
     public static func write(_ t: ReleaseTables, into staging: ReleaseStaging, options: ReleaseOptions, provenance: Provenance) throws {
+        CrashDrill.point("tables")
         try staging.write(t.datasetJSON(), to: "dataset.json")
         try staging.write(t.sliceLabels(), to: "labels/slice_labels.csv")
+        CrashDrill.point("tables-labels")
         try staging.write(t.patientLabels(), to: "labels/patient_labels.csv")
         try staging.write(t.boxes2D(), to: "boxes/boxes2d.csv")
         try staging.write(t.lesions3D(), to: "boxes/lesions3d.csv")
+        CrashDrill.point("tables-boxes")
         try staging.write(t.coco(), to: "boxes/coco.json")
         for (path, text) in t.yolo() { try staging.write(text, to: path) }
+        CrashDrill.point("tables-yolo")
         try staging.write(t.splits(rule: SplitRule(seed: options.splitSeed)), to: "splits.json")
         try staging.write(provenance.rendered(), to: "provenance.json")
         try staging.write(t.failuresCSV(), to: "failures.csv")

@@ -144,8 +144,10 @@ public final class ReleaseStaging: @unchecked Sendable {
     @discardableResult
     public func commit() throws -> String {
         lock.lock(); let known = knownDigests; lock.unlock()
+        CrashDrill.point("manifest")
         let manifest = try Manifest.compute(folder: folder, files: try files().filter { $0 != Manifest.fileName }, known: known)
         try write(manifest, to: Manifest.fileName)
+        CrashDrill.point("rename")
         let fm = FileManager.default
         var old: String? = nil
         if fm.fileExists(atPath: destination) {
@@ -164,7 +166,25 @@ public final class ReleaseStaging: @unchecked Sendable {
             throw ReleaseError(.io, path: destination, reason: "cannot rename the staging folder into place: \(reason)")
         }
         if let old { try? fm.removeItem(atPath: old) }
+        try? fm.removeItem(atPath: folder + ".old") // a replaced release left by a run killed mid-commit
         return manifest
+    }
+
+    /// A run killed after renaming its staging folder into place but before removing its journal
+    /// left a complete release and a journal: move the release back to staging so that the
+    /// restarted run resumes (every exam journaled) and commits the same bytes again, instead of
+    /// refusing an existing destination.
+    /// Only a journal of the same run (its `fingerprint`) does this.
+    public static func reopenIfCommittedButJournaled(destination: String, fingerprint: String) throws {
+        let url = URL(fileURLWithPath: destination).standardizedFileURL
+        let parent = url.deletingLastPathComponent().path + "/."
+        let staging = parent + url.lastPathComponent + ".staging", journal = parent + url.lastPathComponent + ".journal"
+        let fm = FileManager.default
+        guard ReleaseJournal.matches(path: journal, fingerprint: fingerprint), !fm.fileExists(atPath: staging),
+              fm.fileExists(atPath: url.path + "/" + Manifest.fileName) else { return }
+        guard rename(url.path, staging) == 0 else {
+            throw ReleaseError(.io, path: url.path, reason: "cannot reopen the release its journal says is unfinished: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Removes the staging folder (a failed or cancelled run).
@@ -248,5 +268,18 @@ public enum Manifest {
             out.append((String(line.dropFirst(66)), String(line.prefix(64))))
         }
         return out
+    }
+}
+
+/// Fault drills: `HEMO_DRILL_KILL_AT=<point>` makes the process SIGKILL itself when it reaches that
+/// point of the commit (`tables`, `tables-labels`, `tables-boxes`, `tables-yolo`, `manifest`,
+/// `rename`, `journal-remove`), so a drill can hit instants a random delay rarely does
+/// (scripts/system-tests/37-crash-drills.sh). Unset, it does nothing.
+public enum CrashDrill {
+    static let target: String? = ProcessInfo.processInfo.environment["HEMO_DRILL_KILL_AT"]
+
+    /// Kills the process here when the drill names `name`.
+    public static func point(_ name: String) {
+        if let target, target == name { kill(getpid(), SIGKILL) }
     }
 }

@@ -170,6 +170,11 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let second = try Hemo.spawn(args)
         #expect(second.wait(seconds: 60) == 0, "\(second.stderr)")
         #expect(second.stdout.contains("resumed from the journal"), "\(second.stdout)")
+        // Only the unfinished exams were dispatched after the restart: one steady worker, no retries.
+        let resumed = second.stdout.firstMatch(of: /(\d+) resumed from the journal/).map { Int($0.1)! } ?? -1
+        let dispatched = second.stdout.firstMatch(of: /wire: (\d+) jobs/).map { Int($0.1)! } ?? -1
+        #expect(resumed >= 1 && resumed < 6, "\(second.stdout)")
+        #expect(dispatched == 6 - resumed, "after the restart \(dispatched) jobs were dispatched for \(6 - resumed) unfinished exams: \(second.stdout)")
         let manifest = try String(contentsOfFile: out + "/MANIFEST.sha256", encoding: .utf8)
         let expected = try String(contentsOfFile: cohort.release("reference") + "/MANIFEST.sha256", encoding: .utf8)
         #expect(manifest == expected)
