@@ -34,6 +34,8 @@ let package = Package(
     targets: [
         // C libraries, private, one thin module each.
         .target(name: "CNIfTI"), // a C target, not a system library: see Sources/CNIfTI/include/CNIfTI.h
+        // Refuses an x86-64 CPU without AVX2/FMA with a sentence before any Swift code runs (ELF constructor).
+        .target(name: "CCPUCheck"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq"),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
@@ -83,7 +85,7 @@ let package = Package(
             dependencies: [
                 "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
-                "ZeroMQ", "HemoCluster", "HemoMetrics", "HemoPseudoLabel",
+                "ZeroMQ", "HemoCluster", "HemoMetrics", "HemoPseudoLabel", "CCPUCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -12,11 +12,12 @@ enum CLI {
         var stderr: String
     }
 
-    /// Runs `hemo args…` and waits.
-    static func run(_ args: [String]) throws -> Result {
+    /// Runs `hemo args…` (with `environment` added to this process's) and waits.
+    static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
