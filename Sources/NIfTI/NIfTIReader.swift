@@ -67,6 +67,7 @@ enum NIfTIReader {
 
     /// Skips the header extensions up to `vox_offset`.
     static func skipToVoxels(_ stream: GzipReadStream, header: NIfTIHeader, path: String) throws(NIfTIError) {
+        stream.decodeRemainingAtOnce(contentSize: header.voxOffset + header.dataByteCount)
         do throws(StreamReadFailure) {
             try stream.skip(header.voxOffset - stream.position)
         } catch {
