@@ -39,14 +39,16 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq"),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate"),
         // Test-only: Debian's libpng, the independent decoder HemoQCTests checks written PNGs with.
         .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng"),
 
         // One typed Swift wrapper per C library; each owns its pointers and has its own error type.
-        .target(name: "NIfTI", dependencies: ["CNIfTI", "CZlib", "HemoCore"]),
+        .target(name: "NIfTI", dependencies: ["CNIfTI", "CZlib", "Deflate", "HemoCore"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "LZ4", dependencies: ["CLZ4"]),
         .target(name: "Zlib", dependencies: ["CZlib"]),
+        .target(name: "Deflate", dependencies: ["CDeflate"]),
         .target(name: "PNG", dependencies: ["Zlib"]),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
@@ -95,6 +97,7 @@ let package = Package(
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "HemoTestKit"]),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4", "HemoCore"]),
+        .testTarget(name: "DeflateTests", dependencies: ["Deflate"]),
         .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),

@@ -22,7 +22,7 @@ case "${1:-}" in
 esac
 
 cd "$(dirname "$0")/.."
-packages=(libnifti-dev libzmq3-dev liblz4-dev zlib1g-dev libpng-dev pkg-config)
+packages=(libnifti-dev libzmq3-dev liblz4-dev zlib1g-dev libdeflate-dev libpng-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

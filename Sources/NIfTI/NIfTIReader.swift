@@ -71,6 +71,7 @@ enum NIfTIReader {
     /// Reads the header extensions up to `vox_offset` into `header.extensions` (skips them when
     /// they exceed ``maximumExtensionBytes``).
     static func skipToVoxels(_ stream: GzipReadStream, header: inout NIfTIHeader, path: String) throws(NIfTIError) {
+        stream.decodeRemainingAtOnce(contentSize: header.voxOffset + header.dataByteCount)
         do throws(StreamReadFailure) {
             let remaining = header.voxOffset - stream.position
             if remaining >= 8 && remaining <= maximumExtensionBytes {

@@ -129,6 +129,61 @@ func largerCT() -> Volume<Int16> {
         }
     }
 
+    /// Content over 1 MiB is inflated in one step by libdeflate; damaged files fall back to the
+    /// streaming path and fail exactly as it does, from disk and from memory.
+    @Test func largeGzipIsInflatedAtOnceAndDamageIsReportedAsBefore() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.cleanup() }
+        let size = GridSize(160, 150, 30) // 1.44 MB of int16: two members from our writer
+        var state: UInt32 = 99
+        let voxels = (0..<size.count).map { n -> Int16 in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Int16(truncatingIfNeeded: (n % 311) + Int(state >> 27) - 1000)
+        }
+        let volume = Volume(geometry: Geometry(size: size, spacing: SIMD3(0.5, 0.5, 5)), voxels: voxels)
+        let gzip = try NIfTIFile.encode(volume, name: "ct.nii.gz")
+        let plain = try NIfTIFile.encode(volume, name: "ct.nii")
+
+        // Good files: inflated at once, same image and hash as the plain file's content.
+        let oneMember = try gzipMembers([plain], scratch: scratch)
+        for (name, bytes) in [("members.nii.gz", gzip), ("trailing.nii.gz", gzip + Array("junk".utf8)), ("one.nii.gz", oneMember)] {
+            let path = scratch.file(name)
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            let stream = try GzipReadStream(path: path, computeDigest: true)
+            let header = try NIfTIReader.open(stream, path: path, options: .init())
+            try NIfTIReader.skipToVoxels(stream, header: header, path: path)
+            #expect(stream.decodedAtOnce, "\(name)")
+            let read = try NIfTIReader.readStored(stream, header: header, path: path, as: Int16.self)
+            try NIfTIReader.finish(stream, header: header, path: path)
+            #expect(read == voxels, "\(name)")
+            #expect(try stream.finishDigest() == SHA256.hex(of: bytes), "\(name)")
+            let (image, sha) = try NIfTIFile.readHashed(path)
+            #expect(sha == SHA256.hex(of: bytes))
+            guard case .int16(let v) = image.volume else { Issue.record("\(name): not int16"); continue }
+            #expect(v == volume)
+            #expect(try NIfTIFile.readScaled(path, as: Float.self).voxels == voxels.map(Float.init))
+            #expect(sameImage(image, try NIfTIFile.read(bytes: bytes, name: name)))
+        }
+
+        // Damaged files: the errors of the streaming reader.
+        var crc = oneMember
+        crc[crc.count - 6] ^= 0x5A
+        var scrambled = gzip
+        for n in stride(from: scrambled.count - 4000, to: scrambled.count - 3000, by: 3) { scrambled[n] ^= 0xA5 }
+        let cases: [(String, [UInt8], NIfTIError.Code)] = [
+            ("cut.nii.gz", Array(gzip.prefix(gzip.count - 50_000)), .truncatedData),
+            ("crc.nii.gz", crc, .corruptCompression),
+            ("scrambled.nii.gz", scrambled, .corruptCompression),
+        ]
+        for (name, bytes, code) in cases {
+            let path = scratch.file(name)
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            #expect(throws: NIfTIError.self, "\(name)") { try NIfTIFile.readHashed(path) }
+            #expect { try NIfTIFile.read(path) } throws: { ($0 as? NIfTIError)?.code == code && ($0 as? NIfTIError)?.path == path }
+            #expect { try NIfTIFile.read(bytes: bytes, name: name) } throws: { ($0 as? NIfTIError)?.code == code }
+        }
+    }
+
     /// A gzip file whose CRC/length trailer is cut off is truncated, not silently accepted.
     @Test func gzipWithoutItsTrailerIsTruncated() throws {
         let scratch = ScratchDirectory()

@@ -202,7 +202,7 @@ func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atP
     @Test func multiChunkParallelGzipRoundTripsAndIsReproducible() throws {
         let scratch = ScratchDirectory()
         defer { scratch.cleanup() }
-        // 2.9 MB of voxels: three 1 MiB deflate chunks, the first holding the header too.
+        // 2.9 MB of voxels: three 1 MiB gzip members, the first holding the header too.
         let size = GridSize(601, 599, 4)
         var state: UInt32 = 12345
         let voxels = (0..<size.count).map { n -> Int16 in
@@ -245,12 +245,40 @@ func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atP
             outputs.append(bytes(path))
         }
         #expect(outputs[0] == outputs[1] && outputs[1] == outputs[2])
-        // And it is one valid gzip member holding the content (our reader checks the CRC).
+        // And it is valid gzip holding the content (our reader checks each member's CRC).
         let stream = try GzipReadStream(path: scratch.file("w2.gz"))
         let back = UnsafeMutableRawBufferPointer.allocate(byteCount: content.count, alignment: 8)
         defer { back.deallocate() }
         try stream.readExactly(into: back)
         try stream.checkEnd()
         #expect(Array(back) == content)
+    }
+
+    /// GNU gzip, which did not write them, reads our multi-member files back to the exact bytes
+    /// of the uncompressed encoding, at every level the writer accepts.
+    @Test(arguments: [0, 1, 6, 9])
+    func gnuGzipReadsWhatWeWrite(level: Int) throws {
+        let gzipTool = "/bin/gzip"
+        try #require(FileManager.default.isExecutableFile(atPath: gzipTool), "GNU gzip is part of every Debian system")
+        let scratch = ScratchDirectory()
+        defer { scratch.cleanup() }
+        let size = GridSize(300, 211, 41) // 5.2 MB of int16: six members
+        let voxels = (0..<size.count).map { n -> Int16 in Int16(truncatingIfNeeded: (n % 523) * 3 - 800 + (n >> 14)) }
+        let volume = Volume(geometry: Geometry(size: size, spacing: SIMD3(0.45, 0.45, 5)), voxels: voxels)
+        let path = scratch.file("ct.nii.gz")
+        try NIfTIFile.write(volume, to: path, options: NIfTIWriteOptions(gzipLevel: level))
+        let plain = try NIfTIFile.encode(volume, name: "ct.nii")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: gzipTool)
+        process.arguments = ["-dc", path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let decompressed = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(decompressed.count == plain.count)
+        #expect(Array(decompressed) == plain)
     }
 }
