@@ -274,7 +274,9 @@ try:
     if killed:
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
-    for i in range(1 if not killed else 0, n):
+        # Committed in the instant before the kill: nothing left to resume.
+        killed = not pathlib.Path(env["HEMO_RELEASE"] + f".parts/part-1-of-{n}/MANIFEST.sha256").is_file()
+    for i in range(0 if killed or not pathlib.Path(env["HEMO_RELEASE"] + f".parts/part-1-of-{n}/MANIFEST.sha256").is_file() else 1, n):
         p = start(job, f"{work}/shard-{i}.log", i)
         procs.append(p)
         if p.wait(timeout=300) != 0:
