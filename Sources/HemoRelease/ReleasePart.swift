@@ -48,7 +48,7 @@ public struct CohortShard: Sendable, Hashable {
     public var part: ReleasePart
     /// The whole cohort's fingerprint (``Cohort/fingerprint``).
     public var cohortFingerprint: String
-    /// Exams in the whole cohort (cases and unusable entries).
+    /// Distinct exam names in the whole cohort (cases and unusable entries).
     public var cohortExams: Int
     /// Whether the cohort has weak patient labels (`weak_labels.csv`).
     public var cohortHasWeakLabels: Bool
@@ -85,7 +85,9 @@ extension Cohort {
         out.cases = cases.filter { part.contains($0.id.rawValue) }
         out.problems = problems.filter { part.contains($0.name) }
         let names = out.cases.map(\.id.rawValue) + out.problems.map(\.name)
-        out.shard = CohortShard(part: part, cohortFingerprint: fingerprint, cohortExams: cases.count + problems.count,
+        // Distinct names: a case listed twice in cohort.csv is one exam (and one row).
+        let all = Set(cases.map(\.id.rawValue) + problems.map(\.name))
+        out.shard = CohortShard(part: part, cohortFingerprint: fingerprint, cohortExams: all.count,
                                 cohortHasWeakLabels: weakLabels != nil,
                                 exams: Set(names).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
         return out

@@ -79,6 +79,24 @@ func shardCohort(tag: String = UUID().uuidString) throws -> (TinyCohort, Cohort)
         #expect(try ReleaseVerifier().verify(c.release("merged")).ok)
     }
 
+    @Test func aCaseListedTwiceIsOneExamOfOnePart() throws {
+        let c = try TinyCohort.make(count: 6)
+        var list = "case,ct,labelmap,subtype_masks,polygons\n"
+        for n in [0, 1, 1, 2, 3, 4, 5] { list += String(format: "case_%03d,case_%03d/ct.nii.gz,case_%03d/labelmap.nii.gz,,\n", n, n, n) }
+        try Data(list.utf8).write(to: URL(fileURLWithPath: c.root + "/cohort.csv"))
+        let cohort = try Cohort.open(c.root)
+        #expect(cohort.problems.map(\.name) == ["case_001"])
+        let builder = ReleaseBuilder(options: ReleaseOptions(), threads: 2, force: false)
+        let whole = try builder.build(cohort: cohort, destination: c.release("whole"))
+        let paths = try (1...3).map { k in
+            _ = try builder.build(cohort: cohort.restricted(to: ReleasePart(k, of: 3)!), destination: c.release("p\(k)"))
+            return c.release("p\(k)")
+        }
+        #expect(cohort.restricted(to: ReleasePart(1, of: 3)!).shard?.cohortExams == 6)
+        let merged = try ReleaseMerger().merge(parts: paths, destination: c.release("merged"))
+        #expect(merged.manifest == whole.manifest)
+    }
+
     @Test func copyKeepsThePartsAndGivesTheSameBytes() throws {
         let (c, cohort) = try shardCohort()
         let builder = ReleaseBuilder(options: ReleaseOptions(), threads: 2, force: false)
