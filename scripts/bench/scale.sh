@@ -230,7 +230,7 @@ done
 
 echo
 ((coordinators == 1)) || echo "== $coordinators coordinators at once, each on its part (--part k/$coordinators) with its own N simulated workers; one row per coordinator"
-echo "== scale: one coordinator, N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== scale: $( ((coordinators == 1)) && echo "one coordinator" || echo "per coordinator"), N simulated workers (fake compute log-normal median ${median_ms} ms, sigma $sigma; $jobs_per_worker jobs per worker; heartbeat ${heartbeat_ms} ms; nproc=$(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
 fmt='%7s %6s %8s %9s %8s %6s %9s %9s %9s %10s %11s %12s %6s %10s %7s %7s %9s\n'
 # shellcheck disable=SC2059
 printf "$fmt" workers jobs released demand/s jobs/s ratio p50_ms p90_ms p99_ms cpu_ms/job poll_ms/job write_ms/job cores peakRSS_MB tail_s deaths sim_late
