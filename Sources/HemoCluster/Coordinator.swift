@@ -155,7 +155,7 @@ public final class Coordinator: @unchecked Sendable {
         jobKind = task.jobKind
         assembly = try ReleaseAssembly(destination: destination, options: options, kind: task.releaseKind,
                                        weakLabels: cohort.weakLabels, force: settings.force, resumable: true,
-                                       fingerprint: task.resumeFingerprint)
+                                       fingerprint: task.resumeFingerprint, shard: cohort.shard)
         for problem in assembly.journalProblems { settings.log(problem) }
         var map: [CaseID: CohortCase] = [:]
         for c in cohort.cases { map[c.id] = c }

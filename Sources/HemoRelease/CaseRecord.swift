@@ -105,3 +105,38 @@ extension CaseRecord {
         subtypes = Set(f.patient.subtypes)
     }
 }
+
+// Sets and dictionaries iterate in a per-process order; these encoders write them sorted, so a
+// record's JSON (journals, a partial release's journal.jsonl) is the same bytes in every process.
+// Decoding is the synthesized one, which accepts any order.
+
+extension SliceRow {
+    private enum CodingKeys: String, CodingKey { case slice, subtypes, probabilities }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(slice, forKey: .slice)
+        try c.encode(subtypes.sorted(), forKey: .subtypes)
+        try c.encodeIfPresent(probabilities, forKey: .probabilities)
+    }
+}
+
+extension CaseRecord {
+    private enum CodingKeys: String, CodingKey { case id, geometry, slices, boxes, lesions, millilitres, subtypes }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(geometry, forKey: .geometry)
+        try c.encode(slices, forKey: .slices)
+        try c.encode(boxes, forKey: .boxes)
+        try c.encode(lesions, forKey: .lesions)
+        // A dictionary with non-string keys is encoded as [key, value, key, value, …].
+        var ml = c.nestedUnkeyedContainer(forKey: .millilitres)
+        for s in millilitres.keys.sorted() {
+            try ml.encode(s)
+            try ml.encode(millilitres[s]!)
+        }
+        try c.encode(subtypes.sorted(), forKey: .subtypes)
+    }
+}

@@ -78,6 +78,8 @@ public struct Cohort: Sendable {
     public var problems: [CohortProblem]
     /// Weak patient labels by case, when `weak_labels.csv` exists.
     public var weakLabels: [CaseID: WeakLabels]?
+    /// Set when this is one part of a cohort (``restricted(to:)``): its release is a partial release.
+    public var shard: CohortShard? = nil
 
     /// Opens the cohort at `path`.
     /// - Throws: ``CohortError`` when the folder does not exist or a list file is malformed.

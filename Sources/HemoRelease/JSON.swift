@@ -139,3 +139,168 @@ public func formatFixed(_ v: Double, decimals: Int) -> String {
     let cut = digits.index(digits.endIndex, offsetBy: -decimals)
     return sign + digits[..<cut] + "." + digits[cut...]
 }
+
+/// Why JSON text could not be parsed.
+public struct JSONParseError: Error, CustomStringConvertible, Sendable {
+    /// Byte offset of the problem.
+    public var offset: Int
+    /// What was expected.
+    public var reason: String
+    public var description: String { "JSON at byte \(offset): \(reason)" }
+}
+
+extension JSONValue {
+    /// Parses JSON text, keeping object keys in their order and numbers as their text, so that
+    /// ``rendered()`` of a parsed release file gives its bytes back.
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        var p = JSONTextParser(bytes: Array(text.utf8))
+        let v = try p.value()
+        p.skipSpace()
+        guard p.i == p.bytes.count else { throw JSONParseError(offset: p.i, reason: "text after the value") }
+        return v
+    }
+
+    /// The member `key` of an object (the first, when repeated), else `nil`.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { return o.first { $0.0 == key }?.1 }
+        return nil
+    }
+
+    /// The string of a `.string`, else `nil`.
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// The integer of a `.numberText` holding one, else `nil`.
+    public var intValue: Int? {
+        if case .numberText(let t) = self { return Int(t) }
+        return nil
+    }
+
+    /// The elements of an `.array`, else `nil`.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+}
+
+/// A small recursive-descent JSON parser behind ``JSONValue/parse(_:)``.
+struct JSONTextParser {
+    let bytes: [UInt8]
+    var i = 0
+    var depth = 0
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func skipSpace() {
+        while i < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
+    }
+
+    func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: i, reason: reason) }
+
+    mutating func literal(_ word: String, _ v: JSONValue) throws(JSONParseError) -> JSONValue {
+        let w = Array(word.utf8)
+        guard i + w.count <= bytes.count, Array(bytes[i..<i + w.count]) == w else { throw fail("expected \(word)") }
+        i += w.count
+        return v
+    }
+
+    mutating func value() throws(JSONParseError) -> JSONValue {
+        skipSpace()
+        guard i < bytes.count else { throw fail("unexpected end") }
+        switch bytes[i] {
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "["):
+            depth += 1
+            guard depth < 256 else { throw fail("nested too deeply") }
+            defer { depth -= 1 }
+            i += 1
+            var out: [JSONValue] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(out) }
+            while true {
+                out.append(try value())
+                skipSpace()
+                guard i < bytes.count else { throw fail("unterminated array") }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(out) }
+                throw fail("expected , or ]")
+            }
+        case UInt8(ascii: "{"):
+            depth += 1
+            guard depth < 256 else { throw fail("nested too deeply") }
+            defer { depth -= 1 }
+            i += 1
+            var out: [(String, JSONValue)] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
+            while true {
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+                let k = try string()
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected :") }
+                i += 1
+                out.append((k, try value()))
+                skipSpace()
+                guard i < bytes.count else { throw fail("unterminated object") }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
+                throw fail("expected , or }")
+            }
+        default:
+            let start = i
+            while i < bytes.count, "+-.0123456789eE".utf8.contains(bytes[i]) { i += 1 }
+            let text = String(decoding: bytes[start..<i], as: UTF8.self)
+            guard !text.isEmpty, Double(text) != nil else { i = start; throw fail("unexpected character") }
+            return .numberText(text)
+        }
+    }
+
+    mutating func string() throws(JSONParseError) -> String {
+        i += 1 // opening quote
+        var out: [UInt8] = []
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { i += 1; return String(decoding: out, as: UTF8.self) }
+            if b == UInt8(ascii: "\\") {
+                guard i + 1 < bytes.count else { break }
+                let e = bytes[i + 1]
+                i += 2
+                switch e {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard i + 4 <= bytes.count, let u = UInt32(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16) else {
+                        throw fail("bad \\u escape")
+                    }
+                    i += 4
+                    var scalar = u
+                    if (0xD800..<0xDC00).contains(u), i + 6 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                       let low = UInt32(String(decoding: bytes[i + 2..<i + 6], as: UTF8.self), radix: 16), (0xDC00..<0xE000).contains(low) {
+                        scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                    guard let s = Unicode.Scalar(scalar) else { throw fail("bad \\u escape") }
+                    out.append(contentsOf: Array(String(Character(s)).utf8))
+                default: throw fail("bad escape")
+                }
+                continue
+            }
+            guard b >= 0x20 else { throw fail("control character in a string") }
+            out.append(b)
+            i += 1
+        }
+        throw fail("unterminated string")
+    }
+}

@@ -16,6 +16,8 @@ public final class ReleaseAssembly: @unchecked Sendable {
     /// Annotations or pseudo-labels.
     public let kind: ReleaseKind
     private let weakLabels: [CaseID: WeakLabels]?
+    /// For a shard (`--part K/N`): the part and the whole cohort; its release is a partial release.
+    public let shard: CohortShard?
     private let journal: ReleaseJournal?
     /// Lines of a resumed journal that could not be read (torn or corrupt), one sentence each
     /// naming the journal, the line and the case; those exams are done again.
@@ -34,12 +36,16 @@ public final class ReleaseAssembly: @unchecked Sendable {
     ///   - resumable: keep an fsync'd journal beside the staging folder; a run restarted with the
     ///     same options and fingerprint reuses the cases already finished.
     ///   - fingerprint: extra text that must match for a resume (e.g. the model's SHA-256).
+    ///   - shard: for one part of a cohort: commit a partial release (``PartialRelease``) naming the
+    ///     part and the whole cohort's fingerprint; the journal resumes only the same part.
     public init(destination: String, options: ReleaseOptions, kind: ReleaseKind, weakLabels: [CaseID: WeakLabels]?,
-                force: Bool, resumable: Bool = false, fingerprint: String = "") throws {
+                force: Bool, resumable: Bool = false, fingerprint: String = "", shard: CohortShard? = nil) throws {
         self.options = options
+        self.shard = shard
         self.kind = kind
         self.weakLabels = weakLabels
-        let runPrint = kind.rawValue + "|" + options.provenance.compact() + "|" + fingerprint
+        var runPrint = kind.rawValue + "|" + options.provenance.compact() + "|" + fingerprint
+        if let shard { runPrint += "|part \(shard.part) of cohort \(shard.cohortFingerprint)" }
         if resumable { try ReleaseStaging.reopenIfCommittedButJournaled(destination: destination, fingerprint: runPrint) }
         let probe = try ReleaseStaging(destination: destination, force: force, keepExisting: resumable)
         staging = probe
@@ -152,8 +158,14 @@ public final class ReleaseAssembly: @unchecked Sendable {
         let tables = ReleaseTables(records: Array(s.records.values), failures: Array(s.failures.values), kind: kind,
                                    weakLabels: weakLabels)
         do {
+            if let shard {
+                try staging.write(PartialRelease.partJSON(shard, weakLabels: weakLabels), to: PartialRelease.partFile)
+                try staging.write(try PartialRelease.journalText(records: s.records, inputs: s.inputs, failures: s.failures),
+                                  to: PartialRelease.journalFile)
+            }
             try ReleaseAggregates.write(tables, into: staging, options: options,
-                                        provenance: Provenance(kind: kind, options: options, inputs: s.inputs, model: model))
+                                        provenance: Provenance(kind: kind, options: options, inputs: s.inputs, model: model,
+                                                               shard: shard))
             let manifest = try staging.commit()
             CrashDrill.point("journal-remove")
             journal?.remove()

@@ -74,8 +74,12 @@ public struct ReleaseBuilder: Sendable {
         throws -> BuildSummary
     {
         let start = DispatchTime.now().uptimeNanoseconds
+        // A shard journals as a cluster run does, so `hemo build --part` restarted with the same
+        // arguments resumes; a whole-cohort build starts afresh.
         let assembly = try ReleaseAssembly(destination: destination, options: options, kind: kind,
-                                           weakLabels: cohort.weakLabels, force: force)
+                                           weakLabels: cohort.weakLabels, force: force, resumable: cohort.shard != nil,
+                                           fingerprint: model?.compact() ?? "", shard: cohort.shard)
+        let finished = assembly.finished
         struct Shared {
             var stages = StageTimes()
             var done = 0
@@ -83,11 +87,11 @@ public struct ReleaseBuilder: Sendable {
         }
         let shared = Locked(Shared())
         do {
-            for p in cohort.problems {
+            for p in cohort.problems where !finished.contains(p.name) {
                 try assembly.fail(FailureRow(caseName: p.name, stage: "input", reason: p.reason))
                 shared.withLock { $0.failed += 1 }
             }
-            let cases = cohort.cases
+            let cases = cohort.cases.filter { !finished.contains($0.id.rawValue) }
             let total = cases.count
             // Case-level parallelism; each exam's transforms run single-threaded when several exams
             // run at once, and with every thread when there is only one exam.
@@ -145,28 +149,41 @@ public struct Provenance: Sendable {
     public var inputs: [CaseID: [InputFile]]
     /// The model (SHA-256 and settings) for pseudo-labels.
     public var model: JSONValue?
+    /// For a shard's partial release: which part, and the whole cohort's fingerprint.
+    public var shard: CohortShard?
 
     /// A provenance record.
-    public init(kind: ReleaseKind, options: ReleaseOptions, inputs: [CaseID: [InputFile]], model: JSONValue?) {
-        self.kind = kind; self.options = options; self.inputs = inputs; self.model = model
+    public init(kind: ReleaseKind, options: ReleaseOptions, inputs: [CaseID: [InputFile]], model: JSONValue?,
+                shard: CohortShard? = nil) {
+        self.kind = kind; self.options = options; self.inputs = inputs; self.model = model; self.shard = shard
     }
 
     /// The JSON text.
     public func rendered() -> String {
+        Self.render(kind: kind.rawValue, options: options.provenance, model: model,
+                    part: shard.map(PartialRelease.provenance), inputs: inputs)
+    }
+
+    /// The JSON text from its parts: what ``rendered()`` writes, and what `hemo release merge`
+    /// writes from the options and model it read back from the parts' provenance.
+    static func render(kind: String, options: JSONValue, model: JSONValue?, part: JSONValue?,
+                       inputs: [CaseID: [InputFile]]) -> String {
         let cases: [JSONValue] = inputs.keys.sorted().map { id in
             .object([
                 ("case", .string(id.rawValue)),
                 ("files", .array(inputs[id]!.map { .object([("path", .string($0.path)), ("sha256", .string($0.sha256))]) })),
             ])
         }
-        return JSONValue.object([
+        var fields: [(String, JSONValue)] = [
             ("tool", .object([("name", .string("hemocluster")), ("version", .string(HemoVersion.string))])),
             ("format_version", .string(ReleaseFormat.version)),
-            ("kind", .string(kind.rawValue)),
-            ("options", options.provenance),
+            ("kind", .string(kind)),
+            ("options", options),
             ("model", model ?? .null),
-            ("inputs", .array(cases)),
-        ]).rendered()
+        ]
+        if let part { fields.append(("part", part)) }
+        fields.append(("inputs", .array(cases)))
+        return JSONValue.object(fields).rendered()
     }
 }
 
@@ -174,6 +191,11 @@ public struct Provenance: Sendable {
 public enum ReleaseAggregates {
     /// Writes every aggregate file of the format (not the manifest) into `staging`.
     public static func write(_ t: ReleaseTables, into staging: ReleaseStaging, options: ReleaseOptions, provenance: Provenance) throws {
+        try write(t, into: staging, splitSeed: options.splitSeed, provenance: provenance.rendered())
+    }
+
+    /// Writes every aggregate file with the split seed and the provenance text given.
+    static func write(_ t: ReleaseTables, into staging: ReleaseStaging, splitSeed: String, provenance: String) throws {
         CrashDrill.point("tables")
         try staging.write(t.datasetJSON(), to: "dataset.json")
         try staging.write(t.sliceLabels(), to: "labels/slice_labels.csv")
@@ -185,8 +207,8 @@ public enum ReleaseAggregates {
         try staging.write(t.coco(), to: "boxes/coco.json")
         for (path, text) in t.yolo() { try staging.write(text, to: path) }
         CrashDrill.point("tables-yolo")
-        try staging.write(t.splits(rule: SplitRule(seed: options.splitSeed)), to: "splits.json")
-        try staging.write(provenance.rendered(), to: "provenance.json")
+        try staging.write(t.splits(rule: SplitRule(seed: splitSeed)), to: "splits.json")
+        try staging.write(provenance, to: "provenance.json")
         try staging.write(t.failuresCSV(), to: "failures.csv")
     }
 }

@@ -10,6 +10,8 @@ public struct ReleaseError: Error, CustomStringConvertible, Sendable {
         case verification
         /// The input cohort is unusable as a whole.
         case input
+        /// `hemo release merge` refused its parts (missing, duplicate, overlapping, mismatched or unfinished).
+        case mergeRefused
     }
     /// The kind of problem.
     public var code: Code

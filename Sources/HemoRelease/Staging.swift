@@ -118,6 +118,12 @@ public final class ReleaseStaging: @unchecked Sendable {
         lock.lock(); knownDigests[relative] = hex; lock.unlock()
     }
 
+    /// Records the hex SHA-256 of a file put at the release-relative path by other means (a merge
+    /// renames the parts' files into staging); ``commit()`` puts it in the manifest as it is.
+    public func adopt(_ relative: String, sha256 hex: String) {
+        lock.lock(); knownDigests[relative] = hex; lock.unlock()
+    }
+
     /// Writes UTF-8 `text` to the release-relative path, atomically.
     public func write(_ text: String, to relative: String) throws {
         try write(Array(text.utf8), to: relative)

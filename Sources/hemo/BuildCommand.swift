@@ -85,6 +85,8 @@ struct BuildCommand: ParsableCommand {
 
     @OptionGroup var release: ReleaseOptionGroup
 
+    @OptionGroup var shard: PartOptionGroup
+
     @Option(help: "Exams processed at once (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -94,7 +96,7 @@ struct BuildCommand: ParsableCommand {
 
     func run() throws {
         let options = try release.releaseOptions()
-        let cohort = try io.openCohort()
+        let cohort = shard.apply(to: try io.openCohort())
         let progress = ProgressReporter(label: "build")
         let builder = ReleaseBuilder(options: options, threads: threads, force: io.force)
         let summary: BuildSummary

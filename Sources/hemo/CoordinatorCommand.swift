@@ -78,7 +78,8 @@ enum CoordinatorRunner {
     /// The coordinator of `io` with a progress bar (throughput, ETA) and, when asked, metrics
     /// hooks. A cohort or release that cannot be opened is printed and exits 1.
     static func make(settings: CoordinatorSettings, label: String, io: CohortReleaseOptions, options: ReleaseOptions,
-                     task: ClusterTask, metrics: MetricsOptionGroup) throws -> (Coordinator, CoordinatorMetrics?) {
+                     task: ClusterTask, metrics: MetricsOptionGroup,
+                     part: PartOptionGroup? = nil) throws -> (Coordinator, CoordinatorMetrics?) {
         var settings = settings
         let progress = ProgressReporter(label: label)
         settings.progress = { p in
@@ -87,7 +88,8 @@ enum CoordinatorRunner {
         }
         let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         do {
-            return (try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, task: task,
+            let cohort = try io.openCohort()
+            return (try Coordinator(cohort: part?.apply(to: cohort) ?? cohort, destination: io.out, options: options, task: task,
                                     settings: settings),
                     coordinatorMetrics)
         } catch let e as ExitCode {
@@ -183,6 +185,8 @@ struct CoordinatorCommand: ParsableCommand {
 
     @OptionGroup var metrics: MetricsOptionGroup
 
+    @OptionGroup var shard: PartOptionGroup
+
     func run() throws {
         let options = try release.releaseOptions()
         var settings = coordinator.settings(endpoint: bind, force: io.force)
@@ -190,7 +194,8 @@ struct CoordinatorCommand: ParsableCommand {
         settings.insecure = insecure
         let task = try task.task()
         let (c, coordinatorMetrics) = try CoordinatorRunner.make(settings: settings, label: "coordinator", io: io,
-                                                                 options: options, task: task, metrics: metrics)
+                                                                 options: options, task: task, metrics: metrics,
+                                                                 part: shard)
         let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "coordinator")
         defer { metricsServer?.stop() }
         let summary = try CoordinatorRunner.run(c, label: "coordinator") { endpoint in

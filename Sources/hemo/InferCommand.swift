@@ -23,6 +23,8 @@ struct InferCommand: ParsableCommand {
 
     @OptionGroup var release: ReleaseOptionGroup
 
+    @OptionGroup var shard: PartOptionGroup
+
     @Option(help: "The ONNX model; its sidecar MODEL.json must sit beside it (default: hemo's bundled demonstration model).")
     var model: String?
 
@@ -36,7 +38,7 @@ struct InferCommand: ParsableCommand {
     func run() throws {
         let options = try release.releaseOptions()
         let loaded = try InferCommand.loadModelOrExit(model)
-        let cohort = try io.openCohort()
+        let cohort = shard.apply(to: try io.openCohort())
         let progress = ProgressReporter(label: "infer")
         let builder = PseudoLabelBuilder(model: loaded, options: options, threads: threads, force: io.force)
         let summary: BuildSummary

@@ -24,6 +24,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var coordinator: CoordinatorOptionGroup
     @OptionGroup var task: ClusterTaskOptionGroup
     @OptionGroup var metrics: MetricsOptionGroup
+    @OptionGroup var shard: PartOptionGroup
 
     func validate() throws {
         guard workers >= 1, threadsPerWorker >= 1 else { throw ValidationError("--workers and --threads-per-worker must be at least 1") }
@@ -43,7 +44,8 @@ struct RunCommand: ParsableCommand {
             modelArguments = ["--model", URL(fileURLWithPath: model.onnxPath).standardizedFileURL.path]
         }
         let (c, coordinatorMetrics) = try CoordinatorRunner.make(settings: settings, label: "run", io: io,
-                                                                 options: options, task: task, metrics: metrics)
+                                                                 options: options, task: task, metrics: metrics,
+                                                                 part: shard)
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var children: [Process] = []
         let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "run")

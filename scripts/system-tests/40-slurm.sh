@@ -17,6 +17,12 @@ temporary folder; no systemd, no cgroups) and makes a synthetic cohort (`hemo sy
      (SIGKILL to its step): the job must fail, its worker and the array's workers drain with
      SIGTERM and exit 0; then resubmits the same release job (it resumes from the journal) and
      a new array.
+  3. shards: the cohort as 3 parts through the job array hemo-shards.sbatch (one coordinator and
+     worker per array task, SLURM_ARRAY_TASK_ID -> --part K/3) with hemo-merge.sbatch waiting
+     on it (--dependency=afterok); one task's coordinator is killed mid-part (SIGKILL), so that
+     task fails and the merge can never start; the test cancels that merge, resubmits the one
+     task (it resumes from its journal) and a merge depending on it. The merged release must
+     equal `hemo build`'s file for file.
 Each run passes when its jobs ended as expected, `hemo release verify` accepts the release and
 its MANIFEST.sha256 equals `hemo build`'s on the same cohort.
 Stops every daemon and job it started.
@@ -28,7 +34,8 @@ Environment:
   HEMO_SLURM_IN_PLANE  slice size in pixels (default 256 for a fast binary; 128, with 20 slices
                        per case, for a slow one such as a debug build);
   HEMO_SLURM_NODES=1   one node even where a network namespace could make a second;
-  HEMO_SLURM_KEEP=1    keep the temporary folder (logs, releases) for debugging.
+  HEMO_SLURM_KEEP=1    keep the temporary folder (logs, releases) for debugging;
+  HEMO_SLURM_SCENARIOS which of the scenarios above to run (default "1 2 3").
 USAGE
 }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
@@ -349,7 +356,10 @@ expect_complete_release() {
     say "job $job and array $array completed (workers seen on $( ((two_nodes == 1)) && echo "$node and $node2" || echo "$node"); array workers held exams: $([[ $held == 1 ]] && echo yes || echo no)); release verified, MANIFEST.sha256 equals hemo build's ($(wc -l <"$release/MANIFEST.sha256") files)"
 }
 
+scenarios=" ${HEMO_SLURM_SCENARIOS:-1 2 3} "
+
 # --- 1: release job, then a job array adding workers to its coordinator ------------------------
+if [[ "$scenarios" == *" 1 "* ]]; then
 release=$tmp/release
 run_dir=$release.slurm
 keys=$run_dir/keys
@@ -358,8 +368,10 @@ submit_array
 "$hemo" status "$endpoint" --timeout 1 >/dev/null 2>&1 && fail "the coordinator answered a client without CURVE keys"
 watch 0
 expect_complete_release
+fi
 
 # --- 2: the coordinator killed mid-run: workers drain; the resubmitted job resumes -------------
+if [[ "$scenarios" == *" 2 "* ]]; then
 release=$tmp/release-resumed
 run_dir=$release.slurm
 keys=$run_dir/keys
@@ -389,4 +401,91 @@ submit_array
 watch 0
 expect_line "$run_dir/coordinator-$job.log" "resumed from the journal"
 expect_complete_release
+fi
+
+# --- 3: three shards through a job array, one task killed and resubmitted, merged -------------
+if [[ "$scenarios" == *" 3 "* ]]; then
+release=$tmp/release-sharded
+parts_dir=$release.parts
+shard_env=(HEMO_COHORT="$tmp/cohort" HEMO_RELEASE="$release" HEMO_PARTS=3 HEMO_BIN="$hemo" HEMO_DRAIN_TIMEOUT=30)
+submit_shards() { # $1: the array's task list
+    shards=$(env "${shard_env[@]}" sbatch --parsable --chdir="$tmp" --output="$tmp/shard-%A_%a.out" \
+        --array="$1" --nodes=1 --ntasks=1 --cpus-per-task=1 --time=10 \
+        "$repo/cluster/slurm/hemo-shards.sbatch") || fail "sbatch refused the hemo-shards.sbatch array"
+}
+submit_merge() { # $1: the job the merge waits for
+    merge=$(env "${shard_env[@]}" sbatch --parsable --chdir="$tmp" --output="$tmp/merge-%j.out" \
+        --dependency="afterok:$1" --ntasks=1 --cpus-per-task=1 --time=10 \
+        "$repo/cluster/slurm/hemo-merge.sbatch") || fail "sbatch refused hemo-merge.sbatch"
+}
+exams_in_part() { # exams of part $1 of 3 by the README's rule, from the cohort's case folders
+    local name count=0
+    for name in "$tmp"/cohort/*/ct.nii.gz; do
+        name=$(basename "$(dirname "$name")")
+        python3 -c 'import hashlib,sys; x=int.from_bytes(hashlib.sha256(b"hemocluster-part-v1\0"+sys.argv[1].encode()).digest()[:8],"big"); sys.exit(0 if (x*3>>64)+1==int(sys.argv[2]) else 1)' "$name" "$1" &&
+            count=$((count + 1))
+    done
+    echo "$count"
+}
+# Kill the part with the most exams, once it has finished one.
+victim=1 most=0
+for k in 1 2 3; do
+    c=$(exams_in_part "$k")
+    ((c > most)) && victim=$k most=$c
+done
+((most >= 2)) || fail "no part of the cohort has two exams to kill one in the middle of"
+submit_shards 1-3
+first_shards=$shards
+submit_merge "$first_shards"
+first_merge=$merge
+say "shard array $first_shards (3 tasks) and merge job $first_merge (afterok:$first_shards); part $victim ($most exams) will be killed"
+victim_dir=$parts_dir/part-$victim-of-3.slurm
+endpoint=""
+deadline=$((SECONDS + 180))
+while :; do
+    ((SECONDS < deadline)) || fail "part $victim never had an exam done within 180 s"
+    running "${first_shards}_$victim" || fail "array task ${first_shards}_$victim ended before it could be killed"
+    if [[ -s "$victim_dir/endpoint" && -s "$victim_dir/keys/coordinator.public" ]]; then
+        endpoint=$(cat "$victim_dir/endpoint")
+        status=$("$hemo" status "$endpoint" --timeout 2 --curve-server-key "$victim_dir/keys/coordinator.public" \
+            --curve-secret "$victim_dir/keys/worker.secret" 2>/dev/null || true)
+        completed=$(sed -n 's/^exams: [0-9]* total, \([0-9]*\) completed.*/\1/p' <<<"$status")
+        ((${completed:-0} >= 1)) && break
+    fi
+    sleep 0.5
+done
+task_job=$(job_state "${first_shards}_$victim" JobId)
+step=$(squeue --noheader --steps --jobs "$task_job" --format '%i %j' | awk '$2 == "hemo-coordinator" { print $1 }')
+[[ -n "$step" ]] || fail "array task ${first_shards}_$victim has no hemo-coordinator step"
+say "part $victim: $completed exam(s) done; killing its coordinator (SIGKILL to step $step)"
+scancel --signal=KILL "$step"
+for _ in $(seq 1 90); do
+    running "${first_shards}_1" || running "${first_shards}_2" || running "${first_shards}_3" || break
+    sleep 1
+done
+expect_state "${first_shards}_$victim" FAILED
+for k in 1 2 3; do ((k == victim)) || expect_state "${first_shards}_$k" COMPLETED; done
+[[ -d "$parts_dir/part-$victim-of-3" ]] && fail "part $victim was committed although its coordinator was killed"
+# The merge waits on afterok of an array with a failed task: it can never run.
+for _ in $(seq 1 30); do
+    reason=$(job_state "$first_merge" Reason)
+    [[ "$reason" == "DependencyNeverSatisfied" || "$(job_state "$first_merge" JobState)" != "PENDING" ]] && break
+    sleep 1
+done
+[[ "$(job_state "$first_merge" JobState)" == "PENDING" || "$(job_state "$first_merge" JobState)" == "CANCELLED" ]] ||
+    fail "merge job $first_merge ran although array task ${first_shards}_$victim failed ($(job_state "$first_merge" JobState))"
+scancel "$first_merge" 2>/dev/null || true
+say "task ${first_shards}_$victim failed, the others completed; merge $first_merge never started (${reason:-?}) and is cancelled"
+submit_shards "$victim"
+submit_merge "$shards"
+say "resubmitted part $victim as job $shards; merge job $merge (afterok:$shards)"
+wait_all_jobs
+expect_state "${shards}_$victim" COMPLETED
+expect_state "$merge" COMPLETED
+expect_line "$parts_dir/part-$victim-of-3.slurm/coordinator-$(job_state "${shards}_$victim" JobId).log" "resumed from the journal"
+"$hemo" release verify "$release" >"$tmp/verify.log" 2>&1 || fail "hemo release verify $release: $(tail -n 5 "$tmp/verify.log")"
+diff -r "$tmp/reference" "$release" >"$tmp/diff.log" 2>&1 || fail "the merged release differs from hemo build's: $(head -n 5 "$tmp/diff.log")"
+for k in 1 2 3; do [[ ! -e "$parts_dir/part-$k-of-3" ]] || fail "part $k outlived the merge (its files were moved)"; done
+say "part $victim resumed from its journal; merge job $merge completed; the release equals hemo build's file for file ($(wc -l <"$release/MANIFEST.sha256") files)"
+fi
 echo "PASS: slurm"

@@ -19,6 +19,11 @@ Usage: scripts/system-tests/53-kubernetes-manifests.sh   (HEMO=/path/to/hemo)
    synthetic cohort, its readiness probe until it passes, the worker's command until the run
    completes; the release must equal `hemo build`'s, and then the coordinator's command must
    idle and its liveness probe pass on the complete release.
+4. cluster/kubernetes/shards/: the Indexed Job and the merge Job validate (also rendered), the
+   Job is Indexed with completions = parallelism = HEMO_PARTS and retries per index; then their
+   commands run here: the merge Job's command first (it must wait for the parts), the Indexed
+   Job's command once per JOB_COMPLETION_INDEX (one index stopped with SIGKILL mid-part and run
+   again: it resumes), and the merged release must equal `hemo build`'s file for file.
 Prints SKIP when kubernetes-validate cannot be installed.
 USAGE
     exit 0
@@ -185,5 +190,118 @@ finally:
     for p in pids:
         if p.poll() is None:
             p.kill()
+PY
+echo "--- shards: the Indexed Job and the merge Job"
+shards=$manifests/shards
+(cd "$shards" && python3 -m kubernetes_validate --strict --quiet -k 1.30.0 configmap.yaml job-shards.yaml job-merge.yaml) ||
+    fail "a manifest in cluster/kubernetes/shards does not validate against the Kubernetes 1.30 schemas"
+if command -v kubectl >/dev/null 2>&1; then
+    kubectl kustomize "$shards" >"$work/shards-rendered.yaml" || fail "kubectl kustomize cluster/kubernetes/shards failed"
+    python3 -m kubernetes_validate --strict --quiet -k 1.30.0 "$work/shards-rendered.yaml" ||
+        fail "the rendered shards kustomization does not validate"
+fi
+echo "validated: shards/configmap.yaml shards/job-shards.yaml shards/job-merge.yaml"
+"$HEMO" synth --out "$work/cohort8" --cases 8 --in-plane 48 --slices 6 --threads 1 >/dev/null
+"$HEMO" build --cohort "$work/cohort8" --out "$work/reference8" --threads 1 >/dev/null 2>&1
+python3 - "$shards" "$work" "$HEMO" <<'PY'
+import filecmp, os, pathlib, signal, subprocess, sys, time
+import yaml
+
+shards, work, hemo = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+docs = {}
+for f in sorted(shards.glob("*.yaml")):
+    for d in yaml.safe_load_all(f.read_text()):
+        if d and "metadata" in d:
+            docs[(d["kind"], d["metadata"]["name"])] = d
+kust = yaml.safe_load((shards / "kustomization.yaml").read_text())
+for r in kust["resources"]:
+    if not (shards / r).is_file():
+        fail(f"shards/kustomization.yaml lists {r}, which does not exist")
+config = docs[("ConfigMap", "hemo-shards-config")]["data"]
+job, merge = docs[("Job", "hemo-shards")], docs[("Job", "hemo-merge")]
+n = int(config["HEMO_PARTS"])
+spec = job["spec"]
+if spec.get("completionMode") != "Indexed":
+    fail("hemo-shards is not an Indexed Job")
+if spec["completions"] != n or spec["parallelism"] != n:
+    fail(f"hemo-shards runs {spec['completions']} completions ({spec['parallelism']} at once) but HEMO_PARTS is {n}")
+if spec.get("backoffLimitPerIndex", 0) < 1:
+    fail("hemo-shards does not retry a failed index (backoffLimitPerIndex)")
+for d in (job, merge):
+    pod = d["spec"]["template"]["spec"]
+    if pod["restartPolicy"] != "Never":
+        fail(f"{d['metadata']['name']}: restartPolicy must be Never (retries are new pods of the same index)")
+    c = pod["containers"][0]
+    for e in c.get("envFrom", []):
+        if e["configMapRef"]["name"] != "hemo-shards-config":
+            fail(f"{d['metadata']['name']} uses an undefined ConfigMap")
+    sc = c["securityContext"]
+    if sc.get("allowPrivilegeEscalation") is not False or sc.get("capabilities", {}).get("drop") != ["ALL"] or not sc.get("readOnlyRootFilesystem"):
+        fail(f"{d['metadata']['name']} must drop all capabilities, forbid privilege escalation and mount / read-only")
+print(f"consistency: Indexed Job with {n} completions = HEMO_PARTS, retries per index, merge Job on the same config")
+
+env = dict(os.environ)
+env.update(config)
+env["HEMO_COHORT"] = f"{work}/cohort8"
+env["HEMO_RELEASE"] = f"{work}/shard-volume/hemorica"
+env["HEMO_MERGE_POLL"] = "0.3"
+os.makedirs(f"{work}/shard-volume")
+def start(d, log, index=None):
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    argv = [a.replace("/usr/local/bin/hemo", hemo) for a in c["command"] + c["args"]]
+    e = dict(env)
+    if index is not None:
+        e["JOB_COMPLETION_INDEX"] = str(index)
+    return subprocess.Popen(argv, env=e, stdout=open(log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
+merger = start(merge, f"{work}/merge.log")
+procs = [merger]
+try:
+    time.sleep(1)
+    if merger.poll() is not None:
+        fail("the merge Job's command did not wait for the parts: " + open(f"{work}/merge.log").read())
+    # Index 0 is stopped with SIGKILL once its part has journaled an exam, then runs again.
+    victim = start(job, f"{work}/shard-0.log", 0)
+    procs.append(victim)
+    journal = pathlib.Path(env["HEMO_RELEASE"] + f".parts/.part-1-of-{n}.journal")
+    deadline = time.time() + 120
+    while not (journal.is_file() and len(journal.read_text().splitlines()) >= 2):
+        if victim.poll() is not None or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    killed = victim.poll() is None
+    if killed:
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+        # Committed in the instant before the kill: nothing left to resume.
+        killed = not pathlib.Path(env["HEMO_RELEASE"] + f".parts/part-1-of-{n}/MANIFEST.sha256").is_file()
+    for i in range(0 if killed or not pathlib.Path(env["HEMO_RELEASE"] + f".parts/part-1-of-{n}/MANIFEST.sha256").is_file() else 1, n):
+        p = start(job, f"{work}/shard-{i}.log", i)
+        procs.append(p)
+        if p.wait(timeout=300) != 0:
+            fail(f"index {i}: the Indexed Job's command failed: " + open(f"{work}/shard-{i}.log").read())
+    if killed and "resumed from the journal" not in open(f"{work}/shard-0.log").read():
+        fail("index 0 did not resume its part from the journal after SIGKILL: " + open(f"{work}/shard-0.log").read())
+    if merger.wait(timeout=120) != 0:
+        fail("the merge Job's command failed: " + open(f"{work}/merge.log").read())
+    ref, got = f"{work}/reference8", env["HEMO_RELEASE"]
+    def files(root):
+        return sorted(str(p.relative_to(root)) for p in pathlib.Path(root).rglob("*") if p.is_file())
+    if files(ref) != files(got):
+        fail("the merged release holds other files than hemo build's")
+    _, mismatch, errors = filecmp.cmpfiles(ref, got, files(ref), shallow=False)
+    if mismatch or errors:
+        fail(f"the merged release differs from hemo build's: {(mismatch + errors)[:5]}")
+    # A pod retried after the merge does nothing.
+    again = start(job, f"{work}/shard-again.log", 1)
+    if again.wait(timeout=30) != 0 or "already merged" not in open(f"{work}/shard-again.log").read():
+        fail("an index run after the merge did not stop at once")
+    print(f"indexed job: {n} parts ({'index 0 killed and resumed' if killed else 'index 0 finished before it could be killed'}), merge Job waited then merged: equal to hemo build's, {len(files(ref))} files")
+finally:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
 PY
 echo "PASS: Kubernetes manifests valid, consistent, and their commands and probes work"
