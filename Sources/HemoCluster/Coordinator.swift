@@ -36,6 +36,9 @@ public struct CoordinatorSettings: Sendable {
     /// memory) above which no new JOB is dispatched; dispatch resumes when half are written. Bounds
     /// the coordinator's memory when the disk, not the workers, is the bottleneck.
     public var maxQueuedResults = 32
+    /// End the run (non-zero exit, journal kept) when no worker has been able to take the remaining
+    /// exams for this long: none connected, or none capable (``IdleWatch``); `nil`: wait forever.
+    public var idleTimeout: Duration?
     /// A pause before each release write (fault drills and tests: makes the writers the
     /// bottleneck); `nil` in normal use.
     public var writeDelay: Duration?
@@ -130,7 +133,8 @@ public final class Coordinator: @unchecked Sendable {
     private let assembly: ReleaseAssembly
     private let cases: [CaseID: CohortCase]
     private let alreadyFinished: Set<CaseID>
-    private let stopFlag = Locked(false)
+    /// Why the run was asked to stop (``stop(reason:)``), or `nil`.
+    private let stopRequest = Locked<String?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let result = Locked<Result<CoordinatorSummary, Error>?>(nil)
     private let statusLock = Locked<SchedulerStatus?>(nil)
@@ -218,7 +222,11 @@ public final class Coordinator: @unchecked Sendable {
     }
 
     /// Stops serving without committing; the journal keeps what was released (a restart resumes).
-    public func stop() { stopFlag.withLock { $0 = true } }
+    public func stop() { stop(reason: "the coordinator stopped") }
+
+    /// Stops serving without committing, for `reason` (the error ``wait()`` throws names it); the
+    /// journal keeps what was released. The first reason given wins.
+    public func stop(reason: String) { stopRequest.withLock { if $0 == nil { $0 = reason } } }
 
     /// The scheduler's latest counts.
     public var status: SchedulerStatus? { statusLock.withLock { $0 } }
@@ -324,12 +332,13 @@ public final class Coordinator: @unchecked Sendable {
             // may still wait in the socket behind a backlog (a saturated coordinator).
             var inboxReadUntil = now
             var backlogReported = false
+            var idle = c.settings.idleTimeout.map { IdleWatch(timeout: $0) }
             apply(scheduler.on(.tick, now: now))
             publish()
             while true {
-                if c.stopFlag.withLock({ $0 }) {
-                    apply(scheduler.on(.runEnded(reason: "the coordinator stopped"), now: now))
-                    throw ClusterError(endpoint, "coordinator stopped before the run finished (the journal keeps released exams)")
+                if let reason = c.stopRequest.withLock({ $0 }) {
+                    apply(scheduler.on(.runEnded(reason: reason), now: now))
+                    throw ClusterError(endpoint, "coordinator stopped before the run finished: \(reason) (the journal keeps released exams; the same command resumes)")
                 }
                 let polledAt = now
                 let events = try poller.poll(timeout: tickEvery)
@@ -378,6 +387,10 @@ public final class Coordinator: @unchecked Sendable {
                     backlogReported = backlog > c.settings.scheduler.heartbeatInterval
                     apply(scheduler.on(.tickAfterReading(until: inboxReadUntil), now: tickAt))
                     publish()
+                    if idle != nil, case .expired(let reason) = idle!.on(blocker: scheduler.progressBlocker, now: tickAt) {
+                        c.settings.log("ending the run: \(reason)")
+                        c.stop(reason: reason)
+                    }
                 }
                 if allDone && writesOutstanding == 0 { break }
             }

@@ -84,6 +84,8 @@ public struct Scheduler: Sendable {
     private var ended = false
     /// The shell asked for no new dispatches (``SchedulerEvent/pauseDispatch``).
     private var dispatchPaused = false
+    /// The distinct capability sets the exams require (a worker covering one can take such exams).
+    private var requirementKinds: [WorkerCapabilities] = []
     /// Attempts taken from a worker that may still be computing them and was not told yet
     /// (it was declared dead, or restarted): cancelled when it rejoins or the run ends.
     private var stale: [WorkerID: Set<AttemptRef>] = [:]
@@ -113,6 +115,7 @@ public struct Scheduler: Sendable {
         }
         self.exams = states
         self.examIndex = index
+        self.requirementKinds = Array(Set(states.map(\.spec.requires))).sorted { $0.rawValue < $1.rawValue }
         for (rank, exam) in states.enumerated() {
             if exam.phase == .pending { pending.push(rank) } else { finished += 1; completedCount += 1 }
         }
@@ -143,6 +146,29 @@ public struct Scheduler: Sendable {
             return w.alive ? .init(id: w.id, capacity: w.capacity, outstanding: w.running.count, draining: w.draining) : nil
         }
         return s
+    }
+
+    /// Why no exam can advance, or `nil` when one can: the run is finished, an attempt is out, or
+    /// a live worker that is not draining can take a pending exam (credit aside). The shell's
+    /// ``IdleWatch`` turns a lasting blocker into the end of the run (`--idle-timeout`).
+    ///
+    /// Exams of a run need few distinct capability sets, so this costs one pass over the workers.
+    public var progressBlocker: String? {
+        if finished == exams.count || !runningExams.isEmpty { return nil }
+        let remaining = exams.count - finished
+        var live = 0, draining = 0, incapable = 0
+        for w in workers where w.alive {
+            live += 1
+            if w.draining { draining += 1; continue }
+            if requirementKinds.contains(where: { w.capabilities.isSuperset(of: $0) }) { return nil }
+            incapable += 1
+        }
+        let exams = remaining == 1 ? "the 1 remaining exam" : "the \(remaining) remaining exams"
+        if live == 0 { return "no worker is connected to take \(exams)" }
+        var parts: [String] = []
+        if draining > 0 { parts.append("\(draining) draining") }
+        if incapable > 0 { parts.append("\(incapable) unable to run these jobs (they refused them: another model, or --build-only)") }
+        return "no connected worker can take \(exams): \(live) connected, " + parts.joined(separator: ", ")
     }
 
     /// ``status`` without the workers (constant time).

@@ -182,10 +182,12 @@ struct CoordinatorCommand: ParsableCommand {
     var insecure = false
 
     @OptionGroup var metrics: MetricsOptionGroup
+    @OptionGroup var idle: IdleTimeoutOptionGroup
 
     func run() throws {
         let options = try release.releaseOptions()
         var settings = coordinator.settings(endpoint: bind, force: io.force)
+        idle.apply(to: &settings)
         settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
         settings.insecure = insecure
         let task = try task.task()
