@@ -110,9 +110,10 @@ public struct CoordinatorSummary: Sendable {
 /// state machine fed with events and the real clock, and a small pool of writer threads that
 /// write the workers' verified release files into a resumable ``ReleaseAssembly``.
 ///
-/// The coordinator encodes nothing: workers send each exam's release files already encoded (the
-/// bytes `hemo build` writes) with their SHA-256, and its bitmask as LZ4 chunks; the coordinator
-/// checks both, writes the bytes atomically and journals the case.
+/// Workers send each exam's subtype bitmask as LZ4 chunks and its record (and the encoded CT only
+/// when the options change its grid); the coordinator checks them against each other, and its
+/// writer threads encode the label files (and otherwise the CT, from the input) with the same
+/// ``CaseFiles`` code as `hemo build`, write them atomically and journal the case.
 ///
 /// ```swift
 /// let coordinator = try Coordinator(cohort: cohort, destination: out, options: options, settings: settings)
@@ -297,7 +298,8 @@ public final class Coordinator: @unchecked Sendable {
             let requires = c.task.requiredCapabilities
             let exams = c.cohort.cases.map { ExamSpec(id: $0.id, sizeEstimate: UInt64(max(0, $0.sizeEstimate)), requires: requires) }
             scheduler = try Scheduler(settings: c.settings.scheduler, exams: exams, alreadyFinished: c.alreadyFinished)
-            writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, wake: wake, delay: c.settings.writeDelay)
+            writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, cases: c.cases, options: c.options,
+                                wake: wake, delay: c.settings.writeDelay)
             throughput = ThroughputWindow(window: c.settings.throughputWindow, start: .zero)
             total = c.cohort.cases.count + c.cohort.problems.count
             resumed = c.alreadyFinished.count
@@ -748,7 +750,7 @@ public final class Coordinator: @unchecked Sendable {
                 }
             }
             let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
-            collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt))
+            collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt, expectsImage: c.options.transformsGrid))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             wire.jobBytesSent += send(.job(job), to: route)
         }
@@ -768,7 +770,8 @@ final class WriterPool: @unchecked Sendable {
     private let completed = Locked<[Completion]>([])
     private let threads: Int
 
-    init(threads: Int, assembly: ReleaseAssembly, wake: WakeLine, delay: Duration? = nil) {
+    init(threads: Int, assembly: ReleaseAssembly, cases: [CaseID: CohortCase], options: ReleaseOptions, wake: WakeLine,
+         delay: Duration? = nil) {
         self.threads = max(1, threads)
         for n in 0..<self.threads {
             let t = Thread { [self] in
@@ -785,8 +788,8 @@ final class WriterPool: @unchecked Sendable {
                     var times = StageTimes()
                     var failure: String?
                     do {
-                        try assembly.release(encodedFiles: result.files.map { (path: $0.path, bytes: $0.bytes, sha256: result.digests[$0.path]) }, record: result.record,
-                                             inputs: result.inputs, times: &times)
+                        let files = try result.releaseFiles(cohortCase: cases[id], options: options, times: &times)
+                        try assembly.release(encodedFiles: files, record: result.record, inputs: result.inputs, times: &times)
                     } catch {
                         failure = "\(error)"
                         try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(error)"))

@@ -349,22 +349,22 @@ public final class ClusterWorker: @unchecked Sendable {
         }
     }
 
-    /// A build JOB: the exam's pipeline, then its release files encoded as `hemo build` encodes
-    /// them, as CHUNKs (bitmask), FILEs and DONE. Returns no message once cancelled (checked
+    /// A build JOB: the exam's pipeline, then its bitmask as CHUNKs, its CT as FILEs when the
+    /// options change its grid, and DONE with the record. Returns no message once cancelled (checked
     /// between stages).
     static func buildJob(_ job: Job, _ context: JobContext) throws -> [WireMessage] {
         try withInputs(of: job, context) { cohortCase, options in
             var times = StageTimes()
             let product = try CasePipeline.run(cohortCase, options: options.options, threads: context.threads, times: &times)
             if context.isCancelled() { return [] }
-            return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.options.gzipLevel,
-                                               times: &times)
+            return try ResultEncoding.messages(product: product, attempt: job.attempt, options: options.options, times: &times)
         }
     }
 
     /// An infer JOB: `hemo infer`'s per-exam function with this worker's model, which must be the
-    /// one the JOB names (ONNX and sidecar SHA-256), then the pseudo-label release files as
-    /// CHUNKs, FILEs and DONE (whose record carries the slice probabilities and box scores).
+    /// one the JOB names (ONNX and sidecar SHA-256), then the pseudo-label bitmask as CHUNKs, the
+    /// CT as FILEs when the options change its grid, and DONE (whose record carries the slice
+    /// probabilities and box scores).
     static func inferJob(_ job: Job, modelSHA256: String, _ context: JobContext) throws -> [WireMessage] {
         try withInputs(of: job, context) { cohortCase, options in
             let model = try context.model.model(sha256: modelSHA256, sidecarSHA256: options.sidecarSHA256)
@@ -374,7 +374,7 @@ public final class ClusterWorker: @unchecked Sendable {
                                                                 isCancelled: context.isCancelled)
             if context.isCancelled() { return [] }
             return try ResultEncoding.messages(product: product, record: record, attempt: job.attempt,
-                                               gzipLevel: options.options.gzipLevel, times: &times)
+                                               options: options.options, times: &times)
         }
     }
 

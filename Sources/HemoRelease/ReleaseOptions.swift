@@ -32,6 +32,15 @@ public enum SpacingChoice: Sendable, Hashable, CustomStringConvertible {
 public struct ReleaseOptions: Sendable {
     /// Target grid.
     public var spacing: SpacingChoice = .native
+
+    /// Whether the options change the CT's grid (reorientation or resampling): then the released
+    /// CT differs from the input's, and a cluster worker sends it; otherwise the coordinator
+    /// writes it from the input itself.
+    public var transformsGrid: Bool {
+        if canonical { return true }
+        if case .millimetres = spacing { return true }
+        return false
+    }
     /// Interpolation for the CT when resampling (masks always use nearest neighbour).
     public var interpolation: Interpolation = .linear
     /// Reorient to canonical RAS (axis permutations and flips only) before anything else.

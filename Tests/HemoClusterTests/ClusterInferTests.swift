@@ -61,6 +61,7 @@ extension TinyCohort {
         #expect(summary.outcome.failures.isEmpty)
         #expect(summary.dispatches == 5)
         #expect(buildOnly.worker.statistics.received == 0, "a worker without a model was given infer jobs")
+        #expect(summary.wire.fileRawBytes == 0, "no CT bytes travel back: the coordinator writes the input's")
         let provenance = try String(contentsOfFile: cohort.release("cluster-infer") + "/provenance.json", encoding: .utf8)
         #expect(provenance.contains(model.sha256) && provenance.contains(model.sidecarSHA256))
         if transfer == .inline {

@@ -17,7 +17,8 @@ Usage: scripts/bench/cluster.sh [--cases N] [--repeats R] [--transfer shared|inl
 Builds `hemo` in release, writes a synthetic cohort (`hemo synth --cases N`), then alternates
 `hemo build --threads 2` and `hemo run --workers 2` R times each (with --infer: `hemo infer
 --threads 2` and `hemo run --workers 2 --infer`, the bundled model). Defaults: --cases 20
---repeats 3 --transfer shared.
+--repeats 3 --transfer shared. HEMO=/path/to/hemo skips the release build and uses that binary
+(e.g. a debug build, or the previous commit's, to compare bytes on the wire).
 USAGE
 }
 
@@ -35,8 +36,12 @@ while (($#)); do
 done
 
 cd "$(dirname "$0")/../.."
-swift build -c release --product hemo >&2
-hemo="$(swift build -c release --show-bin-path)/hemo"
+if [[ -n "${HEMO:-}" ]]; then
+    hemo=$HEMO
+else
+    swift build -c release --product hemo >&2
+    hemo="$(swift build -c release --show-bin-path)/hemo"
+fi
 work=${keep:-$(mktemp -d "${TMPDIR:-/tmp}/hemo-bench-cluster.XXXXXX")}
 mkdir -p "$work"
 [[ -n "$keep" ]] || trap 'rm -rf "$work"' EXIT
