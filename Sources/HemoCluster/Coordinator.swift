@@ -789,7 +789,8 @@ final class WriterPool: @unchecked Sendable {
                     var failure: String?
                     do {
                         let files = try result.releaseFiles(cohortCase: cases[id], options: options, times: &times)
-                        try assembly.release(encodedFiles: files, record: result.record, inputs: result.inputs, times: &times)
+                        try assembly.release(encodedFiles: files, record: result.record, inputs: result.inputs,
+                                             inputCT: cases[id]?.ct, times: &times)
                     } catch {
                         failure = "\(error)"
                         try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(error)"))

@@ -301,13 +301,16 @@ public struct CollectedCase: Sendable {
 
     /// The case's release files, encoded as `hemo build` encodes them: the label files from the
     /// bitmask, and the CT from the worker's file or, when it sent none, from `cohortCase`'s input
-    /// CT, read here and checked against the SHA-256 the worker reported. Adds `read` and `encode` times.
+    /// CT, read here and checked against the SHA-256 the worker reported; no CT with
+    /// ``ImageMode/omit``. Adds `read` and `encode` times.
     /// - Throws: ``CaseFailure`` naming the file when the input CT cannot be read, changed since
     ///   the worker read it, or lies on another grid than the record's; or when encoding fails.
     public func releaseFiles(cohortCase: CohortCase?, options: ReleaseOptions,
                              times: inout StageTimes) throws -> [(path: String, bytes: [UInt8], sha256: String?)] {
         var out: [(path: String, bytes: [UInt8], sha256: String?)] = []
-        if let image {
+        if options.images == .omit {
+            // A labels-only release: the CT is neither read nor written.
+        } else if let image {
             out.append((image.path, image.bytes, imageSHA256))
         } else {
             guard let cohortCase else {

@@ -99,7 +99,7 @@ public struct ReleaseBuilder: Sendable {
                 var failure: CaseFailure? = nil
                 do {
                     let (product, record) = try process(c, inner, &times)
-                    try assembly.release(product, record: record, times: &times)
+                    try assembly.release(product, record: record, inputCT: c.ct, times: &times)
                 } catch let f as CaseFailure {
                     failure = f
                 } catch {
@@ -151,6 +151,13 @@ public struct Provenance: Sendable {
         self.kind = kind; self.options = options; self.inputs = inputs; self.model = model
     }
 
+    /// `images.sha256` of a labels-only release (``ImageMode/omit``): `<sha256>  <input CT path,
+    /// relative to the cohort>` per released exam, sorted by case, so `sha256sum -c` run in the
+    /// cohort folder checks the CTs the labels belong to. The CT is each exam's first input.
+    public func imageDigests() -> String {
+        inputs.keys.sorted().compactMap { id in inputs[id]?.first.map { "\($0.sha256)  \($0.path)\n" } }.joined()
+    }
+
     /// The JSON text.
     public func rendered() -> String {
         let cases: [JSONValue] = inputs.keys.sorted().map { id in
@@ -183,6 +190,7 @@ public enum ReleaseAggregates {
         for (path, text) in t.yolo() { try staging.write(text, to: path) }
         try staging.write(t.splits(rule: SplitRule(seed: options.splitSeed)), to: "splits.json")
         try staging.write(provenance.rendered(), to: "provenance.json")
+        if options.images == .omit { try staging.write(provenance.imageDigests(), to: ReleaseFormat.imageDigestsFile) }
         try staging.write(t.failuresCSV(), to: "failures.csv")
     }
 }

@@ -84,6 +84,7 @@ struct BuildCommand: ParsableCommand {
     @OptionGroup var io: CohortReleaseOptions
 
     @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var images: ImagesOptionGroup
 
     @Option(help: "Exams processed at once (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -93,7 +94,8 @@ struct BuildCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try release.releaseOptions()
+        var options = try release.releaseOptions()
+        try images.apply(to: &options)
         let cohort = try io.openCohort()
         let progress = ProgressReporter(label: "build")
         let builder = ReleaseBuilder(options: options, threads: threads, force: io.force)

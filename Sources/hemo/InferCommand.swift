@@ -22,6 +22,7 @@ struct InferCommand: ParsableCommand {
     @OptionGroup var io: CohortReleaseOptions
 
     @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var images: ImagesOptionGroup
 
     @Option(help: "The ONNX model; its sidecar MODEL.json must sit beside it (default: hemo's bundled demonstration model).")
     var model: String?
@@ -34,7 +35,8 @@ struct InferCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try release.releaseOptions()
+        var options = try release.releaseOptions()
+        try images.apply(to: &options)
         let loaded = try InferCommand.loadModelOrExit(model)
         let cohort = try io.openCohort()
         let progress = ProgressReporter(label: "infer")

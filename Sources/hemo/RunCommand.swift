@@ -21,6 +21,7 @@ struct RunCommand: ParsableCommand {
     var threadsPerWorker: Int = 1
 
     @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var images: ImagesOptionGroup
     @OptionGroup var coordinator: CoordinatorOptionGroup
     @OptionGroup var task: ClusterTaskOptionGroup
     @OptionGroup var metrics: MetricsOptionGroup
@@ -32,7 +33,8 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try release.releaseOptions()
+        var options = try release.releaseOptions()
+        try images.apply(to: &options)
         // A Unix-domain socket in the temporary folder: local only, and cheaper than TCP loopback.
         let socketPath = NSTemporaryDirectory() + "hemo-run-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max)).sock"
         defer { unlink(socketPath) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HemoCluster
+import HemoRelease
 import HemoScheduler
 
 /// `--idle-timeout`, shared by `hemo coordinator` and `hemo run` (kept apart from the other
@@ -119,5 +120,22 @@ final class LocalWorkerPool: @unchecked Sendable {
             while children.contains(where: \.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         }
         for p in children where !p.isRunning { _ = p.terminationStatus }
+    }
+}
+
+/// `--images copy|link|omit`, shared by `hemo build`, `hemo infer`, `hemo run` and
+/// `hemo coordinator` (kept apart from the other release options).
+struct ImagesOptionGroup: ParsableArguments {
+    @Option(help: "How the release stores each CT: copy (write imagesTr, the default), link (hard-link the input CT when its bytes are exactly what copy would write, else copy; a symbolic link across file systems) or omit (a labels-only release: images.sha256 names each input CT by SHA-256; needs the native grid).")
+    var images: String = "copy"
+
+    func validate() throws {
+        guard ImageMode(rawValue: images) != nil else { throw ValidationError("--images takes copy, link or omit (got '\(images)')") }
+    }
+
+    /// Sets ``ReleaseOptions/images``; a mode that conflicts with the grid options is refused.
+    func apply(to options: inout ReleaseOptions) throws {
+        options.images = ImageMode(rawValue: images) ?? .copy
+        if let why = options.imagesConflict { throw ValidationError(why) }
     }
 }
