@@ -567,7 +567,12 @@ public final class Coordinator: @unchecked Sendable {
                 routes[id] = route
                 peers[route] = id
                 names[id] = r.workerName
-                apply(scheduler.on(.workerReady(id, capacity: r.capacity, capabilities: r.capabilities), now: now))
+                let capabilities = c.task.capabilities(r.capabilities, models: r.models)
+                if capabilities != r.capabilities {
+                    c.settings.log("worker \(id) holds another model than this run's (its READY lists \(r.models.count)): it gets no infer jobs")
+                }
+                apply(scheduler.on(.workerReady(id, capacity: r.capacity, capabilities: capabilities,
+                                                holding: r.held.map { ExamAttempt(exam: $0.exam, attempt: $0.attempt) }), now: now))
             case .statusRequest:
                 send(.statusReply(publish().statusReply()), to: route)
             case .heartbeat, .chunk, .file, .done, .failed, .disconnect:
@@ -665,6 +670,11 @@ public final class Coordinator: @unchecked Sendable {
                         if send(.cancel(Cancel(exam: exam, attempt: attempt, reason: text)), to: route) > 0 { wire.cancelsSent += 1 }
                     }
                     c.settings.log("cancelled exam \(exam) attempt \(attempt) on \(worker): \(reason)")
+                case .attemptKept(let worker, let exam, let attempt):
+                    if collectors[exam]?.collector.attempt != attempt || collectors[exam]?.worker != worker {
+                        collectors[exam] = (worker, ResultCollector(exam: exam, attempt: attempt, expectsImage: c.options.transformsGrid))
+                    }
+                    c.settings.log("worker \(worker) rejoined holding exam \(exam) attempt \(attempt): it keeps it")
                 case .ignoreResult(let worker, let exam, let attempt, let reason):
                     c.settings.log("ignored a result of exam \(exam) attempt \(attempt) from \(worker): \(reason)")
                 case .sendHeartbeat(let worker):

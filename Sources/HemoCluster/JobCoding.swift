@@ -369,10 +369,6 @@ public struct ResultCollector: Sendable {
     /// Stores a mask chunk of this attempt.
     /// - Throws: ``ChunkError`` when the chunk is corrupt or of a kind a build result does not have.
     public mutating func accept(_ chunk: Chunk) throws(ChunkError) {
-        guard chunk.maskKind == .bitmask else {
-            throw ChunkError(exam: exam, attempt: chunk.attempt, chunkIndex: chunk.index,
-                             reason: "a build result has no \(chunk.maskKind) chunks (protocol \(WireProtocol.version) sends the CT as a file)")
-        }
         let outcome = try bits.accept(chunk)
         switch outcome {
         case .accepted, .complete:

@@ -183,8 +183,8 @@ public struct Scheduler: Sendable {
     public mutating func on(_ event: SchedulerEvent, now: SchedulerInstant) -> [SchedulerDirective] {
         var out: [SchedulerDirective] = []
         switch event {
-        case let .workerReady(id, capacity, capabilities):
-            workerReady(id, capacity: capacity, capabilities: capabilities, now: now, &out)
+        case let .workerReady(id, capacity, capabilities, holding):
+            workerReady(id, capacity: capacity, capabilities: capabilities, holding: Set(holding), now: now, &out)
         case let .heartbeat(id):
             if heard(id, now: now) == nil { out.append(.disconnectWorker(id)) }
         case let .jobDone(id, exam, attempt):
@@ -277,16 +277,28 @@ public struct Scheduler: Sendable {
 
     private func creditLimit(capacity: Int) -> Int { capacity > 0 ? capacity + settings.prefetch : 0 }
 
-    private mutating func workerReady(_ id: WorkerID, capacity: Int, capabilities: WorkerCapabilities,
+    private mutating func workerReady(_ id: WorkerID, capacity: Int, capabilities: WorkerCapabilities, holding: Set<ExamAttempt>,
                                       now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
         let capacity = max(0, capacity)
+        var kept: Set<Int> = []
         if let slot = workerSlot[id], workers[slot].alive {
-            // A second READY means the worker restarted or rejoined: what it held is given to others,
-            // and cancelled below in case the worker is still computing it.
-            failAll(of: slot, stage: "worker", reason: "worker \(id) restarted (sent READY again)", keepStale: true, now: now, &out)
+            // A second READY means the worker restarted or rejoined: it keeps the attempts it still
+            // holds; the others are given to others, and cancelled below in case it still computes them.
+            for e in workers[slot].running.sorted() {
+                guard case .running(let attempt, _) = exams[e].phase else { continue }
+                if holding.contains(ExamAttempt(exam: exams[e].spec.id, attempt: attempt)) {
+                    kept.insert(e)
+                    out.append(.attemptKept(id, exam: exams[e].spec.id, attempt: attempt))
+                    continue
+                }
+                stale[id, default: []].insert(AttemptRef(exam: e, attempt: attempt))
+                release(e, from: slot)
+                failed(e, FailureRecord(stage: "worker", reason: "worker \(id) restarted (sent READY again)", worker: id, attempt: attempt), &out)
+            }
         }
-        let fresh = Worker(id: id, capacity: capacity, capabilities: capabilities, credit: creditLimit(capacity: capacity),
+        var fresh = Worker(id: id, capacity: capacity, capabilities: capabilities, credit: creditLimit(capacity: capacity) - kept.count,
                            lastHeard: now, lastSent: now)
+        fresh.running = kept
         if let slot = workerSlot[id] {
             workers[slot] = fresh
         } else {
@@ -296,7 +308,22 @@ public struct Scheduler: Sendable {
             workers.append(fresh)
         }
         if let refs = stale.removeValue(forKey: id) {
+            let slot = workerSlot[id]!
             for ref in refs.sorted(by: { ($0.exam, $0.attempt) < ($1.exam, $1.attempt) }) {
+                // Declared dead (or restarted) meanwhile, but still computing it, and nobody else has it:
+                // the attempt is given back instead of spending another.
+                if holding.contains(ExamAttempt(exam: exams[ref.exam].spec.id, attempt: ref.attempt)),
+                   exams[ref.exam].phase == .pending, exams[ref.exam].attempts == ref.attempt, workers[slot].credit > 0 {
+                    pending.remove(ref.exam)
+                    exams[ref.exam].phase = .running(attempt: ref.attempt, worker: id)
+                    exams[ref.exam].failedOn.remove(id)
+                    exams[ref.exam].dispatchedAt = now
+                    workers[slot].running.insert(ref.exam)
+                    workers[slot].credit -= 1
+                    runningExams.insert(ref.exam)
+                    out.append(.attemptKept(id, exam: exams[ref.exam].spec.id, attempt: ref.attempt))
+                    continue
+                }
                 out.append(.cancel(id, exam: exams[ref.exam].spec.id, attempt: ref.attempt,
                                    reason: "attempt \(ref.attempt) of exam \(exams[ref.exam].spec.id) was taken back while worker \(id) was unreachable or restarting"))
             }
@@ -528,6 +555,13 @@ struct MinHeap: Sendable {
             items.swapAt(child, parent)
             child = parent
         }
+    }
+
+    /// Removes `value` (rare: an attempt given back to a rejoining worker); O(n log n).
+    mutating func remove(_ value: Int) {
+        guard let n = items.firstIndex(of: value) else { return }
+        items.remove(at: n)
+        items.sort() // a sorted array is a valid min-heap
     }
 
     mutating func pop() -> Int? {
