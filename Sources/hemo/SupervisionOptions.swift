@@ -97,9 +97,8 @@ final class LocalWorkerPool: @unchecked Sendable {
                 } catch {
                     apply(lock.withLock { machine.on(.startFailed(slot: slot, reason: "\(error)"), now: now) })
                 }
-            case .willRestart(let slot, let after, let reason):
+            case .willRestart(_, let after, let reason):
                 printError("run: \(reason); restarting it in \(after)")
-                _ = slot
             case .gaveUp(_, let reason):
                 printError("run: \(reason)")
             case .noWorkerLeft(let reason):
