@@ -31,6 +31,9 @@ import HemoCore
 ///   after restarting; and, for any such attempt still out (a worker declared dead that never
 ///   rejoined), when the run ends. A result the
 ///   worker sends for it first is ignored and settles it.
+/// - **Rejoin.** A worker's READY lists the attempts it holds: rejoining while still live, it keeps
+///   those that are its own; declared dead meanwhile, it gets back those still pending with no newer
+///   attempt (``SchedulerDirective/attemptKept(_:exam:attempt:)``); anything else is cancelled.
 /// - **Drain.** A draining worker keeps its attempts but gets nothing new.
 /// - **Back-pressure.** Between ``SchedulerEvent/pauseDispatch`` and ``SchedulerEvent/resumeDispatch``
 ///   nothing is dispatched (the shell's release writers are behind); everything else goes on.
