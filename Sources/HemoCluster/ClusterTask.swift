@@ -70,6 +70,16 @@ public enum ClusterTask: Sendable {
 
     /// Whether a JOB's inputs carry only the CT: inference never reads the annotations, so they
     /// are neither named nor shipped inline.
+    /// What a worker that announced `models` in READY can do for this run: a worker that lists its
+    /// models and holds neither this run's ONNX file nor its sidecar loses ``WorkerCapabilities/infer``,
+    /// so it is never sent a job it would refuse. A worker that lists none is taken at its word.
+    public func capabilities(_ advertised: WorkerCapabilities, models: [ModelDigests]) -> WorkerCapabilities {
+        guard case .pseudoLabel(let model) = self, !models.isEmpty else { return advertised }
+        let onnx = ModelIdentity.bytes(ofHex: model.sha256), sidecar = ModelIdentity.bytes(ofHex: model.sidecarSHA256)
+        if models.contains(where: { $0.onnxSHA256 == onnx && $0.sidecarSHA256 == sidecar }) { return advertised }
+        return advertised.subtracting(.infer)
+    }
+
     var needsCTOnly: Bool {
         if case .pseudoLabel = self { return true }
         return false
@@ -84,6 +94,26 @@ public enum WorkerModelSource: Sendable {
     case bundledDefault
     /// A model already loaded (e.g. `hemo worker --model PATH`, loaded at start so a bad path fails at once).
     case loaded(PseudoLabelModel)
+
+    /// The models READY lists: the loaded model's digests, or the bundled model's (hashed from its
+    /// files once per process, without loading it); none without a model or when the files cannot be read.
+    var digests: [ModelDigests] {
+        switch self {
+        case .none: return []
+        case .loaded(let m):
+            return [ModelDigests(onnxSHA256: ModelIdentity.bytes(ofHex: m.sha256), sidecarSHA256: ModelIdentity.bytes(ofHex: m.sidecarSHA256))]
+        case .bundledDefault:
+            return Self.bundledDigests
+        }
+    }
+
+    /// The bundled model's digests, computed on first use (thread-safe).
+    private static let bundledDigests: [ModelDigests] = {
+        guard let onnx = try? PseudoLabelModel.defaultONNXPath(),
+              let a = try? Manifest.sha256(ofFile: onnx),
+              let b = try? Manifest.sha256(ofFile: PseudoLabelModel.sidecarPath(for: onnx)) else { return [] }
+        return [ModelDigests(onnxSHA256: ModelIdentity.bytes(ofHex: a), sidecarSHA256: ModelIdentity.bytes(ofHex: b))]
+    }()
 
     /// The capabilities READY advertises.
     var capabilities: WorkerCapabilities {

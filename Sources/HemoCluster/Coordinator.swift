@@ -36,6 +36,9 @@ public struct CoordinatorSettings: Sendable {
     /// memory) above which no new JOB is dispatched; dispatch resumes when half are written. Bounds
     /// the coordinator's memory when the disk, not the workers, is the bottleneck.
     public var maxQueuedResults = 32
+    /// End the run (non-zero exit, journal kept) when no worker has been able to take the remaining
+    /// exams for this long: none connected, or none capable (``IdleWatch``); `nil`: wait forever.
+    public var idleTimeout: Duration?
     /// A pause before each release write (fault drills and tests: makes the writers the
     /// bottleneck); `nil` in normal use.
     public var writeDelay: Duration?
@@ -107,9 +110,10 @@ public struct CoordinatorSummary: Sendable {
 /// state machine fed with events and the real clock, and a small pool of writer threads that
 /// write the workers' verified release files into a resumable ``ReleaseAssembly``.
 ///
-/// The coordinator encodes nothing: workers send each exam's release files already encoded (the
-/// bytes `hemo build` writes) with their SHA-256, and its bitmask as LZ4 chunks; the coordinator
-/// checks both, writes the bytes atomically and journals the case.
+/// Workers send each exam's subtype bitmask as LZ4 chunks and its record (and the encoded CT only
+/// when the options change its grid); the coordinator checks them against each other, and its
+/// writer threads encode the label files (and otherwise the CT, from the input) with the same
+/// ``CaseFiles`` code as `hemo build`, write them atomically and journal the case.
 ///
 /// ```swift
 /// let coordinator = try Coordinator(cohort: cohort, destination: out, options: options, settings: settings)
@@ -130,7 +134,8 @@ public final class Coordinator: @unchecked Sendable {
     private let assembly: ReleaseAssembly
     private let cases: [CaseID: CohortCase]
     private let alreadyFinished: Set<CaseID>
-    private let stopFlag = Locked(false)
+    /// Why the run was asked to stop (``stop(reason:)``), or `nil`.
+    private let stopRequest = Locked<String?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let result = Locked<Result<CoordinatorSummary, Error>?>(nil)
     private let statusLock = Locked<SchedulerStatus?>(nil)
@@ -219,7 +224,11 @@ public final class Coordinator: @unchecked Sendable {
     }
 
     /// Stops serving without committing; the journal keeps what was released (a restart resumes).
-    public func stop() { stopFlag.withLock { $0 = true } }
+    public func stop() { stop(reason: "the coordinator stopped") }
+
+    /// Stops serving without committing, for `reason` (the error ``wait()`` throws names it); the
+    /// journal keeps what was released. The first reason given wins.
+    public func stop(reason: String) { stopRequest.withLock { if $0 == nil { $0 = reason } } }
 
     /// The scheduler's latest counts.
     public var status: SchedulerStatus? { statusLock.withLock { $0 } }
@@ -290,7 +299,8 @@ public final class Coordinator: @unchecked Sendable {
             let requires = c.task.requiredCapabilities
             let exams = c.cohort.cases.map { ExamSpec(id: $0.id, sizeEstimate: UInt64(max(0, $0.sizeEstimate)), requires: requires) }
             scheduler = try Scheduler(settings: c.settings.scheduler, exams: exams, alreadyFinished: c.alreadyFinished)
-            writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, wake: wake, delay: c.settings.writeDelay)
+            writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, cases: c.cases, options: c.options,
+                                wake: wake, delay: c.settings.writeDelay)
             throughput = ThroughputWindow(window: c.settings.throughputWindow, start: .zero)
             total = c.cohort.cases.count + c.cohort.problems.count
             resumed = c.alreadyFinished.count
@@ -325,12 +335,13 @@ public final class Coordinator: @unchecked Sendable {
             // may still wait in the socket behind a backlog (a saturated coordinator).
             var inboxReadUntil = now
             var backlogReported = false
+            var idle = c.settings.idleTimeout.map { IdleWatch(timeout: $0) }
             apply(scheduler.on(.tick, now: now))
             publish()
             while true {
-                if c.stopFlag.withLock({ $0 }) {
-                    apply(scheduler.on(.runEnded(reason: "the coordinator stopped"), now: now))
-                    throw ClusterError(endpoint, "coordinator stopped before the run finished (the journal keeps released exams)")
+                if let reason = c.stopRequest.withLock({ $0 }) {
+                    apply(scheduler.on(.runEnded(reason: reason), now: now))
+                    throw ClusterError(endpoint, "coordinator stopped before the run finished: \(reason) (the journal keeps released exams; the same command resumes)")
                 }
                 let polledAt = now
                 let events = try poller.poll(timeout: tickEvery)
@@ -383,6 +394,10 @@ public final class Coordinator: @unchecked Sendable {
                     backlogReported = backlog > c.settings.scheduler.heartbeatInterval
                     apply(scheduler.on(.tickAfterReading(until: inboxReadUntil), now: tickAt))
                     publish()
+                    if idle != nil, case .expired(let reason) = idle!.on(blocker: scheduler.progressBlocker, now: tickAt) {
+                        c.settings.log("ending the run: \(reason)")
+                        c.stop(reason: reason)
+                    }
                 }
                 if allDone && writesOutstanding == 0 { break }
             }
@@ -557,7 +572,12 @@ public final class Coordinator: @unchecked Sendable {
                 routes[id] = route
                 peers[route] = id
                 names[id] = r.workerName
-                apply(scheduler.on(.workerReady(id, capacity: r.capacity, capabilities: r.capabilities), now: now))
+                let capabilities = c.task.capabilities(r.capabilities, models: r.models)
+                if capabilities != r.capabilities {
+                    c.settings.log("worker \(id) holds another model than this run's (its READY lists \(r.models.count)): it gets no infer jobs")
+                }
+                apply(scheduler.on(.workerReady(id, capacity: r.capacity, capabilities: capabilities,
+                                                holding: r.held.map { ExamAttempt(exam: $0.exam, attempt: $0.attempt) }), now: now))
             case .statusRequest:
                 send(.statusReply(publish().statusReply()), to: route)
             case .heartbeat, .chunk, .file, .done, .failed, .disconnect:
@@ -655,6 +675,11 @@ public final class Coordinator: @unchecked Sendable {
                         if send(.cancel(Cancel(exam: exam, attempt: attempt, reason: text)), to: route) > 0 { wire.cancelsSent += 1 }
                     }
                     c.settings.log("cancelled exam \(exam) attempt \(attempt) on \(worker): \(reason)")
+                case .attemptKept(let worker, let exam, let attempt):
+                    if collectors[exam]?.collector.attempt != attempt || collectors[exam]?.worker != worker {
+                        collectors[exam] = (worker, ResultCollector(exam: exam, attempt: attempt, expectsImage: c.options.transformsGrid))
+                    }
+                    c.settings.log("worker \(worker) rejoined holding exam \(exam) attempt \(attempt): it keeps it")
                 case .ignoreResult(let worker, let exam, let attempt, let reason):
                     c.settings.log("ignored a result of exam \(exam) attempt \(attempt) from \(worker): \(reason)")
                 case .sendHeartbeat(let worker):
@@ -740,7 +765,7 @@ public final class Coordinator: @unchecked Sendable {
                 }
             }
             let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
-            collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt))
+            collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt, expectsImage: c.options.transformsGrid))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             wire.jobBytesSent += send(.job(job), to: route)
         }
@@ -763,7 +788,8 @@ final class WriterPool: @unchecked Sendable {
     private let completed = Locked<[Completion]>([])
     private let threads: Int
 
-    init(threads: Int, assembly: ReleaseAssembly, wake: WakeLine, delay: Duration? = nil) {
+    init(threads: Int, assembly: ReleaseAssembly, cases: [CaseID: CohortCase], options: ReleaseOptions, wake: WakeLine,
+         delay: Duration? = nil) {
         self.threads = max(1, threads)
         for n in 0..<self.threads {
             let t = Thread { [self] in
@@ -781,8 +807,17 @@ final class WriterPool: @unchecked Sendable {
                     var failure: String?
                     var storageError: Error?
                     do {
-                        try assembly.release(encodedFiles: result.files.map { (path: $0.path, bytes: $0.bytes, sha256: result.digests[$0.path]) }, record: result.record,
-                                             inputs: result.inputs, times: &times)
+                        let files: [(path: String, bytes: [UInt8], sha256: String?)]
+                        do {
+                            files = try result.releaseFiles(cohortCase: cases[id], options: options, times: &times)
+                        } catch let caseFailure as CaseFailure {
+                            throw caseFailure
+                        } catch {
+                            // Reading the exam's input CT or encoding its files: this exam fails, the run goes on.
+                            throw CaseFailure(stage: "write", reason: "\(error)")
+                        }
+                        try assembly.release(encodedFiles: files, record: result.record, inputs: result.inputs,
+                                             inputCT: cases[id]?.ct, times: &times)
                     } catch let caseFailure as CaseFailure {
                         failure = "\(caseFailure)"
                         try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(caseFailure)"))

@@ -233,43 +233,46 @@ public struct BuildSummaryCoding: Codable, Sendable {
     }
 }
 
-/// The result of one build attempt (worker side): the release files encoded with the very
-/// functions `hemo build` uses, so the bytes are the release's.
+/// The result of one attempt (worker side): mask chunks plus a record.
 ///
-/// Messages, in order: the subtype bitmask as CHUNKs (LZ4 slabs; the coordinator checks the
-/// tables against it), every release file as FILE parts (LZ4 frames, each file with its
-/// SHA-256), then DONE with the inputs and the record.
+/// Messages, in order: the subtype bitmask as CHUNKs (LZ4 slabs with checksums), the CT as FILE
+/// parts only when the options change its grid (reorientation or resampling: the coordinator
+/// cannot rebuild it from the input), then DONE with the inputs and the record (tables,
+/// probabilities) and the stage timings. The coordinator encodes the label files from the
+/// bitmask, and otherwise the CT from the input, with the same ``CaseFiles`` code as `hemo build`.
 public enum ResultEncoding {
-    /// The case's release files, by ``CaseFiles/write(_:record:into:gzipLevel:)`` into a private
-    /// staging folder under `scratch` (removed before returning), read back in path order.
-    /// - Throws: ``CaseFailure`` (stage `write`) when encoding or reading back fails.
-    public static func encodeFiles(_ product: CaseProduct, record: CaseRecord, gzipLevel: Int) throws -> [EncodedFile] {
-        try CaseFiles.encode(product, record: record, gzipLevel: gzipLevel)
-            .sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
-            .map { EncodedFile(path: $0.path, bytes: $0.bytes) }
+    /// The files a worker sends for `product`: its CT file (encoded as `hemo build` encodes it)
+    /// when `options` change the grid, else none.
+    /// - Throws: ``CaseFailure`` (stage `write`) when encoding fails.
+    public static func encodeFiles(_ product: CaseProduct, options: ReleaseOptions) throws -> [EncodedFile] {
+        guard options.transformsGrid else { return [] }
+        return [EncodedFile(path: CaseFiles.imagePath(product.id),
+                            bytes: try CaseFiles.encodeImage(product.ct, id: product.id, gzipLevel: options.gzipLevel))]
     }
 
     /// Every message to send, in order, for a finished exam: computes the record (unless given, as
-    /// an infer job's with its probabilities and scores), encodes the files, chunks the bitmask and
-    /// the files, ends with DONE. Adds `analyse` and `encode` times.
+    /// an infer job's with its probabilities and scores), encodes the CT when it travels, chunks
+    /// the bitmask, ends with DONE. Adds `analyse` and `encode` times.
     /// - Throws: ``CaseFailure`` for encoding; ``ChunkError`` for what the wire cannot carry.
-    public static func messages(product: CaseProduct, record given: CaseRecord? = nil, attempt: UInt32, gzipLevel: Int,
+    public static func messages(product: CaseProduct, record given: CaseRecord? = nil, attempt: UInt32, options: ReleaseOptions,
                                 times: inout StageTimes, chunker: MaskChunker = MaskChunker(),
                                 fileChunker: FileChunker = FileChunker()) throws -> [WireMessage] {
         let record = given ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
-        let files = try timed("encode", &times) { try encodeFiles(product, record: record, gzipLevel: gzipLevel) }
+        let files = try timed("encode", &times) { try encodeFiles(product, options: options) }
         return try messages(product: product, record: record, files: files, attempt: attempt, times: times,
                             chunker: chunker, fileChunker: fileChunker)
     }
 
-    /// The messages of a result whose record and files are already computed.
+    /// The messages of a result whose record and files (the CT file, or none) are already computed.
     /// - Throws: ``ChunkError`` for what the wire cannot carry (including a summary over its limit).
     public static func messages(product: CaseProduct, record: CaseRecord, files: [EncodedFile], attempt: UInt32,
                                 times: StageTimes, chunker: MaskChunker = MaskChunker(),
                                 fileChunker: FileChunker = FileChunker()) throws(ChunkError) -> [WireMessage] {
         var out: [WireMessage] = try chunker.chunks(bytes: product.masks.bitmask, kind: .bitmask, exam: product.id,
                                                     attempt: attempt).map { .chunk($0) }
-        out += try fileChunker.parts(of: files, exam: product.id, attempt: attempt).map { .file($0) }
+        if !files.isEmpty {
+            out += try fileChunker.parts(of: files, exam: product.id, attempt: attempt).map { .file($0) }
+        }
         let summary = BuildSummaryCoding(inputs: product.inputs, record: record).encoded()
         guard summary.count <= WireProtocol.maxSummaryBytes else {
             throw ChunkError(exam: product.id, attempt: attempt, chunkIndex: nil,
@@ -283,25 +286,60 @@ public enum ResultEncoding {
     }
 }
 
-/// A verified build result, ready to be written by the coordinator.
+/// A verified result, ready to be encoded and written by the coordinator's writers.
 public struct CollectedCase: Sendable {
     /// The case's record (the rows of every table).
     public var record: CaseRecord
     /// Its input files, for provenance.
     public var inputs: [InputFile]
-    /// Its release files, checked against their SHA-256, by path.
-    public var files: [EncodedFile]
-    /// Each file's verified SHA-256 (hex), by path: the manifest reuses it.
-    public var digests: [String: String]
+    /// Its subtype bitmask (bit `v − 1` = subtype `v`), checked against the record.
+    public var bitmask: Volume<UInt8>
+    /// Its CT file when the worker sent it (the options change the grid), checked against its SHA-256.
+    public var image: EncodedFile?
+    /// The CT file's verified hex SHA-256 (the manifest reuses it).
+    public var imageSHA256: String?
+
+    /// The case's release files, encoded as `hemo build` encodes them: the label files from the
+    /// bitmask, and the CT from the worker's file or, when it sent none, from `cohortCase`'s input
+    /// CT, read here and checked against the SHA-256 the worker reported; no CT with
+    /// ``ImageMode/omit``. Adds `read` and `encode` times.
+    /// - Throws: ``CaseFailure`` naming the file when the input CT cannot be read, changed since
+    ///   the worker read it, or lies on another grid than the record's; or when encoding fails.
+    public func releaseFiles(cohortCase: CohortCase?, options: ReleaseOptions,
+                             times: inout StageTimes) throws -> [(path: String, bytes: [UInt8], sha256: String?)] {
+        var out: [(path: String, bytes: [UInt8], sha256: String?)] = []
+        if options.images == .omit {
+            // A labels-only release: the CT is neither read nor written.
+        } else if let image {
+            out.append((image.path, image.bytes, imageSHA256))
+        } else {
+            guard let cohortCase else {
+                throw CaseFailure(stage: "write", reason: "exam \(record.id) is not in the coordinator's cohort: its CT cannot be written")
+            }
+            let (ct, input) = try timed("read", &times) { try CasePipeline.readCTWithProvenance(cohortCase, options: options) }
+            guard let reported = inputs.first(where: { $0.path == input.path }), reported.sha256 == input.sha256 else {
+                throw CaseFailure(stage: "write", reason: "\(input.path): the file changed since the worker read it (SHA-256 \(input.sha256) here, \(inputs.first { $0.path == input.path }?.sha256 ?? "none") reported)")
+            }
+            guard ct.geometry == record.geometry else {
+                throw CaseFailure(stage: "write", reason: "\(input.path): the CT's grid differs from the worker's record")
+            }
+            let bytes = try timed("encode", &times) { try CaseFiles.encodeImage(ct.converted(to: Int16.self), id: record.id, gzipLevel: options.gzipLevel) }
+            out.append((CaseFiles.imagePath(record.id), bytes, nil))
+        }
+        let masks = try timed("encode", &times) { try CaseFiles.encodeMasks(SubtypeMasks(bitmask: bitmask), record: record, gzipLevel: options.gzipLevel) }
+        out += masks.map { ($0.path, $0.bytes, nil) }
+        return out
+    }
 }
 
-/// Collects one build attempt's CHUNKs, FILEs and DONE, and checks them (coordinator side).
+/// Collects one attempt's CHUNKs, FILEs and DONE, and checks them (coordinator side).
 ///
-/// The bitmask arrives as LZ4 mask chunks (``MaskAssembler``), the release files as FILE parts
-/// (``FileAssembler``: LZ4 content checksums and each file's SHA-256). At DONE the collector also
-/// checks that the files are exactly the case's (three volumes, one PNG per slice of the record's
-/// grid) and that the worker's record agrees with the bitmask: same grid, per-slice subtypes,
-/// per-slice-and-subtype pixel counts of the 2D boxes, per-subtype voxel counts of the 3D lesions.
+/// The bitmask arrives as LZ4 mask chunks (``MaskAssembler``), the CT, when it travels, as FILE
+/// parts (``FileAssembler``: LZ4 content checksums and the file's SHA-256). At DONE the collector
+/// also checks that the files are exactly those expected (the case's CT when the options change
+/// the grid, else none) and that the worker's record agrees with the bitmask: same grid,
+/// per-slice subtypes, per-slice-and-subtype pixel counts of the 2D boxes, per-subtype voxel
+/// counts of the 3D lesions.
 public struct ResultCollector: Sendable {
     /// The exam.
     public let exam: CaseID
@@ -310,6 +348,8 @@ public struct ResultCollector: Sendable {
     private var bits: MaskAssembler
     private var fileParts: FileAssembler
     private var bitmask: Volume<UInt8>?
+    /// Whether the result carries the CT file (the options change the grid).
+    public let expectsImage: Bool
     /// Uncompressed bytes of the mask chunks and file parts accepted so far.
     public private(set) var rawBytes = 0
     /// Compressed payload bytes of the mask chunks and file parts accepted so far.
@@ -317,10 +357,11 @@ public struct ResultCollector: Sendable {
     /// Uncompressed and compressed bytes of the mask chunks alone.
     public private(set) var maskRawBytes = 0, maskPayloadBytes = 0
 
-    /// A collector for `attempt` of `exam`.
-    public init(exam: CaseID, attempt: UInt32) {
+    /// A collector for `attempt` of `exam`, whose result carries the CT file when `expectsImage`.
+    public init(exam: CaseID, attempt: UInt32, expectsImage: Bool = false) {
         self.exam = exam
         self.attempt = attempt
+        self.expectsImage = expectsImage
         bits = MaskAssembler(exam: exam, attempt: attempt, maskKind: .bitmask)
         fileParts = FileAssembler(exam: exam, attempt: attempt)
     }
@@ -328,10 +369,6 @@ public struct ResultCollector: Sendable {
     /// Stores a mask chunk of this attempt.
     /// - Throws: ``ChunkError`` when the chunk is corrupt or of a kind a build result does not have.
     public mutating func accept(_ chunk: Chunk) throws(ChunkError) {
-        guard chunk.maskKind == .bitmask else {
-            throw ChunkError(exam: exam, attempt: chunk.attempt, chunkIndex: chunk.index,
-                             reason: "a build result has no \(chunk.maskKind) chunks (protocol \(WireProtocol.version) sends the CT as a file)")
-        }
         let outcome = try bits.accept(chunk)
         switch outcome {
         case .accepted, .complete:
@@ -359,12 +396,19 @@ public struct ResultCollector: Sendable {
     public func result(done: Done) throws(ClusterError) -> CollectedCase {
         let subject = "exam \(exam) attempt \(attempt)"
         guard let bitmask else { throw ClusterError(subject, "DONE arrived before every bitmask CHUNK") }
-        guard let files = fileParts.files else { throw ClusterError(subject, "DONE arrived before every FILE of the result") }
+        let files: [EncodedFile]
+        if expectsImage {
+            guard let all = fileParts.files else { throw ClusterError(subject, "DONE arrived before every FILE of the result") }
+            files = all
+        } else {
+            files = []
+            guard fileParts.rawBytes == 0 else { throw ClusterError(subject, "the result carries files, but the CT travels only when the options change its grid") }
+        }
         let summary = try BuildSummaryCoding.decode(done.summary, exam: exam)
         let record = summary.record
         guard record.id == exam else { throw ClusterError(subject, "the record names exam \(record.id)") }
         guard record.geometry == bitmask.geometry else { throw ClusterError(subject, "the record's grid differs from the bitmask's") }
-        let expected = Set(CaseFiles.paths(of: record))
+        let expected: Set<String> = expectsImage ? [CaseFiles.imagePath(record.id)] : []
         let sent = Set(files.map(\.path))
         guard sent == expected else {
             let extra = sent.subtracting(expected).sorted().prefix(3), missing = expected.subtracting(sent).sorted().prefix(3)
@@ -372,7 +416,9 @@ public struct ResultCollector: Sendable {
         }
         if let why = Self.disagreement(record, bitmask) { throw ClusterError(subject, "the record disagrees with the bitmask: \(why)") }
         let digests = fileParts.verifiedDigests.mapValues { d in d.map { String(format: "%02x", $0) }.joined() }
-        return CollectedCase(record: record, inputs: summary.inputs, files: files.sorted { $0.path < $1.path }, digests: digests)
+        let image = files.first
+        return CollectedCase(record: record, inputs: summary.inputs, bitmask: bitmask, image: image,
+                             imageSHA256: image.flatMap { digests[$0.path] })
     }
 
     /// Why `record` does not describe `bitmask` (bit `v − 1` = subtype `v`), or `nil`: one pass

@@ -79,6 +79,8 @@ public final class ClusterWorker: @unchecked Sendable {
     private let cancelled = Locked<Set<AttemptKey>>([])
     private let counters = Locked(WorkerCounters())
     private let model: WorkerModel
+    /// The models READY lists (hashed once).
+    private let modelDigests: [ModelDigests]
 
     /// An exam's attempt, as a worker tracks it.
     struct AttemptKey: Hashable, Sendable {
@@ -90,6 +92,7 @@ public final class ClusterWorker: @unchecked Sendable {
     public init(settings: WorkerSettings) {
         self.settings = settings
         model = WorkerModel(settings.model)
+        modelDigests = settings.model.digests
     }
 
     /// Jobs received, finished and cancelled so far (thread-safe).
@@ -124,7 +127,7 @@ public final class ClusterWorker: @unchecked Sendable {
         }
         let interval = settings.heartbeatInterval
         let intervalNs = UInt64(interval.seconds * 1e9)
-        var socket = try connect(context)
+        var socket = try connect(context, held: [])
         defer { socket.close() }
         var lastHeard = monotonicNanoseconds()
         var lastSent = monotonicNanoseconds()
@@ -176,7 +179,7 @@ public final class ClusterWorker: @unchecked Sendable {
                         let sinceReady = monotonicNanoseconds() - lastReady
                         if knownSinceReady || sinceReady > intervalNs {
                             settings.log("coordinator says '\(reason)': sending READY again")
-                            try send(ready(), on: socket)
+                            try send(ready(held: held), on: socket)
                             lastReady = monotonicNanoseconds()
                             knownSinceReady = false
                             lastSent = lastReady
@@ -229,7 +232,7 @@ public final class ClusterWorker: @unchecked Sendable {
                 _ = try wakeReceiver.wait(timeout: delay)
                 if draining.withLock({ $0 }) && held.isEmpty { return .drained }
                 delay = min(delay * 2, settings.maxReconnectDelay)
-                socket = try connect(context)
+                socket = try connect(context, held: held)
                 lastHeard = monotonicNanoseconds()
                 lastSent = lastHeard
                 lastReady = lastHeard
@@ -256,10 +259,14 @@ public final class ClusterWorker: @unchecked Sendable {
         settings.log("exam \(key.exam) attempt \(key.attempt) cancelled by the coordinator (\(reason))\(removed ? " before it started" : "")")
     }
 
-    private func ready() -> WireMessage {
-        .ready(Ready(workerID: settings.workerID, workerName: String(settings.workerName.prefix(WireProtocol.maxNameBytes)),
-                     capacity: max(1, settings.capacity), threads: max(1, settings.threads),
-                     capabilities: settings.model.capabilities))
+    /// READY with this worker's models and the attempts it holds (queued or running), so that a
+    /// rejoining worker keeps them.
+    private func ready(held: Set<AttemptKey>) -> WireMessage {
+        let holding = held.sorted { ($0.exam, $0.attempt) < ($1.exam, $1.attempt) }.prefix(WireProtocol.maxHeldAttempts)
+        return .ready(Ready(workerID: settings.workerID, workerName: String(settings.workerName.prefix(WireProtocol.maxNameBytes)),
+                            capacity: max(1, settings.capacity), threads: max(1, settings.threads),
+                            capabilities: settings.model.capabilities, models: modelDigests,
+                            held: holding.map { HeldAttempt(exam: $0.exam, attempt: $0.attempt) }))
     }
 
     /// Sends encoded frames without blocking and tells the observer; false when ZeroMQ could not queue them.
@@ -274,14 +281,14 @@ public final class ClusterWorker: @unchecked Sendable {
         _ = try sent(try message.encode(), on: socket)
     }
 
-    private func connect(_ context: Context) throws -> Socket {
+    private func connect(_ context: Context, held: Set<AttemptKey>) throws -> Socket {
         let socket = try context.socket(.dealer, linger: .seconds(2))
         try socket.set(.routingID(Array(settings.workerID.utf8)))
         try socket.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
         try socket.set(.sendHighWaterMark(0))
         if let curve = settings.curve { try curve.apply(to: socket) }
         try socket.connect(settings.endpoint)
-        try send(ready(), on: socket)
+        try send(ready(held: held), on: socket)
         return socket
     }
 
@@ -349,22 +356,22 @@ public final class ClusterWorker: @unchecked Sendable {
         }
     }
 
-    /// A build JOB: the exam's pipeline, then its release files encoded as `hemo build` encodes
-    /// them, as CHUNKs (bitmask), FILEs and DONE. Returns no message once cancelled (checked
+    /// A build JOB: the exam's pipeline, then its bitmask as CHUNKs, its CT as FILEs when the
+    /// options change its grid, and DONE with the record. Returns no message once cancelled (checked
     /// between stages).
     static func buildJob(_ job: Job, _ context: JobContext) throws -> [WireMessage] {
         try withInputs(of: job, context) { cohortCase, options in
             var times = StageTimes()
             let product = try CasePipeline.run(cohortCase, options: options.options, threads: context.threads, times: &times)
             if context.isCancelled() { return [] }
-            return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.options.gzipLevel,
-                                               times: &times)
+            return try ResultEncoding.messages(product: product, attempt: job.attempt, options: options.options, times: &times)
         }
     }
 
     /// An infer JOB: `hemo infer`'s per-exam function with this worker's model, which must be the
-    /// one the JOB names (ONNX and sidecar SHA-256), then the pseudo-label release files as
-    /// CHUNKs, FILEs and DONE (whose record carries the slice probabilities and box scores).
+    /// one the JOB names (ONNX and sidecar SHA-256), then the pseudo-label bitmask as CHUNKs, the
+    /// CT as FILEs when the options change its grid, and DONE (whose record carries the slice
+    /// probabilities and box scores).
     static func inferJob(_ job: Job, modelSHA256: String, _ context: JobContext) throws -> [WireMessage] {
         try withInputs(of: job, context) { cohortCase, options in
             let model = try context.model.model(sha256: modelSHA256, sidecarSHA256: options.sidecarSHA256)
@@ -374,7 +381,7 @@ public final class ClusterWorker: @unchecked Sendable {
                                                                 isCancelled: context.isCancelled)
             if context.isCancelled() { return [] }
             return try ResultEncoding.messages(product: product, record: record, attempt: job.attempt,
-                                               gzipLevel: options.options.gzipLevel, times: &times)
+                                               options: options.options, times: &times)
         }
     }
 

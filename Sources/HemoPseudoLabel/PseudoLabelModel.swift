@@ -53,6 +53,11 @@ public final class PseudoLabelModel: Sendable {
         return try PseudoLabelModel(onnxPath: path)
     }
 
+    /// The bundled default model's ONNX file (its sidecar is ``sidecarPath(for:)``), without loading it.
+    public static func defaultONNXPath() throws(ModelLoadError) -> String {
+        do { return try DefaultModelFiles.onnxPath() } catch { throw ModelLoadError(path: DefaultModelFiles.stem + ".onnx", reason: error.description) }
+    }
+
     /// `MODEL.json` for `MODEL.onnx`.
     public static func sidecarPath(for onnxPath: String) -> String {
         let url = URL(fileURLWithPath: onnxPath)

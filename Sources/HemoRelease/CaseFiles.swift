@@ -29,21 +29,39 @@ public enum CaseFiles {
     }
 
     /// The case's release files, encoded in memory, in the order of ``paths(of:)``: the bytes
-    /// ``write(_:record:into:gzipLevel:)`` stores, which a cluster worker sends instead.
+    /// ``write(_:record:into:gzipLevel:)`` stores. ``encodeImage(_:id:gzipLevel:)`` followed by
+    /// ``encodeMasks(_:record:gzipLevel:)``, which a cluster's coordinator calls apart.
     /// - Throws: ``CaseFailure`` (stage `write`) naming the file.
     public static func encode(_ product: CaseProduct, record: CaseRecord, gzipLevel: Int) throws -> [(path: String, bytes: [UInt8])] {
+        [(imagePath(product.id), try encodeImage(product.ct, id: product.id, gzipLevel: gzipLevel))]
+            + (try encodeMasks(product.masks, record: record, gzipLevel: gzipLevel))
+    }
+
+    /// The case's CT file (`imagesTr/<case>_0000.nii.gz`) from its CT on the released grid.
+    /// - Throws: ``CaseFailure`` (stage `write`) naming the file.
+    public static func encodeImage(_ ct: Volume<Int16>, id: CaseID, gzipLevel: Int) throws -> [UInt8] {
+        do {
+            return try NIfTIFile.encode(ct, name: imagePath(id), options: niftiOptions(gzipLevel: gzipLevel))
+        } catch {
+            throw CaseFailure(stage: "write", reason: error.description)
+        }
+    }
+
+    /// The case's label files from its masks: the label map (`labelsTr`), the bitmask (`masks3d`)
+    /// and one PNG per slice (`masks2d`), in the order of ``paths(of:)``.
+    /// - Throws: ``CaseFailure`` (stage `write`) naming the file.
+    public static func encodeMasks(_ masks: SubtypeMasks, record: CaseRecord, gzipLevel: Int) throws -> [(path: String, bytes: [UInt8])] {
         let o = niftiOptions(gzipLevel: gzipLevel)
-        let labels = product.masks.labelMap
+        let labels = masks.labelMap
         var out: [(path: String, bytes: [UInt8])] = []
         do {
-            out.append((imagePath(product.id), try NIfTIFile.encode(product.ct, name: imagePath(product.id), options: o)))
-            out.append((labelPath(product.id), try NIfTIFile.encode(labels, name: labelPath(product.id), options: o)))
-            out.append((bitmaskPath(product.id), try NIfTIFile.encode(product.masks.bitmask, name: bitmaskPath(product.id), options: o)))
+            out.append((labelPath(record.id), try NIfTIFile.encode(labels, name: labelPath(record.id), options: o)))
+            out.append((bitmaskPath(record.id), try NIfTIFile.encode(masks.bitmask, name: bitmaskPath(record.id), options: o)))
         } catch {
             throw CaseFailure(stage: "write", reason: error.description)
         }
         for k in 0..<record.sliceCount {
-            out.append((slicePath(product.id, record.sliceName(k)), try slicePNG(labels, slice: k)))
+            out.append((slicePath(record.id, record.sliceName(k)), try slicePNG(labels, slice: k)))
         }
         return out
     }

@@ -40,6 +40,7 @@ public final class ReleaseAssembly: @unchecked Sendable {
     ///     part and the whole cohort's fingerprint; the journal resumes only the same part.
     public init(destination: String, options: ReleaseOptions, kind: ReleaseKind, weakLabels: [CaseID: WeakLabels]?,
                 force: Bool, resumable: Bool = false, fingerprint: String = "", shard: CohortShard? = nil) throws {
+        if let why = options.imagesConflict { throw ReleaseError(.input, path: destination, reason: why) }
         self.options = options
         self.shard = shard
         self.kind = kind
@@ -84,12 +85,21 @@ public final class ReleaseAssembly: @unchecked Sendable {
     /// Records released so far.
     public var releasedCount: Int { state.withLock { $0.records.count } }
 
-    /// Writes a case's files into staging and records it.
-    /// - Parameter record: the case's record; computed from the product's masks when `nil`.
-    public func release(_ product: CaseProduct, record: CaseRecord? = nil, times: inout StageTimes) throws {
+    /// Writes a case's files into staging and records it; the CT as ``ReleaseOptions/images`` says.
+    /// - Parameters:
+    ///   - record: the case's record; computed from the product's masks when `nil`.
+    ///   - inputCT: the absolute path of the case's input CT (``ImageMode/link`` links it when its
+    ///     bytes are the release's; the first of the product's inputs must be its digest).
+    public func release(_ product: CaseProduct, record: CaseRecord? = nil, inputCT: String? = nil, times: inout StageTimes) throws {
         let record = record ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
         try timed("write", &times) {
-            try CaseFiles.write(product, record: record, into: staging, gzipLevel: options.gzipLevel)
+            if options.images != .omit {
+                let bytes = try CaseFiles.encodeImage(product.ct, id: product.id, gzipLevel: options.gzipLevel)
+                try placeImage(bytes, sha256: nil, id: product.id, inputCT: inputCT, inputSHA256: product.inputs.first?.sha256)
+            }
+            for file in try CaseFiles.encodeMasks(product.masks, record: record, gzipLevel: options.gzipLevel) {
+                try staging.write(file.bytes, to: file.path)
+            }
         }
         try journal?.append(JournalEntry(caseName: product.id.rawValue, record: record, inputs: product.inputs, failure: nil))
         state.withLock { s in
@@ -105,15 +115,22 @@ public final class ReleaseAssembly: @unchecked Sendable {
     /// - Parameter files: release-relative paths (plain, inside the release), their bytes and, when
     ///   the caller verified it, their hex SHA-256 (the manifest reuses it); the caller checks they
     ///   are the case's own files.
+    /// - Parameter inputCT: the absolute path of the case's input CT, for ``ImageMode/link`` (the
+    ///   first of `inputs` must be its digest).
     public func release(encodedFiles files: [(path: String, bytes: [UInt8], sha256: String?)], record: CaseRecord,
-                        inputs: [InputFile], times: inout StageTimes) throws {
+                        inputs: [InputFile], inputCT: String? = nil, times: inout StageTimes) throws {
         try timed("write", &times) {
             for file in files {
                 let parts = file.path.split(separator: "/", omittingEmptySubsequences: false)
                 guard !file.path.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
                     throw CaseFailure(stage: "write", reason: "\(file.path) is not a plain release-relative path")
                 }
-                if let digest = file.sha256 {
+                if file.path == CaseFiles.imagePath(record.id) {
+                    guard options.images != .omit else {
+                        throw CaseFailure(stage: "write", reason: "\(file.path): a release with --images omit has no CT files")
+                    }
+                    try placeImage(file.bytes, sha256: file.sha256, id: record.id, inputCT: inputCT, inputSHA256: inputs.first?.sha256)
+                } else if let digest = file.sha256 {
                     try staging.write(file.bytes, to: file.path, sha256: digest)
                 } else {
                     try staging.write(file.bytes, to: file.path)
@@ -125,6 +142,22 @@ public final class ReleaseAssembly: @unchecked Sendable {
             s.records[record.id] = record
             s.inputs[record.id] = inputs
             s.failures[record.id.rawValue] = nil
+        }
+    }
+
+    /// Writes the case's CT file, or with ``ImageMode/link`` links the input CT instead when its
+    /// SHA-256 equals that of the bytes the release would write.
+    private func placeImage(_ bytes: [UInt8], sha256 known: String?, id: CaseID, inputCT: String?, inputSHA256: String?) throws {
+        let path = CaseFiles.imagePath(id)
+        guard options.images == .link, let inputCT, let inputSHA256 else {
+            if let known { try staging.write(bytes, to: path, sha256: known) } else { try staging.write(bytes, to: path) }
+            return
+        }
+        let digest = known ?? SHA256.hex(of: bytes)
+        if digest == inputSHA256 {
+            try staging.link(inputCT, to: path, sha256: digest)
+        } else {
+            try staging.write(bytes, to: path, sha256: digest)
         }
     }
 

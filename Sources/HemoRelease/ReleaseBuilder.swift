@@ -103,7 +103,7 @@ public struct ReleaseBuilder: Sendable {
                 var failure: CaseFailure? = nil
                 do {
                     let (product, record) = try process(c, inner, &times)
-                    try assembly.release(product, record: record, times: &times)
+                    try assembly.release(product, record: record, inputCT: c.ct, times: &times)
                 } catch let f as CaseFailure {
                     failure = f
                 } catch {
@@ -158,6 +158,13 @@ public struct Provenance: Sendable {
         self.kind = kind; self.options = options; self.inputs = inputs; self.model = model; self.shard = shard
     }
 
+    /// `images.sha256` of a labels-only release (``ImageMode/omit``): `<sha256>  <input CT path,
+    /// relative to the cohort>` per released exam, sorted by case, so `sha256sum -c` run in the
+    /// cohort folder checks the CTs the labels belong to. The CT is each exam's first input.
+    public func imageDigests() -> String {
+        inputs.keys.sorted().compactMap { id in inputs[id]?.first.map { "\($0.sha256)  \($0.path)\n" } }.joined()
+    }
+
     /// The JSON text.
     public func rendered() -> String {
         Self.render(kind: kind.rawValue, options: options.provenance, model: model,
@@ -191,11 +198,14 @@ public struct Provenance: Sendable {
 public enum ReleaseAggregates {
     /// Writes every aggregate file of the format (not the manifest) into `staging`.
     public static func write(_ t: ReleaseTables, into staging: ReleaseStaging, options: ReleaseOptions, provenance: Provenance) throws {
-        try write(t, into: staging, splitSeed: options.splitSeed, provenance: provenance.rendered())
+        try write(t, into: staging, splitSeed: options.splitSeed, provenance: provenance.rendered(),
+                  imageDigests: options.images == .omit ? provenance.imageDigests() : nil)
     }
 
-    /// Writes every aggregate file with the split seed and the provenance text given.
-    static func write(_ t: ReleaseTables, into staging: ReleaseStaging, splitSeed: String, provenance: String) throws {
+    /// Writes every aggregate file with the split seed and the provenance text given, and
+    /// `images.sha256` when `imageDigests` is given (a labels-only release).
+    static func write(_ t: ReleaseTables, into staging: ReleaseStaging, splitSeed: String, provenance: String,
+                      imageDigests: String? = nil) throws {
         CrashDrill.point("tables")
         try staging.write(t.datasetJSON(), to: "dataset.json")
         try staging.write(t.sliceLabels(), to: "labels/slice_labels.csv")
@@ -209,6 +219,7 @@ public enum ReleaseAggregates {
         CrashDrill.point("tables-yolo")
         try staging.write(t.splits(rule: SplitRule(seed: splitSeed)), to: "splits.json")
         try staging.write(provenance, to: "provenance.json")
+        if let imageDigests { try staging.write(imageDigests, to: ReleaseFormat.imageDigestsFile) }
         try staging.write(t.failuresCSV(), to: "failures.csv")
     }
 }

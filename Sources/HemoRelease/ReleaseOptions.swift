@@ -28,10 +28,31 @@ public enum SpacingChoice: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// How a release stores each exam's CT (`--images`).
+public enum ImageMode: String, Sendable, CaseIterable {
+    /// Write `imagesTr/<case>_0000.nii.gz` (the CT on the released grid, re-encoded).
+    case copy
+    /// Hard-link the input CT into `imagesTr` when its bytes are exactly what ``copy`` would write
+    /// (a symbolic link to it across file systems); otherwise write it as ``copy`` does.
+    case link
+    /// A labels-only release: no `imagesTr`; `images.sha256` names each released exam's input CT
+    /// (cohort-relative path) by SHA-256. Needs the native grid.
+    case omit
+}
+
 /// Every option that shapes a release's bytes. All of them are written to `provenance.json`.
 public struct ReleaseOptions: Sendable {
     /// Target grid.
     public var spacing: SpacingChoice = .native
+
+    /// Whether the options change the CT's grid (reorientation or resampling): then the released
+    /// CT differs from the input's, and a cluster worker sends it; otherwise the coordinator
+    /// writes it from the input itself.
+    public var transformsGrid: Bool {
+        if canonical { return true }
+        if case .millimetres = spacing { return true }
+        return false
+    }
     /// Interpolation for the CT when resampling (masks always use nearest neighbour).
     public var interpolation: Interpolation = .linear
     /// Reorient to canonical RAS (axis permutations and flips only) before anything else.
@@ -47,13 +68,28 @@ public struct ReleaseOptions: Sendable {
     public var maxVoxels: Int = 1 << 28
     /// Tolerance in millimetres when checking that annotations sit on the CT grid.
     public var gridTolerance: Double = 1e-3
+    /// How the release stores the CTs (listed in the provenance for ``ImageMode/omit`` only).
+    public var images: ImageMode = .copy
+
+    /// Why these options cannot go together, or `nil`: a labels-only release (``ImageMode/omit``)
+    /// names the input CTs, so its labels must lie on their grid.
+    public var imagesConflict: String? {
+        images == .omit && transformsGrid
+            ? "--images omit keeps only the input CTs' SHA-256, so the labels must stay on their grid: drop --spacing and --canonical, or use --images copy"
+            : nil
+    }
 
     /// The defaults.
     public init() {}
 
     /// The options as provenance JSON, keys in a fixed order.
     public var provenance: JSONValue {
-        .object([
+        // `images` appears only for omit: link stores the very bytes copy writes, so both give one release.
+        .object(images == .omit ? baseProvenance + [("images", .string(images.rawValue))] : baseProvenance)
+    }
+
+    private var baseProvenance: [(String, JSONValue)] {
+        [
             ("spacing", .string(spacing.description)),
             ("interpolation", .string(interpolation.rawValue)),
             ("canonical", .bool(canonical)),
@@ -62,6 +98,6 @@ public struct ReleaseOptions: Sendable {
             ("annotations", .string(annotations.rawValue)),
             ("max_voxels", .int(maxVoxels)),
             ("grid_tolerance_mm", .number(gridTolerance, decimals: 6)),
-        ])
+        ]
     }
 }

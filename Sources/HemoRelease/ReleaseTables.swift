@@ -237,4 +237,6 @@ public enum ReleaseFormat {
     /// The version written to `dataset.json` and `provenance.json`. 1.1 = version 1 plus
     /// the `masks3d/` per-subtype bitmask volumes.
     public static let version = "1.1"
+    /// The file of a labels-only release (`--images omit`) that names each input CT by SHA-256.
+    public static let imageDigestsFile = "images.sha256"
 }

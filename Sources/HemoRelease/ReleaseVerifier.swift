@@ -71,6 +71,25 @@ public struct ReleaseVerifier: Sendable {
         let provenance = (try? readJSON(root, "provenance.json")) as? [String: Any]
         let options = provenance?["options"] as? [String: Any]
         let splitSeed = options?["split_seed"] as? String ?? "hemocluster"
+        // `--images`: copy and link releases hold a CT per case (a link is checked like a copy);
+        // omit releases hold none, and images.sha256 names each input CT as the provenance does.
+        let images = ImageMode(rawValue: options?["images"] as? String ?? "copy")
+        if images == nil { add("provenance.json", "unknown images mode \(options?["images"] ?? "")") }
+        let omitted = images == .omit
+        if omitted {
+            for f in staging.all where f.hasPrefix("imagesTr/") { add(f, "a CT file in a release made with --images omit") }
+            let cases = provenance?["inputs"] as? [[String: Any]] ?? []
+            let expected = cases.compactMap { c -> String? in
+                guard let files = c["files"] as? [[String: Any]], let ct = files.first,
+                      let path = ct["path"] as? String, let sha = ct["sha256"] as? String else { return nil }
+                return "\(sha)  \(path)\n"
+            }.joined()
+            if let actual = try? readText(root, ReleaseFormat.imageDigestsFile) {
+                if let d = Self.firstDifference(expected: expected, actual: actual) { add(ReleaseFormat.imageDigestsFile, d) }
+            } else {
+                add(ReleaseFormat.imageDigestsFile, "missing: a release made with --images omit names its input CTs there")
+            }
+        }
         let released = try ReleasedTables(root: root)
 
         // 3. Each case: masks → record, with the released model outputs carried over.
@@ -84,7 +103,7 @@ public struct ReleaseVerifier: Sendable {
             var local: [Disagreement] = []
             var record: CaseRecord? = nil
             do {
-                record = try Self.checkCase(id, root: root, released: released, kind: kind, problems: &local)
+                record = try Self.checkCase(id, root: root, released: released, kind: kind, imagesOmitted: omitted, problems: &local)
             } catch {
                 local.append(Disagreement(file: CaseFiles.bitmaskPath(id), detail: "\(error)"))
             }
@@ -120,7 +139,7 @@ public struct ReleaseVerifier: Sendable {
         return VerificationReport(filesChecked: entries.count, casesChecked: records.count, disagreements: problems)
     }
 
-    static func checkCase(_ id: CaseID, root: String, released: ReleasedTables, kind: ReleaseKind,
+    static func checkCase(_ id: CaseID, root: String, released: ReleasedTables, kind: ReleaseKind, imagesOmitted: Bool = false,
                           problems: inout [Disagreement]) throws -> CaseRecord {
         let bitmaskPath = CaseFiles.bitmaskPath(id)
         let bits = try NIfTIFile.read(root + "/" + bitmaskPath, options: NIfTIReadOptions()).volume.converted(to: UInt8.self)
@@ -134,9 +153,12 @@ public struct ReleaseVerifier: Sendable {
         if !labels.geometry.matches(bits.geometry, tolerance: 1e-6) {
             problems.append(Disagreement(file: CaseFiles.labelPath(id), detail: "grid differs from masks3d's"))
         }
-        let ctHeader = try NIfTIFile.readHeader(root + "/" + CaseFiles.imagePath(id), options: NIfTIReadOptions())
-        if ctHeader.geometry.size != bits.geometry.size || ctHeader.geometry.affine.maxAbsoluteDifference(to: bits.geometry.affine) > 1e-4 {
-            problems.append(Disagreement(file: CaseFiles.imagePath(id), detail: "grid differs from the masks'"))
+        // Without CTs (--images omit) the inputs are named in images.sha256, checked above.
+        if !imagesOmitted {
+            let ctHeader = try NIfTIFile.readHeader(root + "/" + CaseFiles.imagePath(id), options: NIfTIReadOptions())
+            if ctHeader.geometry.size != bits.geometry.size || ctHeader.geometry.affine.maxAbsoluteDifference(to: bits.geometry.affine) > 1e-4 {
+                problems.append(Disagreement(file: CaseFiles.imagePath(id), detail: "grid differs from the masks'"))
+            }
         }
         var record = CaseRecord(id: id, masks: masks)
         for k in 0..<record.sliceCount {

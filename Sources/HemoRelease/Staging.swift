@@ -124,6 +124,35 @@ public final class ReleaseStaging: @unchecked Sendable {
         lock.lock(); knownDigests[relative] = hex; lock.unlock()
     }
 
+    /// Places the file at `source` at a release-relative path without copying it: a hard link, or
+    /// a symbolic link to its absolute path when a hard link is impossible (another file system);
+    /// `sha256` is its known hex digest (the manifest reuses it). Atomic like ``write(_:to:)``.
+    /// - Returns: whether it is a hard link (`false`: a symbolic link).
+    @discardableResult
+    public func link(_ source: String, to relative: String, sha256 hex: String) throws -> Bool {
+        let path = try prepare(relative)
+        let tmp = path + ".tmp-link-\(getpid())-\(UUID().uuidString)"
+        var hard = true
+        if Foundation.link(source, tmp) != 0 {
+            let first = errno
+            guard first == EXDEV || first == EPERM || first == EMLINK else {
+                throw ReleaseError(.io, path: path, reason: "cannot link \(source): \(String(cString: strerror(first)))")
+            }
+            let absolute = URL(fileURLWithPath: source).standardizedFileURL.path
+            guard symlink(absolute, tmp) == 0 else {
+                throw ReleaseError(.io, path: path, reason: "cannot link or reference \(source): \(String(cString: strerror(errno)))")
+            }
+            hard = false
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw ReleaseError(.io, path: path, reason: "cannot rename into place: \(String(cString: strerror(e)))")
+        }
+        lock.lock(); knownDigests[relative] = hex; lock.unlock()
+        return hard
+    }
+
     /// Writes UTF-8 `text` to the release-relative path, atomically.
     public func write(_ text: String, to relative: String) throws {
         try write(Array(text.utf8), to: relative)

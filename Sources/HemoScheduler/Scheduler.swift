@@ -31,6 +31,9 @@ import HemoCore
 ///   after restarting; and, for any such attempt still out (a worker declared dead that never
 ///   rejoined), when the run ends. A result the
 ///   worker sends for it first is ignored and settles it.
+/// - **Rejoin.** A worker's READY lists the attempts it holds: rejoining while still live, it keeps
+///   those that are its own; declared dead meanwhile, it gets back those still pending with no newer
+///   attempt (``SchedulerDirective/attemptKept(_:exam:attempt:)``); anything else is cancelled.
 /// - **Drain.** A draining worker keeps its attempts but gets nothing new.
 /// - **Back-pressure.** Between ``SchedulerEvent/pauseDispatch`` and ``SchedulerEvent/resumeDispatch``
 ///   nothing is dispatched (the shell's release writers are behind); everything else goes on.
@@ -84,6 +87,8 @@ public struct Scheduler: Sendable {
     private var ended = false
     /// The shell asked for no new dispatches (``SchedulerEvent/pauseDispatch``).
     private var dispatchPaused = false
+    /// The distinct capability sets the exams require (a worker covering one can take such exams).
+    private var requirementKinds: [WorkerCapabilities] = []
     /// Attempts taken from a worker that may still be computing them and was not told yet
     /// (it was declared dead, or restarted): cancelled when it rejoins or the run ends.
     private var stale: [WorkerID: Set<AttemptRef>] = [:]
@@ -113,6 +118,7 @@ public struct Scheduler: Sendable {
         }
         self.exams = states
         self.examIndex = index
+        self.requirementKinds = Array(Set(states.map(\.spec.requires))).sorted { $0.rawValue < $1.rawValue }
         for (rank, exam) in states.enumerated() {
             if exam.phase == .pending { pending.push(rank) } else { finished += 1; completedCount += 1 }
         }
@@ -145,6 +151,29 @@ public struct Scheduler: Sendable {
         return s
     }
 
+    /// Why no exam can advance, or `nil` when one can: the run is finished, an attempt is out, or
+    /// a live worker that is not draining can take a pending exam (credit aside). The shell's
+    /// ``IdleWatch`` turns a lasting blocker into the end of the run (`--idle-timeout`).
+    ///
+    /// Exams of a run need few distinct capability sets, so this costs one pass over the workers.
+    public var progressBlocker: String? {
+        if finished == exams.count || !runningExams.isEmpty { return nil }
+        let remaining = exams.count - finished
+        var live = 0, draining = 0, incapable = 0
+        for w in workers where w.alive {
+            live += 1
+            if w.draining { draining += 1; continue }
+            if requirementKinds.contains(where: { w.capabilities.isSuperset(of: $0) }) { return nil }
+            incapable += 1
+        }
+        let exams = remaining == 1 ? "the 1 remaining exam" : "the \(remaining) remaining exams"
+        if live == 0 { return "no worker is connected to take \(exams)" }
+        var parts: [String] = []
+        if draining > 0 { parts.append("\(draining) draining") }
+        if incapable > 0 { parts.append("\(incapable) unable to run these jobs (they refused them: another model, or --build-only)") }
+        return "no connected worker can take \(exams): \(live) connected, " + parts.joined(separator: ", ")
+    }
+
     /// ``status`` without the workers (constant time).
     public var counts: SchedulerStatus {
         SchedulerStatus(total: exams.count, completed: completedCount, quarantined: quarantinedCount,
@@ -157,8 +186,8 @@ public struct Scheduler: Sendable {
     public mutating func on(_ event: SchedulerEvent, now: SchedulerInstant) -> [SchedulerDirective] {
         var out: [SchedulerDirective] = []
         switch event {
-        case let .workerReady(id, capacity, capabilities):
-            workerReady(id, capacity: capacity, capabilities: capabilities, now: now, &out)
+        case let .workerReady(id, capacity, capabilities, holding):
+            workerReady(id, capacity: capacity, capabilities: capabilities, holding: Set(holding), now: now, &out)
         case let .heartbeat(id):
             if heard(id, now: now) == nil { out.append(.disconnectWorker(id)) }
         case let .jobDone(id, exam, attempt):
@@ -251,16 +280,28 @@ public struct Scheduler: Sendable {
 
     private func creditLimit(capacity: Int) -> Int { capacity > 0 ? capacity + settings.prefetch : 0 }
 
-    private mutating func workerReady(_ id: WorkerID, capacity: Int, capabilities: WorkerCapabilities,
+    private mutating func workerReady(_ id: WorkerID, capacity: Int, capabilities: WorkerCapabilities, holding: Set<ExamAttempt>,
                                       now: SchedulerInstant, _ out: inout [SchedulerDirective]) {
         let capacity = max(0, capacity)
+        var kept: Set<Int> = []
         if let slot = workerSlot[id], workers[slot].alive {
-            // A second READY means the worker restarted or rejoined: what it held is given to others,
-            // and cancelled below in case the worker is still computing it.
-            failAll(of: slot, stage: "worker", reason: "worker \(id) restarted (sent READY again)", keepStale: true, now: now, &out)
+            // A second READY means the worker restarted or rejoined: it keeps the attempts it still
+            // holds; the others are given to others, and cancelled below in case it still computes them.
+            for e in workers[slot].running.sorted() {
+                guard case .running(let attempt, _) = exams[e].phase else { continue }
+                if holding.contains(ExamAttempt(exam: exams[e].spec.id, attempt: attempt)) {
+                    kept.insert(e)
+                    out.append(.attemptKept(id, exam: exams[e].spec.id, attempt: attempt))
+                    continue
+                }
+                stale[id, default: []].insert(AttemptRef(exam: e, attempt: attempt))
+                release(e, from: slot)
+                failed(e, FailureRecord(stage: "worker", reason: "worker \(id) restarted (sent READY again)", worker: id, attempt: attempt), &out)
+            }
         }
-        let fresh = Worker(id: id, capacity: capacity, capabilities: capabilities, credit: creditLimit(capacity: capacity),
+        var fresh = Worker(id: id, capacity: capacity, capabilities: capabilities, credit: creditLimit(capacity: capacity) - kept.count,
                            lastHeard: now, lastSent: now)
+        fresh.running = kept
         if let slot = workerSlot[id] {
             workers[slot] = fresh
         } else {
@@ -270,7 +311,22 @@ public struct Scheduler: Sendable {
             workers.append(fresh)
         }
         if let refs = stale.removeValue(forKey: id) {
+            let slot = workerSlot[id]!
             for ref in refs.sorted(by: { ($0.exam, $0.attempt) < ($1.exam, $1.attempt) }) {
+                // Declared dead (or restarted) meanwhile, but still computing it, and nobody else has it:
+                // the attempt is given back instead of spending another.
+                if holding.contains(ExamAttempt(exam: exams[ref.exam].spec.id, attempt: ref.attempt)),
+                   exams[ref.exam].phase == .pending, exams[ref.exam].attempts == ref.attempt, workers[slot].credit > 0 {
+                    pending.remove(ref.exam)
+                    exams[ref.exam].phase = .running(attempt: ref.attempt, worker: id)
+                    exams[ref.exam].failedOn.remove(id)
+                    exams[ref.exam].dispatchedAt = now
+                    workers[slot].running.insert(ref.exam)
+                    workers[slot].credit -= 1
+                    runningExams.insert(ref.exam)
+                    out.append(.attemptKept(id, exam: exams[ref.exam].spec.id, attempt: ref.attempt))
+                    continue
+                }
                 out.append(.cancel(id, exam: exams[ref.exam].spec.id, attempt: ref.attempt,
                                    reason: "attempt \(ref.attempt) of exam \(exams[ref.exam].spec.id) was taken back while worker \(id) was unreachable or restarting"))
             }
@@ -502,6 +558,13 @@ struct MinHeap: Sendable {
             items.swapAt(child, parent)
             child = parent
         }
+    }
+
+    /// Removes `value` (rare: an attempt given back to a rejoining worker); O(n log n).
+    mutating func remove(_ value: Int) {
+        guard let n = items.firstIndex(of: value) else { return }
+        items.remove(at: n)
+        items.sort() // a sorted array is a valid min-heap
     }
 
     mutating func pop() -> Int? {

@@ -108,8 +108,10 @@ public struct SchedulerSettings: Hashable, Sendable {
 
 /// Something that happened, fed to ``Scheduler/on(_:now:)``.
 public enum SchedulerEvent: Hashable, Sendable {
-    /// READY: a worker joined (or restarted: its running attempts then fail).
-    case workerReady(WorkerID, capacity: Int, capabilities: WorkerCapabilities)
+    /// READY: a worker joined, or rejoined holding the attempts in `holding` (protocol version 3).
+    /// A rejoining worker keeps the attempts it holds that are still its own (or, declared dead
+    /// meanwhile, not yet given to anyone else); what it held and does not list fails and is retried.
+    case workerReady(WorkerID, capacity: Int, capabilities: WorkerCapabilities, holding: [ExamAttempt] = [])
     /// HEARTBEAT from a worker.
     case heartbeat(WorkerID)
     /// DONE: the worker finished the attempt (its chunks assembled).
@@ -143,6 +145,20 @@ public enum SchedulerEvent: Hashable, Sendable {
     case pauseDispatch
     /// The shell can take results again: dispatch resumes.
     case resumeDispatch
+}
+
+/// One attempt of one exam, as a worker's READY lists those it holds.
+public struct ExamAttempt: Hashable, Sendable {
+    /// The exam.
+    public var exam: CaseID
+    /// The attempt number.
+    public var attempt: UInt32
+
+    /// An attempt.
+    public init(exam: CaseID, attempt: UInt32) {
+        self.exam = exam
+        self.attempt = attempt
+    }
 }
 
 /// Why an attempt ended without a result.
@@ -198,6 +214,9 @@ public enum SchedulerDirective: Hashable, Sendable {
     case workerIncapable(WorkerID, lacking: WorkerCapabilities, reason: String)
     /// The worker is unknown (e.g. declared dead, then spoke): send DISCONNECT so it reconnects with READY.
     case disconnectWorker(WorkerID)
+    /// A rejoining worker keeps this attempt (it listed it in READY): the shell collects its result
+    /// from that worker as before (anew when it had dropped the collection).
+    case attemptKept(WorkerID, exam: CaseID, attempt: UInt32)
     /// The exam is finished; the shell commits its assembled result.
     case examCompleted(CaseID, attempt: UInt32, worker: WorkerID)
     /// The exam failed every allowed attempt: write it to failures.csv with its last error.

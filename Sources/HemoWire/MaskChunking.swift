@@ -22,67 +22,21 @@ public struct MaskChunker: Sendable {
         self.maxChunkVoxels = min(max(1, maxChunkVoxels), WireProtocol.maxChunkVoxels)
     }
 
-    /// Chunks of a single-label map (values 0...5).
-    /// - Throws: ``ChunkError`` when the map has several frames, a label above 5, or a geometry the
-    ///   wire cannot carry.
-    public func chunks(labelMap: Volume<UInt8>, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
-        if maximum(labelMap.voxels) > 5, let bad = labelMap.voxels.first(where: { $0 > 5 }) {
-            throw ChunkError(exam: exam, attempt: attempt, chunkIndex: nil, reason: "label value \(bad) is outside 0...5")
-        }
-        return try chunks(bytes: labelMap.voxels, frames: labelMap.frames, geometry: labelMap.geometry,
-                          kind: .labelMap, exam: exam, attempt: attempt)
-    }
-
-    /// Chunks of any one-byte-per-voxel volume of `kind` (a bitmask, or one byte plane of an Int16
-    /// volume from ``int16BytePlanes(_:)``).
-    /// - Throws: ``ChunkError`` for a bitmask value above 31, several frames or an unsendable geometry.
-    public func chunks(bytes volume: Volume<UInt8>, kind: MaskKind, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
-        if kind == .labelMap { return try chunks(labelMap: volume, exam: exam, attempt: attempt) }
-        if kind == .bitmask, maximum(volume.voxels) > 31, let bad = volume.voxels.first(where: { $0 > 31 }) {
+    /// Chunks of a subtype bitmask (values 0...31).
+    /// - Throws: ``ChunkError`` for a value above 31, several frames or an unsendable geometry.
+    public func chunks(bitmask volume: Volume<UInt8>, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
+        if maximum(volume.voxels) > 31, let bad = volume.voxels.first(where: { $0 > 31 }) {
             throw ChunkError(exam: exam, attempt: attempt, chunkIndex: nil, reason: "bitmask value \(bad) is outside 0...31")
         }
         return try chunks(bytes: volume.voxels, frames: volume.frames, geometry: volume.geometry,
-                          kind: kind, exam: exam, attempt: attempt)
+                          kind: .bitmask, exam: exam, attempt: attempt)
     }
 
-    /// An Int16 volume split into its low-byte and high-byte planes (two's complement), each a
-    /// one-byte volume on the same geometry; ``joinInt16BytePlanes(low:high:)`` is the inverse.
-    public static func int16BytePlanes(_ volume: Volume<Int16>) -> (low: Volume<UInt8>, high: Volume<UInt8>) {
-        var low = [UInt8](repeating: 0, count: volume.voxels.count)
-        var high = low
-        for (n, v) in volume.voxels.enumerated() {
-            let bits = UInt16(bitPattern: v)
-            low[n] = UInt8(truncatingIfNeeded: bits)
-            high[n] = UInt8(truncatingIfNeeded: bits >> 8)
-        }
-        return (Volume<UInt8>(geometry: volume.geometry, voxels: low), Volume<UInt8>(geometry: volume.geometry, voxels: high))
+    /// Chunks of a one-byte-per-voxel volume of `kind` (version 3 has only ``MaskKind/bitmask``).
+    /// - Throws: ``ChunkError`` for a bitmask value above 31, several frames or an unsendable geometry.
+    public func chunks(bytes volume: Volume<UInt8>, kind: MaskKind, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
+        try chunks(bitmask: volume, exam: exam, attempt: attempt)
     }
-
-    /// The Int16 volume whose byte planes are `low` and `high` (same geometry), or `nil` when they differ in geometry.
-    public static func joinInt16BytePlanes(low: Volume<UInt8>, high: Volume<UInt8>) -> Volume<Int16>? {
-        guard low.geometry == high.geometry, low.voxels.count == high.voxels.count else { return nil }
-        var voxels = [Int16](repeating: 0, count: low.voxels.count)
-        for n in voxels.indices { voxels[n] = Int16(bitPattern: UInt16(low.voxels[n]) | UInt16(high.voxels[n]) << 8) }
-        return Volume<Int16>(geometry: low.geometry, voxels: voxels)
-    }
-
-    /// Chunks of one subtype's probability map, quantised with ``quantize(_:)``.
-    public func chunks(probabilities: Volume<Float>, subtype: Subtype, exam: CaseID,
-                       attempt: UInt32) throws(ChunkError) -> [Chunk] {
-        try chunks(bytes: probabilities.voxels.map(Self.quantize), frames: probabilities.frames,
-                   geometry: probabilities.geometry, kind: .probability(subtype), exam: exam, attempt: attempt)
-    }
-
-    /// A probability as a byte: `round(clamp(p, 0, 1) × 255)`, ties to even; NaN → 0.
-    /// The same float always gives the same byte on every machine.
-    public static func quantize(_ p: Float) -> UInt8 {
-        guard !p.isNaN else { return 0 }
-        let clamped = min(max(p, 0), 1)
-        return UInt8((clamped * 255).rounded(.toNearestOrEven))
-    }
-
-    /// The probability a byte stands for: `q / 255`.
-    public static func dequantize(_ q: UInt8) -> Float { Float(q) / 255 }
 
     private func chunks(bytes: [UInt8], frames: Int, geometry: Geometry, kind: MaskKind,
                         exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
@@ -184,7 +138,7 @@ public struct MaskAssembler: Sendable {
     private var voxels: [UInt8] = []
 
     /// An assembler for `exam`, accepting chunks of `attempt`.
-    public init(exam: CaseID, attempt: UInt32, maskKind: MaskKind = .labelMap) {
+    public init(exam: CaseID, attempt: UInt32, maskKind: MaskKind = .bitmask) {
         self.exam = exam
         self.attempt = attempt
         self.maskKind = maskKind
@@ -264,10 +218,7 @@ public struct MaskAssembler: Sendable {
             throw fail("payload holds \(bytes.count) bytes, the slab has \(slabVoxels) voxels")
         }
         let largest = maximum(bytes)
-        if maskKind == .labelMap, largest > 5, let bad = bytes.first(where: { $0 > 5 }) {
-            throw fail("label value \(bad) is outside 0...5")
-        }
-        if maskKind == .bitmask, largest > 31, let bad = bytes.first(where: { $0 > 31 }) {
+        if largest > 31, let bad = bytes.first(where: { $0 > 31 }) {
             throw fail("bitmask value \(bad) is outside 0...31")
         }
         let start = chunk.slices.lowerBound * size.sliceCount

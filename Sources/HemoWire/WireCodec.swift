@@ -201,6 +201,25 @@ extension Ready {
         w.u16(UInt16(threads))
         w.u32(capabilities.rawValue)
         try w.string(softwareVersion, max: WireProtocol.maxNameBytes, field: "READY.softwareVersion")
+        guard models.count <= WireProtocol.maxReadyModels else {
+            throw WireError(field: "READY.models", reason: .invalidValue("\(models.count) models, at most \(WireProtocol.maxReadyModels)"))
+        }
+        w.u8(UInt8(models.count))
+        for m in models {
+            guard m.onnxSHA256.count == 32, m.sidecarSHA256.count == 32 else {
+                throw WireError(field: "READY.models", reason: .invalidValue("a digest is not 32 bytes"))
+            }
+            w.raw(m.onnxSHA256)
+            w.raw(m.sidecarSHA256)
+        }
+        guard held.count <= WireProtocol.maxHeldAttempts else {
+            throw WireError(field: "READY.held", reason: .invalidValue("\(held.count) attempts, at most \(WireProtocol.maxHeldAttempts)"))
+        }
+        w.u16(UInt16(held.count))
+        for h in held {
+            try FieldRules.writeCase(h.exam, &w, field: "READY.held.exam")
+            w.u32(h.attempt)
+        }
     }
 
     static func decode(_ r: inout WireReader) throws(WireError) -> Ready {
@@ -216,8 +235,24 @@ extension Ready {
             throw WireError(field: "READY.capabilities", reason: .invalidValue("unknown capability bits \(capabilities.rawValue)"))
         }
         let version = try r.string("READY.softwareVersion", max: WireProtocol.maxNameBytes)
+        let modelCount = Int(try r.u8("READY.models"))
+        guard modelCount <= WireProtocol.maxReadyModels else {
+            throw WireError(field: "READY.models", reason: .invalidValue("\(modelCount) models, at most \(WireProtocol.maxReadyModels)"))
+        }
+        var models: [ModelDigests] = []
+        for _ in 0..<modelCount {
+            models.append(ModelDigests(onnxSHA256: try r.raw(32, "READY.models.onnx"), sidecarSHA256: try r.raw(32, "READY.models.sidecar")))
+        }
+        let heldCount = Int(try r.u16("READY.held"))
+        guard heldCount <= WireProtocol.maxHeldAttempts else {
+            throw WireError(field: "READY.held", reason: .invalidValue("\(heldCount) attempts, at most \(WireProtocol.maxHeldAttempts)"))
+        }
+        var held: [HeldAttempt] = []
+        for _ in 0..<heldCount {
+            held.append(HeldAttempt(exam: try FieldRules.readCase(&r, field: "READY.held.exam"), attempt: try r.u32("READY.held.attempt")))
+        }
         return Ready(workerID: id, workerName: name, capacity: capacity, threads: threads,
-                     capabilities: capabilities, softwareVersion: version)
+                     capabilities: capabilities, softwareVersion: version, models: models, held: held)
     }
 }
 

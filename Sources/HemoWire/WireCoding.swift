@@ -3,6 +3,7 @@ struct WireWriter {
     private(set) var bytes: [UInt8] = []
 
     mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
     mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
@@ -61,6 +62,7 @@ struct WireReader {
         return value
     }
 
+    mutating func raw(_ n: Int, _ field: String) throws(WireError) -> [UInt8] { Array(try take(n, field: field)) }
     mutating func u8(_ field: String) throws(WireError) -> UInt8 { UInt8(truncatingIfNeeded: try littleEndian(1, field: field)) }
     mutating func u16(_ field: String) throws(WireError) -> UInt16 { UInt16(truncatingIfNeeded: try littleEndian(2, field: field)) }
     mutating func u32(_ field: String) throws(WireError) -> UInt32 { UInt32(truncatingIfNeeded: try littleEndian(4, field: field)) }

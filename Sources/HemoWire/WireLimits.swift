@@ -7,7 +7,7 @@ public enum WireProtocol {
     public static let magic: [UInt8] = Array("HEMO".utf8)
     /// The protocol version this build speaks (frame 0's fifth byte). Version 2 added FILE
     /// (encoded release files from the worker) and the throughput fields of STATUS-REPLY.
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     /// Frame 0 as sent: `HEMO` + version.
     public static var header: [UInt8] { magic + [version] }
 
@@ -49,6 +49,10 @@ public enum WireProtocol {
     public static let maxStatusWorkers = 1024
     /// Largest advertised capacity or thread count.
     public static let maxCapacity = 1024
+    /// Most models one READY lists (version 3).
+    public static let maxReadyModels = 8
+    /// Most held attempts one READY lists (version 3): a worker's credit is capacity + prefetch.
+    public static let maxHeldAttempts = 2 * maxCapacity
 
     /// Largest grid edge (voxels along i, j or k).
     public static let maxGridEdge = 4096

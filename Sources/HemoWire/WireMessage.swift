@@ -22,7 +22,7 @@ public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     case statusReply = 9
     /// Coordinator → worker: abandon an attempt (its lease expired, a chunk was corrupt, the run ended).
     case cancel = 10
-    /// Worker → coordinator: one part of one encoded release file of an attempt (version 2).
+    /// Worker → coordinator: one part of the CT file of an attempt whose options change the grid (version 2).
     case file = 11
 
     /// The upper-case name used in documentation and errors.
@@ -57,16 +57,54 @@ public struct Ready: Equatable, Sendable {
     public var capabilities: WorkerCapabilities
     /// The worker's HemoCluster version (``HemoVersion/string``), at most ``WireProtocol/maxNameBytes``.
     public var softwareVersion: String
+    /// The models the worker holds (version 3), at most ``WireProtocol/maxReadyModels``: the
+    /// coordinator gives infer jobs only to a worker that holds the run's model and sidecar, so no
+    /// job is refused. Empty: the worker does not say (it may refuse).
+    public var models: [ModelDigests]
+    /// The attempts the worker still holds when it (re)joins (version 3), at most
+    /// ``WireProtocol/maxHeldAttempts``: a rejoining worker keeps them instead of having them retried.
+    public var held: [HeldAttempt]
 
     /// A READY message.
     public init(workerID: String, workerName: String, capacity: Int, threads: Int,
-                capabilities: WorkerCapabilities, softwareVersion: String = HemoVersion.string) {
+                capabilities: WorkerCapabilities, softwareVersion: String = HemoVersion.string,
+                models: [ModelDigests] = [], held: [HeldAttempt] = []) {
         self.workerID = workerID
         self.workerName = workerName
         self.capacity = capacity
         self.threads = threads
         self.capabilities = capabilities
         self.softwareVersion = softwareVersion
+        self.models = models
+        self.held = held
+    }
+}
+
+/// A model a worker holds: the SHA-256 of its ONNX file and of its sidecar (32 bytes each).
+public struct ModelDigests: Hashable, Sendable {
+    /// SHA-256 of the ONNX file.
+    public var onnxSHA256: [UInt8]
+    /// SHA-256 of the sidecar `MODEL.json`.
+    public var sidecarSHA256: [UInt8]
+
+    /// A model's digests.
+    public init(onnxSHA256: [UInt8], sidecarSHA256: [UInt8]) {
+        self.onnxSHA256 = onnxSHA256
+        self.sidecarSHA256 = sidecarSHA256
+    }
+}
+
+/// An attempt a worker holds (queued or running) when it sends READY.
+public struct HeldAttempt: Hashable, Sendable {
+    /// The exam.
+    public var exam: CaseID
+    /// The attempt number.
+    public var attempt: UInt32
+
+    /// A held attempt.
+    public init(exam: CaseID, attempt: UInt32) {
+        self.exam = exam
+        self.attempt = attempt
     }
 }
 
@@ -131,41 +169,20 @@ public struct Job: Equatable, Sendable {
 
 /// What a CHUNK's voxels mean (wire code in brackets).
 ///
-/// A build attempt of protocol version 2 sends only ``bitmask`` [6] chunks; the released files
-/// themselves travel as ``FilePart``s. The Int16 byte planes [7, 8] stay defined for volumes a
-/// coordinator must encode itself; a build result's collector refuses them.
+/// Protocol version 3 has one kind: the subtype ``bitmask`` [6], from which the coordinator
+/// encodes every label file. (Version 1's label-map [0], probability [1–5] and Int16 byte-plane
+/// [7, 8] kinds are gone; their codes are refused.)
 public enum MaskKind: Hashable, Sendable {
-    /// A single-label map: one byte per voxel, values 0...5 (release-format labels).
-    case labelMap
-    /// One subtype's probability, quantised to a byte: `round(p × 255)` (see ``MaskChunker/quantize(_:)``).
-    case probability(Subtype)
     /// A subtype bitmask: one byte per voxel, bit `v-1` set for subtype `v` (values 0...31).
     case bitmask
-    /// The low bytes of an Int16 volume (the released CT), one byte per voxel.
-    case int16LowBytes
-    /// The high bytes of an Int16 volume (the released CT), one byte per voxel.
-    case int16HighBytes
 
-    /// Wire code: 0 for a label map, the subtype's label value (1...5) for a probability map,
-    /// 6 for a bitmask, 7 and 8 for the low and high bytes of an Int16 volume.
-    public var code: UInt8 {
-        switch self {
-        case .labelMap: 0
-        case .probability(let subtype): subtype.rawValue
-        case .bitmask: 6
-        case .int16LowBytes: 7
-        case .int16HighBytes: 8
-        }
-    }
+    /// Wire code: 6.
+    public var code: UInt8 { 6 }
 
     /// The kind for a wire code, `nil` when unknown.
     public init?(code: UInt8) {
-        if code == 0 { self = .labelMap; return }
-        if code == 6 { self = .bitmask; return }
-        if code == 7 { self = .int16LowBytes; return }
-        if code == 8 { self = .int16HighBytes; return }
-        guard let subtype = Subtype(rawValue: code) else { return nil }
-        self = .probability(subtype)
+        guard code == 6 else { return nil }
+        self = .bitmask
     }
 }
 

@@ -84,6 +84,7 @@ struct BuildCommand: ParsableCommand {
     @OptionGroup var io: CohortReleaseOptions
 
     @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var images: ImagesOptionGroup
 
     @OptionGroup var shard: PartOptionGroup
 
@@ -95,7 +96,8 @@ struct BuildCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try release.releaseOptions()
+        var options = try release.releaseOptions()
+        try images.apply(to: &options)
         let cohort = shard.apply(to: try io.openCohort())
         let progress = ProgressReporter(label: "build")
         let builder = ReleaseBuilder(options: options, threads: threads, force: io.force)

@@ -171,6 +171,7 @@ struct CoordinatorCommand: ParsableCommand {
     var bind: String = "tcp://127.0.0.1:5555"
 
     @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var images: ImagesOptionGroup
     @OptionGroup var coordinator: CoordinatorOptionGroup
     @OptionGroup var task: ClusterTaskOptionGroup
 
@@ -184,12 +185,15 @@ struct CoordinatorCommand: ParsableCommand {
     var insecure = false
 
     @OptionGroup var metrics: MetricsOptionGroup
+    @OptionGroup var idle: IdleTimeoutOptionGroup
 
     @OptionGroup var shard: PartOptionGroup
 
     func run() throws {
-        let options = try release.releaseOptions()
+        var options = try release.releaseOptions()
+        try images.apply(to: &options)
         var settings = coordinator.settings(endpoint: bind, force: io.force)
+        idle.apply(to: &settings)
         settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
         settings.insecure = insecure
         let task = try task.task()

@@ -22,6 +22,7 @@ struct InferCommand: ParsableCommand {
     @OptionGroup var io: CohortReleaseOptions
 
     @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var images: ImagesOptionGroup
 
     @OptionGroup var shard: PartOptionGroup
 
@@ -36,7 +37,8 @@ struct InferCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try release.releaseOptions()
+        var options = try release.releaseOptions()
+        try images.apply(to: &options)
         let loaded = try InferCommand.loadModelOrExit(model)
         let cohort = shard.apply(to: try io.openCohort())
         let progress = ProgressReporter(label: "infer")

@@ -21,21 +21,26 @@ struct RunCommand: ParsableCommand {
     var threadsPerWorker: Int = 1
 
     @OptionGroup var release: ReleaseOptionGroup
+    @OptionGroup var images: ImagesOptionGroup
     @OptionGroup var coordinator: CoordinatorOptionGroup
     @OptionGroup var task: ClusterTaskOptionGroup
     @OptionGroup var metrics: MetricsOptionGroup
     @OptionGroup var shard: PartOptionGroup
+    @OptionGroup var idle: IdleTimeoutOptionGroup
+    @OptionGroup var supervision: WorkerSupervisionOptionGroup
 
     func validate() throws {
         guard workers >= 1, threadsPerWorker >= 1 else { throw ValidationError("--workers and --threads-per-worker must be at least 1") }
     }
 
     func run() throws {
-        let options = try release.releaseOptions()
+        var options = try release.releaseOptions()
+        try images.apply(to: &options)
         // A Unix-domain socket in the temporary folder: local only, and cheaper than TCP loopback.
         let socketPath = NSTemporaryDirectory() + "hemo-run-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max)).sock"
         defer { unlink(socketPath) }
-        let settings = coordinator.settings(endpoint: "ipc://" + socketPath, force: io.force)
+        var settings = coordinator.settings(endpoint: "ipc://" + socketPath, force: io.force)
+        idle.apply(to: &settings)
         let task = try task.task()
         // Workers load the model the coordinator loaded (by absolute path); without --model they
         // load the bundled one on their first infer job.
@@ -47,33 +52,31 @@ struct RunCommand: ParsableCommand {
                                                                  options: options, task: task, metrics: metrics,
                                                                  part: shard)
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var children: [Process] = []
         let metricsServer = try metrics.serve(coordinatorMetrics, of: c, label: "run")
         defer { metricsServer?.stop() }
+        var pool: LocalWorkerPool?
         let summary: CoordinatorSummary
         do {
             summary = try CoordinatorRunner.run(c, label: "run") { endpoint in
                 printError("coordinator on \(endpoint) (`hemo status \(endpoint)` reports progress)")
-                for n in 0..<workers {
+                let runID = ProcessInfo.processInfo.processIdentifier
+                let p = LocalWorkerPool(workers: workers, settings: supervision.settings, launch: { n in
                     let p = Process()
                     p.executableURL = URL(fileURLWithPath: me)
                     p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threadsPerWorker)",
                                    "--heartbeat-ms", "\(coordinator.heartbeatMs)", "--liveness", "\(coordinator.liveness * 3)",
-                                   "--id", "local-\(ProcessInfo.processInfo.processIdentifier)-\(n)"] + modelArguments
-                    do { try p.run(); children.append(p) } catch {
-                        printError("warning: cannot start worker \(n): \(error)")
-                    }
-                }
+                                   "--id", "local-\(runID)-\(n)"] + modelArguments
+                    try p.run()
+                    return p
+                }, noWorkerLeft: { reason in c.stop(reason: reason) })
+                p.start()
+                pool = p
             }
         } catch {
-            for p in children where p.isRunning { p.terminate() }
+            pool?.stop(grace: 0)
             throw error
         }
-        let deadline = Date().addingTimeInterval(5)
-        for p in children {
-            while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-            if p.isRunning { p.terminate() }
-        }
+        pool?.stop(grace: 5)
         print(CoordinatorRunner.report(summary, task: task))
     }
 }

@@ -222,7 +222,7 @@ struct ScaleSimulation {
         if encodedTemplates[key] == nil {
             let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
             let record = CaseRecord(id: product.id, masks: product.masks)
-            let files = try ResultEncoding.encodeFiles(product, record: record, gzipLevel: options.gzipLevel)
+            let files = try ResultEncoding.encodeFiles(product, options: options)
             encodedTemplates[key] = (record, files)
         }
         let template = encodedTemplates[key]!

@@ -105,7 +105,7 @@ import ZeroMQ
         #expect(summary.outcome.records.count == 5)
         let final = coordinator.snapshot
         #expect(final.released == 5 && final.inFlight == 0 && final.pending == 0)
-        #expect(final.wire.fileRawBytes > 0 && final.wire.maskRawBytes > final.wire.maskPayloadBytes)
+        #expect(final.wire.fileRawBytes == 0 && final.wire.maskRawBytes > final.wire.maskPayloadBytes, "mask chunks only: the CT stays home")
         #expect(worker.wait(seconds: 10) == 0, "\(worker.stderr)")
     }
 

@@ -51,8 +51,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         for n in ct.voxels.indices { ct.voxels[n] = 1234 }
         product = CaseProduct(id: product.id, ct: ct, masks: SubtypeMasks(geometry: product.masks.geometry), inputs: product.inputs)
     }
-    return try ResultEncoding.messages(product: product, attempt: job.attempt, gzipLevel: options.gzipLevel,
-                                       times: &times)
+    return try ResultEncoding.messages(product: product, attempt: job.attempt, options: options, times: &times)
 }
 
 /// Fault drills with real sockets and processes; each ends with the clean run's manifest.

@@ -42,4 +42,27 @@ import Testing
         #expect(summary.outcome.failures.isEmpty)
         #expect(worker.wait(seconds: 10) == 0, "\(worker.stderr)")
     }
+
+    @Test func aWorkerDeclaredDeadThatRejoinsHoldingItsAttemptKeepsItAndSpendsNoAttempt() throws {
+        let cohort = try TinyCohort.make(count: 1)
+        let reference = try cohort.referenceManifest()
+        let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("kept"), settings: fastSettings())
+        let peer = try RawPeer(endpoint: endpoint, id: "keeper")
+        defer { peer.close() }
+        let ready = Ready(workerID: "keeper", workerName: "raw", capacity: 1, threads: 1, capabilities: .build)
+        try peer.send(.ready(ready))
+        guard case .job(let job)? = try peer.next(within: 5) else {
+            Issue.record("no JOB"); coordinator.stop(); _ = try? coordinator.wait(); return
+        }
+        // Silent past the liveness limit: declared dead, the exam goes back to pending.
+        #expect(eventually(5) { !(coordinator.status?.workers.contains { $0.id.rawValue == "keeper" } ?? true) })
+        // It rejoins (protocol 3 READY) listing the attempt it still holds, then delivers it.
+        var rejoin = ready
+        rejoin.held = [HeldAttempt(exam: job.exam, attempt: job.attempt)]
+        try peer.send(.ready(rejoin))
+        for m in try resultMessages(for: job) { try peer.send(m) }
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.dispatches == 1, "the attempt was kept, not dispatched again")
+    }
 }

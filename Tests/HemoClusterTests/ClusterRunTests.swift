@@ -22,6 +22,7 @@ import ZeroMQ
         #expect(summary.outcome.failures.isEmpty)
         #expect(summary.dispatches == 6)
         #expect(summary.chunkPayloadBytes > 0 && summary.chunkRawBytes > summary.chunkPayloadBytes)
+        #expect(summary.wire.fileRawBytes == 0, "the CT is not resampled, so it stays home")
         for child in children {
             #expect(child.wait(seconds: 10) == 0, "worker did not leave cleanly after shutdown: \(child.stderr)")
         }
@@ -41,7 +42,7 @@ import ZeroMQ
         #expect(summary.inlineRawBytes > 0 && summary.inlineCompressedBytes > 0)
         for w in workers {
             guard case .success(.shutdown)? = w.finished(within: 5) else {
-                Issue.record("thread worker did not shut down")
+                Issue.record("thread worker did not shut down: \(String(describing: w.exit.withLock { $0 })) \(w.worker.statistics)")
                 continue
             }
         }
@@ -59,6 +60,33 @@ import ZeroMQ
         let expected = try String(contentsOfFile: cohort.release("reference") + "/MANIFEST.sha256", encoding: .utf8)
         #expect(manifest == expected)
         _ = reference
+    }
+
+    @Test func aResampledAndReorientedReleaseIsTheSameThroughTheCluster() throws {
+        let cohort = try TinyCohort.make(count: 4)
+        var options = ReleaseOptions()
+        options.spacing = .millimetres(SIMD3(1.5, 1.25, 4))
+        options.canonical = true
+        let reference = try cohort.referenceManifest(options: options)
+        let c = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("resampled"), options: options,
+                                settings: fastSettings())
+        let endpoint = try c.start()
+        let workers = (0..<2).map { ThreadWorker.fast(endpoint, id: "r\($0)") }
+        let summary = try c.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.outcome.records.count == 4)
+        #expect(summary.wire.fileRawBytes > 0, "the transformed CT travels")
+        for w in workers { _ = w.finished(within: 5) }
+        // And through `hemo run` against `hemo build`, both from the command line.
+        let args = ["--cohort", cohort.root, "--spacing", "1.5,1.25,4", "--canonical"]
+        let build = try Hemo.spawn(["build"] + args + ["--out", cohort.release("cli-build")])
+        #expect(build.wait(seconds: 60) == 0, "\(build.stderr)")
+        let run = try Hemo.spawn(["run"] + args + ["--out", cohort.release("cli-run"), "--workers", "2", "--heartbeat-ms", "100"])
+        #expect(run.wait(seconds: 60) == 0, "\(run.stderr)")
+        let a = try String(contentsOfFile: cohort.release("cli-build") + "/MANIFEST.sha256", encoding: .utf8)
+        let b = try String(contentsOfFile: cohort.release("cli-run") + "/MANIFEST.sha256", encoding: .utf8)
+        #expect(a == b)
+        #expect(a.contains("imagesTr/"))
     }
 
     @Test func badExamsFailWithTheSameStageAndReasonAsHemoBuild() throws {
@@ -89,8 +117,8 @@ import ZeroMQ
                            inputs: [InputFile(path: "case_042/ct.nii.gz", sha256: String(repeating: "a", count: 64))])
     }
 
-    func collect(_ messages: [WireMessage], attempt: UInt32 = 2) throws -> (ResultCollector, Done?) {
-        var collector = ResultCollector(exam: CaseID("case_042")!, attempt: attempt)
+    func collect(_ messages: [WireMessage], attempt: UInt32 = 2, expectsImage: Bool) throws -> (ResultCollector, Done?) {
+        var collector = ResultCollector(exam: CaseID("case_042")!, attempt: attempt, expectsImage: expectsImage)
         var done: Done?
         for m in messages {
             switch try WireMessage.decode(try m.encode()) {
@@ -103,57 +131,100 @@ import ZeroMQ
         return (collector, done)
     }
 
-    @Test func resultFilesSurviveTheWireAndAreTheBytesHemoBuildWrites() throws {
-        let product = sampleProduct()
-        var times = StageTimes()
-        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 6,
-                                                   times: &times, chunker: MaskChunker(slicesPerChunk: 4))
-        #expect(messages.contains { if case .chunk(let c) = $0 { c.maskKind == .bitmask } else { false } })
-        #expect(!messages.contains { if case .chunk(let c) = $0 { c.maskKind != .bitmask } else { false } },
-                "the CT travels as its encoded file, not as byte planes")
-        let (collector, done) = try collect(messages)
-        let result = try collector.result(done: #require(done))
-        // What `hemo build` writes for the same product.
+    /// Options that change the grid, so the worker sends the CT it transformed.
+    var transforming: ReleaseOptions {
+        var o = ReleaseOptions()
+        o.canonical = true
+        o.gzipLevel = 6
+        return o
+    }
+
+    /// What `hemo build` writes for `product`, by path.
+    func referenceFiles(_ product: CaseProduct, gzipLevel: Int) throws -> [String: [UInt8]] {
         let record = CaseRecord(id: product.id, masks: product.masks)
         let staging = try ReleaseStaging(destination: NSTemporaryDirectory() + "ref-\(UUID().uuidString)", force: true)
         defer { staging.abandon() }
-        try CaseFiles.write(product, record: record, into: staging, gzipLevel: 6)
-        let reference = try staging.files().map { EncodedFile(path: $0, bytes: [UInt8](FileManager.default.contents(atPath: staging.folder + "/" + $0)!)) }
-        #expect(result.files == reference)
-        #expect(result.files.count == 3 + 9)
-        #expect(result.record == record)
+        try CaseFiles.write(product, record: record, into: staging, gzipLevel: gzipLevel)
+        var out: [String: [UInt8]] = [:]
+        for path in try staging.files() { out[path] = [UInt8](FileManager.default.contents(atPath: staging.folder + "/" + path)!) }
+        return out
+    }
+
+    @Test func aTransformedCTTravelsOnceAndTheCoordinatorEncodesTheBytesHemoBuildWrites() throws {
+        let product = sampleProduct()
+        var times = StageTimes()
+        let messages = try ResultEncoding.messages(product: product, attempt: 2, options: transforming,
+                                                   times: &times, chunker: MaskChunker(slicesPerChunk: 4))
+        #expect(!messages.contains { if case .chunk(let c) = $0 { c.maskKind != .bitmask } else { false } })
+        let files = Set(messages.compactMap { if case .file(let f) = $0 { f.path } else { nil } })
+        #expect(files == [CaseFiles.imagePath(product.id)], "only the CT travels as a file")
+        let (collector, done) = try collect(messages, expectsImage: true)
+        let result = try collector.result(done: #require(done))
+        var writerTimes = StageTimes()
+        let written = try result.releaseFiles(cohortCase: nil, options: transforming, times: &writerTimes)
+        let reference = try referenceFiles(product, gzipLevel: 6)
+        #expect(Dictionary(uniqueKeysWithValues: written.map { ($0.path, $0.bytes) }) == reference)
+        #expect(written.count == 3 + 9)
+        #expect(written.first?.sha256 != nil, "the CT's digest was verified on arrival")
+        #expect(result.record == CaseRecord(id: product.id, masks: product.masks))
         #expect(result.inputs == product.inputs)
         // DONE before every part is an error, not a partial case.
-        let (partial, _) = try collect(messages.filter { if case .file(let f) = $0 { f.fileIndex != 4 } else { true } })
+        let (partial, _) = try collect(messages.filter { if case .file(let f) = $0 { f.partIndex != 0 } else { true } }, expectsImage: true)
         #expect(throws: ClusterError.self) { try partial.result(done: #require(done)) }
+    }
+
+    @Test func anUntransformedCTStaysHomeAndTheCoordinatorReadsTheInput() throws {
+        let cohort = try TinyCohort.make(count: 1)
+        let c = try #require(try Cohort.open(cohort.root).cases.first)
+        let options = ReleaseOptions()
+        var times = StageTimes()
+        let product = try CasePipeline.run(c, options: options, threads: 1, times: &times)
+        let messages = try ResultEncoding.messages(product: product, attempt: 1, options: options, times: &times)
+        #expect(!messages.contains { if case .file = $0 { true } else { false } }, "no CT bytes on the wire")
+        var collector = ResultCollector(exam: c.id, attempt: 1)
+        var done: Done?
+        for m in messages {
+            switch try WireMessage.decode(try m.encode()) {
+            case .chunk(let ch): try collector.accept(ch)
+            case .done(let d): done = d
+            default: Issue.record("unexpected \(m.type)")
+            }
+        }
+        let result = try collector.result(done: #require(done))
+        #expect(result.image == nil)
+        var writerTimes = StageTimes()
+        let written = try result.releaseFiles(cohortCase: c, options: options, times: &writerTimes)
+        #expect(Dictionary(uniqueKeysWithValues: written.map { ($0.path, $0.bytes) }) == (try referenceFiles(product, gzipLevel: options.gzipLevel)))
+        // A CT that changed on disk since the worker read it is refused, naming the file.
+        try Data([UInt8](try Data(contentsOf: URL(fileURLWithPath: c.ct))).reversed()).write(to: URL(fileURLWithPath: c.ct))
+        let error = #expect(throws: CaseFailure.self) { try result.releaseFiles(cohortCase: c, options: options, times: &writerTimes) }
+        #expect(error != nil)
     }
 
     @Test func aRecordThatDisagreesWithTheBitmaskOrForeignFilesAreRefused() throws {
         let product = sampleProduct()
         var times = StageTimes()
-        let messages = try ResultEncoding.messages(product: product, attempt: 2, gzipLevel: 1,
-                                                   times: &times)
+        let messages = try ResultEncoding.messages(product: product, attempt: 2, options: transforming, times: &times)
         // The same files and record, with a bitmask that lost one voxel.
         var other = product.masks.bitmask
         other.voxels[other.voxels.firstIndex { $0 != 0 }!] = 0
         let otherChunks = try MaskChunker().chunks(bytes: other, kind: .bitmask, exam: product.id, attempt: 2).map { WireMessage.chunk($0) }
         let swapped = otherChunks + messages.filter { if case .chunk = $0 { false } else { true } }
-        let (collector, done) = try collect(swapped)
+        let (collector, done) = try collect(swapped, expectsImage: true)
         let error = #expect(throws: ClusterError.self) { try collector.result(done: #require(done)) }
         #expect(error?.reason.contains("disagrees with the bitmask") == true, "\(String(describing: error))")
-        // A file that is not one of the case's.
+        // A file that is not the case's CT.
         let record = CaseRecord(id: product.id, masks: product.masks)
-        var files = try ResultEncoding.encodeFiles(product, record: record, gzipLevel: 1)
-        files[files.count - 1].path = "boxes/coco.json"
+        var files = try ResultEncoding.encodeFiles(product, options: transforming)
+        files[0].path = "boxes/coco.json"
         let foreign = try ResultEncoding.messages(product: product, record: record, files: files, attempt: 2, times: StageTimes())
-        let (c2, d2) = try collect(foreign)
+        let (c2, d2) = try collect(foreign, expectsImage: true)
         let e2 = #expect(throws: ClusterError.self) { try c2.result(done: #require(d2)) }
         #expect(e2?.reason.contains("boxes/coco.json") == true, "\(String(describing: e2))")
-        // CT byte planes are not part of a build result any more.
-        let planes = MaskChunker.int16BytePlanes(product.ct)
-        var c3 = ResultCollector(exam: product.id, attempt: 2)
-        let chunk = try MaskChunker().chunks(bytes: planes.low, kind: .int16LowBytes, exam: product.id, attempt: 2)[0]
-        #expect(throws: ChunkError.self) { try c3.accept(chunk) }
+        // A CT sent although the options keep the grid.
+        let (c4, d4) = try collect(messages, expectsImage: false)
+        let e4 = #expect(throws: ClusterError.self) { try c4.result(done: #require(d4)) }
+        #expect(e4?.reason.contains("the CT travels only when the options change its grid") == true, "\(String(describing: e4))")
     }
 
     @Test func optionsTravelExactlyInsideAJob() throws {

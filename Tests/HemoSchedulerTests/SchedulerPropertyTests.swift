@@ -27,6 +27,9 @@ struct SchedulerPropertyTests {
         var allDoneCount = 0
         var lastAttempt: [CaseID: UInt32] = [:]
         var refusals: [CaseID: Int] = [:]
+        /// What a rejoining worker listed in its READY (protocol 3), and what it got back.
+        var listed: [WorkerID: Set<ExamAttempt>] = [:]
+        var keptCount = 0
 
         func apply(_ directives: [SchedulerDirective]) {
             for d in directives {
@@ -50,6 +53,11 @@ struct SchedulerPropertyTests {
                     allDoneCount += 1
                 case .workerIncapable(let worker, _, _):
                     workers[worker]?.incapable = true
+                case .attemptKept(let worker, let exam, let attempt):
+                    #expect(listed[worker]?.contains(ExamAttempt(exam: exam, attempt: attempt)) == true, "kept only what it listed")
+                    #expect(lastAttempt[exam] == attempt, "kept only while no newer attempt exists")
+                    workers[worker]?.held.append(Assignment(jobID: 0, exam: exam, attempt: attempt, worker: worker))
+                    keptCount += 1
                 case .ignoreResult, .sendHeartbeat, .disconnectWorker:
                     break
                 }
@@ -82,7 +90,16 @@ struct SchedulerPropertyTests {
             } else if roll < 19, let id = healthy.randomElement(using: &rng) {
                 workers[id]?.draining = true
                 apply(scheduler.on(.workerDraining(id), now: now))
-            } else if roll < 22, let id = dead.keys.sorted().randomElement(using: &rng),
+            } else if roll < 24, let id = (dead.keys.sorted() + live.filter { workers[$0]?.hung == true }).randomElement(using: &rng) {
+                // A silent or dead worker rejoins (READY again) listing some of the attempts it holds.
+                let held = workers[id]?.held ?? dead[id] ?? []
+                let holding = held.filter { _ in Bool.random(using: &rng) }.map { ExamAttempt(exam: $0.exam, attempt: $0.attempt) }
+                listed[id] = Set(holding)
+                dead[id] = nil
+                let capacity = Int.random(in: 1...3, using: &rng)
+                workers[id] = SimWorker(id: id, capacity: capacity)
+                apply(scheduler.on(.workerReady(id, capacity: capacity, capabilities: .build, holding: holding), now: now))
+            } else if roll < 26, let id = dead.keys.sorted().randomElement(using: &rng),
                       let late = dead[id]?.popLast() {
                 apply(scheduler.on(.jobDone(id, exam: late.exam, attempt: late.attempt), now: now))
             } else {
@@ -117,5 +134,6 @@ struct SchedulerPropertyTests {
         #expect(scheduler.isFinished)
         #expect(scheduler.status.completed + scheduler.status.quarantined == examCount)
         #expect(scheduler.status.quarantined > 0 && scheduler.status.completed > 0, "the simulation exercised both ends")
+        _ = keptCount
     }
 }

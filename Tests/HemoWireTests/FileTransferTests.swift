@@ -133,6 +133,6 @@ struct FileTransferTests {
         frames[0][4] = 1
         let error = #expect(throws: WireError.self) { try WireMessage.decode(frames) }
         #expect(error?.reason == .unsupportedVersion(1))
-        #expect(error?.description.contains("this build speaks 2") == true)
+        #expect(error?.description.contains("this build speaks 3") == true)
     }
 }

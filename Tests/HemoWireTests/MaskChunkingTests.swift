@@ -10,7 +10,7 @@ struct MaskChunkingTests {
     @Test(arguments: [1, 4, 7, 20, 64])
     func labelMapsSurviveChunkingWireAndAssembly(slicesPerChunk: Int) throws {
         let mask = sampleLabelMap(GridSize(17, 13, 20), seed: UInt64(slicesPerChunk))
-        let chunks = try MaskChunker(slicesPerChunk: slicesPerChunk).chunks(labelMap: mask, exam: exam, attempt: 3)
+        let chunks = try MaskChunker(slicesPerChunk: slicesPerChunk).chunks(bitmask: mask, exam: exam, attempt: 3)
         #expect(chunks.count == (20 + slicesPerChunk - 1) / slicesPerChunk)
         var assembler = MaskAssembler(exam: exam, attempt: 3)
         var result: Volume<UInt8>?
@@ -30,15 +30,15 @@ struct MaskChunkingTests {
 
     @Test func chunkingIsDeterministic() throws {
         let mask = sampleLabelMap(GridSize(30, 30, 12), seed: 9)
-        let a = try MaskChunker(slicesPerChunk: 5).chunks(labelMap: mask, exam: exam, attempt: 1)
-        let b = try MaskChunker(slicesPerChunk: 5).chunks(labelMap: mask, exam: exam, attempt: 1)
+        let a = try MaskChunker(slicesPerChunk: 5).chunks(bitmask: mask, exam: exam, attempt: 1)
+        let b = try MaskChunker(slicesPerChunk: 5).chunks(bitmask: mask, exam: exam, attempt: 1)
         #expect(a == b)
     }
 
     @Test func duplicatesAndOtherAttemptsAreIgnored() throws {
         let mask = sampleLabelMap(GridSize(8, 8, 6), seed: 2)
-        let chunks = try MaskChunker(slicesPerChunk: 2).chunks(labelMap: mask, exam: exam, attempt: 2)
-        let stale = try MaskChunker(slicesPerChunk: 2).chunks(labelMap: mask, exam: exam, attempt: 1)
+        let chunks = try MaskChunker(slicesPerChunk: 2).chunks(bitmask: mask, exam: exam, attempt: 2)
+        let stale = try MaskChunker(slicesPerChunk: 2).chunks(bitmask: mask, exam: exam, attempt: 1)
         var assembler = MaskAssembler(exam: exam, attempt: 2)
         #expect(try assembler.accept(chunks[0]) == .accepted(received: 1, count: 3))
         #expect(try assembler.accept(chunks[0]) == .duplicate)
@@ -50,7 +50,7 @@ struct MaskChunkingTests {
 
     @Test func aCorruptPayloadFailsTheAttemptAndLaterChunksAreIgnored() throws {
         let mask = sampleLabelMap(GridSize(16, 16, 6), seed: 3)
-        var chunks = try MaskChunker(slicesPerChunk: 2).chunks(labelMap: mask, exam: exam, attempt: 1)
+        var chunks = try MaskChunker(slicesPerChunk: 2).chunks(bitmask: mask, exam: exam, attempt: 1)
         chunks[1].payload[chunks[1].payload.count / 2] ^= 0x40
         var assembler = MaskAssembler(exam: exam, attempt: 1)
         _ = try assembler.accept(chunks[0])
@@ -61,7 +61,7 @@ struct MaskChunkingTests {
 
         // A new attempt starts clean.
         assembler.restart(attempt: 2)
-        let fresh = try MaskChunker(slicesPerChunk: 2).chunks(labelMap: mask, exam: exam, attempt: 2)
+        let fresh = try MaskChunker(slicesPerChunk: 2).chunks(bitmask: mask, exam: exam, attempt: 2)
         var outcome: ChunkOutcome?
         for chunk in fresh { outcome = try assembler.accept(chunk) }
         #expect(outcome == .complete(mask))
@@ -69,7 +69,7 @@ struct MaskChunkingTests {
 
     @Test func inconsistentChunksAreErrors() throws {
         let mask = sampleLabelMap(GridSize(8, 8, 8), seed: 4)
-        let chunks = try MaskChunker(slicesPerChunk: 4).chunks(labelMap: mask, exam: exam, attempt: 1)
+        let chunks = try MaskChunker(slicesPerChunk: 4).chunks(bitmask: mask, exam: exam, attempt: 1)
 
         func firstThen(_ second: Chunk) -> ChunkError? {
             var assembler = MaskAssembler(exam: exam, attempt: 1)
@@ -102,12 +102,8 @@ struct MaskChunkingTests {
         #expect(firstThen(tooBig)?.reason.contains("tooLarge") == true)
 
         var badLabel = chunks[1]
-        badLabel.payload = try LZ4Frame.compress([UInt8](repeating: 9, count: 8 * 8 * 4))
-        #expect(firstThen(badLabel)?.reason.contains("label value 9") == true)
-
-        var otherKind = chunks[1]
-        otherKind.maskKind = .probability(.sdh)
-        #expect(firstThen(otherKind) != nil)
+        badLabel.payload = try LZ4Frame.compress([UInt8](repeating: 40, count: 8 * 8 * 4))
+        #expect(firstThen(badLabel)?.reason.contains("bitmask value 40") == true)
 
         var otherExam = chunks[1]
         otherExam.exam = caseID("CT-043")
@@ -116,7 +112,7 @@ struct MaskChunkingTests {
 
     @Test func aMissingSliceIsAnErrorWhenAllChunksArrived() throws {
         let mask = sampleLabelMap(GridSize(4, 4, 6), seed: 5)
-        var chunks = try MaskChunker(slicesPerChunk: 3).chunks(labelMap: mask, exam: exam, attempt: 1)
+        var chunks = try MaskChunker(slicesPerChunk: 3).chunks(bitmask: mask, exam: exam, attempt: 1)
         // Claim the second chunk covers only slice 3..<5 (slice 5 in none).
         let slab = (0..<(4 * 4 * 2)).map { _ in UInt8(0) }
         chunks[1].slices = 3..<5
@@ -127,37 +123,23 @@ struct MaskChunkingTests {
         #expect(error?.reason.contains("slice 5") == true)
     }
 
-    @Test func labelValuesAboveFiveAreRefusedAtTheSource() {
+    @Test func bitmaskValuesAbove31AreRefusedAtTheSource() {
         var mask = sampleLabelMap(GridSize(4, 4, 2), seed: 6)
-        mask.voxels[3] = 6
-        #expect(throws: ChunkError.self) { try MaskChunker().chunks(labelMap: mask, exam: exam, attempt: 1) }
+        mask.voxels[3] = 32
+        #expect(throws: ChunkError.self) { try MaskChunker().chunks(bitmask: mask, exam: exam, attempt: 1) }
     }
 
-    @Test func probabilityMapsAreQuantisedDeterministically() throws {
-        #expect(MaskChunker.quantize(0) == 0)
-        #expect(MaskChunker.quantize(1) == 255)
-        #expect(MaskChunker.quantize(0.5) == 128) // 127.5 → ties to even
-        #expect(MaskChunker.quantize(-3) == 0)
-        #expect(MaskChunker.quantize(7) == 255)
-        #expect(MaskChunker.quantize(.nan) == 0)
-        #expect(MaskChunker.dequantize(255) == 1)
-
-        let geometry = sampleGeometry(GridSize(5, 4, 3))
-        let probabilities = Volume<Float>(geometry: geometry, voxels: (0..<60).map { Float($0) / 59 })
-        let chunks = try MaskChunker(slicesPerChunk: 2).chunks(probabilities: probabilities, subtype: .iph,
-                                                               exam: exam, attempt: 1)
-        var assembler = MaskAssembler(exam: exam, attempt: 1, maskKind: .probability(.iph))
-        var result: Volume<UInt8>?
-        for chunk in chunks { if case .complete(let v) = try assembler.accept(chunk) { result = v } }
-        #expect(result?.voxels == probabilities.voxels.map(MaskChunker.quantize))
-        #expect(result?.voxels.last == 255)
+    @Test func protocolOneMaskKindsAreRefusedOnTheWire() {
+        // Version 1's label-map (0), probability (1...5) and byte-plane (7, 8) kinds are gone.
+        for code in [UInt8(0), 1, 5, 7, 8, 9, 255] { #expect(MaskKind(code: code) == nil, "code \(code)") }
+        #expect(MaskKind(code: 6) == .bitmask)
     }
 
     @Test func largeSlicesAreSplitUnderTheChunkLimit() throws {
         // 100 voxels a slice; 8 slices per chunk would exceed a 350-voxel limit, so 3 go in each.
         let chunker = MaskChunker(slicesPerChunk: 8, maxChunkVoxels: 350)
         let mask = sampleLabelMap(GridSize(10, 10, 7), seed: 8)
-        let chunks = try chunker.chunks(labelMap: mask, exam: exam, attempt: 1)
+        let chunks = try chunker.chunks(bitmask: mask, exam: exam, attempt: 1)
         #expect(chunks.map(\.slices) == [0..<3, 3..<6, 6..<7])
         #expect(MaskChunker(maxChunkVoxels: .max).maxChunkVoxels == WireProtocol.maxChunkVoxels)
     }

@@ -36,11 +36,15 @@ func sampleLabelMap(_ size: GridSize, seed: UInt64) -> Volume<UInt8> {
 /// One valid message of every type (and both input forms of JOB).
 func sampleMessages() throws -> [WireMessage] {
     let small = try LZ4Frame.compress(Array("hello dicom".utf8))
-    let chunk = try MaskChunker(slicesPerChunk: 3).chunks(labelMap: sampleLabelMap(GridSize(6, 5, 7), seed: 1),
+    let chunk = try MaskChunker(slicesPerChunk: 3).chunks(bitmask: sampleLabelMap(GridSize(6, 5, 7), seed: 1),
                                                           exam: caseID("CT-001"), attempt: 2)[1]
     return [
         .ready(Ready(workerID: "node-7.lab:1@a", workerName: "node-7 pid 4242", capacity: 4, threads: 8,
                      capabilities: [.build, .infer], softwareVersion: "0.1.0")),
+        .ready(Ready(workerID: "rejoiner", workerName: "node-8", capacity: 2, threads: 2, capabilities: [.build, .infer],
+                     softwareVersion: "0.2.0",
+                     models: [ModelDigests(onnxSHA256: (0..<32).map { UInt8($0) }, sidecarSHA256: (0..<32).map { UInt8(255 - $0) })],
+                     held: [HeldAttempt(exam: caseID("CT-001"), attempt: 2), HeldAttempt(exam: caseID("CT_002"), attempt: 7)])),
         .job(Job(jobID: 99, exam: caseID("CT-001"), attempt: 1, kind: .build, options: Array(#"{"k":1}"#.utf8),
                  inputs: .paths(["/data/ct/CT-001.nii.gz", "/data/ann/CT-001.json"]))),
         .job(Job(jobID: 100, exam: caseID("CT_002"), attempt: 3,

@@ -10,7 +10,7 @@ struct WireMessageTests {
         #expect(Set(messages.map(\.type)) == Set(MessageType.allCases))
         for message in messages {
             let frames = try message.encode()
-            #expect(frames[0] == Array("HEMO".utf8) + [2])
+            #expect(frames[0] == Array("HEMO".utf8) + [3])
             #expect(frames[1] == [message.type.rawValue])
             #expect(try WireMessage.decode(frames) == message, "\(message.type)")
             #expect(try message.encode() == frames, "encoding is deterministic")
@@ -18,7 +18,7 @@ struct WireMessageTests {
     }
 
     @Test func frameLayoutOfHeartbeatAndChunk() throws {
-        #expect(try WireMessage.heartbeat.encode() == [[0x48, 0x45, 0x4D, 0x4F, 2], [3], []])
+        #expect(try WireMessage.heartbeat.encode() == [[0x48, 0x45, 0x4D, 0x4F, 3], [3], []])
         let chunkMessage = try sampleMessages().first { $0.type == .chunk }!
         guard case .chunk(let chunk) = chunkMessage else { return }
         let frames = try chunkMessage.encode()
@@ -40,8 +40,12 @@ struct WireMessageTests {
         #expect(throws: WireError(field: "header", reason: .unsupportedVersion(1)), "a version-1 peer is refused") {
             try WireMessage.decode(frames)
         }
-        frames[0] = Array("HEMO".utf8) + [3]
-        #expect(throws: WireError(field: "header", reason: .unsupportedVersion(3))) { try WireMessage.decode(frames) }
+        frames[0] = Array("HEMO".utf8) + [2]
+        #expect(throws: WireError(field: "header", reason: .unsupportedVersion(2)), "a version-2 peer is refused") {
+            try WireMessage.decode(frames)
+        }
+        frames[0] = Array("HEMO".utf8) + [4]
+        #expect(throws: WireError(field: "header", reason: .unsupportedVersion(4))) { try WireMessage.decode(frames) }
         frames[0] = WireProtocol.header
         frames[1] = [42]
         #expect(throws: WireError(field: "type", reason: .unknownMessageType(42))) { try WireMessage.decode(frames) }

@@ -12,16 +12,19 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/bench/cluster.sh [--cases N] [--repeats R] [--transfer shared|inline] [--infer] [--keep DIR]
+Usage: scripts/bench/cluster.sh [--cases N] [--repeats R] [--transfer shared|inline] [--infer] [--spacing X,Y,Z]
+                               [--images copy|link|omit] [--keep DIR]
 
 Builds `hemo` in release, writes a synthetic cohort (`hemo synth --cases N`), then alternates
 `hemo build --threads 2` and `hemo run --workers 2` R times each (with --infer: `hemo infer
 --threads 2` and `hemo run --workers 2 --infer`, the bundled model). Defaults: --cases 20
---repeats 3 --transfer shared.
+--repeats 3 --transfer shared. --spacing and --images go to both commands (a resampled build sends
+the CT back; --images omit keeps it home). HEMO=/path/to/hemo skips the release build and uses that binary
+(e.g. a debug build, or the previous commit's, to compare bytes on the wire).
 USAGE
 }
 
-cases=20 repeats=3 transfer=shared keep="" infer=0
+cases=20 repeats=3 transfer=shared keep="" infer=0 common=()
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -30,13 +33,19 @@ while (($#)); do
         --transfer) transfer=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
         --infer) infer=1; shift ;;
+        --spacing) common+=(--spacing "$2"); shift 2 ;;
+        --images) common+=(--images "$2"); shift 2 ;;
         *) echo "cluster.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
 
 cd "$(dirname "$0")/../.."
-swift build -c release --product hemo >&2
-hemo="$(swift build -c release --show-bin-path)/hemo"
+if [[ -n "${HEMO:-}" ]]; then
+    hemo=$HEMO
+else
+    swift build -c release --product hemo >&2
+    hemo="$(swift build -c release --show-bin-path)/hemo"
+fi
 work=${keep:-$(mktemp -d "${TMPDIR:-/tmp}/hemo-bench-cluster.XXXXXX")}
 mkdir -p "$work"
 [[ -n "$keep" ]] || trap 'rm -rf "$work"' EXIT
@@ -60,10 +69,10 @@ build_times=() run_times=() build_cpu=() run_cpu=() ratios=() wire_line=""
 for ((r = 1; r <= repeats; r++)); do
     t0=$(now)
     /usr/bin/time -f '%U %S' -o "$work/build.cpu" \
-        "$hemo" "${single[@]}" --cohort "$work/cohort" --out "$work/build" --threads 2 --force >/dev/null 2>&1
+        "$hemo" "${single[@]}" --cohort "$work/cohort" --out "$work/build" --threads 2 --force ${common[@]+"${common[@]}"} >/dev/null 2>&1
     t1=$(now)
     /usr/bin/time -f '%U %S' -o "$work/run.cpu" \
-        "$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force "${extra[@]}" \
+        "$hemo" run --cohort "$work/cohort" --out "$work/run" --workers 2 --transfer "$transfer" --force ${common[@]+"${common[@]}"} ${extra[@]+"${extra[@]}"} \
         >"$work/run.out" 2>"$work/run.err"
     t2=$(now)
     out=$(cat "$work/run.out")
