@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "LZ4", dependencies: ["CLZ4"]),
         .target(name: "Zlib", dependencies: ["CZlib"]),
         .target(name: "PNG", dependencies: ["Zlib"]),
+        // DICOM: a pure-Swift data-element parser and series reader (deflate through Zlib).
+        .target(name: "DICOM", dependencies: ["HemoCore", "Zlib"]),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),
@@ -81,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "hemo",
             dependencies: [
-                "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
+                "HemoCore", "NIfTI", "DICOM", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
                 "ZeroMQ", "HemoCluster", "HemoMetrics", "HemoPseudoLabel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -97,6 +99,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "HemoCore", "NIfTI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
