@@ -62,14 +62,14 @@ let package = Package(
             resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
         ),
-        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
+        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
         .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
         .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms", "NIfTI"],
                 exclude: ["Documentation.docc"]),
-        .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
+        .target(name: "HemoCluster", dependencies: ["HemoCore", "DICOM", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
                                                     "HemoPseudoLabel"]),
 
         // Prometheus metrics of the coordinator and workers, served over HTTP (--metrics-port).
@@ -99,7 +99,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "HemoCore", "NIfTI"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "HemoCore", "NIfTI", "HemoRelease"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),

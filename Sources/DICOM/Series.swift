@@ -32,6 +32,8 @@ public struct DICOMSlice: Sendable {
     public var rows: Int, columns: Int
     /// The parsed data set (pixel data decoded on demand).
     public var dataSet: DICOMDataSet
+    /// Hex SHA-256 of the file's bytes (provenance), when read from a file.
+    public var sha256: String = ""
 
     /// The header of `ds`.
     public init(_ ds: DICOMDataSet) {
@@ -174,6 +176,31 @@ public enum DICOMStudy {
         return bytes.count >= 8 && (bytes[0] == 0x08 || bytes[0] == 0x02) && bytes[1] == 0
     }
 
+    /// Whether any file under `folder` looks like DICOM (reads at most 132 bytes of each file until one does).
+    public static func containsDICOM(_ folder: String) -> Bool {
+        guard let files = try? files(in: folder) else { return false }
+        for p in files {
+            guard let f = fopen(p, "rb") else { continue }
+            var head = [UInt8](repeating: 0, count: 132)
+            let n = head.withUnsafeMutableBytes { fread($0.baseAddress, 1, 132, f) }
+            fclose(f)
+            if looksLikeDICOM(Array(head[0..<n])) && n >= 8 { return true }
+        }
+        return false
+    }
+
+    /// The StudyInstanceUID of the first DICOM image under `folder` (files in path order).
+    /// - Throws: ``DICOMError`` when no file yields one.
+    public static func studyInstanceUID(in folder: String) throws(DICOMError) -> String {
+        for p in try files(in: folder) {
+            let bytes = try FileBytes.read(p)
+            guard looksLikeDICOM(bytes) else { continue }
+            let ds = try DICOMParser.parse(bytes, path: p)
+            if let uid = ds.string(.studyInstanceUID), !uid.isEmpty { return uid }
+        }
+        throw DICOMError(path: folder, reason: "no DICOM file with a StudyInstanceUID")
+    }
+
     /// Parses every DICOM file under `folder` (files that do not look like DICOM are ignored; a
     /// file that looks like DICOM but is broken fails the study, naming that file).
     public static func scan(_ folder: String) throws(DICOMError) -> [DICOMSlice] {
@@ -184,7 +211,9 @@ public enum DICOMStudy {
             let ds = try DICOMParser.parse(bytes, path: p)
             // Images only: skip structured reports, presentation states and other non-image objects.
             guard ds.contains(.rows) || ds.contains(.pixelData) else { continue }
-            slices.append(DICOMSlice(ds))
+            var slice = DICOMSlice(ds)
+            slice.sha256 = SHA256.hex(of: bytes)
+            slices.append(slice)
         }
         return slices
     }

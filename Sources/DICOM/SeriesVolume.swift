@@ -44,6 +44,8 @@ public struct DICOMVolume: Sendable {
     public var files: [String]
     /// Corrections applied ("gantry tilt 15° corrected", "uneven spacing resampled", quirks).
     public var notes: [String]
+    /// SOP Instance UID and file SHA-256 of every image file read (all series), sorted by UID.
+    public var fileDigests: [(sopInstanceUID: String, sha256: String)] = []
     /// Slice positions along the normal (mm) of ``volume``'s k-slices, and the unit normal (LPS).
     public var slicePositions: [Double], normal: SIMD3<Double>
 }
@@ -64,6 +66,7 @@ extension DICOMStudy {
         var v = try build(slices, folder: folder, options: options)
         v.series = summaries
         v.selected = summaries.first { $0.selected }!
+        v.fileDigests = all.map { ($0.sopInstanceUID, $0.sha256) }.sorted { Array($0.0.utf8).lexicographicallyPrecedes($1.0.utf8) }
         return v
     }
 

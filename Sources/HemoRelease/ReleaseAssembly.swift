@@ -76,7 +76,8 @@ public final class ReleaseAssembly: @unchecked Sendable {
     /// Writes a case's files into staging and records it.
     /// - Parameter record: the case's record; computed from the product's masks when `nil`.
     public func release(_ product: CaseProduct, record: CaseRecord? = nil, times: inout StageTimes) throws {
-        let record = record ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        var record = record ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        if record.dicom == nil { record.dicom = product.dicom }
         try timed("write", &times) {
             try CaseFiles.write(product, record: record, into: staging, gzipLevel: options.gzipLevel)
         }

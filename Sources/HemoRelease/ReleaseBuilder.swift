@@ -176,6 +176,10 @@ public enum ReleaseAggregates {
     public static func write(_ t: ReleaseTables, into staging: ReleaseStaging, options: ReleaseOptions, provenance: Provenance) throws {
         try staging.write(t.datasetJSON(), to: "dataset.json")
         try staging.write(t.sliceLabels(), to: "labels/slice_labels.csv")
+        if t.hasDICOM {
+            try staging.write(t.seriesTable(), to: "series.csv")
+            if options.sliceKey == .sop { try staging.write(t.sliceLabelsBySOP(), to: "labels/slice_labels_sop.csv") }
+        }
         try staging.write(t.patientLabels(), to: "labels/patient_labels.csv")
         try staging.write(t.boxes2D(), to: "boxes/boxes2d.csv")
         try staging.write(t.lesions3D(), to: "boxes/lesions3d.csv")

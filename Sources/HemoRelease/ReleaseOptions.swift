@@ -47,6 +47,17 @@ public struct ReleaseOptions: Sendable {
     public var maxVoxels: Int = 1 << 28
     /// Tolerance in millimetres when checking that annotations sit on the CT grid.
     public var gridTolerance: Double = 1e-3
+    /// DICOM series rules (`--series-select`, e.g. `thickness=2-5,kernel=H30`); empty: the default choice.
+    public var seriesSelect: String = ""
+    /// DICOM: fail an exam with uneven slice spacing instead of resampling it (`--strict`).
+    public var strictSpacing: Bool = false
+    /// DICOM: the salt of the UID hashes in provenance, `series.csv` and study-hash case names.
+    /// Not written to the release; pass a secret one to keep releases from being linked.
+    public var uidSalt: String = "hemocluster"
+    /// How slice labels are keyed (`--slice-key`).
+    public var sliceKey: SliceKey = .slice
+    /// How cases are named (`--case-ids`).
+    public var caseIDs: CaseIDSource = .folder
 
     /// The defaults.
     public init() {}
@@ -62,6 +73,13 @@ public struct ReleaseOptions: Sendable {
             ("annotations", .string(annotations.rawValue)),
             ("max_voxels", .int(maxVoxels)),
             ("grid_tolerance_mm", .number(gridTolerance, decimals: 6)),
-        ])
+        ] + dicomProvenance)
+    }
+
+    /// DICOM options, only when one differs from its default (NIfTI releases keep their bytes).
+    var dicomProvenance: [(String, JSONValue)] {
+        guard !seriesSelect.isEmpty || strictSpacing || sliceKey != .slice || caseIDs != .folder else { return [] }
+        return [("series_select", .string(seriesSelect)), ("strict_spacing", .bool(strictSpacing)),
+                ("slice_key", .string(sliceKey.rawValue)), ("case_ids", .string(caseIDs.rawValue))]
     }
 }

@@ -87,7 +87,7 @@ enum CoordinatorRunner {
         }
         let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         do {
-            return (try Coordinator(cohort: try io.openCohort(), destination: io.out, options: options, task: task,
+            return (try Coordinator(cohort: try io.openCohort(options), destination: io.out, options: options, task: task,
                                     settings: settings),
                     coordinatorMetrics)
         } catch let e as ExitCode {

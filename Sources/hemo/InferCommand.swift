@@ -36,7 +36,7 @@ struct InferCommand: ParsableCommand {
     func run() throws {
         let options = try release.releaseOptions()
         let loaded = try InferCommand.loadModelOrExit(model)
-        let cohort = try io.openCohort()
+        let cohort = try io.openCohort(options)
         let progress = ProgressReporter(label: "infer")
         let builder = PseudoLabelBuilder(model: loaded, options: options, threads: threads, force: io.force)
         let summary: BuildSummary
