@@ -12,7 +12,7 @@ public enum DICOMParser {
     /// Deepest sequence nesting accepted.
     public static let maximumDepth = 32
     /// Largest data set a deflated file may inflate to.
-    public static let maximumInflatedBytes = 1 << 30
+    public static let maximumInflatedBytes = 1 << 28
 
     /// VRs whose explicit encoding has two reserved bytes and a 32-bit length.
     static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]

@@ -21,6 +21,9 @@ public struct PixelFormat: Sendable, Hashable {
         guard (1...65535).contains(rows), (1...65535).contains(columns) else {
             throw DICOMError(path: ds.path, reason: "image size \(columns)×\(rows) is not valid")
         }
+        guard rows * columns <= PixelFormat.maximumPixels else {
+            throw DICOMError(path: ds.path, reason: "image size \(columns)×\(rows) exceeds \(PixelFormat.maximumPixels) pixels per image")
+        }
         bitsAllocated = try need(.bitsAllocated, "Bits Allocated")
         guard [8, 16, 32].contains(bitsAllocated) else {
             throw DICOMError(path: ds.path, reason: "Bits Allocated \(bitsAllocated) is not supported (8, 16 or 32)")
@@ -42,6 +45,8 @@ public struct PixelFormat: Sendable, Hashable {
 
     /// Pixels per frame.
     public var count: Int { rows * columns }
+    /// Largest image accepted (pixels), so a hostile header cannot make a decoder allocate gigabytes.
+    public static let maximumPixels = 1 << 24
 }
 
 /// Decodes the pixel data of a single-frame image into stored values (before rescaling).
@@ -189,6 +194,10 @@ enum RLEDecoder {
         func u32(_ o: Int) -> Int { Int(UInt32(frame[o]) | UInt32(frame[o + 1]) << 8 | UInt32(frame[o + 2]) << 16 | UInt32(frame[o + 3]) << 24) }
         let segments = u32(0)
         let planes = f.bitsAllocated / 8
+        // PackBits expands at most 128 pixels per 2 bytes: refuse a frame that cannot hold the image.
+        guard frame.count * 64 >= f.count else {
+            throw DICOMError(path: path, reason: "RLE frame of \(frame.count) bytes cannot hold \(f.columns)×\(f.rows) pixels")
+        }
         guard segments == planes else {
             throw DICOMError(path: path, reason: "RLE header announces \(segments) segments; \(f.bitsAllocated)-bit grey-scale needs \(planes)")
         }

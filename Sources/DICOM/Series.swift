@@ -48,13 +48,14 @@ public struct DICOMSlice: Sendable {
         imageType = (ds.strings(.imageType) ?? []).map { $0.uppercased() }
         seriesDescription = ds.string(.seriesDescription) ?? ""
         kernel = ds.strings(.convolutionKernel)?.joined(separator: "\\") ?? ""
-        thickness = ds.double(.sliceThickness)
-        tilt = ds.double(.gantryTilt) ?? 0
-        if let p = ds.doubles(.imagePositionPatient), p.count == 3 { position = SIMD3(p[0], p[1], p[2]) }
-        if let o = ds.doubles(.imageOrientationPatient), o.count == 6 {
+        // Numbers outside physical ranges are treated as absent (hostile or corrupt headers).
+        thickness = ds.double(.sliceThickness).flatMap { $0 > 0 && $0 <= 1000 ? $0 : nil }
+        tilt = ds.double(.gantryTilt).flatMap { abs($0) <= 90 ? $0 : nil } ?? 0
+        if let p = ds.doubles(.imagePositionPatient), p.count == 3, p.allSatisfy({ abs($0) <= 1e6 }) { position = SIMD3(p[0], p[1], p[2]) }
+        if let o = ds.doubles(.imageOrientationPatient), o.count == 6, o.allSatisfy({ abs($0) <= 1.01 }) {
             rowCosines = SIMD3(o[0], o[1], o[2]); columnCosines = SIMD3(o[3], o[4], o[5])
         }
-        if let s = ds.doubles(.pixelSpacing), s.count == 2, s[0] > 0, s[1] > 0 { pixelSpacing = SIMD2(s[0], s[1]) }
+        if let s = ds.doubles(.pixelSpacing), s.count == 2, s[0] > 1e-4, s[1] > 1e-4, s[0] <= 1000, s[1] <= 1000 { pixelSpacing = SIMD2(s[0], s[1]) }
         rows = ds.int(.rows) ?? 0
         columns = ds.int(.columns) ?? 0
     }
@@ -259,6 +260,7 @@ public enum DICOMStudy {
 }
 
 func fmt(_ v: Double) -> String {
+    guard v.isFinite, abs(v) < 1e12 else { return String(v) }
     let r = (v * 1000).rounded() / 1000
     return r == r.rounded() ? String(Int(r)) : String(r)
 }

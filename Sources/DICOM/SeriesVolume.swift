@@ -55,7 +55,16 @@ extension DICOMStudy {
     /// - Throws: ``DICOMError`` naming the file and the reason (no usable series, mixed sizes or
     ///   orientations, missing pixel data, uneven spacing with `strict`, …).
     public static func read(_ folder: String, options: DICOMReadOptions = DICOMReadOptions()) throws(DICOMError) -> DICOMVolume {
-        let all = try scan(folder)
+        try read(slices: try scan(folder), folder: folder, options: options)
+    }
+
+    /// Reads a study from data sets already in memory (say, files received over the network);
+    /// `folder` names the study in errors.
+    public static func read(dataSets: [DICOMDataSet], folder: String, options: DICOMReadOptions = DICOMReadOptions()) throws(DICOMError) -> DICOMVolume {
+        try read(slices: dataSets.filter { $0.contains(.rows) || $0.contains(.pixelData) }.map { DICOMSlice($0) }, folder: folder, options: options)
+    }
+
+    static func read(slices all: [DICOMSlice], folder: String, options: DICOMReadOptions) throws(DICOMError) -> DICOMVolume {
         guard !all.isEmpty else { throw DICOMError(path: folder, reason: "holds no DICOM image files") }
         let (summaries, chosen) = select(all, rules: options.rules)
         guard let chosen else {
@@ -197,6 +206,9 @@ extension DICOMStudy {
             // lowest common row and covers ceil(max − min) more rows than a slice.
             let total = hi - lo
             let jmin = lo
+            guard total.isFinite, Double(rows) + total.rounded(.up) <= Double(options.maxVoxels / max(1, cols * count)) else {
+                throw DICOMError(path: folder, reason: "gantry tilt correction would need \(fmt(total)) more rows per slice (positions are implausible)")
+            }
             outRows = rows + Int(total.rounded(.up))
             let fill = data.lazy.map { $0.min() ?? 0 }.min() ?? 0
             let integral = data.allSatisfy { $0.allSatisfy { $0 == $0.rounded() } }
@@ -231,7 +243,11 @@ extension DICOMStudy {
         }
         // Uneven spacing: resample along the normal to uniform steps (linear).
         if uneven {
-            let m = Int(((d[count - 1] - d[0]) / step).rounded()) + 1
+            let extent = ((d[count - 1] - d[0]) / step).rounded() + 1
+            guard extent.isFinite, extent * Double(outRows * cols) <= Double(options.maxVoxels) else {
+                throw DICOMError(path: folder, reason: "resampling uneven slices to \(fmt(step)) mm would give \(fmt(extent)) slices, over the voxel limit")
+            }
+            let m = Int(extent)
             var out: [[Float]] = []
             var src: [SliceSource?] = []
             var pos: [Double] = []
