@@ -37,6 +37,7 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq"),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
+        .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2"),
         // Test-only: Debian's libpng, the independent decoder HemoQCTests checks written PNGs with.
         .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng"),
 
@@ -47,7 +48,8 @@ let package = Package(
         .target(name: "Zlib", dependencies: ["CZlib"]),
         .target(name: "PNG", dependencies: ["Zlib"]),
         // DICOM: a pure-Swift data-element parser and series reader (deflate through Zlib).
-        .target(name: "DICOM", dependencies: ["HemoCore", "Zlib"]),
+        .target(name: "JPEG2000", dependencies: ["COpenJPEG"]),
+        .target(name: "DICOM", dependencies: ["HemoCore", "Zlib", "JPEG2000"]),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Synthesises small real DICOM CT series with pydicom (fixtures for Tests/DICOMTests and the
+"""Synthesises small real DICOM CT series with pydicom (JPEG 2000 through pylibjpeg-openjpeg) (fixtures for Tests/DICOMTests and the
 dcm2niix system test) and, with --dcm2niix, converts each with Debian's dcm2niix for comparison.
 
 Usage: make-dicom-fixtures.py OUT_DIR [--size 40x32] [--big COUNT]
@@ -13,7 +13,8 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian,
-                         DeflatedExplicitVRLittleEndian, RLELossless, CTImageStorage)
+                         DeflatedExplicitVRLittleEndian, RLELossless, CTImageStorage,
+                         JPEG2000Lossless, JPEG2000)
 
 PATIENT = dict(PatientName="Fixture^Jane^Q", PatientID="PID-4711-XYZ", PatientBirthDate="19610203")
 ROOT = "1.2.826.0.1.3680043.10.999"
@@ -111,6 +112,10 @@ def write_series(folder, study, series_no, *, cols, rows, n, spacing=(0.5, 0.6),
             ds.PixelData = stored.tobytes() if syntax != ExplicitVRBigEndian else stored.byteswap().tobytes()
         if syntax == RLELossless:
             ds.compress(RLELossless, stored, encoding_plugin="pydicom")
+        elif syntax == JPEG2000Lossless:
+            ds.compress(JPEG2000Lossless, stored, encoding_plugin="pylibjpeg")
+        elif syntax == JPEG2000:
+            ds.compress(JPEG2000, stored, encoding_plugin="pylibjpeg", j2k_cr=[15])
         files.append(ds)
     order = list(range(len(files)))
     if shuffle:
@@ -193,6 +198,16 @@ def deflated(out, a):
 @study
 def rle(out, a):
     write_series(out, 9, 2, cols=a.cols, rows=a.rows, n=6, syntax=RLELossless)
+
+
+@study
+def jpeg2000(out, a):
+    write_series(out, 15, 2, cols=a.cols, rows=a.rows, n=6, syntax=JPEG2000Lossless)
+
+
+@study
+def jpeg2000_lossy(out, a):
+    write_series(out, 16, 2, cols=a.cols, rows=a.rows, n=6, syntax=JPEG2000)
 
 
 @study

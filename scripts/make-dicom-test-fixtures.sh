@@ -8,7 +8,7 @@ out="$here/../Tests/DICOMTests/Fixtures"
 rm -rf "$out/studies" "$out/dcm2niix"
 mkdir -p "$out/studies" "$out/dcm2niix"
 python3 "$here/make-dicom-fixtures.py" "$out/studies" --size 40x32 \
-    --only axial,oblique,flipped,multiseries,implicit,bigendian,deflated,rle,unsigned_slope,padded,quirk12,tilted,uneven >/dev/null
+    --only axial,oblique,flipped,multiseries,implicit,bigendian,deflated,rle,jpeg2000,unsigned_slope,padded,quirk12,tilted,uneven >/dev/null
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for study in "$out"/studies/*; do
     name=$(basename "$study")

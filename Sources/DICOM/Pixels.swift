@@ -1,3 +1,5 @@
+import JPEG2000
+
 /// The image-pixel description of one single-frame grey-scale image, validated.
 public struct PixelFormat: Sendable, Hashable {
     /// Rows (j extent) and columns (i extent).
@@ -81,7 +83,18 @@ public enum PixelDecoder {
             case .rle:
                 raw = try RLEDecoder.decode(fragments.map { Array(ds.bytes[$0]) }, format: f, path: ds.path)
                 return unpack(raw, from: 0, format: f, bigEndian: false)
-            case .jpegLossless, .jpegLossy, .jpegLS, .jpeg2000:
+            case .jpeg2000:
+                let img: JPEG2000Image
+                do { img = try JPEG2000.decode(stream) } catch {
+                    throw DICOMError(path: ds.path, reason: "JPEG 2000 pixel data cannot be decoded: \(error.reason)")
+                }
+                guard img.width == f.columns, img.height == f.rows else {
+                    throw DICOMError(path: ds.path, reason: "JPEG 2000 image is \(img.width)×\(img.height), the header says \(f.columns)×\(f.rows)")
+                }
+                // The codestream's signedness wins over Pixel Representation (a known mismatch in
+                // files from some encoders); values are kept as decoded.
+                return img.samples
+            case .jpegLossless, .jpegLossy, .jpegLS:
                 guard let codec = PixelCodecs.decoder(for: c) else {
                     throw DICOMError(path: ds.path, reason: "\(c.rawValue) pixel data: no decoder for this transfer syntax in this build")
                 }
