@@ -40,6 +40,7 @@ let package = Package(
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate"),
+        .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2"),
         // Test-only: Debian's libpng, the independent decoder HemoQCTests checks written PNGs with.
         .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng"),
 
@@ -50,6 +51,9 @@ let package = Package(
         .target(name: "Zlib", dependencies: ["CZlib"]),
         .target(name: "Deflate", dependencies: ["CDeflate"]),
         .target(name: "PNG", dependencies: ["Zlib"]),
+        // DICOM: a pure-Swift data-element parser and series reader (deflate through Zlib).
+        .target(name: "JPEG2000", dependencies: ["COpenJPEG"]),
+        .target(name: "DICOM", dependencies: ["HemoCore", "Zlib", "JPEG2000"]),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),
@@ -64,14 +68,14 @@ let package = Package(
             resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
         ),
-        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG"]),
+        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
         .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
         .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms", "NIfTI"],
                 exclude: ["Documentation.docc"]),
-        .target(name: "HemoCluster", dependencies: ["HemoCore", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
+        .target(name: "HemoCluster", dependencies: ["HemoCore", "DICOM", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
                                                     "HemoPseudoLabel"]),
 
         // Prometheus metrics of the coordinator and workers, served over HTTP (--metrics-port).
@@ -85,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "hemo",
             dependencies: [
-                "HemoCore", "NIfTI", "HemoTransforms", "HemoSynth", "HemoInference",
+                "HemoCore", "NIfTI", "DICOM", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
                 "ZeroMQ", "HemoCluster", "HemoMetrics", "HemoPseudoLabel", "CCPUCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -102,6 +106,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "HemoCore", "NIfTI", "HemoRelease"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),

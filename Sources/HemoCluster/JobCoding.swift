@@ -4,6 +4,7 @@ import HemoRelease
 import HemoTransforms
 import HemoWire
 import LZ4
+import DICOM
 
 /// A JOB or result that cannot be encoded or decoded, naming the exam and the reason.
 public struct ClusterError: Error, CustomStringConvertible, Sendable {
@@ -37,6 +38,9 @@ public enum JobOptionsCoding {
         var annotations: String
         var maxVoxels: Int
         var gridTolerance: UInt64
+        var seriesSelect: String?
+        var strictSpacing: Bool?
+        var uidSalt: String?
     }
 
     /// The options as bytes, with the model sidecar's hex SHA-256 for infer JOBs.
@@ -45,7 +49,9 @@ public enum JobOptionsCoding {
         if case .millimetres(let s) = o.spacing { spacing = [s.x.bitPattern, s.y.bitPattern, s.z.bitPattern] }
         let wire = Wire(sidecarSHA256: sidecarSHA256, spacing: spacing, interpolation: o.interpolation.rawValue, canonical: o.canonical,
                         gzipLevel: o.gzipLevel, splitSeed: o.splitSeed, annotations: o.annotations.rawValue,
-                        maxVoxels: o.maxVoxels, gridTolerance: o.gridTolerance.bitPattern)
+                        maxVoxels: o.maxVoxels, gridTolerance: o.gridTolerance.bitPattern,
+                        seriesSelect: o.seriesSelect.isEmpty ? nil : o.seriesSelect, strictSpacing: o.strictSpacing ? true : nil,
+                        uidSalt: o.uidSalt == ReleaseOptions().uidSalt ? nil : o.uidSalt)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Array((try? encoder.encode(wire)) ?? Data())
@@ -80,6 +86,9 @@ public enum JobOptionsCoding {
         o.annotations = annotations
         o.maxVoxels = wire.maxVoxels
         o.gridTolerance = Double(bitPattern: wire.gridTolerance)
+        if let v = wire.seriesSelect { o.seriesSelect = v }
+        if let v = wire.strictSpacing { o.strictSpacing = v }
+        if let v = wire.uidSalt { o.uidSalt = v }
         return (o, wire.sidecarSHA256)
     }
 }
@@ -119,7 +128,22 @@ public enum ExamInputs {
     public static func inline(_ c: CohortCase, ctOnly: Bool = false) throws(ClusterError) -> (inputs: JobInputs, raw: Int, compressed: Int) {
         var files: [InlineFile] = []
         var raw = 0, packed = 0
+        var entries: [(String, String)] = []
         for (role, path) in roles(c, ctOnly: ctOnly) {
+            guard role == "ct", c.isDICOM else { entries.append((role, path)); continue }
+            // A DICOM study: the folder (an empty entry) and every file under it.
+            let rel = c.relative(path)
+            let name = "ct.dicom=" + rel.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+            let empty: [UInt8]
+            do { empty = try LZ4Frame.compress([], subject: rel) } catch { throw ClusterError("exam \(c.id)", "\(rel): \(error)") }
+            files.append(InlineFile(name: name, size: 0, lz4Frame: empty))
+            do {
+                for f in try DICOMStudy.files(in: path) { entries.append(("ct.file", f)) }
+            } catch {
+                throw ClusterError("exam \(c.id)", "\(c.relative(error.path)): \(error.reason)")
+            }
+        }
+        for (role, path) in entries {
             let rel = c.relative(path)
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ClusterError("exam \(c.id)", "\(rel): cannot be read")
@@ -172,6 +196,13 @@ public enum ExamInputs {
                     throw ClusterError("exam \(exam)", "inline file \(rel) holds \(bytes.count) bytes, \(f.size) announced")
                 }
                 let path = scratch + "/" + rel
+                if role == "ct.dicom" {
+                    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+                        throw ClusterError("exam \(exam)", "inline study folder \(rel) cannot be made in \(scratch): \(error.localizedDescription)")
+                    }
+                    entries.append(("ct", path))
+                    continue
+                }
                 do {
                     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                             withIntermediateDirectories: true)
@@ -189,6 +220,7 @@ public enum ExamInputs {
         for (role, path) in entries {
             switch role {
             case "ct": ct = path
+            case "ct.file": break // a file of the DICOM study written above
             case "labelmap": labelMap = path
             case "polygons": polygons = path
             default:
@@ -257,7 +289,8 @@ public enum ResultEncoding {
     public static func messages(product: CaseProduct, record given: CaseRecord? = nil, attempt: UInt32, options: ReleaseOptions,
                                 times: inout StageTimes, chunker: MaskChunker = MaskChunker(),
                                 fileChunker: FileChunker = FileChunker()) throws -> [WireMessage] {
-        let record = given ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        var record = given ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        if record.dicom == nil { record.dicom = product.dicom }
         let files = try timed("encode", &times) { try encodeFiles(product, options: options) }
         return try messages(product: product, record: record, files: files, attempt: attempt, times: times,
                             chunker: chunker, fileChunker: fileChunker)

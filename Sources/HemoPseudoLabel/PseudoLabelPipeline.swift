@@ -18,7 +18,7 @@ public enum PseudoLabelPipeline {
     public static func run(_ c: CohortCase, model: PseudoLabelModel, options: ReleaseOptions, threads: Int,
                            times: inout StageTimes, isCancelled: () -> Bool = { false }) throws -> (CaseProduct, CaseRecord) {
         // One read of the CT file gives both the volume and its provenance hash.
-        let (raw, input) = try timed("read", &times) { try CasePipeline.readCTWithProvenance(c, options: options) }
+        let (raw, inputs, dicom) = try timed("read", &times) { try CasePipeline.readCTSource(c, options: options) }
         let ct = try timed("transform", &times) {
             try CasePipeline.transform(ct: raw, masks: SubtypeMasks(geometry: raw.geometry), options: options, threads: threads).ct
         }
@@ -26,11 +26,13 @@ public enum PseudoLabelPipeline {
         let prediction = try model.predict(ct, threads: threads, times: &times, isCancelled: isCancelled)
         let masks = SubtypeMasks(labelMap: prediction.labels)
         let scores = prediction.scores
-        let record = timed("analyse", &times) {
+        var record = timed("analyse", &times) {
             CaseRecord(id: c.id, masks: masks, sliceProbabilities: prediction.sliceProbabilities,
                        boxScore: { $0.mean(of: scores) })
         }
-        return (CaseProduct(id: c.id, ct: ct.converted(to: Int16.self), masks: masks, inputs: [input]), record)
+        let info = dicom.map { DICOMCaseInfo(series: $0.series, slices: $0.sliceInstances(on: ct.geometry)) }
+        record.dicom = info
+        return (CaseProduct(id: c.id, ct: ct.converted(to: Int16.self), masks: masks, inputs: inputs, dicom: info), record)
     }
 }
 

@@ -13,10 +13,12 @@ public struct CaseProduct: Sendable {
     public var masks: SubtypeMasks
     /// Input files with their SHA-256, for provenance.
     public var inputs: [InputFile]
+    /// For DICOM-sourced exams: the hashed series rows and each released slice's instance.
+    public var dicom: DICOMCaseInfo?
 
     /// A product from its parts.
-    public init(id: CaseID, ct: Volume<Int16>, masks: SubtypeMasks, inputs: [InputFile]) {
-        self.id = id; self.ct = ct; self.masks = masks; self.inputs = inputs
+    public init(id: CaseID, ct: Volume<Int16>, masks: SubtypeMasks, inputs: [InputFile], dicom: DICOMCaseInfo? = nil) {
+        self.id = id; self.ct = ct; self.masks = masks; self.inputs = inputs; self.dicom = dicom
     }
 }
 
@@ -193,27 +195,54 @@ public enum CasePipeline {
     /// label map beside subtype masks) are read just for their hash.
     public static func run(_ c: CohortCase, options: ReleaseOptions, threads: Int, times: inout StageTimes) throws -> CaseProduct {
         var digests: [String: String] = [:]
+        var dicom: (inputs: [InputFile], source: DICOMSourceRead)? = nil
         let ct = try timed("read", &times) { () throws -> Volume<Float> in
+            if c.isDICOM {
+                let r = try readDICOM(c, options: options)
+                dicom = (r.inputs, r.source)
+                return r.ct
+            }
             let (ct, input) = try readCTWithProvenance(c, options: options)
             digests[c.ct] = input.sha256
             return ct
         }
         let masks = try timed("masks", &times) { try readMasks(c, grid: ct.geometry, options: options, digests: &digests) }
         let inputs = try timed("hash", &times) {
-            try c.inputFiles.map { p -> InputFile in
-                if let known = digests[p] { return InputFile(path: c.relative(p), sha256: known) }
-                do { return InputFile(path: c.relative(p), sha256: try Manifest.sha256(ofFile: p)) } catch {
+            try c.inputFiles.flatMap { p -> [InputFile] in
+                if p == c.ct, let dicom { return dicom.inputs }
+                if let known = digests[p] { return [InputFile(path: c.relative(p), sha256: known)] }
+                do { return [InputFile(path: c.relative(p), sha256: try Manifest.sha256(ofFile: p))] } catch {
                     throw CaseFailure(stage: "read", reason: "\(c.relative(p)): cannot be read")
                 }
             }
         }
         let out = try timed("transform", &times) { try transform(ct: ct, masks: masks, options: options, threads: threads) }
-        return CaseProduct(id: c.id, ct: out.ct.converted(to: Int16.self), masks: out.masks, inputs: inputs)
+        let info = dicom.map { DICOMCaseInfo(series: $0.source.series, slices: $0.source.sliceInstances(on: out.ct.geometry)) }
+        return CaseProduct(id: c.id, ct: out.ct.converted(to: Int16.self), masks: out.masks, inputs: inputs, dicom: info)
+    }
+
+    /// Reads the CT of `c` (a NIfTI file or a DICOM study) in HU, with its provenance entries and,
+    /// for DICOM, what is needed to map released slices back to instances.
+    public static func readCTSource(_ c: CohortCase, options: ReleaseOptions) throws
+        -> (ct: Volume<Float>, inputs: [InputFile], dicom: DICOMSourceRead?)
+    {
+        if c.isDICOM {
+            let r = try readDICOM(c, options: options)
+            return (r.ct, r.inputs, r.source)
+        }
+        let (ct, input) = try readCTWithProvenance(c, options: options)
+        return (ct, [input], nil)
     }
 
     /// An error message with the cohort's absolute prefix removed.
     static func relativeMessage(_ message: String, _ c: CohortCase) -> String {
         let prefix = c.root.hasSuffix("/") ? c.root : c.root + "/"
-        return message.replacingOccurrences(of: prefix, with: "")
+        var m = message.replacingOccurrences(of: prefix, with: "")
+        if c.isDICOM {
+            // A study folder's name may be a patient's: name it by the case.
+            let rel = c.relative(c.ct)
+            if rel != c.id.rawValue { m = m.replacingOccurrences(of: rel, with: c.id.rawValue) }
+        }
+        return m
     }
 }

@@ -60,6 +60,8 @@ public struct CaseRecord: Sendable, Hashable, Codable {
     public var millilitres: [Subtype: Double]
     /// Subtypes present anywhere in the case.
     public var subtypes: Set<Subtype>
+    /// For DICOM-sourced exams: the instance of each slice and the study's series (hashed UIDs).
+    public var dicom: DICOMCaseInfo?
 
     /// Slices with any hemorrhage.
     public var positiveSlices: Int { slices.filter { !$0.subtypes.isEmpty }.count }

@@ -1,3 +1,4 @@
+import DICOM
 import Foundation
 import HemoCore
 
@@ -34,9 +35,11 @@ public struct CohortCase: Sendable, Hashable {
     /// `path` relative to the cohort folder when it lies inside it, else unchanged.
     public func relative(_ path: String) -> String { Cohort.relative(path, to: root) }
 
-    /// Rough size of the exam in bytes (the CT file), used to dispatch large exams first.
+    /// Rough size of the exam in bytes (the CT file, or a DICOM study's files), used to dispatch large exams first.
     public var sizeEstimate: Int {
-        ((try? FileManager.default.attributesOfItem(atPath: ct)[.size]) as? NSNumber)?.intValue ?? 0
+        func size(_ p: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: p)[.size]) as? NSNumber)?.intValue ?? 0 }
+        if isDICOM { return ((try? DICOMStudy.files(in: ct)) ?? []).reduce(0) { $0 + size($1) } }
+        return size(ct)
     }
 }
 
@@ -82,8 +85,13 @@ public struct Cohort: Sendable {
     public var shard: CohortShard? = nil
 
     /// Opens the cohort at `path`.
+    ///
+    /// A case's CT is `ct.nii.gz`/`ct.nii`, or, when the case folder has neither, the DICOM study
+    /// the folder holds in any nesting (`cohort.csv` may also name a study folder as `ct`). With
+    /// `caseIDs` ``CaseIDSource/studyHash``, DICOM cases are named `study-` + 16 hex digits of the
+    /// StudyInstanceUID hashed with `uidSalt`.
     /// - Throws: ``CohortError`` when the folder does not exist or a list file is malformed.
-    public static func open(_ path: String) throws -> Cohort {
+    public static func open(_ path: String, caseIDs: CaseIDSource = .folder, uidSalt: String = ReleaseOptions().uidSalt) throws -> Cohort {
         let fm = FileManager.default
         let root = URL(fileURLWithPath: path).standardizedFileURL.path
         var isDir: ObjCBool = false
@@ -129,7 +137,8 @@ public struct Cohort: Sendable {
                 let folder = root + "/" + name
                 var d: ObjCBool = false
                 guard fm.fileExists(atPath: folder, isDirectory: &d), d.boolValue else { continue }
-                let ct = ["ct.nii.gz", "ct.nii"].map { folder + "/" + $0 }.first { fm.fileExists(atPath: $0) }
+                var ct = ["ct.nii.gz", "ct.nii"].map { folder + "/" + $0 }.first { fm.fileExists(atPath: $0) }
+                if ct == nil && DICOMStudy.containsDICOM(folder) { ct = folder }
                 guard let ct else { continue } // not a case folder (e.g. truth/)
                 guard let id = CaseID(name) else {
                     problems.append(CohortProblem(name: name, reason: CaseID.problem(with: name) ?? "invalid case identifier"))
@@ -144,12 +153,37 @@ public struct Cohort: Sendable {
                                         polygons: existing(["polygons.json"]), root: root))
             }
         }
+        if caseIDs == .studyHash { renameByStudy(&cases, &problems, salt: uidSalt) }
         cases.sort { $0.id < $1.id }
         problems.sort { Array($0.name.utf8).lexicographicallyPrecedes($1.name.utf8) }
         var weak: [CaseID: WeakLabels]? = nil
         let weakPath = root + "/weak_labels.csv"
         if fm.fileExists(atPath: weakPath) { weak = try parseWeakLabels(at: weakPath) }
         return Cohort(root: root, cases: cases, problems: problems, weakLabels: weak)
+    }
+
+    /// Names DICOM cases by their salted study hash; a case whose study cannot be read, or whose
+    /// study another case already holds, becomes a problem.
+    static func renameByStudy(_ cases: inout [CohortCase], _ problems: inout [CohortProblem], salt: String) {
+        var out: [CohortCase] = []
+        var seen: [CaseID: String] = [:]
+        for var c in cases {
+            guard c.isDICOM else { out.append(c); continue }
+            do {
+                let uid = try DICOMStudy.studyInstanceUID(in: c.ct)
+                let id = CaseID("study-" + UIDHash.hash(uid, salt: salt))!
+                if let other = seen[id] {
+                    problems.append(CohortProblem(name: c.id.rawValue, reason: "holds the same DICOM study as case \(other)"))
+                    continue
+                }
+                seen[id] = c.id.rawValue
+                c.id = id
+                out.append(c)
+            } catch {
+                problems.append(CohortProblem(name: c.id.rawValue, reason: "no readable DICOM study: \(error.reason)"))
+            }
+        }
+        cases = out
     }
 
     static func subtypeMaskFiles(in folder: String) -> [Subtype: String] {

@@ -91,7 +91,8 @@ public final class ReleaseAssembly: @unchecked Sendable {
     ///   - inputCT: the absolute path of the case's input CT (``ImageMode/link`` links it when its
     ///     bytes are the release's; the first of the product's inputs must be its digest).
     public func release(_ product: CaseProduct, record: CaseRecord? = nil, inputCT: String? = nil, times: inout StageTimes) throws {
-        let record = record ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        var record = record ?? timed("analyse", &times) { CaseRecord(id: product.id, masks: product.masks) }
+        if record.dicom == nil { record.dicom = product.dicom }
         try timed("write", &times) {
             if options.images != .omit {
                 let bytes = try CaseFiles.encodeImage(product.ct, id: product.id, gzipLevel: options.gzipLevel)

@@ -199,17 +199,21 @@ public enum ReleaseAggregates {
     /// Writes every aggregate file of the format (not the manifest) into `staging`.
     public static func write(_ t: ReleaseTables, into staging: ReleaseStaging, options: ReleaseOptions, provenance: Provenance) throws {
         try write(t, into: staging, splitSeed: options.splitSeed, provenance: provenance.rendered(),
-                  imageDigests: options.images == .omit ? provenance.imageDigests() : nil)
+                  imageDigests: options.images == .omit ? provenance.imageDigests() : nil, sliceKey: options.sliceKey)
     }
 
     /// Writes every aggregate file with the split seed and the provenance text given, and
     /// `images.sha256` when `imageDigests` is given (a labels-only release).
     static func write(_ t: ReleaseTables, into staging: ReleaseStaging, splitSeed: String, provenance: String,
-                      imageDigests: String? = nil) throws {
+                      imageDigests: String? = nil, sliceKey: SliceKey = .slice) throws {
         CrashDrill.point("tables")
         try staging.write(t.datasetJSON(), to: "dataset.json")
         try staging.write(t.sliceLabels(), to: "labels/slice_labels.csv")
         CrashDrill.point("tables-labels")
+        if t.hasDICOM {
+            try staging.write(t.seriesTable(), to: "series.csv")
+            if sliceKey == .sop { try staging.write(t.sliceLabelsBySOP(), to: "labels/slice_labels_sop.csv") }
+        }
         try staging.write(t.patientLabels(), to: "labels/patient_labels.csv")
         try staging.write(t.boxes2D(), to: "boxes/boxes2d.csv")
         try staging.write(t.lesions3D(), to: "boxes/lesions3d.csv")

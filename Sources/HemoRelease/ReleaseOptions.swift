@@ -78,6 +78,17 @@ public struct ReleaseOptions: Sendable {
             ? "--images omit keeps only the input CTs' SHA-256, so the labels must stay on their grid: drop --spacing and --canonical, or use --images copy"
             : nil
     }
+    /// DICOM series rules (`--series-select`, e.g. `thickness=2-5,kernel=H30`); empty: the default choice.
+    public var seriesSelect: String = ""
+    /// DICOM: fail an exam with uneven slice spacing instead of resampling it (`--strict`).
+    public var strictSpacing: Bool = false
+    /// DICOM: the salt of the UID hashes in provenance, `series.csv` and study-hash case names.
+    /// Not written to the release; pass a secret one to keep releases from being linked.
+    public var uidSalt: String = "hemocluster"
+    /// How slice labels are keyed (`--slice-key`).
+    public var sliceKey: SliceKey = .slice
+    /// How cases are named (`--case-ids`).
+    public var caseIDs: CaseIDSource = .folder
 
     /// The defaults.
     public init() {}
@@ -98,6 +109,13 @@ public struct ReleaseOptions: Sendable {
             ("annotations", .string(annotations.rawValue)),
             ("max_voxels", .int(maxVoxels)),
             ("grid_tolerance_mm", .number(gridTolerance, decimals: 6)),
-        ]
+        ] + dicomProvenance
+    }
+
+    /// DICOM options, only when one differs from its default (NIfTI releases keep their bytes).
+    var dicomProvenance: [(String, JSONValue)] {
+        guard !seriesSelect.isEmpty || strictSpacing || sliceKey != .slice || caseIDs != .folder else { return [] }
+        return [("series_select", .string(seriesSelect)), ("strict_spacing", .bool(strictSpacing)),
+                ("slice_key", .string(sliceKey.rawValue)), ("case_ids", .string(caseIDs.rawValue))]
     }
 }

@@ -49,20 +49,68 @@ public struct ReleaseTables: Sendable {
     static let subtypeNames = Subtype.allCases.map(\.name)
     static func flag(_ b: Bool) -> String { b ? "1" : "0" }
 
-    /// `labels/slice_labels.csv`.
+    /// Whether any released exam was read from DICOM (then the DICOM columns and tables exist).
+    public var hasDICOM: Bool { records.contains { $0.dicom != nil } }
+
+    /// `labels/slice_labels.csv`; with DICOM-sourced exams in the release, two more columns,
+    /// `sop_instance_uid` and `instance_number` (empty for NIfTI exams and for slices made by resampling).
     public func sliceLabels() -> String {
         var header = ["case", "slice", "any"] + Self.subtypeNames
         if kind == .pseudoLabels { header += ["p_any"] + Self.subtypeNames.map { "p_" + $0 } }
+        let dicom = hasDICOM
+        if dicom { header += ["sop_instance_uid", "instance_number"] }
         var t = CSVTable(header: header)
         for r in records {
             for s in r.slices {
-                var row = [r.id.rawValue, r.sliceName(s.slice), Self.flag(!s.subtypes.isEmpty)]
-                row += Subtype.allCases.map { Self.flag(s.subtypes.contains($0)) }
-                if kind == .pseudoLabels {
-                    let p = s.probabilities ?? [Double](repeating: 0, count: 6)
-                    row += p.map { formatFixed($0, decimals: 4) }
-                }
-                t.rows.append(row)
+                t.rows.append(sliceRow(r, s) + (dicom ? instanceColumns(r, s.slice) : []))
+            }
+        }
+        return t.rendered()
+    }
+
+    func sliceRow(_ r: CaseRecord, _ s: SliceRow) -> [String] {
+        var row = [r.id.rawValue, r.sliceName(s.slice), Self.flag(!s.subtypes.isEmpty)]
+        row += Subtype.allCases.map { Self.flag(s.subtypes.contains($0)) }
+        if kind == .pseudoLabels {
+            let p = s.probabilities ?? [Double](repeating: 0, count: 6)
+            row += p.map { formatFixed($0, decimals: 4) }
+        }
+        return row
+    }
+
+    func instanceColumns(_ r: CaseRecord, _ k: Int) -> [String] {
+        guard let d = r.dicom, k < d.slices.count, let inst = d.slices[k] else { return ["", ""] }
+        return [inst.sopInstanceUID, inst.instanceNumber.map(String.init) ?? ""]
+    }
+
+    /// `labels/slice_labels_sop.csv` (`--slice-key sop`): one row per released slice read from a
+    /// DICOM instance, keyed by its SOPInstanceUID (as RSNA's labels are), sorted by case and slice.
+    public func sliceLabelsBySOP() -> String {
+        var header = ["sop_instance_uid", "instance_number", "case", "slice", "any"] + Self.subtypeNames
+        if kind == .pseudoLabels { header += ["p_any"] + Self.subtypeNames.map { "p_" + $0 } }
+        var t = CSVTable(header: header)
+        for r in records {
+            guard let d = r.dicom else { continue }
+            for s in r.slices {
+                guard s.slice < d.slices.count, let inst = d.slices[s.slice] else { continue }
+                t.rows.append([inst.sopInstanceUID, inst.instanceNumber.map(String.init) ?? ""] + sliceRow(r, s))
+            }
+        }
+        return t.rendered()
+    }
+
+    /// `series.csv`: every series of every DICOM-sourced exam, UIDs as salted hashes, and the
+    /// selection's verdict (exactly one `selected` row per exam).
+    public func seriesTable() -> String {
+        var t = CSVTable(header: ["case", "study_hash", "series_hash", "series_number", "modality", "image_type", "kernel",
+                                  "images", "rows", "columns", "slice_thickness", "gantry_tilt", "selected", "reason", "notes"])
+        for r in records {
+            guard let d = r.dicom else { continue }
+            for s in d.series {
+                t.rows.append([r.id.rawValue, s.studyHash, s.seriesHash, s.seriesNumber.map(String.init) ?? "", s.modality,
+                               s.imageType, s.kernel, String(s.images), String(s.rows), String(s.columns),
+                               s.thickness.map { formatFixed($0, decimals: 3) } ?? "", formatFixed(s.tilt, decimals: 3),
+                               Self.flag(s.selected), s.reason, s.notes])
             }
         }
         return t.rendered()

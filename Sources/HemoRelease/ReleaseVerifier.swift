@@ -126,6 +126,16 @@ public struct ReleaseVerifier: Sendable {
             ("splits.json", tables.splits(rule: SplitRule(seed: splitSeed))),
             ("failures.csv", tables.failuresCSV()),
         ]
+        if tables.hasDICOM {
+            expected.append(("series.csv", tables.seriesTable()))
+            if staging.all.contains("labels/slice_labels_sop.csv") || (options?["slice_key"] as? String) == "sop" {
+                expected.append(("labels/slice_labels_sop.csv", tables.sliceLabelsBySOP()))
+            }
+        } else {
+            for f in ["series.csv", "labels/slice_labels_sop.csv"] where staging.all.contains(f) {
+                add(f, "present but no released exam was read from DICOM")
+            }
+        }
         let yolo = tables.yolo()
         expected += yolo
         let yoloNames = Set(yolo.map(\.0))
@@ -169,6 +179,23 @@ public struct ReleaseVerifier: Sendable {
             if Array(data) != (try CaseFiles.slicePNG(expectedLabels, slice: k)) {
                 problems.append(Disagreement(file: file, detail: "differs from slice \(k) of the label map"))
             }
+        }
+        if let d = released.dicom[id] {
+            var info = d
+            info.slices = (0..<record.sliceCount).map { k in k < d.slices.count ? d.slices[k] : nil }
+            record.dicom = info
+            let uids = info.slices.compactMap { $0?.sopInstanceUID }
+            if let bad = uids.first(where: { !UIDSyntax.isValid($0) }) {
+                problems.append(Disagreement(file: "labels/slice_labels.csv", detail: "case \(id): '\(bad)' is not a DICOM UID"))
+            }
+            if Set(uids).count != uids.count {
+                problems.append(Disagreement(file: "labels/slice_labels.csv", detail: "case \(id): a SOPInstanceUID names more than one slice"))
+            }
+            if info.series.filter(\.selected).count != 1 {
+                problems.append(Disagreement(file: "series.csv", detail: "case \(id): \(info.series.filter(\.selected).count) selected series, exactly 1 expected"))
+            }
+        } else if released.instanceCases.contains(id) {
+            problems.append(Disagreement(file: "labels/slice_labels.csv", detail: "case \(id) names DICOM instances but has no rows in series.csv"))
         }
         if kind == .pseudoLabels {
             for i in record.slices.indices { record.slices[i].probabilities = released.probabilities[id]?[record.slices[i].slice] }
@@ -223,6 +250,10 @@ struct ReleasedTables {
     var weakLabels: [CaseID: WeakLabels]? = nil
     var probabilities: [CaseID: [Int: [Double]]] = [:]
     var scores: [BoxKey: Double] = [:]
+    /// DICOM-sourced cases: series rows from series.csv, slice instances from slice_labels.csv.
+    var dicom: [CaseID: DICOMCaseInfo] = [:]
+    /// Cases whose slice_labels.csv rows name an instance.
+    var instanceCases: Set<CaseID> = []
 
     init(root: String) throws {
         if let t = try? table(root, "failures.csv") {
@@ -238,6 +269,29 @@ struct ReleasedTables {
             }
             weakLabels = weak
         }
+        var instances: [CaseID: [Int: SliceInstance]] = [:]
+        if let t = try? table(root, "labels/slice_labels.csv"), let si = t.column("sop_instance_uid"), let ni = t.column("instance_number") {
+            for r in t.rows where r.count == t.header.count {
+                guard let id = CaseID(r[0]), let k = Int(r[1]), !r[si].isEmpty else { continue }
+                instances[id, default: [:]][k] = SliceInstance(sopInstanceUID: r[si], instanceNumber: Int(r[ni]))
+                instanceCases.insert(id)
+            }
+        }
+        if let t = try? table(root, "series.csv") {
+            for r in t.rows where r.count == 15 {
+                guard let id = CaseID(r[0]) else { continue }
+                let row = SeriesRow(studyHash: r[1], seriesHash: r[2], seriesNumber: Int(r[3]), modality: r[4], imageType: r[5],
+                                    kernel: r[6], images: Int(r[7]) ?? -1, rows: Int(r[8]) ?? -1, columns: Int(r[9]) ?? -1,
+                                    thickness: Double(r[10]), tilt: Double(r[11]) ?? .nan, selected: r[12] == "1",
+                                    reason: r[13], notes: r[14])
+                dicom[id, default: DICOMCaseInfo(series: [], slices: [])].series.append(row)
+            }
+            for id in dicom.keys {
+                let m = instances[id] ?? [:]
+                let n = (m.keys.max() ?? -1) + 1
+                dicom[id]!.slices = (0..<n).map { m[$0] }
+            }
+        }
         if let t = try? table(root, "labels/slice_labels.csv"), let pi = t.column("p_any") {
             for r in t.rows {
                 guard let id = CaseID(r[0]), let k = Int(r[1]) else { continue }
@@ -251,6 +305,17 @@ struct ReleasedTables {
                 scores[BoxKey(id: id, slice: k, subtype: s, box: BoundingBox2D(xMin: x0, yMin: y0, xMax: x1, yMax: y1))] = score
             }
         }
+    }
+}
+
+/// DICOM UID syntax (PS3.5 9.1): at most 64 characters, dot-separated numbers without leading zeros.
+enum UIDSyntax {
+    static func isValid(_ uid: String) -> Bool {
+        guard !uid.isEmpty, uid.utf8.count <= 64 else { return false }
+        for part in uid.split(separator: ".", omittingEmptySubsequences: false) {
+            guard !part.isEmpty, part.allSatisfy({ $0.isASCII && $0.isNumber }), part == "0" || !part.hasPrefix("0") else { return false }
+        }
+        return true
     }
 }
 

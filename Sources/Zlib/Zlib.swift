@@ -43,14 +43,14 @@ private final class OwnedStream {
     let kind: Kind
     private var initialized = false
 
-    init(kind: Kind, level: Int32) throws(ZlibError) {
+    init(kind: Kind, level: Int32, rawInflate: Bool = false) throws(ZlibError) {
         self.kind = kind
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         let size = Int32(MemoryLayout<z_stream>.size)
         let rc = switch kind {
         case .deflate: deflateInit_(stream, level, zlibVersion(), size)
-        case .inflate: inflateInit_(stream, zlibVersion(), size)
+        case .inflate: rawInflate ? inflateInit2_(stream, -15, zlibVersion(), size) : inflateInit_(stream, zlibVersion(), size)
         }
         guard rc == Z_OK else {
             stream.deinitialize(count: 1)
@@ -115,7 +115,18 @@ public enum Inflate {
     /// Throws ``ZlibError/Code/corruptData`` when the stream is corrupt, truncated, or followed by
     /// more than `maximumOutput` bytes of output (a guard against decompression bombs).
     public static func decompress(_ bytes: [UInt8], maximumOutput: Int = 1 << 31) throws(ZlibError) -> [UInt8] {
-        let owned = try OwnedStream(kind: .inflate, level: 0)
+        try decompress(bytes, raw: false, maximumOutput: maximumOutput)
+    }
+
+    /// Decompresses one raw DEFLATE stream (RFC 1951, no zlib header or checksum), as DICOM's
+    /// Deflated Explicit VR Little Endian transfer syntax stores its data set (stands for
+    /// `inflateInit2_(-15)` + `inflate` + `inflateEnd`). Same errors as ``decompress(_:maximumOutput:)``.
+    public static func decompressRaw(_ bytes: [UInt8], maximumOutput: Int = 1 << 31) throws(ZlibError) -> [UInt8] {
+        try decompress(bytes, raw: true, maximumOutput: maximumOutput)
+    }
+
+    private static func decompress(_ bytes: [UInt8], raw: Bool, maximumOutput: Int) throws(ZlibError) -> [UInt8] {
+        let owned = try OwnedStream(kind: .inflate, level: 0, rawInflate: raw)
         let s = owned.stream
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: max(1 << 16, min(bytes.count * 4, 1 << 24)))

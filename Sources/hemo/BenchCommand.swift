@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time transform kernels on a raw volume (used by scripts/bench/*.py against SimpleITK and scipy).",
-        subcommands: [ResampleBench.self, ComponentsBench.self, AnalyseBench.self]
+        subcommands: [ResampleBench.self, ComponentsBench.self, AnalyseBench.self, DICOMFuzzBench.self, DICOMReadBench.self]
     )
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import HemoCore
 import HemoRelease
 import HemoTransforms
+import DICOM
 
 /// Options shared by commands that build or rebuild a release.
 struct ReleaseOptionGroup: ParsableArguments {
@@ -23,6 +24,21 @@ struct ReleaseOptionGroup: ParsableArguments {
 
     @Option(help: "Annotation form to read: auto, labelmap, subtype-masks or polygons.")
     var annotations: String = "auto"
+
+    @Option(help: "DICOM series rules, e.g. thickness=2-5,kernel=H30,description=brain (substrings, case-insensitive). Default: the CT ORIGINAL\\PRIMARY axial non-localiser series with most slices.")
+    var seriesSelect: String = ""
+
+    @Flag(help: "DICOM: fail an exam whose slices are unevenly spaced instead of resampling it to uniform spacing.")
+    var strict = false
+
+    @Option(help: "DICOM: salt of the UID hashes in provenance, series.csv and study-hash case names (keep it secret to stop releases being linked).")
+    var uidSalt: String = "hemocluster"
+
+    @Option(help: "Slice-label keys: 'slice' (case, slice) or 'sop' (also labels/slice_labels_sop.csv keyed by SOPInstanceUID).")
+    var sliceKey: String = "slice"
+
+    @Option(help: "Case names: 'folder' (folder or cohort.csv name) or 'study-hash' (DICOM cases named study-<hash of StudyInstanceUID>).")
+    var caseIds: String = "folder"
 
     func validate() throws {
         _ = try releaseOptions()
@@ -49,6 +65,16 @@ struct ReleaseOptionGroup: ParsableArguments {
             throw ValidationError("--annotations takes auto, labelmap, subtype-masks or polygons (got '\(annotations)')")
         }
         o.annotations = a
+        if !seriesSelect.isEmpty {
+            do { _ = try SeriesSelectionRules(parsing: seriesSelect) } catch { throw ValidationError(error.reason) }
+        }
+        o.seriesSelect = seriesSelect
+        o.strictSpacing = strict
+        o.uidSalt = uidSalt
+        guard let k = SliceKey(rawValue: sliceKey) else { throw ValidationError("--slice-key takes slice or sop (got '\(sliceKey)')") }
+        o.sliceKey = k
+        guard let c = CaseIDSource(rawValue: caseIds) else { throw ValidationError("--case-ids takes folder or study-hash (got '\(caseIds)')") }
+        o.caseIDs = c
         return o
     }
 }
@@ -64,9 +90,9 @@ struct CohortReleaseOptions: ParsableArguments {
     @Flag(help: "Replace --out if it exists.")
     var force = false
 
-    /// Opens the cohort, or prints the reason and exits 1.
-    func openCohort() throws -> Cohort {
-        do { return try Cohort.open(cohort) } catch let e as CohortError {
+    /// Opens the cohort (naming cases as `options.caseIDs` says), or prints the reason and exits 1.
+    func openCohort(_ options: ReleaseOptions) throws -> Cohort {
+        do { return try Cohort.open(cohort, caseIDs: options.caseIDs, uidSalt: options.uidSalt) } catch let e as CohortError {
             printError("error: \(e)")
             throw ExitCode(1)
         }
@@ -98,7 +124,7 @@ struct BuildCommand: ParsableCommand {
     func run() throws {
         var options = try release.releaseOptions()
         try images.apply(to: &options)
-        let cohort = shard.apply(to: try io.openCohort())
+        let cohort = shard.apply(to: try io.openCohort(options))
         let progress = ProgressReporter(label: "build")
         let builder = ReleaseBuilder(options: options, threads: threads, force: io.force)
         let summary: BuildSummary

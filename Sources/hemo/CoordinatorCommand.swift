@@ -88,7 +88,7 @@ enum CoordinatorRunner {
         }
         let coordinatorMetrics = metrics.coordinatorMetrics(installedInto: &settings)
         do {
-            let cohort = try io.openCohort()
+            let cohort = try io.openCohort(options)
             return (try Coordinator(cohort: part?.apply(to: cohort) ?? cohort, destination: io.out, options: options, task: task,
                                     settings: settings),
                     coordinatorMetrics)

@@ -40,7 +40,7 @@ struct InferCommand: ParsableCommand {
         var options = try release.releaseOptions()
         try images.apply(to: &options)
         let loaded = try InferCommand.loadModelOrExit(model)
-        let cohort = shard.apply(to: try io.openCohort())
+        let cohort = shard.apply(to: try io.openCohort(options))
         let progress = ProgressReporter(label: "infer")
         let builder = PseudoLabelBuilder(model: loaded, options: options, threads: threads, force: io.force)
         let summary: BuildSummary

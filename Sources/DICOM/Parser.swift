@@ -1,0 +1,283 @@
+import Zlib
+
+/// Reads DICOM Part 10 files (and bare data sets) into ``DICOMDataSet``s.
+///
+/// Handles the 128-byte preamble and `DICM` prefix, the explicit little-endian file meta group,
+/// implicit and explicit VR little endian, explicit VR big endian, deflated explicit little
+/// endian (through the `Zlib` wrapper) and encapsulated pixel data. Sequences with defined or
+/// undefined lengths are walked to any depth up to ``maximumDepth``. Every length is checked
+/// against the bytes that remain before anything is read, so a hostile file ends in a
+/// ``DICOMError`` naming the file, the element and the byte offset, never in a crash.
+public enum DICOMParser {
+    /// Deepest sequence nesting accepted.
+    public static let maximumDepth = 32
+    /// Largest data set a deflated file may inflate to.
+    public static let maximumInflatedBytes = 1 << 28
+
+    /// VRs whose explicit encoding has two reserved bytes and a 32-bit length.
+    static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+
+    /// The VRs of the implicit-VR elements read as binary numbers.
+    static let implicitVRs: [DICOMTag: String] = [
+        .samplesPerPixel: "US", .rows: "US", .columns: "US", .bitsAllocated: "US", .bitsStored: "US",
+        DICOMTag(0x0028, 0x0102): "US", .pixelRepresentation: "US", DICOMTag(0x0028, 0x0006): "US",
+        .pixelPaddingValue: "US", .pixelData: "OW",
+    ]
+
+    /// Parses the file at `path`.
+    /// - Throws: ``DICOMError`` naming `path` when it cannot be read or is not valid DICOM.
+    public static func parse(contentsOf path: String) throws(DICOMError) -> DICOMDataSet {
+        try parse(FileBytes.read(path), path: path)
+    }
+
+    /// Parses the bytes of a Part 10 file (or a bare implicit/explicit little-endian data set).
+    /// - Parameter path: the name used in errors.
+    public static func parse(_ bytes: [UInt8], path: String) throws(DICOMError) -> DICOMDataSet {
+        var reader = Reader(bytes: bytes, path: path, explicit: true, big: false)
+        var syntax: TransferSyntax
+        var start = 0
+        if bytes.count >= 132 && bytes[128] == 0x44 && bytes[129] == 0x49 && bytes[130] == 0x43 && bytes[131] == 0x4D {
+            start = 132
+        } else if bytes.count >= 4 && bytes[0] == 0x44 && bytes[1] == 0x49 && bytes[2] == 0x43 && bytes[3] == 0x4D {
+            start = 4
+        }
+        if bytes.count < start + 8 {
+            throw DICOMError(path: path, reason: "is not a DICOM file (\(bytes.count) bytes, too short for one data element)")
+        }
+        // File meta information: group 0002, always explicit VR little endian.
+        reader.offset = start
+        var metaSyntax: String? = nil
+        if reader.peekGroup() == 0x0002 {
+            while reader.offset + 6 <= bytes.count, reader.peekGroup() == 0x0002 {
+                let e = try reader.element(depth: 0)
+                if e.tag == .transferSyntaxUID {
+                    metaSyntax = DICOMDataSet(path: path, bytes: bytes, transferSyntax: .explicitLittle,
+                                              elements: [e.tag: e]).string(e.tag)
+                }
+            }
+            guard let uid = metaSyntax else {
+                throw DICOMError(path: path, reason: "the file meta information has no Transfer Syntax UID (0002,0010)")
+            }
+            guard let s = TransferSyntax(uid: uid) else {
+                throw DICOMError(path: path, reason: "transfer syntax \(uid) is not supported (supported: implicit/explicit VR little endian, explicit big endian, deflated, RLE, JPEG lossless, JPEG-LS, JPEG 2000)")
+            }
+            syntax = s
+        } else {
+            guard start == 0 || start == 132 || start == 4 else { throw DICOMError(path: path, reason: "is not a DICOM file") }
+            // No meta group: a bare data set; explicit when the bytes after the tag are a VR.
+            guard bytes.count >= start + 6 else { throw DICOMError(path: path, reason: "is not a DICOM file") }
+            let vr0 = bytes[start + 4], vr1 = bytes[start + 5]
+            let explicit = (0x41...0x5A).contains(vr0) && (0x41...0x5A).contains(vr1)
+            if start == 0 && reader.peekGroup() > 0x00FF && reader.peekGroup() != 0x0800 {
+                // Neither a preamble nor a plausible first group: do not guess further.
+                throw DICOMError(path: path, reason: "is not a DICOM file (no DICM prefix and no plausible first element)")
+            }
+            syntax = explicit ? .explicitLittle : .implicitLittle
+        }
+        var dataBytes = bytes
+        var dataStart = reader.offset
+        if syntax == .deflatedExplicitLittle {
+            do {
+                dataBytes = try Inflate.decompressRaw(Array(bytes[reader.offset...]), maximumOutput: maximumInflatedBytes)
+            } catch {
+                throw DICOMError(path: path, reason: "the deflated data set cannot be inflated (\(error))")
+            }
+            dataStart = 0
+        }
+        var body = Reader(bytes: dataBytes, path: path, explicit: syntax.isExplicit, big: syntax.isBigEndian)
+        body.offset = dataStart
+        var elements: [DICOMTag: DICOMElement] = [:]
+        var previous: UInt32 = 0
+        while body.offset < dataBytes.count {
+            if dataBytes.count - body.offset < 8 {
+                // Trailing padding shorter than an element header.
+                if dataBytes[body.offset...].allSatisfy({ $0 == 0 }) { break }
+                throw DICOMError(path: path, reason: "truncated: \(dataBytes.count - body.offset) stray bytes at offset \(body.offset), too few for an element")
+            }
+            let e = try body.element(depth: 0)
+            if e.tag.value == 0xFFFC_FFFC { break } // data set trailing padding
+            if e.tag.value < previous {
+                throw DICOMError(path: path, reason: "element \(e.tag) at offset \(body.offset) is out of order (after \(DICOMTag(value: previous))); the file is corrupt")
+            }
+            previous = e.tag.value
+            elements[e.tag] = e
+        }
+        return DICOMDataSet(path: path, bytes: dataBytes, transferSyntax: syntax, elements: elements)
+    }
+}
+
+/// A bounds-checked cursor over a data set's bytes.
+struct Reader {
+    let bytes: [UInt8]
+    let path: String
+    var explicit: Bool
+    let big: Bool
+    var offset = 0
+
+    init(bytes: [UInt8], path: String, explicit: Bool, big: Bool) {
+        self.bytes = bytes; self.path = path; self.explicit = explicit; self.big = big
+    }
+
+    func fail(_ reason: String) -> DICOMError { DICOMError(path: path, reason: reason) }
+
+    func peekGroup() -> UInt16 {
+        guard offset + 2 <= bytes.count else { return 0 }
+        return UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+    }
+
+    mutating func u16(_ tagForError: String) throws(DICOMError) -> UInt16 {
+        guard offset + 2 <= bytes.count else { throw fail("truncated inside \(tagForError) at offset \(offset)") }
+        let v = big ? UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1]) : UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+        offset += 2
+        return v
+    }
+
+    mutating func u32(_ tagForError: String) throws(DICOMError) -> UInt32 {
+        let a = UInt32(try u16(tagForError)), b = UInt32(try u16(tagForError))
+        return big ? a << 16 | b : a | b << 16
+    }
+
+    /// Reads a tag; item and delimitation tags are always little endian in LE syntaxes and big in BE.
+    mutating func tag(_ context: String) throws(DICOMError) -> DICOMTag {
+        let g = try u16(context), e = try u16(context)
+        return DICOMTag(g, e)
+    }
+
+    /// Reads one element (header and value), walking undefined-length sequences.
+    mutating func element(depth: Int) throws(DICOMError) -> DICOMElement {
+        let at = offset
+        // The file meta group is explicit little endian whatever the data set's syntax.
+        let t = try tag("an element header")
+        if t == .item || t == .itemDelimitation || t == .sequenceDelimitation {
+            throw fail("unexpected item or delimitation tag \(t) at offset \(at) outside a sequence")
+        }
+        var vr = "UN"
+        var length: UInt32
+        if explicit {
+            guard offset + 2 <= bytes.count else { throw fail("truncated in the header of element \(t) at offset \(at)") }
+            let a = bytes[offset], b = bytes[offset + 1]
+            guard (0x41...0x5A).contains(a), (0x41...0x5A).contains(b) else {
+                throw fail("element \(t) at offset \(at) has an invalid VR (bytes \(a), \(b)); the file is corrupt or its transfer syntax is wrong")
+            }
+            vr = String(decoding: [a, b], as: UTF8.self)
+            offset += 2
+            if DICOMParser.longVRs.contains(vr) {
+                guard offset + 6 <= bytes.count else { throw fail("truncated in the header of element \(t) at offset \(at)") }
+                offset += 2
+                length = try u32("element \(t)")
+            } else {
+                length = UInt32(try u16("element \(t)"))
+            }
+        } else {
+            length = try u32("element \(t)")
+            vr = DICOMParser.implicitVRs[t] ?? "UN"
+        }
+        if length == 0xFFFF_FFFF {
+            if t == .pixelData {
+                let fragments = try encapsulated(t, at: at)
+                return DICOMElement(tag: t, vr: vr, range: offset..<offset, fragments: fragments)
+            }
+            guard vr == "SQ" || vr == "UN" else {
+                throw fail("element \(t) at offset \(at) (VR \(vr)) has an undefined length, which only sequences and pixel data may have")
+            }
+            // An explicit UN with undefined length is an implicit-VR sequence.
+            let saved = explicit
+            if vr == "UN" { explicit = false }
+            defer { explicit = saved }
+            try sequence(t, depth: depth + 1)
+            return DICOMElement(tag: t, vr: "SQ", range: offset..<offset, fragments: nil)
+        }
+        let n = Int(length)
+        guard n <= bytes.count - offset else {
+            throw fail("element \(t) at offset \(at) claims \(n) bytes but only \(bytes.count - offset) remain (truncated file or absurd length)")
+        }
+        if let width = Self.numericWidth[vr], n % width != 0 {
+            throw fail("element \(t) at offset \(at) has VR \(vr) but a length of \(n), not a multiple of \(width)")
+        }
+        let range = offset..<(offset + n)
+        offset += n
+        return DICOMElement(tag: t, vr: vr, range: range, fragments: nil)
+    }
+
+    static let numericWidth: [String: Int] = ["US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4]
+
+    /// Walks the items of an undefined-length sequence up to its delimiter.
+    mutating func sequence(_ owner: DICOMTag, depth: Int) throws(DICOMError) {
+        guard depth <= DICOMParser.maximumDepth else {
+            throw fail("sequences nested deeper than \(DICOMParser.maximumDepth) levels in \(owner)")
+        }
+        while true {
+            let at = offset
+            let t = try tag("sequence \(owner)")
+            let length = try u32("sequence \(owner)")
+            if t == .sequenceDelimitation { return }
+            guard t == .item else { throw fail("sequence \(owner) holds \(t) at offset \(at) where an item was expected") }
+            if length == 0xFFFF_FFFF {
+                // Elements until the item delimiter.
+                while true {
+                    guard offset + 8 <= bytes.count else { throw fail("truncated inside an item of sequence \(owner) (no item delimiter)") }
+                    let save = offset
+                    let it = try tag("an item of \(owner)")
+                    if it == .itemDelimitation { _ = try u32("an item of \(owner)"); break }
+                    offset = save
+                    _ = try element(depth: depth)
+                }
+            } else {
+                let n = Int(length)
+                guard n <= bytes.count - offset else {
+                    throw fail("an item of sequence \(owner) at offset \(at) claims \(n) bytes but only \(bytes.count - offset) remain")
+                }
+                offset += n
+            }
+        }
+    }
+
+    /// Reads encapsulated pixel data: the basic offset table item, then fragments to the delimiter.
+    mutating func encapsulated(_ owner: DICOMTag, at: Int) throws(DICOMError) -> [Range<Int>] {
+        var fragments: [Range<Int>] = []
+        var first = true
+        while true {
+            let itemAt = offset
+            let t = try tag("encapsulated pixel data")
+            let length = try u32("encapsulated pixel data")
+            if t == .sequenceDelimitation { break }
+            guard t == .item else {
+                throw fail("encapsulated pixel data holds \(t) at offset \(itemAt) where a fragment item was expected")
+            }
+            guard length != 0xFFFF_FFFF else { throw fail("a pixel-data fragment at offset \(itemAt) has an undefined length") }
+            let n = Int(length)
+            guard n <= bytes.count - offset else {
+                throw fail("a pixel-data fragment at offset \(itemAt) claims \(n) bytes but only \(bytes.count - offset) remain (truncated file?)")
+            }
+            if !first { fragments.append(offset..<(offset + n)) }
+            first = false
+            offset += n
+        }
+        return fragments
+    }
+}
+
+/// Reading a whole file into memory with a clear error.
+enum FileBytes {
+    static func read(_ path: String) throws(DICOMError) -> [UInt8] {
+        guard let f = fopen(path, "rb") else { throw DICOMError(path: path, reason: "cannot be opened") }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+            if n > 0 { out.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count {
+                if ferror(f) != 0 { throw DICOMError(path: path, reason: "cannot be read") }
+                break
+            }
+        }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

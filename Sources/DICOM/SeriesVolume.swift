@@ -1,0 +1,299 @@
+import HemoCore
+
+/// How a study is turned into a volume.
+public struct DICOMReadOptions: Sendable, Hashable {
+    /// Series selection rules (`--series-select`).
+    public var rules = SeriesSelectionRules()
+    /// Fail on uneven slice spacing instead of resampling it to uniform (`--strict`).
+    public var strict = false
+    /// Largest volume accepted, in voxels.
+    public var maxVoxels = 1 << 28
+    /// Relative spacing deviation above which slices count as unevenly spaced.
+    public var spacingTolerance = 0.01
+    /// HU given to voxels holding the Pixel Padding Value.
+    public var paddingHU: Float = -1024
+
+    /// The defaults.
+    public init() {}
+}
+
+/// The DICOM instance a released slice comes from.
+public struct SliceSource: Sendable, Hashable, Codable {
+    /// SOP Instance UID of the image.
+    public var sopInstanceUID: String
+    /// Its Instance Number, when the file has one.
+    public var instanceNumber: Int?
+
+    /// A slice source.
+    public init(sopInstanceUID: String, instanceNumber: Int?) {
+        self.sopInstanceUID = sopInstanceUID; self.instanceNumber = instanceNumber
+    }
+}
+
+/// A study read into one CT volume, with what was chosen and why.
+public struct DICOMVolume: Sendable {
+    /// HU, i fastest, in dcm2niix's layout: i along the row direction, j rows bottom-up, k along the slice normal.
+    public var volume: Volume<Float>
+    /// Every series found and the verdict on it.
+    public var series: [SeriesSummary]
+    /// The selected series.
+    public var selected: SeriesSummary
+    /// For each k-slice of ``volume``: the instance it was read from (nil for a slice made by resampling).
+    public var sliceSources: [SliceSource?]
+    /// The files of the selected series, sorted by path.
+    public var files: [String]
+    /// Corrections applied ("gantry tilt 15° corrected", "uneven spacing resampled", quirks).
+    public var notes: [String]
+    /// SOP Instance UID and file SHA-256 of every image file read (all series), sorted by UID.
+    public var fileDigests: [(sopInstanceUID: String, sha256: String)] = []
+    /// Slice positions along the normal (mm) of ``volume``'s k-slices, and the unit normal (LPS).
+    public var slicePositions: [Double], normal: SIMD3<Double>
+}
+
+extension DICOMStudy {
+    /// Reads the study under `folder` into one volume.
+    /// - Throws: ``DICOMError`` naming the file and the reason (no usable series, mixed sizes or
+    ///   orientations, missing pixel data, uneven spacing with `strict`, …).
+    public static func read(_ folder: String, options: DICOMReadOptions = DICOMReadOptions()) throws(DICOMError) -> DICOMVolume {
+        try read(slices: try scan(folder), folder: folder, options: options)
+    }
+
+    /// Reads a study from data sets already in memory (say, files received over the network);
+    /// `folder` names the study in errors.
+    public static func read(dataSets: [DICOMDataSet], folder: String, options: DICOMReadOptions = DICOMReadOptions()) throws(DICOMError) -> DICOMVolume {
+        try read(slices: dataSets.filter { $0.contains(.rows) || $0.contains(.pixelData) }.map { DICOMSlice($0) }, folder: folder, options: options)
+    }
+
+    static func read(slices all: [DICOMSlice], folder: String, options: DICOMReadOptions) throws(DICOMError) -> DICOMVolume {
+        guard !all.isEmpty else { throw DICOMError(path: folder, reason: "holds no DICOM image files") }
+        let (summaries, chosen) = select(all, rules: options.rules)
+        guard let chosen else {
+            let why = summaries.map { "series \($0.images) image(s): \($0.reason)" }.joined(separator: "; ")
+            throw DICOMError(path: folder, reason: "no usable CT series (\(why))")
+        }
+        let slices = all.filter { $0.seriesInstanceUID == chosen }
+        var v = try build(slices, folder: folder, options: options)
+        v.series = summaries
+        v.selected = summaries.first { $0.selected }!
+        v.fileDigests = all.map { ($0.sopInstanceUID, $0.sha256) }.sorted { Array($0.0.utf8).lexicographicallyPrecedes($1.0.utf8) }
+        return v
+    }
+
+    /// Builds the volume of one series' slices (all from the same series).
+    static func build(_ input: [DICOMSlice], folder: String, options: DICOMReadOptions) throws(DICOMError) -> DICOMVolume {
+        let first = input[0]
+        guard let r = first.rowCosines, let c = first.columnCosines, let n = first.normal, first.position != nil else {
+            throw DICOMError(path: first.path, reason: "has no Image Position/Orientation (Patient)")
+        }
+        guard let ps = first.pixelSpacing else { throw DICOMError(path: first.path, reason: "has no valid Pixel Spacing (0028,0030)") }
+        let format0 = try PixelFormat(first.dataSet)
+        for s in input {
+            let f = try PixelFormat(s.dataSet)
+            guard f.rows == format0.rows, f.columns == format0.columns else {
+                throw DICOMError(path: s.path, reason: "is \(f.columns)×\(f.rows) while \(first.path) is \(format0.columns)×\(format0.rows): mixed image sizes in one series")
+            }
+            guard let sr = s.rowCosines, let sc = s.columnCosines, s.position != nil else {
+                throw DICOMError(path: s.path, reason: "has no Image Position/Orientation (Patient)")
+            }
+            guard maxAbsDiff(sr, r) < 1e-4, maxAbsDiff(sc, c) < 1e-4 else {
+                throw DICOMError(path: s.path, reason: "has another Image Orientation (Patient) than \(first.path): mixed orientations in one series")
+            }
+            guard let sps = s.pixelSpacing, max(abs(sps.x - ps.x), abs(sps.y - ps.y)) < 1e-4 else {
+                throw DICOMError(path: s.path, reason: "has another Pixel Spacing than \(first.path): mixed pixel spacing in one series")
+            }
+            guard s.dataSet.contains(.pixelData) else { throw DICOMError(path: s.path, reason: "has no Pixel Data (7FE0,0010)") }
+        }
+        // Sort along the normal; equal positions: keep the lowest instance number (then path).
+        var sorted = input.sorted { a, b in
+            let da = dot(a.position!, n), db = dot(b.position!, n)
+            if da != db { return da < db }
+            if (a.instanceNumber ?? .max) != (b.instanceNumber ?? .max) { return (a.instanceNumber ?? .max) < (b.instanceNumber ?? .max) }
+            return Array(a.path.utf8).lexicographicallyPrecedes(b.path.utf8)
+        }
+        var notes: [String] = []
+        var deduped: [DICOMSlice] = []
+        for s in sorted {
+            if let last = deduped.last, abs(dot(last.position!, n) - dot(s.position!, n)) < 1e-3 {
+                continue
+            }
+            deduped.append(s)
+        }
+        if deduped.count != sorted.count { notes.append("\(sorted.count - deduped.count) duplicate slice position(s) dropped") }
+        sorted = deduped
+        let count = sorted.count
+        let rows = format0.rows, cols = format0.columns
+        guard count * rows * cols <= options.maxVoxels else {
+            throw DICOMError(path: folder, reason: "\(cols)×\(rows)×\(count) voxels exceed the limit of \(options.maxVoxels)")
+        }
+        let d = sorted.map { dot($0.position!, n) }
+        // Slice vector: mean step between first and last; spacing check along the normal.
+        var sliceVector = n * (first.thickness ?? 1)
+        var step = first.thickness ?? 1
+        var uneven = false
+        if count > 1 {
+            sliceVector = (sorted[count - 1].position! - sorted[0].position!) / Double(count - 1)
+            let gaps = (1..<count).map { d[$0] - d[$0 - 1] }
+            step = (d[count - 1] - d[0]) / Double(count - 1)
+            let typical = gaps.sorted()[gaps.count / 2]
+            uneven = gaps.contains { abs($0 - typical) > options.spacingTolerance * typical }
+            if uneven {
+                if options.strict {
+                    let worst = gaps.max { abs($0 - typical) < abs($1 - typical) }!
+                    throw DICOMError(path: folder, reason: "uneven slice spacing (a gap of \(fmt(worst)) mm where \(fmt(typical)) mm is typical: missing or extra slices) and --strict is set")
+                }
+                step = typical
+            }
+        }
+        // Decode every slice in HU (stored × slope + intercept, padding → paddingHU, quirks).
+        var slicesHU: [[Float]] = []
+        slicesHU.reserveCapacity(count)
+        var quirk12 = false
+        for s in sorted {
+            let ds = s.dataSet
+            let f = try PixelFormat(ds)
+            var stored = try PixelDecoder.storedValues(ds, format: f)
+            guard stored.count == rows * cols else { throw DICOMError(path: s.path, reason: "decoded \(stored.count) pixels, \(rows * cols) expected") }
+            let slope = ds.double(.rescaleSlope) ?? 1
+            var intercept = ds.double(.rescaleIntercept) ?? 0
+            guard slope.isFinite, intercept.isFinite, slope != 0 else {
+                throw DICOMError(path: s.path, reason: "Rescale Slope/Intercept \(slope)/\(intercept) are not usable")
+            }
+            // The 12-bit quirk (RSNA ICH): unsigned 12-bit values wrapped with an intercept near 0;
+            // the true values are (stored + 1000) mod 4096 with an intercept of -1000.
+            if f.bitsStored == 12 && !f.signed && intercept > -100 && s.modality == "CT" {
+                stored = stored.map { ($0 + 1000) % 4096 }
+                intercept = -1000
+                quirk12 = true
+            }
+            var padding: Int32? = nil
+            if let p = ds.int(.pixelPaddingValue) {
+                // US or SS by Pixel Representation, whatever the VR says.
+                let bits = Int32(truncatingIfNeeded: p) & 0xFFFF
+                padding = f.signed && f.bitsAllocated == 16 ? Int32(Int16(truncatingIfNeeded: bits)) : Int32(p)
+            }
+            var hu = [Float](repeating: 0, count: rows * cols)
+            // Rows bottom-up (dcm2niix flips the row order).
+            for j in 0..<rows {
+                let src = (rows - 1 - j) * cols, dst = j * cols
+                for i in 0..<cols {
+                    let v = stored[src + i]
+                    hu[dst + i] = (padding != nil && v == padding!) ? options.paddingHU : Float(Double(v) * slope + intercept)
+                }
+            }
+            slicesHU.append(hu)
+        }
+        if quirk12 { notes.append("12-bit wrapped values corrected (intercept -1000)") }
+        // World geometry (LPS) of dcm2niix's layout: j runs against the column direction.
+        let colStep = ps.y, rowStep = ps.x // PixelSpacing = (between rows, between columns)
+        var iVec = r * colStep
+        let jVec = -c * rowStep
+        var origin = sorted[0].position! + c * rowStep * Double(rows - 1)
+        var outRows = rows
+        var kVec = sliceVector
+        var positions = d
+        var sources: [SliceSource?] = sorted.map { SliceSource(sopInstanceUID: $0.sopInstanceUID, instanceNumber: $0.instanceNumber) }
+        var data = slicesHU
+        // Gantry tilt: the slice vector leans along the column direction. Shift each slice along
+        // j so the stack becomes orthogonal (as dcm2niix's _Tilt_1 output): the last slice stays,
+        // the others move by whole and fractional rows, linear interpolation, the series minimum outside.
+        // Each slice's own in-plane offset from slice 0 (rows along +j, columns along i), from its IPP:
+        // exact for uneven spacing too.
+        let offsets = sorted.map { dot($0.position! - sorted[0].position!, jVec) / (rowStep * rowStep) }
+        let sideways = sorted.map { abs(dot($0.position! - sorted[0].position!, r)) }.max() ?? 0
+        let lo = offsets.min() ?? 0, hi = offsets.max() ?? 0
+        if count > 1 && hi - lo > 0.01 && sideways < 1e-3 * max(1, (hi - lo) * rowStep) {
+            // Source row js of slice k lies at common row js + offsets[k]; the output starts at the
+            // lowest common row and covers ceil(max − min) more rows than a slice.
+            let total = hi - lo
+            let jmin = lo
+            guard total.isFinite, Double(rows) + total.rounded(.up) <= Double(options.maxVoxels / max(1, cols * count)) else {
+                throw DICOMError(path: folder, reason: "gantry tilt correction would need \(fmt(total)) more rows per slice (positions are implausible)")
+            }
+            outRows = rows + Int(total.rounded(.up))
+            let fill = data.lazy.map { $0.min() ?? 0 }.min() ?? 0
+            let integral = data.allSatisfy { $0.allSatisfy { $0 == $0.rounded() } }
+            var out: [[Float]] = []
+            out.reserveCapacity(count)
+            for k in 0..<count {
+                var slice = [Float](repeating: fill, count: outRows * cols)
+                let src = data[k]
+                for jo in 0..<outRows {
+                    let js = Double(jo) + jmin - offsets[k]
+                    let j0 = Int(js.rounded(.down))
+                    let t = Float(js - Double(j0))
+                    if t == 0 {
+                        guard (0..<rows).contains(j0) else { continue }
+                        for i in 0..<cols { slice[jo * cols + i] = src[j0 * cols + i] }
+                    } else {
+                        guard j0 >= 0, j0 < rows else { continue }
+                        let j1 = min(j0 + 1, rows - 1) // past the last row: that row (as dcm2niix)
+                        for i in 0..<cols {
+                            let a = src[j0 * cols + i], b = src[j1 * cols + i]
+                            let v = a + (b - a) * t
+                            slice[jo * cols + i] = integral ? v.rounded() : v
+                        }
+                    }
+                }
+                out.append(slice)
+            }
+            data = out
+            origin = origin + jVec * jmin
+            kVec = n * dot(sliceVector, n)
+            notes.append("gantry tilt \(fmt(first.tilt))° corrected (slices sheared by \(fmt(abs(total))) rows)")
+        }
+        // Uneven spacing: resample along the normal to uniform steps (linear).
+        if uneven {
+            let extent = ((d[count - 1] - d[0]) / step).rounded() + 1
+            guard extent.isFinite, extent * Double(outRows * cols) <= Double(options.maxVoxels) else {
+                throw DICOMError(path: folder, reason: "resampling uneven slices to \(fmt(step)) mm would give \(fmt(extent)) slices, over the voxel limit")
+            }
+            let m = Int(extent)
+            var out: [[Float]] = []
+            var src: [SliceSource?] = []
+            var pos: [Double] = []
+            var lo = 0
+            for k in 0..<m {
+                let z = d[0] + Double(k) * step
+                while lo + 1 < count - 1 && d[lo + 1] <= z { lo += 1 }
+                let hi = min(lo + 1, count - 1)
+                if abs(d[lo] - z) < 1e-3 * step { out.append(data[lo]); src.append(sources[lo]) }
+                else if abs(d[hi] - z) < 1e-3 * step { out.append(data[hi]); src.append(sources[hi]) }
+                else {
+                    let t = Float((z - d[lo]) / (d[hi] - d[lo]))
+                    out.append(zip(data[lo], data[hi]).map { $0 + ($1 - $0) * t })
+                    src.append(nil)
+                }
+                pos.append(z)
+            }
+            notes.append("uneven slice spacing resampled to \(fmt(step)) mm (\(count) → \(m) slices)")
+            data = out; sources = src; positions = pos
+            let along = dot(kVec, n)
+            kVec = kVec / along * step
+        }
+        let nk = data.count
+        // LPS → RAS: negate x and y.
+        let flip = SIMD3<Double>(-1, -1, 1)
+        iVec *= flip
+        let jR = jVec * flip, kR = kVec * flip, oR = origin * flip
+        let affine = Affine(rowMajor: [iVec.x, jR.x, kR.x, oR.x,
+                                       iVec.y, jR.y, kR.y, oR.y,
+                                       iVec.z, jR.z, kR.z, oR.z,
+                                       0, 0, 0, 1])
+        let spacing = SIMD3(colStep, rowStep, (kVec * kVec).sum().squareRoot())
+        let geometry = Geometry(size: GridSize(cols, outRows, nk), spacing: spacing, affine: affine)
+        var voxels: [Float] = []
+        voxels.reserveCapacity(cols * outRows * nk)
+        for s in data { voxels.append(contentsOf: s) }
+        let summary = SeriesSummary(seriesInstanceUID: first.seriesInstanceUID, studyInstanceUID: first.studyInstanceUID,
+                                    modality: first.modality, imageType: first.imageType.joined(separator: "\\"), kernel: first.kernel,
+                                    seriesNumber: first.seriesNumber, images: input.count, rows: rows, columns: cols, thickness: first.thickness, tilt: first.tilt,
+                                    selected: true, reason: "")
+        return DICOMVolume(volume: Volume(geometry: geometry, voxels: voxels), series: [summary], selected: summary,
+                           sliceSources: sources, files: input.map(\.path).sorted { Array($0.utf8).lexicographicallyPrecedes($1.utf8) },
+                           notes: notes, slicePositions: positions, normal: n)
+    }
+}
+
+@inline(__always) func maxAbsDiff(_ a: SIMD3<Double>, _ b: SIMD3<Double>) -> Double {
+    max(abs(a.x - b.x), max(abs(a.y - b.y), abs(a.z - b.z)))
+}
