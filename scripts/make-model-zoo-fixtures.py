@@ -387,6 +387,8 @@ def main():
     parser.add_argument("--full", action="store_true", help="real widths and input sizes (not committed)")
     parser.add_argument("--only", action="append", help="case name prefix (repeatable)")
     parser.add_argument("--batches", default="1,2", help="comma-separated batch sizes (default 1,2)")
+    parser.add_argument("--spatial-scale", type=float, default=1.0,
+                        help="with --full: scale the spatial input extents (0.5: 128x128 slices, 32x48x48 volumes)")
     args = parser.parse_args()
     found = versions()
     for name, pinned in PINNED.items():
@@ -406,6 +408,9 @@ def main():
             model = randomize(builder(args.full), seed)
             label = name if opset == opsets[0] else f"{name}_opset{opset}"
             shape = full if args.full else small
+            if args.full and args.spatial_scale != 1.0:
+                shape = (shape[0],) + tuple(max(32, int(round(e * args.spatial_scale / 32)) * 32) if len(shape) == 3
+                                            else max(16, int(round(e * args.spatial_scale / 16)) * 16) for e in shape[1:])
             print(f"{label}: opset {opset}, {sum(p.numel() for p in model.parameters())} parameters", flush=True)
             post = None if args.full else posts.get(opset)
             manifest += export(label, model, shape, opset, args.out, batches, seed, post)

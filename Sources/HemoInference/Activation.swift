@@ -45,6 +45,17 @@ enum Activation: Sendable, Equatable {
                 i += 8
             }
             while i < count { values[i] = values[i] > 0 ? values[i] : 0; i += 1 }
+        case .leakyRelu(let alpha):
+            // Same values as the scalar form: x ≥ 0 ? x : α·x (nnU-Net's Conv → Norm → LeakyReLU).
+            var i = 0
+            let zero = SIMD8<Float>()
+            while i + 8 <= count {
+                let raw = UnsafeMutableRawPointer(values + i)
+                let v = raw.loadUnaligned(as: SIMD8<Float>.self)
+                raw.storeBytes(of: v.replacing(with: v * alpha, where: v .< zero), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { values[i] = values[i] >= 0 ? values[i] : alpha * values[i]; i += 1 }
         default:
             for i in 0..<count { values[i] = self(values[i]) }
         }

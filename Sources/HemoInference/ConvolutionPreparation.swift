@@ -125,6 +125,15 @@ extension ModelGraph {
                 prepared = .winograd(weights.withUnsafeBufferPointer { w in
                     Winograd.transformWeights(w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels)
                 })
+            } else if !transposed, rank == 5, Winograd.applies(
+                kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups, inputChannels: inputChannels * kernelDepth,
+                outputChannels: outputChannels, strides: Array((try a.ints("strides") ?? [1, 1, 1]).suffix(2)),
+                dilations: Array((try a.ints("dilations") ?? [1, 1, 1]).suffix(2))) {
+                // Each output depth slice is a 3×3 2-D convolution over Cin·kd slab channels:
+                // the [Cout, Cin, kd, 3, 3] weights are [Cout, Cin·kd, 3, 3].
+                prepared = .winograd(weights.withUnsafeBufferPointer { w in
+                    Winograd.transformWeights(w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels * kernelDepth)
+                })
             } else if !transposed {
                 prepared = .gemm((0..<groups).map { group in
                     let base = group * outputPerGroup * inputPerGroup * area

@@ -21,6 +21,7 @@ extension StepExecutor {
 
     func convolution3D(_ s: Convolution3DStep) {
         let conv = s.convolution
+        if case .winograd(let matrices) = conv.weights { return winograd3D(s, matrices) }
         guard case .gemm(let matrices) = conv.weights else { return }
         let input = UnsafePointer(pointer(s.input)), output = pointer(s.output)
         let inPlane = s.inputExtents.reduce(1, *), outPlane = s.outputExtents.reduce(1, *)
@@ -67,10 +68,15 @@ extension StepExecutor {
             return
         }
         let pointwise = area == 1 && s.strides == [1, 1, 1] && s.pads == [0, 0, 0] && s.inputExtents == s.outputExtents
-        let depth = inputPerGroup * area
-        // Columns per chunk: the im2col block stays near 4 MB; a multiple of 16 (the GEMM strip).
-        let chunk = max(16, min(outPlane, (1 << 20) / max(depth, 1)) / 16 * 16)
-        ScratchPool.shared.with(count: pointwise ? 1 : depth * min(chunk, outPlane)) { columns in
+        // Each output depth slice is a 2-D convolution over a slab holding, for every input
+        // channel, the kd input slices it reads (channel-major, then depth tap: the weights'
+        // own K order), zero-padded in height and width. The packed GEMM then reads B in place
+        // from the slab, as for padded 2-D convolutions.
+        let slabHeight = (oh - 1) * s.strides[1] + (kh - 1) * s.dilations[1] + 1
+        let slabWidth = (ow - 1) * s.strides[2] + (kw - 1) * s.dilations[2] + 1
+        let slabPlane = slabHeight * slabWidth
+        let slabChannels = inputPerGroup * kd
+        ScratchPool.shared.with(count: pointwise ? 1 : slabChannels * slabPlane) { slab in
             for image in 0..<s.batch {
                 for group in 0..<conv.groups {
                     let source = input + (image * conv.inputChannels + group * inputPerGroup) * inPlane
@@ -81,29 +87,72 @@ extension StepExecutor {
                                       output: destination, bias: groupBias, activation: conv.activation, threads: threads)
                         continue
                     }
-                    var c0 = 0
-                    while c0 < outPlane {
-                        let width = min(chunk, outPlane - c0)
-                        parallelFor(depth, threads: threads) { row in
-                            let channel = row / area, tap = row % area
-                            let dz = tap / (kh * kw), dy = (tap / kw) % kh, dx = tap % kw
-                            let plane = source + channel * inPlane
-                            let target = columns + row * width
-                            var z = c0 / (oh * ow), y = (c0 / ow) % oh, x = c0 % ow
-                            for j in 0..<width {
-                                let iz = z * s.strides[0] - s.pads[0] + dz * s.dilations[0]
-                                let iy = y * s.strides[1] - s.pads[1] + dy * s.dilations[1]
-                                let ix = x * s.strides[2] - s.pads[2] + dx * s.dilations[2]
-                                target[j] = iz >= 0 && iz < id && iy >= 0 && iy < ih && ix >= 0 && ix < iw
-                                    ? plane[(iz * ih + iy) * iw + ix] : 0
-                                x += 1
-                                if x == ow { x = 0; y += 1; if y == oh { y = 0; z += 1 } }
+                    for oz in 0..<od {
+                        parallelFor(slabChannels, threads: threads) { index in
+                            let channel = index / kd, dz = index % kd
+                            let iz = oz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
+                            let plane = slab + index * slabPlane
+                            guard iz >= 0 && iz < id else {
+                                plane.update(repeating: 0, count: slabPlane)
+                                return
+                            }
+                            let sourcePlane = source + channel * inPlane + iz * ih * iw
+                            let first = max(0, s.pads[2]), sourceStart = max(0, -s.pads[2])
+                            let count = min(iw - sourceStart, slabWidth - first)
+                            for y in 0..<slabHeight {
+                                let row = plane + y * slabWidth
+                                let iy = y - s.pads[1]
+                                if iy < 0 || iy >= ih || count <= 0 {
+                                    row.update(repeating: 0, count: slabWidth)
+                                    continue
+                                }
+                                if first > 0 { row.update(repeating: 0, count: first) }
+                                (row + first).update(from: sourcePlane + iy * iw + sourceStart, count: count)
+                                if first + count < slabWidth { (row + first + count).update(repeating: 0, count: slabWidth - first - count) }
                             }
                         }
-                        GEMM.multiply(matrices[group], input: columns, geometry: .matrix(rows: depth, columns: width),
-                                      output: destination + c0, outputRowStride: outPlane, bias: groupBias,
-                                      activation: conv.activation, threads: threads)
-                        c0 += width
+                        let geometry = Im2ColGeometry(
+                            channels: slabChannels, inputHeight: slabHeight, inputWidth: slabWidth, kernelHeight: kh, kernelWidth: kw,
+                            strideHeight: s.strides[1], strideWidth: s.strides[2], padTop: 0, padLeft: 0,
+                            dilationHeight: s.dilations[1], dilationWidth: s.dilations[2], outputHeight: oh, outputWidth: ow)
+                        GEMM.multiply(matrices[group], input: slab, geometry: geometry, output: destination + oz * oh * ow,
+                                      outputRowStride: outPlane, bias: groupBias, activation: conv.activation, threads: threads)
+                    }
+                }
+            }
+        }
+    }
+
+    /// 3×3 in-plane, stride 1 in height and width, one group: per output depth slice, Winograd
+    /// over a slab of the kd input slices of every channel (zero where outside the volume).
+    func winograd3D(_ s: Convolution3DStep, _ matrices: [PackedMatrix]) {
+        let conv = s.convolution
+        let input = UnsafePointer(pointer(s.input)), output = pointer(s.output)
+        let inPlane = s.inputExtents.reduce(1, *), outPlane = s.outputExtents.reduce(1, *)
+        let kd = conv.kernelDepth
+        let (id, ih, iw) = (s.inputExtents[0], s.inputExtents[1], s.inputExtents[2])
+        let (od, oh, ow) = (s.outputExtents[0], s.outputExtents[1], s.outputExtents[2])
+        let slice = ih * iw
+        let bias = conv.bias.map { UnsafePointer($0.pointer) }
+        // The kd input slices of every channel, read in place; a zero plane outside the volume.
+        let zeros = [Float](repeating: 0, count: slice)
+        var planes = [UnsafePointer<Float>](repeating: input, count: conv.inputChannels * kd)
+        zeros.withUnsafeBufferPointer { zero in
+            for image in 0..<s.batch {
+                let source = input + image * conv.inputChannels * inPlane
+                let destination = output + image * conv.outputChannels * outPlane
+                for oz in 0..<od {
+                    for index in planes.indices {
+                        let channel = index / kd, dz = index % kd
+                        let iz = oz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
+                        planes[index] = iz < 0 || iz >= id ? zero.baseAddress! : source + channel * inPlane + iz * slice
+                    }
+                    planes.withUnsafeBufferPointer { table in
+                        Winograd.convolve(
+                            matrices, input: source, inputChannels: conv.inputChannels * kd, inputHeight: ih, inputWidth: iw,
+                            output: destination + oz * oh * ow, outputChannels: conv.outputChannels, outputHeight: oh,
+                            outputWidth: ow, padTop: s.pads[1], padLeft: s.pads[2], bias: bias, activation: conv.activation,
+                            threads: threads, outputChannelStride: outPlane, inputPlanes: table.baseAddress!)
                     }
                 }
             }
