@@ -16,6 +16,7 @@ extension ModelGraph {
         case "HardSigmoid":
             return .hardSigmoid(alpha: try a.float("alpha", default: 0.2), beta: try a.float("beta", default: 0.5))
         case "HardSwish": return .hardSwish
+        case "HemoSilu": return .silu
         case "Clip":
             if opset < 11 {
                 return .clip(min: try a.float("min", default: -.greatestFiniteMagnitude),
@@ -39,6 +40,7 @@ extension ModelGraph {
     /// Folds BatchNormalization into the preceding Conv, fuses single-consumer activations into
     /// convolutions, and packs every convolution's weights.
     mutating func prepareConvolutions() throws {
+        fuseSiLU()
         var consumers = [Int](repeating: 0, count: valueNames.count)
         for node in nodes { for case let id? in node.inputs { consumers[id] += 1 } }
         for output in outputs { consumers[output.id] += 1 }
@@ -182,6 +184,29 @@ extension ModelGraph {
         for node in nodes { for case let id? in node.inputs { stillRead.insert(id) } }
         constants = constants.filter { stillRead.contains($0.key) }
         moveResizesAfterPointwiseConvolutions()
+    }
+
+    /// Rewrites `Sigmoid(x)` followed by `Mul(x, sigmoid)` — SiLU as exporters emit it
+    /// (EfficientNet, MobileViT) — as one internal `HemoSilu` activation node, so it fuses into
+    /// a preceding convolution or normalisation like any activation, when the sigmoid feeds only
+    /// the product and `x` feeds only the two.
+    mutating func fuseSiLU() {
+        var consumers = [Int](repeating: 0, count: valueNames.count)
+        for node in nodes { for case let id? in node.inputs { consumers[id] += 1 } }
+        for output in outputs { consumers[output.id] += 1 }
+        var removed = Set<Int>()
+        for index in nodes.indices where nodes[index].op == "Sigmoid" && nodes[index].outputs.count == 1 {
+            guard let x = nodes[index].input(0) else { continue }
+            let sigmoid = nodes[index].outputs[0]
+            guard consumers[sigmoid] == 1, consumers[x] == 2,
+                  let product = nodes.indices.dropFirst(index + 1).first(where: { nodes[$0].inputs.contains(sigmoid) }),
+                  nodes[product].op == "Mul", nodes[product].inputs.count == 2,
+                  Set(nodes[product].inputs.compactMap { $0 }) == [x, sigmoid] else { continue }
+            nodes[product].op = "HemoSilu"
+            nodes[product].inputs = [x]
+            removed.insert(index)
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
     /// Rewrites `Resize → 1×1 Conv` (the decoder pattern `upsample, then reduce channels`) as

@@ -283,7 +283,7 @@ struct Planner {
             let output = define(node, shape: s)
             steps.append(.channelAffine(ChannelAffineStep(input: input, output: output, batch: s[0], channels: s[1],
                                                           spatial: s.dropFirst(2).reduce(1, *), scale: factors, shift: shifts)))
-        case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSwish", "HardSigmoid":
+        case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSwish", "HardSigmoid", "HemoSilu":
             guard let activation = try graph.fusableActivation(node) else {
                 throw invalid(node, "min and max must be constant scalars")
             }

@@ -84,6 +84,16 @@ struct ModelZooTests {
         #expect(!model.graph.nodes.contains { $0.op == "LeakyRelu" })
     }
 
+    @Test func siluFusesIntoConvolutions() throws {
+        let model = try ONNXModel(path: ZooFixtures.path("efficientnet_b0.onnx"))
+        #expect(model.operatorCounts["Sigmoid", default: 0] > 0)
+        let fused = model.graph.nodes.compactMap(\.convolution).filter { $0.activation == .silu }
+        #expect(fused.count >= 10)
+        // The squeeze-excitation gates (a Sigmoid whose input feeds nothing else) stay sigmoids.
+        #expect(model.graph.nodes.compactMap(\.convolution).contains { $0.activation == .sigmoid })
+        #expect(!model.graph.nodes.contains { $0.op == "Sigmoid" || $0.op == "HemoSilu" })
+    }
+
     @Test func missingExternalDataFileIsNamed() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hemo-zoo-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -13,7 +13,8 @@
 #
 # Needs: python3 with numpy, onnx, onnxruntime, torch, timm, segmentation_models_pytorch,
 # dynamic_network_architectures, monai (scripts/system-tests/56-model-zoo.sh installs the pinned ones).
-# Usage: scripts/bench/model_zoo.sh [RUNS (default 5)] [--spatial-scale S] [--only NAME]...
+# Usage: [HEMO=bin] [ZOO_DIR=dir] scripts/bench/model_zoo.sh [RUNS (default 5)] [--spatial-scale S] [--only NAME]...
+# ZOO_DIR keeps the exported models (reused when its manifest.json exists).
 set -euo pipefail
 runs=5
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then runs="$1"; shift; fi
@@ -22,8 +23,13 @@ cd "$root"
 work="${ZOO_DIR:-$(mktemp -d)}"
 [[ -n "${ZOO_DIR:-}" ]] || trap 'rm -rf "$work"' EXIT
 
-swift build -c release --product hemo >&2
-hemo="$(swift build -c release --show-bin-path)/hemo"
+# HEMO=path uses that binary (HemoInference is built with -O in debug builds too).
+if [[ -n "${HEMO:-}" ]]; then
+    hemo="$HEMO"
+else
+    swift build -c release --product hemo >&2
+    hemo="$(swift build -c release --show-bin-path)/hemo"
+fi
 if [[ ! -f "$work/manifest.json" ]]; then
     python3 scripts/make-model-zoo-fixtures.py --full --batches 1 --out "$work" "$@" >&2
 fi
