@@ -318,6 +318,25 @@ struct StepExecutor {
     func softmax(_ s: SoftmaxStep) {
         let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
         parallelFor(s.outer, threads: threads) { o in
+            if s.inner == 1 {
+                // Contiguous rows (attention): the vector exp, eight at a time.
+                let row = source + o * s.extent, target = destination + o * s.extent
+                var largest = -Float.infinity
+                for e in 0..<s.extent { largest = max(largest, row[e]) }
+                var sum: Float = 0
+                var e = 0
+                while e < s.extent {
+                    let lanes = min(8, s.extent - e)
+                    var v = SIMD8<Float>(repeating: largest)
+                    for lane in 0..<lanes { v[lane] = row[e + lane] }
+                    let values = Activation.exp(v - largest)
+                    for lane in 0..<lanes { target[e + lane] = values[lane]; sum += values[lane] }
+                    e += 8
+                }
+                let inverse = 1 / sum
+                for e in 0..<s.extent { target[e] *= inverse }
+                return
+            }
             for i in 0..<s.inner {
                 let base = o * s.extent * s.inner + i
                 var largest = -Float.infinity
@@ -427,10 +446,19 @@ struct StepExecutor {
                 // Row of A times B by rows of B (contiguous, vectorised); each element still sums
                 // its k products in order.
                 outRow.update(repeating: 0, count: s.n)
+                let vectorEnd = s.n / 8 * 8
                 for p in 0..<s.k {
                     let factor = aRow[p * s.aDepthStride]
                     let bRow = bBase + p * s.bDepthStride
-                    for j in 0..<s.n { outRow[j] += factor * bRow[j] }
+                    var j = 0
+                    while j < vectorEnd {
+                        let target = UnsafeMutableRawPointer(outRow + j)
+                        let sum = target.loadUnaligned(as: SIMD8<Float>.self)
+                            + factor * UnsafeRawPointer(bRow + j).loadUnaligned(as: SIMD8<Float>.self)
+                        target.storeBytes(of: sum, as: SIMD8<Float>.self)
+                        j += 8
+                    }
+                    while j < s.n { outRow[j] = outRow[j] + factor * bRow[j]; j += 1 }
                 }
                 return
             }
