@@ -140,7 +140,7 @@ def shape_subgraph():
 def unsupported_operator():
     g = GraphBuilder(61)
     x = g.conv("input", 3, 4, k=1)
-    g.nodes.append(helper.make_node("Erf", [x], ["y"], name="erf_after_conv"))
+    g.nodes.append(helper.make_node("Hardmax", [x], ["y"], name="hardmax_after_conv"))
     return g.model([image_input()], [output("y")], "unsupported")
 
 

@@ -14,6 +14,8 @@ enum Activation: Sendable, Equatable {
     case tanh
     case hardSigmoid(alpha: Float, beta: Float)
     case hardSwish
+    /// SiLU (Swish): `x·sigmoid(x)`, from `Sigmoid(x)` then `Mul(x, ·)` in the graph.
+    case silu
 
     /// The activation of one value.
     @inline(__always)
@@ -23,10 +25,11 @@ enum Activation: Sendable, Equatable {
         case .relu: return x > 0 ? x : 0
         case .leakyRelu(let alpha): return x >= 0 ? x : alpha * x
         case .clip(let low, let high): return Swift.min(Swift.max(x, low), high)
-        case .sigmoid: return 1 / (1 + expf(-x))
+        case .sigmoid: return 1 / (1 + Self.exp(SIMD8(repeating: -x))[0])
         case .tanh: return tanhf(x)
         case .hardSigmoid(let alpha, let beta): return Swift.max(0, Swift.min(1, alpha * x + beta))
         case .hardSwish: return x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
+        case .silu: return x * (1 / (1 + Self.exp(SIMD8(repeating: -x))[0]))
         }
     }
 
@@ -45,9 +48,64 @@ enum Activation: Sendable, Equatable {
                 i += 8
             }
             while i < count { values[i] = values[i] > 0 ? values[i] : 0; i += 1 }
+        case .sigmoid, .silu:
+            // Eight at a time through the vector exp; the tail through the same function.
+            let silu = self == .silu
+            var i = 0
+            let one = SIMD8<Float>(repeating: 1)
+            while i < count {
+                let lanes = Swift.min(8, count - i)
+                var v = SIMD8<Float>()
+                if lanes == 8 {
+                    v = UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<Float>.self)
+                } else {
+                    for lane in 0..<lanes { v[lane] = values[i + lane] }
+                }
+                let gate = one / (one + Self.exp(-v))
+                let result = silu ? v * gate : gate
+                if lanes == 8 {
+                    UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: SIMD8<Float>.self)
+                } else {
+                    for lane in 0..<lanes { values[i + lane] = result[lane] }
+                }
+                i += 8
+            }
+        case .leakyRelu(let alpha):
+            // Same values as the scalar form: x ≥ 0 ? x : α·x (nnU-Net's Conv → Norm → LeakyReLU).
+            var i = 0
+            let zero = SIMD8<Float>()
+            while i + 8 <= count {
+                let raw = UnsafeMutableRawPointer(values + i)
+                let v = raw.loadUnaligned(as: SIMD8<Float>.self)
+                raw.storeBytes(of: v.replacing(with: v * alpha, where: v .< zero), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { values[i] = values[i] >= 0 ? values[i] : alpha * values[i]; i += 1 }
         default:
             for i in 0..<count { values[i] = self(values[i]) }
         }
+    }
+
+    /// `e^x` of eight floats (Cephes' expf: `x = n·ln 2 + r`, a degree-5 polynomial for `e^r`,
+    /// `2^n` through the exponent bits; about 1 ulp), arguments clamped to [−87.3, 88.3].
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let low = SIMD8<Float>(repeating: -87.3), high = SIMD8<Float>(repeating: 88.3)
+        let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+        let n = (clamped * 1.44269504088896341 + 0.5).rounded(.down)
+        var r = clamped - n * 0.693359375
+        r = r + n * 2.12194440e-4
+        var p = SIMD8<Float>(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        let y = p * (r * r) + r + 1
+        // n is integral and small: n + 1.5·2^23 holds it in its low mantissa bits.
+        let shifted = unsafeBitCast(n + 12_582_912, to: SIMD8<Int32>.self)
+        let exponent = (shifted &- 0x4B40_0000 &+ 127) &<< 23
+        return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
     }
 
     /// Applies the activation in place to a `rows × columns` tile with row stride `ldc`.

@@ -119,6 +119,7 @@ enum ConstantFolding {
             }
             return HostTensor(shape: shape, floats: values)
         default:
+            if let value = try evaluateMore(node, inputs: inputs, opset: opset) { return value }
             throw a.invalid("cannot be evaluated before the run")
         }
     }

@@ -16,6 +16,7 @@ extension ModelGraph {
         case "HardSigmoid":
             return .hardSigmoid(alpha: try a.float("alpha", default: 0.2), beta: try a.float("beta", default: 0.5))
         case "HardSwish": return .hardSwish
+        case "HemoSilu": return .silu
         case "Clip":
             if opset < 11 {
                 return .clip(min: try a.float("min", default: -.greatestFiniteMagnitude),
@@ -39,6 +40,7 @@ extension ModelGraph {
     /// Folds BatchNormalization into the preceding Conv, fuses single-consumer activations into
     /// convolutions, and packs every convolution's weights.
     mutating func prepareConvolutions() throws {
+        fuseSiLU()
         var consumers = [Int](repeating: 0, count: valueNames.count)
         for node in nodes { for case let id? in node.inputs { consumers[id] += 1 } }
         for output in outputs { consumers[output.id] += 1 }
@@ -55,13 +57,15 @@ extension ModelGraph {
             guard let weightID = node.input(1), let weightTensor = constants[weightID], !weightTensor.isInteger else {
                 throw a.invalid("the weights (input 1) must be a float initializer")
             }
-            guard weightTensor.shape.count == 4 else {
-                throw a.invalid("only 2-D convolutions (4-D weights) are supported; weights have shape \(weightTensor.shape)")
+            let rank = weightTensor.shape.count
+            guard rank >= 3 && rank <= 5 else {
+                throw a.invalid("only 1-D, 2-D and 3-D convolutions (3- to 5-D weights) are supported; weights have shape \(weightTensor.shape)")
             }
             let groups = try a.int("group", default: 1)
             var weights = weightTensor.floats
             let s = weightTensor.shape
-            let kernelHeight = s[2], kernelWidth = s[3]
+            let kernelDepth = rank == 5 ? s[2] : 1
+            let kernelHeight = rank >= 4 ? s[rank - 2] : 1, kernelWidth = s[rank - 1]
             let inputChannels = transposed ? s[0] : s[1] * groups
             let outputChannels = transposed ? s[1] * groups : s[0]
             guard groups >= 1, inputChannels % groups == 0, outputChannels % groups == 0 else {
@@ -74,7 +78,7 @@ extension ModelGraph {
                 }
                 bias = b.floats
             }
-            if let kernelShape = try a.ints("kernel_shape"), kernelShape != [kernelHeight, kernelWidth] {
+            if let kernelShape = try a.ints("kernel_shape"), kernelShape != Array(s[2...]) {
                 throw a.invalid("kernel_shape \(kernelShape) disagrees with the weights' shape \(s)")
             }
 
@@ -112,16 +116,25 @@ extension ModelGraph {
 
             let inputPerGroup = inputChannels / groups
             let outputPerGroup = outputChannels / groups
-            let area = kernelHeight * kernelWidth
+            let area = kernelDepth * kernelHeight * kernelWidth
             let prepared: PreparedConvolution.Weights
-            if !transposed && inputPerGroup == 1 && groups > 1 {
+            if !transposed && inputPerGroup == 1 && groups > 1 && rank <= 4 {
                 prepared = .depthwise(FloatStorage(weights))
-            } else if !transposed, Winograd.applies(
+            } else if !transposed, rank == 4, Winograd.applies(
                 kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups, inputChannels: inputChannels,
                 outputChannels: outputChannels, strides: try a.ints("strides") ?? [1, 1],
                 dilations: try a.ints("dilations") ?? [1, 1]) {
                 prepared = .winograd(weights.withUnsafeBufferPointer { w in
                     Winograd.transformWeights(w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels)
+                })
+            } else if !transposed, rank == 5, Winograd.applies(
+                kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups, inputChannels: inputChannels * kernelDepth,
+                outputChannels: outputChannels, strides: Array((try a.ints("strides") ?? [1, 1, 1]).suffix(2)),
+                dilations: Array((try a.ints("dilations") ?? [1, 1, 1]).suffix(2))) {
+                // Each output depth slice is a 3×3 2-D convolution over Cin·kd slab channels:
+                // the [Cout, Cin, kd, 3, 3] weights are [Cout, Cin·kd, 3, 3].
+                prepared = .winograd(weights.withUnsafeBufferPointer { w in
+                    Winograd.transformWeights(w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels * kernelDepth)
                 })
             } else if !transposed {
                 prepared = .gemm((0..<groups).map { group in
@@ -144,8 +157,22 @@ extension ModelGraph {
             node.convolution = PreparedConvolution(
                 transposed: transposed, weights: prepared, bias: bias.map { FloatStorage($0) },
                 inputChannels: inputChannels, outputChannels: outputChannels, groups: groups,
-                kernelHeight: kernelHeight, kernelWidth: kernelWidth, activation: activation)
+                kernelHeight: kernelHeight, kernelWidth: kernelWidth, activation: activation,
+                kernelDepth: kernelDepth, spatialRank: rank - 2)
             nodes[index] = node
+        }
+        // Fuse a single-consumer activation into a normalisation's store (Conv → InstanceNorm →
+        // LeakyReLU in nnU-Net, GroupNorm → ReLU in SegResNet).
+        for index in nodes.indices where !removed.contains(index)
+            && ["InstanceNormalization", "LayerNormalization", "GroupNormalization"].contains(nodes[index].op)
+            && nodes[index].outputs.count == 1 {
+            let output = nodes[index].outputs[0]
+            if let next = soleConsumer(of: output, after: index), !removed.contains(next), nodes[next].input(0) == output,
+               let fused = try fusableActivation(nodes[next]) {
+                nodes[index].fusedActivation = fused
+                nodes[index].outputs = [nodes[next].outputs[0]]
+                removed.insert(next)
+            }
         }
         nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         // The packed copies replace the raw weights: convolutions keep only their data input,
@@ -157,6 +184,29 @@ extension ModelGraph {
         for node in nodes { for case let id? in node.inputs { stillRead.insert(id) } }
         constants = constants.filter { stillRead.contains($0.key) }
         moveResizesAfterPointwiseConvolutions()
+    }
+
+    /// Rewrites `Sigmoid(x)` followed by `Mul(x, sigmoid)` — SiLU as exporters emit it
+    /// (EfficientNet, MobileViT) — as one internal `HemoSilu` activation node, so it fuses into
+    /// a preceding convolution or normalisation like any activation, when the sigmoid feeds only
+    /// the product and `x` feeds only the two.
+    mutating func fuseSiLU() {
+        var consumers = [Int](repeating: 0, count: valueNames.count)
+        for node in nodes { for case let id? in node.inputs { consumers[id] += 1 } }
+        for output in outputs { consumers[output.id] += 1 }
+        var removed = Set<Int>()
+        for index in nodes.indices where nodes[index].op == "Sigmoid" && nodes[index].outputs.count == 1 {
+            guard let x = nodes[index].input(0) else { continue }
+            let sigmoid = nodes[index].outputs[0]
+            guard consumers[sigmoid] == 1, consumers[x] == 2,
+                  let product = nodes.indices.dropFirst(index + 1).first(where: { nodes[$0].inputs.contains(sigmoid) }),
+                  nodes[product].op == "Mul", nodes[product].inputs.count == 2,
+                  Set(nodes[product].inputs.compactMap { $0 }) == [x, sigmoid] else { continue }
+            nodes[product].op = "HemoSilu"
+            nodes[product].inputs = [x]
+            removed.insert(index)
+        }
+        nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
     /// Rewrites `Resize → 1×1 Conv` (the decoder pattern `upsample, then reduce channels`) as
@@ -183,7 +233,7 @@ extension ModelGraph {
             guard let convIndex = nodes.indices.dropFirst(resizeIndex + 1).first(where: { nodes[$0].inputs.contains(resize.outputs[0]) }),
                   nodes[convIndex].op == "Conv", nodes[convIndex].input(0) == resize.outputs[0],
                   let conv = nodes[convIndex].convolution, !conv.transposed, conv.groups == 1,
-                  conv.kernelHeight == 1, conv.kernelWidth == 1, nearest || conv.activation == .identity else { continue }
+                  conv.kernelHeight == 1, conv.kernelWidth == 1, conv.spatialRank == 2, nearest || conv.activation == .identity else { continue }
             let a = nodes[convIndex].attributes
             func attribute(_ name: String, default fallback: [Int]) -> [Int]? {
                 do { return try a.ints(name) ?? fallback } catch { return nil }

@@ -60,6 +60,14 @@ struct StepExecutor {
             }
         case .copy(let input, let output, let count):
             pointer(output).update(from: pointer(input), count: count)
+        case .convolution3D(let s): convolution3D(s)
+        case .poolND(let s): poolND(s)
+        case .unary(let s): unary(s)
+        case .reduce(let s): reduce(s)
+        case .normalize(let s): normalize(s)
+        case .pad(let s): pad(s)
+        case .resample(let s): resample(s)
+        case .einsum(let s): einsum(s)
         }
     }
 
@@ -233,6 +241,7 @@ struct StepExecutor {
     // MARK: Element-wise
 
     func binary(_ s: BinaryStep) {
+        if let condition = s.condition { return select(s, condition: condition) }
         let a = UnsafePointer(pointer(s.a)), b = UnsafePointer(pointer(s.b)), out = pointer(s.output)
         let rank = s.shape.count
         let inner = s.shape[rank - 1]
@@ -254,6 +263,19 @@ struct StepExecutor {
                 case .sub: Self.elementwise(x, sa, y, sb, z, inner) { $0 - $1 }
                 case .mul: Self.elementwise(x, sa, y, sb, z, inner) { $0 * $1 }
                 case .div: Self.elementwise(x, sa, y, sb, z, inner) { $0 / $1 }
+                case .pow:
+                    Self.elementwise(x, sa, y, sb, z, inner) { u, v in v == 2 ? u * u : (v == 1 ? u : powf(u, v)) }
+                case .min: Self.elementwise(x, sa, y, sb, z, inner) { Swift.min($0, $1) }
+                case .max: Self.elementwise(x, sa, y, sb, z, inner) { Swift.max($0, $1) }
+                case .equal: Self.elementwise(x, sa, y, sb, z, inner) { $0 == $1 ? 1 : 0 }
+                case .less: Self.elementwise(x, sa, y, sb, z, inner) { $0 < $1 ? 1 : 0 }
+                case .greater: Self.elementwise(x, sa, y, sb, z, inner) { $0 > $1 ? 1 : 0 }
+                case .lessOrEqual: Self.elementwise(x, sa, y, sb, z, inner) { $0 <= $1 ? 1 : 0 }
+                case .greaterOrEqual: Self.elementwise(x, sa, y, sb, z, inner) { $0 >= $1 ? 1 : 0 }
+                case .and: Self.elementwise(x, sa, y, sb, z, inner) { $0 != 0 && $1 != 0 ? 1 : 0 }
+                case .or: Self.elementwise(x, sa, y, sb, z, inner) { $0 != 0 || $1 != 0 ? 1 : 0 }
+                case .xor: Self.elementwise(x, sa, y, sb, z, inner) { ($0 != 0) != ($1 != 0) ? 1 : 0 }
+                case .prelu: Self.elementwise(x, sa, y, sb, z, inner) { $0 < 0 ? $0 * $1 : $0 }
                 }
             }
         }
@@ -296,6 +318,25 @@ struct StepExecutor {
     func softmax(_ s: SoftmaxStep) {
         let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
         parallelFor(s.outer, threads: threads) { o in
+            if s.inner == 1 {
+                // Contiguous rows (attention): the vector exp, eight at a time.
+                let row = source + o * s.extent, target = destination + o * s.extent
+                var largest = -Float.infinity
+                for e in 0..<s.extent { largest = max(largest, row[e]) }
+                var sum: Float = 0
+                var e = 0
+                while e < s.extent {
+                    let lanes = min(8, s.extent - e)
+                    var v = SIMD8<Float>(repeating: largest)
+                    for lane in 0..<lanes { v[lane] = row[e + lane] }
+                    let values = Activation.exp(v - largest)
+                    for lane in 0..<lanes { target[e + lane] = values[lane]; sum += values[lane] }
+                    e += 8
+                }
+                let inverse = 1 / sum
+                for e in 0..<s.extent { target[e] *= inverse }
+                return
+            }
             for i in 0..<s.inner {
                 let base = o * s.extent * s.inner + i
                 var largest = -Float.infinity
@@ -398,9 +439,29 @@ struct StepExecutor {
         let c = s.c.map { UnsafePointer(pointer($0)) }
         parallelFor(s.batch * s.m, threads: threads) { task in
             let batch = task / s.m, i = task % s.m
-            let aRow = a + batch * s.aBatchStride + i * s.aRowStride
-            let bBase = b + batch * s.bBatchStride
+            let aRow = a + (s.aOffsets?[batch] ?? batch * s.aBatchStride) + i * s.aRowStride
+            let bBase = b + (s.bOffsets?[batch] ?? batch * s.bBatchStride)
             let outRow = out + (batch * s.m + i) * s.n
+            if s.bColumnStride == 1 && c == nil && s.alpha == 1 {
+                // Row of A times B by rows of B (contiguous, vectorised); each element still sums
+                // its k products in order.
+                outRow.update(repeating: 0, count: s.n)
+                let vectorEnd = s.n / 8 * 8
+                for p in 0..<s.k {
+                    let factor = aRow[p * s.aDepthStride]
+                    let bRow = bBase + p * s.bDepthStride
+                    var j = 0
+                    while j < vectorEnd {
+                        let target = UnsafeMutableRawPointer(outRow + j)
+                        let sum = target.loadUnaligned(as: SIMD8<Float>.self)
+                            + factor * UnsafeRawPointer(bRow + j).loadUnaligned(as: SIMD8<Float>.self)
+                        target.storeBytes(of: sum, as: SIMD8<Float>.self)
+                        j += 8
+                    }
+                    while j < s.n { outRow[j] = outRow[j] + factor * bRow[j]; j += 1 }
+                }
+                return
+            }
             for j in 0..<s.n {
                 var sum: Float = 0
                 let bColumn = bBase + j * s.bColumnStride

@@ -17,6 +17,8 @@ struct GraphNode: Sendable {
     var outputs: [Int]
     var attributes: Attributes
     var convolution: PreparedConvolution?
+    /// An activation fused into a normalisation node's store.
+    var fusedActivation: Activation? = nil
 
     func input(_ index: Int) -> Int? { index < inputs.count ? inputs[index] : nil }
 }
@@ -41,7 +43,11 @@ struct PreparedConvolution: Sendable {
     var kernelHeight: Int
     var kernelWidth: Int
     var activation: Activation
-    var multiplyAdds: Int { outputChannels * (inputChannels / groups) * kernelHeight * kernelWidth }
+    /// 1 for 1-D and 2-D convolutions.
+    var kernelDepth: Int = 1
+    /// Spatial axes of the weights (1, 2 or 3): 1-D convolutions run as 2-D ones of height 1.
+    var spatialRank: Int = 2
+    var multiplyAdds: Int { outputChannels * (inputChannels / groups) * kernelDepth * kernelHeight * kernelWidth }
 }
 
 /// A loaded, validated ONNX graph: the input of planning.
@@ -55,17 +61,34 @@ struct ModelGraph: Sendable {
         "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize", "Upsample", "Gemm", "MatMul",
         "Flatten", "Reshape", "Transpose", "Identity", "Constant", "Shape", "Gather", "Unsqueeze",
         "Squeeze", "Cast", "Slice", "Dropout", "ConstantOfShape",
+        // Normalisation, element-wise, reductions, data movement (see PlannerOps.swift).
+        "InstanceNormalization", "LayerNormalization", "GroupNormalization", "PRelu",
+        "Erf", "Gelu", "Mish", "Softplus", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Not", "Floor",
+        "Ceil", "Sign", "Elu", "Selu", "Softsign", "Sin", "Cos", "Round",
+        "Pow", "Min", "Max", "Sum", "Mean", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+        "And", "Or", "Xor",
+        "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare", "ReduceProd",
+        "ReduceL1", "ReduceLogSumExp",
+        "Pad", "Split", "Expand", "Tile", "Range", "Einsum", "DequantizeLinear", "Size",
     ]
     /// Operators that fold to a constant when all their inputs are known before the run.
     static let foldableOperators: Set<String> = [
         "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Identity",
         "ConstantOfShape", "Add", "Sub", "Mul", "Div", "Flatten", "Dropout",
+        "DequantizeLinear", "Range", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where",
+        "Not", "And", "Or", "Neg", "Abs", "Sqrt", "Min", "Max", "Expand", "Tile", "Floor", "Ceil",
+        "Pow", "Exp", "Log", "Reciprocal", "Size", "Sign", "Transpose", "Round",
+        "ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean",
     ]
     /// Inputs (by position) that must be known before the run: shapes, axes, scales, weights.
     static let staticInputs: [String: [Int]] = [
         "Reshape": [1], "Resize": [1, 2, 3], "Upsample": [1], "Slice": [1, 2, 3, 4], "Unsqueeze": [1],
         "Squeeze": [1], "ConstantOfShape": [0], "Clip": [1, 2], "Gather": [1],
         "Conv": [1, 2], "ConvTranspose": [1, 2], "BatchNormalization": [1, 2, 3, 4],
+        "InstanceNormalization": [1, 2], "LayerNormalization": [1, 2], "GroupNormalization": [1, 2],
+        "Pad": [1, 2, 3], "Split": [1], "Expand": [1], "Tile": [1], "Range": [0, 1, 2],
+        "ReduceMean": [1], "ReduceSum": [1], "ReduceMax": [1], "ReduceMin": [1], "ReduceL2": [1],
+        "ReduceSumSquare": [1], "ReduceProd": [1], "ReduceL1": [1], "ReduceLogSumExp": [1],
     ]
 
     var path: String
@@ -125,7 +148,8 @@ extension ModelGraph {
         var constants: [Int: HostTensor] = [:]
         var parameterCount = 0
         for initializer in graph.initializer {
-            let tensor = try Self.hostTensor(initializer, path: path, what: "initializer '\(initializer.name)'")
+            let tensor = try Self.hostTensor(initializer, path: path, what: "initializer '\(initializer.name)'",
+                                             directory: URL(fileURLWithPath: path).deletingLastPathComponent())
             constants[define(initializer.name)] = tensor
             parameterCount += tensor.count
         }
@@ -183,7 +207,19 @@ extension ModelGraph {
                 }
             }
             let present = inputIDs.compactMap { $0 }
-            if op == "Shape" || (Self.foldableOperators.contains(op) && present.allSatisfy(staticValues.contains)) {
+            // Nodes on initializers and Constants alone (weights reached through Identity, Cast or
+            // DequantizeLinear, constant arithmetic) become constants now, so convolutions and
+            // normalisations see their weights.
+            if Self.foldableOperators.contains(op), outputIDs.count == 1,
+               present.allSatisfy({ constants[$0] != nil }) {
+                let node = GraphNode(name: name, op: op, inputs: inputIDs, outputs: outputIDs, attributes: attributes,
+                                     convolution: nil)
+                constants[outputIDs[0]] = try ConstantFolding.evaluate(node, inputs: inputIDs.map { $0.flatMap { constants[$0] } },
+                                                                       opset: opset)
+                staticValues.insert(outputIDs[0])
+                continue
+            }
+            if op == "Shape" || op == "Size" || (Self.foldableOperators.contains(op) && present.allSatisfy(staticValues.contains)) {
                 staticValues.formUnion(outputIDs)
             }
             nodes.append(GraphNode(name: name, op: op, inputs: inputIDs, outputs: outputIDs,
@@ -245,15 +281,17 @@ extension ModelGraph {
     }
 
     /// Decodes a `TensorProto` (float32/float64 to floats; integer and bool types to integers).
-    static func hostTensor(_ proto: Onnx_TensorProto, path: String, what: String) throws -> HostTensor {
+    static func hostTensor(_ proto: Onnx_TensorProto, path: String, what: String, directory: URL? = nil) throws -> HostTensor {
         func corrupt(_ reason: String) -> InferenceError { .corruptModel(path: path, reason: "\(what): \(reason)") }
-        guard proto.dataLocation != .external, proto.externalData.isEmpty else {
-            throw corrupt("external data files are not supported; save the model with its weights inside")
-        }
         let shape = proto.dims.map { Int($0) }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw corrupt("negative dimension in \(shape)") }
         let count = shape.reduce(1, *)
-        let raw = [UInt8](proto.rawData)
+        var raw = [UInt8](proto.rawData)
+        var hasRaw = proto.hasRawData
+        if proto.dataLocation == .external || !proto.externalData.isEmpty {
+            raw = try externalBytes(proto, path: path, directory: directory, corrupt: corrupt)
+            hasRaw = true
+        }
         func fromRaw<T>(_ type: T.Type) throws -> [T] {
             guard raw.count == count * MemoryLayout<T>.size else {
                 throw corrupt("raw data holds \(raw.count) bytes, expected \(count * MemoryLayout<T>.size) for shape \(shape)")
@@ -264,10 +302,22 @@ extension ModelGraph {
             guard values.count == count else { throw corrupt("holds \(values.count) values, expected \(count) for shape \(shape)") }
             return values
         }
-        let hasRaw = proto.hasRawData
         switch proto.dataType {
         case 1:
             return HostTensor(shape: shape, floats: hasRaw ? try fromRaw(Float.self) : try checked(proto.floatData))
+        case 10:
+            // float16: raw little-endian halves, or one half per int32_data entry.
+            let bits = hasRaw ? try fromRaw(UInt16.self) : try checked(proto.int32Data).map { UInt16(truncatingIfNeeded: $0) }
+            return HostTensor(shape: shape, floats: bits.map { Self.halfToFloat($0) })
+        case 4:
+            let values = hasRaw ? try fromRaw(UInt16.self).map { Int($0) } : try checked(proto.int32Data).map { Int($0) }
+            return HostTensor(shape: shape, ints: values)
+        case 5:
+            let values = hasRaw ? try fromRaw(Int16.self).map { Int($0) } : try checked(proto.int32Data).map { Int($0) }
+            return HostTensor(shape: shape, ints: values)
+        case 12:
+            let values = hasRaw ? try fromRaw(UInt32.self).map { Int($0) } : try checked(proto.uint64Data).map { Int($0) }
+            return HostTensor(shape: shape, ints: values)
         case 11:
             let values = hasRaw ? try fromRaw(Double.self) : try checked(proto.doubleData)
             return HostTensor(shape: shape, floats: values.map { Float($0) })
@@ -284,8 +334,57 @@ extension ModelGraph {
             let values = hasRaw ? try fromRaw(Int8.self).map { Int($0) } : try checked(proto.int32Data).map { Int($0) }
             return HostTensor(shape: shape, ints: values)
         default:
-            throw corrupt("element type \(elementTypeName(proto.dataType)) is not supported (float32, float64, int8/32/64, uint8, bool)")
+            throw corrupt("element type \(elementTypeName(proto.dataType)) is not supported (float16/32/64, int8/16/32/64, uint8/16/32, bool)")
         }
+    }
+
+    /// The bytes of a tensor stored in an ONNX external-data file (`location`, `offset`, `length`
+    /// entries), resolved beside the model file.
+    static func externalBytes(_ proto: Onnx_TensorProto, path: String, directory: URL?,
+                              corrupt: (String) -> InferenceError) throws -> [UInt8] {
+        var entries: [String: String] = [:]
+        for entry in proto.externalData { entries[entry.key] = entry.value }
+        guard let location = entries["location"], !location.isEmpty else { throw corrupt("external data without a 'location'") }
+        guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+            throw corrupt("external data location '\(location)' must be a relative path beside the model")
+        }
+        guard let directory else { throw corrupt("external data '\(location)' cannot be resolved here") }
+        let file = directory.appendingPathComponent(location).path
+        guard let handle = FileHandle(forReadingAtPath: file) else {
+            throw corrupt("cannot open the external data file \(file)")
+        }
+        defer { try? handle.close() }
+        let offset = UInt64(entries["offset"] ?? "0") ?? 0
+        do {
+            try handle.seek(toOffset: offset)
+            let data: Data
+            if let lengthText = entries["length"], let length = Int(lengthText) {
+                data = try handle.read(upToCount: length) ?? Data()
+                guard data.count == length else {
+                    throw corrupt("external data file \(file) holds \(data.count) of the \(length) bytes at offset \(offset)")
+                }
+            } else {
+                data = try handle.readToEnd() ?? Data()
+            }
+            return [UInt8](data)
+        } catch let error as InferenceError {
+            throw error
+        } catch {
+            throw corrupt("cannot read the external data file \(file): \(error.localizedDescription)")
+        }
+    }
+
+    /// IEEE 754 half → float.
+    static func halfToFloat(_ bits: UInt16) -> Float {
+        let sign = UInt32(bits >> 15) << 31
+        let exponent = Int((bits >> 10) & 0x1F)
+        let mantissa = UInt32(bits & 0x3FF)
+        if exponent == 0 {
+            let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+            return sign != 0 ? -magnitude : magnitude
+        }
+        if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+        return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
     }
 
     static func attributeValue(_ proto: Onnx_AttributeProto, path: String, node: String, op: String) throws -> AttributeValue {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// An ONNX model loaded for CPU inference (float32, NCHW).
+/// An ONNX model loaded for CPU inference (float32; 1-D, 2-D and 3-D images: NCW, NCHW, NCDHW).
 ///
 /// Loading parses the protobuf, checks every operator and the opset, folds BatchNormalization
 /// into convolutions, fuses activations and packs the weights. Batch and spatial sizes are

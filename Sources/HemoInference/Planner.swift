@@ -216,6 +216,10 @@ struct Planner {
             values[node.outputs[0]] = .constant(HostTensor(shape: [shape.count], ints: shape))
             return
         }
+        if node.op == "Size" {
+            values[node.outputs[0]] = .constant(HostTensor(shape: [], ints: [shape(of: try value(node, 0)).reduce(1, *)]))
+            return
+        }
         if allConstant && ModelGraph.foldableOperators.contains(node.op) {
             let hostInputs: [HostTensor?] = inputs.map { value in
                 if case .constant(let tensor)? = value { return tensor } else { return nil }
@@ -233,13 +237,19 @@ struct Planner {
             let x = try value(node, 0)
             alias(node, x, shape: shape(of: x))
         case "Cast":
+            // Activations are float32 at run time; integer and bool results are held as floats.
             let to = try a.int("to", default: 1)
-            guard to == 1 else {
-                throw InferenceError.dynamicShape(path: graph.path, node: node.name, op: node.op,
-                                                  reason: "casting activations to \(ModelGraph.elementTypeName(Int32(to))) is not supported (float32 only)")
-            }
             let x = try value(node, 0)
-            alias(node, x, shape: shape(of: x))
+            switch to {
+            case 1, 10, 11, 16:
+                alias(node, x, shape: shape(of: x))
+            case 9:
+                try planUnary(node, .isNonZero)
+            case 2, 3, 4, 5, 6, 7, 12, 13:
+                try planUnary(node, .truncate)
+            default:
+                throw invalid(node, "casting activations to \(ModelGraph.elementTypeName(Int32(to))) is not supported")
+            }
         case "Reshape":
             let x = try value(node, 0)
             guard let requested = constantInput(node, 1)?.ints,
@@ -273,7 +283,7 @@ struct Planner {
             let output = define(node, shape: s)
             steps.append(.channelAffine(ChannelAffineStep(input: input, output: output, batch: s[0], channels: s[1],
                                                           spatial: s.dropFirst(2).reduce(1, *), scale: factors, shift: shifts)))
-        case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSwish", "HardSigmoid":
+        case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSwish", "HardSigmoid", "HemoSilu":
             guard let activation = try graph.fusableActivation(node) else {
                 throw invalid(node, "min and max must be constant scalars")
             }
@@ -281,7 +291,8 @@ struct Planner {
             let input = operand(x)
             let output = define(node, shape: shape(of: x))
             steps.append(.activation(activation, input: input, output: output, count: shape(of: x).reduce(1, *)))
-        case "Add", "Sub", "Mul", "Div":
+        case "Add" where node.inputs.count == 2, "Sub" where node.inputs.count == 2, "Mul" where node.inputs.count == 2,
+             "Div" where node.inputs.count == 2:
             try planBinary(node)
         case "Concat":
             let present = try node.inputs.indices.filter { node.inputs[$0] != nil }.map { try value(node, $0) }
@@ -332,7 +343,7 @@ struct Planner {
                                                 inPlace: inPlace)))
             }
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
-            try planPool(node)
+            if shape(of: try value(node, 0)).count == 4 { try planPool(node) } else { try planPoolND(node) }
         case "Resize", "Upsample":
             try planResize(node)
         case "Gemm", "MatMul":
@@ -384,6 +395,7 @@ struct Planner {
         case "ConstantOfShape", "Shape", "Constant":
             throw invalid(node, "expected to fold before the run")
         default:
+            if try planMore(node) { return }
             throw InferenceError.unsupportedOperator(path: graph.path, node: node.name, op: node.op, domain: "")
         }
     }
@@ -414,15 +426,25 @@ struct Planner {
 
     mutating func planConvolution(_ node: GraphNode) throws {
         guard let conv = node.convolution else { throw invalid(node, "weights were not prepared") }
+        if conv.spatialRank == 3 { return try planConvolution3D(node, conv) }
         let a = node.attributes
         let x = try value(node, 0)
-        let s = shape(of: x)
-        guard s.count == 4, s[1] == conv.inputChannels else {
-            throw invalid(node, "input shape \(s) does not match \(conv.inputChannels) input channels (NCHW expected)")
+        var s = shape(of: x)
+        // A 1-D convolution runs as a 2-D one of height 1.
+        let oneD = conv.spatialRank == 1
+        guard s.count == (oneD ? 3 : 4), s[1] == conv.inputChannels else {
+            throw invalid(node, "input shape \(s) does not match \(conv.inputChannels) input channels (\(oneD ? "NCW" : "NCHW") expected)")
         }
-        let strides = try a.ints("strides") ?? [1, 1]
-        let dilations = try a.ints("dilations") ?? [1, 1]
-        let pads = try a.ints("pads") ?? [0, 0, 0, 0]
+        if oneD { s = [s[0], s[1], 1, s[2]] }
+        func attribute(_ name: String, _ fallback: [Int]) throws -> [Int] {
+            guard let value = try a.ints(name) else { return fallback }
+            guard oneD else { return value }
+            if name == "pads" { return value.count == 2 ? [0, value[0], 0, value[1]] : value }
+            return value.count == 1 ? [name == "output_padding" ? 0 : 1] + value : value
+        }
+        let strides = try attribute("strides", [1, 1])
+        let dilations = try attribute("dilations", [1, 1])
+        let pads = try attribute("pads", [0, 0, 0, 0])
         let autoPad = try a.string("auto_pad", default: "NOTSET")
         guard strides.count == 2, dilations.count == 2, pads.count == 4, strides.allSatisfy({ $0 >= 1 }),
               dilations.allSatisfy({ $0 >= 1 }) else {
@@ -444,8 +466,8 @@ struct Planner {
             step.outputHeight = vertical.output
             step.outputWidth = horizontal.output
         } else {
-            let outputPadding = try a.ints("output_padding") ?? [0, 0]
-            let requested = try a.ints("output_shape")
+            let outputPadding = try attribute("output_padding", [0, 0])
+            let requested = try a.ints("output_shape").map { oneD && $0.count == 1 ? [1] + $0 : $0 }
             var padding = pads
             var outputs = [0, 0]
             for axis in 0..<2 {
@@ -469,7 +491,8 @@ struct Planner {
             step.outputWidth = outputs[1]
         }
         step.input = operand(x)
-        step.output = define(node, shape: [s[0], conv.outputChannels, step.outputHeight, step.outputWidth])
+        step.output = define(node, shape: oneD ? [s[0], conv.outputChannels, step.outputWidth]
+                                               : [s[0], conv.outputChannels, step.outputHeight, step.outputWidth])
         let pixels = conv.transposed ? step.inputHeight * step.inputWidth : step.outputHeight * step.outputWidth
         multiplyAdds += s[0] * conv.multiplyAdds * pixels
         steps.append(.convolution(step))
@@ -561,10 +584,10 @@ struct Planner {
         let a = node.attributes
         let x = try value(node, 0)
         let s = shape(of: x)
-        guard s.count == 4 else { throw invalid(node, "input shape \(s) is not NCHW") }
+        let rank = s.count
         let mode = try a.string("mode", default: "nearest")
-        guard mode == "nearest" || mode == "linear" || mode == "bilinear" else {
-            throw invalid(node, "mode '\(mode)' is not supported (nearest, linear)")
+        guard ["nearest", "linear", "bilinear", "cubic"].contains(mode) else {
+            throw invalid(node, "mode '\(mode)' is not supported (nearest, linear, cubic)")
         }
         var transform: String
         var nearestMode: String
@@ -580,31 +603,52 @@ struct Planner {
             if let value = constantInput(node, 2), value.count > 0 { scales = value.floats }
             if let value = constantInput(node, 3), value.count > 0 { sizes = value.ints }
             if try a.int("antialias", default: 0) != 0 { throw invalid(node, "antialias is not supported") }
-            if a.has("axes") { throw invalid(node, "the 'axes' attribute is not supported; give scales or sizes for all 4 axes") }
             let policy = try a.string("keep_aspect_ratio_policy", default: "stretch")
             if policy != "stretch" { throw invalid(node, "keep_aspect_ratio_policy '\(policy)' is not supported") }
+            // Opset 18 `axes`: scales or sizes for those axes only; the others keep their extent.
+            if let axes = try a.ints("axes") {
+                let normalized = try axes.map { axis -> Int in
+                    guard let value = ShapeRules.normalize(axis: axis, rank: rank) else { throw invalid(node, "axis \(axis) out of range") }
+                    return value
+                }
+                if let given = scales, given.count == normalized.count {
+                    var full = [Float](repeating: 1, count: rank)
+                    for (i, axis) in normalized.enumerated() { full[axis] = given[i] }
+                    scales = full
+                }
+                if let given = sizes, given.count == normalized.count {
+                    var full = s
+                    for (i, axis) in normalized.enumerated() { full[axis] = given[i] }
+                    sizes = full
+                }
+            }
         }
         var outShape: [Int]
         if let sizes {
-            guard sizes.count == 4 else { throw invalid(node, "sizes \(sizes) must have 4 values") }
+            guard sizes.count == rank else { throw invalid(node, "sizes \(sizes) must have \(rank) values") }
             outShape = sizes
         } else if let scales {
-            guard scales.count == 4 else { throw invalid(node, "scales \(scales) must have 4 values") }
-            outShape = (0..<4).map { Int((Float(s[$0]) * scales[$0]).rounded(.down)) }
+            guard scales.count == rank else { throw invalid(node, "scales \(scales) must have \(rank) values") }
+            outShape = (0..<rank).map { Int((Float(s[$0]) * scales[$0]).rounded(.down)) }
         } else {
             throw invalid(node, "needs constant scales or sizes")
         }
-        guard outShape[0] == s[0], outShape[1] == s[1] else {
-            throw invalid(node, "only the spatial axes may be resized (input \(s), output \(outShape))")
-        }
-        guard outShape[2] > 0, outShape[3] > 0 else { throw invalid(node, "output shape \(outShape) is empty") }
-        let linear = mode != "nearest"
-        guard ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"].contains(transform) else {
-            throw invalid(node, "coordinate_transformation_mode '\(transform)' is not supported (half_pixel, asymmetric, align_corners, pytorch_half_pixel)")
+        guard outShape.allSatisfy({ $0 > 0 }) else { throw invalid(node, "output shape \(outShape) is empty") }
+        guard ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric"].contains(transform) else {
+            throw invalid(node, "coordinate_transformation_mode '\(transform)' is not supported (half_pixel, asymmetric, align_corners, pytorch_half_pixel, half_pixel_symmetric)")
         }
         guard ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"].contains(nearestMode) else {
             throw invalid(node, "nearest_mode '\(nearestMode)' is not supported")
         }
+        // The 2-D kernel: NCHW, nearest or linear, spatial axes only. Everything else: one
+        // resampling step per resized axis.
+        if rank != 4 || mode == "cubic" || outShape[0] != s[0] || outShape[1] != s[1] || transform == "half_pixel_symmetric" {
+            let normalizedMode = mode == "bilinear" ? "linear" : mode
+            try planResizeSeparable(node, input: x, outShape: outShape, scales: scales, mode: normalizedMode,
+                                    transform: transform, nearestMode: nearestMode)
+            return
+        }
+        let linear = mode != "nearest"
         func axisTables(_ axis: Int) -> (i0: [Int], i1: [Int], w: [Float]) {
             let inExtent = s[axis], outExtent = outShape[axis]
             let scale = scales.map { $0[axis] } ?? Float(outExtent) / Float(inExtent)
@@ -683,29 +727,34 @@ struct Planner {
                 alpha: try a.float("alpha", default: 1), beta: try a.float("beta", default: 1))))
             return
         }
-        guard sx.count >= 2, sy.count >= 2 else { throw invalid(node, "MatMul of 1-D operands is not supported (\(sx), \(sy))") }
-        let m = sx[sx.count - 2], k = sx[sx.count - 1], n = sy[sy.count - 1]
-        guard sy[sy.count - 2] == k else { throw invalid(node, "inner dimensions differ: \(sx) and \(sy)") }
-        let batchX = Array(sx.dropLast(2)), batchY = Array(sy.dropLast(2))
-        let batchShape: [Int]
-        let bBatchStride: Int
-        if batchY.reduce(1, *) == 1 {
-            batchShape = batchX.count >= batchY.count ? batchX : batchY
-            bBatchStride = 0
-        } else if batchX == batchY {
-            batchShape = batchX
-            bBatchStride = k * n
-        } else {
-            throw invalid(node, "batch dimensions \(batchX) and \(batchY) must be equal, or B 2-D")
+        guard !sx.isEmpty, !sy.isEmpty else { throw invalid(node, "MatMul of scalars (\(sx), \(sy))") }
+        // 1-D operands: A [k] is [1, k], B [k] is [k, 1]; the added axis is dropped from the output.
+        let ax = sx.count == 1 ? [1] + sx : sx, by = sy.count == 1 ? sy + [1] : sy
+        let m = ax[ax.count - 2], k = ax[ax.count - 1], n = by[by.count - 1]
+        guard by[by.count - 2] == k else { throw invalid(node, "inner dimensions differ: \(sx) and \(sy)") }
+        let batchX = Array(ax.dropLast(2)), batchY = Array(by.dropLast(2))
+        guard let batchShape = ShapeRules.broadcast(batchX, batchY) else {
+            throw invalid(node, "batch dimensions \(batchX) and \(batchY) do not broadcast")
         }
-        guard batchX.reduce(1, *) == batchShape.reduce(1, *) else { throw invalid(node, "cannot broadcast A's batch \(batchX)") }
         let batch = batchShape.reduce(1, *)
+        var aOffsets: [Int]? = nil, bOffsets: [Int]? = nil
+        var aBatchStride = m * k, bBatchStride = k * n
+        if batchX != batchShape || batchY != batchShape {
+            let ax = ConstantFolding.broadcastIndices(batchX, to: batchShape), bx = ConstantFolding.broadcastIndices(batchY, to: batchShape)
+            aOffsets = ax.map { $0 * m * k }
+            bOffsets = bx.map { $0 * k * n }
+            if batchY.reduce(1, *) == 1 && batchX == batchShape { bOffsets = nil; aOffsets = nil; bBatchStride = 0 }
+            if batchX.reduce(1, *) == 1 && batchY == batchShape && aOffsets != nil { aOffsets = nil; bOffsets = nil; aBatchStride = 0 }
+        }
+        var outShape = batchShape
+        if sx.count > 1 { outShape.append(m) }
+        if sy.count > 1 { outShape.append(n) }
         let left = operand(x), right = operand(y)
-        let output = define(node, shape: batchShape + [m, n])
+        let output = define(node, shape: outShape)
         multiplyAdds += batch * m * n * k
         steps.append(.matmul(MatMulStep(
-            a: left, b: right, c: nil, output: output, batch: batch, m: m, k: k, n: n, aBatchStride: m * k,
+            a: left, b: right, c: nil, output: output, batch: batch, m: m, k: k, n: n, aBatchStride: aBatchStride,
             bBatchStride: bBatchStride, aRowStride: k, aDepthStride: 1, bDepthStride: n, bColumnStride: 1,
-            cRowStride: 0, cColumnStride: 0, alpha: 1, beta: 0)))
+            cRowStride: 0, cColumnStride: 0, alpha: 1, beta: 0, aOffsets: aOffsets, bOffsets: bOffsets)))
     }
 }

@@ -54,11 +54,15 @@ enum Winograd {
             && inputChannels >= 16 && outputChannels >= 32
     }
 
-    /// One image: `output = activation(bias + conv3×3(input))`.
+    /// One image: `output = activation(bias + conv3×3(input))`. Output channel planes are
+    /// `outputChannelStride` floats apart (default: one plane; 3-D convolutions write one depth
+    /// slice of each channel). `inputPlanes`, when given, holds each input channel's plane
+    /// (3-D convolutions: the depth slices a slice reads, without copying them).
     static func convolve(
         _ u: [PackedMatrix], input: UnsafePointer<Float>, inputChannels: Int, inputHeight: Int, inputWidth: Int,
         output: UnsafeMutablePointer<Float>, outputChannels: Int, outputHeight: Int, outputWidth: Int,
-        padTop: Int, padLeft: Int, bias: UnsafePointer<Float>?, activation: Activation, threads: Int
+        padTop: Int, padLeft: Int, bias: UnsafePointer<Float>?, activation: Activation, threads: Int,
+        outputChannelStride: Int? = nil, inputPlanes: UnsafePointer<UnsafePointer<Float>>? = nil
     ) {
         typealias V8 = SIMD8<Float>
         let tilesX = (outputWidth + 1) / 2, tilesY = (outputHeight + 1) / 2
@@ -94,7 +98,8 @@ enum Winograd {
                     }
                     transformInput(input, channels: inputChannels, height: inputHeight, width: inputWidth, padTop: padTop,
                                    padLeft: padLeft, firstTileRow: ty0, tileRows: bandRows, groupsX: groupsX,
-                                   rowBuffer: rowBuffer, rowLength: rowLength, into: transformed, columns: columns)
+                                   rowBuffer: rowBuffer, rowLength: rowLength, into: transformed, columns: columns,
+                                   planes: inputPlanes)
                     // The 16 products M_ξ = U_ξ · V_ξ.
                     for position in 0..<16 {
                         GEMM.multiply(u[position], input: transformed + position * vStride,
@@ -103,7 +108,7 @@ enum Winograd {
                     }
                     transformOutput(products, channels: outputChannels, columns: columns, firstTileRow: ty0, tileRows: bandRows,
                                     groupsX: groupsX, into: output, height: outputHeight, width: outputWidth, bias: bias,
-                                    activation: activation)
+                                    activation: activation, channelStride: outputChannelStride ?? outputHeight * outputWidth)
                 }
             }
         }
@@ -115,7 +120,7 @@ enum Winograd {
     static func transformInput(
         _ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, padTop: Int, padLeft: Int,
         firstTileRow: Int, tileRows: Int, groupsX: Int, rowBuffer: UnsafeMutablePointer<Float>, rowLength: Int,
-        into transformed: UnsafeMutablePointer<Float>, columns: Int
+        into transformed: UnsafeMutablePointer<Float>, columns: Int, planes: UnsafePointer<UnsafePointer<Float>>? = nil
     ) {
         typealias V8 = SIMD8<Float>
         let vStride = channels * columns
@@ -132,7 +137,7 @@ enum Winograd {
             UnsafeMutableRawPointer(target + position * vStride).storeBytes(of: value, as: V8.self)
         }
         for channel in 0..<channels {
-            let plane = input + channel * height * width
+            let plane = planes?[channel] ?? input + channel * height * width
             for tileRow in 0..<tileRows {
                 let y0 = (firstTileRow + tileRow) * 2 - padTop
                 // The 4 input rows of this tile row, zero outside the image.
@@ -168,13 +173,14 @@ enum Winograd {
     @inline(__always)
     static func transformOutput(
         _ products: UnsafePointer<Float>, channels: Int, columns: Int, firstTileRow: Int, tileRows: Int, groupsX: Int,
-        into output: UnsafeMutablePointer<Float>, height: Int, width: Int, bias: UnsafePointer<Float>?, activation: Activation
+        into output: UnsafeMutablePointer<Float>, height: Int, width: Int, bias: UnsafePointer<Float>?, activation: Activation,
+        channelStride: Int
     ) {
         typealias V8 = SIMD8<Float>
         let mStride = channels * columns
         let paddedTilesX = groupsX * 8
         for channel in 0..<channels {
-            let plane = output + channel * height * width
+            let plane = output + channel * channelStride
             let bias8 = V8(repeating: bias?[channel] ?? 0)
             for tileRow in 0..<tileRows {
                 let oy = (firstTileRow + tileRow) * 2

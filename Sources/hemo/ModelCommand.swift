@@ -6,7 +6,7 @@ import HemoInference
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Run, benchmark and describe ONNX models (float32, NCHW) on the CPU.",
+        abstract: "Run, benchmark and describe ONNX models (float32; NCW, NCHW or NCDHW) on the CPU.",
         subcommands: [ModelRun.self, ModelBench.self, ModelInfo.self]
     )
 }
@@ -21,7 +21,7 @@ struct ModelRun: ParsableCommand {
     @Argument(help: "The ONNX model file.")
     var model: String
 
-    @Option(help: "The input tensor: a little-endian float32 .npy in C order (e.g. N×C×H×W).")
+    @Option(help: "The input tensor: a little-endian float32 .npy in C order (e.g. N×C×H×W or N×C×D×H×W).")
     var input: String
 
     @Option(name: .customLong("input-name"), help: "The graph input to bind (default: the model's only input).")
@@ -68,7 +68,7 @@ struct ModelRun: ParsableCommand {
 struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time a model on a seeded random B×C×S×S input; print the median ms per slice and GFLOP/s."
+        abstract: "Time whole runs of a model on a .npy input (any rank) or a seeded random B×C×S×S (×S for 3-D models) input; print the median ms per run and per slice, GFLOP/s and memory."
     )
 
     @Argument(help: "The ONNX model file.")
@@ -83,16 +83,18 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Worker threads for the kernels.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Timed runs (the median is reported) after one warm-up run.")
+    @Option(help: "Timed runs (the median is reported, at least 5) after one warm-up run.")
     var runs: Int = 5
 
-    @Option(name: .customLong("input-npy"), help: "Use this .npy as input instead of a random one (its shape wins over --size/--batch).")
+    @Option(name: [.customLong("input"), .customLong("input-npy")],
+            help: "Use this .npy as input instead of a random one (its shape, of any rank, wins over --size/--batch).")
     var inputNpy: String?
 
     func validate() throws {
-        guard size >= 1, batch >= 1, threads >= 1, runs >= 1 else {
-            throw ValidationError("--size, --batch, --threads and --runs must be at least 1.")
+        guard size >= 1, batch >= 1, threads >= 1 else {
+            throw ValidationError("--size, --batch and --threads must be at least 1.")
         }
+        guard runs >= 5 else { throw ValidationError("--runs must be at least 5 (the median of 5 or more timed runs is reported).") }
     }
 
     func run() throws {
@@ -106,14 +108,16 @@ struct ModelBench: ParsableCommand {
             tensor = try NumPyFile.read(path: inputNpy)
         } else {
             var channels = 3
-            if let shape = info.shape, shape.count == 4, case .fixed(let fixed) = shape[1] { channels = fixed }
+            if let shape = info.shape, shape.count >= 3, case .fixed(let fixed) = shape[1] { channels = fixed }
+            let spatial = max(1, (info.shape?.count ?? 4) - 2)
+            let shape = [batch, channels] + [Int](repeating: size, count: spatial)
             var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-            let count = batch * channels * size * size
+            let count = shape.reduce(1, *)
             let data = (0..<count).map { _ -> Float in
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
             }
-            tensor = Tensor(shape: [batch, channels, size, size], data: data)
+            tensor = Tensor(shape: shape, data: data)
         }
         let slices = tensor.shape.first ?? 1
         let flops = 2.0 * Double(try onnx.multiplyAdds(inputShapes: [info.name: tensor.shape]))
@@ -169,15 +173,22 @@ extension ModelBench {
     }
 }
 
-/// `hemo model info`: inputs, outputs, operators and parameter count.
+/// `hemo model info`: inputs, outputs, operators, parameter count, and for one input shape the
+/// FLOPs and the planned activation memory.
 struct ModelInfo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
-        abstract: "List a model's inputs, outputs, operators (with node counts) and parameter count."
+        abstract: "List a model's inputs, outputs, operators (with node counts), parameter count, FLOPs and planned activation memory."
     )
 
     @Argument(help: "The ONNX model file.")
     var model: String
+
+    @Option(help: "Input shape for FLOPs and memory, e.g. 1,3,256,256 (default: the declared shape with symbolic batch 1).")
+    var shape: String?
+
+    @Option(help: "Take the input shape from this .npy instead.")
+    var input: String?
 
     func run() throws {
         let onnx = try ONNXModel(path: model)
@@ -190,5 +201,39 @@ struct ModelInfo: ParsableCommand {
         print("operators:")
         for (op, count) in onnx.operatorCounts.sorted(by: { $0.key < $1.key }) { print("  \(op) ×\(count)") }
         print("parameters: \(onnx.parameterCount)")
+        guard onnx.inputs.count == 1, let info = onnx.inputs.first else {
+            print("flops: (models with one input only)")
+            return
+        }
+        var dims: [Int]? = nil
+        if let input {
+            dims = try NumPyFile.read(path: input).shape
+        } else if let shape {
+            let parts = shape.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+                throw ValidationError("--shape must be positive integers separated by commas, e.g. 1,3,256,256.")
+            }
+            dims = parts.map { $0! }
+        } else if let declared = info.shape {
+            var resolved: [Int] = []
+            for (axis, dimension) in declared.enumerated() {
+                switch dimension {
+                case .fixed(let extent): resolved.append(extent)
+                case .symbolic: if axis == 0 { resolved.append(1) }
+                }
+            }
+            if resolved.count == declared.count { dims = resolved }
+        }
+        guard let dims else {
+            print("flops: the input has symbolic spatial extents; give --shape or --input")
+            return
+        }
+        let shapes = [info.name: dims]
+        let multiplyAdds = try onnx.multiplyAdds(inputShapes: shapes)
+        let arena = try onnx.activationBytes(inputShapes: shapes)
+        print("input shape: \(dims)")
+        print(String(format: "flops: %.3f GFLOP per run (%d multiply-adds of convolutions and matrix products, ×2)",
+                     2 * Double(multiplyAdds) / 1e9, multiplyAdds))
+        print(String(format: "activation memory: %.1f MB planned (one arena, by liveness)", Double(arena) / 1_048_576))
     }
 }

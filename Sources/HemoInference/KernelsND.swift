@@ -1,0 +1,437 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Kernels of the N-D steps (see PlannerOps.swift). Each output element is computed by one task
+/// in a fixed order, so results do not depend on the thread count.
+extension StepExecutor {
+    /// Splits `count` items into tasks of about `grain` work units (`cost` per item).
+    @inline(__always)
+    func chunked(_ count: Int, cost: Int, grain: Int = 1 << 14, _ body: (Range<Int>) -> Void) {
+        let perTask = max(1, grain / max(cost, 1))
+        let tasks = (count + perTask - 1) / perTask
+        parallelFor(tasks, threads: tasks >= 2 ? threads : 1) { task in
+            body((task * perTask)..<min(count, (task + 1) * perTask))
+        }
+    }
+
+    // MARK: 3-D convolution
+
+    func convolution3D(_ s: Convolution3DStep) {
+        let conv = s.convolution
+        if case .winograd(let matrices) = conv.weights { return winograd3D(s, matrices) }
+        guard case .gemm(let matrices) = conv.weights else { return }
+        let input = UnsafePointer(pointer(s.input)), output = pointer(s.output)
+        let inPlane = s.inputExtents.reduce(1, *), outPlane = s.outputExtents.reduce(1, *)
+        let inputPerGroup = conv.inputChannels / conv.groups, outputPerGroup = conv.outputChannels / conv.groups
+        let kd = conv.kernelDepth, kh = conv.kernelHeight, kw = conv.kernelWidth
+        let area = kd * kh * kw
+        let bias = conv.bias.map { UnsafePointer($0.pointer) }
+        let (id, ih, iw) = (s.inputExtents[0], s.inputExtents[1], s.inputExtents[2])
+        let (od, oh, ow) = (s.outputExtents[0], s.outputExtents[1], s.outputExtents[2])
+        if conv.transposed {
+            ScratchPool.shared.with(count: outputPerGroup * area * inPlane) { columns in
+                for image in 0..<s.batch {
+                    for group in 0..<conv.groups {
+                        GEMM.multiply(matrices[group], input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
+                                      geometry: .matrix(rows: inputPerGroup, columns: inPlane), output: columns, bias: nil,
+                                      activation: .identity, threads: threads)
+                        let outBase = output + (image * conv.outputChannels + group * outputPerGroup) * outPlane
+                        parallelFor(outputPerGroup, threads: threads) { channel in
+                            let plane = outBase + channel * outPlane
+                            plane.update(repeating: bias.map { $0[group * outputPerGroup + channel] } ?? 0, count: outPlane)
+                            for dz in 0..<kd { for dy in 0..<kh { for dx in 0..<kw {
+                                let source = columns + (channel * area + (dz * kh + dy) * kw + dx) * inPlane
+                                for iz in 0..<id {
+                                    let oz = iz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
+                                    if oz < 0 || oz >= od { continue }
+                                    for iy in 0..<ih {
+                                        let oy = iy * s.strides[1] - s.pads[1] + dy * s.dilations[1]
+                                        if oy < 0 || oy >= oh { continue }
+                                        let row = plane + (oz * oh + oy) * ow
+                                        let sourceRow = source + (iz * ih + iy) * iw
+                                        let xOffset = dx * s.dilations[2] - s.pads[2]
+                                        for ix in 0..<iw {
+                                            let ox = ix * s.strides[2] + xOffset
+                                            if ox >= 0 && ox < ow { row[ox] += sourceRow[ix] }
+                                        }
+                                    }
+                                }
+                            } } }
+                            conv.activation.apply(plane, count: outPlane)
+                        }
+                    }
+                }
+            }
+            return
+        }
+        let pointwise = area == 1 && s.strides == [1, 1, 1] && s.pads == [0, 0, 0] && s.inputExtents == s.outputExtents
+        // Each output depth slice is a 2-D convolution over a slab holding, for every input
+        // channel, the kd input slices it reads (channel-major, then depth tap: the weights'
+        // own K order), zero-padded in height and width. The packed GEMM then reads B in place
+        // from the slab, as for padded 2-D convolutions.
+        let slabHeight = (oh - 1) * s.strides[1] + (kh - 1) * s.dilations[1] + 1
+        let slabWidth = (ow - 1) * s.strides[2] + (kw - 1) * s.dilations[2] + 1
+        let slabPlane = slabHeight * slabWidth
+        let slabChannels = inputPerGroup * kd
+        ScratchPool.shared.with(count: pointwise ? 1 : slabChannels * slabPlane) { slab in
+            for image in 0..<s.batch {
+                for group in 0..<conv.groups {
+                    let source = input + (image * conv.inputChannels + group * inputPerGroup) * inPlane
+                    let destination = output + (image * conv.outputChannels + group * outputPerGroup) * outPlane
+                    let groupBias = bias.map { $0 + group * outputPerGroup }
+                    if pointwise {
+                        GEMM.multiply(matrices[group], input: source, geometry: .matrix(rows: inputPerGroup, columns: inPlane),
+                                      output: destination, bias: groupBias, activation: conv.activation, threads: threads)
+                        continue
+                    }
+                    for oz in 0..<od {
+                        parallelFor(slabChannels, threads: threads) { index in
+                            let channel = index / kd, dz = index % kd
+                            let iz = oz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
+                            let plane = slab + index * slabPlane
+                            guard iz >= 0 && iz < id else {
+                                plane.update(repeating: 0, count: slabPlane)
+                                return
+                            }
+                            let sourcePlane = source + channel * inPlane + iz * ih * iw
+                            let first = max(0, s.pads[2]), sourceStart = max(0, -s.pads[2])
+                            let count = min(iw - sourceStart, slabWidth - first)
+                            for y in 0..<slabHeight {
+                                let row = plane + y * slabWidth
+                                let iy = y - s.pads[1]
+                                if iy < 0 || iy >= ih || count <= 0 {
+                                    row.update(repeating: 0, count: slabWidth)
+                                    continue
+                                }
+                                if first > 0 { row.update(repeating: 0, count: first) }
+                                (row + first).update(from: sourcePlane + iy * iw + sourceStart, count: count)
+                                if first + count < slabWidth { (row + first + count).update(repeating: 0, count: slabWidth - first - count) }
+                            }
+                        }
+                        let geometry = Im2ColGeometry(
+                            channels: slabChannels, inputHeight: slabHeight, inputWidth: slabWidth, kernelHeight: kh, kernelWidth: kw,
+                            strideHeight: s.strides[1], strideWidth: s.strides[2], padTop: 0, padLeft: 0,
+                            dilationHeight: s.dilations[1], dilationWidth: s.dilations[2], outputHeight: oh, outputWidth: ow)
+                        GEMM.multiply(matrices[group], input: slab, geometry: geometry, output: destination + oz * oh * ow,
+                                      outputRowStride: outPlane, bias: groupBias, activation: conv.activation, threads: threads)
+                    }
+                }
+            }
+        }
+    }
+
+    /// 3×3 in-plane, stride 1 in height and width, one group: per output depth slice, Winograd
+    /// over a slab of the kd input slices of every channel (zero where outside the volume).
+    func winograd3D(_ s: Convolution3DStep, _ matrices: [PackedMatrix]) {
+        let conv = s.convolution
+        let input = UnsafePointer(pointer(s.input)), output = pointer(s.output)
+        let inPlane = s.inputExtents.reduce(1, *), outPlane = s.outputExtents.reduce(1, *)
+        let kd = conv.kernelDepth
+        let (id, ih, iw) = (s.inputExtents[0], s.inputExtents[1], s.inputExtents[2])
+        let (od, oh, ow) = (s.outputExtents[0], s.outputExtents[1], s.outputExtents[2])
+        let slice = ih * iw
+        let bias = conv.bias.map { UnsafePointer($0.pointer) }
+        // The kd input slices of every channel, read in place; a zero plane outside the volume.
+        let zeros = [Float](repeating: 0, count: slice)
+        var planes = [UnsafePointer<Float>](repeating: input, count: conv.inputChannels * kd)
+        zeros.withUnsafeBufferPointer { zero in
+            for image in 0..<s.batch {
+                let source = input + image * conv.inputChannels * inPlane
+                let destination = output + image * conv.outputChannels * outPlane
+                for oz in 0..<od {
+                    for index in planes.indices {
+                        let channel = index / kd, dz = index % kd
+                        let iz = oz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
+                        planes[index] = iz < 0 || iz >= id ? zero.baseAddress! : source + channel * inPlane + iz * slice
+                    }
+                    planes.withUnsafeBufferPointer { table in
+                        Winograd.convolve(
+                            matrices, input: source, inputChannels: conv.inputChannels * kd, inputHeight: ih, inputWidth: iw,
+                            output: destination + oz * oh * ow, outputChannels: conv.outputChannels, outputHeight: oh,
+                            outputWidth: ow, padTop: s.pads[1], padLeft: s.pads[2], bias: bias, activation: conv.activation,
+                            threads: threads, outputChannelStride: outPlane, inputPlanes: table.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Pooling
+
+    func poolND(_ s: PoolNDStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        let inPlane = s.inputExtents.reduce(1, *), outPlane = s.outputExtents.reduce(1, *)
+        let (id, ih, iw) = (s.inputExtents[0], s.inputExtents[1], s.inputExtents[2])
+        let (od, oh, ow) = (s.outputExtents[0], s.outputExtents[1], s.outputExtents[2])
+        parallelFor(s.planes, threads: threads) { plane in
+            let input = source + plane * inPlane, output = destination + plane * outPlane
+            for oz in 0..<od { for oy in 0..<oh { for ox in 0..<ow {
+                let z0 = oz * s.strides[0] - s.padBegin[0], y0 = oy * s.strides[1] - s.padBegin[1], x0 = ox * s.strides[2] - s.padBegin[2]
+                var largest = -Float.infinity, sum: Float = 0, count = 0
+                for kz in 0..<s.kernel[0] {
+                    let iz = z0 + kz * s.dilations[0]
+                    if iz < 0 || iz >= id { continue }
+                    for ky in 0..<s.kernel[1] {
+                        let iy = y0 + ky * s.dilations[1]
+                        if iy < 0 || iy >= ih { continue }
+                        for kx in 0..<s.kernel[2] {
+                            let ix = x0 + kx * s.dilations[2]
+                            if ix < 0 || ix >= iw { continue }
+                            let value = input[(iz * ih + iy) * iw + ix]
+                            largest = max(largest, value)
+                            sum += value
+                            count += 1
+                        }
+                    }
+                }
+                let index = (oz * oh + oy) * ow + ox
+                if s.kind == .max {
+                    output[index] = largest
+                } else {
+                    var divisor = count
+                    if s.countIncludePad {
+                        divisor = 1
+                        for (axis, start) in [z0, y0, x0].enumerated() {
+                            let end = min(start + (s.kernel[axis] - 1) * s.dilations[axis] + 1, s.inputExtents[axis] + s.padEnd[axis])
+                            divisor *= end - start
+                        }
+                    }
+                    output[index] = sum / Float(max(divisor, 1))
+                }
+            } } }
+        }
+    }
+
+    // MARK: Unary
+
+    func unary(_ s: UnaryStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        chunked(s.count, cost: 1) { range in
+            switch s.kind {
+            case .exp: for i in range { destination[i] = expf(source[i]) }
+            case .log: for i in range { destination[i] = logf(source[i]) }
+            case .sqrt: for i in range { destination[i] = source[i].squareRoot() }
+            case .reciprocal: for i in range { destination[i] = 1 / source[i] }
+            case .neg: for i in range { destination[i] = -source[i] }
+            case .abs: for i in range { destination[i] = Swift.abs(source[i]) }
+            case .erf: for i in range { destination[i] = erff(source[i]) }
+            case .gelu: for i in range { let x = source[i]; destination[i] = 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
+            case .geluTanh:
+                for i in range {
+                    let x = source[i]
+                    destination[i] = 0.5 * x * (1 + tanhf(0.79788456080286536 * (x + 0.044715 * x * x * x)))
+                }
+            case .softplus: for i in range { destination[i] = Self.softplus(source[i]) }
+            case .mish: for i in range { let x = source[i]; destination[i] = x * tanhf(Self.softplus(x)) }
+            case .not: for i in range { destination[i] = source[i] == 0 ? 1 : 0 }
+            case .floor: for i in range { destination[i] = source[i].rounded(.down) }
+            case .ceil: for i in range { destination[i] = source[i].rounded(.up) }
+            case .round: for i in range { destination[i] = source[i].rounded(.toNearestOrEven) }
+            case .sign: for i in range { let x = source[i]; destination[i] = x > 0 ? 1 : (x < 0 ? -1 : 0) }
+            case .elu(let alpha): for i in range { let x = source[i]; destination[i] = x >= 0 ? x : alpha * (expf(x) - 1) }
+            case .selu(let alpha, let gamma):
+                for i in range { let x = source[i]; destination[i] = gamma * (x > 0 ? x : alpha * (expf(x) - 1)) }
+            case .softsign: for i in range { let x = source[i]; destination[i] = x / (1 + Swift.abs(x)) }
+            case .sin: for i in range { destination[i] = sinf(source[i]) }
+            case .cos: for i in range { destination[i] = cosf(source[i]) }
+            case .truncate: for i in range { destination[i] = source[i].rounded(.towardZero) }
+            case .isNonZero: for i in range { destination[i] = source[i] != 0 ? 1 : 0 }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func softplus(_ x: Float) -> Float { x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)) }
+
+    // MARK: Where
+
+    func select(_ s: BinaryStep, condition: Operand) {
+        let c = UnsafePointer(pointer(condition)), a = UnsafePointer(pointer(s.a)), b = UnsafePointer(pointer(s.b))
+        let out = pointer(s.output)
+        let rank = s.shape.count
+        let inner = s.shape[rank - 1], outer = s.shape.dropLast().reduce(1, *)
+        chunked(outer, cost: inner) { rows in
+            for row in rows {
+                var rest = row, oc = 0, oa = 0, ob = 0
+                for axis in stride(from: rank - 2, through: 0, by: -1) {
+                    let index = rest % s.shape[axis]
+                    rest /= s.shape[axis]
+                    oc += index * s.conditionStrides[axis]
+                    oa += index * s.aStrides[axis]
+                    ob += index * s.bStrides[axis]
+                }
+                let (sc, sa, sb) = (s.conditionStrides[rank - 1], s.aStrides[rank - 1], s.bStrides[rank - 1])
+                for i in 0..<inner {
+                    out[row * inner + i] = c[oc + i * sc] != 0 ? a[oa + i * sa] : b[ob + i * sb]
+                }
+            }
+        }
+    }
+
+    // MARK: Reductions and normalisation
+
+    func reduce(_ s: ReduceStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        let count = s.keptShape.reduce(1, *)
+        let offsets = s.reducedOffsets
+        let reduced = offsets.count
+        chunked(count, cost: reduced) { range in
+            offsets.withUnsafeBufferPointer { offsets in
+                for index in range {
+                    var rest = index, base = 0
+                    for axis in stride(from: s.keptShape.count - 1, through: 0, by: -1) {
+                        base += (rest % s.keptShape[axis]) * s.keptStrides[axis]
+                        rest /= s.keptShape[axis]
+                    }
+                    let x = source + base
+                    var result: Float
+                    switch s.kind {
+                    case .max:
+                        result = -.infinity
+                        for o in offsets { result = Swift.max(result, x[o]) }
+                    case .min:
+                        result = .infinity
+                        for o in offsets { result = Swift.min(result, x[o]) }
+                    case .prod:
+                        var p: Double = 1
+                        for o in offsets { p *= Double(x[o]) }
+                        result = Float(p)
+                    case .logSumExp:
+                        var largest = -Float.infinity
+                        for o in offsets { largest = Swift.max(largest, x[o]) }
+                        var sum: Double = 0
+                        for o in offsets { sum += Double(expf(x[o] - largest)) }
+                        result = largest + Float(naturalLog(sum))
+                    default:
+                        var sum: Double = 0
+                        switch s.kind {
+                        case .l1: for o in offsets { sum += Double(Swift.abs(x[o])) }
+                        case .l2, .sumSquare: for o in offsets { let v = Double(x[o]); sum += v * v }
+                        default: for o in offsets { sum += Double(x[o]) }
+                        }
+                        switch s.kind {
+                        case .mean: result = Float(sum / Double(Swift.max(reduced, 1)))
+                        case .l2: result = Float(sum.squareRoot())
+                        default: result = Float(sum)
+                        }
+                    }
+                    destination[index] = result
+                }
+            }
+        }
+    }
+
+    func normalize(_ s: NormalizeStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        chunked(s.rows, cost: s.extent) { rows in
+            s.scale.withUnsafeBufferPointer { scale in
+                s.bias.withUnsafeBufferPointer { bias in
+                    for row in rows {
+                        let x = source + row * s.extent, y = destination + row * s.extent
+                        var sum: Double = 0
+                        for e in 0..<s.extent { sum += Double(x[e]) }
+                        let mean = sum / Double(Swift.max(s.extent, 1))
+                        var squares: Double = 0
+                        for e in 0..<s.extent { let d = Double(x[e]) - mean; squares += d * d }
+                        let variance = squares / Double(Swift.max(s.extent, 1))
+                        let inverse = Float(1 / (variance + Double(s.epsilon)).squareRoot())
+                        let m = Float(mean)
+                        let first = (row % s.rowPeriod) * s.extent
+                        if s.block == s.extent {
+                            let index = first / s.block
+                            let factor = inverse * scale[index], shift = bias[index] - m * factor
+                            for e in 0..<s.extent { y[e] = x[e] * factor + shift }
+                        } else {
+                            for e in 0..<s.extent {
+                                let index = (first + e) / s.block
+                                y[e] = (x[e] - m) * inverse * scale[index] + bias[index]
+                            }
+                        }
+                        s.activation.apply(y, count: s.extent)
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Pad, resample, Einsum
+
+    func pad(_ s: PadStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        let rank = s.outputShape.count
+        if rank == 0 { destination[0] = source[0]; return }
+        let inner = s.outputShape[rank - 1], outer = s.outputShape.dropLast().reduce(1, *)
+        let innerSources = s.sources[rank - 1], innerStride = s.inputStrides[rank - 1]
+        chunked(outer, cost: inner) { rows in
+            for row in rows {
+                var rest = row, base = 0, outside = false
+                for axis in stride(from: rank - 2, through: 0, by: -1) {
+                    let index = rest % s.outputShape[axis]
+                    rest /= s.outputShape[axis]
+                    let from = s.sources[axis][index]
+                    if from < 0 { outside = true } else { base += from * s.inputStrides[axis] }
+                }
+                let target = destination + row * inner
+                if outside {
+                    target.update(repeating: s.value, count: inner)
+                    continue
+                }
+                for i in 0..<inner {
+                    let from = innerSources[i]
+                    target[i] = from < 0 ? s.value : source[base + from * innerStride]
+                }
+            }
+        }
+    }
+
+    func resample(_ s: ResampleStep) {
+        let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
+        chunked(s.outer * s.outExtent, cost: s.inner * s.taps) { range in
+            for task in range {
+                let o = task / s.outExtent, index = task % s.outExtent
+                let target = destination + task * s.inner
+                let base = source + o * s.inExtent * s.inner
+                let first = index * s.taps
+                let row0 = base + s.indices[first] * s.inner, w0 = s.weights[first]
+                for i in 0..<s.inner { target[i] = w0 * row0[i] }
+                for t in 1..<max(s.taps, 1) {
+                    let row = base + s.indices[first + t] * s.inner, w = s.weights[first + t]
+                    for i in 0..<s.inner { target[i] += w * row[i] }
+                }
+            }
+        }
+    }
+
+    func einsum(_ s: EinsumStep) {
+        let inputs = s.inputs.map { UnsafePointer(pointer($0)) }
+        let destination = pointer(s.output)
+        let count = s.outputShape.reduce(1, *), contracted = s.contractedShape.reduce(1, *)
+        func offset(_ flat: Int, _ shape: [Int], _ strides: [Int]) -> Int {
+            var rest = flat, result = 0
+            for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+                result += (rest % shape[axis]) * strides[axis]
+                rest /= shape[axis]
+            }
+            return result
+        }
+        chunked(count, cost: contracted * inputs.count) { range in
+            for index in range {
+                let bases = inputs.indices.map { offset(index, s.outputShape, s.outputStrides[$0]) }
+                var sum: Float = 0
+                for c in 0..<contracted {
+                    var product: Float = 1
+                    for i in inputs.indices { product *= inputs[i][bases[i] + offset(c, s.contractedShape, s.contractedStrides[i])] }
+                    sum += product
+                }
+                destination[index] = sum
+            }
+        }
+    }
+}
+
+/// The natural logarithm of a Double.
+@inline(__always)
+func naturalLog(_ x: Double) -> Double { log(x) }
