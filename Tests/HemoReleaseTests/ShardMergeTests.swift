@@ -111,6 +111,31 @@ func shardCohort(tag: String = UUID().uuidString) throws -> (TinyCohort, Cohort)
         #expect(paths.map(releaseTree) == before)
     }
 
+    /// /dev/shm when it is another file system than the temporary folder (a tmpfs, as on Linux).
+    static var otherFilesystem: String? {
+        var a = stat(), b = stat()
+        guard stat("/dev/shm", &a) == 0, stat(NSTemporaryDirectory(), &b) == 0, a.st_dev != b.st_dev,
+              access("/dev/shm", W_OK) == 0 else { return nil }
+        return "/dev/shm"
+    }
+
+    @Test(.enabled(if: ShardMergeTests.otherFilesystem != nil, "needs /dev/shm on another file system"))
+    func aPartOnAnotherFilesystemIsCopiedAndKept() throws {
+        let (c, cohort) = try shardCohort()
+        let builder = ReleaseBuilder(options: ReleaseOptions(), threads: 2, force: false)
+        let whole = try builder.build(cohort: cohort, destination: c.release("whole"))
+        let far = ShardMergeTests.otherFilesystem! + "/hemo-part-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: far) }
+        _ = try builder.build(cohort: cohort.restricted(to: ReleasePart(1, of: 2)!), destination: far)
+        _ = try builder.build(cohort: cohort.restricted(to: ReleasePart(2, of: 2)!), destination: c.release("near"))
+        let farBefore = releaseTree(far)
+        let merged = try ReleaseMerger().merge(parts: [far, c.release("near")], destination: c.release("merged"))
+        #expect(merged.manifest == whole.manifest)
+        #expect(merged.copied > 0 && merged.moved > 0, "\(merged.copied) copied, \(merged.moved) moved")
+        #expect(releaseTree(far) == farBefore, "the part on the other file system must stay whole")
+        #expect(!FileManager.default.fileExists(atPath: c.release("near")), "the moved part is spent")
+    }
+
     @Test func aShardResumesFromItsJournal() throws {
         let (c, cohort) = try shardCohort()
         let part = cohort.restricted(to: ReleasePart(1, of: 2)!)
