@@ -224,6 +224,25 @@ func shardCohort(tag: String = UUID().uuidString) throws -> (TinyCohort, Cohort)
         #expect(refusal([three[0], three[1], c.release("nothing")], c).contains("no such folder"))
     }
 
+    @Test func aMergeThatFailsHalfwayPutsEveryMovedFileBack() throws {
+        let (c, cohort) = try shardCohort()
+        let three = try parts(c, cohort, n: 3)
+        // Part 2 (given last; part 3 of this cohort is empty) lost a file its manifest lists: the merge
+        // fails after moving the other parts' files and some of its own.
+        let order = [three[0], three[2], three[1]]
+        let last = three[1]
+        let journal = try String(contentsOfFile: last + "/journal.jsonl", encoding: .utf8)
+        let entry = try #require(journal.split(separator: "\n").last { $0.contains("\"record\":") })
+        let id = try JSONDecoder().decode(JournalEntry.self, from: Data(entry.utf8)).caseName
+        try FileManager.default.removeItem(atPath: last + "/masks3d/\(id).nii.gz")
+        let before = order.map(releaseTree)
+        #expect(throws: ReleaseError.self) { try ReleaseMerger().merge(parts: order, destination: c.release("merged")) }
+        #expect(order.map(releaseTree) == before, "moved files were not put back")
+        #expect(!FileManager.default.fileExists(atPath: c.release("merged")))
+        let staging = (c.release("merged") as NSString).deletingLastPathComponent + "/." + (c.release("merged") as NSString).lastPathComponent + ".staging"
+        #expect(!FileManager.default.fileExists(atPath: staging), "the staging folder was left behind")
+    }
+
     @Test func mergeRefusesOptionMismatchesOverlapsAndUnfinishedParts() throws {
         let (c, cohort) = try shardCohort()
         let three = try parts(c, cohort, n: 3)
