@@ -7,7 +7,8 @@ usage() {
     cat <<'USAGE'
 Usage: scripts/setup.sh [--release|--debug]
 
-Installs Debian's libnifti-dev, libzmq3-dev, liblz4-dev, zlib1g-dev, libpng-dev and libopenjp2-7-dev when they are
+Installs Debian's libnifti-dev, libzmq3-dev, liblz4-dev, zlib1g-dev, libdeflate-dev, libpng-dev
+and libopenjp2-7-dev when they are
 missing (apt-get, as root or through sudo), then builds `hemo` with SwiftPM.
 Prints the path of the built binary on its last line.
 USAGE
