@@ -225,15 +225,50 @@ def quirk12(out, a):
     write_series(out, 12, 2, cols=a.cols, rows=a.rows, n=6, quirk12=True, signed=False)
 
 
+def dcmcjpeg(folder, *flags):
+    """Re-encodes every file under `folder` with DCMTK's dcmcjpeg (JPEG lossless forms)."""
+    import subprocess
+    for root, _, names in os.walk(folder):
+        for n in names:
+            f = os.path.join(root, n)
+            subprocess.run(["dcmcjpeg", *flags, f, f + ".tmp"], check=True)
+            os.replace(f + ".tmp", f)
+
+
+@study
+def jpeg_lossless(out, a):
+    # Process 14, selection value 1 (1.2.840.10008.1.2.4.70), by DCMTK (apt-get install dcmtk).
+    write_series(out, 17, 2, cols=a.cols, rows=a.rows, n=6)
+    dcmcjpeg(out, "+e1")
+
+
+@study
+def jpeg_lossless_sv6(out, a):
+    # Process 14 with predictor 6 (1.2.840.10008.1.2.4.57), by DCMTK.
+    write_series(out, 18, 2, cols=a.cols, rows=a.rows, n=6)
+    dcmcjpeg(out, "+el", "+sv", "6")
+
+
+@study
+def bench(out, a):
+    write_series(out, 20, 2, cols=a.cols, rows=a.rows, n=a.slices, shuffle=False)
+
+
+@study
+def bench_j2k(out, a):
+    write_series(out, 21, 2, cols=a.cols, rows=a.rows, n=a.slices, syntax=JPEG2000Lossless, shuffle=False)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--size", default="40x32")
     ap.add_argument("--only", default="")
+    ap.add_argument("--slices", type=int, default=300, help="slices of the bench studies")
     a = ap.parse_args()
     a.cols, a.rows = map(int, a.size.split("x"))
     for name, fn in STUDIES.items():
-        if a.only and name not in a.only.split(","):
+        if (a.only and name not in a.only.split(",")) or (not a.only and name.startswith("bench")):
             continue
         fn(os.path.join(a.out, name), a)
         print(name)

@@ -94,7 +94,13 @@ public enum PixelDecoder {
                 // The codestream's signedness wins over Pixel Representation (a known mismatch in
                 // files from some encoders); values are kept as decoded.
                 return img.samples
-            case .jpegLossless, .jpegLossy, .jpegLS:
+            case .jpegLossless:
+                do {
+                    return finish(try LosslessJPEG.decode(stream, format: f), format: f)
+                } catch let e as LosslessJPEG.Failure {
+                    throw DICOMError(path: ds.path, reason: "JPEG lossless pixel data cannot be decoded: \(e.reason)")
+                } catch { throw DICOMError(path: ds.path, reason: "JPEG lossless pixel data cannot be decoded: \(error)") }
+            case .jpegLossy, .jpegLS:
                 guard let codec = PixelCodecs.decoder(for: c) else {
                     throw DICOMError(path: ds.path, reason: "\(c.rawValue) pixel data: no decoder for this transfer syntax in this build")
                 }

@@ -29,7 +29,7 @@ func compareWithDcm2niix(_ name: String, reference: String? = nil, expected: (Fl
 }
 
 @Suite struct DICOMAgainstDcm2niix {
-    @Test(arguments: ["axial", "oblique", "flipped", "implicit", "bigendian", "rle", "jpeg2000", "unsigned_slope", "multiseries"])
+    @Test(arguments: ["axial", "oblique", "flipped", "implicit", "bigendian", "rle", "jpeg2000", "jpeg_lossless", "jpeg_lossless_sv6", "unsigned_slope", "multiseries"])
     func volumeAndAffineEqualDcm2niix(_ name: String) throws {
         try compareWithDcm2niix(name)
     }

@@ -2,7 +2,7 @@
 # System test: DICOM studies read by `hemo convert STUDY OUT.nii.gz` against Debian's dcm2niix
 # (voxels equal after rescaling, affines within 1e-4 mm, read with nibabel): pydicom's CT_small.dcm
 # (uncompressed, JPEG 2000 lossless and lossy) and every synthetic study of
-# scripts/make-dicom-fixtures.py at 128x96 (transfer syntaxes incl. JPEG 2000,
+# scripts/make-dicom-fixtures.py at 128x96 (transfer syntaxes incl. JPEG 2000 and JPEG lossless,
 # oblique, flipped, multi-series, padding, 12-bit quirk); gantry-tilted and unevenly spaced studies
 # against a pydicom reference built from the files' own positions. No network needed.
 set -euo pipefail
@@ -13,11 +13,11 @@ fi
 HEMO="${HEMO:-$(cd "$(dirname "$0")/../.." && pwd)/.build/debug/hemo}"
 [[ -x "$HEMO" ]] || { echo "FAIL: no hemo binary at $HEMO (build it, or set HEMO)"; exit 1; }
 scripts="$(cd "$(dirname "$0")/.." && pwd)"
-if ! command -v dcm2niix > /dev/null; then
+if ! command -v dcm2niix > /dev/null || ! command -v dcmcjpeg > /dev/null; then
     if [[ $(id -u) -eq 0 ]]; then
-        apt-get install -y dcm2niix > /dev/null 2>&1 || { apt-get update > /dev/null && apt-get install -y dcm2niix > /dev/null; }
+        apt-get install -y dcm2niix dcmtk > /dev/null 2>&1 || { apt-get update > /dev/null && apt-get install -y dcm2niix dcmtk > /dev/null; }
     else
-        echo "SKIP: dcm2niix is not installed and this is not root"; exit 0
+        echo "SKIP: dcm2niix or dcmtk (dcmcjpeg, which makes the JPEG lossless studies) is not installed and this is not root"; exit 0
     fi
 fi
 python3 -c "import pydicom, nibabel, numpy" 2>/dev/null || pip install -q pydicom nibabel numpy

@@ -48,5 +48,6 @@ if grep -rl -e 'Fixture' -e 'Jane' -e 'PID-4711' -e '19610203' b1 b2 b3 i1 i2; t
 fi
 mkdir -p conv && "$HEMO" convert cohort/Fixture_Jane_tilted conv/tilted.nii.gz 2> convert.err
 "$HEMO" inspect conv/tilted.nii.gz > /dev/null || { echo "FAIL: hemo convert output is unreadable"; exit 1; }
-"$HEMO" bench dicom-fuzz --count 100000 --seed 61 $(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries -type f | sort) | tee fuzz.out
+mapfile -t seeds < <(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries -type f | sort)
+"$HEMO" bench dicom-fuzz --count 100000 --seed 61 "${seeds[@]}" | tee fuzz.out
 echo "ok: DICOM cohort through build, run (shared, inline), infer and run --infer with equal manifests; verify passes; one hostile exam failed alone; no identifiers; 100,000 fuzzed files"

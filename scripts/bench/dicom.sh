@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# DICOM read benchmark: hemo against Debian's dcm2niix on the same 300-slice 512×512 CT series,
+# synthesised as real DICOM by scripts/make-dicom-fixtures.py (uncompressed explicit VR little
+# endian, and JPEG 2000 lossless), same run, interleaved.
+#
+#   scripts/bench/dicom.sh [RUNS]        (default 5; needs python3 with pydicom, pylibjpeg-openjpeg; dcm2niix)
+#
+# Measured, wall clock of the whole process:
+#   ours:     hemo bench dicom-read STUDY --repeat 1   (parse, sort, decode, rescale to a float32 HU volume)
+#   dcm2niix: dcm2niix -z n -b n -o OUT STUDY          (read and write an uncompressed NIfTI)
+# plus hemo's in-process read time. Prints medians and ours/dcm2niix ratios.
+set -euo pipefail
+RUNS=${1:-5}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=${DICOM_BENCH_DIR:-/tmp/hemo-dicom-bench}
+mkdir -p "$WORK"
+command -v dcm2niix >/dev/null || { echo "install dcm2niix: apt-get install -y dcm2niix" >&2; exit 1; }
+python3 -c "import openjpeg" 2>/dev/null || pip install -q pylibjpeg pylibjpeg-openjpeg
+(cd "$ROOT" && swift build -c release --product hemo 2>&1 | grep -v "prohibited flag" | tail -1)
+HEMO="$ROOT/.build/release/hemo"
+[ -d "$WORK/studies/bench_j2k" ] || python3 "$ROOT/scripts/make-dicom-fixtures.py" "$WORK/studies" --size 512x512 --only bench,bench_j2k > /dev/null
+
+wall() { # command... -> seconds
+    local t0 t1
+    t0=$(date +%s.%N); "$@" > "$WORK/last.out" 2>&1; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+}
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+for study in bench bench_j2k; do
+    : > "$WORK/$study.ours"; : > "$WORK/$study.peer"; : > "$WORK/$study.inproc"
+    for _ in $(seq "$RUNS"); do
+        rm -rf "$WORK/out"; mkdir -p "$WORK/out"
+        wall dcm2niix -z n -b n -o "$WORK/out" "$WORK/studies/$study" >> "$WORK/$study.peer"
+        wall "$HEMO" bench dicom-read "$WORK/studies/$study" --repeat 1 >> "$WORK/$study.ours"
+        awk '/^voxels/ {print $4/1000}' "$WORK/last.out" >> "$WORK/$study.inproc"
+    done
+    o=$(median < "$WORK/$study.ours"); p=$(median < "$WORK/$study.peer"); i=$(median < "$WORK/$study.inproc")
+    printf '%-10s hemo %.3f s (in-process read %.3f s)  dcm2niix %.3f s  ratio hemo/dcm2niix %.2f  (medians of %d)\n' \
+        "$study" "$o" "$i" "$p" "$(echo "$o / $p" | bc -l)" "$RUNS"
+done
