@@ -66,7 +66,7 @@ struct ModelGraph: Sendable {
         "Erf", "Gelu", "Mish", "Softplus", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Not", "Floor",
         "Ceil", "Sign", "Elu", "Selu", "Softsign", "Sin", "Cos", "Round",
         "Pow", "Min", "Max", "Sum", "Mean", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
-        "And", "Or", "Xor",
+        "And", "Or", "Xor", "Mod",
         "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare", "ReduceProd",
         "ReduceL1", "ReduceLogSumExp",
         "Pad", "Split", "Expand", "Tile", "Range", "Einsum", "DequantizeLinear", "Size",
@@ -78,7 +78,7 @@ struct ModelGraph: Sendable {
         "DequantizeLinear", "Range", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where",
         "Not", "And", "Or", "Neg", "Abs", "Sqrt", "Min", "Max", "Expand", "Tile", "Floor", "Ceil",
         "Pow", "Exp", "Log", "Reciprocal", "Size", "Sign", "Transpose", "Round",
-        "ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean",
+        "ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "Mod",
     ]
     /// Inputs (by position) that must be known before the run: shapes, axes, scales, weights.
     static let staticInputs: [String: [Int]] = [
