@@ -356,6 +356,12 @@ def op_graphs():
         n("GlobalAveragePool", ["t"], ["g"]), n("Mul", ["t", "g"], ["y"]),
     ], (2, 4, 7, 9, 10), [("w3", w(6, 2, 3, 3, 3)), ("b3", w(6)), ("wd", w(6, 6, 1, 3, 2)), ("wt3", w(6, 2, 2, 3, 2)),
                           ("bt3", w(4))])
+    # Mod (fmod; onnxruntime takes no float Mod without it) on activations, and Shape of a constant folded at load
+    # (SwinUNETR's window padding).
+    model("op_mod", 17, [
+        n("Mod", ["x", "three"], ["m1"], fmod=1),
+        n("Shape", ["row"], ["rs"]), n("Cast", ["rs"], ["rf"], to=TensorProto.FLOAT), n("Add", ["m1", "rf"], ["y"]),
+    ], (2, 3, 4, 7), [("three", np.float32(0.7)), ("row", w(7))])
     return graphs
 
 

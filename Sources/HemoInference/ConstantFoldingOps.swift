@@ -45,6 +45,14 @@ extension ConstantFolding {
             return HostTensor(shape: [count], floats: (0..<count).map { s + Float($0) * d })
         case "Size":
             return HostTensor(shape: [], ints: [try input(0).count])
+        case "Shape":
+            let shape = try input(0).shape
+            let rank = shape.count
+            let start = try a.int("start", default: 0), end = try a.int("end", default: rank)
+            let lower = Swift.min(Swift.max(start < 0 ? start + rank : start, 0), rank)
+            let upper = Swift.min(Swift.max(end < 0 ? end + rank : end, 0), rank)
+            let kept = lower < upper ? Array(shape[lower..<upper]) : []
+            return HostTensor(shape: [kept.count], ints: kept)
         case "Not", "Neg", "Abs", "Sqrt", "Floor", "Ceil", "Exp", "Log", "Reciprocal", "Sign", "Round":
             let x = try input(0)
             if x.isInteger, ["Not", "Neg", "Abs", "Sign"].contains(node.op) {
@@ -73,7 +81,7 @@ extension ConstantFolding {
                 default: return 1 / v
                 }
             })
-        case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Min", "Max", "Pow", "Where":
+        case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Min", "Max", "Pow", "Where", "Mod":
             let values = try inputs.indices.map { try input($0) }
             guard var shape = values.first?.shape else { throw a.invalid("no inputs") }
             for value in values.dropFirst() {
@@ -113,6 +121,7 @@ extension ConstantFolding {
                         case "And": result = (result != 0 && v != 0) ? 1 : 0
                         case "Or": result = (result != 0 || v != 0) ? 1 : 0
                         case "Min": result = Swift.min(result, v)
+                        case "Mod": result = Self.modulo(result, v, fmod: (try? a.int("fmod", default: 0)) == 1)
                         default: result = Swift.max(result, v)
                         }
                     }
@@ -134,6 +143,9 @@ extension ConstantFolding {
                     case "Or": result = (result != 0 || v != 0) ? 1 : 0
                     case "Min": result = Swift.min(result, v)
                     case "Max": result = Swift.max(result, v)
+                    case "Mod":
+                        let r = fmodf(result, v)
+                        result = (try? a.int("fmod", default: 0)) == 1 || r == 0 || (r < 0) == (v < 0) ? r : r + v
                     default: result = powf(result, v)
                     }
                 }
@@ -218,6 +230,13 @@ extension ConstantFolding {
         default:
             return nil
         }
+    }
+
+    /// ONNX Mod of integers: the sign of the divisor (Python's %), or of the dividend with `fmod`.
+    static func modulo(_ x: Int, _ y: Int, fmod: Bool) -> Int {
+        guard y != 0 else { return 0 }
+        let r = x % y
+        return fmod || r == 0 || (r < 0) == (y < 0) ? r : r + y
     }
 
     /// For each element of `output` (row-major), the flat index of `shape` broadcast to it.

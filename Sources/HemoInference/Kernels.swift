@@ -276,6 +276,12 @@ struct StepExecutor {
                 case .or: Self.elementwise(x, sa, y, sb, z, inner) { $0 != 0 || $1 != 0 ? 1 : 0 }
                 case .xor: Self.elementwise(x, sa, y, sb, z, inner) { ($0 != 0) != ($1 != 0) ? 1 : 0 }
                 case .prelu: Self.elementwise(x, sa, y, sb, z, inner) { $0 < 0 ? $0 * $1 : $0 }
+                case .fmod: Self.elementwise(x, sa, y, sb, z, inner) { fmodf($0, $1) }
+                case .mod:
+                    Self.elementwise(x, sa, y, sb, z, inner) { u, v in
+                        let r = fmodf(u, v)
+                        return r == 0 || (r < 0) == (v < 0) ? r : r + v
+                    }
                 }
             }
         }

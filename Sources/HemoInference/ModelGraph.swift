@@ -66,7 +66,7 @@ struct ModelGraph: Sendable {
         "Erf", "Gelu", "Mish", "Softplus", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Not", "Floor",
         "Ceil", "Sign", "Elu", "Selu", "Softsign", "Sin", "Cos", "Round",
         "Pow", "Min", "Max", "Sum", "Mean", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
-        "And", "Or", "Xor",
+        "And", "Or", "Xor", "Mod",
         "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare", "ReduceProd",
         "ReduceL1", "ReduceLogSumExp",
         "Pad", "Split", "Expand", "Tile", "Range", "Einsum", "DequantizeLinear", "Size",
@@ -78,7 +78,7 @@ struct ModelGraph: Sendable {
         "DequantizeLinear", "Range", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where",
         "Not", "And", "Or", "Neg", "Abs", "Sqrt", "Min", "Max", "Expand", "Tile", "Floor", "Ceil",
         "Pow", "Exp", "Log", "Reciprocal", "Size", "Sign", "Transpose", "Round",
-        "ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean",
+        "ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "Mod",
     ]
     /// Inputs (by position) that must be known before the run: shapes, axes, scales, weights.
     static let staticInputs: [String: [Int]] = [
@@ -100,6 +100,8 @@ struct ModelGraph: Sendable {
     var nodes: [GraphNode]
     var parameterCount: Int
     var producerName: String
+    /// Operator type → number of nodes using it, as in the file (before folding and fusion).
+    var operatorCounts: [String: Int] = [:]
 }
 
 // MARK: - Loading
@@ -107,18 +109,20 @@ struct ModelGraph: Sendable {
 extension ModelGraph {
     /// Reads, decodes and validates the model at `path`.
     init(path: String) throws {
-        let bytes: Data
-        do {
-            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw InferenceError.unreadableFile(path: path, reason: error.localizedDescription)
-        }
-        let model: Onnx_ModelProto
-        do {
-            model = try Onnx_ModelProto(serializedBytes: bytes)
-        } catch {
-            throw InferenceError.corruptModel(path: path, reason: "protobuf decoding failed (\(error)); the file is truncated or not an ONNX model")
-        }
+        // The file's bytes are released once decoded (the weights are not held three times).
+        let model: Onnx_ModelProto = try {
+            let bytes: Data
+            do {
+                bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw InferenceError.unreadableFile(path: path, reason: error.localizedDescription)
+            }
+            do {
+                return try Onnx_ModelProto(serializedBytes: bytes)
+            } catch {
+                throw InferenceError.corruptModel(path: path, reason: "protobuf decoding failed (\(error)); the file is truncated or not an ONNX model")
+            }
+        }()
         try self.init(model: model, path: path)
     }
 
@@ -241,6 +245,7 @@ extension ModelGraph {
         self.nodes = nodes
         self.parameterCount = parameterCount
         self.producerName = model.producerName
+        for node in graph.node { operatorCounts[node.opType, default: 0] += 1 }
         try prepareConvolutions()
     }
 

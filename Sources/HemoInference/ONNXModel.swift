@@ -36,11 +36,7 @@ public final class ONNXModel: Sendable {
         outputs = graph.outputs.map(\.info)
         parameterCount = graph.parameterCount
         opsetVersion = graph.opset
-        var counts: [String: Int] = [:]
-        if let model = try? Onnx_ModelProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: path))) {
-            for node in model.graph.node { counts[node.opType, default: 0] += 1 }
-        }
-        operatorCounts = counts
+        operatorCounts = graph.operatorCounts
     }
 
     /// Multiply-adds of one run with the given input shapes (convolutions and matrix products).

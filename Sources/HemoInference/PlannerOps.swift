@@ -13,7 +13,7 @@ extension Planner {
         let a = node.attributes
         switch node.op {
         case "Add", "Sub", "Mul", "Div", "Pow", "Min", "Max", "Equal", "Less", "Greater", "LessOrEqual",
-             "GreaterOrEqual", "And", "Or", "Xor", "PRelu", "Where", "Sum", "Mean":
+             "GreaterOrEqual", "And", "Or", "Xor", "PRelu", "Where", "Sum", "Mean", "Mod":
             try planElementwise(node)
         case "Erf", "Gelu", "Mish", "Softplus", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Not", "Floor",
              "Ceil", "Sign", "Round", "Elu", "Selu", "Softsign", "Sin", "Cos":
@@ -149,6 +149,7 @@ extension Planner {
         case "And": kind = .and
         case "Or": kind = .or
         case "Xor": kind = .xor
+        case "Mod": kind = try node.attributes.int("fmod", default: 0) == 1 ? .fmod : .mod
         default: kind = .prelu
         }
         guard let first = present.first else { throw invalid(node, "has no inputs") }

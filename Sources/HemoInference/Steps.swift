@@ -24,6 +24,8 @@ struct BinaryStep: Sendable {
         case add, sub, mul, div, pow, min, max, equal, less, greater, lessOrEqual, greaterOrEqual, and, or, xor
         /// PRelu: `a < 0 ? a·b : a`.
         case prelu
+        /// Mod with the sign of the divisor (`fmod` 0), or C's fmod (`fmod` 1).
+        case mod, fmod
     }
     var kind: Kind
     var a: Operand, b: Operand, output: Operand

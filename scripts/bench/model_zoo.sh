@@ -48,9 +48,12 @@ echo "machine: $cores cores, $isa = $flop FLOP/cycle/core at ${ghz} GHz nominal:
 echo "our kernels use AVX2 FMA (8 floats), so their own ceiling is half that peak"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-printf "\n%-22s %-16s %-3s %10s %10s %6s %8s %6s %9s %9s\n" model input thr ours_ms ort_ms ratio GFLOP/s peak% ours_MB ort_MB
+printf "\n%-20s %-14s %-3s %9s %9s %6s %9s %9s %6s %8s %6s %8s %8s\n" model input thr ours_ms ort_ms ratio ours_cpu ort_cpu ratio \
+    GFLOP/s peak% ours_MB ort_MB
 worst=0
 worst_case=""
+worst_cpu=0
+worst_cpu_case=""
 while read -r name input; do
     model="$work/$name"
     shape="$(python3 -c "import numpy; print('x'.join(map(str, numpy.load('$work/$input').shape)))")"
@@ -63,18 +66,25 @@ while read -r name input; do
         ort_ms="$(awk '/ort_ms_per_run/ {print $2}' "$work/ort.out")"
         ort_mb="$(awk '/ort_engine_mb/ {print $2}' "$work/ort.out")"
         ratio="$(awk -v a="$ours_ms" -v b="$ort_ms" 'BEGIN {printf "%.2f", a / b}')"
+        ours_cpu="$(sed -E 's/.*cpu ([0-9.]+) ms per slice.*/\1/' "$work/ours.out")"
+        ours_cpu="$(awk -v c="$ours_cpu" -v n="${shape%%x*}" 'BEGIN {printf "%.2f", c * n}')"
+        ort_cpu="$(awk '/ort_cpu_ms_per_run/ {print $2}' "$work/ort.out")"
+        cpu_ratio="$(awk -v a="$ours_cpu" -v b="$ort_cpu" 'BEGIN {printf "%.2f", a / b}')"
         peak="$(awk -v g="$gflops" -v p="$per_core" -v t="$threads" 'BEGIN {printf "%.1f", 100 * g / (p * t)}')"
-        printf "%-22s %-16s %-3s %10s %10s %6s %8s %5s%% %9s %9s\n" "${name%.onnx}" "$shape" "$threads" "$ours_ms" "$ort_ms" \
-            "$ratio" "$gflops" "$peak" "$ours_mb" "$ort_mb"
+        printf "%-20s %-14s %-3s %9s %9s %6s %9s %9s %6s %8s %5s%% %8s %8s\n" "${name%.onnx}" "$shape" "$threads" "$ours_ms" \
+            "$ort_ms" "$ratio" "$ours_cpu" "$ort_cpu" "$cpu_ratio" "$gflops" "$peak" "$ours_mb" "$ort_mb"
         if awk -v r="$ratio" -v w="$worst" 'BEGIN {exit !(r > w)}'; then worst="$ratio"; worst_case="${name%.onnx} at $threads thread(s)"; fi
+        if awk -v r="$cpu_ratio" -v w="$worst_cpu" 'BEGIN {exit !(r > w)}'; then worst_cpu="$cpu_ratio"; worst_cpu_case="${name%.onnx} at $threads thread(s)"; fi
     done
 done < <(python3 -c "
 import json
 for case in json.load(open('$work/manifest.json'))['cases']:
     print(case['model'], case['inputs']['input'])")
 echo
-echo "worst ratio: $worst ($worst_case)"
+echo "worst wall-time ratio: $worst ($worst_case); worst CPU-time ratio: $worst_cpu ($worst_cpu_case)"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ratio = ours / onnxruntime wall time per run (medians of $runs runs after a warm-up; lower is better; target <= 1.0)."
+echo "ours_cpu / ort_cpu: median process CPU time per run (all threads): on a shared machine it shows the work done"
+echo "whatever the load (ort's worker threads spin while waiting, which inflates its CPU time at 2 threads)."
 echo "GFLOP/s: 2 x multiply-adds of convolutions and matrix products (direct count) / our median wall time;"
 echo "peak% against $per_core GFLOP/s x threads. ours_MB / ort_MB: peak RSS minus RSS before loading the model."

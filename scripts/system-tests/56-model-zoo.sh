@@ -68,8 +68,9 @@ for case in json.load(open('$work/zoo/manifest.json'))['cases']:
     print(case['model'], case['inputs']['input'], case['outputs']['output'])")
 
 "$HEMO" model info "$work/zoo/nnunet_3d.onnx" --input "$work/zoo/nnunet_3d.b1.input.npy" > "$work/info.out"
-grep -q '^flops: [0-9.]* GFLOP per run' "$work/info.out" && grep -q '^activation memory: [0-9.]* MB' "$work/info.out" \
-    && grep -q 'InstanceNormalization' "$work/info.out" || { cat "$work/info.out"; echo "FAIL: hemo model info"; exit 1; }
+for pattern in '^flops: [0-9.]* GFLOP per run' '^activation memory: [0-9.]* MB' 'InstanceNormalization'; do
+    grep -q "$pattern" "$work/info.out" || { cat "$work/info.out"; echo "FAIL: hemo model info lacks '$pattern'"; exit 1; }
+done
 "$HEMO" model bench "$work/zoo/mobilevit.onnx" --input "$work/zoo/mobilevit.b1.input.npy" --threads 2 > "$work/bench.out"
 grep -qE ' [0-9.]+ ms per run' "$work/bench.out" || { cat "$work/bench.out"; echo "FAIL: hemo model bench prints no 'ms per run'"; exit 1; }
 
