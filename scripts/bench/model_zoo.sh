@@ -12,7 +12,7 @@
 # units, and engine memory (peak RSS minus RSS before loading) of each.
 #
 # Needs: python3 with numpy, onnx, onnxruntime, torch, timm, segmentation_models_pytorch,
-# dynamic_network_architectures, monai (scripts/system-tests/56-model-zoo.sh installs the pinned ones).
+# dynamic_network_architectures, monai (scripts/system-tests/57-model-zoo.sh installs the pinned ones).
 # Usage: [HEMO=bin] [ZOO_DIR=dir] scripts/bench/model_zoo.sh [RUNS (default 5)] [--spatial-scale S] [--only NAME]...
 # ZOO_DIR keeps the exported models (reused when its manifest.json exists).
 set -euo pipefail
