@@ -14,8 +14,9 @@ public struct JournalEntry: Codable, Sendable {
 }
 
 /// The append-only, fsync'd journal of a release under construction, beside its staging folder
-/// (`.<name>.journal`). Each line is a JSON ``JournalEntry``; the first line fingerprints the
-/// options, so a restarted run with other options does not reuse the work.
+/// (`.<name>.journal`). Each line is a JSON ``JournalEntry`` sealed with a checksum (a line
+/// altered on disk is named and its exam done again); the first line fingerprints the options,
+/// so a restarted run with other options does not reuse the work.
 ///
 /// A case's files are written (atomically) before its journal line, so a journal line always
 /// means the files are complete; a case whose line is missing is simply done again.
@@ -39,7 +40,8 @@ public final class ReleaseJournal: @unchecked Sendable {
             if lines.first.map(String.init) == header {
                 let decoder = JSONDecoder()
                 for (n, line) in lines.enumerated().dropFirst() where !line.isEmpty {
-                    if let e = try? decoder.decode(JournalEntry.self, from: Data(line.utf8)), e.record.map({ $0.id.rawValue == e.caseName }) ?? true {
+                    if let json = verified(line), let e = try? decoder.decode(JournalEntry.self, from: Data(json.utf8)),
+                       e.record.map({ $0.id.rawValue == e.caseName }) ?? true {
                         previous.append(e)
                     } else {
                         let torn = n == lines.count - 1 // no newline after it: cut short by a kill
@@ -53,7 +55,7 @@ public final class ReleaseJournal: @unchecked Sendable {
         var text = header + "\n"
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        for e in previous { text += String(decoding: try encoder.encode(e), as: UTF8.self) + "\n" }
+        for e in previous { text += sealed(try encoder.encode(e)) + "\n" }
         try AtomicFile.write(Array(text.utf8), to: tmp)
         guard rename(tmp, path) == 0 else {
             throw ReleaseError(.io, path: path, reason: "cannot create the journal: \(String(cString: strerror(errno)))")
@@ -67,7 +69,21 @@ public final class ReleaseJournal: @unchecked Sendable {
 
     /// The first line of a journal for runs whose options render as `fingerprint`.
     public static func headerLine(fingerprint: String) -> String {
-        "{\"journal\":1,\"fingerprint\":\(JSONValue.quote(fingerprint))}"
+        "{\"journal\":2,\"fingerprint\":\(JSONValue.quote(fingerprint))}"
+    }
+
+    /// A journal line: the entry's JSON, a tab, and the first 16 hex digits of its SHA-256, so a
+    /// line altered on disk (even into other valid JSON) is detected rather than trusted.
+    static func sealed(_ json: Data) -> String {
+        let text = String(decoding: json, as: UTF8.self)
+        return text + "\t" + String(SHA256.hex(of: Array(json)).prefix(16))
+    }
+
+    /// The JSON of a sealed line whose checksum matches, else `nil`.
+    static func verified(_ line: Substring) -> String? {
+        guard let tab = line.lastIndex(of: "\t") else { return nil }
+        let json = String(line[..<tab]), seal = line[line.index(after: tab)...]
+        return String(SHA256.hex(of: Array(json.utf8)).prefix(16)) == seal ? json : nil
     }
 
     /// Whether the journal at `path` belongs to runs whose options render as `fingerprint`.
@@ -88,7 +104,7 @@ public final class ReleaseJournal: @unchecked Sendable {
     public func append(_ entry: JournalEntry) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let line = try encoder.encode(entry) + Data("\n".utf8)
+        let line = Data((Self.sealed(try encoder.encode(entry)) + "\n").utf8)
         lock.lock(); defer { lock.unlock() }
         do {
             try handle.write(contentsOf: line)

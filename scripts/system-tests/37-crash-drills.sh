@@ -5,13 +5,14 @@
 #     restart with the same arguments;
 #  2. SIGKILL of the coordinator at random instants of runs (HEMO_DRILLS random kills in all,
 #     default 50 with the 7 of drill 1), each followed by a restart with the same arguments;
-#  3. a corrupted and a torn journal line: named on restart, those exams redone, none lost;
+#  3. a corrupted, an altered (still valid JSON) and a torn journal line: named on restart, those
+#     exams redone, none lost;
 #  4. a full disk (a small tmpfs, as root): a clear error, no release folder, and a resume that
 #     finishes once the file system is enlarged.
 # A worker process stays up through every coordinator death and reconnects.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -102,6 +103,10 @@ while ((kills < drills)); do
     if [[ $rc == 137 ]]; then
         kills=$((kills + 1))
         [[ ! -e "$out" || -e "$out/MANIFEST.sha256" ]] || fail "a kill left $out without its manifest (half a release)"
+        if [[ -e "$out" && ! -e "$(dirname "$out")/.$(basename "$out").journal" ]]; then
+            finished "$out"  # killed after the run had completed (its journal already removed)
+            out=""
+        fi
         continue
     fi
     [[ $rc == 0 ]] || fail "random-kill run $run: the coordinator exited $rc: $(tail -n 5 "log/$(basename "$out").err")"
@@ -122,11 +127,14 @@ rc=$(coordinator "$out" HEMO_DRILL_KILL_AT=tables)
 journal=$work/.journal.journal
 [[ $(wc -l <"$journal") == 9 ]] || fail "expected a header and 8 entries in $journal, found $(wc -l <"$journal") lines"
 victim=$(sed -n 3p "$journal" | grep -o '"caseName":"[^"]*"' | cut -d'"' -f4)
+altered=$(sed -n 5p "$journal" | grep -o '"caseName":"[^"]*"' | cut -d'"' -f4)
 python3 - "$journal" <<'PY'
-import sys
+import re, sys
 p = sys.argv[1]
 lines = open(p, "rb").read().split(b"\n")
 lines[2] = lines[2][:40] + b"\x00garbage" + lines[2][60:]     # a corrupted line in the middle
+m = re.compile(rb"[1-9]").search(lines[4], len(lines[4]) // 2)  # one digit changed: still valid JSON
+lines[4] = lines[4][: m.start()] + (b"7" if m.group() != b"7" else b"3") + lines[4][m.end():]
 last = lines[-2]
 lines = lines[:-2] + [last[: len(last) // 2]]                  # a torn last line, no newline
 open(p, "wb").write(b"\n".join(lines))
@@ -135,10 +143,11 @@ rc=$(coordinator "$out")
 [[ $rc == 0 ]] || fail "restart after corrupting the journal exited $rc: $(tail -n 5 "log/$(basename "$out").err")"
 grep -q "journal line 3 (case $victim) is corrupt" "log/$(basename "$out").err" || fail "the corrupt journal line was not named: $(cat "log/$(basename "$out").err")"
 grep -q "line 9 (case [^)]*) is torn" "log/$(basename "$out").err" || fail "the torn journal line was not named: $(cat "log/$(basename "$out").err")"
-grep -q "6 resumed from the journal" "log/$(basename "$out").out" || fail "not the 6 intact entries resumed: $(cat "log/$(basename "$out").out")"
-grep -q "^wire: 2 jobs" "log/$(basename "$out").out" || fail "not exactly the 2 damaged exams redone: $(grep '^wire' "log/$(basename "$out").out")"
+grep -q "journal line 5 (case $altered) is corrupt" "log/$(basename "$out").err" || fail "the altered (still valid JSON) journal line was not named: $(cat "log/$(basename "$out").err")"
+grep -q "5 resumed from the journal" "log/$(basename "$out").out" || fail "not the 5 intact entries resumed: $(cat "log/$(basename "$out").out")"
+grep -q "^wire: 3 jobs" "log/$(basename "$out").out" || fail "not exactly the 3 damaged exams redone: $(grep '^wire' "log/$(basename "$out").out")"
 finished "$out"
-echo "ok: a corrupted (line 3, $victim) and a torn journal line were named; 6 exams resumed, 2 redone, manifest equals hemo build's"
+echo "ok: a corrupted (line 3, $victim), an altered but valid (line 5, $altered) and a torn journal line were named; 5 exams resumed, 3 redone, manifest equals hemo build's"
 
 # ---- 4. a full disk ----------------------------------------------------------------------------
 if [[ $(id -u) != 0 ]]; then
@@ -160,4 +169,4 @@ rc=$(coordinator "$out")
 [[ $rc == 0 ]] || fail "the resume after freeing space exited $rc: $(tail -n 5 "log/$(basename "$out").err")"
 finished "$out"
 echo "ok: after enlarging the file system the same command resumed: $(grep -o '[0-9]* resumed from the journal' "log/$(basename "$out").out" || echo '0 resumed')"
-echo "PASS: $kills coordinator SIGKILLs (7 at commit points), a corrupted and a torn journal line, and a full disk lost nothing: every release equals hemo build's"
+echo "PASS: $kills coordinator SIGKILLs (7 at commit points), corrupted, altered and torn journal lines, and a full disk lost nothing: every release equals hemo build's"
