@@ -161,7 +161,10 @@ public struct Provenance: Sendable {
     /// `images.sha256` of a labels-only release (``ImageMode/omit``): `<sha256>  <input CT path,
     /// relative to the cohort>` per released exam, sorted by case, so `sha256sum -c` run in the
     /// cohort folder checks the CTs the labels belong to. The CT is each exam's first input.
-    public func imageDigests() -> String {
+    public func imageDigests() -> String { Self.imageDigests(of: inputs) }
+
+    /// ``imageDigests()`` of the given inputs (what `hemo release merge` writes for labels-only parts).
+    static func imageDigests(of inputs: [CaseID: [InputFile]]) -> String {
         inputs.keys.sorted().compactMap { id in inputs[id]?.first.map { "\($0.sha256)  \($0.path)\n" } }.joined()
     }
 

@@ -202,6 +202,9 @@ public struct ReleaseMerger: Sendable {
               let options = first.provenance["options"], let splitSeed = options["split_seed"]?.stringValue else {
             throw Self.refuse(first.path, "provenance.json lacks kind or options.split_seed")
         }
+        // A labels-only part has no CT to move; its images.sha256 is recomputed from the inputs.
+        let omitImages = options["images"]?.stringValue == ImageMode.omit.rawValue
+        let sliceKey = options["slice_key"]?.stringValue.flatMap(SliceKey.init(rawValue:)) ?? .slice
         let staging = try ReleaseStaging(destination: destination, force: force)
         for p in parts where staging.destination == p.path || staging.destination.hasPrefix(p.path + "/") {
             staging.abandon()
@@ -226,7 +229,7 @@ public struct ReleaseMerger: Sendable {
                     guard let r = e.record else { continue }
                     records.append(r)
                     inputs[r.id] = e.inputs ?? []
-                    for f in CaseFiles.paths(of: r) {
+                    for f in CaseFiles.paths(of: r) where !(omitImages && f == CaseFiles.imagePath(r.id)) {
                         let from = p.path + "/" + f
                         let to = try staging.prepare(f)
                         if !copy && rename(from, to) == 0 {
@@ -246,7 +249,8 @@ public struct ReleaseMerger: Sendable {
                                        weakLabels: first.cohortHasWeakLabels ? weak : nil)
             let provenance = Provenance.render(kind: kindText, options: options, model: first.provenance["model"].flatMap { $0 == .null ? nil : $0 },
                                                part: nil, inputs: inputs)
-            try ReleaseAggregates.write(tables, into: staging, splitSeed: splitSeed, provenance: provenance)
+            try ReleaseAggregates.write(tables, into: staging, splitSeed: splitSeed, provenance: provenance,
+                                        imageDigests: omitImages ? Provenance.imageDigests(of: inputs) : nil, sliceKey: sliceKey)
             let manifest = try staging.commit()
             // The release is in place: the parts whose files moved are spent.
             if !copy {

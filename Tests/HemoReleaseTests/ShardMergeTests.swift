@@ -79,6 +79,22 @@ func shardCohort(tag: String = UUID().uuidString) throws -> (TinyCohort, Cohort)
         #expect(try ReleaseVerifier().verify(c.release("merged")).ok)
     }
 
+    /// Labels-only parts (`--images omit`) merge to the labels-only release of one build, with
+    /// its `images.sha256`.
+    @Test func labelsOnlyPartsMergeToOneLabelsOnlyBuild() throws {
+        let (c, cohort) = try shardCohort()
+        var options = ReleaseOptions()
+        options.images = .omit
+        let whole = try ReleaseBuilder(options: options, threads: 2, force: false).build(cohort: cohort, destination: c.release("whole"))
+        let paths = try parts(c, cohort, n: 3, options: options)
+        let merged = try ReleaseMerger().merge(parts: paths.reversed(), destination: c.release("merged"))
+        #expect(merged.manifest == whole.manifest)
+        let a = releaseTree(c.release("whole")), b = releaseTree(c.release("merged"))
+        #expect(a.keys.sorted() == b.keys.sorted())
+        #expect(a.keys.contains(ReleaseFormat.imageDigestsFile))
+        for (k, v) in a { #expect(b[k] == v, "\(k) differs") }
+    }
+
     @Test func aCaseListedTwiceIsOneExamOfOnePart() throws {
         let c = try TinyCohort.make(count: 6)
         var list = "case,ct,labelmap,subtype_masks,polygons\n"
