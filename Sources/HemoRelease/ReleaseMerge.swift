@@ -127,9 +127,10 @@ public struct ReleaseMerger: Sendable {
         guard extra.isEmpty else {
             throw refuse(given, "\(PartialRelease.journalFile) holds exams that part.json does not list (first: \(extra.sorted()[0]))")
         }
+        let omitImages = provenance["options"]?["images"]?.stringValue == ImageMode.omit.rawValue
         for e in entries {
             guard let r = e.record else { continue }
-            for f in CaseFiles.paths(of: r) where manifest[f] == nil {
+            for f in CaseFiles.paths(of: r) where manifest[f] == nil && !(omitImages && f == CaseFiles.imagePath(r.id)) {
                 throw refuse(given, "is damaged: \(f) of exam \(r.id.rawValue) is not in its \(Manifest.fileName)")
             }
         }
