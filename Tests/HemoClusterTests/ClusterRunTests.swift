@@ -23,9 +23,21 @@ import ZeroMQ
         #expect(summary.dispatches == 6)
         #expect(summary.chunkPayloadBytes > 0 && summary.chunkRawBytes > summary.chunkPayloadBytes)
         #expect(summary.wire.fileRawBytes == 0, "the CT is not resampled, so it stays home")
+        // Every worker that reached the coordinator leaves cleanly when told. A process that only
+        // started after the run had ended (a loaded machine starts debug binaries slowly) never
+        // hears it and keeps retrying, as a worker must: that one is stopped here.
+        var joined = 0
         for child in children {
-            #expect(child.wait(seconds: 10) == 0, "worker did not leave cleanly after shutdown: \(child.stderr)")
+            let status = child.wait(seconds: 10)
+            if status == nil && !child.stderr.contains("worker: connected") {
+                child.kill()
+                _ = child.wait(seconds: 10)
+                continue
+            }
+            joined += 1
+            #expect(status == 0, "worker did not leave cleanly after shutdown: \(child.stderr)")
         }
+        #expect(joined >= 1)
         let onDisk = try String(contentsOfFile: cohort.release("cluster") + "/MANIFEST.sha256", encoding: .utf8)
         let referenceOnDisk = try String(contentsOfFile: cohort.release("reference") + "/MANIFEST.sha256", encoding: .utf8)
         #expect(onDisk == referenceOnDisk)
