@@ -677,7 +677,8 @@ public final class Coordinator: @unchecked Sendable {
                     c.settings.log("cancelled exam \(exam) attempt \(attempt) on \(worker): \(reason)")
                 case .attemptKept(let worker, let exam, let attempt):
                     if collectors[exam]?.collector.attempt != attempt || collectors[exam]?.worker != worker {
-                        collectors[exam] = (worker, ResultCollector(exam: exam, attempt: attempt, expectsImage: c.options.transformsGrid))
+                        collectors[exam] = (worker, ResultCollector(exam: exam, attempt: attempt,
+                                                                    expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[exam]?.isDICOM == true)))
                     }
                     c.settings.log("worker \(worker) rejoined holding exam \(exam) attempt \(attempt): it keeps it")
                 case .ignoreResult(let worker, let exam, let attempt, let reason):
@@ -765,7 +766,8 @@ public final class Coordinator: @unchecked Sendable {
                 }
             }
             let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
-            collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt, expectsImage: c.options.transformsGrid))
+            collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt,
+                                                             expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[a.exam]?.isDICOM == true)))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             wire.jobBytesSent += send(.job(job), to: route)
         }

@@ -273,11 +273,19 @@ public struct BuildSummaryCoding: Codable, Sendable {
 /// probabilities) and the stage timings. The coordinator encodes the label files from the
 /// bitmask, and otherwise the CT from the input, with the same ``CaseFiles`` code as `hemo build`.
 public enum ResultEncoding {
+    /// Whether an exam's CT travels back from the worker: when the options change its grid, or
+    /// when it was converted from a DICOM study (the coordinator reads NIfTI inputs only), unless
+    /// the release omits images.
+    public static func travelsCT(options: ReleaseOptions, fromDICOM: Bool) -> Bool {
+        options.transformsGrid || (fromDICOM && options.images != .omit)
+    }
+
     /// The files a worker sends for `product`: its CT file (encoded as `hemo build` encodes it)
-    /// when `options` change the grid, else none.
+    /// when the coordinator cannot rebuild it from the input (``travelsCT(options:fromDICOM:)``),
+    /// else none.
     /// - Throws: ``CaseFailure`` (stage `write`) when encoding fails.
     public static func encodeFiles(_ product: CaseProduct, options: ReleaseOptions) throws -> [EncodedFile] {
-        guard options.transformsGrid else { return [] }
+        guard travelsCT(options: options, fromDICOM: product.dicom != nil) else { return [] }
         return [EncodedFile(path: CaseFiles.imagePath(product.id),
                             bytes: try CaseFiles.encodeImage(product.ct, id: product.id, gzipLevel: options.gzipLevel))]
     }

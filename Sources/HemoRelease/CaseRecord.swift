@@ -124,7 +124,7 @@ extension SliceRow {
 }
 
 extension CaseRecord {
-    private enum CodingKeys: String, CodingKey { case id, geometry, slices, boxes, lesions, millilitres, subtypes }
+    private enum CodingKeys: String, CodingKey { case id, geometry, slices, boxes, lesions, millilitres, subtypes, dicom }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -140,5 +140,6 @@ extension CaseRecord {
             try ml.encode(millilitres[s]!)
         }
         try c.encode(subtypes.sorted(), forKey: .subtypes)
+        try c.encodeIfPresent(dicom, forKey: .dicom)
     }
 }

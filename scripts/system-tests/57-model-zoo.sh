@@ -76,4 +76,4 @@ grep -qE ' [0-9.]+ ms per run' "$work/bench.out" || { cat "$work/bench.out"; ech
 
 ((count >= 9)) || { echo "FAIL: only $count architectures exported"; exit 1; }
 ((failures == 0)) || { echo "FAIL: $failures of $count architectures"; exit 1; }
-echo "ok: $count architectures at real widths match onnxruntime within 1e-4; model info and bench work"
+echo "PASS: $count architectures at real widths match onnxruntime within 1e-4; model info and bench work"

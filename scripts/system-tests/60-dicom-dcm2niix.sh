@@ -40,4 +40,4 @@ for name, uid, kw in [("pydicom_CT_small_j2k_lossless", JPEG2000Lossless, {}), (
 PY
 python3 "$scripts/check-dicom-dcm2niix.py" "$HEMO" "$work/studies" "$work/out" | tee "$work/report.txt"
 n=$(grep -c '^OK' "$work/report.txt")
-echo "ok: $n DICOM studies equal dcm2niix (or the pydicom position reference for tilt/uneven)"
+echo "PASS: $n DICOM studies equal dcm2niix (or the pydicom position reference for tilt/uneven)"
