@@ -50,4 +50,4 @@ mkdir -p conv && "$HEMO" convert cohort/Fixture_Jane_tilted conv/tilted.nii.gz 2
 "$HEMO" inspect conv/tilted.nii.gz > /dev/null || { echo "FAIL: hemo convert output is unreadable"; exit 1; }
 mapfile -t seeds < <(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries -type f | sort)
 "$HEMO" bench dicom-fuzz --count 100000 --seed 61 "${seeds[@]}" | tee fuzz.out
-echo "ok: DICOM cohort through build, run (shared, inline), infer and run --infer with equal manifests; verify passes; one hostile exam failed alone; no identifiers; 100,000 fuzzed files"
+echo "PASS: DICOM cohort through build, run (shared, inline), infer and run --infer with equal manifests; verify passes; one hostile exam failed alone; no identifiers; 100,000 fuzzed files"
