@@ -669,15 +669,7 @@ struct Planner {
                     i1.append(min(low + 1, inExtent - 1))
                     w.append(original - Float(low))
                 } else {
-                    var index: Int
-                    switch nearestMode {
-                    case "floor": index = Int(original.rounded(.down))
-                    case "ceil": index = Int(original.rounded(.up))
-                    case "round_prefer_ceil": index = Int(original.rounded(.toNearestOrAwayFromZero))
-                    default:
-                        let floor = original.rounded(.down)
-                        index = original == floor + 0.5 ? Int(floor) : Int(original.rounded(.toNearestOrAwayFromZero))
-                    }
+                    let index = resizeNearestIndex(original, mode: nearestMode)
                     i0.append(min(max(index, 0), inExtent - 1))
                 }
             }
@@ -756,5 +748,18 @@ struct Planner {
             a: left, b: right, c: nil, output: output, batch: batch, m: m, k: k, n: n, aBatchStride: aBatchStride,
             bBatchStride: bBatchStride, aRowStride: k, aDepthStride: 1, bDepthStride: n, bColumnStride: 1,
             cRowStride: 0, cColumnStride: 0, alpha: 1, beta: 0, aOffsets: aOffsets, bOffsets: bOffsets)))
+    }
+}
+
+/// ONNX Resize's `nearest_mode`: the input index nearest to the continuous coordinate
+/// `original` (`round_prefer_floor` is the default), before clamping to the extent.
+func resizeNearestIndex(_ original: Float, mode: String) -> Int {
+    switch mode {
+    case "floor": return Int(original.rounded(.down))
+    case "ceil": return Int(original.rounded(.up))
+    case "round_prefer_ceil": return Int(original.rounded(.toNearestOrAwayFromZero))
+    default:
+        let floor = original.rounded(.down)
+        return original == floor + 0.5 ? Int(floor) : Int(original.rounded(.toNearestOrAwayFromZero))
     }
 }

@@ -622,15 +622,7 @@ extension Planner {
                 }
                 switch mode {
                 case "nearest":
-                    var index: Int
-                    switch nearestMode {
-                    case "floor": index = Int(original.rounded(.down))
-                    case "ceil": index = Int(original.rounded(.up))
-                    case "round_prefer_ceil": index = Int(original.rounded(.toNearestOrAwayFromZero))
-                    default:
-                        let floor = original.rounded(.down)
-                        index = original == floor + 0.5 ? Int(floor) : Int(original.rounded(.toNearestOrAwayFromZero))
-                    }
+                    let index = resizeNearestIndex(original, mode: nearestMode)
                     indices.append(min(max(index, 0), inExtent - 1))
                     weights.append(1)
                 case "cubic":

@@ -118,3 +118,16 @@ public enum SkipPolicy {
         return true
     }
 }
+
+/// Every file under `root` (hidden ones too), by path relative to `root`, with its bytes: for
+/// comparing two releases file by file.
+public func releaseTree(_ root: String) -> [String: Data] {
+    var out: [String: Data] = [:]
+    let fm = FileManager.default
+    guard let e = fm.enumerator(atPath: root) else { return out }
+    while let rel = e.nextObject() as? String {
+        var d: ObjCBool = false
+        if fm.fileExists(atPath: root + "/" + rel, isDirectory: &d), !d.boolValue { out[rel] = fm.contents(atPath: root + "/" + rel) }
+    }
+    return out
+}

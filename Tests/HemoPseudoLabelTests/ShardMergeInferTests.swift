@@ -6,17 +6,6 @@ import HemoTestKit
 @testable import HemoPseudoLabel
 
 @Suite(.serialized) struct ShardMergeInferTests {
-    static func tree(_ root: String) -> [String: Data] {
-        var out: [String: Data] = [:]
-        let fm = FileManager.default
-        guard let e = fm.enumerator(atPath: root) else { return out }
-        while let rel = e.nextObject() as? String {
-            var d: ObjCBool = false
-            if fm.fileExists(atPath: root + "/" + rel, isDirectory: &d), !d.boolValue { out[rel] = fm.contents(atPath: root + "/" + rel) }
-        }
-        return out
-    }
-
     @Test(arguments: [1, 2, 3, 7])
     func mergedInferPartsAreByteIdenticalToOneInfer(parts n: Int) throws {
         let c = try TinyCohort.make(count: 12)
@@ -33,7 +22,7 @@ import HemoTestKit
         }
         let merged = try ReleaseMerger().merge(parts: paths.reversed(), destination: c.release("merged"))
         #expect(merged.manifest == whole.manifest)
-        let a = Self.tree(c.release("whole")), b = Self.tree(c.release("merged"))
+        let a = releaseTree(c.release("whole")), b = releaseTree(c.release("merged"))
         #expect(a.keys.sorted() == b.keys.sorted())
         for (k, v) in a { #expect(b[k] == v, "\(k) differs") }
     }

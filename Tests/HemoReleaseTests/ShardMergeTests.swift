@@ -5,18 +5,6 @@ import NIfTI
 import HemoTestKit
 @testable import HemoRelease
 
-/// Every file under `root` (hidden ones too), relative, with its bytes.
-func releaseTree(_ root: String) -> [String: Data] {
-    var out: [String: Data] = [:]
-    let fm = FileManager.default
-    guard let e = fm.enumerator(atPath: root) else { return out }
-    while let rel = e.nextObject() as? String {
-        var d: ObjCBool = false
-        if fm.fileExists(atPath: root + "/" + rel, isDirectory: &d), !d.boolValue { out[rel] = fm.contents(atPath: root + "/" + rel) }
-    }
-    return out
-}
-
 /// A cohort of 12 tiny cases plus an unusable folder name, a corrupt CT and weak labels: every
 /// kind of row a merge has to carry.
 func shardCohort(tag: String = UUID().uuidString) throws -> (TinyCohort, Cohort) {
