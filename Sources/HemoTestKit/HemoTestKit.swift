@@ -71,7 +71,7 @@ public enum HemoExecutable {
     }
 }
 
-/// The tiny ONNX segmentation model shared by the inference tests (`scripts/make-pseudolabel-fixtures.py`):
+/// The tiny ONNX segmentation model shared by the inference tests (`scripts/fixtures/make-pseudolabel-fixtures.py`):
 /// a 1×1 convolution and a Gemm head, input 32×32, with its format-2 sidecar beside it.
 public enum TinyModelFiles {
     /// `tiny-model.onnx` (its sidecar `tiny-model.json` sits in the same folder).

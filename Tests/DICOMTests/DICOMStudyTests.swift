@@ -5,7 +5,7 @@ import HemoCore
 import NIfTI
 
 /// Committed fixtures: pydicom-made studies and Debian dcm2niix's NIfTI of each
-/// (scripts/make-dicom-test-fixtures.sh).
+/// (scripts/fixtures/make-dicom-test-fixtures.sh).
 enum Fixtures {
     static var directory: String { Bundle.module.resourcePath! + "/Fixtures" }
     static func study(_ name: String) -> String { directory + "/studies/" + name }
@@ -69,7 +69,7 @@ func compareWithDcm2niix(_ name: String, reference: String? = nil, expected: (Fl
         let a = ours.volume.geometry.affine, b = theirs.geometry.affine
         for r in 0..<3 { for c in 0..<3 { #expect(abs(a[r, c] - b[r, c]) <= 1e-4) } }
         // The origin is not compared: Debian's dcm2niix 1.0.20220720 misplaces it for some tilt
-        // directions (fixed upstream later, dcm2niix issue 697); scripts/check-dicom-dcm2niix.py
+        // directions (fixed upstream later, dcm2niix issue 697); scripts/peers/check-dicom-dcm2niix.py
         // checks ours voxel by voxel against the files' own positions (pydicom + IPP/IOP).
         #expect(abs(a[0, 3] - b[0, 3]) <= 1e-4 && abs(a[2, 3] - b[2, 3]) <= 1e-4)
         #expect(ours.notes.contains { $0.contains("gantry tilt") })

@@ -4,7 +4,7 @@ import Testing
 import ZeroMQ
 
 /// `hemo worker`'s exit status and last stderr line ("worker: exiting: REASON"), which
-/// scripts/scale-workers reads from the record its launcher writes.
+/// scripts/ops/scale-workers reads from the record its launcher writes.
 @Suite struct WorkerExitTests {
     @Test func aWorkerTheCoordinatorNeverAnswersGivesUpWithStatus3AndSaysWhy() throws {
         // Bound but silent, like a coordinator whose CURVE handshake refuses the worker's key.

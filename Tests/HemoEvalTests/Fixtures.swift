@@ -1,6 +1,6 @@
 import Foundation
 
-/// The reference fixtures written by scripts/make-eval-fixtures.py (scikit-learn, pycocotools, numpy).
+/// The reference fixtures written by scripts/fixtures/make-eval-fixtures.py (scikit-learn, pycocotools, numpy).
 enum ReferenceFixtures {
     struct File<Scenario: Decodable & Sendable>: Decodable, Sendable {
         var versions: [String: String]
@@ -60,7 +60,7 @@ enum ReferenceFixtures {
     static func load<Scenario: Decodable & Sendable>(_ name: String, as type: Scenario.Type) -> File<Scenario> {
         guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
               let data = try? Data(contentsOf: url) else {
-            fatalError("fixture \(name).json missing: run scripts/make-eval-fixtures.py")
+            fatalError("fixture \(name).json missing: run scripts/fixtures/make-eval-fixtures.py")
         }
         do {
             return try JSONDecoder().decode(File<Scenario>.self, from: data)

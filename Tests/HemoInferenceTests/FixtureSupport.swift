@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import HemoInference
 
-/// One parity case of Fixtures/manifest.json (written by scripts/make-onnx-fixtures.py).
+/// One parity case of Fixtures/manifest.json (written by scripts/fixtures/make-onnx-fixtures.py).
 struct ParityCase: Codable, Sendable, CustomTestStringConvertible {
     var `case`: String
     var model: String

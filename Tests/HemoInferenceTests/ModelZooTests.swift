@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import HemoInference
 
-/// The model-zoo fixtures (Fixtures/zoo, written by scripts/make-model-zoo-fixtures.py): timm,
+/// The model-zoo fixtures (Fixtures/zoo, written by scripts/fixtures/make-model-zoo-fixtures.py): timm,
 /// segmentation_models_pytorch, nnU-Net and MONAI architectures exported by torch.onnx.export,
 /// with onnxruntime's outputs as the reference.
 enum ZooFixtures {

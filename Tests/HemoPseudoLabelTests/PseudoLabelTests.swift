@@ -6,7 +6,7 @@ import HemoRelease
 import HemoTestKit
 @testable import HemoPseudoLabel
 
-/// The tiny fixture model (scripts/make-pseudolabel-fixtures.py): a 1×1 convolution and a Gemm head, input 32×32.
+/// The tiny fixture model (scripts/fixtures/make-pseudolabel-fixtures.py): a 1×1 convolution and a Gemm head, input 32×32.
 enum TinyModel {
     static var onnxPath: String { TinyModelFiles.onnxPath }
     static func load() throws -> PseudoLabelModel { try PseudoLabelModel(onnxPath: onnxPath) }

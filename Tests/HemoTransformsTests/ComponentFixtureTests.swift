@@ -3,7 +3,7 @@ import HemoCore
 import Testing
 @testable import HemoTransforms
 
-/// `components.json` written by scripts/make-component-fixtures.py (scipy.ndimage).
+/// `components.json` written by scripts/fixtures/make-component-fixtures.py (scipy.ndimage).
 private struct ComponentManifest: Decodable {
     struct Component3: Decodable {
         let label, voxels: Int

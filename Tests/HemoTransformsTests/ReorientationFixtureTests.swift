@@ -3,7 +3,7 @@ import HemoCore
 import Testing
 @testable import HemoTransforms
 
-/// `reorientation.json` written by scripts/make-reorientation-fixtures.py (nibabel as_closest_canonical).
+/// `reorientation.json` written by scripts/fixtures/make-reorientation-fixtures.py (nibabel as_closest_canonical).
 private struct ReorientationManifest: Decodable {
     struct Case: Decodable, CustomTestStringConvertible {
         let name: String

@@ -3,7 +3,7 @@ import HemoCore
 import Testing
 @testable import HemoTransforms
 
-/// `resample.json` written by scripts/make-resample-fixtures.py (SimpleITK).
+/// `resample.json` written by scripts/fixtures/make-resample-fixtures.py (SimpleITK).
 private struct ResampleManifest: Decodable {
     struct Input: Decodable {
         let name, file, dtype: String

@@ -4,7 +4,7 @@ import HemoCore
 import Testing
 
 /// What `hemo convert` keeps besides voxels and affine, on a file nibabel wrote
-/// (scripts/make-nifti-fidelity-fixture.py): extents as written with a trailing singleton axis,
+/// (scripts/fixtures/make-nifti-fidelity-fixture.py): extents as written with a trailing singleton axis,
 /// pixdim[4], units, a stored qform that differs from the sform, and header extensions.
 /// scripts/system-tests/36-nifti-fidelity.sh checks the same on nibabel's own test files.
 @Suite struct NIfTIFidelityTests {

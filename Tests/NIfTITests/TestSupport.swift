@@ -3,7 +3,7 @@ import HemoCore
 import Testing
 @testable import NIfTI
 
-/// What nibabel reported for one committed fixture (see scripts/make-nifti-fixtures.py).
+/// What nibabel reported for one committed fixture (see scripts/fixtures/make-nifti-fixtures.py).
 struct FixtureExpectation: Sendable, CustomTestStringConvertible {
     var file: String
     var shape: [Int]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # DICOM read benchmark: hemo against Debian's dcm2niix on the same 300-slice 512×512 CT series,
-# synthesised as real DICOM by scripts/make-dicom-fixtures.py (uncompressed explicit VR little
+# synthesised as real DICOM by scripts/fixtures/make-dicom-fixtures.py (uncompressed explicit VR little
 # endian, and JPEG 2000 lossless), same run, interleaved.
 #
 #   scripts/bench/dicom.sh [RUNS]        (default 5; needs python3 with pydicom, pylibjpeg-openjpeg; dcm2niix)
@@ -18,7 +18,7 @@ command -v dcm2niix >/dev/null || { echo "install dcm2niix: apt-get install -y d
 python3 -c "import openjpeg" 2>/dev/null || pip install -q pylibjpeg pylibjpeg-openjpeg
 (cd "$ROOT" && swift build -c release --product hemo 2>&1 | grep -v "prohibited flag" | tail -1)
 HEMO="$ROOT/.build/release/hemo"
-[ -d "$WORK/studies/bench_j2k" ] || python3 "$ROOT/scripts/make-dicom-fixtures.py" "$WORK/studies" --size 512x512 --only bench,bench_j2k > /dev/null
+[ -d "$WORK/studies/bench_j2k" ] || python3 "$ROOT/scripts/fixtures/make-dicom-fixtures.py" "$WORK/studies" --size 512x512 --only bench,bench_j2k > /dev/null
 
 wall() { # command... -> seconds
     local t0 t1

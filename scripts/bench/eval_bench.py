@@ -11,7 +11,7 @@ pseudo-label release has (its manifest no longer matches; `hemo eval` does not r
 
 Measured, whole process wall time:
   ours: hemo eval --pred P --truth T --json OUT --threads 1   (and with all cores)
-  peer: python3 scripts/eval-crosscheck.py --peer-only --pred P --truth T
+  peer: python3 scripts/peers/eval-crosscheck.py --peer-only --pred P --truth T
 Both compute the same figures (slice, patient, segmentation, COCO AP); the cross-check mode of
 the same script verifies they agree. Prints medians and peer/ours ratios.
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # HemoInference vs onnxruntime on the model zoo: the architectures teams export with
-# torch.onnx.export, at their real widths with random weights (scripts/make-model-zoo-fixtures.py
+# torch.onnx.export, at their real widths with random weights (scripts/fixtures/make-model-zoo-fixtures.py
 # --full): timm ResNet-18 with 9 input channels (RSNA 2.5D), EfficientNet-B0, MobileViT-XS,
 # smp U-Net with ResNet-18 and DenseNet161 encoders, nnU-Net PlainConvUNet 2D and 3D,
 # MONAI UNet and SegResNet 3D. Inputs: 2-D models one 256x256 slice (224 for EfficientNet),
@@ -31,7 +31,7 @@ else
     hemo="$(swift build -c release --show-bin-path)/hemo"
 fi
 if [[ ! -f "$work/manifest.json" ]]; then
-    python3 scripts/make-model-zoo-fixtures.py --full --batches 1 --out "$work" "$@" >&2
+    python3 scripts/fixtures/make-model-zoo-fixtures.py --full --batches 1 --out "$work" "$@" >&2
 fi
 
 # FP32 peak from the FMA units: AVX-512 with two FMA ports = 2 x 16 floats x 2 flops = 64 FLOP per

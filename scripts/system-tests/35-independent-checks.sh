@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # System test: tools that did not write a release agree with it. Builds releases of every kind
 # from one synthetic cohort (annotations, pseudo-labels from `hemo infer`, resampled with
-# --spacing, reoriented with --canonical), then for each: scripts/independent-checks.py
+# --spacing, reoriented with --canonical), then for each: scripts/peers/independent-checks.py
 # recomputes labels, boxes2d.csv, lesions3d.csv, COCO (pycocotools evaluates it against itself),
 # YOLO, dataset.json, splits and provenance from the masks with numpy, scipy and nibabel and
 # compares every row; `sha256sum -c` checks the manifest; nnU-Net v2's verify_dataset_integrity
-# (scripts/check-nnunet.sh) accepts it.
+# (scripts/peers/check-nnunet.sh) accepts it.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
@@ -32,13 +32,13 @@ for r in annotations pseudo resampled canonical; do
     echo "--- $r"
     grid=()
     case $r in annotations|pseudo) grid=(--native) ;; canonical) grid=(--canonical) ;; esac
-    python3 "$repo/scripts/independent-checks.py" "$r" --cohort cohort "${grid[@]}" ||
+    python3 "$repo/scripts/peers/independent-checks.py" "$r" --cohort cohort "${grid[@]}" ||
         fail "the $r release disagrees with the independent recomputation"
     (cd "$r" && sha256sum -c --quiet MANIFEST.sha256) || fail "sha256sum -c rejects $r/MANIFEST.sha256"
     echo "ok: sha256sum -c: $(wc -l <"$r/MANIFEST.sha256") files"
     nn=(--no-fingerprint)
     [[ $r == annotations ]] && nn=()
-    bash "$repo/scripts/check-nnunet.sh" "${nn[@]}" "$r" >"nnunet-$r.log" 2>&1 ||
+    bash "$repo/scripts/peers/check-nnunet.sh" "${nn[@]}" "$r" >"nnunet-$r.log" 2>&1 ||
         { tail -n 30 "nnunet-$r.log"; fail "nnU-Net v2 rejects the $r release"; }
     echo "ok: $(tail -n 2 "nnunet-$r.log" | head -n 1)"
 done

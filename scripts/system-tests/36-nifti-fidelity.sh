@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System test: `hemo convert` round trips judged by nibabel (scripts/nifti-peer-checks.py): files
+# System test: `hemo convert` round trips judged by nibabel (scripts/peers/nifti-peer-checks.py): files
 # nibabel writes with each datatype, scaling, qform/sform code pair, 2-D, 4-D and 5-D with
 # singleton axes, pixdim[4] and units, header extensions, NIfTI-2 and NaN; then every real
 # NIfTI file in nibabel's test data (and dipy's, installed from PyPI). Shape, real values, affine,
@@ -19,7 +19,7 @@ python3 -c 'import dipy' 2>/dev/null || python3 -m pip install -q dipy >/dev/nul
     fail "cannot install dipy from PyPI (its test data are part of this check)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 "$repo/scripts/nifti-peer-checks.py" "$HEMO" "$work" | tee "$work/out.txt" | grep -v '^ok: ' || true
+python3 "$repo/scripts/peers/nifti-peer-checks.py" "$HEMO" "$work" | tee "$work/out.txt" | grep -v '^ok: ' || true
 last=$(tail -n 1 "$work/out.txt")
 [[ "$last" == PASS:* ]] || fail "hemo convert disagrees with nibabel (see above)"
 echo "$last"

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# System test: scripts/start-coordinator, scale-workers and stop-cluster on a real run.
+# System test: scripts/ops/start-coordinator, scale-workers and stop-cluster on a real run.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     cat <<'USAGE'
 Usage: scripts/system-tests/50-scale-workers.sh   (HEMO=/path/to/hemo)
 
-Starts a coordinator with scripts/start-coordinator (CURVE on, keys from `hemo keygen` in the
+Starts a coordinator with scripts/ops/start-coordinator (CURVE on, keys from `hemo keygen` in the
 layout the scripts expect) on a 60-exam synthetic cohort and, during the
-run, scales the workers with scripts/scale-workers 0 -> 4 -> 1 -> 0 (checking `hemo status` and
+run, scales the workers with scripts/ops/scale-workers 0 -> 4 -> 1 -> 0 (checking `hemo status` and
 the pid files at each step, and that a second run with the same N changes nothing), checks that
 no exam moves while no worker runs, that a worker stuck in a job is SIGKILLed only after
 --drain-timeout and with a WARNING, then scales back up to 2 workers on two "hosts" through
 HEMO_SSH (a stand-in for ssh that runs the command here) so the run finishes. Checks: no worker
 needed SIGKILL in the normal steps, the coordinator reports 60 cases and 0 failures, MANIFEST.sha256 equals
-`hemo build`'s on the same cohort, and scripts/stop-cluster reports the finished run.
-Then a second run (16 exams) is stopped midway with scripts/stop-cluster (final status, no worker left),
+`hemo build`'s on the same cohort, and scripts/ops/stop-cluster reports the finished run.
+Then a second run (16 exams) is stopped midway with scripts/ops/stop-cluster (final status, no worker left),
 restarted with start-coordinator (it resumes from the journal) and finished: same manifest.
 USAGE
     exit 0
@@ -47,7 +47,7 @@ mkdir -p "$keys"
 for name in coordinator worker admin; do "$HEMO" keygen --out "$keys/$name" >/dev/null; done
 cat "$keys/worker.public" "$keys/admin.public" >"$keys/allowed-keys"
 
-"$scripts/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 --state "$state" --keys "$keys"
+"$scripts/ops/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 --state "$state" --keys "$keys"
 endpoint=$(cat "$state/coordinator.endpoint")
 [[ "$endpoint" == tcp://127.0.0.1:* ]] || fail "coordinator.endpoint holds '$endpoint'"
 
@@ -73,7 +73,7 @@ expect_workers() {
 }
 pid_files() { (cd "$state/workers" && for f in *.pid; do [[ -f "$f" ]] && printf '%s %s\n' "$f" "$(cat "$f")"; done; true); }
 count_files() { find "$state/workers" -name "*.$1" | wc -l; }
-scale() { "$scripts/scale-workers" "$@" --state "$state" --keys "$keys" -- --job-delay-ms 500 | tee -a "$work/scale.out"; }
+scale() { "$scripts/ops/scale-workers" "$@" --state "$state" --keys "$keys" -- --job-delay-ms 500 | tee -a "$work/scale.out"; }
 
 expect_workers 0
 echo "--- scale 0 -> 4"
@@ -111,13 +111,13 @@ sleep 2
 [[ "$(field completed "$(status)")" == "$done_at_zero" ]] || fail "exams completed with no worker running"
 
 echo "--- a worker that cannot drain in time is killed after --drain-timeout, loudly"
-"$scripts/scale-workers" 1 --state "$state" --keys "$keys" -- --job-delay-ms 60000
+"$scripts/ops/scale-workers" 1 --state "$state" --keys "$keys" -- --job-delay-ms 60000
 for _ in $(seq 100); do
     (($(field running "$(status)") >= 1)) && break
     sleep 0.2
 done
 start=$SECONDS
-"$scripts/scale-workers" 0 --drain-timeout 1 --state "$state" 2>"$work/kill.err"
+"$scripts/ops/scale-workers" 0 --drain-timeout 1 --state "$state" 2>"$work/kill.err"
 cat "$work/kill.err"
 grep -q "WARNING: worker w1 .* did not drain within 1s: sending SIGKILL" "$work/kill.err" || fail "no loud SIGKILL warning"
 ((SECONDS - start <= 10)) || fail "scale-workers 0 --drain-timeout 1 took $((SECONDS - start)) s"
@@ -134,7 +134,7 @@ SSH
 chmod +x "$work/fake-ssh"
 printf '# test hosts\nhost-a\nhost-b\n' >"$work/hosts"
 export FAKE_SSH_LOG=$work/ssh.log HEMO_SSH=$work/fake-ssh
-"$scripts/scale-workers" 2 --hosts "$work/hosts" --connect "$endpoint" --remote-hemo "$HEMO" \
+"$scripts/ops/scale-workers" 2 --hosts "$work/hosts" --connect "$endpoint" --remote-hemo "$HEMO" \
     --remote-dir "$work/remote-logs" --state "$state" --keys "$keys" -- --job-delay-ms 20 | tee -a "$work/scale.out"
 grep -q "^local " "$state"/workers/*.pid && fail "a worker meant for a host was started locally"
 [[ "$(awk '{ print $1 }' "$state"/workers/*.pid | sort | tr '\n' ' ')" == "host-a host-b " ]] ||
@@ -148,7 +148,7 @@ done
 [[ "$(awk '{ print $3 }' "/proc/$coordinator_pid/stat" 2>/dev/null || echo gone)" =~ ^(gone|Z)$ ]] ||
     fail "the coordinator did not finish within 120 s"
 
-"$scripts/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop.out"
+"$scripts/ops/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop.out"
 grep -q "^cases: $cases, .*failures: 0," "$work/stop.out" || fail "stop-cluster did not report $cases cases and 0 failures"
 grep -q WARNING "$work/scale.out" && fail "a worker had to be killed"
 cmp "$work/reference/MANIFEST.sha256" "$work/release/MANIFEST.sha256" ||
@@ -160,7 +160,7 @@ unset HEMO_SSH
 "$HEMO" synth --out "$work/cohort2" --cases 16 --seed 2 --in-plane 64 --slices 10 --threads 1 >/dev/null
 "$HEMO" build --cohort "$work/cohort2" --out "$work/reference2" --threads 1 >/dev/null 2>&1
 start_second() {
-    "$scripts/start-coordinator" --cohort "$work/cohort2" --out "$work/release2" --bind tcp://127.0.0.1:0 \
+    "$scripts/ops/start-coordinator" --cohort "$work/cohort2" --out "$work/release2" --bind tcp://127.0.0.1:0 \
         --state "$state" --keys "$keys"
     endpoint=$(cat "$state/coordinator.endpoint")
 }
@@ -170,7 +170,7 @@ for _ in $(seq 100); do
     (($(field completed "$(status)") >= 2)) && break
     sleep 0.2
 done
-"$scripts/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop2.out"
+"$scripts/ops/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop2.out"
 grep -q "final status of the coordinator" "$work/stop2.out" || fail "stop-cluster printed no final status"
 grep -q "^exams: 16 total" "$work/stop2.out" || fail "the final status is not the coordinator's"
 [[ ! -e "$state/coordinator.pid" && $(count_files pid) == 0 ]] || fail "stop-cluster left pid files"
@@ -178,13 +178,13 @@ grep -q "^exams: 16 total" "$work/stop2.out" || fail "the final status is not th
 start_second
 resumed=$(field completed "$(status)")
 ((resumed >= 2)) || fail "start-coordinator did not resume from the journal (completed: $resumed)"
-"$scripts/scale-workers" 2 --state "$state" --keys "$keys" >/dev/null
+"$scripts/ops/scale-workers" 2 --state "$state" --keys "$keys" >/dev/null
 coordinator_pid=$(cat "$state/coordinator.pid")
 for _ in $(seq 600); do
     [[ "$(awk '{ print $3 }' "/proc/$coordinator_pid/stat" 2>/dev/null || echo gone)" =~ ^(gone|Z)$ ]] && break
     sleep 0.2
 done
-"$scripts/stop-cluster" --state "$state" --keys "$keys" >"$work/stop3.out"
+"$scripts/ops/stop-cluster" --state "$state" --keys "$keys" >"$work/stop3.out"
 grep -q "^cases: 16, .*failures: 0, .*$resumed resumed from the journal" "$work/stop3.out" ||
     fail "the resumed run did not finish with 16 cases and $resumed resumed: $(cat "$work/stop3.out")"
 cmp "$work/reference2/MANIFEST.sha256" "$work/release2/MANIFEST.sha256" ||

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System test: scripts/scale-workers --hosts over real SSH (a private sshd on 127.0.0.1).
+# System test: scripts/ops/scale-workers --hosts over real SSH (a private sshd on 127.0.0.1).
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     cat <<'USAGE'
@@ -7,7 +7,7 @@ Usage: scripts/system-tests/54-scale-workers-ssh.sh   (HEMO=/path/to/hemo; needs
 
 Starts a private OpenSSH server (Debian's openssh-server, installed when missing) on a free
 port of 127.0.0.1 with throw-away host and client keys, then drives a run over real SSH: the
-hosts file names "127.0.0.1" and "localhost" (two hosts, one sshd). scripts/scale-workers
+hosts file names "127.0.0.1" and "localhost" (two hosts, one sshd). scripts/ops/scale-workers
 starts 3 workers through ssh (spread 2 + 1), a second run with 3 changes nothing, scaling to 1
 drains two over ssh (SIGTERM), scaling to 2 finishes the run; stop-cluster reports it. Checks:
 the pid files name the SSH hosts, the coordinator saw the workers, no SIGKILL was needed, the
@@ -86,7 +86,7 @@ keys=$work/keys
 mkdir -p "$keys"
 for name in coordinator worker admin; do "$HEMO" keygen --out "$keys/$name" >/dev/null; done
 cat "$keys/worker.public" "$keys/admin.public" >"$keys/allowed-keys"
-"$scripts/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 \
+"$scripts/ops/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 \
     --state "$state" --keys "$keys" >/dev/null
 endpoint=$(cat "$state/coordinator.endpoint")
 printf '127.0.0.1\nlocalhost\n' >"$work/hosts"
@@ -100,7 +100,7 @@ expect_workers() {
     fail "expected $1 workers in hemo status: $(status)"
 }
 scale() {
-    "$scripts/scale-workers" "$1" --hosts "$work/hosts" --connect "$endpoint" --keys "$keys" \
+    "$scripts/ops/scale-workers" "$1" --hosts "$work/hosts" --connect "$endpoint" --keys "$keys" \
         --remote-hemo "$HEMO" --remote-dir "$work/remote-logs" --state "$state" -- --job-delay-ms "$2" |
         tee -a "$work/scale.out"
 }
@@ -127,7 +127,7 @@ for _ in $(seq 600); do
     [[ "$(awk '{ print $3 }' "/proc/$coordinator_pid/stat" 2>/dev/null || echo gone)" =~ ^(gone|Z)$ ]] && break
     sleep 0.2
 done
-"$scripts/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop.out"
+"$scripts/ops/stop-cluster" --state "$state" --keys "$keys" | tee "$work/stop.out"
 grep -q "^cases: $cases, .*failures: 0," "$work/stop.out" || fail "the run did not end with $cases cases and 0 failures"
 grep -q WARNING "$work/scale.out" && fail "a worker needed SIGKILL"
 ls "$work/remote-logs/"w*.log >/dev/null 2>&1 || fail "no worker log in the remote log folder"

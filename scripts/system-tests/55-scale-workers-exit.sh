@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# System test: scripts/scale-workers reports why a new worker exited, from the record its launcher writes.
+# System test: scripts/ops/scale-workers reports why a new worker exited, from the record its launcher writes.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     cat <<'USAGE'
 Usage: scripts/system-tests/55-scale-workers-exit.sh   (HEMO=/path/to/hemo)
 
-Starts a coordinator with scripts/start-coordinator (CURVE on, --heartbeat-ms 3000) on a 2-exam
-synthetic cohort, then checks what scripts/scale-workers says about workers that exit:
+Starts a coordinator with scripts/ops/start-coordinator (CURVE on, --heartbeat-ms 3000) on a 2-exam
+synthetic cohort, then checks what scripts/ops/scale-workers says about workers that exit:
   - a malformed endpoint, nothing listening at the endpoint, and a worker key the coordinator
     does not allow are each an error (non-zero exit) naming the worker, its host, its exit status
     and the worker's own reason, with no pid file left behind;
@@ -15,7 +15,7 @@ synthetic cohort, then checks what scripts/scale-workers says about workers that
     error: it exits 0 ("the coordinator shut the run down"), reported as "the run already ended"
     (or, had it been heard from first, forgotten on the next run with that reason);
   - a worker that left is forgotten with the exit status and reason it recorded.
-The run then ends with 2 cases and 0 failures (scripts/stop-cluster).
+The run then ends with 2 cases and 0 failures (scripts/ops/stop-cluster).
 USAGE
     exit 0
 fi
@@ -50,7 +50,7 @@ mkdir -p "$intruder"
 cp "$keys/coordinator.public" "$intruder/"
 "$HEMO" keygen --out "$intruder/worker" >/dev/null
 
-"$scripts/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 \
+"$scripts/ops/start-coordinator" --cohort "$work/cohort" --out "$work/release" --bind tcp://127.0.0.1:0 \
     --state "$state" --keys "$keys" -- --heartbeat-ms 3000 >/dev/null
 endpoint=$(cat "$state/coordinator.endpoint")
 status() { "$HEMO" status "$endpoint" --timeout 5 --curve-server-key "$keys/coordinator.public" --curve-secret "$keys/admin.secret"; }
@@ -63,7 +63,7 @@ pid_of() { awk '{ print $2 }' "$state/workers/w$1.pid"; }
 expect_start_error() {
     local exit_status=$1 reason=$2
     shift 2
-    if "$scripts/scale-workers" "$@" --state "$state" >"$work/out" 2>"$work/err"; then
+    if "$scripts/ops/scale-workers" "$@" --state "$state" >"$work/out" 2>"$work/err"; then
         fail "scale-workers $* succeeded: $(cat "$work/out")"
     fi
     cat "$work/err"
@@ -84,14 +84,14 @@ expect_start_error 3 "no message from the coordinator at $endpoint within 2 s" 1
 [[ "$(workers_seen)" == 0 && "$(field completed)" == 0 ]] || fail "the refused workers reached the coordinator: $(status)"
 
 echo "--- a worker started after the run ended is not an error"
-"$scripts/scale-workers" 1 --state "$state" --keys "$keys" -- --capacity 2 --job-delay-ms 8000 --heartbeat-ms 3000
+"$scripts/ops/scale-workers" 1 --state "$state" --keys "$keys" -- --capacity 2 --job-delay-ms 8000 --heartbeat-ms 3000
 first=$(pid_of 1)
 for _ in $(seq 100); do
     [[ "$(field running)" == 2 ]] && break
     sleep 0.1
 done
 [[ "$(field running)" == 2 ]] || fail "worker w1 does not hold both exams: $(status)"
-"$scripts/scale-workers" 2 --state "$state" --keys "$keys" -- --heartbeat-ms 3000
+"$scripts/ops/scale-workers" 2 --state "$state" --keys "$keys" -- --heartbeat-ms 3000
 stopped_pid=$(pid_of 2)
 # Stopped, w2 cannot answer the coordinator's "shutdown": its grace period (2 heartbeats) lasts.
 kill -STOP "$stopped_pid"
@@ -102,7 +102,7 @@ done
 kill -0 "$first" 2>/dev/null && fail "worker w1 did not exit at the end of the run"
 coordinator_pid=$(cat "$state/coordinator.pid")
 kill -0 "$coordinator_pid" 2>/dev/null || fail "the coordinator exited before its grace period ended"
-"$scripts/scale-workers" 2 --state "$state" --keys "$keys" -- --heartbeat-ms 3000 >"$work/late.out" 2>"$work/late.err" ||
+"$scripts/ops/scale-workers" 2 --state "$state" --keys "$keys" -- --heartbeat-ms 3000 >"$work/late.out" 2>"$work/late.err" ||
     fail "scale-workers 2 after the run ended failed: $(cat "$work/late.out" "$work/late.err")"
 cat "$work/late.out" "$work/late.err"
 grep -q "^scale-workers: worker w1 (local pid $first) is no longer running (exit status 0: the coordinator shut the run down" "$work/late.out" ||
@@ -115,7 +115,7 @@ for _ in $(seq 150); do
     kill -0 "$coordinator_pid" 2>/dev/null || break
     sleep 0.1
 done
-"$scripts/stop-cluster" --state "$state" --keys "$keys" >"$work/stop.out"
+"$scripts/ops/stop-cluster" --state "$state" --keys "$keys" >"$work/stop.out"
 cat "$work/stop.out"
 if ! grep -q "^scale-workers: worker w1 on local (pid $late): the run already ended; it exited 0: the coordinator shut the run down" "$work/late.out"; then
     # It was heard from ("worker: connected") just before "shutdown": the next run forgets it.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System test: the model zoo at real widths. Exports, with random weights and the pinned PyPI
-# versions of scripts/make-model-zoo-fixtures.py, timm's MobileViT-XS and EfficientNet-B0, a
+# versions of scripts/fixtures/make-model-zoo-fixtures.py, timm's MobileViT-XS and EfficientNet-B0, a
 # 9-channel ResNet-18, smp's U-Net with a DenseNet161 encoder (and a ResNet-18 one), nnU-Net's
 # PlainConvUNet 2D and 3D and MONAI's UNet and SegResNet 3D (half-size inputs: 128x128 slices,
 # 32x48x48 volumes), runs each with `hemo model run` and checks every output element against
@@ -22,7 +22,7 @@ while read -r package version; do
     [[ "${have%%+*}" == "$version" ]] || need+=("$package==$version")
 done < <(python3 -c "
 import re
-text = open('$root/scripts/make-model-zoo-fixtures.py').read()
+text = open('$root/scripts/fixtures/make-model-zoo-fixtures.py').read()
 block = text[text.index('PINNED = {'):text.index('}', text.index('PINNED = {'))]
 for name, version in re.findall(r'\"([a-z_]+)\": \"([0-9.]+)\"', block):
     print(name, version)")
@@ -33,7 +33,7 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-python3 "$root/scripts/make-model-zoo-fixtures.py" --full --batches 1 --spatial-scale 0.5 --out "$work/zoo" > "$work/export.log" 2>&1 \
+python3 "$root/scripts/fixtures/make-model-zoo-fixtures.py" --full --batches 1 --spatial-scale 0.5 --out "$work/zoo" > "$work/export.log" 2>&1 \
     || { tail -20 "$work/export.log"; echo "FAIL: exporting the model zoo"; exit 1; }
 
 failures=0

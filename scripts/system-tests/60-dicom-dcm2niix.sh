@@ -2,7 +2,7 @@
 # System test: DICOM studies read by `hemo convert STUDY OUT.nii.gz` against Debian's dcm2niix
 # (voxels equal after rescaling, affines within 1e-4 mm, read with nibabel): pydicom's CT_small.dcm
 # (uncompressed, JPEG 2000 lossless and lossy) and every synthetic study of
-# scripts/make-dicom-fixtures.py at 128x96 (transfer syntaxes incl. JPEG 2000 and JPEG lossless,
+# scripts/fixtures/make-dicom-fixtures.py at 128x96 (transfer syntaxes incl. JPEG 2000 and JPEG lossless,
 # oblique, flipped, multi-series, padding, 12-bit quirk); gantry-tilted and unevenly spaced studies
 # against a pydicom reference built from the files' own positions. No network needed.
 set -euo pipefail
@@ -24,7 +24,7 @@ python3 -c "import pydicom, nibabel, numpy" 2>/dev/null || pip install -q pydico
 python3 -c "import openjpeg" 2>/dev/null || pip install -q pylibjpeg pylibjpeg-openjpeg
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-python3 "$scripts/make-dicom-fixtures.py" "$work/studies" --size 128x96 > /dev/null
+python3 "$scripts/fixtures/make-dicom-fixtures.py" "$work/studies" --size 128x96 > /dev/null
 mkdir -p "$work/studies/pydicom_CT_small"
 cp "$(python3 -c 'from pydicom.data import get_testdata_file as g; print(g("CT_small.dcm"))')" "$work/studies/pydicom_CT_small/"
 # pydicom's head-CT slice in JPEG 2000 lossless and lossy forms (encoded by pylibjpeg-openjpeg).
@@ -38,6 +38,6 @@ for name, uid, kw in [("pydicom_CT_small_j2k_lossless", JPEG2000Lossless, {}), (
     os.makedirs(os.path.join(sys.argv[1], name), exist_ok=True)
     ds.save_as(os.path.join(sys.argv[1], name, "CT_small.dcm"), enforce_file_format=True)
 PY
-python3 "$scripts/check-dicom-dcm2niix.py" "$HEMO" "$work/studies" "$work/out" | tee "$work/report.txt"
+python3 "$scripts/peers/check-dicom-dcm2niix.py" "$HEMO" "$work/studies" "$work/out" | tee "$work/report.txt"
 n=$(grep -c '^OK' "$work/report.txt")
 echo "PASS: $n DICOM studies equal dcm2niix (or the pydicom position reference for tilt/uneven)"

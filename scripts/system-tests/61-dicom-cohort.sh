@@ -16,7 +16,7 @@ python3 -c "import pydicom, numpy" 2>/dev/null || pip install -q pydicom numpy
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-python3 "$scripts/make-dicom-fixtures.py" studies --size 96x80 --only axial,multiseries,tilted,uneven,rle,bigendian > /dev/null
+python3 "$scripts/fixtures/make-dicom-fixtures.py" studies --size 96x80 --only axial,multiseries,tilted,uneven,rle,bigendian > /dev/null
 mkdir cohort
 for s in axial multiseries tilted uneven rle; do mv "studies/$s" "cohort/Fixture_Jane_$s"; done
 # A broken exam: one file cut in half.

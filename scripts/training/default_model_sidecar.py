@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The JSON sidecar (format version 2) of HemoCluster's default model, shared by
-scripts/train-default-model.py (which writes it after the export) and
-scripts/calibrate-default-model.py (which rewrites its `postprocess.filter` with calibrated values).
+scripts/training/train-default-model.py (which writes it after the export) and
+scripts/training/calibrate-default-model.py (which rewrites its `postprocess.filter` with calibrated values).
 
 The format is the one Sources/HemoPseudoLabel/ModelSidecar.swift reads and
 Sources/HemoInference/Documentation.docc/ModelSidecar.md describes. Only the standard library is
 imported here, so the sidecar can be produced and checked without torch:
 
-  python3 scripts/default_model_sidecar.py --write /tmp/m/hemo-default.json [--from-sidecar OLD.json]
+  python3 scripts/training/default_model_sidecar.py --write /tmp/m/hemo-default.json [--from-sidecar OLD.json]
 
 writes a sidecar with the training fields filled with placeholders (for checking the format with
 `hemo infer --model /tmp/m/hemo-default.onnx`, the ONNX file copied beside it).
@@ -23,20 +23,20 @@ INPUT_SIZE = 256
 FORMAT_NAME = "hemocluster-model-sidecar"
 FORMAT_VERSION = 2
 
-# The filter calibrated for the shipped default model (scripts/calibrate-default-model.py on the
+# The filter calibrated for the shipped default model (scripts/training/calibrate-default-model.py on the
 # validation cohorts `hemo synth --cases 20 --seed 3000` and `--seed 3001`). A newly trained model
-# starts from these values; scripts/train-default-model.sh then recalibrates them for that model
+# starts from these values; scripts/training/train-default-model.sh then recalibrates them for that model
 # (calibrate-default-model.py --write-sidecar). To recalibrate by hand:
 #   hemo synth --out /tmp/val-3000 --cases 20 --seed 3000
 #   hemo synth --out /tmp/val-3001 --cases 20 --seed 3001
-#   python3 scripts/calibrate-default-model.py --model MODEL.onnx --cohort /tmp/val-3000 \
+#   python3 scripts/training/calibrate-default-model.py --model MODEL.onnx --cohort /tmp/val-3000 \
 #       --cohort /tmp/val-3001 --write-sidecar
 CALIBRATED_MIN_COMPONENT_PIXELS = 100
 CALIBRATED_MIN_COMPONENT_SCORE = 0.4
 CALIBRATED_MIN_SLICE_P_ANY = 0.0
 VALIDATION_COHORTS = "hemo synth --cases 20 --seed 3000 and --seed 3001 (validation; never training, never held-out)"
 CALIBRATION_CRITERION = "slice F1 (any) + min(pooled Dice, 0.85) over a grid of uniform rules"
-RECALIBRATE = ("python3 scripts/calibrate-default-model.py --model MODEL.onnx --cohort <hemo synth --cases 20 --seed 3000> "
+RECALIBRATE = ("python3 scripts/training/calibrate-default-model.py --model MODEL.onnx --cohort <hemo synth --cases 20 --seed 3000> "
                "--cohort <hemo synth --cases 20 --seed 3001> --write-sidecar")
 FILTER_ORDER = ("3D lesions (26-connected) below min_lesion_voxels, then per slice: all components when p_any < min_slice_p_any, "
                 "else 8-connected components below min_component_pixels or with a mean winner softmax probability below "
@@ -64,11 +64,11 @@ def make_filter(min_component_pixels, min_component_score, min_slice_p_any, cali
 def default_filter():
     """The filter a newly trained model gets before it is recalibrated: the shipped model's values."""
     return make_filter(CALIBRATED_MIN_COMPONENT_PIXELS, CALIBRATED_MIN_COMPONENT_SCORE, CALIBRATED_MIN_SLICE_P_ANY, {
-        "script": "scripts/calibrate-default-model.py",
+        "script": "scripts/training/calibrate-default-model.py",
         "cohorts": VALIDATION_COHORTS,
         "criterion": CALIBRATION_CRITERION,
         "status": "defaults: the values calibrated for the shipped default model, not yet for this one; recalibrate with "
-                  + RECALIBRATE + " (scripts/train-default-model.sh does this after training)",
+                  + RECALIBRATE + " (scripts/training/train-default-model.sh does this after training)",
     })
 
 
@@ -135,7 +135,7 @@ def main():
     p.add_argument("--from-sidecar", help="take the model's parameter count and training provenance from this sidecar")
     p.add_argument("--widths", default="4,8,16,32,64")
     args = p.parse_args()
-    parameters, training = 0, {"note": "written by scripts/default_model_sidecar.py --write, not by a training run"}
+    parameters, training = 0, {"note": "written by scripts/training/default_model_sidecar.py --write, not by a training run"}
     if args.from_sidecar:
         with open(args.from_sidecar) as fh:
             old = json.load(fh)

@@ -15,11 +15,11 @@ Pipeline:
      logits, and a Gemm turns these 10 features into 6 logits (any + EPH..IVH). The Gemm is fitted
      by logistic regression on full 256 x 256 training slices after the U-Net is trained.
   5. Export to ONNX (opset 13, dynamic batch/height/width) and write the JSON sidecar (format
-     version 2, scripts/default_model_sidecar.py) with the post-processing filter calibrated for
-     the shipped model; scripts/train-default-model.sh then recalibrates that filter for the new
-     model with scripts/calibrate-default-model.py --write-sidecar.
+     version 2, scripts/training/default_model_sidecar.py) with the post-processing filter calibrated for
+     the shipped model; scripts/training/train-default-model.sh then recalibrates that filter for the new
+     model with scripts/training/calibrate-default-model.py --write-sidecar.
 
-Run through scripts/train-default-model.sh, which installs what this needs.
+Run through scripts/training/train-default-model.sh, which installs what this needs.
 """
 import argparse
 import os
@@ -352,7 +352,7 @@ def main():
 def make_sidecar(args, seeds, steps, train_seconds, params):
     """The format-2 sidecar of the model this run exported (default filter: the shipped model's)."""
     training = {
-        "script": "scripts/train-default-model.py (via scripts/train-default-model.sh)",
+        "script": "scripts/training/train-default-model.py (via scripts/training/train-default-model.sh)",
         "data": f"hemo synth, seeds {seeds}, {args.cases_per_seed} cases each, 512 x 512, positive fraction {args.positive_fraction}, annotations labelmap",
         "held_out": "seed 77 (20 exams) and seeds >= 5000 are evaluation only",
         "crop": args.crop, "batch": args.batch, "steps": steps, "lr": args.lr, "optimizer": "AdamW, cosine",

@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/system-tests/40-slurm.sh
+Usage: scripts/system-tests/41-slurm.sh
 
 Checks cluster/slurm/hemo-release.sbatch and cluster/slurm/hemo-add-workers.sbatch on a real
 Slurm: installs Debian's slurm-wlm and munge when missing, starts munged, slurmctld and slurmd

@@ -24,7 +24,7 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/check-nnunet.sh [--keep] [--no-fingerprint] [RELEASE]
+Usage: scripts/peers/check-nnunet.sh [--keep] [--no-fingerprint] [RELEASE]
 
 Loads a HemoCluster release with nnU-Net v2 (nnunetv2 from PyPI) and fails if nnU-Net
 rejects it. The release is linked as $nnUNet_raw/Dataset901_HemoCluster/ with nnUNet_raw,
@@ -34,7 +34,7 @@ its reader/writer selection, verify_dataset_integrity (num_processes=1), its per
 geometry check (warnings count as failures) and its dataset fingerprint extraction.
 
 Without RELEASE, it writes a tiny synthetic cohort (3 cases, 64x64x8, the last one
-without annotations) with scripts/make-tiny-cohort.py, builds hemo with scripts/setup.sh
+without annotations) with scripts/fixtures/make-tiny-cohort.py, builds hemo with scripts/setup.sh
 (or uses $HEMO if set) and runs `hemo build` on it. Then it also checks that the
 foreground intensities nnU-Net samples are the synthetic lesions' HU values (55..75),
 i.e. that nnU-Net reads labels and images aligned.
@@ -73,7 +73,7 @@ while (($#)); do
     shift
 done
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 started=$SECONDS
 dataset_id=901
 dataset_name="Dataset${dataset_id}_HemoCluster"
@@ -148,7 +148,7 @@ if [[ -z "$release" ]]; then
         hemo="$("$repo/scripts/setup.sh" --release | tail -n 1)"
     fi
     [[ -x "$hemo" ]] || { echo "check-nnunet: no hemo binary at '$hemo'" >&2; exit 1; }
-    "$python" "$repo/scripts/make-tiny-cohort.py" "$work/cohort" --cases 3 --in-plane 64 --slices 8
+    "$python" "$repo/scripts/fixtures/make-tiny-cohort.py" "$work/cohort" --cases 3 --in-plane 64 --slices 8
     "$hemo" build --cohort "$work/cohort" --out "$work/release" --threads 1
     release="$work/release"
     # The synthetic lesions are drawn with HU 55..75 and nothing else in the brain is that
@@ -166,7 +166,7 @@ ln -s "$release" "$nnUNet_raw/$dataset_name"
 
 # --- nnU-Net's checks -------------------------------------------------------------------------
 status=0
-"$python" "$repo/scripts/nnunet-load-dataset.py" "${checker_args[@]}" || status=$?
+"$python" "$repo/scripts/peers/nnunet-load-dataset.py" "${checker_args[@]}" || status=$?
 venv_size="$(du -sh "$venv" | cut -f1)"
 if ((status == 0)); then
     echo "check-nnunet: OK, nnU-Net v2 accepts $release ($((SECONDS - started)) s, venv $venv_size at $venv)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Loads a HemoCluster release with nnU-Net v2's own code and exits non-zero if nnU-Net rejects it.
 
-Run by scripts/check-nnunet.sh inside its virtualenv, with nnUNet_raw, nnUNet_preprocessed and
+Run by scripts/peers/check-nnunet.sh inside its virtualenv, with nnUNet_raw, nnUNet_preprocessed and
 nnUNet_results already set and the release placed as $nnUNet_raw/Dataset<ID>_<NAME>/.
 
 Steps, all through nnunetv2's functions (nothing here re-implements nnU-Net's rules):

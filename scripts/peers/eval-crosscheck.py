@@ -6,11 +6,11 @@ from the release files with the reference libraries, and prints the largest abso
 difference per group. Exit status 1 when a difference exceeds 1e-6 (the JSON has 6 decimals).
 
     pip install scikit-learn pycocotools numpy scipy nibabel
-    python3 scripts/eval-crosscheck.py --hemo .build/debug/hemo --pred PRED_RELEASE --truth TRUTH_RELEASE
-    python3 scripts/eval-crosscheck.py --peer-only --pred PRED_RELEASE --truth TRUTH_RELEASE   # reference JSON only
+    python3 scripts/peers/eval-crosscheck.py --hemo .build/debug/hemo --pred PRED_RELEASE --truth TRUTH_RELEASE
+    python3 scripts/peers/eval-crosscheck.py --peer-only --pred PRED_RELEASE --truth TRUTH_RELEASE   # reference JSON only
 
 Not part of the Swift test suite (which never runs Python); the committed fixtures of
-scripts/make-eval-fixtures.py cover the metric code itself.
+scripts/fixtures/make-eval-fixtures.py cover the metric code itself.
 """
 import argparse
 import contextlib

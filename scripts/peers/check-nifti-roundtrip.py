@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check that nibabel reads files written by `hemo convert` back to the input's values and geometry.
 
-Usage:  python3 scripts/check-nifti-roundtrip.py [path/to/hemo]   (default .build/debug/hemo)
+Usage:  python3 scripts/peers/check-nifti-roundtrip.py [path/to/hemo]   (default .build/debug/hemo)
 
 For every fixture of Tests/NIfTITests/Fixtures, writes it with `hemo convert` as .nii and .nii.gz
 (stored type kept, scl fields kept) and as float32 and float64 (real values), then compares with
@@ -17,7 +17,7 @@ import tempfile
 import nibabel as nib
 import numpy as np
 
-ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURES = os.path.join(ROOT, "Tests", "NIfTITests", "Fixtures")
 
 

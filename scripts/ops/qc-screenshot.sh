@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/qc-screenshot.sh RELEASE_QC_DIR OUT.png [WIDTH,HEIGHT]
+Usage: scripts/ops/qc-screenshot.sh RELEASE_QC_DIR OUT.png [WIDTH,HEIGHT]
 
 RELEASE_QC_DIR  a folder written by `hemo qc RELEASE --out RELEASE_QC_DIR` (holds index.html)
 OUT.png         where to write the screenshot

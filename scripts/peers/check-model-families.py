@@ -5,7 +5,7 @@ Exports each (random weights, seed 0, torch.onnx.export opset 17), runs onnxrunt
 `hemo model run`, and prints the worst |ours - ort| / max(1, |ort|) per model; exits 1 when one
 fails to load or exceeds 1e-4. Needs the packages pinned in scripts/make-model-zoo-fixtures.py.
 
-    python3 scripts/check-model-families.py --hemo .build/debug/hemo [NAME...]
+    python3 scripts/peers/check-model-families.py --hemo .build/debug/hemo [NAME...]
 """
 import argparse
 import os

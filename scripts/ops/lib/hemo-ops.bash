@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by scripts/start-coordinator, scripts/scale-workers and scripts/stop-cluster: the state
+# Shared by scripts/ops/start-coordinator, scripts/ops/scale-workers and scripts/ops/stop-cluster: the state
 # folder, the hemo binary, CURVE key paths and process checks. Sourced, never run.
 #
 # State folder (--state DIR, or $HEMO_STATE_DIR, default ${XDG_STATE_HOME:-~/.local/state}/hemocluster):

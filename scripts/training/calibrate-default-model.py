@@ -12,11 +12,11 @@ Then it scores every rule of the grid
 by slice-level F1 (any) and pooled binary lesion Dice, and prints the best rules. The chosen
 values go into the sidecar's `postprocess.filter` (format_version 2), see ModelSidecar.md: with
 --write-sidecar the best uniform rule (the criterion below) is written into MODEL.json, with its
-validation figures (scripts/train-default-model.sh does this after training).
+validation figures (scripts/training/train-default-model.sh does this after training).
 
 Usage:
   hemo synth --out /tmp/val-3000 --cases 20 --seed 3000
-  python3 scripts/calibrate-default-model.py --model Sources/HemoInference/DefaultModel/hemo-default.onnx \
+  python3 scripts/training/calibrate-default-model.py --model Sources/HemoInference/DefaultModel/hemo-default.onnx \
       --cohort /tmp/val-3000 [--cohort /tmp/val-3001] [--write-sidecar]
 """
 import argparse
@@ -32,7 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("infer_peer", os.path.join(HERE, "bench", "infer_peer.py"))
+spec = importlib.util.spec_from_file_location("infer_peer", os.path.join(HERE, "..", "bench", "infer_peer.py"))
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
 sys.path.insert(0, HERE)
@@ -165,7 +165,7 @@ def main():
         (f1, dice, _, _, _), m, sc, pa = results[0]
         sidecar["format_version"] = default_model_sidecar.FORMAT_VERSION
         sidecar.setdefault("postprocess", {})["filter"] = default_model_sidecar.make_filter(m, sc, pa, {
-            "script": "scripts/calibrate-default-model.py",
+            "script": "scripts/training/calibrate-default-model.py",
             "cohorts": args.cohorts_note,
             "criterion": default_model_sidecar.CALIBRATION_CRITERION,
             "validation_slice_f1_any": round(float(f1), 4),
