@@ -45,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng"),
 
         // One typed Swift wrapper per C library; each owns its pointers and has its own error type.
-        .target(name: "NIfTI", dependencies: ["CNIfTI", "CZlib", "Deflate", "HemoCore"]),
+        .target(name: "NIfTI", dependencies: ["CNIfTI", "Zlib", "Deflate", "HemoCore"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "LZ4", dependencies: ["CLZ4"]),
         .target(name: "Zlib", dependencies: ["CZlib"]),
@@ -57,10 +57,14 @@ let package = Package(
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),
+        // One thread-pool API and the lock box, shared by every library that runs threads.
+        .target(name: "HemoConcurrency"),
 
         // Libraries.
-        .target(name: "HemoTransforms", dependencies: ["HemoCore"]),
-        .target(name: "HemoSynth", dependencies: ["HemoCore", "NIfTI", "PNG"]),
+        .target(name: "HemoTransforms", dependencies: ["HemoConcurrency", "HemoCore"]),
+        // Pictures: an RGB canvas, a bitmap font and the subtype palette (previews and QC montages).
+        .target(name: "HemoRaster", dependencies: ["HemoCore"]),
+        .target(name: "HemoSynth", dependencies: ["HemoCore", "HemoRaster", "NIfTI", "PNG"]),
         .target(
             name: "HemoInference",
             dependencies: ["HemoCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -68,14 +72,14 @@ let package = Package(
             resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
         ),
-        .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
+        .target(name: "HemoRelease", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
-        .target(name: "HemoEval", dependencies: ["HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
-        .target(name: "HemoQC", dependencies: ["HemoCore", "HemoRelease", "NIfTI", "PNG", "HemoSynth"]),
+        .target(name: "HemoEval", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
+        .target(name: "HemoQC", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "HemoRelease", "NIfTI", "PNG"]),
         .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms", "NIfTI"],
                 exclude: ["Documentation.docc"]),
-        .target(name: "HemoCluster", dependencies: ["HemoCore", "DICOM", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
+        .target(name: "HemoCluster", dependencies: ["HemoConcurrency", "HemoCore", "DICOM", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
                                                     "HemoPseudoLabel"]),
 
         // Prometheus metrics of the coordinator and workers, served over HTTP (--metrics-port).
@@ -109,14 +113,14 @@ let package = Package(
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "HemoCore", "NIfTI", "HemoRelease"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
-        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
+        .testTarget(name: "HemoReleaseTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
         .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
-        .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
-        .testTarget(name: "HemoClusterTests", dependencies: ["HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI",
+        .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoRaster", "HemoSynth", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
+        .testTarget(name: "HemoClusterTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI",
                                                           "HemoPseudoLabel"]),
-        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
-        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"]),
+        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoConcurrency", "HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
+        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,6 +1,6 @@
 import Foundation
 import HemoCore
-import HemoSynth
+import HemoRaster
 import NIfTI
 import PNG
 
@@ -31,11 +31,8 @@ public enum CaseMontage {
         return (0..<maximumPanels).map { positive[($0 * last + (maximumPanels - 1) / 2) / (maximumPanels - 1)] }
     }
 
-    /// The colour of `subtype` (shared with the synthetic previews).
-    public static func colour(_ subtype: Subtype) -> RGBColour {
-        let c = PreviewRenderer.colour(subtype)
-        return RGBColour(c.0, c.1, c.2)
-    }
+    /// The colour of `subtype`: ``SubtypePalette``'s, shared with the synthetic previews.
+    public static func colour(_ subtype: Subtype) -> RGBColour { SubtypePalette.colour(subtype) }
 
     /// Renders the montage of a case from its CT in HU and its per-subtype bitmask (bit v−1 = subtype v),
     /// both on the same grid, and its 2D boxes.
@@ -65,7 +62,6 @@ public enum CaseMontage {
             : "\(positive.count) positive of \(size.k) slices"
         canvas.drawText("\(caseID.rawValue)  \(shownNote)".uppercased(), x: gap, y: gap, scale: textScale, colour: RGBColour(255, 255, 255))
 
-        let low = PreviewRenderer.windowLevel - PreviewRenderer.windowWidth / 2
         for (p, k) in slices.enumerated() {
             let ox = gap + (p % cols) * (panelW + gap)
             let top = headerH + (p / cols) * (captionH + panelH + gap)
@@ -80,8 +76,7 @@ public enum CaseMontage {
             // Brain window, nearest-neighbour enlarged.
             for y in 0..<panelH {
                 for x in 0..<panelW {
-                    let v = (panelHU[(y / scale) * sw + x / scale] - low) / PreviewRenderer.windowWidth * 255
-                    let g = UInt8(max(0, min(255, v.isNaN ? 0 : v.rounded())))
+                    let g = BrainWindow.grey(panelHU[(y / scale) * sw + x / scale])
                     canvas.set(ox + x, oy + y, RGBColour(g, g, g))
                 }
             }

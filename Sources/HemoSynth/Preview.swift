@@ -1,4 +1,5 @@
 import HemoCore
+import HemoRaster
 import PNG
 
 /// One panel of a preview: an axial slice with its painted blood and a caption.
@@ -27,21 +28,16 @@ public struct PreviewTile: Sendable {
 ///
 /// Colours: EPH red, SDH orange, SAH yellow, IPH green, IVH blue.
 public enum PreviewRenderer {
-    /// Outline colour (R, G, B) of each subtype.
+    /// Outline colour (R, G, B) of each subtype: ``SubtypePalette``'s.
     public static func colour(_ subtype: Subtype) -> (UInt8, UInt8, UInt8) {
-        switch subtype {
-        case .eph: (235, 40, 40)
-        case .sdh: (255, 140, 0)
-        case .sah: (255, 230, 0)
-        case .iph: (40, 210, 60)
-        case .ivh: (40, 120, 255)
-        }
+        let c = SubtypePalette.colour(subtype)
+        return (c.red, c.green, c.blue)
     }
 
     /// Window centre (HU) of the brain window.
-    public static let windowLevel: Float = 40
+    public static let windowLevel: Float = BrainWindow.level
     /// Window width (HU) of the brain window.
-    public static let windowWidth: Float = 80
+    public static let windowWidth: Float = BrainWindow.width
 
     /// Renders `tiles` in a grid of `columns` with a legend strip; returns RGB bytes.
     public static func render(tiles: [PreviewTile], columns: Int) -> (width: Int, height: Int, rgb: [UInt8]) {

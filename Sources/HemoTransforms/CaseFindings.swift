@@ -1,3 +1,4 @@
+import HemoConcurrency
 import HemoCore
 
 /// The labels of one slice (plane k = const): which subtypes have at least one voxel in it.

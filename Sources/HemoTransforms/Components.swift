@@ -1,3 +1,4 @@
+import HemoConcurrency
 import HemoCore
 
 /// A horizontal run of set voxels: `length` consecutive voxels along i starting at linear `offset`

@@ -1,3 +1,4 @@
+import HemoConcurrency
 import HemoCore
 
 /// Resampling of volumes and masks to a new voxel spacing on the same field of view.

@@ -1,4 +1,4 @@
-import CZlib
+import Zlib
 import Deflate
 import HemoCore
 #if canImport(Glibc)
@@ -18,7 +18,7 @@ enum StreamReadFailure: Error {
     case io(String)
 }
 
-/// The one owner of the raw input of a NIfTI read and of the zlib `z_stream` that inflates it:
+/// The one owner of the raw input of a NIfTI read and of the ``Zlib/GzipInflater`` that inflates it:
 /// every read of a NIfTI file or of NIfTI bytes in memory goes through here.
 ///
 /// The raw bytes come from a file descriptor (read once, front to back, in 256 KiB steps or
@@ -31,8 +31,7 @@ enum StreamReadFailure: Error {
 /// ``finishDigest()`` the SHA-256 of the whole file comes from the same single pass that
 /// decodes it.
 ///
-/// Stands for `open(2)`, `read(2)`, `close(2)`, `inflateInit2_`, `inflate`, `inflateReset`
-/// and `inflateEnd`.
+/// Stands for `open(2)`, `read(2)` and `close(2)`; zlib's stream is owned by the `Zlib` wrapper.
 final class GzipReadStream {
     private enum Source {
         /// An open file descriptor, closed in `deinit`.
@@ -76,7 +75,7 @@ final class GzipReadStream {
     /// Whether the source has no more raw bytes.
     private var sourceExhausted = false
     /// The inflate state, allocated at the first gzip member and ended in `deinit`.
-    private var inflater: UnsafeMutablePointer<z_stream>?
+    private var inflater: GzipInflater?
     /// The running hash of every raw byte read so far, when asked for.
     private var digest: SHA256?
     /// The whole borrowed input of a memory stream (empty for file streams).
@@ -131,11 +130,6 @@ final class GzipReadStream {
 
     deinit {
         if case .file(let fd) = source { close(fd) }
-        if let inflater {
-            inflateEnd(inflater)
-            inflater.deinitialize(count: 1)
-            inflater.deallocate()
-        }
         if inputBuffer.baseAddress != nil { inputBuffer.deallocate() }
         ownedInput?.deallocate()
     }
@@ -189,7 +183,7 @@ final class GzipReadStream {
             case .memberEnded:
                 try ensureTwoBytes()
                 if pending.count >= 2 && pending[0] == 0x1F && pending[1] == 0x8B {
-                    inflateReset(inflater)
+                    inflater?.reset()
                     mode = .gzip
                 } else {
                     // Bytes after the last member are ignored, as gzread ignores them.
@@ -312,16 +306,11 @@ final class GzipReadStream {
     private func startContent() throws(StreamReadFailure) {
         try ensureTwoBytes()
         if pending.count >= 2 && pending[0] == 0x1F && pending[1] == 0x8B {
-            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            stream.initialize(to: z_stream())
-            // 15 + 16: a 32 KiB window, gzip wrapper only (header parsed, CRC-32 and length checked).
-            let rc = inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            guard rc == Z_OK else {
-                stream.deinitialize(count: 1)
-                stream.deallocate()
-                throw .io(rc == Z_MEM_ERROR ? "zlib ran out of memory" : "zlib could not start inflating (code \(rc))")
+            do {
+                inflater = try GzipInflater()
+            } catch {
+                throw .io(error.code == .outOfMemory ? "zlib ran out of memory" : "zlib could not start inflating (code \(error.zlibCode))")
             }
-            inflater = stream
             isCompressed = true
             mode = .gzip
         } else {
@@ -331,32 +320,16 @@ final class GzipReadStream {
 
     /// One `inflate` call from `pending` into `output`; returns the bytes produced.
     private func inflateStep(into output: UnsafeMutableRawBufferPointer) throws(StreamReadFailure) -> Int {
-        guard let z = inflater else { throw .io("inflate used before it was started") }
-        let inCount = min(pending.count, Int(UInt32.max))
-        let outCount = min(output.count, Int(UInt32.max))
-        z.pointee.next_in = UnsafeMutablePointer(mutating: pending.baseAddress!.assumingMemoryBound(to: Bytef.self))
-        z.pointee.avail_in = uInt(inCount)
-        z.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        z.pointee.avail_out = uInt(outCount)
-        let rc = inflate(z, Z_NO_FLUSH)
-        let consumed = inCount - Int(z.pointee.avail_in)
-        let produced = outCount - Int(z.pointee.avail_out)
-        z.pointee.next_in = nil
-        z.pointee.next_out = nil
-        consume(consumed)
-        switch rc {
-        case Z_OK, Z_BUF_ERROR:
-            return produced
-        case Z_STREAM_END:
-            mode = .memberEnded
-            return produced
-        case Z_DATA_ERROR:
-            throw .corrupt(z.pointee.msg.map { String(cString: $0) } ?? "compressed data error")
-        case Z_MEM_ERROR:
-            throw .io("zlib ran out of memory")
-        default:
-            throw .corrupt("inflate stream corrupt (zlib code \(rc))")
+        guard let inflater else { throw .io("inflate used before it was started") }
+        let step: GzipInflater.Step
+        do {
+            step = try inflater.inflate(from: pending, into: output)
+        } catch {
+            throw error.code == .outOfMemory ? .io("zlib ran out of memory") : .corrupt(error.operation)
         }
+        consume(step.consumed)
+        if step.memberEnded { mode = .memberEnded }
+        return step.produced
     }
 
     /// Makes `pending` hold at least two bytes, unless the input has fewer left.

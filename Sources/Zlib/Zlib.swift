@@ -43,13 +43,15 @@ private final class OwnedStream {
     let kind: Kind
     private var initialized = false
 
-    init(kind: Kind, level: Int32, rawInflate: Bool = false) throws(ZlibError) {
+    init(kind: Kind, level: Int32, rawInflate: Bool = false, gzipInflate: Bool = false) throws(ZlibError) {
         self.kind = kind
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         let size = Int32(MemoryLayout<z_stream>.size)
         let rc = switch kind {
         case .deflate: deflateInit_(stream, level, zlibVersion(), size)
+        // 15 + 16: a 32 KiB window, gzip wrapper only (header parsed, CRC-32 and length checked).
+        case .inflate where gzipInflate: inflateInit2_(stream, 15 + 16, zlibVersion(), size)
         case .inflate: rawInflate ? inflateInit2_(stream, -15, zlibVersion(), size) : inflateInit_(stream, zlibVersion(), size)
         }
         guard rc == Z_OK else {
@@ -185,5 +187,66 @@ public enum CRC32 {
         }
         if let r = bytes.withContiguousStorageIfAvailable(run) { return r }
         return Array(bytes).withUnsafeBufferPointer(run)
+    }
+}
+
+/// Streaming gzip (RFC 1952) decompression, one member at a time, for readers that inflate a file
+/// as they read it (the NIfTI reader's `.nii.gz` stream).
+///
+/// Owns one `z_stream` (stands for `inflateInit2_`, `inflate`, `inflateReset` and `inflateEnd`);
+/// not thread-safe: one inflater per stream.
+public final class GzipInflater {
+    /// What one ``inflate(from:into:)`` call did.
+    public struct Step: Sendable, Equatable {
+        /// Bytes of compressed input used.
+        public var consumed: Int
+        /// Bytes of content written to the output.
+        public var produced: Int
+        /// Whether the current gzip member ended (its CRC-32 and length were checked); call
+        /// ``reset()`` before inflating a following member.
+        public var memberEnded: Bool
+    }
+
+    private let owned: OwnedStream
+
+    /// Starts an inflater for gzip-wrapped input. Throws ``ZlibError/Code/outOfMemory`` or
+    /// ``ZlibError/Code/initialization``.
+    public init() throws(ZlibError) {
+        owned = try OwnedStream(kind: .inflate, level: 0, gzipInflate: true)
+    }
+
+    /// Inflates as much of `input` into `output` as one `inflate(Z_NO_FLUSH)` call does.
+    ///
+    /// Throws ``ZlibError/Code/corruptData`` (with zlib's own message in the operation) when the
+    /// member is corrupt, ``ZlibError/Code/outOfMemory`` when zlib ran out of memory.
+    public func inflate(from input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(ZlibError) -> Step {
+        let z = owned.stream
+        let inCount = min(input.count, Int(UInt32.max))
+        let outCount = min(output.count, Int(UInt32.max))
+        z.pointee.next_in = inCount == 0 ? nil : UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self))
+        z.pointee.avail_in = uInt(inCount)
+        z.pointee.next_out = outCount == 0 ? nil : output.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        z.pointee.avail_out = uInt(outCount)
+        let rc = CZlib.inflate(z, Z_NO_FLUSH)
+        let step = Step(consumed: inCount - Int(z.pointee.avail_in), produced: outCount - Int(z.pointee.avail_out),
+                        memberEnded: rc == Z_STREAM_END)
+        z.pointee.next_in = nil
+        z.pointee.next_out = nil
+        switch rc {
+        case Z_OK, Z_BUF_ERROR, Z_STREAM_END:
+            return step
+        case Z_DATA_ERROR:
+            throw ZlibError(code: .corruptData, zlibCode: rc,
+                            operation: z.pointee.msg.map { String(cString: $0) } ?? "compressed data error")
+        case Z_MEM_ERROR:
+            throw ZlibError(code: .outOfMemory, zlibCode: rc, operation: "inflate")
+        default:
+            throw ZlibError(code: .corruptData, zlibCode: rc, operation: "inflate stream corrupt")
+        }
+    }
+
+    /// Prepares for the next gzip member of a concatenated stream.
+    public func reset() {
+        _ = inflateReset(owned.stream)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import HemoCore
 import HemoRelease
+import HemoRaster
 import HemoSynth
 import NIfTI
 import PNG
