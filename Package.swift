@@ -82,7 +82,9 @@ let package = Package(
         .target(name: "HemoCluster", dependencies: ["HemoConcurrency", "HemoCore", "DICOM", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
                                                     "HemoPseudoLabel"]),
 
-        // Prometheus metrics of the coordinator and workers, served over HTTP (--metrics-port).
+        // A tiny HTTP/1.1 listener (and client) over owned TCP sockets: serves the metrics.
+        .target(name: "HemoHTTP"),
+        // Prometheus metrics of the coordinator and workers (the adapter; HemoHTTP serves them, --metrics-port).
         .target(name: "HemoMetrics", dependencies: ["HemoCore", "HemoCluster", "HemoRelease", "HemoScheduler", "HemoWire",
                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
 
@@ -95,7 +97,7 @@ let package = Package(
             dependencies: [
                 "HemoCore", "NIfTI", "DICOM", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
-                "ZeroMQ", "HemoCluster", "HemoMetrics", "HemoPseudoLabel", "CCPUCheck",
+                "ZeroMQ", "HemoCluster", "HemoHTTP", "HemoMetrics", "HemoPseudoLabel", "CCPUCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -119,7 +121,8 @@ let package = Package(
         .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoRaster", "HemoSynth", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
         .testTarget(name: "HemoClusterTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI",
                                                           "HemoPseudoLabel"]),
-        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoConcurrency", "HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
+        .testTarget(name: "HemoHTTPTests", dependencies: ["HemoHTTP", "HemoTestKit"]),
+        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoConcurrency", "HemoHTTP", "HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
         .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HemoCluster
+import HemoHTTP
 import HemoMetrics
 
 /// `--metrics-port` and `--metrics-address`, shared by `hemo coordinator`, `hemo run` and `hemo worker`.

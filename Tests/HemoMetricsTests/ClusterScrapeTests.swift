@@ -2,6 +2,7 @@ import HemoConcurrency
 import Foundation
 import HemoCluster
 import HemoCore
+import HemoHTTP
 import HemoMetrics
 import HemoRelease
 import HemoScheduler

@@ -1,5 +1,6 @@
 import Foundation
-import HemoMetrics
+import HemoHTTP
+import HemoTestKit
 import Testing
 
 /// The HTTP listener and the exposition parser, over real loopback sockets.
