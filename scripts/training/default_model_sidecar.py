@@ -4,7 +4,7 @@ scripts/training/train-default-model.py (which writes it after the export) and
 scripts/training/calibrate-default-model.py (which rewrites its `postprocess.filter` with calibrated values).
 
 The format is the one Sources/HemoPseudoLabel/ModelSidecar.swift reads and
-Sources/HemoInference/Documentation.docc/ModelSidecar.md describes. Only the standard library is
+Sources/HemoPseudoLabel/Documentation.docc/ModelSidecar.md describes. Only the standard library is
 imported here, so the sidecar can be produced and checked without torch:
 
   python3 scripts/training/default_model_sidecar.py --write /tmp/m/hemo-default.json [--from-sidecar OLD.json]
