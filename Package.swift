@@ -73,7 +73,7 @@ let package = Package(
             swiftSettings: inferenceSwiftSettings
         ),
         .target(name: "HemoRelease", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
-        .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
+        .target(name: "HemoWire", dependencies: ["HemoCore", "HemoScheduler", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
         .target(name: "HemoQC", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "HemoRelease", "NIfTI", "PNG"]),

@@ -1,4 +1,5 @@
 import HemoCore
+import HemoScheduler
 
 extension WireMessage {
     /// Encodes the message as ZeroMQ frames: `[HEMO+version, type, fields, blobs…]`.

@@ -1,4 +1,5 @@
 import HemoCore
+import HemoScheduler
 
 /// The message types, frame 1's single byte.
 public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible {
