@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "HemoSynth", dependencies: ["HemoCore", "HemoRaster", "NIfTI", "PNG"]),
         .target(
             name: "HemoInference",
-            dependencies: ["HemoCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Documentation.docc"],
             resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
@@ -77,7 +77,7 @@ let package = Package(
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
         .target(name: "HemoEval", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
         .target(name: "HemoQC", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "HemoRelease", "NIfTI", "PNG"]),
-        .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms", "NIfTI"],
+        .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms"],
                 exclude: ["Documentation.docc"]),
         .target(name: "HemoCluster", dependencies: ["HemoConcurrency", "HemoCore", "DICOM", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
                                                     "HemoPseudoLabel"]),
@@ -122,8 +122,8 @@ let package = Package(
         .testTarget(name: "HemoClusterTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI",
                                                           "HemoPseudoLabel"]),
         .testTarget(name: "HemoHTTPTests", dependencies: ["HemoHTTP", "HemoTestKit"]),
-        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoConcurrency", "HemoHTTP", "HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
-        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"]),
+        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoConcurrency", "HemoHTTP", "HemoMetrics", "HemoScheduler", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
+        .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]
 )
