@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks that Package.swift's target dependencies equal the modules each target imports.
+"""Checks that Package.swift's target dependencies equal the modules each target imports, and that
+the README's module graph is Package.swift's.
 
 For every target under Sources/ and Tests/, compares the names listed in its `dependencies:`
 with the modules its Swift files import (`import X`, `@testable import X`,
@@ -82,10 +83,22 @@ def main():
             problems.append(f"{name}: declares {d} but no file imports it")
         for u in sorted(used - declared - {name}):
             problems.append(f"{name}: imports {u} but does not declare it")
+    graph = [f"{name} -> {', '.join(sorted(deps)) or '(none)'}"
+             for name, (kind, path, deps) in sorted(targets.items())
+             if kind in ("target", "executableTarget") and path.startswith("Sources") and not name.startswith("C")]
     if "--graph" in sys.argv:
-        for name, (kind, path, deps) in sorted(targets.items()):
-            if kind in ("target", "executableTarget") and path.startswith("Sources"):
-                print(f"{name} -> {', '.join(sorted(deps)) or '(none)'}")
+        print("\n".join(graph))
+    # The README's module graph (the code block after "The dependencies between the modules") must be this one.
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    at = readme.find("The dependencies between the modules")
+    if at < 0:
+        problems.append("README.md: no module graph (\"The dependencies between the modules\")")
+    else:
+        start = readme.index("```\n", at) + 4
+        shown = readme[start:readme.index("```", start)].strip().splitlines()
+        if shown != graph:
+            problems.append("README.md: the module graph differs from Package.swift; regenerate it with --graph:")
+            problems += [f"  README: {l}" for l in shown if l not in graph] + [f"  Package.swift: {l}" for l in graph if l not in shown]
     for p in problems:
         print(p)
     print(f"{len(targets)} targets, {len(problems)} mismatches")
