@@ -132,7 +132,7 @@ func expectDICOMError(_ bytes: [UInt8], name: String = "hostile.dcm", containing
 
     @Test func fuzzedFilesNeverCrashAndEveryErrorNamesItsFile() throws {
         var seeds: [[UInt8]] = []
-        for s in ["implicit", "bigendian", "rle", "deflated", "multiseries"] {
+        for s in ["implicit", "bigendian", "rle", "deflated", "multiseries", "jpeg_ls", "jpeg_baseline", "jpeg2000", "jpeg_lossless"] {
             for p in try DICOMStudy.files(in: Fixtures.study(s)).prefix(3) {
                 seeds.append(Array(FileManager.default.contents(atPath: p)!))
             }
