@@ -57,7 +57,7 @@ if ! command -v dcmcjpls > /dev/null; then
         echo "SKIP: dcmtk (which makes the JPEG fuzz seeds) is not installed and this is not root"; exit 0
     fi
 fi
-python3 "$scripts/fixtures/make-dicom-fixtures.py" codecs --size 96x80 --only jpeg_lossless,jpeg_ls,jpeg_baseline > /dev/null
+python3 "$scripts/fixtures/make-dicom-fixtures.py" codecs --size 40x32 --only jpeg_lossless,jpeg_ls,jpeg_baseline > /dev/null
 mapfile -t seeds < <(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries codecs -type f | sort)
 "$HEMO" bench dicom-fuzz --count 100000 --seed 61 "${seeds[@]}" | tee fuzz.out
 echo "PASS: DICOM cohort through build, run (shared, inline), infer and run --infer with equal manifests; verify passes; one hostile exam failed alone; no identifiers; 100,000 fuzzed files"
