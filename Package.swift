@@ -41,6 +41,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate"),
         .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2"),
+        .systemLibrary(name: "CCharLS", path: "Sources/CCharLS", pkgConfig: "charls"),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg"),
+        .systemLibrary(name: "CLibCrypto", path: "Sources/CLibCrypto", pkgConfig: "libcrypto"),
         // Test-only: Debian's libpng, the independent decoder HemoQCTests checks written PNGs with.
         .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng"),
 
@@ -53,7 +56,11 @@ let package = Package(
         .target(name: "PNG", dependencies: ["Zlib"]),
         // DICOM: a pure-Swift data-element parser and series reader (deflate through Zlib).
         .target(name: "JPEG2000", dependencies: ["COpenJPEG"]),
-        .target(name: "DICOM", dependencies: ["HemoCore", "Zlib", "JPEG2000"]),
+        .target(name: "JPEGLS", dependencies: ["CCharLS"]),
+        .target(name: "TurboJPEG", dependencies: ["CTurboJPEG"]),
+        // SHA-256 of every DICOM file (provenance) with the CPU's SHA extensions.
+        .target(name: "LibCrypto", dependencies: ["CLibCrypto"]),
+        .target(name: "DICOM", dependencies: ["HemoCore", "Zlib", "JPEG2000", "JPEGLS", "TurboJPEG", "LibCrypto"]),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),

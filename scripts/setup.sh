@@ -7,8 +7,8 @@ usage() {
     cat <<'USAGE'
 Usage: scripts/setup.sh [--release|--debug]
 
-Installs Debian's libnifti-dev, libzmq3-dev, liblz4-dev, zlib1g-dev, libdeflate-dev, libpng-dev
-and libopenjp2-7-dev when they are
+Installs Debian's libnifti-dev, libzmq3-dev, liblz4-dev, zlib1g-dev, libdeflate-dev, libpng-dev,
+libopenjp2-7-dev, libcharls-dev, libturbojpeg0-dev and libssl-dev when they are
 missing (apt-get, as root or through sudo), then builds `hemo` with SwiftPM.
 Prints the path of the built binary on its last line.
 USAGE
@@ -23,7 +23,7 @@ case "${1:-}" in
 esac
 
 cd "$(dirname "$0")/.."
-packages=(libnifti-dev libzmq3-dev liblz4-dev zlib1g-dev libdeflate-dev libpng-dev libopenjp2-7-dev pkg-config)
+packages=(libnifti-dev libzmq3-dev liblz4-dev zlib1g-dev libdeflate-dev libpng-dev libopenjp2-7-dev libcharls-dev libturbojpeg0-dev libssl-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

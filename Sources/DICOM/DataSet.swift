@@ -150,6 +150,8 @@ public enum TransferSyntax: Sendable, Hashable {
 
     /// Whether the data set uses explicit VRs.
     var isExplicit: Bool { self != .implicitLittle }
+    /// Whether pixel data is native (not encapsulated) little endian.
+    var isUncompressedLittleEndian: Bool { self == .implicitLittle || self == .explicitLittle || self == .deflatedExplicitLittle }
     /// Whether numbers are big endian.
     var isBigEndian: Bool { self == .explicitBig }
 }

@@ -257,23 +257,51 @@ struct Reader {
     }
 }
 
-/// Reading a whole file into memory with a clear error.
+/// Reading a whole file into memory with a clear error: one `fstat` and one `read` per file into
+/// an array of the file's size (no chunk copies), retrying short reads and `EINTR`.
 enum FileBytes {
     static func read(_ path: String) throws(DICOMError) -> [UInt8] {
-        guard let f = fopen(path, "rb") else { throw DICOMError(path: path, reason: "cannot be opened") }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            if n > 0 { out.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count {
-                if ferror(f) != 0 { throw DICOMError(path: path, reason: "cannot be read") }
-                break
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DICOMError(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DICOMError(path: path, reason: "cannot be read (fstat failed)") }
+        let size = Int(st.st_size)
+        guard size >= 0, size <= maximumFileBytes else {
+            throw DICOMError(path: path, reason: "is \(size) bytes, over the \(maximumFileBytes)-byte limit for one DICOM file")
+        }
+        var failed: Int32 = 0
+        var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let n = posixRead(fd, buffer.baseAddress! + done, size - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failed = errno
+                    break
+                }
+                if n == 0 { break } // the file shrank meanwhile
+                done += n
+            }
+            count = done
+        }
+        if failed != 0 { throw DICOMError(path: path, reason: "cannot be read (\(String(cString: strerror(failed))))") }
+        // The file grew meanwhile: read the rest the ordinary way.
+        if bytes.count == size {
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                bytes.append(contentsOf: chunk[0..<n])
+                guard bytes.count <= maximumFileBytes else { throw DICOMError(path: path, reason: "grows past the \(maximumFileBytes)-byte limit while being read") }
             }
         }
-        return out
+        return bytes
     }
+
+    /// Largest DICOM file read (4 GiB: the most a 32-bit element length can describe).
+    static let maximumFileBytes = 1 << 32
 }
 
 #if canImport(Glibc)
@@ -281,3 +309,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// `read(2)`, named apart from ``FileBytes/read(_:)``.
+@inline(__always) private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}

@@ -1,4 +1,6 @@
 import JPEG2000
+import JPEGLS
+import TurboJPEG
 
 /// The image-pixel description of one single-frame grey-scale image, validated.
 public struct PixelFormat: Sendable, Hashable {
@@ -100,19 +102,30 @@ public enum PixelDecoder {
                 } catch let e as LosslessJPEG.Failure {
                     throw DICOMError(path: ds.path, reason: "JPEG lossless pixel data cannot be decoded: \(e.reason)")
                 } catch { throw DICOMError(path: ds.path, reason: "JPEG lossless pixel data cannot be decoded: \(error)") }
-            case .jpegLossy, .jpegLS:
-                guard let codec = PixelCodecs.decoder(for: c) else {
-                    throw DICOMError(path: ds.path, reason: "\(c.rawValue) pixel data: no decoder for this transfer syntax in this build")
+            case .jpegLS:
+                let img: JPEGLSImage
+                do { img = try JPEGLS.decode(stream) } catch {
+                    throw DICOMError(path: ds.path, reason: "JPEG-LS pixel data cannot be decoded: \(error.reason)")
                 }
-                do {
-                    return finish(try codec(stream, f), format: f)
-                } catch { throw DICOMError(path: ds.path, reason: "\(c.rawValue) pixel data cannot be decoded: \(error)") }
+                guard img.width == f.columns, img.height == f.rows else {
+                    throw DICOMError(path: ds.path, reason: "JPEG-LS image is \(img.width)×\(img.height), the header says \(f.columns)×\(f.rows)")
+                }
+                guard img.bitsPerSample <= f.bitsAllocated else {
+                    throw DICOMError(path: ds.path, reason: "JPEG-LS image has \(img.bitsPerSample) bits per sample, more than Bits Allocated \(f.bitsAllocated)")
+                }
+                return finish(img.samples, format: f)
+            case .jpegLossy:
+                let img: TurboJPEGImage
+                do { img = try TurboJPEG.decode(stream) } catch {
+                    throw DICOMError(path: ds.path, reason: "JPEG (lossy) pixel data cannot be decoded: \(error.reason)")
+                }
+                guard img.width == f.columns, img.height == f.rows else {
+                    throw DICOMError(path: ds.path, reason: "JPEG image is \(img.width)×\(img.height), the header says \(f.columns)×\(f.rows)")
+                }
+                return finish(img.samples.map { Int32($0) }, format: f)
             }
         }
     }
-
-    /// External decoders (JPEG 2000, JPEG-LS, …) registered by codec modules: compressed frame → stored values.
-    public typealias Codec = @Sendable ([UInt8], PixelFormat) throws -> [Int32]
 
     /// Masks and sign-extends already-decoded values to Bits Stored.
     static func finish(_ values: [Int32], format f: PixelFormat) -> [Int32] {
@@ -161,21 +174,6 @@ public enum PixelDecoder {
             }
         }
         return out
-    }
-}
-
-/// Decoders for compressed transfer syntaxes that live in other modules (one C library each).
-public enum PixelCodecs {
-    nonisolated(unsafe) private static var table: [TransferSyntax.Compression: PixelDecoder.Codec] = [:]
-    private static let lock = NSLockish()
-
-    /// Registers `codec` for `compression` (called once at start by the module that wraps the library).
-    public static func register(_ compression: TransferSyntax.Compression, _ codec: @escaping PixelDecoder.Codec) {
-        lock.locked { table[compression] = codec }
-    }
-
-    static func decoder(for c: TransferSyntax.Compression) -> PixelDecoder.Codec? {
-        lock.locked { table[c] }
     }
 }
 

@@ -1,4 +1,5 @@
 import HemoCore
+import LibCrypto
 
 /// The header of one image file: what grouping, selection and geometry need.
 public struct DICOMSlice: Sendable {
@@ -145,6 +146,9 @@ public struct SeriesSummary: Sendable, Hashable {
 
 /// Reads a study folder (any nesting) into one CT volume, the way dcm2niix does.
 public enum DICOMStudy {
+    /// Threads a study is read with unless told otherwise: the processors online.
+    public static var defaultThreads: Int { Parallel.processors }
+
     /// Every regular file under `folder`, sorted by path; hidden files and `DICOMDIR` skipped.
     public static func files(in folder: String) throws(DICOMError) -> [String] {
         var out: [String] = []
@@ -204,19 +208,40 @@ public enum DICOMStudy {
 
     /// Parses every DICOM file under `folder` (files that do not look like DICOM are ignored; a
     /// file that looks like DICOM but is broken fails the study, naming that file).
-    public static func scan(_ folder: String) throws(DICOMError) -> [DICOMSlice] {
+    ///
+    /// Files are read, hashed (SHA-256 through libcrypto, from the same buffer) and parsed on up
+    /// to `threads` threads; the slices come back in path order and, when several files are
+    /// broken, the error names the first of them in path order, whatever the thread count.
+    public static func scan(_ folder: String, threads: Int = DICOMStudy.defaultThreads) throws(DICOMError) -> [DICOMSlice] {
+        let paths = try files(in: folder)
+        let results: [Result<DICOMSlice?, DICOMError>] = Parallel.map(paths.count, threads: threads) { i in
+            do throws(DICOMError) { return .success(try scanFile(paths[i])) } catch { return .failure(error) }
+        }
         var slices: [DICOMSlice] = []
-        for p in try files(in: folder) {
-            let bytes = try FileBytes.read(p)
-            guard looksLikeDICOM(bytes) else { continue }
-            let ds = try DICOMParser.parse(bytes, path: p)
-            // Images only: skip structured reports, presentation states and other non-image objects.
-            guard ds.contains(.rows) || ds.contains(.pixelData) else { continue }
-            var slice = DICOMSlice(ds)
-            slice.sha256 = SHA256.hex(of: bytes)
-            slices.append(slice)
+        slices.reserveCapacity(results.count)
+        for r in results {
+            switch r {
+            case .success(let s): if let s { slices.append(s) }
+            case .failure(let e): throw e
+            }
         }
         return slices
+    }
+
+    /// One file's slice; nil when it is not DICOM or not an image.
+    static func scanFile(_ p: String) throws(DICOMError) -> DICOMSlice? {
+        let bytes = try FileBytes.read(p)
+        guard looksLikeDICOM(bytes) else { return nil }
+        let ds = try DICOMParser.parse(bytes, path: p)
+        // Images only: skip structured reports, presentation states and other non-image objects.
+        guard ds.contains(.rows) || ds.contains(.pixelData) else { return nil }
+        var slice = DICOMSlice(ds)
+        do {
+            slice.sha256 = try bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws(LibCryptoError) in try LibCrypto.sha256Hex(b) }
+        } catch {
+            throw DICOMError(path: p, reason: "cannot be hashed (\(error))")
+        }
+        return slice
     }
 
     /// Summaries of every series and the one the rules select (nil when none is usable).

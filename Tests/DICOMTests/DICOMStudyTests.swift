@@ -29,9 +29,43 @@ func compareWithDcm2niix(_ name: String, reference: String? = nil, expected: (Fl
 }
 
 @Suite struct DICOMAgainstDcm2niix {
-    @Test(arguments: ["axial", "oblique", "flipped", "implicit", "bigendian", "rle", "jpeg2000", "jpeg_lossless", "jpeg_lossless_sv6", "unsigned_slope", "multiseries"])
+    @Test(arguments: ["axial", "oblique", "flipped", "implicit", "bigendian", "rle", "jpeg2000", "jpeg_lossless", "jpeg_lossless_sv6", "unsigned_slope", "multiseries",
+                           // JPEG-LS (CharLS) and lossy JPEG (libjpeg-turbo): the references are
+                           // DCMTK's decoders' output through dcm2niix (make-dicom-test-fixtures.sh).
+                           "jpeg_ls", "jpeg_ls_near", "jpeg_baseline"])
     func volumeAndAffineEqualDcm2niix(_ name: String) throws {
         try compareWithDcm2niix(name)
+    }
+
+    @Test func twelveBitLossyJPEGFailsNamingTheFileAndThePrecision() {
+        // Debian's libjpeg-turbo 2.1 decodes 8-bit samples only.
+        do {
+            _ = try DICOMStudy.read(Fixtures.study("jpeg_extended12"))
+            Issue.record("a 12-bit lossy JPEG study was read")
+        } catch {
+            #expect(error.path.contains("jpeg_extended12/s02/"), "\(error)")
+            #expect(error.reason.contains("JPEG (lossy) pixel data cannot be decoded") && error.reason.contains("12"), "\(error)")
+        }
+    }
+
+    @Test func threadCountDoesNotChangeTheVolume() throws {
+        for name in ["jpeg2000", "tilted", "uneven", "jpeg_ls"] {
+            var one = DICOMReadOptions(); one.threads = 1
+            var four = DICOMReadOptions(); four.threads = 4
+            let a = try DICOMStudy.read(Fixtures.study(name), options: one)
+            let b = try DICOMStudy.read(Fixtures.study(name), options: four)
+            #expect(a.volume.voxels == b.volume.voxels && a.volume.geometry == b.volume.geometry, "\(name)")
+            #expect(a.fileDigests.map(\.sha256) == b.fileDigests.map(\.sha256))
+        }
+    }
+
+    @Test func fileDigestsAreTheFilesSHA256() throws {
+        let v = try DICOMStudy.read(Fixtures.study("axial"))
+        for p in v.files {
+            let bytes = FileManager.default.contents(atPath: p)!
+            // HemoCore's pure-Swift SHA-256 is the independent check of libcrypto's.
+            #expect(v.fileDigests.contains { $0.sha256 == SHA256.hex(of: Array(bytes)) }, "\(p)")
+        }
     }
 
     @Test func deflatedStudyEqualsTheSameSeriesUncompressed() throws {

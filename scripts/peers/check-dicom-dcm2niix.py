@@ -7,7 +7,10 @@ For each study folder: our NIfTI (float32) against dcm2niix's NIfTI of the same 
 with nibabel (get_fdata applies scl_slope/scl_inter): voxels equal and affines within 1e-4 mm.
 dcm2niix writes one file per series; the series compared is the one whose slice count and
 in-plane size match ours, preferring the gantry-tilt-corrected `_Tilt_1` output. dcm2niix does not
-read deflated files, so those are inflated with pydicom first. Uneven spacing is checked against a
+read deflated files, so those are inflated with pydicom first; Debian's dcm2niix has no JPEG-LS
+decoder and its own lossy-JPEG decoder is not IJG's, so JPEG-LS and lossy JPEG studies are first
+decompressed by DCMTK (dcmdjpls with its own CharLS copy, dcmdjpeg with IJG libjpeg's accurate
+integer IDCT): the reference decoder's output, then geometry and rescaling by dcm2niix. Uneven spacing is checked against a
 numpy reference (linear interpolation of pydicom's pixel arrays along the normal), since dcm2niix's
 own `_Eq_` output keeps uneven slices. Prints one line per study and exits 1 on any mismatch.
 """
@@ -34,6 +37,25 @@ def inflate(src, dst):
         ds.save_as(out, enforce_file_format=True)
 
 
+DCMTK_DECODERS = {
+    "1.2.840.10008.1.2.4.80": "dcmdjpls", "1.2.840.10008.1.2.4.81": "dcmdjpls",
+    "1.2.840.10008.1.2.4.50": "dcmdjpeg", "1.2.840.10008.1.2.4.51": "dcmdjpeg",
+}
+
+
+def dcmtk_decompress(src, dst):
+    for f in glob.glob(os.path.join(src, "**", "*"), recursive=True):
+        if not os.path.isfile(f):
+            continue
+        out = os.path.join(dst, os.path.relpath(f, src))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tool = DCMTK_DECODERS.get(str(pydicom.dcmread(f, stop_before_pixels=True).file_meta.TransferSyntaxUID))
+        if tool:
+            subprocess.run([tool, f, out], check=True, capture_output=True)
+        else:
+            subprocess.run(["cp", f, out], check=True)
+
+
 def tilt_shift(ours_aff, theirs_aff):
     """dcm2niix pads a tilted stack by whole rows, we by the exact shear: the origins may differ
     by less than one row along j; everything else must agree."""
@@ -56,6 +78,10 @@ for name in names:
            for f in glob.glob(os.path.join(study, "**", "*"), recursive=True) if os.path.isfile(f)):
         src = os.path.join(work, name + "_inflated")
         inflate(study, src)
+    elif any(str(pydicom.dcmread(f, stop_before_pixels=True).file_meta.TransferSyntaxUID) in DCMTK_DECODERS
+             for f in glob.glob(os.path.join(study, "**", "*"), recursive=True) if os.path.isfile(f)):
+        src = os.path.join(work, name + "_dcmtk")
+        dcmtk_decompress(study, src)
     outdir = os.path.join(work, name + "_dcm2niix")
     os.makedirs(outdir, exist_ok=True)
     for f in glob.glob(os.path.join(outdir, "*")):

@@ -3,11 +3,13 @@
 # (voxels equal after rescaling, affines within 1e-4 mm, read with nibabel): pydicom's CT_small.dcm
 # (uncompressed, JPEG 2000 lossless and lossy) and every synthetic study of
 # scripts/fixtures/make-dicom-fixtures.py at 128x96 (transfer syntaxes incl. JPEG 2000 and JPEG lossless,
-# oblique, flipped, multi-series, padding, 12-bit quirk); gantry-tilted and unevenly spaced studies
+# oblique, flipped, multi-series, padding, 12-bit quirk, JPEG-LS lossless and near-lossless and
+# baseline lossy JPEG made by DCMTK, checked after DCMTK's own decoders); a 12-bit lossy JPEG study
+# fails naming the file and the reason; gantry-tilted and unevenly spaced studies
 # against a pydicom reference built from the files' own positions. No network needed.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 HEMO="${HEMO:-$(cd "$(dirname "$0")/../.." && pwd)/.build/debug/hemo}"
@@ -38,6 +40,18 @@ for name, uid, kw in [("pydicom_CT_small_j2k_lossless", JPEG2000Lossless, {}), (
     os.makedirs(os.path.join(sys.argv[1], name), exist_ok=True)
     ds.save_as(os.path.join(sys.argv[1], name, "CT_small.dcm"), enforce_file_format=True)
 PY
-python3 "$scripts/peers/check-dicom-dcm2niix.py" "$HEMO" "$work/studies" "$work/out" | tee "$work/report.txt"
+# 12-bit lossy JPEG (process 4): Debian's libjpeg-turbo 2.1 decodes 8-bit samples only; the exam
+# must fail naming a file and the reason.
+mv "$work/studies/jpeg_extended12" "$work/extended12"
+if "$HEMO" convert "$work/extended12" "$work/extended12.nii.gz" 2> "$work/extended12.err"; then
+    echo "FAIL: a 12-bit lossy JPEG study converted although this build cannot decode it"; exit 1
+fi
+grep -q "extended12/.*JPEG (lossy) pixel data cannot be decoded.*12" "$work/extended12.err" \
+    || { cat "$work/extended12.err"; echo "FAIL: the 12-bit lossy JPEG error does not name the file and the precision"; exit 1; }
+python3 "$scripts/peers/check-dicom-dcm2niix.py" "$HEMO" "$work/studies" "$work/out" | tee "$work/report.txt" \
+    || { echo "FAIL: a study differs from dcm2niix or its reference (see above)"; exit 1; }
+for s in jpeg_ls jpeg_ls_near jpeg_baseline; do
+    grep -q "^OK   $s:" "$work/report.txt" || { echo "FAIL: study $s was not checked"; exit 1; }
+done
 n=$(grep -c '^OK' "$work/report.txt")
 echo "PASS: $n DICOM studies equal dcm2niix (or the pydicom position reference for tilt/uneven)"

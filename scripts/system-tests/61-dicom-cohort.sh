@@ -3,10 +3,11 @@
 # one truncated study) through `hemo build`, `hemo infer` and `hemo run` (shared and inline
 # transfer, 2 workers) with --slice-key sop and --case-ids study-hash: same MANIFEST everywhere,
 # `hemo release verify` passes, the broken exam alone fails naming its file, no patient name, ID
-# or birth date in any release file; then 100,000 mutated DICOM files through `hemo bench dicom-fuzz`.
+# or birth date in any release file; then 100,000 mutated DICOM files (RLE, JPEG lossless, JPEG-LS,
+# lossy JPEG among the seeds) through `hemo bench dicom-fuzz`.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 HEMO="${HEMO:-$(cd "$(dirname "$0")/../.." && pwd)/.build/debug/hemo}"
@@ -48,6 +49,15 @@ if grep -rl -e 'Fixture' -e 'Jane' -e 'PID-4711' -e '19610203' b1 b2 b3 i1 i2; t
 fi
 mkdir -p conv && "$HEMO" convert cohort/Fixture_Jane_tilted conv/tilted.nii.gz 2> convert.err
 "$HEMO" inspect conv/tilted.nii.gz > /dev/null || { echo "FAIL: hemo convert output is unreadable"; exit 1; }
-mapfile -t seeds < <(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries -type f | sort)
+# The fuzz corpus: RLE, multi-series and DCMTK's JPEG lossless, JPEG-LS and lossy JPEG files.
+if ! command -v dcmcjpls > /dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get install -y dcmtk > /dev/null 2>&1 || { apt-get update > /dev/null && apt-get install -y dcmtk > /dev/null; }
+    else
+        echo "SKIP: dcmtk (which makes the JPEG fuzz seeds) is not installed and this is not root"; exit 0
+    fi
+fi
+python3 "$scripts/fixtures/make-dicom-fixtures.py" codecs --size 40x32 --only jpeg_lossless,jpeg_ls,jpeg_baseline > /dev/null
+mapfile -t seeds < <(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries codecs -type f | sort)
 "$HEMO" bench dicom-fuzz --count 100000 --seed 61 "${seeds[@]}" | tee fuzz.out
 echo "PASS: DICOM cohort through build, run (shared, inline), infer and run --infer with equal manifests; verify passes; one hostile exam failed alone; no identifiers; 100,000 fuzzed files"

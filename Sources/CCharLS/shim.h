@@ -1,0 +1,4 @@
+#ifndef HEMOCLUSTER_CCHARLS_SHIM_H
+#define HEMOCLUSTER_CCHARLS_SHIM_H
+#include <charls/charls.h>
+#endif
