@@ -25,6 +25,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "hemo", targets: ["hemo"]),
+        .executable(name: "hemo-bench", targets: ["hemo-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -83,7 +84,7 @@ let package = Package(
                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
 
         // Shared test fixtures (tiny NIfTI cohorts, the hemo binary's path).
-        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI"], resources: [.copy("Fixtures")]),
+        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI", "HemoScheduler"], resources: [.copy("Fixtures")]),
 
         // The one executable.
         .executableTarget(
@@ -92,6 +93,16 @@ let package = Package(
                 "HemoCore", "NIfTI", "DICOM", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
                 "ZeroMQ", "HemoCluster", "HemoMetrics", "HemoPseudoLabel", "CCPUCheck",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Benchmarks and simulators, outside the product (`hemo --help` lists what users run):
+        // `hemo-bench dispatch` and `hemo-bench scale-workers` (scripts/bench/dispatch.sh, scale.sh).
+        .executableTarget(
+            name: "hemo-bench",
+            dependencies: [
+                "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "HemoCluster", "HemoMetrics", "CCPUCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -111,11 +122,11 @@ let package = Package(
         .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
-        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
+        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore", "HemoTestKit"]),
         .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
         .testTarget(name: "HemoClusterTests", dependencies: ["HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI",
                                                           "HemoPseudoLabel"]),
-        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
+        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoMetrics", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo", "hemo-bench"]),
         .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]

@@ -67,17 +67,6 @@ final class Child: @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 10 ms for up to `seconds`.
-@discardableResult
-func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        Thread.sleep(forTimeInterval: 0.01)
-    }
-    return condition()
-}
-
 /// Test-speed coordinator settings: 100 ms heartbeats.
 func fastSettings(heartbeatMs: Int = 100, transfer: TransferMode = .shared) -> CoordinatorSettings {
     var s = CoordinatorSettings()

@@ -16,13 +16,9 @@ import Testing
         return try PrometheusText(answer.body)
     }
 
+    /// HemoTestKit's `eventually`.
     static func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return try condition()
+        try HemoTestKit.eventually(seconds, condition)
     }
 
     @Test func inProcessCoordinatorAndWorkerCountTheCohortOverHTTP() throws {
@@ -146,8 +142,8 @@ final class Spawned: @unchecked Sendable {
     let process = Process()
     let base = NSTemporaryDirectory() + "hemo-metrics-\(UUID().uuidString)"
 
-    init(_ args: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: HemoExecutable.path)
+    init(_ args: [String], executable: String = HemoExecutable.path) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
         _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
         _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
