@@ -32,8 +32,9 @@ public struct WorkerSettings: Sendable {
     /// Where inline inputs are written (a private folder per job inside it).
     public var scratch: String = NSTemporaryDirectory()
     /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
-    /// the worker or the coordinator mid-job); `nil` in normal use.
-    public var jobDelay: Duration?
+    /// the worker or the coordinator mid-job); `nil` in normal use. Drill interface:
+    /// `@_spi(Drills) import HemoCluster`.
+    @_spi(Drills) public var jobDelay: Duration?
     /// Log lines; default: standard error.
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
     /// Receives every ``WorkerEvent`` (metrics), from the I/O and compute threads; `nil`: none.

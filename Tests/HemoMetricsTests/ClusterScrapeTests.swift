@@ -1,5 +1,5 @@
 import Foundation
-import HemoCluster
+@_spi(Drills) import HemoCluster
 import HemoCore
 import HemoMetrics
 import HemoRelease

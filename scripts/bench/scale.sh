@@ -10,6 +10,7 @@ usage() {
     cat <<'USAGE'
 Usage: scripts/bench/scale.sh [--workers "100 500 2000"] [--jobs-per-worker J] [--median-ms M]
                               [--sigma S] [--heartbeat-ms H] [--liveness L] [--timeout SECONDS] [--hemo PATH] [--bench PATH] [--keep]
+                              [--coordinator-args "ARGS"]
                               [--coordinators C]
 
 For each worker count N: writes a cohort of N*J exams (all listing one tiny synthetic template
@@ -47,6 +48,8 @@ ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatical
 --hemo PATH uses that binary instead of building `swift build -c release --product hemo` (and
 `hemo-bench` beside it, or --bench PATH).
 --keep leaves the cohorts and releases in the temporary folder.
+--coordinator-args "ARGS" passes more options to each `hemo coordinator` (e.g. "--writer-threads 4
+--max-queued-results 256").
 --coordinators C (default 1) runs C coordinators at once, each on part k/C of one cohort of
 N*J*C exams (`--part k/C`) with its own N simulated workers: one row per coordinator, then the C
 parts are merged with `hemo release merge` and the result compared with `hemo build` of the
@@ -54,7 +57,7 @@ whole cohort (MANIFEST.sha256). Shows whether shards interfere on one machine.
 USAGE
 }
 
-bench="" coordinators=1 worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 liveness=5 hemo="" keep=0 timeout=300 failures=0
+coordinator_args=() bench="" coordinators=1 worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 liveness=5 hemo="" keep=0 timeout=300 failures=0
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -67,6 +70,7 @@ while (($#)); do
         --timeout) timeout=$2; shift 2 ;;
         --hemo) hemo=$2; shift 2 ;;
         --bench) bench=$2; shift 2 ;;
+        --coordinator-args) read -r -a coordinator_args <<<"$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         --coordinators) coordinators=$2; shift 2 ;;
         *) echo "scale.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -126,7 +130,7 @@ if ((coordinators > 1)); then
         for ((k = 1; k <= coordinators; k++)); do
             log="$work/coordinator-$n-$k"
             "$hemo" coordinator --cohort "$cohort" --out "$work/release-$n-part$k" --part "$k/$coordinators" \
-                --bind tcp://127.0.0.1:0 --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" >"$log.out" 2>"$log.err" &
+                --bind tcp://127.0.0.1:0 --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" "${coordinator_args[@]}" >"$log.out" 2>"$log.err" &
             coordinator_pids+=($!)
         done
         for ((k = 1; k <= coordinators; k++)); do
@@ -199,7 +203,7 @@ for n in $worker_counts; do
 
     log="$work/coordinator-$n"
     "$hemo" coordinator --cohort "$cohort" --out "$work/release-$n" --bind tcp://127.0.0.1:0 \
-        --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" >"$log.out" 2>"$log.err" &
+        --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" "${coordinator_args[@]}" >"$log.out" 2>"$log.err" &
     coordinator_pid=$!
     endpoint=""
     for _ in $(seq 1 600); do
