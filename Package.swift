@@ -25,6 +25,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "hemo", targets: ["hemo"]),
+        .executable(name: "hemo-bench", targets: ["hemo-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -96,7 +97,7 @@ let package = Package(
                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
 
         // Shared test fixtures (tiny NIfTI cohorts, the hemo binary's path).
-        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI"], resources: [.copy("Fixtures")]),
+        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI", "HemoScheduler"], resources: [.copy("Fixtures")]),
 
         // The one executable.
         .executableTarget(
@@ -105,6 +106,16 @@ let package = Package(
                 "HemoCore", "NIfTI", "DICOM", "HemoTransforms", "HemoSynth", "HemoInference",
                 "HemoRelease", "HemoWire", "HemoScheduler", "HemoEval", "HemoQC",
                 "ZeroMQ", "HemoCluster", "HemoHTTP", "HemoMetrics", "HemoPseudoLabel", "CCPUCheck",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Benchmarks and simulators, outside the product (`hemo --help` lists what users run):
+        // `hemo-bench dispatch` and `hemo-bench scale-workers` (scripts/bench/dispatch.sh, scale.sh).
+        .executableTarget(
+            name: "hemo-bench",
+            dependencies: [
+                "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "HemoCluster", "HemoMetrics", "CCPUCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -124,12 +135,12 @@ let package = Package(
         .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),
-        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore"]),
+        .testTarget(name: "HemoSchedulerTests", dependencies: ["HemoScheduler", "HemoCore", "HemoTestKit"]),
         .testTarget(name: "HemoQCTests", dependencies: ["HemoQC", "HemoRaster", "HemoSynth", "HemoCore", "HemoRelease", "NIfTI", "PNG", "CLibPNG"]),
         .testTarget(name: "HemoClusterTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoCluster", "hemo", "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "LZ4", "NIfTI",
                                                           "HemoPseudoLabel"]),
         .testTarget(name: "HemoHTTPTests", dependencies: ["HemoHTTP", "HemoTestKit"]),
-        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoConcurrency", "HemoHTTP", "HemoMetrics", "HemoScheduler", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo"]),
+        .testTarget(name: "HemoMetricsTests", dependencies: ["HemoConcurrency", "HemoHTTP", "HemoMetrics", "HemoScheduler", "HemoTestKit", "HemoCluster", "HemoRelease", "HemoCore", "hemo", "hemo-bench"]),
         .testTarget(name: "HemoPseudoLabelTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoPseudoLabel", "HemoInference", "HemoRelease", "HemoCore"]),
         .testTarget(name: "HemoEvalTests", dependencies: ["HemoEval", "HemoCore", "HemoRelease", "NIfTI"], resources: [.copy("Fixtures")]),
     ]

@@ -41,11 +41,12 @@ public struct CoordinatorSettings: Sendable {
     /// exams for this long: none connected, or none capable (``IdleWatch``); `nil`: wait forever.
     public var idleTimeout: Duration?
     /// A pause before each release write (fault drills and tests: makes the writers the
-    /// bottleneck); `nil` in normal use.
-    public var writeDelay: Duration?
+    /// bottleneck); `nil` in normal use. Drill interface: `@_spi(Drills) import HemoCluster`.
+    @_spi(Drills) public var writeDelay: Duration?
     /// A pause before the release is committed (fault drills and tests: keeps the commit running
     /// long enough to ask for status or kill the coordinator during it); `nil` in normal use.
-    public var commitDelay: Duration?
+    /// Drill interface: `@_spi(Drills) import HemoCluster`.
+    @_spi(Drills) public var commitDelay: Duration?
 
     /// The defaults.
     public init() {}
@@ -255,16 +256,16 @@ public final class Coordinator: @unchecked Sendable {
         var peers: [[UInt8]: WorkerID] = [:]
         var names: [WorkerID: String] = [:]
         // Results.
-        var collectors: [CaseID: (worker: WorkerID, collector: ResultCollector)] = [:]
+        var collectors = ResultCollection<ResultCollector>()
         var results: [CaseID: CollectedCase] = [:]
         let writer: WriterPool
-        var writesOutstanding = 0
         var allDone = false
         var doneCount: Int
-        /// When ``Coordinator/status`` was last refreshed. Computing it sorts every live worker, so
-        /// refreshing it after each message (heartbeats included) made the poll loop the bottleneck
-        /// at a thousand workers (scripts/bench/scale.sh); it is refreshed at most every 100 ms.
-        var statusRefreshedAt: UInt64 = 0
+        /// The shell's own policy (back-pressure, the DISCONNECT limiter, status throttling, receive
+        /// budgets, ticks, the grace period). Computing the status sorts every live worker, so
+        /// refreshing it after each message made the poll loop the bottleneck at a thousand workers
+        /// (scripts/bench/scale.sh): the policy refreshes it at most every 100 ms.
+        var policy: CoordinatorPolicy
         var failedCount = 0
         let total: Int
         let resumed: Int
@@ -303,6 +304,9 @@ public final class Coordinator: @unchecked Sendable {
             writer = WriterPool(threads: c.settings.writerThreads, assembly: c.assembly, cases: c.cases, options: c.options,
                                 wake: wake, delay: c.settings.writeDelay)
             throughput = ThroughputWindow(window: c.settings.throughputWindow, start: .zero)
+            policy = CoordinatorPolicy(settings: .init(heartbeatInterval: c.settings.scheduler.heartbeatInterval,
+                                                      maxQueuedResults: c.settings.maxQueuedResults,
+                                                      receiveBatch: c.settings.receiveBatch))
             total = c.cohort.cases.count + c.cohort.problems.count
             resumed = c.alreadyFinished.count
             doneCount = resumed
@@ -329,43 +333,29 @@ public final class Coordinator: @unchecked Sendable {
             var poller = Poller()
             poller.add(router)
             poller.add(wakeReceiver)
-            let tickEvery = max(Duration.milliseconds(5), c.settings.scheduler.heartbeatInterval / 4)
-            var lastTick = monotonicNanoseconds()
-            // The latest instant at which the ROUTER held nothing unread: verdicts on silence (a
-            // worker dead, a lease expired) are given as of it, not while a live worker's heartbeat
-            // may still wait in the socket behind a backlog (a saturated coordinator).
-            var inboxReadUntil = now
-            var backlogReported = false
             var idle = c.settings.idleTimeout.map { IdleWatch(timeout: $0) }
-            apply(scheduler.on(.tick, now: now))
-            publish()
+            perform(policy.on(.started, now: now))
             while true {
                 if let reason = c.stopRequest.withLock({ $0 }) {
                     apply(scheduler.on(.runEnded(reason: reason), now: now))
                     throw ClusterError(endpoint, "coordinator stopped before the run finished: \(reason) (the journal keeps released exams; the same command resumes)")
                 }
                 let polledAt = now
-                let events = try poller.poll(timeout: tickEvery)
+                let events = try poller.poll(timeout: policy.settings.tickInterval)
                 if events[0].contains(.readable) {
-                    // A batch ends after `receiveBatch` messages or one tick interval, whichever comes
-                    // first: results are verified here (LZ4, SHA-256), and a burst of large FILE parts
-                    // must not hold back the tick that heartbeats the workers (a worker that hears
-                    // nothing for its liveness limit reconnects, and its attempts are retried).
-                    var budget = max(1, c.settings.receiveBatch)
-                    let batchEnds = monotonicNanoseconds() &+ UInt64(tickEvery.seconds * 1e9)
-                    while budget > 0 && monotonicNanoseconds() < batchEnds {
-                        budget -= 1
+                    perform(policy.on(.batchStarted, now: now))
+                    while policy.on(.receiveSlot, now: now) == [.receive] {
                         let askedAt = now
                         let frames: [[UInt8]]?
                         do { frames = try router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) } catch {
                             if error.code == .tooManyFrames { wire.droppedMessages += 1; c.settings.log("dropped a message: \(error)"); continue }
                             throw error
                         }
-                        guard let frames else { inboxReadUntil = askedAt; break }
+                        guard let frames else { perform(policy.on(.inboxEmpty, now: askedAt)); break }
                         handle(frames)
                     }
                 } else {
-                    inboxReadUntil = polledAt
+                    perform(policy.on(.pollIdle, now: polledAt))
                 }
                 if events[1].contains(.readable) {
                     while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
@@ -375,8 +365,7 @@ public final class Coordinator: @unchecked Sendable {
                         apply(scheduler.on(.runEnded(reason: "the release cannot be written"), now: now))
                         throw ClusterError(endpoint, "exam \(done.exam) could not be written, so the run stops: \(storage). The journal keeps the exams already released; fix the storage (e.g. free space) and run the same command again to resume")
                     }
-                    writesOutstanding -= 1
-                    balanceWriters()
+                    perform(policy.on(.resultWritten, now: now))
                     if let failure = done.failure {
                         failedCount += 1
                         c.settings.log("exam \(done.exam) could not be written: \(failure)")
@@ -385,45 +374,76 @@ public final class Coordinator: @unchecked Sendable {
                     c.settings.observer?(done.failure == nil ? .released(exam: done.exam, times: done.times) : .failed(exam: done.exam, stage: "write"))
                     examFinished(done.exam)
                 }
-                if monotonicNanoseconds() - lastTick >= UInt64(tickEvery.seconds * 1e9) {
-                    lastTick = monotonicNanoseconds()
-                    let tickAt = now
-                    let backlog = tickAt.since(inboxReadUntil)
-                    if backlog > c.settings.scheduler.heartbeatInterval && !backlogReported {
-                        c.settings.log("the inbox has held unread messages for \(backlog) (the coordinator is saturated): workers are declared dead only after it is read")
-                    }
-                    backlogReported = backlog > c.settings.scheduler.heartbeatInterval
-                    apply(scheduler.on(.tickAfterReading(until: inboxReadUntil), now: tickAt))
-                    publish()
-                    if idle != nil, case .expired(let reason) = idle!.on(blocker: scheduler.progressBlocker, now: tickAt) {
-                        c.settings.log("ending the run: \(reason)")
-                        c.stop(reason: reason)
-                    }
+                let turnAt = now
+                let ticked = perform(policy.on(.turn, now: turnAt))
+                if ticked, idle != nil, case .expired(let reason) = idle!.on(blocker: scheduler.progressBlocker, now: turnAt) {
+                    c.settings.log("ending the run: \(reason)")
+                    c.stop(reason: reason)
                 }
-                if allDone && writesOutstanding == 0 { break }
+                if allDone && policy.queuedResults == 0 { break }
             }
             let outcome = try commitServingStatus()
             for (_, route) in routes { send(.disconnect(reason: "shutdown"), to: route) }
             // A grace period: a worker that was reconnecting (new socket, its old pipe gone) when the
             // run ended still hears "shutdown" instead of retrying a coordinator that is gone. It ends
             // early once every live worker answered "shutdown" with DISCONNECT "leaving".
-            var awaiting = Set(scheduler.status.workers.compactMap { routes[$0.id] })
-            let graceEnd = monotonicNanoseconds() + UInt64(max(0.2, 2 * c.settings.scheduler.heartbeatInterval.seconds) * 1e9)
-            while monotonicNanoseconds() < graceEnd && !awaiting.isEmpty {
-                guard try router.wait(timeout: .milliseconds(20)) else { continue }
-                while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
-                    guard let m = try? WireMessage.decode(Array(frames.dropFirst())) else { continue }
-                    if case .disconnect(reason: "leaving") = m {
-                        awaiting.remove(frames[0])
-                    } else if m != .statusRequest {
-                        send(.disconnect(reason: "shutdown"), to: frames[0])
+            var graceOver = perform(policy.on(.shutdownSent(awaiting: Set(scheduler.status.workers.compactMap { routes[$0.id] })), now: now))
+            while !graceOver {
+                if try router.wait(timeout: .milliseconds(20)) {
+                    while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
+                        guard let m = try? WireMessage.decode(Array(frames.dropFirst())), m != .statusRequest else { continue }
+                        let leaving = if case .disconnect(reason: "leaving") = m { true } else { false }
+                        perform(policy.on(.peerSpokeInGrace(route: frames[0], leaving: leaving), now: now))
                     }
                 }
+                graceOver = perform(policy.on(.graceTurn, now: now))
             }
             publish()
             return CoordinatorSummary(release: c.assembly.staging.destination, outcome: outcome,
                                       seconds: Double(monotonicNanoseconds() - start) / 1e9, resumed: resumed,
                                       wire: wire, workerStages: stages)
+        }
+
+        /// Does the I/O the policy asks for; returns whether the scheduler ticked or the grace
+        /// period ended (the two actions the loop waits on).
+        @discardableResult
+        func perform(_ actions: [CoordinatorPolicy.Action]) -> Bool {
+            var flag = false
+            for action in actions {
+                switch action {
+                case .pauseDispatch(let queued, let resumeAt):
+                    wire.dispatchPauses += 1
+                    if let queued {
+                        c.settings.log("dispatch paused: \(queued) results wait for the release writers (the disk or --writer-threads is the bottleneck); it resumes at \(resumeAt)")
+                    }
+                    apply(scheduler.on(.pauseDispatch, now: now))
+                case .resumeDispatch:
+                    apply(scheduler.on(.resumeDispatch, now: now))
+                case .storeStatus:
+                    c.statusLock.withLock { $0 = scheduler.status }
+                case .publish(let workers):
+                    publish(workers: workers)
+                case .replyStatus:
+                    break // answered by the caller, which holds the route
+                case .tellUnknown(let route):
+                    send(.disconnect(reason: "unknown worker"), to: route)
+                case .receive:
+                    break // the receive loop reads it
+                case .tick(let readUntil, let backlog):
+                    if let backlog {
+                        c.settings.log("the inbox has held unread messages for \(backlog) (the coordinator is saturated): workers are declared dead only after it is read")
+                    }
+                    apply(scheduler.on(.tickAfterReading(until: readUntil), now: now))
+                    flag = true
+                case .heartbeatAll:
+                    for worker in scheduler.status.workers { if let route = routes[worker.id] { send(.heartbeat, to: route) } }
+                case .resendShutdown(let route):
+                    send(.disconnect(reason: "shutdown"), to: route)
+                case .graceOver:
+                    flag = true
+                }
+            }
+            return flag
         }
 
         /// Commits the release (tables, provenance, manifest, rename) on another thread while this
@@ -441,8 +461,6 @@ public final class Coordinator: @unchecked Sendable {
             }
             committer.stackSize = 8 << 20
             committer.start()
-            let beatEvery = UInt64(c.settings.scheduler.heartbeatInterval.seconds * 1e9)
-            var lastBeat = monotonicNanoseconds()
             var poller = Poller()
             poller.add(router)
             poller.add(wakeReceiver)
@@ -456,30 +474,27 @@ public final class Coordinator: @unchecked Sendable {
                     // Every exam is finished: workers only heartbeat now, and only STATUS needs an answer.
                     while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
                         if case .statusRequest? = try? WireMessage.decode(Array(frames.dropFirst())) {
+                            perform(policy.on(.statusRequested, now: now))
                             send(.statusReply(publish().statusReply()), to: frames[0])
                         }
                     }
                 }
-                if monotonicNanoseconds() - lastBeat >= beatEvery {
-                    lastBeat = monotonicNanoseconds()
-                    for worker in scheduler.status.workers { if let route = routes[worker.id] { send(.heartbeat, to: route) } }
-                }
+                perform(policy.on(.commitTurn, now: now))
             }
         }
 
         /// One exam is released or failed: count it, measure throughput, report progress.
         func examFinished(_ exam: CaseID) {
             doneCount += 1
-            throughput.record(at: now)
+            let t = now
+            throughput.record(at: t)
             // The list of workers is the costly part with thousands of them (it was most of the
-            // poll thread's time per exam at 2,000 workers): refreshed here at most every 100 ms.
-            let snapshot = publish(workers: monotonicNanoseconds() &- workersPublishedAt >= 100_000_000)
+            // poll thread's time per exam at 2,000 workers): the policy refreshes it at most every 100 ms.
+            guard case .publish(let workers)? = policy.on(.examFinished, now: t).first else { return }
+            let snapshot = publish(workers: workers)
             c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount,
                                                     lastCase: exam.rawValue, snapshot: snapshot))
         }
-
-        /// When the workers of the snapshot were last listed.
-        var workersPublishedAt: UInt64 = 0
 
         /// The snapshot of now, also stored for other threads; without `workers`, the counts are
         /// new and the list of workers is the last one published.
@@ -487,8 +502,6 @@ public final class Coordinator: @unchecked Sendable {
         func publish(workers refresh: Bool = true) -> CoordinatorSnapshot {
             var s = refresh ? scheduler.status : scheduler.counts
             if refresh {
-                statusRefreshedAt = monotonicNanoseconds()
-                workersPublishedAt = statusRefreshedAt
                 c.statusLock.withLock { $0 = s }
             } else {
                 s.workers = c.statusLock.withLock { $0?.workers ?? [] }
@@ -531,16 +544,10 @@ public final class Coordinator: @unchecked Sendable {
             }
         }
 
-        var toldUnknown: [[UInt8]: UInt64] = [:]
-
         /// DISCONNECT "unknown worker", at most once per heartbeat interval per peer (a dead
         /// worker's in-flight chunks would otherwise each earn one).
         func tellUnknown(_ route: [UInt8]) {
-            let t = monotonicNanoseconds()
-            if let last = toldUnknown[route], t - last < UInt64(c.settings.scheduler.heartbeatInterval.seconds * 1e9) { return }
-            if toldUnknown.count > 10_000 { toldUnknown.removeAll() }
-            toldUnknown[route] = t
-            send(.disconnect(reason: "unknown worker"), to: route)
+            perform(policy.on(.unknownPeer(route: route), now: now))
         }
 
         func hex(_ bytes: [UInt8]) -> String {
@@ -580,6 +587,7 @@ public final class Coordinator: @unchecked Sendable {
                 apply(scheduler.on(.workerReady(id, capacity: r.capacity, capabilities: capabilities,
                                                 holding: r.held.map { ExamAttempt(exam: $0.exam, attempt: $0.attempt) }), now: now))
             case .statusRequest:
+                perform(policy.on(.statusRequested, now: now))
                 send(.statusReply(publish().statusReply()), to: route)
             case .heartbeat, .chunk, .file, .done, .failed, .disconnect:
                 guard let id = known else {
@@ -601,7 +609,7 @@ public final class Coordinator: @unchecked Sendable {
                     doneArrived(done, from: id)
                 case .failed(let f):
                     wire.resultBytesReceived += size
-                    if collectors[f.exam]?.collector.attempt == f.attempt { collectors[f.exam] = nil }
+                    collectors.drop(f.exam, attempt: f.attempt)
                     c.settings.observer?(.attemptFailed(exam: f.exam, attempt: f.attempt, stage: f.stage))
                     if f.stage == ClusterTask.refusalStage {
                         apply(scheduler.on(.jobRefused(id, exam: f.exam, attempt: f.attempt, lacking: c.task.requiredCapabilities,
@@ -630,28 +638,24 @@ public final class Coordinator: @unchecked Sendable {
         func partArrived(exam: CaseID, attempt: UInt32, kind: String, from id: WorkerID,
                          accept: (inout ResultCollector) throws(ChunkError) -> Void) {
             apply(scheduler.on(.heartbeat(id), now: now))
-            guard var entry = collectors[exam], entry.collector.attempt == attempt, entry.worker == id else {
+            switch collectors.part(exam, attempt: attempt, from: id, accept: accept) {
+            case .accepted:
+                break
+            case .notRunning:
                 c.settings.log("ignored a \(kind) of exam \(exam) attempt \(attempt) from \(id): not a running attempt of that worker")
-                return
-            }
-            do {
-                try accept(&entry.collector)
-                collectors[exam] = entry
-            } catch {
-                collectors[exam] = nil
+            case .rejected(let error):
                 apply(scheduler.on(.chunkCorrupt(id, exam: exam, attempt: attempt, reason: error.reason), now: now))
             }
         }
 
         func doneArrived(_ done: Done, from id: WorkerID) {
-            if let entry = collectors[done.exam], entry.collector.attempt == done.attempt, entry.worker == id {
-                collectors[done.exam] = nil
+            if let collector = collectors.finish(done.exam, attempt: done.attempt, from: id) {
                 do {
-                    results[done.exam] = try entry.collector.result(done: done)
-                    wire.maskRawBytes += entry.collector.maskRawBytes
-                    wire.maskPayloadBytes += entry.collector.maskPayloadBytes
-                    wire.fileRawBytes += entry.collector.rawBytes - entry.collector.maskRawBytes
-                    wire.filePayloadBytes += entry.collector.payloadBytes - entry.collector.maskPayloadBytes
+                    results[done.exam] = try collector.result(done: done)
+                    wire.maskRawBytes += collector.maskRawBytes
+                    wire.maskPayloadBytes += collector.maskPayloadBytes
+                    wire.fileRawBytes += collector.rawBytes - collector.maskRawBytes
+                    wire.filePayloadBytes += collector.payloadBytes - collector.maskPayloadBytes
                 } catch {
                     apply(scheduler.on(.chunkCorrupt(id, exam: done.exam, attempt: done.attempt, reason: error.reason), now: now))
                     return
@@ -670,16 +674,16 @@ public final class Coordinator: @unchecked Sendable {
                 case .dispatch(let a):
                     dispatch(a)
                 case .cancel(let worker, let exam, let attempt, let reason):
-                    if collectors[exam]?.collector.attempt == attempt { collectors[exam] = nil }
+                    collectors.drop(exam, attempt: attempt)
                     if let route = routes[worker] {
                         let text = WireText.truncated(reason, maxBytes: WireProtocol.maxReasonBytes)
                         if send(.cancel(Cancel(exam: exam, attempt: attempt, reason: text)), to: route) > 0 { wire.cancelsSent += 1 }
                     }
                     c.settings.log("cancelled exam \(exam) attempt \(attempt) on \(worker): \(reason)")
                 case .attemptKept(let worker, let exam, let attempt):
-                    if collectors[exam]?.collector.attempt != attempt || collectors[exam]?.worker != worker {
-                        collectors[exam] = (worker, ResultCollector(exam: exam, attempt: attempt,
-                                                                    expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[exam]?.isDICOM == true)))
+                    collectors.kept(exam, attempt: attempt, by: worker) {
+                        ResultCollector(exam: exam, attempt: attempt,
+                                        expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[exam]?.isDICOM == true))
                     }
                     c.settings.log("worker \(worker) rejoined holding exam \(exam) attempt \(attempt): it keeps it")
                 case .ignoreResult(let worker, let exam, let attempt, let reason):
@@ -688,14 +692,14 @@ public final class Coordinator: @unchecked Sendable {
                     if let route = routes[worker] { send(.heartbeat, to: route) }
                 case .markWorkerDead(let worker, let reason):
                     c.settings.log("worker \(worker) is dead: \(reason)")
-                    for (exam, entry) in collectors where entry.worker == worker { collectors[exam] = nil }
+                    collectors.dropAll(of: worker)
                 case .workerIncapable(let worker, _, let reason):
                     c.settings.log("worker \(worker) cannot run this run's jobs and gets no more of them until it restarts: \(reason)")
                 case .disconnectWorker(let worker):
                     if let route = routes[worker] { tellUnknown(route) }
                 case .examCompleted(let exam, _, _):
                     if let result = results.removeValue(forKey: exam) {
-                        writesOutstanding += 1
+                        perform(policy.on(.resultQueued, now: now))
                         writer.submit(result)
                     }
                 case .quarantine(let exam, let last):
@@ -712,40 +716,7 @@ public final class Coordinator: @unchecked Sendable {
                     allDone = true
                 }
             }
-            refreshStatus(force: false)
-            balanceWriters()
-        }
-
-        /// Whether dispatch is paused because the writers are behind (``CoordinatorSettings/maxQueuedResults``).
-        var dispatchPaused = false
-        var lastPauseLog: UInt64 = 0
-
-        /// Back-pressure: with `maxQueuedResults` results waiting for the writers, no new JOB goes
-        /// out until they are down to half; the scheduler keeps everything else going.
-        func balanceWriters() {
-            let limit = max(1, c.settings.maxQueuedResults)
-            if !dispatchPaused && writesOutstanding >= limit {
-                dispatchPaused = true
-                wire.dispatchPauses += 1
-                let t = monotonicNanoseconds()
-                if t &- lastPauseLog > 10_000_000_000 {
-                    lastPauseLog = t
-                    c.settings.log("dispatch paused: \(writesOutstanding) results wait for the release writers (the disk or --writer-threads is the bottleneck); it resumes at \(limit / 2)")
-                }
-                apply(scheduler.on(.pauseDispatch, now: now))
-            } else if dispatchPaused && writesOutstanding <= limit / 2 {
-                dispatchPaused = false
-                apply(scheduler.on(.resumeDispatch, now: now))
-            }
-        }
-
-        /// Stores the scheduler's status for other threads (metrics scrapes), at most every 100 ms
-        /// unless `force`.
-        func refreshStatus(force: Bool) {
-            let t = monotonicNanoseconds()
-            guard force || t &- statusRefreshedAt >= 100_000_000 else { return }
-            statusRefreshedAt = t
-            c.statusLock.withLock { $0 = scheduler.status }
+            perform(policy.on(.schedulerChanged, now: now))
         }
 
         func dispatch(_ a: Assignment) {
@@ -767,7 +738,8 @@ public final class Coordinator: @unchecked Sendable {
                 }
             }
             let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
-            collectors[a.exam] = (a.worker, ResultCollector(exam: a.exam, attempt: a.attempt,
+            collectors.dispatched(a.exam, attempt: a.attempt, to: a.worker,
+                                  collector: ResultCollector(exam: a.exam, attempt: a.attempt,
                                                              expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[a.exam]?.isDICOM == true)))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             wire.jobBytesSent += send(.job(job), to: route)
@@ -790,50 +762,86 @@ final class WriterPool: @unchecked Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let completed = Locked<[Completion]>([])
     private let threads: Int
+    private let assembly: ReleaseAssembly
+    private let cases: [CaseID: CohortCase]
+    private let options: ReleaseOptions
 
     init(threads: Int, assembly: ReleaseAssembly, cases: [CaseID: CohortCase], options: ReleaseOptions, wake: WakeLine,
          delay: Duration? = nil) {
         self.threads = max(1, threads)
+        self.assembly = assembly
+        self.cases = cases
+        self.options = options
         for n in 0..<self.threads {
             let t = Thread { [self] in
                 Coordinator.nameCurrentThread("hemo-writer")
                 while true {
                     available.wait()
-                    let next: CollectedCase? = queue.withLock { q in q.stopped ? nil : (q.items.isEmpty ? nil : q.items.removeFirst()) }
-                    guard let result = next else {
+                    // Everything queued (up to a bound) in one go: the files of each exam are written,
+                    // their journal lines queued, and one wait for the journal's group commit makes the
+                    // whole batch durable (one fsync instead of one per exam) before any is reported.
+                    let batch: [CollectedCase] = queue.withLock { q in
+                        guard !q.stopped else { return [] }
+                        let n = min(q.items.count, WriterPool.maxBatch)
+                        defer { q.items.removeFirst(n) }
+                        return Array(q.items.prefix(n))
+                    }
+                    guard !batch.isEmpty else {
                         if queue.withLock({ $0.stopped }) { return }
                         continue
                     }
-                    let id = result.record.id
-                    if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
-                    var times = StageTimes()
-                    var failure: String?
-                    var storageError: Error?
-                    do {
-                        let files: [(path: String, bytes: [UInt8], sha256: String?)]
-                        do {
-                            files = try result.releaseFiles(cohortCase: cases[id], options: options, times: &times)
-                        } catch let caseFailure as CaseFailure {
-                            throw caseFailure
-                        } catch {
-                            // Reading the exam's input CT or encoding its files: this exam fails, the run goes on.
-                            throw CaseFailure(stage: "write", reason: "\(error)")
-                        }
-                        try assembly.release(encodedFiles: files, record: result.record, inputs: result.inputs,
-                                             inputCT: cases[id]?.ct, times: &times)
-                    } catch let caseFailure as CaseFailure {
-                        failure = "\(caseFailure)"
-                        try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(caseFailure)"))
-                    } catch {
-                        storageError = error
+                    var done: [Completion] = []
+                    var ticket: ReleaseJournal.Ticket?
+                    for result in batch {
+                        let (completion, queued) = write(result, delay: delay)
+                        done.append(completion)
+                        if let queued { ticket = max(ticket ?? queued, queued) }
                     }
-                    completed.withLock { $0.append(Completion(exam: id, times: times, failure: failure, storageError: storageError)) }
+                    if let ticket {
+                        do { try assembly.waitUntilDurable(ticket) } catch {
+                            for i in done.indices where done[i].storageError == nil && done[i].failure == nil { done[i].storageError = error }
+                        }
+                    }
+                    completed.withLock { $0.append(contentsOf: done) }
                     wake.signal()
                 }
             }
             t.name = "hemo-writer-\(n)"
             t.start()
         }
+    }
+
+    /// Exams one writer takes at once (and makes durable with one journal fsync).
+    static let maxBatch = 128
+
+    /// Encodes and writes one exam's files and queues its journal line; the completion to report
+    /// once the returned ticket is durable.
+    private func write(_ result: CollectedCase, delay: Duration?) -> (Completion, ReleaseJournal.Ticket?) {
+        let id = result.record.id
+        if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
+        var times = StageTimes()
+        var failure: String?
+        var storageError: Error?
+        var ticket: ReleaseJournal.Ticket?
+        do {
+            let files: [(path: String, bytes: [UInt8], sha256: String?)]
+            do {
+                files = try result.releaseFiles(cohortCase: cases[id], options: options, times: &times)
+            } catch let caseFailure as CaseFailure {
+                throw caseFailure
+            } catch {
+                // Reading the exam's input CT or encoding its files: this exam fails, the run goes on.
+                throw CaseFailure(stage: "write", reason: "\(error)")
+            }
+            ticket = try assembly.releaseQueued(encodedFiles: files, record: result.record, inputs: result.inputs,
+                                                inputCT: cases[id]?.ct, times: &times)
+        } catch let caseFailure as CaseFailure {
+            failure = "\(caseFailure)"
+            try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(caseFailure)"))
+        } catch {
+            storageError = error
+        }
+        return (Completion(exam: id, times: times, failure: failure, storageError: storageError), ticket)
     }
 
     func submit(_ result: CollectedCase) {

@@ -3,6 +3,7 @@ import Foundation
 import HemoCore
 import HemoPseudoLabel
 import HemoRelease
+import HemoScheduler
 import HemoWire
 import ZeroMQ
 
@@ -32,8 +33,9 @@ public struct WorkerSettings: Sendable {
     /// Where inline inputs are written (a private folder per job inside it).
     public var scratch: String = NSTemporaryDirectory()
     /// A pause before each job (fault drills and tests: keeps a job in flight long enough to kill
-    /// the worker or the coordinator mid-job); `nil` in normal use.
-    public var jobDelay: Duration?
+    /// the worker or the coordinator mid-job); `nil` in normal use. Drill interface:
+    /// `@_spi(Drills) import HemoCluster`.
+    @_spi(Drills) public var jobDelay: Duration?
     /// Log lines; default: standard error.
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("worker: " + $0 + "\n").utf8)) }
     /// Receives every ``WorkerEvent`` (metrics), from the I/O and compute threads; `nil`: none.
@@ -126,17 +128,72 @@ public final class ClusterWorker: @unchecked Sendable {
             // context alive past exit and drop what was queued.)
             try? context.terminate()
         }
+        let origin = monotonicNanoseconds()
+        var now: SchedulerInstant { SchedulerInstant(nanoseconds: monotonicNanoseconds() - origin) }
         let interval = settings.heartbeatInterval
-        let intervalNs = UInt64(interval.seconds * 1e9)
+        var session = WorkerSession(settings: .init(heartbeatInterval: interval, livenessIntervals: settings.livenessIntervals,
+                                                    maxReconnectDelay: settings.maxReconnectDelay), now: now)
         var socket = try connect(context, held: [])
         defer { socket.close() }
-        var lastHeard = monotonicNanoseconds()
-        var lastSent = monotonicNanoseconds()
-        var delay = interval
-        var held = Set<AttemptKey>()
-        var announcedDrain = false
-        var lastReady = monotonicNanoseconds()
-        var knownSinceReady = false
+        /// Result messages of finished attempts, waiting for the session's verdict.
+        var finishedResults: [ExamAttempt: [[[UInt8]]]] = [:]
+        /// Jobs received, waiting for the session's verdict.
+        var arrived: [ExamAttempt: Job] = [:]
+        /// The reasons of CANCELs received, until the session decides on them.
+        var cancelReasons: [ExamAttempt: String] = [:]
+        // The shell: each action is I/O only; the session decides.
+        func perform(_ actions: [WorkerSession.Action]) throws -> WorkerExit? {
+            for action in actions {
+                switch action {
+                case .startJob(let attempt):
+                    guard let job = arrived.removeValue(forKey: attempt) else { continue }
+                    counters.withLock { $0.received += 1 }
+                    inbox.withLock { $0.jobs.append(job) }
+                    jobAvailable.signal()
+                case .cancelJob(let attempt):
+                    let removed = cancel(AttemptKey(exam: attempt.exam, attempt: attempt.attempt))
+                    if removed { _ = session.on(.cancelledBeforeStart(attempt), now: now) }
+                    settings.log("exam \(attempt.exam) attempt \(attempt.attempt) cancelled by the coordinator (\(cancelReasons[attempt] ?? ""))\(removed ? " before it started" : "")")
+                case .sendResult(let attempt):
+                    counters.withLock { $0.finished += 1 }
+                    for frames in finishedResults.removeValue(forKey: attempt) ?? [] where try !sent(frames, on: socket) {
+                        settings.log("no connection to the coordinator: a result message of exam \(attempt.exam) was dropped (it will be re-dispatched)")
+                    }
+                case .dropResult(let attempt):
+                    // Cancelled while it ran: the coordinator wants nothing of it.
+                    finishedResults[attempt] = nil
+                    _ = cancelled.withLock { $0.remove(AttemptKey(exam: attempt.exam, attempt: attempt.attempt)) }
+                    counters.withLock { $0.cancelled += 1 }
+                case .sendReady(let held):
+                    try send(ready(held: held), on: socket)
+                case .sendHeartbeat:
+                    try send(.heartbeat, on: socket)
+                case .sendDisconnect(let reason):
+                    try send(.disconnect(reason: reason), on: socket)
+                case .reconnect(let delay):
+                    counters.withLock { $0.reconnections += 1 }
+                    // Abandon the old socket at once: lingering, it would keep trying to deliver its
+                    // queued READY and heartbeats and, once the link is back, claim this worker's
+                    // routing ID at the coordinator alongside (or after) the new socket.
+                    try? socket.set(.linger(.zero))
+                    socket.close()
+                    // Wait out the back-off, but wake for a drain (nothing held can be delivered anyway).
+                    _ = try wakeReceiver.wait(timeout: delay)
+                    if draining.withLock({ $0 }) { _ = session.on(.drainRequested, now: now) }
+                    if let exit = try perform(session.on(.backoffElapsed, now: now)) { return exit }
+                case .connect(let held):
+                    socket = try connect(context, held: held)
+                    _ = session.on(.connected, now: now)
+                case .log(let line):
+                    settings.log(line)
+                case .exit(let exit):
+                    return exit == .shutdown ? .shutdown : .drained
+                case .fail(let reason):
+                    throw WorkerFatalError(description: "\(settings.endpoint): \(reason)")
+                }
+            }
+            return nil
+        }
         while true {
             var poller = Poller()
             poller.add(socket)
@@ -144,126 +201,69 @@ public final class ClusterWorker: @unchecked Sendable {
             let events = try poller.poll(timeout: interval / 2)
             if events[0].contains(.readable) {
                 while let frames = try socket.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) {
-                    lastHeard = monotonicNanoseconds()
                     settings.observer?(.received(bytes: frames.reduce(0) { $0 + $1.count }))
-                    delay = interval
-                    let isDisconnect: Bool = if case .disconnect? = try? WireMessage.decode(frames) { true } else { false }
-                    if !isDisconnect { knownSinceReady = true }
                     let message: WireMessage
                     do { message = try WireMessage.decode(frames) } catch {
                         if case .unsupportedVersion(let v) = error.reason {
                             throw WorkerFatalError(description: "\(settings.endpoint): the coordinator speaks protocol version \(v), this worker speaks HEMO\(WireProtocol.version); upgrade one of them")
                         }
+                        _ = session.on(.receivedMalformed, now: now)
                         settings.log("dropped a malformed message from the coordinator: \(error)")
                         continue
                     }
+                    let incoming: WorkerSession.Incoming
                     switch message {
                     case .job(let job):
-                        held.insert(AttemptKey(exam: job.exam, attempt: job.attempt))
-                        counters.withLock { $0.received += 1 }
-                        inbox.withLock { $0.jobs.append(job) }
-                        jobAvailable.signal()
+                        let attempt = ExamAttempt(exam: job.exam, attempt: job.attempt)
+                        arrived[attempt] = job
+                        incoming = .job(attempt)
                     case .cancel(let c):
-                        cancel(AttemptKey(exam: c.exam, attempt: c.attempt), reason: c.reason, held: &held)
+                        let attempt = ExamAttempt(exam: c.exam, attempt: c.attempt)
+                        cancelReasons[attempt] = c.reason
+                        incoming = .cancel(attempt)
                     case .disconnect(let reason):
-                        if reason == "shutdown" {
-                            // Say goodbye, so the coordinator need not wait out its grace period.
-                            try? send(.disconnect(reason: "leaving"), on: socket)
-                            return .shutdown
-                        }
-                        if reason.hasPrefix("protocol version") {
-                            throw WorkerFatalError(description: "\(settings.endpoint): \(reason)")
-                        }
-                        // Unknown to the coordinator (it restarted or declared us dead): join again, once.
-                        // DISCONNECTs answering messages sent before our READY arrived are echoes: skip
-                        // them until the coordinator has spoken to us since (or an interval passed).
-                        let sinceReady = monotonicNanoseconds() - lastReady
-                        if knownSinceReady || sinceReady > intervalNs {
-                            settings.log("coordinator says '\(reason)': sending READY again")
-                            try send(ready(held: held), on: socket)
-                            lastReady = monotonicNanoseconds()
-                            knownSinceReady = false
-                            lastSent = lastReady
-                        }
+                        incoming = .disconnect(reason: reason)
                     default:
-                        break
+                        incoming = .other
                     }
+                    if let exit = try perform(session.on(.received(incoming), now: now)) { return exit }
+                    if case .cancel(let attempt) = incoming { cancelReasons[attempt] = nil }
                 }
             }
             if events[1].contains(.readable) {
                 while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
             }
             for result in outbox.withLock({ o in defer { o = [] }; return o }) {
-                held.remove(result.attempt)
-                if cancelled.withLock({ $0.remove(result.attempt) }) != nil {
-                    counters.withLock { $0.cancelled += 1 }
-                    continue // cancelled while it ran: the coordinator wants nothing of it
-                }
-                counters.withLock { $0.finished += 1 }
-                for frames in result.messages where try !sent(frames, on: socket) {
-                    settings.log("no connection to the coordinator: a result message of exam \(result.attempt.exam) was dropped (it will be re-dispatched)")
-                }
-                lastSent = monotonicNanoseconds()
+                let attempt = ExamAttempt(exam: result.attempt.exam, attempt: result.attempt.attempt)
+                finishedResults[attempt] = result.messages
+                let wasCancelled = cancelled.withLock { $0.contains(result.attempt) }
+                if let exit = try perform(session.on(.resultReady(attempt, cancelled: wasCancelled), now: now)) { return exit }
             }
-            if draining.withLock({ $0 }) {
-                if !announcedDrain {
-                    announcedDrain = true
-                    try send(.disconnect(reason: "drain"), on: socket)
-                    lastSent = monotonicNanoseconds()
-                }
-                if held.isEmpty {
-                    try send(.disconnect(reason: "leaving"), on: socket)
-                    return .drained
-                }
-            }
-            let now = monotonicNanoseconds()
-            if now - lastSent >= intervalNs {
-                try send(.heartbeat, on: socket)
-                lastSent = now
-            }
-            if now - lastHeard > intervalNs * UInt64(max(1, settings.livenessIntervals)) {
-                settings.log("coordinator silent for \(settings.livenessIntervals) intervals; reconnecting in \(delay)")
-                counters.withLock { $0.reconnections += 1 }
-                // Abandon the old socket at once: lingering, it would keep trying to deliver its
-                // queued READY and heartbeats and, once the link is back, claim this worker's
-                // routing ID at the coordinator alongside (or after) the new socket.
-                try? socket.set(.linger(.zero))
-                socket.close()
-                // Wait out the back-off, but wake for a drain (nothing held can be delivered anyway).
-                _ = try wakeReceiver.wait(timeout: delay)
-                if draining.withLock({ $0 }) && held.isEmpty { return .drained }
-                delay = min(delay * 2, settings.maxReconnectDelay)
-                socket = try connect(context, held: held)
-                lastHeard = monotonicNanoseconds()
-                lastSent = lastHeard
-                lastReady = lastHeard
-                knownSinceReady = false
-            }
+            if draining.withLock({ $0 }) && !session.draining { _ = session.on(.drainRequested, now: now) }
+            if let exit = try perform(session.on(.turn, now: now)) { return exit }
         }
     }
 
-    /// CANCEL: a queued attempt is removed before it starts; a running one is marked, stops at its
-    /// next stage boundary and its results are dropped; an attempt not held (finished, sent) is ignored.
-    private func cancel(_ key: AttemptKey, reason: String, held: inout Set<AttemptKey>) {
-        guard held.contains(key) else { return }
+    /// CANCEL of a held attempt: a queued one is removed before it starts (returns true); a running
+    /// one is marked, stops at its next stage boundary and its results are dropped.
+    private func cancel(_ key: AttemptKey) -> Bool {
         let removed = inbox.withLock { q -> Bool in
             guard let n = q.jobs.firstIndex(where: { $0.exam == key.exam && $0.attempt == key.attempt }) else { return false }
             q.jobs.remove(at: n)
             return true
         }
         if removed {
-            held.remove(key)
             counters.withLock { $0.cancelled += 1 }
         } else {
             cancelled.withLock { _ = $0.insert(key) }
         }
-        settings.log("exam \(key.exam) attempt \(key.attempt) cancelled by the coordinator (\(reason))\(removed ? " before it started" : "")")
+        return removed
     }
 
     /// READY with this worker's models and the attempts it holds (queued or running), so that a
     /// rejoining worker keeps them.
-    private func ready(held: Set<AttemptKey>) -> WireMessage {
-        let holding = held.sorted { ($0.exam, $0.attempt) < ($1.exam, $1.attempt) }.prefix(WireProtocol.maxHeldAttempts)
+    private func ready(held: [ExamAttempt]) -> WireMessage {
+        let holding = held.prefix(WireProtocol.maxHeldAttempts)
         return .ready(Ready(workerID: settings.workerID, workerName: String(settings.workerName.prefix(WireProtocol.maxNameBytes)),
                             capacity: max(1, settings.capacity), threads: max(1, settings.threads),
                             capabilities: settings.model.capabilities, models: modelDigests,
@@ -282,7 +282,7 @@ public final class ClusterWorker: @unchecked Sendable {
         _ = try sent(try message.encode(), on: socket)
     }
 
-    private func connect(_ context: Context, held: Set<AttemptKey>) throws -> Socket {
+    private func connect(_ context: Context, held: [ExamAttempt]) throws -> Socket {
         let socket = try context.socket(.dealer, linger: .seconds(2))
         try socket.set(.routingID(Array(settings.workerID.utf8)))
         try socket.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))

@@ -13,13 +13,16 @@ public struct JournalEntry: Codable, Sendable {
     public var failure: FailureRow?
 }
 
-/// The append-only, fsync'd journal of a release under construction, beside its staging folder
+/// The append-only, fsync'd (group-committed) journal of a release under construction, beside its staging folder
 /// (`.<name>.journal`). Each line is a JSON ``JournalEntry`` sealed with a checksum (a line
 /// altered on disk is named and its exam done again); the first line fingerprints the options,
 /// so a restarted run with other options does not reuse the work.
 ///
 /// A case's files are written (atomically) before its journal line, so a journal line always
-/// means the files are complete; a case whose line is missing is simply done again.
+/// means the files are complete; a case whose line is missing is simply done again. Lines are
+/// group-committed: threads appending at once share one fsync (``enqueue(_:)`` and
+/// ``waitUntilDurable(_:)`` let one thread queue several exams and wait once), and ``append(_:)``
+/// returns only once its line is on disk.
 public final class ReleaseJournal: @unchecked Sendable {
     /// The journal file.
     public let path: String
@@ -100,17 +103,69 @@ public final class ReleaseJournal: @unchecked Sendable {
 
     deinit { try? handle.close() }
 
-    /// Appends `entry` and flushes it to disk before returning.
+    // Group commit: appenders queue their sealed lines; one of the threads waiting for durability
+    // writes everything queued and fsyncs once for all of them (the others wait), so N exams
+    // released at once cost one fsync, not N. Lines reach the file in the order they were queued.
+    private let group = NSCondition()
+    private var queued: [Data] = []
+    private var enqueuedCount: UInt64 = 0
+    private var durableCount: UInt64 = 0
+    private var flushing = false
+    private var flushFailure: ReleaseError?
+    private var syncCount = 0
+    /// fsyncs so far (each made a group of lines durable).
+    public var syncs: Int { group.lock(); defer { group.unlock() }; return syncCount }
+
+    /// A line queued by ``enqueue(_:)``: durable once ``waitUntilDurable(_:)`` returns for it.
+    public struct Ticket: Sendable, Comparable {
+        let sequence: UInt64
+        /// Orders tickets by queueing order.
+        public static func < (a: Ticket, b: Ticket) -> Bool { a.sequence < b.sequence }
+    }
+
+    /// Appends `entry` and returns once it (and every line queued before it) is on disk.
     public func append(_ entry: JournalEntry) throws {
+        try waitUntilDurable(try enqueue(entry))
+    }
+
+    /// Queues `entry` for the next group commit without waiting; the entry is durable only once
+    /// ``waitUntilDurable(_:)`` returned for its ticket (or a later one).
+    public func enqueue(_ entry: JournalEntry) throws -> Ticket {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let line = Data((Self.sealed(try encoder.encode(entry)) + "\n").utf8)
-        lock.lock(); defer { lock.unlock() }
-        do {
-            try handle.write(contentsOf: line)
-            try handle.synchronize()
-        } catch {
-            throw ReleaseError(.io, path: path, reason: "cannot append to the journal: \(error.localizedDescription)")
+        group.lock(); defer { group.unlock() }
+        queued.append(line)
+        enqueuedCount += 1
+        return Ticket(sequence: enqueuedCount)
+    }
+
+    /// Blocks until the line of `ticket` (and all before it) is written and fsync'd. The first
+    /// waiter finding no flush under way writes every queued line and fsyncs once for all.
+    /// - Throws: ``ReleaseError`` when the write or the fsync failed (every later wait throws too).
+    public func waitUntilDurable(_ ticket: Ticket) throws {
+        group.lock(); defer { group.unlock() }
+        while durableCount < ticket.sequence {
+            if let flushFailure { throw flushFailure }
+            guard !flushing else { group.wait(); continue }
+            flushing = true
+            var batch = Data()
+            for line in queued { batch.append(line) }
+            queued.removeAll(keepingCapacity: true)
+            let upTo = enqueuedCount
+            group.unlock()
+            var failure: ReleaseError?
+            do {
+                try handle.write(contentsOf: batch)
+                try handle.synchronize()
+            } catch {
+                failure = ReleaseError(.io, path: path, reason: "cannot append to the journal: \(error.localizedDescription)")
+            }
+            group.lock()
+            flushing = false
+            syncCount += 1
+            if let failure { flushFailure = failure } else { durableCount = upTo }
+            group.broadcast()
         }
     }
 

@@ -121,6 +121,17 @@ public final class ReleaseAssembly: @unchecked Sendable {
     ///   first of `inputs` must be its digest).
     public func release(encodedFiles files: [(path: String, bytes: [UInt8], sha256: String?)], record: CaseRecord,
                         inputs: [InputFile], inputCT: String? = nil, times: inout StageTimes) throws {
+        if let ticket = try releaseQueued(encodedFiles: files, record: record, inputs: inputs, inputCT: inputCT, times: &times) {
+            try waitUntilDurable(ticket)
+        }
+    }
+
+    /// ``release(encodedFiles:record:inputs:inputCT:times:)`` without waiting for the journal: the
+    /// files are written and the case's journal line is queued for the next group commit. The case
+    /// is durable (a restart keeps it) only once ``waitUntilDurable(_:)`` returned for the ticket
+    /// (or a later one); until then it must not be reported as released. `nil` without a journal.
+    public func releaseQueued(encodedFiles files: [(path: String, bytes: [UInt8], sha256: String?)], record: CaseRecord,
+                              inputs: [InputFile], inputCT: String? = nil, times: inout StageTimes) throws -> ReleaseJournal.Ticket? {
         try timed("write", &times) {
             for file in files {
                 let parts = file.path.split(separator: "/", omittingEmptySubsequences: false)
@@ -139,13 +150,23 @@ public final class ReleaseAssembly: @unchecked Sendable {
                 }
             }
         }
-        try journal?.append(JournalEntry(caseName: record.id.rawValue, record: record, inputs: inputs, failure: nil))
+        let ticket = try journal?.enqueue(JournalEntry(caseName: record.id.rawValue, record: record, inputs: inputs, failure: nil))
         state.withLock { s in
             s.records[record.id] = record
             s.inputs[record.id] = inputs
             s.failures[record.id.rawValue] = nil
         }
+        return ticket
     }
+
+    /// Waits until the journal lines up to `ticket` are on disk (one fsync for every line queued
+    /// meanwhile). - Throws: ``ReleaseError`` when the journal cannot be written.
+    public func waitUntilDurable(_ ticket: ReleaseJournal.Ticket) throws {
+        try journal?.waitUntilDurable(ticket)
+    }
+
+    /// fsyncs of the journal so far (each made a group of exams durable).
+    public var journalSyncs: Int { journal?.syncs ?? 0 }
 
     /// Writes the case's CT file, or with ``ImageMode/link`` links the input CT instead when its
     /// SHA-256 equals that of the bytes the release would write.

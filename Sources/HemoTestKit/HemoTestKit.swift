@@ -60,14 +60,21 @@ public struct TinyCohort: Sendable {
 /// depend on the `hemo` target so SwiftPM builds it first.
 public enum HemoExecutable {
     /// The binary beside the running test bundle, else `.build/debug/hemo`.
-    public static var path: String {
+    public static var path: String { path(of: "hemo") }
+
+    /// The `hemo-bench` binary (benchmarks and simulators); test targets that use it depend on the
+    /// `hemo-bench` target.
+    public static var benchPath: String { path(of: "hemo-bench") }
+
+    /// The executable `name` beside the running test bundle, else `.build/debug/<name>`.
+    public static func path(of name: String) -> String {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("hemo").path
+            let candidate = dir.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return FileManager.default.currentDirectoryPath + "/.build/debug/hemo"
+        return FileManager.default.currentDirectoryPath + "/.build/debug/" + name
     }
 }
 

@@ -18,8 +18,6 @@ struct Hemo: ParsableCommand {
             BenchCommand.self,
             SynthCommand.self,
             EvalCommand.self,
-            DispatchBenchCommand.self,
-            ScaleBenchCommand.self,
             ModelCommand.self,
             QCCommand.self,
             RunCommand.self,

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import HemoCluster
+@_spi(Drills) import HemoCluster
 import HemoMetrics
 import HemoPseudoLabel
 import ZeroMQ

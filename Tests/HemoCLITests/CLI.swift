@@ -14,18 +14,9 @@ enum CLI {
 
     /// Runs `hemo args…` (with `environment` added to this process's) and waits.
     static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let child = try ChildProcess(binary, args, environment: environment)
+        let status = child.waitForExit()
+        return Result(status: status, stdout: child.stdout, stderr: child.stderr)
     }
 
     /// A fresh temporary folder.

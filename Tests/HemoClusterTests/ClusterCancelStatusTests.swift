@@ -1,6 +1,6 @@
 import HemoConcurrency
 import Foundation
-import HemoCluster
+@_spi(Drills) import HemoCluster
 import HemoCore
 import HemoRelease
 import HemoTestKit

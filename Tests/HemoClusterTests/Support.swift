@@ -23,16 +23,7 @@ enum Hemo {
 
     /// Starts `hemo args…` with output captured into temporary files.
     static func spawn(_ args: [String]) throws -> Child {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        let base = NSTemporaryDirectory() + "hemo-child-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
-        try p.run()
-        return Child(process: p, base: base)
+        try ChildProcess(binary, args)
     }
 
     /// `hemo worker` connecting to `endpoint` with test-speed heartbeats.
@@ -42,42 +33,8 @@ enum Hemo {
     }
 }
 
-/// A child process.
-final class Child: @unchecked Sendable {
-    let process: Process
-    let base: String
-    init(process: Process, base: String) { self.process = process; self.base = base }
-
-    var pid: Int32 { process.processIdentifier }
-    var stdout: String { (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "" }
-
-    func kill(_ signal: Int32 = SIGKILL) { Foundation.kill(process.processIdentifier, signal) }
-
-    /// Waits up to `seconds` for the exit; kills it when it is still running. Returns the status (nil: killed by us).
-    @discardableResult
-    func wait(seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning {
-            kill()
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
-    }
-}
-
-/// Polls `condition` every 10 ms for up to `seconds`.
-@discardableResult
-func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        Thread.sleep(forTimeInterval: 0.01)
-    }
-    return condition()
-}
+/// A child process: HemoTestKit's.
+typealias Child = ChildProcess
 
 /// Test-speed coordinator settings: 100 ms heartbeats.
 func fastSettings(heartbeatMs: Int = 100, transfer: TransferMode = .shared) -> CoordinatorSettings {

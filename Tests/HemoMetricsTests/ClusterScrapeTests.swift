@@ -1,6 +1,6 @@
 import HemoConcurrency
 import Foundation
-import HemoCluster
+@_spi(Drills) import HemoCluster
 import HemoCore
 import HemoHTTP
 import HemoMetrics
@@ -18,13 +18,9 @@ import Testing
         return try PrometheusText(answer.body)
     }
 
+    /// HemoTestKit's `eventually`.
     static func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return try condition()
+        try HemoTestKit.eventually(seconds, condition)
     }
 
     @Test func inProcessCoordinatorAndWorkerCountTheCohortOverHTTP() throws {
@@ -143,33 +139,21 @@ import Testing
     }
 }
 
-/// A `hemo` child process with its output in temporary files.
-final class Spawned: @unchecked Sendable {
-    let process = Process()
-    let base = NSTemporaryDirectory() + "hemo-metrics-\(UUID().uuidString)"
+/// A `hemo` (or `hemo-bench`) child process: HemoTestKit's ``ChildProcess``, stopped with SIGTERM.
+struct Spawned: Sendable {
+    let child: ChildProcess
+    var process: Process { child.process }
+    var stdout: String { child.stdout }
+    var stderr: String { child.stderr }
 
-    init(_ args: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: HemoExecutable.path)
-        process.arguments = args
-        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
-        try process.run()
+    init(_ args: [String], executable: String = HemoExecutable.path) throws {
+        child = try ChildProcess(executable, args)
     }
 
-    var stdout: String { (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "" }
-
-    func kill() { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    func kill() { child.terminate() }
 
     /// The exit status, or nil when it was still running after `seconds` (then it is killed).
-    func wait(seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(); return nil }
-        return process.terminationStatus
-    }
+    func wait(seconds: Double) -> Int32? { child.wait(seconds: seconds) }
 
     /// Host and port from a `…: metrics on http://HOST:PORT/metrics` line.
     static func metricsAddress(_ log: String) -> (String, UInt16)? {

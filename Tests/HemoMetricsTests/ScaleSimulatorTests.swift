@@ -2,7 +2,7 @@ import Foundation
 import HemoTestKit
 import Testing
 
-/// `hemo bench-scale-workers` (the simulator behind scripts/bench/scale.sh) against a real
+/// `hemo-bench scale-workers` (the simulator behind scripts/bench/scale.sh) against a real
 /// `hemo coordinator` process: every exam is released and the report carries its figures.
 @Suite(.serialized) struct ScaleSimulatorTests {
     @Test func simulatedWorkersFinishARealCoordinatorsRunAndReportLatencyAndCPU() throws {
@@ -24,9 +24,9 @@ import Testing
             endpoint = coordinator.stdout.components(separatedBy: "listening on ").dropFirst().first?.split(separator: "\n").first.map(String.init) ?? ""
             return !endpoint.isEmpty
         }, "coordinator did not start: \(coordinator.stderr)")
-        let simulator = try Spawned(["bench-scale-workers", "--connect", endpoint, "--workers", "6", "--median-ms", "20",
+        let simulator = try Spawned(["scale-workers", "--connect", endpoint, "--workers", "6", "--median-ms", "20",
                                      "--heartbeat-ms", "200", "--coordinator-pid", "\(coordinator.process.processIdentifier)",
-                                     "--timeout", "60"])
+                                     "--timeout", "60"], executable: HemoExecutable.benchPath)
         defer { simulator.kill() }
         #expect(simulator.wait(seconds: 90) == 0, "\(simulator.stderr)")
         #expect(coordinator.wait(seconds: 30) == 0, "\(coordinator.stderr)")

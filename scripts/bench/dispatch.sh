@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dispatch-capacity benchmark: `hemo bench-dispatch` (scheduler + HEMO wire + ZeroMQ ROUTER/DEALER,
+# Dispatch-capacity benchmark: `hemo-bench dispatch` (scheduler + HEMO wire + ZeroMQ ROUTER/DEALER,
 # no-op jobs, one thread) against a pyzmq peer doing the same loop, in the same run.
 # Prints per-run rates, medians and Swift/peer ratios. Target: >= 20,000 jobs/s on one core.
 # Modes: none = scheduler + wire encode/decode only; inproc / tcp = real ROUTER + N DEALERs polled
@@ -11,7 +11,7 @@ usage() {
     cat <<'USAGE'
 Usage: scripts/bench/dispatch.sh [--workers N] [--jobs M] [--peer-jobs P] [--capacity C] [--repeats R] [--no-peer]
 
-Builds `hemo` in release, runs `hemo bench-dispatch` in modes scheduler (state machine only),
+Builds `hemo-bench` in release, runs `hemo-bench dispatch` in modes scheduler (state machine only),
 none (scheduler + wire encode/decode), inproc, tcp (loopback) and tcp+thread, then the Python peer (scripts/bench/dispatch_peer.py, needs
 pyzmq: pip install pyzmq) with inproc and tcp, and prints the medians and ratios.
 Defaults: --workers 8 --jobs 100000 --peer-jobs 20000 --capacity 4 --repeats 3 (the peer is
@@ -34,8 +34,8 @@ while (($#)); do
 done
 
 cd "$(dirname "$0")/../.."
-swift build -c release --product hemo >&2
-hemo="$(swift build -c release --show-bin-path)/hemo"
+swift build -c release --product hemo-bench >&2
+bench="$(swift build -c release --show-bin-path)/hemo-bench"
 common=(--workers "$workers" --jobs "$jobs" --capacity "$capacity" --repeats "$repeats")
 
 median_of() { sed -n 's/.* median=\([0-9]*\) jobs\/s.*/\1/p' | tail -1; }
@@ -46,8 +46,8 @@ for mode in scheduler none inproc tcp tcp+thread; do
     transport=${mode%+thread}
     extra=()
     [[ "$mode" == *+thread ]] && extra=(--worker-thread)
-    echo "== hemo bench-dispatch --transport $transport ${extra[*]} ${common[*]}"
-    out=$("$hemo" bench-dispatch --transport "$transport" "${extra[@]}" "${common[@]}")
+    echo "== hemo-bench dispatch --transport $transport ${extra[*]} ${common[*]}"
+    out=$("$bench" dispatch --transport "$transport" "${extra[@]}" "${common[@]}")
     echo "$out"
     swift_rate[$mode]=$(echo "$out" | median_of)
     swift_cpu[$mode]=$(echo "$out" | cpu_median_of)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python peer for `hemo bench-dispatch`: the same no-op dispatch loop with pyzmq.
+"""Python peer for `hemo-bench dispatch`: the same no-op dispatch loop with pyzmq.
 
 One ROUTER and N DEALER workers in one process and one thread, a credit-based scheduler
 (capacity + 1 prefetch per worker, largest exams first through a heap), and JOB/DONE messages

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scale simulation: ONE real `hemo coordinator` (its own process, the real poll loop, scheduler and
-# release writer) driven by 100, 500 and 2,000 simulated workers (`hemo bench-scale-workers`: DEALER
+# release writer) driven by 100, 500 and 2,000 simulated workers (`hemo-bench scale-workers`: DEALER
 # sockets in one process, fake compute with log-normal times, real CHUNK/DONE results).
 # Reports coordinator CPU per job, peak RSS, dispatch latency percentiles and jobs/s per worker
 # count, so we know where the coordinator becomes the bottleneck.
@@ -9,12 +9,13 @@ set -euo pipefail
 usage() {
     cat <<'USAGE'
 Usage: scripts/bench/scale.sh [--workers "100 500 2000"] [--jobs-per-worker J] [--median-ms M]
-                              [--sigma S] [--heartbeat-ms H] [--liveness L] [--timeout SECONDS] [--hemo PATH] [--keep]
+                              [--sigma S] [--heartbeat-ms H] [--liveness L] [--timeout SECONDS] [--hemo PATH] [--bench PATH] [--keep]
+                              [--coordinator-args "ARGS"]
                               [--coordinators C]
 
 For each worker count N: writes a cohort of N*J exams (all listing one tiny synthetic template
 case, 32x32x4 voxels, so the simulator computes one real result and re-sends it under each exam's
-name), starts `hemo coordinator` on a free loopback port, runs `hemo bench-scale-workers` with N
+name), starts `hemo coordinator` on a free loopback port, runs `hemo-bench scale-workers` with N
 simulated workers (capacity 1, prefetch 1, heartbeats), waits for the committed release, and
 prints one table.
 
@@ -44,8 +45,11 @@ Defaults: --workers "100 500 2000" --jobs-per-worker 4 --median-ms 300 --sigma 0
 --timeout 300 (per simulation; a real exam takes seconds; the fake compute is scaled down about 10x, so
 the demand per worker is ~10x a real one: N simulated workers load the coordinator like ~10N real
 ones). Needs ulimit -n of at least 2*N+256 (raised to the hard limit automatically).
---hemo PATH uses that binary instead of building `swift build -c release --product hemo`.
+--hemo PATH uses that binary instead of building `swift build -c release --product hemo` (and
+`hemo-bench` beside it, or --bench PATH).
 --keep leaves the cohorts and releases in the temporary folder.
+--coordinator-args "ARGS" passes more options to each `hemo coordinator` (e.g. "--writer-threads 4
+--max-queued-results 256").
 --coordinators C (default 1) runs C coordinators at once, each on part k/C of one cohort of
 N*J*C exams (`--part k/C`) with its own N simulated workers: one row per coordinator, then the C
 parts are merged with `hemo release merge` and the result compared with `hemo build` of the
@@ -53,7 +57,7 @@ whole cohort (MANIFEST.sha256). Shows whether shards interfere on one machine.
 USAGE
 }
 
-coordinators=1 worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 liveness=5 hemo="" keep=0 timeout=300 failures=0
+coordinator_args=() bench="" coordinators=1 worker_counts="100 500 2000" jobs_per_worker=4 median_ms=300 sigma=0.5 heartbeat_ms=1000 liveness=5 hemo="" keep=0 timeout=300 failures=0
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -65,6 +69,8 @@ while (($#)); do
         --liveness) liveness=$2; shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
         --hemo) hemo=$2; shift 2 ;;
+        --bench) bench=$2; shift 2 ;;
+        --coordinator-args) read -r -a coordinator_args <<<"$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         --coordinators) coordinators=$2; shift 2 ;;
         *) echo "scale.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -74,9 +80,12 @@ done
 cd "$(dirname "$0")/../.."
 if [[ -z "$hemo" ]]; then
     swift build -c release --product hemo >&2
+    swift build -c release --product hemo-bench >&2
     hemo="$(swift build -c release --show-bin-path)/hemo"
 fi
+[[ -n "$bench" ]] || bench="$(dirname "$hemo")/hemo-bench"
 [[ -x "$hemo" ]] || { echo "scale.sh: $hemo is not an executable" >&2; exit 2; }
+[[ -x "$bench" ]] || { echo "scale.sh: $bench is not an executable (swift build -c release --product hemo-bench, or --bench PATH)" >&2; exit 2; }
 
 # File descriptors: the simulator holds ~2 per simulated worker (TCP + libzmq mailbox), the
 # coordinator one per connected worker.
@@ -121,7 +130,7 @@ if ((coordinators > 1)); then
         for ((k = 1; k <= coordinators; k++)); do
             log="$work/coordinator-$n-$k"
             "$hemo" coordinator --cohort "$cohort" --out "$work/release-$n-part$k" --part "$k/$coordinators" \
-                --bind tcp://127.0.0.1:0 --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" >"$log.out" 2>"$log.err" &
+                --bind tcp://127.0.0.1:0 --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" "${coordinator_args[@]}" >"$log.out" 2>"$log.err" &
             coordinator_pids+=($!)
         done
         for ((k = 1; k <= coordinators; k++)); do
@@ -137,7 +146,7 @@ if ((coordinators > 1)); then
         echo "== N=$n per coordinator, $coordinators coordinators at once on $exams exams: ${endpoints[*]}" >&2
         sims=()
         for ((k = 1; k <= coordinators; k++)); do
-            "$hemo" bench-scale-workers --connect "${endpoints[k - 1]}" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
+            "$bench" scale-workers --connect "${endpoints[k - 1]}" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
                 --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" --coordinator-pid "${coordinator_pids[k - 1]}" \
                 --timeout "$timeout" --seed "$k" >"$work/sim-$n-$k.out" 2>"$work/sim-$n-$k.err" &
             sims+=($!)
@@ -194,7 +203,7 @@ for n in $worker_counts; do
 
     log="$work/coordinator-$n"
     "$hemo" coordinator --cohort "$cohort" --out "$work/release-$n" --bind tcp://127.0.0.1:0 \
-        --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" >"$log.out" 2>"$log.err" &
+        --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" "${coordinator_args[@]}" >"$log.out" 2>"$log.err" &
     coordinator_pid=$!
     endpoint=""
     for _ in $(seq 1 600); do
@@ -206,7 +215,7 @@ for n in $worker_counts; do
     [[ -n "$endpoint" ]] || { echo "scale.sh: the coordinator did not start listening" >&2; exit 1; }
 
     echo "== N=$n: $exams exams, coordinator pid $coordinator_pid on $endpoint" >&2
-    sim=$("$hemo" bench-scale-workers --connect "$endpoint" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
+    sim=$("$bench" scale-workers --connect "$endpoint" --workers "$n" --median-ms "$median_ms" --sigma "$sigma" \
         --heartbeat-ms "$heartbeat_ms" --liveness "$liveness" --coordinator-pid "$coordinator_pid" --timeout "$timeout") || {
         echo "scale.sh: N=$n: the simulation did not finish (see above); stopping the coordinator" >&2
         kill "$coordinator_pid" 2>/dev/null || true

@@ -4,11 +4,12 @@ import HemoCluster
 import HemoCore
 import HemoMetrics
 import HemoRelease
+import HemoScheduler
 import HemoWire
 import ZeroMQ
 
-/// `hemo bench-scale-workers`: many simulated workers in this process, connected to ONE real
-/// `hemo coordinator` (another process), for scripts/bench/scale.sh. Like `hemo bench-dispatch`'s
+/// `hemo-bench scale-workers`: many simulated workers in this process, connected to ONE real
+/// `hemo coordinator` (another process), for scripts/bench/scale.sh. Like `hemo-bench dispatch`'s
 /// `SimulatedWorkers`, the workers are DEALER sockets polled by one thread; unlike them, each holds
 /// its jobs for a fake compute time drawn from a log-normal distribution, heartbeats like a real
 /// worker, and answers with a real result (CHUNKs + DONE) so the coordinator releases the exam.
@@ -17,9 +18,8 @@ import ZeroMQ
 /// the template's product is computed once and re-sent under each exam's identifier.
 struct ScaleBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-scale-workers",
-        abstract: "Simulate many workers with fake compute against one real coordinator; report dispatch latency and coordinator cost.",
-        shouldDisplay: false
+        commandName: "scale-workers",
+        abstract: "Simulate many workers with fake compute against one real coordinator; report dispatch latency and coordinator cost."
     )
 
     @Option(help: "The coordinator's endpoint.")
@@ -106,17 +106,7 @@ struct TimerHeap {
     }
 }
 
-/// SplitMix64: a small seeded generator, so the compute-time draws repeat run after run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A log-normal draw with the given median and sigma (Box–Muller).
     mutating func logNormal(median: Double, sigma: Double) -> Double {
         let u1 = max(Double.leastNonzeroMagnitude, Double(next() >> 11) / Double(1 << 53))
@@ -137,12 +127,10 @@ struct ScaleSimulation {
         /// The longest time between two messages this worker sent: if it exceeds the coordinator's
         /// liveness limit, the simulator itself (starved of CPU) made the worker look dead.
         var longestSilence: UInt64 = 0
-        /// When this worker last sent READY, and whether the coordinator sent it anything but a
-        /// DISCONNECT since: as a real worker (``ClusterWorker``), a DISCONNECT answering a message
-        /// sent before the READY arrived is an echo and does not trigger another READY (a second
-        /// READY makes the coordinator fail every attempt the worker holds).
-        var lastReady: UInt64 = 0
-        var knownSinceReady = false
+        /// The real worker's session (``WorkerSession``): heartbeats, the attempts held, and when a
+        /// DISCONNECT means "join again" (an echo of a message sent before READY does not). The
+        /// simulator's sockets are fixed, so its liveness limit lies beyond any run: it never reconnects.
+        var session: WorkerSession
         var shutdown = false
     }
 
@@ -164,11 +152,34 @@ struct ScaleSimulation {
 
     init(command: ScaleBenchCommand) throws {
         self.command = command
-        random = SplitMix64(state: command.seed)
-        state = Array(repeating: SimWorker(), count: command.workers)
+        random = SplitMix64(seed: command.seed)
+        let settings = WorkerSession.Settings(heartbeatInterval: .milliseconds(command.heartbeatMs), livenessIntervals: 1_000_000)
+        state = Array(repeating: SimWorker(session: WorkerSession(settings: settings, now: .zero)), count: command.workers)
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// The session clock: nanoseconds of ``now()`` as an instant.
+    static func instant(_ t: UInt64 = now()) -> SchedulerInstant { SchedulerInstant(nanoseconds: t) }
+
+    /// Does the I/O `worker`'s session asks for (this simulator never reconnects or drains).
+    mutating func perform(_ actions: [WorkerSession.Action], worker: Int) throws {
+        for action in actions {
+            switch action {
+            case .startJob, .cancelJob, .dropResult, .sendResult, .log, .reconnect, .connect, .fail:
+                break // jobs are queued and answered by the caller
+            case .sendReady(let held):
+                readiesResent += 1
+                try ready(worker, held: held)
+            case .sendHeartbeat:
+                try send(.heartbeat, worker: worker)
+            case .sendDisconnect(let reason):
+                try send(.disconnect(reason: reason), worker: worker)
+            case .exit:
+                if !state[worker].shutdown { state[worker].shutdown = true; shutdowns += 1 }
+            }
+        }
+    }
 
     mutating func send(_ message: WireMessage, worker: Int) throws {
         _ = try sockets[worker].send(try message.encode(), dontWait: true)
@@ -179,13 +190,13 @@ struct ScaleSimulation {
         state[worker].lastSent = t
     }
 
-    mutating func ready(_ worker: Int) throws {
-        try send(.ready(Ready(workerID: "sim-\(worker)", workerName: "scale simulation", capacity: 1, threads: 1, capabilities: .build)),
+    mutating func ready(_ worker: Int, held: [ExamAttempt] = []) throws {
+        try send(.ready(Ready(workerID: "sim-\(worker)", workerName: "scale simulation", capacity: 1, threads: 1, capabilities: .build,
+                              held: held.map { HeldAttempt(exam: $0.exam, attempt: $0.attempt) })),
                  worker: worker)
         let t = Self.now()
-        state[worker].credits = Array(repeating: t, count: 1 + command.prefetch)
-        state[worker].lastReady = t
-        state[worker].knownSinceReady = false
+        state[worker].credits = Array(repeating: t, count: max(0, 1 + command.prefetch - held.count))
+        if held.isEmpty { _ = state[worker].session.on(.connected, now: Self.instant(t)) }
     }
 
     mutating func startNext(_ worker: Int) {
@@ -202,7 +213,7 @@ struct ScaleSimulation {
         let key: String
         switch job.inputs {
         case .paths(let paths): key = paths.joined(separator: "\n")
-        case .inline: throw ValidationError("bench-scale-workers needs --transfer shared")
+        case .inline: throw ValidationError("hemo-bench scale-workers needs --transfer shared")
         }
         if let t = templates[key] { return CaseProduct(id: job.exam, ct: t.ct, masks: t.masks, inputs: t.inputs) }
         let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
@@ -217,7 +228,7 @@ struct ScaleSimulation {
     /// renamed to this case (the bytes do not depend on the case id), its record, its bitmask.
     mutating func result(for job: Job, times: StageTimes) throws -> [WireMessage] {
         let product = try product(for: job)
-        guard case .paths(let paths) = job.inputs else { throw ValidationError("bench-scale-workers needs --transfer shared") }
+        guard case .paths(let paths) = job.inputs else { throw ValidationError("hemo-bench scale-workers needs --transfer shared") }
         let key = paths.joined(separator: "\n")
         if encodedTemplates[key] == nil {
             let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
@@ -242,6 +253,7 @@ struct ScaleSimulation {
         times.add("compute", state[worker].computeSeconds)
         computeSeconds += state[worker].computeSeconds
         let messages = try result(for: job, times: times)
+        _ = state[worker].session.on(.resultReady(ExamAttempt(exam: job.exam, attempt: job.attempt), cancelled: false), now: Self.instant())
         for m in messages { try send(m, worker: worker) }
         let t = Self.now()
         state[worker].credits.append(t)
@@ -254,28 +266,22 @@ struct ScaleSimulation {
     mutating func receive(_ worker: Int) throws {
         while let frames = try sockets[worker].receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) {
             let message = try WireMessage.decode(frames)
-            if case .disconnect = message {} else { state[worker].knownSinceReady = true }
+            let t = Self.now()
             switch message {
             case .job(let job):
-                let t = Self.now()
                 if firstJob == nil { firstJob = t }
                 jobsReceived += 1
                 if !state[worker].credits.isEmpty { latencies.append(t - state[worker].credits.removeFirst()) }
                 state[worker].queue.append(job)
+                try perform(state[worker].session.on(.received(.job(ExamAttempt(exam: job.exam, attempt: job.attempt))), now: Self.instant(t)),
+                            worker: worker)
                 startNext(worker)
             case .disconnect(let reason):
-                if reason == "shutdown" {
-                    if !state[worker].shutdown { state[worker].shutdown = true; shutdowns += 1 }
-                } else if !state[worker].shutdown
-                            && (state[worker].knownSinceReady || Self.now() - state[worker].lastReady > UInt64(command.heartbeatMs) * 1_000_000) {
-                    // Declared dead or unknown (a loaded machine): join again, as a real worker does
-                    // (once: echoes of messages sent before the READY arrived are skipped).
-                    readiesResent += 1
-                    state[worker].queue = []
-                    try ready(worker)
-                }
+                // "shutdown": answer "leaving" and stop; declared dead or unknown (a loaded machine):
+                // join again as a real worker does, keeping the attempts it holds.
+                try perform(state[worker].session.on(.received(.disconnect(reason: reason)), now: Self.instant(t)), worker: worker)
             default:
-                break
+                try perform(state[worker].session.on(.received(.other), now: Self.instant(t)), worker: worker)
             }
         }
     }
@@ -319,7 +325,7 @@ struct ScaleSimulation {
         while shutdowns < command.workers {
             let t = Self.now()
             guard t < deadline else {
-                throw ValidationError("bench-scale-workers: timed out after \(command.timeout) s with \(jobsDone) jobs done and \(shutdowns) of \(command.workers) workers told to shut down")
+                throw ValidationError("hemo-bench scale-workers: timed out after \(command.timeout) s with \(jobsDone) jobs done and \(shutdowns) of \(command.workers) workers told to shut down")
             }
             var waitNs: UInt64 = 20_000_000
             if let next = timers.first { waitNs = next.due > t ? min(waitNs, next.due - t) : 0 }
@@ -339,8 +345,8 @@ struct ScaleSimulation {
             }
             if now - lastHeartbeatSweep >= interval / 4 {
                 lastHeartbeatSweep = now
-                for w in 0..<command.workers where !state[w].shutdown && now >= state[w].lastSent && now - state[w].lastSent >= interval {
-                    try send(.heartbeat, worker: w)
+                for w in 0..<command.workers where !state[w].shutdown {
+                    try perform(state[w].session.on(.turn, now: Self.instant(now)), worker: w)
                 }
             }
         }

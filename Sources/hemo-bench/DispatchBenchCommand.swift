@@ -5,14 +5,13 @@ import HemoScheduler
 import HemoWire
 import ZeroMQ
 
-/// `hemo bench-dispatch`: how many no-op jobs per second the coordinator's dispatch path sustains —
+/// `hemo-bench dispatch`: how many no-op jobs per second the coordinator's dispatch path sustains —
 /// the scheduler, HEMO wire encode/decode and (optionally) real ZeroMQ ROUTER/DEALER sockets with
 /// simulated workers in this process, all on one thread.
 struct DispatchBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-dispatch",
-        abstract: "Measure dispatch capacity (jobs/s) with no-op jobs.",
-        shouldDisplay: false
+        commandName: "dispatch",
+        abstract: "Measure dispatch capacity (jobs/s) with no-op jobs."
     )
 
     /// Where messages travel.
