@@ -267,7 +267,7 @@ public struct CaseModel: Sendable {
     /// mimics, streaks), for preview captions.
     public var features: String {
         var f = [String(format: "%.3g mm", Double(thickness))]
-        if midlineShift != 0 { f.append(String(format: "shift %.0f mm", Double(abs(midlineShift)))) }
+        if abs(midlineShift) >= 0.5 { f.append(String(format: "shift %.0f mm", Double(abs(midlineShift)))) }
         if extraAxial.contains(where: { $0.level.isFinite }) || parenchymal.contains(where: { $0.level.isFinite }) { f.append("Hct level") }
         if huDura > 55 { f.append("dense falx") }
         if denseVessel { f.append("dense MCA") }
