@@ -20,11 +20,12 @@ trap 'rm -rf "$work"' EXIT
 "$PY" -c "import pydicom" 2>/dev/null || "$PY" -m pip install -q pydicom
 "$PY" -c "import data_store" 2>/dev/null || "$PY" -m pip install -q pydicom-data
 mkdir -p "$CACHE"
-wheel=$(ls "$CACHE"/totalsegmentator-*.whl 2>/dev/null | head -1 || true)
+wheel=$(find "$CACHE" -maxdepth 1 -name 'totalsegmentator-*.whl' | sort | head -1)
 if [[ -z "$wheel" ]]; then
     "$PY" -m pip download -q totalsegmentator --no-deps -d "$CACHE"
-    wheel=$(ls "$CACHE"/totalsegmentator-*.whl | head -1)
+    wheel=$(find "$CACHE" -maxdepth 1 -name 'totalsegmentator-*.whl' | sort | head -1)
 fi
+[[ -n "$wheel" ]] || { echo "FAIL: no TotalSegmentator wheel in $CACHE after pip download"; exit 1; }
 mkdir -p "$work/cohort/ts_atlas" "$work/cohort/pydicom_head" "$work/cohort/pydicom_data_head"
 "$PY" - "$wheel" "$work/cohort" <<'PY'
 import os, shutil, sys, zipfile
