@@ -12,8 +12,10 @@ struct ExtraAxialLesion: Sendable {
     var w1: Float, w2: Float
     /// Maximum thickness in mm.
     var thickness: Float
-    /// Blood density in HU.
+    /// Blood density in HU (above the haematocrit level when there is one).
     var hu: Float
+    /// Haematocrit level: blood where the scanner-posterior offset exceeds `level` has `huDependent`.
+    var level: Float = .infinity, huDependent: Float = 0
 
     /// Thickness (mm) of the collection along the direction `unit` (0 outside it).
     /// EPH: parabolic profile, a biconvex lens. SDH: flat profile falling off at the ends, a crescent.
@@ -32,13 +34,30 @@ struct ExtraAxialLesion: Sendable {
     }
 }
 
-/// Subarachnoid blood: CSF-space voxels within a ball.
+/// Subarachnoid blood: a continuous sheet in the CSF spaces.
+///
+/// Convexity blood covers every CSF voxel (surface layer and whole sulci, which it distends) whose
+/// direction from the head centre lies within a cone around `centre`, so each sulcus is filled from
+/// the surface to its depth and stays joined to the surface sheet. Basal blood fills the cisterns,
+/// fissures and sulci within a ball around the basal cisterns.
 struct SubarachnoidLesion: Sendable {
     var centre: SIMD3<Float>
     var radius: Float
     var hu: Float
     /// Whether the ball sits on the basal cisterns (aneurysmal pattern) rather than the convexity.
     var basal: Bool
+    /// Convexity: unit direction of the centre and the cosine of the cone's half-angle.
+    var direction: SIMD3<Float> = .zero, cosHalfAngle: Float = 1
+
+    /// Whether the head-frame point lies in the lesion's territory.
+    @inline(__always) func covers(_ x: Float, _ y: Float, _ z: Float) -> Bool {
+        if basal {
+            let dx = x - centre.x, dy = y - centre.y, dz = z - centre.z
+            return dx * dx + dy * dy + dz * dz < radius * radius
+        }
+        let r = (x * x + y * y + z * z).squareRoot()
+        return x * direction.x + y * direction.y + z * direction.z > cosHalfAngle * r
+    }
 }
 
 /// An intraparenchymal clot: a lobulated rotated ellipsoid, optionally with an oedema rim.
@@ -49,6 +68,8 @@ struct ParenchymalLesion: Sendable {
     var lobulation: Float
     var lobePhase: SIMD3<Float>
     var hu: Float
+    /// Haematocrit level (scanner-posterior offset) and the density below it.
+    var level: Float = .infinity, huDependent: Float = 0
     /// Oedema rim thickness as a fraction of the normalised radius (0 = none).
     var rim: Float
     var oedemaHU: Float
@@ -120,6 +141,16 @@ public struct CaseModel: Sendable {
     let choroidCalcified: Bool, pinealCalcified: Bool
     let noiseSigma: Float
     let seed: UInt64
+    // Mimics and artefacts.
+    /// Density of the superior sagittal sinus and of the dense-vessel mimic (MCA segment), HU.
+    let huSinus: Float, huVessel: Float
+    /// Whether a dense middle cerebral artery, falx calcification, basal-ganglia calcification appear.
+    let denseVessel: Bool, falxCalcified: Bool, gangliaCalcified: Bool
+    /// Beam-hardening streak amplitude (HU) near the skull base, 0 for none, and the streak phase.
+    let streakHU: Float, streakPhase: Float
+    /// Mass effect: midline shift (mm, signed along head x) centred at (y, z) of the largest lesion,
+    /// and the compression of the ipsilateral lateral ventricle (0–0.6).
+    var midlineShift: Float = 0, shiftCentre: SIMD2<Float> = .zero, ventricleCompression: Float = 0
 
     // Lesions.
     var extraAxial: [ExtraAxialLesion] = []
@@ -133,13 +164,21 @@ public struct CaseModel: Sendable {
         seed = options.seed
         var rng = Xoshiro256(key: options.seed, UInt64(index), 0xA7A7)
 
-        // Grid: field of view 225–250 mm, coverage 140–200 mm (28–40 slices of 5 mm).
+        // Head shape first: the field of view must hold it.
+        a = rng.uniformF(67...77)
+        b = a * rng.uniformF(1.22...1.34)
+        // Grid: field of view 0.35–0.6 mm × 512 (at least the head's length plus margins),
+        // coverage 140–200 mm (28–40 slices of 5 mm).
         let pixels = options.inPlanePixels
-        let fov = rng.uniform(225...250)
+        let fov = max(rng.uniform(179...307), 2 * Double(b) + 40)
         let coverageSlices = rng.int(28...40)
         var coverage = Double(coverageSlices) * 5
+        let drawn = options.sliceThicknessRange.map { range in
+            let choices = SynthOptions.reconstructionThicknesses.filter { range.contains($0) }
+            return choices.isEmpty ? range.lowerBound : choices[rng.int(0...(choices.count - 1))]
+        }
         let k: Int, t: Double
-        switch (options.sliceCount, options.sliceThickness) {
+        switch (options.sliceCount, options.sliceThickness ?? drawn) {
         case let (count?, thick?): k = count; t = thick; coverage = Double(count) * thick
         case let (count?, nil): k = count; t = coverage / Double(count)
         case let (nil, thick?): t = thick; k = max(4, Int((coverage / thick).rounded()))
@@ -149,15 +188,13 @@ public struct CaseModel: Sendable {
         let s = fov / Double(pixels)
         spacing = Float(s); thickness = Float(t)
 
-        // Head shape and pose.
-        a = rng.uniformF(67...77)
-        b = a * rng.uniformF(1.22...1.34)
+        // Head pose.
         cTop = rng.uniformF(84...96)
         cBottom = rng.uniformF(108...122)
         let scalp = rng.uniformF(4...6.5), outer = rng.uniformF(1.5...2.3), dip = rng.uniformF(2.0...3.8), inner = rng.uniformF(1.3...2.0)
         scalpEnd = scalp; outerTableEnd = scalp + outer; diploeEnd = scalp + outer + dip; skullEnd = scalp + outer + dip + inner
         let yaw = rng.uniform(-12...12) * .pi / 180
-        let tilt = rng.uniform(-4...10) * .pi / 180
+        let tilt = rng.uniform(-8...20) * .pi / 180
         let roll = rng.uniform(-4...4) * .pi / 180
         // head = Rx(tilt) · Ry(roll) · Rz(yaw) · (LAS delta)
         let cy = cos(yaw), sy = sin(yaw), ct = cos(tilt), st = sin(tilt), cr = cos(roll), sr = sin(roll)
@@ -194,7 +231,8 @@ public struct CaseModel: Sendable {
         huGray = rng.uniformF(37...42)
         huWhite = rng.uniformF(26...30)
         huDeep = rng.uniformF(35...39)
-        huDura = rng.uniformF(45...55)
+        // A dense falx (up to 70 HU) in a quarter of the heads: a mimic of interhemispheric blood.
+        huDura = rng.chance(0.25) ? rng.uniformF(55...70) : rng.uniformF(45...55)
         huFat = rng.uniformF(-95 ... -70)
         huCalc = rng.uniformF(160...380)
         // Brain: atrophy widens sulci, the CSF layer and ventricles together.
@@ -211,10 +249,31 @@ public struct CaseModel: Sendable {
         ventricleAsymmetry = rng.uniformF(-0.1...0.1)
         choroidCalcified = options.calcifications && rng.chance(0.55)
         pinealCalcified = options.calcifications && rng.chance(0.5)
-        noiseSigma = rng.uniformF(3...8)
+        // Thinner slices are noisier (σ ∝ 1/√thickness, up to 2.2× at 1 mm).
+        noiseSigma = rng.uniformF(3...8) * Float(min(2.2, (5 / t).squareRoot()))
+        huSinus = rng.uniformF(45...72)
+        huVessel = rng.uniformF(55...80)
+        denseVessel = rng.chance(0.2)
+        falxCalcified = options.calcifications && rng.chance(0.2)
+        gangliaCalcified = options.calcifications && rng.chance(0.15)
+        streakHU = rng.chance(0.7) ? rng.uniformF(4...18) : 0
+        streakPhase = rng.uniformF(0...6.283)
 
         primary = CohortPlan.primarySubtype(caseIndex: index, options: options)
         planLesions(rng: &rng)
+    }
+
+    /// The case's realism features in a few words (slice thickness, mass effect, haematocrit levels,
+    /// mimics, streaks), for preview captions.
+    public var features: String {
+        var f = [String(format: "%.3g mm", Double(thickness))]
+        if abs(midlineShift) >= 0.5 { f.append(String(format: "shift %.0f mm", Double(abs(midlineShift)))) }
+        if extraAxial.contains(where: { $0.level.isFinite }) || parenchymal.contains(where: { $0.level.isFinite }) { f.append("Hct level") }
+        if huDura > 55 { f.append("dense falx") }
+        if denseVessel { f.append("dense MCA") }
+        if falxCalcified || gangliaCalcified { f.append("calcification") }
+        if streakHU > 0 { f.append("streaks") }
+        return f.joined(separator: ", ")
     }
 
     // MARK: Lesion planning
@@ -236,6 +295,35 @@ public struct CaseModel: Sendable {
         e1 /= max(1e-6, (e1 * e1).sum().squareRoot())
         let e2 = SIMD3<Float>(n.y * e1.z - n.z * e1.y, n.z * e1.x - n.x * e1.z, n.x * e1.y - n.y * e1.x)
         return (e1, e2)
+    }
+
+    /// Acute blood density: mostly 52–85 HU, sometimes hyperdense (85–95) or subacute (35–52).
+    static func bloodHU(_ rng: inout Xoshiro256) -> Float {
+        let r = rng.unit()
+        if r < 0.08 { return rng.uniformF(35...52) }
+        if r < 0.2 { return rng.uniformF(85...95) }
+        return rng.uniformF(52...85)
+    }
+
+    /// Scanner-posterior offset (mm) of the head-frame point `q` from the head centre.
+    func posteriorOffset(ofHeadPoint q: SIMD3<Float>) -> Float {
+        -(m0.y * q.x + m1.y * q.y + m2.y * q.z)
+    }
+
+    /// A haematocrit level through `centre` in a quarter of the collections: (level, dependent HU, upper HU).
+    static func haematocrit(_ rng: inout Xoshiro256, hu: Float, posterior: Float) -> (Float, Float, Float) {
+        guard rng.chance(0.25) else { return (.infinity, hu, hu) }
+        let delta = rng.uniformF(8...18)
+        return (posterior + rng.uniformF(-4...4), min(95, hu + delta), max(35, hu - delta))
+    }
+
+    /// Midline shift and ventricle compression from the volume (ml) of a lesion on `side`.
+    mutating func addMassEffect(volume: Float, side: Float, at centre: SIMD3<Float>) {
+        let shift = min(12, 0.13 * volume)
+        guard shift > abs(midlineShift) else { return }
+        midlineShift = -side * shift
+        shiftCentre = SIMD2(centre.y, max(-10, min(30, centre.z)))
+        ventricleCompression = min(0.6, shift / 14)
     }
 
     mutating func planLesions(rng: inout Xoshiro256) {
@@ -264,29 +352,41 @@ public struct CaseModel: Sendable {
                 let n = Self.direction(lateral: usedSide, azimuth: rng.uniform(-0.9...0.9), elevation: rng.uniform(-0.1...0.8))
                 let (e1, e2) = Self.tangents(n)
                 let w = rng.uniformF(0.28...0.42)
-                let lesion = ExtraAxialLesion(subtype: .eph, n: n, e1: e1, e2: e2, w1: w, w2: w * rng.uniformF(0.8...1.1),
-                                              thickness: rng.uniformF(9...22), hu: rng.uniformF(60...85))
+                var lesion = ExtraAxialLesion(subtype: .eph, n: n, e1: e1, e2: e2, w1: w, w2: w * rng.uniformF(0.8...1.1),
+                                              thickness: rng.uniformF(9...22), hu: Self.bloodHU(&rng))
+                let centre = n * innerRadius(along: n)
+                (lesion.level, lesion.huDependent, lesion.hu) = Self.haematocrit(&rng, hu: lesion.hu, posterior: posteriorOffset(ofHeadPoint: centre))
                 extraAxial.append(lesion)
+                let r = lesion.w1 * innerRadius(along: n)
+                addMassEffect(volume: 0.5 * Float.pi * r * r * lesion.thickness * lesion.w2 / lesion.w1 / 1000, side: usedSide, at: centre)
                 lesions.append(PlannedLesion(subtype: .eph, summary: "biconvex lens, \(Int(lesion.thickness)) mm thick, \(usedSide > 0 ? "left" : "right") convexity"))
             case .sdh:
                 let side: Float = extraAxial.isEmpty ? usedSide : -usedSide
                 let n = Self.direction(lateral: side, azimuth: rng.uniform(-0.5...0.6), elevation: rng.uniform(0.1...0.7))
                 let (e1, e2) = Self.tangents(n)
-                let lesion = ExtraAxialLesion(subtype: .sdh, n: n, e1: e1, e2: e2, w1: rng.uniformF(0.7...1.1), w2: rng.uniformF(0.55...0.9),
-                                              thickness: rng.uniformF(4...14), hu: rng.uniformF(55...80))
+                var lesion = ExtraAxialLesion(subtype: .sdh, n: n, e1: e1, e2: e2, w1: rng.uniformF(0.7...1.1), w2: rng.uniformF(0.55...0.9),
+                                              thickness: rng.uniformF(4...14), hu: Self.bloodHU(&rng))
+                let centre = n * innerRadius(along: n)
+                (lesion.level, lesion.huDependent, lesion.hu) = Self.haematocrit(&rng, hu: lesion.hu, posterior: posteriorOffset(ofHeadPoint: centre))
                 extraAxial.append(lesion)
+                let r = innerRadius(along: n)
+                addMassEffect(volume: 0.6 * Float.pi * lesion.w1 * lesion.w2 * r * r * lesion.thickness / 1000, side: side, at: centre)
                 lesions.append(PlannedLesion(subtype: .sdh, summary: "crescent, \(Int(lesion.thickness)) mm thick, \(side > 0 ? "left" : "right") hemisphere"))
                 usedSide = side
             case .sah:
                 if rng.chance(0.5) {
                     let lesion = SubarachnoidLesion(centre: SIMD3(rng.uniformF(-6...6), rng.uniformF(2...12), rng.uniformF(-22 ... -12)),
-                                                    radius: rng.uniformF(30...45), hu: rng.uniformF(55...75), basal: true)
+                                                    radius: rng.uniformF(30...45), hu: Self.bloodHU(&rng) * 0.3 + rng.uniformF(40...55), basal: true)
                     subarachnoid.append(lesion)
                     lesions.append(PlannedLesion(subtype: .sah, summary: "basal cisterns and Sylvian fissures, radius \(Int(lesion.radius)) mm"))
                 } else {
                     let n = Self.direction(lateral: rng.chance(0.5) ? 1 : -1, azimuth: rng.uniform(-1.0...1.0), elevation: rng.uniform(0.1...0.9))
                     let centre = n * (innerRadius(along: n) - 6)
-                    let lesion = SubarachnoidLesion(centre: centre, radius: rng.uniformF(18...32), hu: rng.uniformF(52...72), basal: false)
+                    let radius = rng.uniformF(18...32)
+                    // The cone whose cap on the surface has about `radius` mm of half-width.
+                    let cosHalf = cos(radius / innerRadius(along: n))
+                    let lesion = SubarachnoidLesion(centre: centre, radius: radius, hu: Self.bloodHU(&rng) * 0.3 + rng.uniformF(38...55),
+                                                    basal: false, direction: n, cosHalfAngle: cosHalf)
                     subarachnoid.append(lesion)
                     lesions.append(PlannedLesion(subtype: .sah, summary: "convexity sulci, radius \(Int(lesion.radius)) mm"))
                 }
@@ -316,11 +416,13 @@ public struct CaseModel: Sendable {
                     let limit = abs(centre.x) - 8
                     radii = SIMD3(min(radii.x, limit), min(radii.y, limit * 1.4), radii.z)
                 }
-                let lesion = ParenchymalLesion(centre: centre, radii: radii,
+                var lesion = ParenchymalLesion(centre: centre, radii: radii,
                                                cosA: cos(angle), sinA: sin(angle), lobulation: rng.uniformF(0...0.14),
                                                lobePhase: SIMD3(rng.uniformF(0...6.28), rng.uniformF(0...6.28), rng.uniformF(0...6.28)),
-                                               hu: rng.uniformF(60...85), rim: hasOedema ? rng.uniformF(0.15...0.45) : 0, oedemaHU: rng.uniformF(14...21))
+                                               hu: Self.bloodHU(&rng), rim: hasOedema ? rng.uniformF(0.15...0.45) : 0, oedemaHU: rng.uniformF(14...21))
+                (lesion.level, lesion.huDependent, lesion.hu) = Self.haematocrit(&rng, hu: lesion.hu, posterior: posteriorOffset(ofHeadPoint: centre))
                 parenchymal.append(lesion)
+                addMassEffect(volume: 4.19 * radii.x * radii.y * radii.z * (1 + lesion.rim) / 1000, side: side, at: centre)
                 lesions.append(PlannedLesion(subtype: .iph, summary: "\(name) clot, \(Int(size * 2)) mm\(hasOedema ? " with oedema rim" : "")"))
                 // Deep clots often rupture into the ventricles.
                 if name != "lobar", !wanted.contains(.ivh), rng.chance(0.45) { addIVH(rng: &rng) }
@@ -336,7 +438,7 @@ public struct CaseModel: Sendable {
         let sides: UInt8 = r < 4 ? 3 : (r < 7 ? 1 : 2)
         let cast = rng.chance(0.1)
         let level = cast ? rng.uniformF(-6...2) : rng.uniformF(12...22)
-        ventricular = VentricularLesion(sides: sides, levelOffset: level, hu: rng.uniformF(55...80))
+        ventricular = VentricularLesion(sides: sides, levelOffset: level, hu: Self.bloodHU(&rng))
         let where_ = sides == 3 ? "both lateral ventricles" : (sides == 1 ? "left lateral ventricle" : "right lateral ventricle")
         lesions.append(PlannedLesion(subtype: .ivh, summary: cast ? "cast of \(where_)" : "layering in the dependent \(where_)"))
     }

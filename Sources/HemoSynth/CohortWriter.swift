@@ -117,15 +117,18 @@ public struct CohortWriter: Sendable {
             try writeVolume(Volume(geometry: geometry, voxels: bits), to: "truth/\(id)/\(s.name).nii.gz", caseID: id)
         }
         var labelmapPath = "", masksPath = "", polygonsPath = ""
+        let annotated = generator.options.annotatorNoise
+            ? Self.annotatorOutline(synthCase.paint, seed: generator.options.seed, caseIndex: synthCase.index) : synthCase.paint
         if forms.contains(.labelmap) {
             labelmapPath = "\(id)/labelmap.nii.gz"
-            try writeVolume(synthCase.paint, to: labelmapPath, caseID: id)
+            try writeVolume(annotated, to: labelmapPath, caseID: id)
         }
         if forms.contains(.subtypeMasks) {
             masksPath = "\(id)/masks"
             try makeFolder(masksPath, caseID: id)
             for s in present {
-                try writeVolume(Volume(geometry: geometry, voxels: subtypeBits[s]!), to: "\(masksPath)/\(s.name).nii.gz", caseID: id)
+                let bits = annotated.voxels.map { $0 == s.rawValue ? UInt8(1) : 0 }
+                try writeVolume(Volume(geometry: geometry, voxels: bits), to: "\(masksPath)/\(s.name).nii.gz", caseID: id)
             }
         }
         if forms.contains(.polygons) {
@@ -135,6 +138,30 @@ public struct CohortWriter: Sendable {
         }
         return WrittenCase(index: synthCase.index, caseID: id, presentSubtypes: present, ct: ctPath, labelmap: labelmapPath,
                            subtypeMasks: masksPath, polygons: polygonsPath, largestSlice: largest, slices: geometry.size.k)
+    }
+
+    /// The label map as an annotator might outline it: per case (drawn from `seed` and the index)
+    /// every lesion dilated by one pixel in-plane (4-neighbours, into background only), eroded by
+    /// one pixel (voxels with a 4-neighbour of another label), or left exact, with chances 0.4, 0.4, 0.2.
+    public static func annotatorOutline(_ paint: Volume<UInt8>, seed: UInt64, caseIndex: Int) -> Volume<UInt8> {
+        var rng = Xoshiro256(key: seed, UInt64(caseIndex), 0xA770)
+        let r = rng.unit()
+        guard r < 0.8 else { return paint }
+        let dilate = r < 0.4
+        let size = paint.geometry.size
+        let src = paint.voxels
+        var out = src
+        for k in 0..<size.k { for j in 0..<size.j { for i in 0..<size.i {
+            let p = size.offset(i, j, k)
+            let neighbours = [i > 0 ? src[p - 1] : src[p], i < size.i - 1 ? src[p + 1] : src[p],
+                              j > 0 ? src[p - size.i] : src[p], j < size.j - 1 ? src[p + size.i] : src[p]]
+            if dilate {
+                if src[p] == 0, let label = neighbours.first(where: { $0 != 0 }) { out[p] = label }
+            } else if src[p] != 0 && neighbours.contains(where: { $0 != src[p] }) {
+                out[p] = 0
+            }
+        } } }
+        return Volume(geometry: paint.geometry, voxels: out)
     }
 
     /// Writes `weak_labels.csv` and `cohort.csv` for `cases` (sorted by index).

@@ -22,7 +22,7 @@ extension CaseModel {
 
     func activeLesions(slice k: Int) -> ActiveLesions {
         let zWorld = origin.z + Float(k) * thickness
-        let half = thickness / 2
+        let half = thickness
         var active = ActiveLesions()
         for lesion in extraAxial {
             let centre = lesion.n * innerRadius(along: lesion.n)
@@ -32,7 +32,7 @@ extension CaseModel {
                 active.maxExtraAxialThickness = max(active.maxExtraAxialThickness, lesion.thickness)
             }
         }
-        for lesion in subarachnoid where abs(worldZ(ofHeadPoint: lesion.centre) - zWorld) < lesion.radius + half {
+        for lesion in subarachnoid where abs(worldZ(ofHeadPoint: lesion.centre) - zWorld) < lesion.radius + half + (lesion.basal ? 0 : 26) {
             active.subarachnoid.append(lesion)
         }
         for lesion in parenchymal where abs(worldZ(ofHeadPoint: lesion.centre) - zWorld) < lesion.boundingRadius + half {
@@ -62,10 +62,49 @@ extension CaseModel {
         return f
     }
 
+    /// Whether the head-frame point lies within 6 mm of the inner table or near the skull base,
+    /// where a thick slice mixes bone into the brain (partial volume through the slice).
+    @inline(__always) func nearSkull(_ q: SIMD3<Float>) -> Bool {
+        if q.z < 16 { return true }
+        let ax = a * (1 - 0.07 * max(-1, min(1, q.y / b)))
+        let nx = q.x / ax, ny = q.y / b, nz = q.z / cTop
+        let rho2 = nx * nx + ny * ny + nz * nz
+        if rho2 >= 1 { return false }
+        let r = (q.x * q.x + q.y * q.y + q.z * q.z).squareRoot()
+        let rho = rho2.squareRoot()
+        let depth: Float = rho > 0.02 ? r * (1 / rho - 1) : 200
+        return depth < skullEnd + 6
+    }
+
+    /// Beam-hardening near the skull base: a dark band between the petrous bones and radial streaks
+    /// from the base, fading above it. Applied to every intracranial voxel, blood included.
+    @inline(__always) func streak(_ x: Float, _ y: Float, _ z: Float) -> Float {
+        guard streakHU > 0, z < 0, z > -62 else { return 0 }
+        let envelope = smoothstep(-z / 20) * smoothstep((z + 62) / 8)
+        var v: Float = 0
+        let by = (y + 4) / 9, bz = (z + 36) / 9
+        let band = 1 - by * by - bz * bz
+        if band > 0 { v -= streakHU * band }
+        let s = sinApprox(7 * fastAtan2(y + 6, x) + streakPhase)
+        if s > 0.95 { v -= 0.5 * streakHU * (s - 0.95) * 20 } else if s < -0.97 { v += 0.3 * streakHU * (-0.97 - s) * 33 }
+        return v * envelope
+    }
+
     /// Classifies the head-frame point (x, y, z): its anatomical class, the subtype painted there
-    /// (0 for none) and its noiseless HU. `posterior` is the scanner-posterior offset from the head centre.
+    /// (0 for none) and its noiseless HU, with the beam-hardening streaks of the skull base inside the
+    /// cranial cavity. `posterior` is the scanner-posterior offset from the head centre.
     @inline(__always)
     func evaluate(_ x: Float, _ y: Float, _ z: Float, posterior: Float, active: borrowing ActiveLesions)
+        -> (TissueClass, UInt8, Float) {
+        let (tissue, label, hu) = evaluateAnatomy(x, y, z, posterior: posterior, active: active)
+        switch tissue {
+        case .air, .softTissue, .fat, .corticalBone, .diploe, .sinusAir, .vitreous: return (tissue, label, hu)
+        default: return (tissue, label, hu + streak(x, y, z))
+        }
+    }
+
+    @inline(__always)
+    func evaluateAnatomy(_ x: Float, _ y: Float, _ z: Float, posterior: Float, active: borrowing ActiveLesions)
         -> (TissueClass, UInt8, Float) {
         let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
         let cz = z >= 0 ? cTop : cBottom
@@ -99,23 +138,35 @@ extension CaseModel {
                 let t = lesion.thickness(along: unit)
                 if t > 0 {
                     collection += t
-                    if dInner < collection { return (.extraAxialCollection, lesion.subtype.rawValue, lesion.hu) }
+                    if dInner < collection {
+                        return (.extraAxialCollection, lesion.subtype.rawValue, posterior > lesion.level ? lesion.huDependent : lesion.hu)
+                    }
                 }
             }
         }
         var dBrain = dInner - collection
         if z < 12 { dBrain = min(dBrain, z - floor) }
-        let (tissue, hu) = brain(x, y, z, dBrain)
+        // Mass effect: the brain inside the cavity is pushed away from the lesion (subfalcine shift).
+        var xb = x
+        if midlineShift != 0 {
+            let dy = (y - shiftCentre.x) / 55, dz = (z - shiftCentre.y) / 40
+            let w = 1 / (1 + dy * dy + dz * dz)
+            xb = x - midlineShift * w * w
+        }
+        // Subarachnoid blood distends the sulci and the surface layer it fills.
+        var distend: Float = 1
+        for lesion in active.subarachnoid where !lesion.basal && lesion.covers(x, y, z) { distend = 1.7 }
+        let (tissue, hu) = brain(xb, y, z, dBrain, distend: distend)
         switch tissue {
         case .ventricleCSF:
-            if let ivh = ventricular, posterior > ivh.levelOffset, (x >= 0 ? ivh.sides & 1 : ivh.sides & 2) != 0 {
+            if let ivh = ventricular, posterior > ivh.levelOffset, (xb >= 0 ? ivh.sides & 1 : ivh.sides & 2) != 0 {
                 return (tissue, Subtype.ivh.rawValue, ivh.hu)
             }
         case .grayMatter, .whiteMatter, .deepGray:
             for lesion in active.parenchymal where x * lesion.centre.x >= 0 || abs(lesion.centre.x) < 4 {
                 // A clot stays in its hemisphere (the falx stops it).
                 let (nr, surface) = lesion.normalisedRadius(x, y, z)
-                if nr < surface { return (tissue, Subtype.iph.rawValue, lesion.hu) }
+                if nr < surface { return (tissue, Subtype.iph.rawValue, posterior > lesion.level ? lesion.huDependent : lesion.hu) }
                 if nr < surface + lesion.rim {
                     // Oedema fades into the surrounding parenchyma.
                     let f = (nr - surface) / lesion.rim
@@ -130,12 +181,8 @@ extension CaseModel {
                     if nr < surface * 0.92 { return (.whiteMatter, Subtype.iph.rawValue, lesion.hu) }
                 }
             }
-            for lesion in active.subarachnoid {
-                let dx = x - lesion.centre.x, dy = y - lesion.centre.y, dz = z - lesion.centre.z
-                let d2 = dx * dx + dy * dy + dz * dz
-                if d2 < lesion.radius * lesion.radius {
-                    return (tissue, Subtype.sah.rawValue, lesion.hu)
-                }
+            for lesion in active.subarachnoid where lesion.covers(x, y, z) {
+                return (tissue, Subtype.sah.rawValue, lesion.hu)
             }
         default: break
         }
@@ -175,10 +222,19 @@ extension CaseModel {
         return (.softTissue, 0, huScalp)
     }
 
-    /// The brain at depth `d` below the cavity wall.
-    @inline(__always) func brain(_ x: Float, _ y: Float, _ z: Float, _ d: Float) -> (TissueClass, Float) {
-        if d < csfLayer { return (.subarachnoidCSF, huCSF) }
+    /// The brain at depth `d` below the cavity wall; `distend` widens the surface CSF layer and the
+    /// sulci (subarachnoid blood fills and distends them).
+    @inline(__always) func brain(_ x: Float, _ y: Float, _ z: Float, _ d: Float, distend: Float = 1) -> (TissueClass, Float) {
         let ax = abs(x)
+        // Superior sagittal sinus: a dense triangle at the vertex midline (a mimic of blood).
+        if d < 5 && ax < 4.5 - 0.8 * d && z > -10 && y < 45 { return (.vessel, huSinus) }
+        let layer = distend > 1 ? max(1.6, csfLayer * distend) : csfLayer
+        if d < layer { return (.subarachnoidCSF, huCSF) }
+        // A dense middle cerebral artery in the left Sylvian cistern (a mimic of SAH).
+        if denseVessel && x > 14 && x < 36 {
+            let vy = y - (9 + 0.08 * (x - 14)), vz = z + 17
+            if vy * vy + vz * vz < 1.5 * 1.5 { return (.vessel, huVessel) }
+        }
         // Foramen magnum and below: medulla / cord in CSF.
         if z < -56 {
             let c2 = x * x + (y + 22) * (y + 22)
@@ -205,6 +261,10 @@ extension CaseModel {
         if ax < fissureHalf {
             let ey = y / 44, ez = (z - 2) / 28
             if !(ey * ey + ez * ez < 1 && d > 16) {
+                if falxCalcified && ax < 1.3 {
+                    let fy = (y - 18) / 9, fz = (z - 32) / 5
+                    if fy * fy + fz * fz < 1 { return (.calcification, huCalc) }
+                }
                 return ax < 0.45 ? (.dura, huDura) : (.sulcalCSF, huCSF)
             }
         }
@@ -233,12 +293,12 @@ extension CaseModel {
                 let h1 = sinApprox(sulcus * 12.9898 + phase.z) , h2 = sinApprox(sulcus * 78.233 + phase.x)
                 let arc = abs(w) * 2 * Float.pi * r2 / sulcusCount
                 let depthOfSulcus = 8 + 4 * h1 + 2 * sinApprox(0.08 * z + sulcus)
-                let halfWidth = sulcusHalf * (0.8 + 0.35 * h2)
+                let halfWidth = sulcusHalf * (0.8 + 0.35 * h2) * distend
                 if d < depthOfSulcus && arc < halfWidth * (1.15 - 0.4 * d / depthOfSulcus) { return (.sulcalCSF, huCSF) }
-                if d < grayThickness + csfLayer || (arc < halfWidth + grayThickness && d < depthOfSulcus + grayThickness) {
+                if d < grayThickness + layer || (arc < halfWidth + grayThickness && d < depthOfSulcus + grayThickness) {
                     return (.grayMatter, huGray)
                 }
-            } else if d < grayThickness + csfLayer {
+            } else if d < grayThickness + layer {
                 return (.grayMatter, huGray)
             }
         }
@@ -247,7 +307,9 @@ extension CaseModel {
 
     /// Ventricles, calcifications, midbrain with basal cisterns, deep grey nuclei; `nil` elsewhere.
     @inline(__always) func deepStructures(_ x: Float, _ y: Float, _ z: Float, _ ax: Float) -> (TissueClass, Float)? {
-        let side = x >= 0 ? 1 + ventricleAsymmetry : 1 - ventricleAsymmetry
+        var side = x >= 0 ? 1 + ventricleAsymmetry : 1 - ventricleAsymmetry
+        // The ventricle on the lesion's side is compressed (the shift points away from the lesion).
+        if x * midlineShift < 0 { side *= 1 - ventricleCompression }
         let vs = ventricleScale * side
         // Lateral ventricles: a curved banana per side, frontal horn to occipital horn.
         let vz = (z - 12) / 17
@@ -292,6 +354,11 @@ extension CaseModel {
             let sx = x / 10, sy = (y - 12) / 8
             if z < -15 && sx * sx + sy * sy < 1 { return (.cisternCSF, huCSF) }
         }
+        // Basal-ganglia (pallidal) calcification, both sides.
+        if gangliaCalcified {
+            let gx = (ax - 17) / 2.6, gy = (y - 5) / 3.2, gz = (z + 1) / 2.6
+            if gx * gx + gy * gy + gz * gz < 1 { return (.calcification, huCalc * 0.7) }
+        }
         // Deep grey nuclei.
         let cxx = (ax - 11) / 4.5, cyy = (y - 16) / 8, czz = (z - 8) / 9
         if cxx * cxx + cyy * cyy + czz * czz < 1 { return (.deepGray, huDeep) }
@@ -313,6 +380,11 @@ extension CaseModel {
         let stepJ = SIMD3<Float>((m0 * dv).sum(), (m1 * dv).sum(), (m2 * dv).sum())
         let u0 = SIMD3<Float>(origin.x - headCentre.x, -(origin.y - headCentre.y), origin.z + Float(k) * thickness - headCentre.z)
         let q0 = SIMD3<Float>((m0 * u0).sum(), (m1 * u0).sum(), (m2 * u0).sum())
+        // Partial volume through thick slices near the skull: two more samples at ±thickness/4 (at
+        // most ±1.25 mm) for intracranial voxels without blood (`active` holds every lesion within a
+        // thickness), so bone mixes into the brain under the inner table and over the skull base.
+        let stepK = SIMD3<Float>(m0.z, m1.z, m2.z) * min(thickness / 4, 1.25)
+        let slab = thickness > 1.5
         for j in 0..<height {
             let posterior = origin.y + Float(j) * s - headCentre.y
             let rowStart = q0 + Float(j) * stepJ
@@ -320,7 +392,13 @@ extension CaseModel {
             for i in 0..<width {
                 let q = rowStart + Float(i) * stepI
                 let (c, l, h) = evaluate(q.x, q.y, q.z, posterior: posterior, active: active)
-                hu[base + i] = h
+                if slab && l == 0 && c.isIntracranial && nearSkull(q) {
+                    let above = evaluate(q.x + stepK.x, q.y + stepK.y, q.z + stepK.z, posterior: posterior, active: active).2
+                    let below = evaluate(q.x - stepK.x, q.y - stepK.y, q.z - stepK.z, posterior: posterior, active: active).2
+                    hu[base + i] = (h + above + below) / 3
+                } else {
+                    hu[base + i] = h
+                }
                 tissue[base + i] = c.rawValue
                 label[base + i] = l
             }

@@ -134,7 +134,7 @@ extension PreviewRenderer {
         return picks.map { pick in
             let synthCase = cache[pick.index] ?? generator.generate(caseIndex: pick.index, sliceThreads: sliceThreads)
             cache[pick.index] = synthCase
-            return PreviewTile(synthCase: synthCase, slice: pick.slice, caption: pick.caption)
+            return PreviewTile(synthCase: synthCase, slice: pick.slice, caption: pick.caption + " (" + synthCase.model.features + ")")
         }
     }
 }

@@ -98,11 +98,40 @@ public struct SynthGenerator: Sendable {
                          paint: Volume(geometry: model.geometry, voxels: paint))
     }
 
+    /// Subarachnoid blood cut by the edge of its territory can leave specks of a few pixels in thin
+    /// sulci; they are cleared back to CSF (4-connected pieces under 4 mm² in the slice), so the
+    /// blood forms sheets. `work` is scratch space of one slice.
+    static func removeSubarachnoidSpecks(model: CaseModel, hu: UnsafeMutablePointer<Float>, paint: UnsafeMutablePointer<UInt8>,
+                                         work: UnsafeMutablePointer<Float>) {
+        let w = model.width, h = model.height, n = w * h
+        let sah = Subtype.sah.rawValue
+        let minPixels = Int((4 / (model.spacing * model.spacing)).rounded(.up))
+        var stack: [Int] = [], members: [Int] = []
+        // work[p] = 1 once visited.
+        for p in 0..<n { work[p] = 0 }
+        for start in 0..<n where paint[start] == sah && work[start] == 0 {
+            stack.removeAll(keepingCapacity: true); members.removeAll(keepingCapacity: true)
+            stack.append(start); work[start] = 1
+            while let p = stack.popLast() {
+                members.append(p)
+                let i = p % w
+                for q in [i > 0 ? p - 1 : -1, i < w - 1 ? p + 1 : -1, p >= w ? p - w : -1, p + w < n ? p + w : -1]
+                where q >= 0 && work[q] == 0 && paint[q] == sah {
+                    work[q] = 1; stack.append(q)
+                }
+            }
+            if members.count < minPixels {
+                for p in members { paint[p] = 0; hu[p] = model.huCSF }
+            }
+        }
+    }
+
     /// One slice: evaluate, blur in-plane, add noise, round to int16.
     static func makeSlice(model: CaseModel, k: Int, scratch: UnsafeMutablePointer<Float>, blurred: UnsafeMutablePointer<Float>,
                           out: UnsafeMutablePointer<Int16>, tissue: UnsafeMutablePointer<UInt8>, paint: UnsafeMutablePointer<UInt8>) {
         let w = model.width, h = model.height
         model.fillSlice(k, hu: scratch, tissue: tissue, label: paint)
+        removeSubarachnoidSpecks(model: model, hu: scratch, paint: paint, work: blurred)
         // Horizontal [¼ ½ ¼] (edges clamp) into `blurred`, vertical back into `scratch`.
         for j in 0..<h {
             let row = scratch + j * w, dst = blurred + j * w

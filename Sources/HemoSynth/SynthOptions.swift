@@ -28,8 +28,18 @@ public struct SynthOptions: Sendable, Hashable {
     public var sliceCount: Int?
     /// Fixed slice thickness in mm, or `nil` (5 mm, or the coverage divided by ``sliceCount``).
     public var sliceThickness: Double?
+    /// When ``sliceThickness`` is `nil`: draw each case's thickness from the usual reconstructions
+    /// (``reconstructionThicknesses``) within this range instead of 5 mm.
+    public var sliceThicknessRange: ClosedRange<Double>?
+    /// Whether the annotations written beside the CT (label map, subtype masks) imitate a human
+    /// annotator: per case, every outline dilated or eroded by one pixel in-plane (or left exact),
+    /// drawn from the seed. `truth/` always stays exact.
+    public var annotatorNoise: Bool = false
     /// Whether physiological calcifications (choroid plexus, pineal) may appear.
     public var calcifications: Bool
+
+    /// Reconstruction thicknesses (mm) a case may draw from ``sliceThicknessRange``.
+    public static let reconstructionThicknesses: [Double] = [0.625, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5]
 
     /// Consecutive cases whose positives and primary subtypes are allotted together.
     public static let blockSize = 20
@@ -37,7 +47,9 @@ public struct SynthOptions: Sendable, Hashable {
     /// Options with the documented defaults: seed 0, positive fraction 0.5, 512 pixels, 5 mm slices,
     /// 28–40 slices per case, calcifications on.
     public init(seed: UInt64 = 0, positiveFraction: Double = 0.5, inPlanePixels: Int = 512,
-                sliceCount: Int? = nil, sliceThickness: Double? = nil, calcifications: Bool = true) {
+                sliceCount: Int? = nil, sliceThickness: Double? = nil, sliceThicknessRange: ClosedRange<Double>? = nil,
+                calcifications: Bool = true) {
+        self.sliceThicknessRange = sliceThicknessRange
         self.seed = seed
         self.positiveFraction = positiveFraction
         self.inPlanePixels = inPlanePixels
@@ -56,6 +68,9 @@ public struct SynthOptions: Sendable, Hashable {
         }
         if let sliceCount, !(4...1000).contains(sliceCount) {
             throw SynthError(reason: "slice count \(sliceCount) must be between 4 and 1000")
+        }
+        if let range = sliceThicknessRange, !(range.lowerBound >= 0.25 && range.upperBound <= 20) {
+            throw SynthError(reason: "slice thickness range \(range.lowerBound)–\(range.upperBound) mm must lie between 0.25 and 20 mm")
         }
         if let sliceThickness, !(sliceThickness >= 0.25 && sliceThickness <= 20) {
             throw SynthError(reason: "slice thickness \(sliceThickness) mm must be between 0.25 and 20 mm")

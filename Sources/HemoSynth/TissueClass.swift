@@ -39,6 +39,9 @@ public enum TissueClass: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     case extraAxialCollection
     /// Vitreous of the globe, about 10 HU.
     case vitreous
+    /// Blood in a vessel: the superior sagittal sinus and a dense middle cerebral artery, 45–80 HU
+    /// (a hyperdense mimic of haemorrhage, never labelled).
+    case vessel
 
     /// A short name.
     public var description: String { String(describing: self) }
@@ -46,6 +49,13 @@ public enum TissueClass: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     public var isSubarachnoidSpace: Bool { self == .subarachnoidCSF || self == .sulcalCSF || self == .cisternCSF }
     /// Whether the class is brain parenchyma.
     public var isParenchyma: Bool { self == .grayMatter || self == .whiteMatter || self == .deepGray }
+    /// Whether the class lies inside the cranial cavity (brain, CSF, dura, vessels, collections).
+    public var isIntracranial: Bool {
+        switch self {
+        case .air, .softTissue, .fat, .corticalBone, .diploe, .sinusAir, .vitreous: false
+        default: true
+        }
+    }
     /// Whether the class is bone.
     public var isBone: Bool { self == .corticalBone || self == .diploe }
 }

@@ -33,7 +33,10 @@ struct SynthCommand: ParsableCommand {
     @Option(name: .long, help: "Slice thickness in mm (default 5).")
     var sliceThickness: Double?
 
-    @Option(name: .long, help: "In-plane size in pixels; the spacing follows from a 225–250 mm field of view.")
+    @Option(name: .long, help: "Draw each case's slice thickness from the usual reconstructions (0.625–5 mm) within MIN-MAX mm, e.g. 0.6-5 (default: 5 mm).")
+    var sliceThicknessRange: String?
+
+    @Option(name: .long, help: "In-plane size in pixels; the spacing follows from a 179–307 mm field of view (0.35–0.6 mm at 512), at least the head's length.")
     var inPlane: Int = 512
 
     @Option(name: .long, help: "Annotation forms, comma list of labelmap, subtype-masks, polygons (or all, none).")
@@ -45,7 +48,10 @@ struct SynthCommand: ParsableCommand {
     @Option(name: .long, help: "gzip level 0–9 of the NIfTI files; 1 because noisy CT compresses only slightly better at 6, at several times the cost.")
     var gzipLevel: Int = 1
 
-    @Flag(name: .long, help: "Leave out physiological calcifications (choroid plexus, pineal).")
+    @Flag(name: .long, help: "Write the label map and subtype masks as an annotator might outline them: per case every outline dilated or eroded by one pixel, or exact (truth/ stays exact).")
+    var annotatorNoise = false
+
+    @Flag(name: .long, help: "Leave out physiological calcifications (choroid plexus, pineal, falx, basal ganglia).")
     var noCalcifications = false
 
     @Option(name: .long, help: "Also draw a PNG preview sheet (one panel per subtype plus normal slices).")
@@ -58,6 +64,9 @@ struct SynthCommand: ParsableCommand {
         guard cases >= 1 else { throw ValidationError("--cases must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard (0...9).contains(gzipLevel) else { throw ValidationError("--gzip-level must be between 0 and 9") }
+        if let text = sliceThicknessRange, thicknessRange == nil {
+            throw ValidationError("--slice-thickness-range \(text) must be MIN-MAX in mm with MIN <= MAX, e.g. 0.6-5")
+        }
         do {
             try options.validate()
             _ = try AnnotationForms(list: annotations)
@@ -67,8 +76,18 @@ struct SynthCommand: ParsableCommand {
     }
 
     var options: SynthOptions {
-        SynthOptions(seed: seed, positiveFraction: positiveFraction, inPlanePixels: inPlane, sliceCount: slices,
-                     sliceThickness: sliceThickness, calcifications: !noCalcifications)
+        var o = SynthOptions(seed: seed, positiveFraction: positiveFraction, inPlanePixels: inPlane, sliceCount: slices,
+                     sliceThickness: sliceThickness, sliceThicknessRange: thicknessRange, calcifications: !noCalcifications)
+        o.annotatorNoise = annotatorNoise
+        return o
+    }
+
+    /// `--slice-thickness-range MIN-MAX` as a range (nil when absent or malformed; `validate` names the latter).
+    var thicknessRange: ClosedRange<Double>? {
+        guard let text = sliceThicknessRange else { return nil }
+        let parts = text.split(separator: "-").compactMap { Double($0) }
+        guard parts.count == 2, parts[0] <= parts[1] else { return nil }
+        return parts[0]...parts[1]
     }
 
     func run() throws {

@@ -159,4 +159,76 @@ import Testing
         }
         #expect(checked > 10 && nearSkull > 0)
     }
+
+    /// The same 20 heads without blood (positive fraction 0): anatomy, densities, noise and
+    /// artefacts are drawn before the lesions, so only the blood (and its mass effect) differs.
+    static let bloodFree: [SynthCase] = {
+        let generator = try! SynthGenerator(options: SynthOptions(seed: 2024, positiveFraction: 0, inPlanePixels: 192, sliceCount: 10))
+        return (0..<20).map { generator.generate(caseIndex: $0, sliceThreads: 2) }
+    }()
+
+    /// Subarachnoid blood fills CSF spaces, judged from images: where the blood lies, the same head
+    /// imaged without blood shows CSF density (≤ 20 HU) for most voxels (the rest: sulci the blood
+    /// distended, partial volume); no air borders the blood; the pieces are thin sheets (most
+    /// voxels lie on a piece's border), and the blood forms sheets in 3D, not specks: under a tenth
+    /// of its 26-connected lesions are below 0.01 ml.
+    @Test func subarachnoidBloodFillsCSFDensitySpacesAsSheets() {
+        var lesions = 0, specks = 0, cases = 0
+        var borderVoxels = 0, bloodVoxels = 0
+        for c in Self.cohort where c.presentSubtypes.contains(.sah) {
+            let size = c.ct.geometry.size
+            let twin = Self.bloodFree[c.index]
+            #expect(twin.presentSubtypes.isEmpty)
+            // Away from the inner table (≥ 6 mm from bone density in the image), where the thick
+            // slices mix bone into the CSF layer: thin CSF spaces blur with the cortex around them
+            // (1.2 mm pixels) and blood distends the sulci it fills, so the median lies below grey
+            // matter (37–42 HU) and a quarter lies at or below the bottom of white matter (25 HU).
+            let bone = Self.boneDistance(c)
+            var under = [Int16]()
+            for (p, v) in c.paint.voxels.enumerated() where v == Subtype.sah.rawValue && bone[p] >= 6 { under.append(twin.ct.voxels[p]) }
+            guard under.count >= 20 else { continue }
+            under.sort()
+            let median = under[under.count / 2], lowQuartile = under[under.count / 4]
+            #expect(median < 33 && lowQuartile <= 25,
+                    "\(c.caseID) SAH: in the same head without blood the blood's voxels have median \(median) HU, lower quartile \(lowQuartile) HU")
+            cases += 1
+            for component in sliceComponents(size: size, member: { c.paint.voxels[$0] == Subtype.sah.rawValue }) {
+                let ring = Self.ring(c, component, radius: 1).map { c.ct.voxels[$0] }
+                #expect(!ring.contains(where: Self.isAir), "\(c.caseID) SAH: air beside the blood")
+                let members = Set(component)
+                for p in component {
+                    let i = p % size.i, j = (p / size.i) % size.j
+                    var interior = i > 0 && j > 0 && i < size.i - 1 && j < size.j - 1
+                    if interior {
+                        for q in [p - 1, p + 1, p - size.i, p + size.i] where !members.contains(q) { interior = false }
+                    }
+                    bloodVoxels += 1
+                    if !interior { borderVoxels += 1 }
+                }
+            }
+            // 26-connected lesions in 3D and their volumes.
+            let voxelML = c.ct.geometry.spacing.x * c.ct.geometry.spacing.y * c.ct.geometry.spacing.z / 1000
+            var seen = [Bool](repeating: false, count: size.count)
+            for start in 0..<size.count where c.paint.voxels[start] == Subtype.sah.rawValue && !seen[start] {
+                var stack = [start], count = 0
+                seen[start] = true
+                while let p = stack.popLast() {
+                    count += 1
+                    let i = p % size.i, j = (p / size.i) % size.j, k = p / size.sliceCount
+                    for dk in -1...1 { for dj in -1...1 { for di in -1...1 {
+                        let x = i + di, y = j + dj, z = k + dk
+                        guard x >= 0, y >= 0, z >= 0, x < size.i, y < size.j, z < size.k else { continue }
+                        let q = size.offset(x, y, z)
+                        if !seen[q] && c.paint.voxels[q] == Subtype.sah.rawValue { seen[q] = true; stack.append(q) }
+                    } } }
+                }
+                lesions += 1
+                if Double(count) * voxelML < 0.01 { specks += 1 }
+            }
+        }
+        #expect(cases > 3)
+        // Sheets: at least half of the blood voxels lie on a piece's border (a thick clot has few).
+        #expect(Double(borderVoxels) >= 0.5 * Double(bloodVoxels), "\(borderVoxels) of \(bloodVoxels) SAH voxels on a border")
+        #expect(lesions > 0 && Double(specks) <= 0.1 * Double(lesions), "\(specks) of \(lesions) SAH lesions are under 0.01 ml")
+    }
 }

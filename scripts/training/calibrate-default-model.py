@@ -38,7 +38,7 @@ spec.loader.exec_module(peer)
 sys.path.insert(0, HERE)
 import default_model_sidecar  # noqa: E402  (beside this script)
 
-EVAL_SEEDS_FORBIDDEN = {77}
+EVAL_SEEDS_FORBIDDEN = {77, 5001}
 
 
 def collect(pipe, cohort):

@@ -7,9 +7,13 @@ Pipeline:
   2. Every CT slice is resized from its in-plane grid (512 x 512) to the model input (256 x 256)
      with bilinear interpolation, half-pixel centres, no antialias -- the same rule the sidecar
      documents for inference -- and windowed into three channels.
-  3. A small 2D U-Net is trained on the CPU on 128 x 128 crops of the 256 x 256 slices
-     (crops centred on lesions half of the time), with soft targets: the one-hot 512 label map
-     averaged over 2 x 2 blocks, so the loss sees the exact fraction of each class per input pixel.
+  3. A small 2D U-Net is trained on the CPU on crops of the 256 x 256 slices for a fixed number of
+     steps (deterministic by --steps and --seed, never by the wall clock). Class balancing: two
+     crops in three are centred on a voxel of a subtype drawn uniformly from the five (among those
+     the training data holds), the rest anywhere. Soft targets: the one-hot 512 label map averaged
+     over 2 x 2 blocks. Per-class loss: class-weighted cross-entropy plus the mean over the five
+     subtypes of a soft Dice (an absent subtype's Dice term punishes predicting it), so every
+     subtype is rewarded, not only "blood".
   4. The slice-classification head reads, per subtype, the global average of
      relu(logit_subtype - logit_background) (and of the same minus 2) from the segmentation
      logits, and a Gemm turns these 10 features into 6 logits (any + EPH..IVH). The Gemm is fitted
@@ -45,7 +49,9 @@ def parse_args():
     p.add_argument("--train-seeds", default="1000,1001", help="comma list of synth seeds (each >= 1000)")
     p.add_argument("--cases-per-seed", type=int, default=30)
     p.add_argument("--positive-fraction", type=float, default=0.75)
-    p.add_argument("--minutes", type=float, default=22.0, help="wall-time budget of the U-Net training loop")
+    p.add_argument("--steps", type=int, default=600, help="optimizer steps of the U-Net training loop")
+    p.add_argument("--thickness-range", default="2.5-5", help="hemo synth --slice-thickness-range of the training cohorts")
+    p.add_argument("--class-weight", type=float, default=3.0, help="cross-entropy weight of the five subtypes (background 1)")
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--widths", default="4,8,16,32,64", help="channel widths of the 5 U-Net levels")
     p.add_argument("--cls-slices", type=int, default=40, help="positive and negative slices each for the slice head")
@@ -53,6 +59,8 @@ def parse_args():
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--init-onnx", help="warm start: continue from an exported model (batch norms become frozen per-channel biases)")
+    p.add_argument("--freeze-levels", type=int, default=0,
+                   help="with --init-onnx: keep the first N encoder levels fixed (cheaper steps; the subtype decision is learnt deeper)")
     p.add_argument("--seed", type=int, default=1234, help="torch / numpy seed of the training loop")
     p.add_argument("--out", default="Sources/HemoInference/DefaultModel/hemo-default.onnx",
                    help="ONNX file to write; the sidecar goes beside it with a .json extension")
@@ -63,14 +71,14 @@ def parse_args():
 # Data
 
 
-def synth_cohort(hemo, folder, seed, cases, positive_fraction, threads):
+def synth_cohort(hemo, folder, seed, cases, positive_fraction, threads, thickness_range):
     if os.path.exists(os.path.join(folder, "weak_labels.csv")):
         return
     if seed < 1000:
         sys.exit(f"training seed {seed} is below 1000: seeds < 1000 are reserved for evaluation")
     cmd = [hemo, "synth", "--out", folder, "--cases", str(cases), "--seed", str(seed),
            "--positive-fraction", str(positive_fraction), "--annotations", "labelmap",
-           "--gzip-level", "1", "--threads", str(threads)]
+           "--gzip-level", "1", "--threads", str(threads), "--slice-thickness-range", thickness_range]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -95,6 +103,9 @@ def load_cohort(folder):
         lab = np.asarray(nib.load(os.path.join(folder, case, "labelmap.nii.gz")).dataobj).astype(np.uint8)
         if ct.shape[:2] != (512, 512):
             sys.exit(f"{folder}/{case}: training expects 512 x 512 slices, got {ct.shape[:2]}")
+        # Thin series: every other slice is enough (neighbours are nearly identical).
+        if ct.shape[2] > 60:
+            ct, lab = ct[:, :, ::2], lab[:, :, ::2]
         # NIfTI array [i, j, k] -> slices [k, j (rows, H), i (columns, W)].
         ct_t = torch.from_numpy(np.ascontiguousarray(ct.transpose(2, 1, 0)))[:, None]
         hus.append(resize_bilinear(ct_t, (INPUT_SIZE, INPUT_SIZE))[:, 0].half())
@@ -205,13 +216,27 @@ def freeze_batch_norm_statistics(model):
 # Training
 
 
+def class_index(lab512, stride=4):
+    """Per subtype 1..5, (slice, y, x) of every `stride`-th voxel of that subtype (on the 512 grid)."""
+    sub = lab512[:, ::stride, ::stride]
+    out = {}
+    for c in range(1, 6):
+        idx = torch.nonzero(sub == c, as_tuple=True)
+        if idx[0].numel():
+            out[c] = (idx[0], idx[1] * stride, idx[2] * stride)
+    return out
+
+
 def make_batch(hu256, lab512, lesion_index, rng, batch, crop):
+    """Class-balanced crops: two in three centred on a voxel of a uniformly drawn subtype."""
     xs, ts = [], []
     n = hu256.shape[0]
+    classes = sorted(lesion_index)
     for b in range(batch):
-        if lesion_index[0].numel() and b % 2 == 0:
-            j = int(rng.integers(lesion_index[0].numel()))
-            s, cy, cx = (int(lesion_index[d][j]) for d in range(3))
+        if classes and b % 3 != 2:
+            idx = lesion_index[classes[int(rng.integers(len(classes)))]]
+            j = int(rng.integers(idx[0].numel()))
+            s, cy, cx = (int(idx[d][j]) for d in range(3))
             cy, cx = cy // 2 + int(rng.integers(-crop // 3, crop // 3 + 1)), cx // 2 + int(rng.integers(-crop // 3, crop // 3 + 1))
         else:
             s = int(rng.integers(n))
@@ -229,12 +254,18 @@ def make_batch(hu256, lab512, lesion_index, rng, batch, crop):
     return x, F.avg_pool2d(onehot, 2)  # soft targets on the input grid
 
 
-def seg_loss(logits, soft):
-    ce = -(soft * F.log_softmax(logits, 1)).sum(1).mean()
-    fg_p = 1.0 - F.softmax(logits, 1)[:, 0]
-    fg_t = 1.0 - soft[:, 0]
-    dice = 1.0 - (2.0 * (fg_p * fg_t).sum() + 1.0) / (fg_p.sum() + fg_t.sum() + 1.0)
-    return ce + dice
+def seg_loss(logits, soft, class_weight):
+    """Class-weighted soft cross-entropy + mean soft Dice over the five subtypes + foreground Dice."""
+    w = torch.tensor([1.0] + [class_weight] * 5).view(1, 6, 1, 1)
+    ce = -(w * soft * F.log_softmax(logits, 1)).sum(1).mean()
+    p = F.softmax(logits, 1)
+    dims = (0, 2, 3)
+    inter = (p * soft).sum(dims)[1:]
+    denom = (p.sum(dims) + soft.sum(dims))[1:]
+    dice_c = 1.0 - (2.0 * inter + 1.0) / (denom + 1.0)
+    fg_p, fg_t = 1.0 - p[:, 0], 1.0 - soft[:, 0]
+    dice_fg = 1.0 - (2.0 * (fg_p * fg_t).sum() + 1.0) / (fg_p.sum() + fg_t.sum() + 1.0)
+    return ce + dice_c.mean() + 0.5 * dice_fg
 
 
 def slice_targets(lab512):
@@ -287,12 +318,14 @@ def main():
     hus, labs = [], []
     for s in seeds:
         folder = os.path.join(args.work, f"train-{s}")
-        synth_cohort(args.hemo, folder, s, args.cases_per_seed, args.positive_fraction, args.threads)
+        synth_cohort(args.hemo, folder, s, args.cases_per_seed, args.positive_fraction, args.threads, args.thickness_range)
         h, l = load_cohort(folder)
         hus.append(h)
         labs.append(l)
     hu256, lab512 = torch.cat(hus), torch.cat(labs)
-    lesion_index = torch.nonzero(lab512 > 0, as_tuple=True)
+    lesion_index = class_index(lab512)
+    print("training voxels per subtype (every 4th row and column): "
+          + ", ".join(f"{SUBTYPES[c - 1]} {lesion_index[c][0].numel()}" for c in sorted(lesion_index)), flush=True)
     print(f"data: {hu256.shape[0]} slices, {int((lab512 > 0).flatten(1).any(1).sum())} with lesion, "
           f"loaded in {time.time() - t0:.0f} s", flush=True)
 
@@ -302,23 +335,22 @@ def main():
     if args.init_onnx:
         load_onnx_weights(model, args.init_onnx)
         print(f"warm start from {args.init_onnx}", flush=True)
+        for enc in list(model.encoders)[:args.freeze_levels]:
+            enc.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4)
-    budget = args.minutes * 60.0
     t_train = time.time()
     step, ema = 0, None
     model.train()
     if args.init_onnx:
         freeze_batch_norm_statistics(model)
-    while True:
-        frac = (time.time() - t_train) / budget
-        if frac >= 1.0:
-            break
+    while step < args.steps:
+        frac = step / args.steps
         lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * frac))) * min(1.0, (step + 1) / 10)
         for g in opt.param_groups:
             g["lr"] = lr
         x, soft = make_batch(hu256, lab512, lesion_index, rng, args.batch, args.crop)
         seg = model.segment(x)
-        loss = seg_loss(seg, soft)
+        loss = seg_loss(seg, soft, args.class_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -334,7 +366,10 @@ def main():
     out = args.out
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     dummy = torch.zeros(1, len(WINDOWS), INPUT_SIZE, INPUT_SIZE)
-    torch.onnx.export(model, dummy, out, opset_version=13, input_names=["image"],
+    import inspect
+    # The TorchScript exporter (torch >= 2.9 defaults to the torch.export one, which needs onnxscript).
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    torch.onnx.export(model, dummy, out, opset_version=13, input_names=["image"], **legacy,
                       output_names=["seg_logits", "cls_logits"],
                       dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                                     "seg_logits": {0: "batch", 2: "height", 3: "width"},
@@ -349,6 +384,12 @@ def main():
     print(f"total {time.time() - t0:.0f} s", flush=True)
 
 
+def sha256(path):
+    import hashlib
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
 def make_sidecar(args, seeds, steps, train_seconds, params):
     """The format-2 sidecar of the model this run exported (default filter: the shipped model's)."""
     training = {
@@ -356,8 +397,11 @@ def make_sidecar(args, seeds, steps, train_seconds, params):
         "data": f"hemo synth, seeds {seeds}, {args.cases_per_seed} cases each, 512 x 512, positive fraction {args.positive_fraction}, annotations labelmap",
         "held_out": "seed 77 (20 exams) and seeds >= 5000 are evaluation only",
         "crop": args.crop, "batch": args.batch, "steps": steps, "lr": args.lr, "optimizer": "AdamW, cosine",
-        "loss": "soft-target cross-entropy + foreground soft Dice",
-        "warm_start": args.init_onnx and os.path.basename(args.init_onnx),
+        "loss": f"class-weighted soft cross-entropy (subtypes x{args.class_weight:g}) + mean per-subtype soft Dice + 0.5 foreground soft Dice",
+        "class_balancing": "2 of 3 crops centred on a voxel of a uniformly drawn subtype",
+        "slice_thickness_range_mm": args.thickness_range,
+        "warm_start": args.init_onnx and f"{os.path.basename(args.init_onnx)} (sha256 {sha256(args.init_onnx)})",
+        "frozen_encoder_levels": args.freeze_levels if args.init_onnx else 0,
         "torch_seed": args.seed, "train_seconds": round(train_seconds), "threads": args.threads,
         "cls_head": f"logistic regression on {2 * args.cls_slices} full training slices after the U-Net",
     }

@@ -1,74 +1,93 @@
 #!/usr/bin/env bash
 # Train HemoCluster's default model, export it with a format-2 sidecar, calibrate the sidecar's
-# post-processing filter on validation cohorts, and evaluate it on held-out cohorts.
+# post-processing filter on a validation cohort, evaluate it with `hemo infer` + `hemo eval` on
+# held-out cohorts and write those figures, per subtype, into the sidecar.
 #
 #   scripts/training/train-default-model.sh [train-default-model.py options, e.g. --train-seeds 1000,1001]
 #
-# Installs what it needs: Debian's python3-torch (CPU build), python3-nibabel, python3-numpy,
-# python3-scipy and python3-onnx through apt for the training (run by /usr/bin/python3), and a
-# venv with --system-site-packages holding onnxruntime from PyPI for the calibration and the
-# evaluation. The PyPI torch wheel is never installed (it pulls CUDA).
+# Deterministic by step counts and seeds (STEPS1, STEPS2, the synth seeds, --seed), never by the
+# wall clock: the same machine kind gives the same model.
 #
-# The training writes MODEL.json (format version 2, scripts/training/default_model_sidecar.py) with the
-# filter calibrated for the shipped model; the calibration step then replaces that filter with the
-# best rule for the new model on the validation cohorts (hemo synth seeds 3000 and 3001, 20 exams
-# each; never training, never held-out): scripts/training/calibrate-default-model.py --write-sidecar.
+# Python: $PYTHON when set, else python3 when it imports torch, onnx, nibabel, scipy and
+# onnxruntime (a PyPI torch), else Debian's python3-torch, python3-onnx, python3-nibabel,
+# python3-scipy through apt with a venv holding onnxruntime from PyPI.
 #
-# Environment: WORK (scratch folder, default /tmp/hemo-train; cohorts never go into the repo),
-#              HEMO (hemo executable, default .build/release/hemo, built when missing),
-#              VENV (default $WORK/venv), SKIP_CALIBRATION=1 to keep the shipped model's filter
-#              values (then recalibrate later, see scripts/training/default_model_sidecar.py),
-#              SKIP_EVAL=1 to stop before the held-out evaluation.
+# Cohorts (scratch under WORK, never in the repo):
+#   training    hemo synth seeds 1000, 1001 (30 exams each, slice thickness 2.5-5 mm)
+#   validation  hemo synth seed 3000 (16 exams): calibration of postprocess.filter only
+#   held-out    hemo synth seed 77 (20 exams, 5 mm) and seed 5001 (4 exams, 1 mm slices): evaluation only
+#
+# Environment: WORK (default /tmp/hemo-train), HEMO (default .build/release/hemo, built when
+#              missing), STEPS1 / STEPS2 (optimizer steps of the two stages), SKIP_CALIBRATION=1,
+#              SKIP_EVAL=1, INIT_ONNX (see stage 1 below), EVAL_1MM_CASES (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${WORK:-/tmp/hemo-train}
 HEMO=${HEMO:-.build/release/hemo}
-VENV=${VENV:-$WORK/venv}
+STEPS1=${STEPS1:-500}
+STEPS2=${STEPS2:-250}
 MODEL=Sources/HemoInference/DefaultModel/hemo-default.onnx
+SIDECAR=${MODEL%.onnx}.json
 mkdir -p "$WORK"
+started=$(date +%s)
 
-need=()
-for pkg in python3-torch python3-nibabel python3-numpy python3-scipy python3-onnx python3-venv; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if ((${#need[@]})); then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
+imports="import torch, onnx, nibabel, scipy, numpy, onnxruntime"
+if [[ -n "${PYTHON:-}" ]]; then
+    PY=$PYTHON
+elif python3 -c "$imports" 2>/dev/null; then
+    PY=python3
+else
+    need=()
+    for pkg in python3-torch python3-nibabel python3-numpy python3-scipy python3-onnx python3-venv; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+    if ((${#need[@]})); then
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
+    fi
+    VENV=${VENV:-$WORK/venv}
+    [[ -x "$VENV/bin/python" ]] || /usr/bin/python3 -m venv --system-site-packages "$VENV"
+    "$VENV/bin/python" -c "import onnxruntime" 2>/dev/null || "$VENV/bin/pip" install onnxruntime
+    PY=$VENV/bin/python
 fi
 if [[ ! -x "$HEMO" ]]; then
     swift build -c release --product hemo
 fi
+echo "python: $PY ($("$PY" -c 'import torch; print("torch", torch.__version__)'))"
 
-# Stage 1: from scratch, batch norm in training mode, 19 minutes at lr 5e-3.
-# Stage 2: warm start from stage 1 with the batch norms frozen as per-channel biases, 12 minutes
-# at lr 2e-3 (this is what brought the held-out Dice from 0.69 to the figure in the sidecar).
-/usr/bin/python3 scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
-    --lr 5e-3 --minutes 19 --out "$WORK/stage1/hemo-default.onnx" "$@"
-/usr/bin/python3 scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
-    --lr 2e-3 --minutes 12 --init-onnx "$WORK/stage1/hemo-default.onnx" --out "$MODEL" "$@"
-[[ "${SKIP_CALIBRATION:-0}" == 1 && "${SKIP_EVAL:-0}" == 1 ]] && exit 0
-
-if [[ ! -x "$VENV/bin/python" ]]; then
-    /usr/bin/python3 -m venv --system-site-packages "$VENV"
+# Stage 1: from scratch, batch norm in training mode (or INIT_ONNX=FILE: start from that exported
+# model instead, e.g. the previous default model, and skip stage 1; the sidecar records its
+# SHA-256). Stage 2: warm start from stage 1 with the batch norms frozen as per-channel biases
+# (inference sees exactly what training saw), the per-class loss and class balancing.
+stage1=${INIT_ONNX:-$WORK/stage1/hemo-default.onnx}
+if [[ -z "${INIT_ONNX:-}" ]]; then
+    "$PY" scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
+        --lr 5e-3 --steps "$STEPS1" --out "$stage1" "$@"
+elif [[ "$INIT_ONNX" -ef "$MODEL" ]]; then
+    cp "$INIT_ONNX" "$WORK/init.onnx"; stage1=$WORK/init.onnx
 fi
-"$VENV/bin/python" -c "import onnxruntime" 2>/dev/null || "$VENV/bin/pip" install onnxruntime
+"$PY" scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
+    --lr 2e-3 --steps "$STEPS2" --init-onnx "$stage1" --out "$MODEL" "$@"
+echo "training: $(( $(date +%s) - started )) s wall, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Calibration of the sidecar's postprocess.filter on the validation cohorts (seeds 3000 and 3001).
 if [[ "${SKIP_CALIBRATION:-0}" != 1 ]]; then
-    validation=()
-    for seed in 3000 3001; do
-        cohort="$WORK/val-$seed"
-        [[ -f "$cohort/weak_labels.csv" ]] || "$HEMO" synth --out "$cohort" --cases 20 --seed "$seed" --gzip-level 1
-        validation+=(--cohort "$cohort")
-    done
-    "$VENV/bin/python" scripts/training/calibrate-default-model.py --model "$MODEL" "${validation[@]}" --write-sidecar
+    cohort="$WORK/val-3000"
+    [[ -f "$cohort/weak_labels.csv" ]] || "$HEMO" synth --out "$cohort" --cases 16 --seed 3000 --gzip-level 1
+    "$PY" scripts/training/calibrate-default-model.py --model "$MODEL" --cohort "$cohort" --write-sidecar
 fi
 [[ "${SKIP_EVAL:-0}" == 1 ]] && exit 0
 
-# Held-out evaluation: seed 77 (20 exams, the target cohort) and seed 5000; never used in training.
-for seed in 77 5000; do
+# Held-out evaluation with the product itself: hemo infer, then hemo eval; the figures go into
+# the sidecar's training.held_out_results by scripts/training/held_out_figures.py.
+figures=()
+for spec in "77 20 5" "5001 ${EVAL_1MM_CASES:-4} 1"; do
+    read -r seed cases thickness <<<"$spec"
     cohort="$WORK/eval-$seed"
-    [[ -f "$cohort/weak_labels.csv" ]] || "$HEMO" synth --out "$cohort" --cases 20 --seed "$seed" --gzip-level 1
-    echo "== held-out cohort seed $seed"
-    "$VENV/bin/python" scripts/bench/infer_peer.py --model "$MODEL" --cohort "$cohort" --out "$WORK/peer-$seed"
+    [[ -f "$cohort/weak_labels.csv" ]] || "$HEMO" synth --out "$cohort" --cases "$cases" --seed "$seed" \
+        --slice-thickness "$thickness" --gzip-level 1
+    "$HEMO" infer --model "$MODEL" --cohort "$cohort" --out "$WORK/pred-$seed" --force
+    "$HEMO" eval --pred "$WORK/pred-$seed" --truth "$cohort" --json "$WORK/eval-$seed.json" | tee "$WORK/eval-$seed.txt"
+    figures+=(--eval "seed_${seed}_${thickness}mm=$WORK/eval-$seed.json")
 done
+"$PY" scripts/training/held_out_figures.py --sidecar "$SIDECAR" "${figures[@]}" \
+    --note "written by scripts/training/train-default-model.sh after $(( $(date +%s) - started )) s wall, load average $(cut -d' ' -f1-3 /proc/loadavg)"
