@@ -111,11 +111,11 @@ let package = Package(
         ),
 
         // Benchmarks and simulators, outside the product (`hemo --help` lists what users run):
-        // `hemo-bench dispatch` and `hemo-bench scale-workers` (scripts/bench/dispatch.sh, scale.sh).
+        // Benchmarks and simulators behind scripts/bench/ (kept out of `hemo`, which lists what users run).
         .executableTarget(
             name: "hemo-bench",
             dependencies: [
-                "HemoCore", "HemoRelease", "HemoWire", "HemoScheduler", "ZeroMQ", "HemoCluster", "HemoMetrics", "CCPUCheck",
+                "DICOM", "HemoCore", "HemoRelease", "HemoTransforms", "HemoWire", "HemoScheduler", "ZeroMQ", "HemoCluster", "HemoMetrics", "CCPUCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,7 +1,7 @@
 import HemoCore
 
 /// Deterministic mutation of DICOM files, for the fuzz test (`DICOMTests`) and its long run
-/// (`hemo bench dicom-fuzz`, system test 61): bit flips, overwritten bytes with boundary values
+/// (`hemo-bench dicom-fuzz`, system test 61): bit flips, overwritten bytes with boundary values
 /// (0x00, 0xFF, lengths like 0xFFFFFFFF), truncation, duplicated or deleted ranges, and
 /// rewritten element lengths and VRs, so every guard of the parser is reached.
 public struct DICOMMutator: Sendable {

@@ -7,11 +7,16 @@ import HemoCore
 struct HemoBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hemo-bench",
-        abstract: "HemoCluster's benchmarks and simulators (scripts/bench/dispatch.sh, scale.sh).",
+        abstract: "HemoCluster's benchmarks and simulators, run by scripts/bench/ against their peers.",
         version: HemoVersion.string,
         subcommands: [
             DispatchBenchCommand.self,
             ScaleBenchCommand.self,
+            ResampleBench.self,
+            ComponentsBench.self,
+            AnalyseBench.self,
+            DICOMReadBench.self,
+            DICOMFuzzBench.self,
         ]
     )
 }

@@ -15,7 +15,6 @@ struct Hemo: ParsableCommand {
             ReleaseCommand.self,
             InspectCommand.self,
             ConvertCommand.self,
-            BenchCommand.self,
             SynthCommand.self,
             EvalCommand.self,
             ModelCommand.self,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: 26-connected components + bounding boxes of a 512x512x36 mask.
 
-Ours (`hemo bench components`: labelling with per-component boxes, voxel counts, centroids and run-length
+Ours (`hemo-bench components`: labelling with per-component boxes, voxel counts, centroids and run-length
 membership, timed inside the process) against scipy `ndimage.label(mask, np.ones((3, 3, 3)))` followed by
 `ndimage.find_objects` (timed around both calls), on the same raw mask: a realistic
 hemorrhage label map (a few ellipsoidal lesions, a thin crescent, scattered noise specks) binarised.
@@ -52,7 +52,7 @@ def main():
     mask.tofile(raw)
 
     structure = np.ones((3, 3, 3), dtype=int)
-    cmd = [hemo_path(args.hemo), "bench", "components", "--input", raw, "--size", args.size, "--repeat", str(args.repeat),
+    cmd = [hemo_path(args.hemo, "hemo-bench"), "components", "--input", raw, "--size", args.size, "--repeat", str(args.repeat),
            "--warmup", "1", "--output", boxes_out] + (["--label-image"] if args.label_image else [])
     ndimage.find_objects(ndimage.label(mask, structure=structure)[0])  # peer warm-up
     ours = run_hemo(cmd)[0]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: resample a 512x512x36 int16 CT from 0.45x0.45x5 mm to 1 mm isotropic, linear, 1 thread.
 
-Ours (`hemo bench resample`, timed inside the process around the resampling call only) against SimpleITK
+Ours (`hemo-bench resample`, timed inside the process around the resampling call only) against SimpleITK
 `Resample` with one thread (timed around the call), on the same raw volume, same
 conventions (origin and direction kept, size round(n*s/s'), fill -1024, int16 output). Prints per-run
 times, medians and the speed-up, and checks that both outputs agree (|difference| <= 1 HU, where
@@ -61,7 +61,7 @@ def main():
     img.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
     new_size = [max(1, int(math.floor(n * s / t + 0.5))) for n, s, t in zip(size, src, dst)]
     interp = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor, "bspline": sitk.sitkBSpline}[args.interpolation]
-    cmd = [hemo_path(args.hemo), "bench", "resample", "--input", raw, "--size", args.size, "--from", args.from_spacing,
+    cmd = [hemo_path(args.hemo, "hemo-bench"), "resample", "--input", raw, "--size", args.size, "--from", args.from_spacing,
            "--to", args.to_spacing, "--interpolation", args.interpolation, "--threads", str(args.threads),
            "--repeat", str(args.repeat), "--warmup", "1", "--output", out_raw]
     # Each side gets one untimed warm-up run, then `repeat` timed runs in one process (steady state for both:

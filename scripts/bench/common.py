@@ -9,10 +9,13 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
-def hemo_path(arg):
-    path = arg or os.path.join(ROOT, ".build", "release", "hemo")
+def hemo_path(arg, product="hemo"):
+    """The release binary `product` (hemo, or hemo-bench beside it), or `arg` when given."""
+    path = arg or os.path.join(ROOT, ".build", "release", product)
+    if arg and product != "hemo" and os.path.basename(arg) == "hemo":
+        path = os.path.join(os.path.dirname(arg), product)
     if not os.path.exists(path):
-        sys.exit("hemo not found at %s: run `swift build -c release --product hemo` first (or pass --hemo)" % path)
+        sys.exit("%s not found at %s: run `swift build -c release --product %s` first (or pass --hemo)" % (product, path, product))
     return path
 
 

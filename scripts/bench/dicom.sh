@@ -6,7 +6,7 @@
 #   scripts/bench/dicom.sh [RUNS]        (default 5; needs python3 with pydicom, pylibjpeg-openjpeg; dcm2niix)
 #
 # Measured, wall clock of the whole process:
-#   ours:     hemo bench dicom-read STUDY --repeat 1   (parse, sort, decode, rescale to a float32 HU volume)
+#   ours:     hemo-bench dicom-read STUDY --repeat 1   (parse, sort, decode, rescale to a float32 HU volume)
 #   dcm2niix: dcm2niix -z n -b n -o OUT STUDY          (read and write an uncompressed NIfTI)
 # plus hemo's in-process read time. Prints medians and ours/dcm2niix ratios.
 set -euo pipefail
@@ -16,8 +16,8 @@ WORK=${DICOM_BENCH_DIR:-/tmp/hemo-dicom-bench}
 mkdir -p "$WORK"
 command -v dcm2niix >/dev/null || { echo "install dcm2niix: apt-get install -y dcm2niix" >&2; exit 1; }
 python3 -c "import openjpeg" 2>/dev/null || pip install -q pylibjpeg pylibjpeg-openjpeg
-(cd "$ROOT" && swift build -c release --product hemo 2>&1 | grep -v "prohibited flag" | tail -1)
-HEMO="$ROOT/.build/release/hemo"
+(cd "$ROOT" && swift build -c release --product hemo-bench 2>&1 | grep -v "prohibited flag" | tail -1)
+HEMO_BENCH="$ROOT/.build/release/hemo-bench"
 [ -d "$WORK/studies/bench_j2k" ] || python3 "$ROOT/scripts/fixtures/make-dicom-fixtures.py" "$WORK/studies" --size 512x512 --only bench,bench_j2k > /dev/null
 
 wall() { # command... -> seconds
@@ -33,7 +33,7 @@ for study in bench bench_j2k; do
     for _ in $(seq "$RUNS"); do
         rm -rf "$WORK/out"; mkdir -p "$WORK/out"
         wall dcm2niix -z n -b n -o "$WORK/out" "$WORK/studies/$study" >> "$WORK/$study.peer"
-        wall "$HEMO" bench dicom-read "$WORK/studies/$study" --repeat 1 >> "$WORK/$study.ours"
+        wall "$HEMO_BENCH" dicom-read "$WORK/studies/$study" --repeat 1 >> "$WORK/$study.ours"
         awk '/^voxels/ {print $4/1000}' "$WORK/last.out" >> "$WORK/$study.inproc"
     done
     o=$(median < "$WORK/$study.ours"); p=$(median < "$WORK/$study.peer"); i=$(median < "$WORK/$study.inproc")

@@ -60,7 +60,7 @@ def imports_of(root, path):
         for f in files:
             if f.endswith(".swift"):
                 for line in open(os.path.join(dirpath, f), encoding="utf-8"):
-                    m = re.match(r"^\s*(?:@testable\s+|@_implementationOnly\s+|@_exported\s+|public\s+|internal\s+|package\s+)*import\s+(?:(?:struct|class|enum|func|protocol|typealias|var|let)\s+)?([A-Za-z_][A-Za-z0-9_]*)", line)
+                    m = re.match(r"^\s*(?:@testable\s+|@_spi\([A-Za-z0-9_]+\)\s+|@_implementationOnly\s+|@_exported\s+|public\s+|internal\s+|package\s+)*import\s+(?:(?:struct|class|enum|func|protocol|typealias|var|let)\s+)?([A-Za-z_][A-Za-z0-9_]*)", line)
                     if m:
                         found.add(m.group(1))
     return found

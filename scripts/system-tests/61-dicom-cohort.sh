@@ -4,7 +4,7 @@
 # transfer, 2 workers) with --slice-key sop and --case-ids study-hash: same MANIFEST everywhere,
 # `hemo release verify` passes, the broken exam alone fails naming its file, no patient name, ID
 # or birth date in any release file; then 100,000 mutated DICOM files (RLE, JPEG lossless, JPEG-LS,
-# lossy JPEG among the seeds) through `hemo bench dicom-fuzz`.
+# lossy JPEG among the seeds) through `hemo-bench dicom-fuzz`.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
@@ -12,6 +12,12 @@ if [[ "${1:-}" == "--help" ]]; then
 fi
 HEMO="${HEMO:-$(cd "$(dirname "$0")/../.." && pwd)/.build/debug/hemo}"
 [[ -x "$HEMO" ]] || { echo "FAIL: no hemo binary at $HEMO (build it, or set HEMO)"; exit 1; }
+# The fuzz driver is a benchmark tool, in hemo-bench beside hemo (built by `swift test`, or here).
+HEMO_BENCH="${HEMO_BENCH:-$(dirname "$HEMO")/hemo-bench}"
+if [[ ! -x "$HEMO_BENCH" ]]; then
+    (cd "$(dirname "$0")/../.." && swift build --product hemo-bench 2>&1 | tail -n 1)
+fi
+[[ -x "$HEMO_BENCH" ]] || { echo "FAIL: no hemo-bench binary at $HEMO_BENCH (swift build --product hemo-bench, or set HEMO_BENCH)"; exit 1; }
 scripts="$(cd "$(dirname "$0")/.." && pwd)"
 python3 -c "import pydicom, numpy" 2>/dev/null || pip install -q pydicom numpy
 work="$(mktemp -d)"
@@ -59,5 +65,5 @@ if ! command -v dcmcjpls > /dev/null; then
 fi
 python3 "$scripts/fixtures/make-dicom-fixtures.py" codecs --size 40x32 --only jpeg_lossless,jpeg_ls,jpeg_baseline > /dev/null
 mapfile -t seeds < <(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries codecs -type f | sort)
-"$HEMO" bench dicom-fuzz --count 100000 --seed 61 "${seeds[@]}" | tee fuzz.out
+"$HEMO_BENCH" dicom-fuzz --count 100000 --seed 61 "${seeds[@]}" | tee fuzz.out
 echo "PASS: DICOM cohort through build, run (shared, inline), infer and run --infer with equal manifests; verify passes; one hostile exam failed alone; no identifiers; 100,000 fuzzed files"

@@ -3,15 +3,6 @@ import Foundation
 import HemoCore
 import HemoTransforms
 
-/// `hemo bench`: times HemoTransforms kernels on raw input files, for the peer comparisons in scripts/bench/.
-struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Time transform kernels on a raw volume (used by scripts/bench/*.py against SimpleITK and scipy).",
-        subcommands: [ResampleBench.self, ComponentsBench.self, AnalyseBench.self, DICOMFuzzBench.self, DICOMReadBench.self]
-    )
-}
-
 /// Options shared by the benchmarks.
 struct BenchInput: ParsableArguments {
     @Option(help: "Raw little-endian input in NIfTI order (i fastest), as written by the bench script.")
@@ -80,7 +71,7 @@ func timingLine(_ run: Int, _ t: (wall: Double, cpu: Double)) -> String {
     "run \(run) \(String(format: "%.3f", t.wall)) ms cpu \(String(format: "%.3f", t.cpu)) ms"
 }
 
-/// `hemo bench resample`: resamples an int16 volume to a new spacing, timing each run.
+/// `hemo-bench resample`: resamples an int16 volume to a new spacing, timing each run.
 struct ResampleBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resample", abstract: "Time resampling of a raw int16 volume (output int16, fill -1024).")
@@ -135,7 +126,7 @@ struct ResampleBench: ParsableCommand {
     }
 }
 
-/// `hemo bench components`: 26-connected components with boxes of a uint8 mask, timing each run.
+/// `hemo-bench components`: 26-connected components with boxes of a uint8 mask, timing each run.
 struct ComponentsBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "components", abstract: "Time 26-connected labelling + boxes of a raw uint8 mask.")
@@ -176,7 +167,7 @@ struct ComponentsBench: ParsableCommand {
     }
 }
 
-/// `hemo bench analyse`: the release writer's per-case findings (slice and patient labels, 2D boxes per
+/// `hemo-bench analyse`: the release writer's per-case findings (slice and patient labels, 2D boxes per
 /// slice and subtype, 3D lesions) from a raw uint8 label map with values 0...5, timing each run.
 struct AnalyseBench: ParsableCommand {
     static let configuration = CommandConfiguration(

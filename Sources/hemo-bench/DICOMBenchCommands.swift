@@ -3,7 +3,7 @@ import DICOM
 import Foundation
 import HemoCore
 
-/// `hemo bench dicom-fuzz FILE…`: the DICOM fuzz test at any size (system test 61 runs 100,000).
+/// `hemo-bench dicom-fuzz FILE…`: the DICOM fuzz test at any size (system test 61 runs 100,000).
 struct DICOMFuzzBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dicom-fuzz",
@@ -35,7 +35,7 @@ struct DICOMFuzzBench: ParsableCommand {
     }
 }
 
-/// `hemo bench dicom-read STUDY`: reads a study to a float32 volume N times and prints the times
+/// `hemo-bench dicom-read STUDY`: reads a study to a float32 volume N times and prints the times
 /// (scripts/bench/dicom.sh compares them with dcm2niix).
 struct DICOMReadBench: ParsableCommand {
     static let configuration = CommandConfiguration(
