@@ -19,6 +19,15 @@ let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "hasw
 #else
 let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
+// HemoInferenceAVX512 holds only the GEMM's innermost AVX-512 loops; HemoInference calls them
+// after checking the CPU at run time (CCPUCheck's hemo_cpu_has_avx512f), so nothing else is
+// compiled for AVX-512 and the binary still runs on AVX2-only CPUs.
+#if arch(x86_64)
+let avx512SwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]),
+                                           .unsafeFlags(["-O"], .when(configuration: .debug))]
+#else
+let avx512SwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+#endif
 
 let package = Package(
     name: "HemoCluster",
@@ -63,11 +72,12 @@ let package = Package(
         .target(name: "HemoSynth", dependencies: ["HemoCore", "NIfTI", "PNG"]),
         .target(
             name: "HemoInference",
-            dependencies: ["HemoCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["HemoCore", "CCPUCheck", "HemoInferenceAVX512", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Documentation.docc"],
             resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
         ),
+        .target(name: "HemoInferenceAVX512", swiftSettings: avx512SwiftSettings),
         .target(name: "HemoRelease", dependencies: ["HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),

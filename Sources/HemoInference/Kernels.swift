@@ -326,21 +326,41 @@ struct StepExecutor {
         parallelFor(s.outer, threads: threads) { o in
             if s.inner == 1 {
                 // Contiguous rows (attention): the vector exp, eight at a time.
+                // Sums in eight lanes, then across them: a fixed order for a given extent.
                 let row = source + o * s.extent, target = destination + o * s.extent
-                var largest = -Float.infinity
-                for e in 0..<s.extent { largest = max(largest, row[e]) }
-                var sum: Float = 0
+                let vectorEnd = s.extent / 8 * 8
+                var largestLanes = SIMD8<Float>(repeating: -.infinity)
                 var e = 0
-                while e < s.extent {
-                    let lanes = min(8, s.extent - e)
+                while e < vectorEnd {
+                    largestLanes = pointwiseMax(largestLanes, UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self))
+                    e += 8
+                }
+                var largest = largestLanes.max()
+                while e < s.extent { largest = max(largest, row[e]); e += 1 }
+                var sumLanes = SIMD8<Float>()
+                e = 0
+                while e < vectorEnd {
+                    let values = Activation.exp(UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self) - largest)
+                    UnsafeMutableRawPointer(target + e).storeBytes(of: values, as: SIMD8<Float>.self)
+                    sumLanes += values
+                    e += 8
+                }
+                var sum = sumLanes.sum()
+                if e < s.extent {
+                    let lanes = s.extent - e
                     var v = SIMD8<Float>(repeating: largest)
                     for lane in 0..<lanes { v[lane] = row[e + lane] }
                     let values = Activation.exp(v - largest)
                     for lane in 0..<lanes { target[e + lane] = values[lane]; sum += values[lane] }
-                    e += 8
                 }
                 let inverse = 1 / sum
-                for e in 0..<s.extent { target[e] *= inverse }
+                e = 0
+                while e < vectorEnd {
+                    let pointer = UnsafeMutableRawPointer(target + e)
+                    pointer.storeBytes(of: pointer.loadUnaligned(as: SIMD8<Float>.self) * inverse, as: SIMD8<Float>.self)
+                    e += 8
+                }
+                while e < s.extent { target[e] *= inverse; e += 1 }
                 return
             }
             for i in 0..<s.inner {
@@ -440,9 +460,37 @@ struct StepExecutor {
 
     // MARK: Matrix products
 
+    /// `Y = A·B` per batch through the packed ``GEMM`` (attention and linear layers): A is packed
+    /// into row strips per batch and B read in place when its rows are contiguous, else copied
+    /// into a `k × n` matrix first. Each element sums its k products in order, one fused
+    /// multiply-add each, whatever the thread count.
+    func packedMatmul(_ s: MatMulStep, a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let contiguousB = s.bColumnStride == 1 && s.bDepthStride == s.n
+        let copy = contiguousB ? nil : UnsafeMutablePointer<Float>.allocate(capacity: s.k * s.n)
+        defer { copy?.deallocate() }
+        for batch in 0..<s.batch {
+            let aBase = a + (s.aOffsets?[batch] ?? batch * s.aBatchStride)
+            var bBase = b + (s.bOffsets?[batch] ?? batch * s.bBatchStride)
+            if let copy {
+                let source = bBase
+                for p in 0..<s.k {
+                    for j in 0..<s.n { copy[p * s.n + j] = source[p * s.bDepthStride + j * s.bColumnStride] }
+                }
+                bBase = UnsafePointer(copy)
+            }
+            let packed = PackedMatrix(rows: s.m, depth: s.k, source: aBase, rowStride: s.aRowStride, depthStride: s.aDepthStride)
+            GEMM.multiply(packed, input: bBase, geometry: .matrix(rows: s.k, columns: s.n), output: output + batch * s.m * s.n,
+                          bias: nil, activation: .identity, threads: threads)
+        }
+    }
+
     func matmul(_ s: MatMulStep) {
         let a = UnsafePointer(pointer(s.a)), b = UnsafePointer(pointer(s.b)), out = pointer(s.output)
         let c = s.c.map { UnsafePointer(pointer($0)) }
+        if c == nil && s.alpha == 1 && s.k > 0 && s.m > 0 && s.n > 0 {
+            packedMatmul(s, a: a, b: b, output: out)
+            return
+        }
         parallelFor(s.batch * s.m, threads: threads) { task in
             let batch = task / s.m, i = task % s.m
             let aRow = a + (s.aOffsets?[batch] ?? batch * s.aBatchStride) + i * s.aRowStride
