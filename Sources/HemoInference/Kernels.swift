@@ -197,8 +197,9 @@ struct StepExecutor {
         }
     }
 
-    /// Direct depthwise kernel: one input channel per group, each output plane accumulates its
-    /// taps in kernel order (row by row, vectorised along x).
+    /// Direct depthwise kernel: one input channel per group; each output sums its taps in
+    /// kernel order in registers, eight columns at a time, reading a horizontally zero-padded
+    /// copy of its input plane; then the activation runs over the plane.
     func depthwise(_ s: ConvolutionStep, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                    weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
         let conv = s.convolution
@@ -210,27 +211,54 @@ struct StepExecutor {
             let source = input + (image * conv.inputChannels + channel / multiplier) * inPlane
             let destination = output + plane * outPlane
             let kernel = weights + channel * taps
-            destination.update(repeating: bias?[channel] ?? 0, count: outPlane)
-            for oy in 0..<s.outputHeight {
-                let row = destination + oy * s.outputWidth
-                for ky in 0..<conv.kernelHeight {
-                    let iy = oy * s.strideHeight - s.padTop + ky * s.dilationHeight
-                    if iy < 0 || iy >= s.inputHeight { continue }
-                    let sourceRow = source + iy * s.inputWidth
-                    for kx in 0..<conv.kernelWidth {
-                        let w = kernel[ky * conv.kernelWidth + kx]
-                        let xOffset = kx * s.dilationWidth - s.padLeft
-                        // Output columns whose tap lies inside the row: 0 ≤ ox·stride + xOffset < width.
-                        let low = xOffset >= 0 ? 0 : (-xOffset + s.strideWidth - 1) / s.strideWidth
-                        let limit = s.inputWidth - xOffset
-                        let high = limit <= 0 ? 0 : min(s.outputWidth, (limit - 1) / s.strideWidth + 1)
-                        if low >= high { continue }
-                        if s.strideWidth == 1 {
-                            let shifted = sourceRow + xOffset
-                            for ox in low..<high { row[ox] += w * shifted[ox] }
-                        } else {
-                            for ox in low..<high { row[ox] += w * sourceRow[ox * s.strideWidth + xOffset] }
+            let biasValue = bias?[channel] ?? 0
+            let kh = conv.kernelHeight, kw = conv.kernelWidth
+            let sw = s.strideWidth, dw = s.dilationWidth
+            // The plane's rows with padLeft zeros before and enough after that every output
+            // column, rounded up to 8, reads inside: all columns take the vector path (a tap in
+            // the horizontal padding adds w·0).
+            let vectorColumns = (s.outputWidth + 7) / 8 * 8
+            let paddedWidth = max(s.padLeft + s.inputWidth, (vectorColumns - 1) * sw + (kw - 1) * dw + 1 + 16)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: s.inputHeight * paddedWidth + 8) { buffer in
+                let padded = buffer.baseAddress!
+                padded.initialize(repeating: 0, count: buffer.count)
+                for iy in 0..<s.inputHeight {
+                    (padded + iy * paddedWidth + s.padLeft).update(from: source + iy * s.inputWidth, count: s.inputWidth)
+                }
+                for oy in 0..<s.outputHeight {
+                    let row = destination + oy * s.outputWidth
+                    let top = oy * s.strideHeight - s.padTop
+                    // Each output sums bias, then its taps in kernel order (ky, then kx), skipping
+                    // rows outside the image.
+                    var ox = 0
+                    while ox < s.outputWidth {
+                        var sum = SIMD8<Float>(repeating: biasValue)
+                        for ky in 0..<kh {
+                            let iy = top + ky * s.dilationHeight
+                            if iy < 0 || iy >= s.inputHeight { continue }
+                            let sourceRow = padded + iy * paddedWidth + ox * sw
+                            for kx in 0..<kw {
+                                let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
+                                let tap = UnsafeRawPointer(sourceRow + kx * dw)
+                                var x: SIMD8<Float>
+                                if sw == 1 {
+                                    x = tap.loadUnaligned(as: SIMD8<Float>.self)
+                                } else if sw == 2 {
+                                    let pair = tap.loadUnaligned(as: SIMD16<Float>.self)
+                                    x = SIMD8(pair[0], pair[2], pair[4], pair[6], pair[8], pair[10], pair[12], pair[14])
+                                } else {
+                                    let p = tap.assumingMemoryBound(to: Float.self)
+                                    x = SIMD8(p[0], p[sw], p[2 * sw], p[3 * sw], p[4 * sw], p[5 * sw], p[6 * sw], p[7 * sw])
+                                }
+                                sum = sum + w * x
+                            }
                         }
+                        if ox + 8 <= s.outputWidth {
+                            UnsafeMutableRawPointer(row + ox).storeBytes(of: sum, as: SIMD8<Float>.self)
+                        } else {
+                            for lane in 0..<(s.outputWidth - ox) { row[ox + lane] = sum[lane] }
+                        }
+                        ox += 8
                     }
                 }
             }
@@ -332,7 +360,8 @@ struct StepExecutor {
                 var largestLanes = SIMD8<Float>(repeating: -.infinity)
                 var e = 0
                 while e < vectorEnd {
-                    largestLanes = pointwiseMax(largestLanes, UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self))
+                    let values = UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self)
+                    largestLanes.replace(with: values, where: values .> largestLanes)
                     e += 8
                 }
                 var largest = largestLanes.max()

@@ -118,3 +118,53 @@ package func avx512MicroKernel4x32(
     if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 64, as: V.self) }
     if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
 }
+
+/// Sigmoid (or SiLU, `x·sigmoid(x)`, when `silu`) of `count` floats in place, sixteen at a time:
+/// lane for lane the same operations as HemoInference's eight-lane `Activation.exp` path
+/// (Cephes' expf, then `1 / (1 + e^−x)`), so both give the same bits.
+///
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512Sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
+    typealias V = SIMD16<Float>
+    let one = V(repeating: 1)
+    var i = 0
+    while i < count {
+        let lanes = min(16, count - i)
+        var v = V()
+        if lanes == 16 {
+            v = UnsafeRawPointer(values + i).loadUnaligned(as: V.self)
+        } else {
+            for lane in 0..<lanes { v[lane] = values[i + lane] }
+        }
+        let gate = one / (one + avx512Exp(-v))
+        let result = silu ? v * gate : gate
+        if lanes == 16 {
+            UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: V.self)
+        } else {
+            for lane in 0..<lanes { values[i + lane] = result[lane] }
+        }
+        i += 16
+    }
+}
+
+/// `e^x` of sixteen floats: HemoInference's `Activation.exp`, lane for lane.
+@inline(__always)
+func avx512Exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    typealias V = SIMD16<Float>
+    let low = V(repeating: -87.3), high = V(repeating: 88.3)
+    let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+    let n = (clamped * 1.44269504088896341 + 0.5).rounded(.down)
+    var r = clamped - n * 0.693359375
+    r = r + n * 2.12194440e-4
+    var p = V(repeating: 1.9875691500e-4)
+    p = p * r + 1.3981999507e-3
+    p = p * r + 8.3334519073e-3
+    p = p * r + 4.1665795894e-2
+    p = p * r + 1.6666665459e-1
+    p = p * r + 5.0000001201e-1
+    let y = p * (r * r) + r + 1
+    let shifted = unsafeBitCast(n + 12_582_912, to: SIMD16<Int32>.self)
+    let exponent = (shifted &- 0x4B40_0000 &+ 127) &<< 23
+    return y * unsafeBitCast(exponent, to: V.self)
+}

@@ -1,3 +1,5 @@
+import Foundation
+import HemoInferenceAVX512
 import Testing
 @testable import HemoInference
 
@@ -147,6 +149,25 @@ struct KernelTests {
         }
         for result in results.dropFirst() {
             #expect(result.map(\.bitPattern) == results[0].map(\.bitPattern), "tiles or thread counts differ in bits")
+        }
+    }
+
+    @Test("Sigmoid and SiLU give the same bits on the AVX2 and AVX-512 paths, within 2e-6 of Double")
+    func sigmoidPathsAgree() throws {
+        let inputs = Self.values(1003, seed: 10).enumerated().map { $0.element * Float($0.offset % 7) * 30 }
+        for silu in [false, true] {
+            var narrow = inputs
+            narrow.withUnsafeMutableBufferPointer { Activation.sigmoid($0.baseAddress!, count: $0.count, silu: silu) }
+            for (x, y) in zip(inputs, narrow) {
+                let gate = 1 / (1 + Foundation.exp(-Double(x)))
+                let expected = silu ? Double(x) * gate : gate
+                #expect(abs(Double(y) - expected) <= 2e-6 * max(1, abs(expected)), "x = \(x)")
+            }
+            if GEMMKernels.avx512.isAvailable {
+                var wide = inputs
+                wide.withUnsafeMutableBufferPointer { avx512Sigmoid($0.baseAddress!, count: $0.count, silu: silu) }
+                #expect(wide.map(\.bitPattern) == narrow.map(\.bitPattern), "silu: \(silu)")
+            }
         }
     }
 
