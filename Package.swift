@@ -19,6 +19,15 @@ let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "hasw
 #else
 let inferenceSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
+// HemoInferenceAVX512 holds only the GEMM's innermost AVX-512 loops; HemoInference calls them
+// after checking the CPU at run time (CCPUCheck's hemo_cpu_has_avx512f), so nothing else is
+// compiled for AVX-512 and the binary still runs on AVX2-only CPUs.
+#if arch(x86_64)
+let avx512SwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]),
+                                           .unsafeFlags(["-O"], .when(configuration: .debug))]
+#else
+let avx512SwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+#endif
 
 let package = Package(
     name: "HemoCluster",
@@ -75,11 +84,12 @@ let package = Package(
         .target(name: "HemoSynth", dependencies: ["HemoCore", "HemoRaster", "NIfTI", "PNG"]),
         .target(
             name: "HemoInference",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["CCPUCheck", "HemoInferenceAVX512", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Documentation.docc"],
             resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings
         ),
+        .target(name: "HemoInferenceAVX512", swiftSettings: avx512SwiftSettings),
         .target(name: "HemoRelease", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
         .target(name: "HemoWire", dependencies: ["HemoCore", "HemoScheduler", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
@@ -131,7 +141,7 @@ let package = Package(
         .testTarget(name: "HemoSynthTests", dependencies: ["HemoSynth", "HemoCore", "NIfTI", "PNG"]),
         .testTarget(name: "PNGTests", dependencies: ["PNG", "Zlib"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "HemoCore", "NIfTI", "HemoRelease"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HemoInferenceTests", dependencies: ["HemoInference", "HemoInferenceAVX512"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HemoCLITests", dependencies: ["HemoTestKit", "hemo", "HemoCore", "NIfTI"]),
         .testTarget(name: "HemoReleaseTests", dependencies: ["HemoConcurrency", "HemoTestKit", "HemoRelease", "HemoCore", "NIfTI", "HemoSynth"]),
         .testTarget(name: "HemoWireTests", dependencies: ["HemoWire", "HemoCore", "LZ4"]),

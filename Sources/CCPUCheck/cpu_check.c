@@ -22,6 +22,11 @@ int hemo_cpu_supported(void) {
     return avx2 && fma;
 }
 
+int hemo_cpu_has_avx512f(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && !simulated_missing("avx512");
+}
+
 static void say(const char *text) {
     size_t n = strlen(text);
     while (n > 0) {
@@ -46,4 +51,5 @@ __attribute__((constructor(101))) static void hemo_require_cpu(void) {
 }
 #else
 int hemo_cpu_supported(void) { return 1; }
+int hemo_cpu_has_avx512f(void) { return 0; }
 #endif

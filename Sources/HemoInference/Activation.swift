@@ -1,3 +1,5 @@
+import HemoInferenceAVX512
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -49,26 +51,10 @@ enum Activation: Sendable, Equatable {
             }
             while i < count { values[i] = values[i] > 0 ? values[i] : 0; i += 1 }
         case .sigmoid, .silu:
-            // Eight at a time through the vector exp; the tail through the same function.
-            let silu = self == .silu
-            var i = 0
-            let one = SIMD8<Float>(repeating: 1)
-            while i < count {
-                let lanes = Swift.min(8, count - i)
-                var v = SIMD8<Float>()
-                if lanes == 8 {
-                    v = UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<Float>.self)
-                } else {
-                    for lane in 0..<lanes { v[lane] = values[i + lane] }
-                }
-                let gate = one / (one + Self.exp(-v))
-                let result = silu ? v * gate : gate
-                if lanes == 8 {
-                    UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: SIMD8<Float>.self)
-                } else {
-                    for lane in 0..<lanes { values[i + lane] = result[lane] }
-                }
-                i += 8
+            if GEMMKernels.best == .avx512 {
+                avx512Sigmoid(values, count: count, silu: self == .silu)
+            } else {
+                Self.sigmoid(values, count: count, silu: self == .silu)
             }
         case .leakyRelu(let alpha):
             // Same values as the scalar form: x ≥ 0 ? x : α·x (nnU-Net's Conv → Norm → LeakyReLU).
@@ -83,6 +69,31 @@ enum Activation: Sendable, Equatable {
             while i < count { values[i] = values[i] >= 0 ? values[i] : alpha * values[i]; i += 1 }
         default:
             for i in 0..<count { values[i] = self(values[i]) }
+        }
+    }
+
+    /// Sigmoid (or SiLU when `silu`) of `count` floats in place, eight at a time through the
+    /// vector exp, the tail through the same function (the AVX2 path; AVX-512 CPUs run
+    /// `avx512Sigmoid`, which gives the same bits).
+    static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
+        var i = 0
+        let one = SIMD8<Float>(repeating: 1)
+        while i < count {
+            let lanes = Swift.min(8, count - i)
+            var v = SIMD8<Float>()
+            if lanes == 8 {
+                v = UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<Float>.self)
+            } else {
+                for lane in 0..<lanes { v[lane] = values[i + lane] }
+            }
+            let gate = one / (one + Self.exp(-v))
+            let result = silu ? v * gate : gate
+            if lanes == 8 {
+                UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: SIMD8<Float>.self)
+            } else {
+                for lane in 0..<lanes { values[i + lane] = result[lane] }
+            }
+            i += 8
         }
     }
 

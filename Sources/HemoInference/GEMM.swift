@@ -1,3 +1,6 @@
+import CCPUCheck
+import HemoInferenceAVX512
+
 /// Packed single-precision GEMM for convolutions: `C[M×N] = A[M×K] · B[K×N]` where A holds
 /// the weights (packed once at load) and B is the implicit im2col matrix of the input, packed
 /// panel by panel while the product runs.
@@ -5,14 +8,15 @@
 /// Blocking: K in equal blocks of at most `kc`, N in chunks per task, a 6×16 register tile of
 /// twelve `SIMD8<Float>` accumulators (AVX2: twelve ymm registers, one FMA per accumulator and
 /// k), and a 4×16 tile for the rows left over, so that 16 or 32 output channels are computed
-/// as 6+6+4 or 6·4+4+4 rows with no zero-padded row.
+/// as 6+6+4 or 6·4+4+4 rows with no zero-padded row. On AVX-512 CPUs the tiles are 6×32 and
+/// 4×32 (twelve `SIMD16<Float>` zmm accumulators, module `HemoInferenceAVX512`), chosen at run
+/// time (``GEMMKernels``).
 /// The reduction order over K for each output element is fixed (k blocks in order, k in order
-/// inside a block), whatever the thread count and the chunking of N.
+/// inside a block, one fused multiply-add per k), whatever the thread count, the chunking of N
+/// and the tile width: AVX2 and AVX-512 give the same bits.
 enum GEMM {
     /// Rows of the register tile.
     static let mr = 6
-    /// Columns of the register tile (two SIMD8 vectors).
-    static let nr = 16
     /// Depth of a K block. 128 keeps one strip's B rows (read in place: up to 128 × 2 cache
     /// lines = 16 KiB) and a 6-row weight panel (3 KiB) together in a 32 KiB L1; measured
     /// faster than 256 (CPU time per 512×512 slice of the benchmark U-Net: 627 vs 718 ms).
@@ -37,6 +41,21 @@ enum GEMM {
     }
     /// Upper bound of output columns (pixels) per task.
     static let ncMax = 512
+}
+
+/// The register tiles ``GEMM`` multiplies with: AVX2 (16 columns) or AVX-512 (32 columns).
+enum GEMMKernels: Sendable, CaseIterable {
+    case avx2, avx512
+
+    /// The widest this CPU runs, decided once per process: AVX-512 when the CPU (and the OS)
+    /// support AVX-512F and `HEMO_SIMULATE_CPU_WITHOUT` does not name `avx512`.
+    static let best: GEMMKernels = hemo_cpu_has_avx512f() != 0 ? .avx512 : .avx2
+
+    /// Whether this CPU can run these kernels.
+    var isAvailable: Bool { self == .avx2 || GEMMKernels.best == .avx512 }
+
+    /// Columns of the register tile.
+    var columns: Int { self == .avx512 ? 32 : 16 }
 }
 
 /// The weights of one convolution group, packed for ``GEMM``.
@@ -75,6 +94,37 @@ struct PackedMatrix: Sendable {
                         let row = r0 + r
                         panel[k * height + r] = row < rows ? element(row, k0 + k) : 0
                     }
+                }
+                r0 += height
+            }
+            k0 += kcb
+        }
+    }
+}
+
+extension PackedMatrix {
+    /// Packs the `rows × depth` matrix whose element `(row, k)` is `source[row · rowStride +
+    /// k · depthStride]` (an activation multiplied per run: the same layout as
+    /// ``init(rows:depth:element:)``, without a closure call per element).
+    init(rows: Int, depth: Int, source: UnsafePointer<Float>, rowStride: Int, depthStride: Int) {
+        self.rows = rows
+        self.depth = depth
+        stripHeights = GEMM.stripHeights(rows: rows)
+        let padded = stripHeights.reduce(0, +)
+        paddedRows = padded
+        storage = FloatStorage(count: padded * depth)
+        let packed = storage.pointer
+        let blockDepth = GEMM.blockDepth(depth)
+        var k0 = 0
+        while k0 < depth {
+            let kcb = min(blockDepth, depth - k0)
+            let block = packed + k0 * padded
+            var r0 = 0
+            for height in stripHeights {
+                let panel = block + r0 * kcb
+                for r in 0..<max(0, min(height, rows - r0)) {
+                    let rowSource = source + (r0 + r) * rowStride + k0 * depthStride
+                    for k in 0..<kcb { panel[k * height + r] = rowSource[k * depthStride] }
                 }
                 r0 += height
             }
@@ -126,8 +176,11 @@ extension GEMM {
     static func multiply(
         _ a: PackedMatrix, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
         output: UnsafeMutablePointer<Float>, outputRowStride: Int? = nil, bias: UnsafePointer<Float>?,
-        activation: Activation, threads: Int
+        activation: Activation, threads: Int, kernels: GEMMKernels = .best
     ) {
+        precondition(kernels.isAvailable, "GEMM: \(kernels) kernels on a CPU without them")
+        let nr = kernels.columns
+        let wide = kernels == .avx512
         let n = geometry.columns
         let ldc = outputRowStride ?? n
         let depth = a.depth
@@ -192,7 +245,8 @@ extension GEMM {
                         }
                     }
                     if direct == nil {
-                        packB(input: input, geometry: geometry, k0: k0, kcb: kcb, n0: column, ncb: columnsHere, into: packedB)
+                        packB(input: input, geometry: geometry, k0: k0, kcb: kcb, n0: column, ncb: columnsHere, nr: nr,
+                              into: packedB)
                     }
                     let b = direct ?? UnsafePointer(packedB)
                     let bOffsets = direct == nil ? UnsafePointer(packedOffsets) : UnsafePointer(offsets)
@@ -211,7 +265,15 @@ extension GEMM {
                                 for column in 0..<columnsHere { edgeTile[r * nr + column] = target[r * ldc + column] }
                             }
                         }
-                        if height == 6 {
+                        if wide {
+                            if height == 6 {
+                                avx512MicroKernel6x32(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
+                                                      rows: rowsHere, accumulate: !first, bias: biasHere)
+                            } else {
+                                avx512MicroKernel4x32(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
+                                                      rows: rowsHere, accumulate: !first, bias: biasHere)
+                            }
+                        } else if height == 6 {
                             microKernel6(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
                                          rows: rowsHere, accumulate: !first, bias: biasHere)
                         } else {
@@ -233,11 +295,11 @@ extension GEMM {
     }
 
     /// Packs rows `k0..<k0+kcb` and columns `n0..<n0+ncb` of the implicit im2col matrix into
-    /// strips of 16 columns (`kcb × 16` floats each, k-major), zero where the window is outside
-    /// the image or beyond the last column.
+    /// strips of `nr` (16 or 32) columns (`kcb × nr` floats each, k-major), zero where the window
+    /// is outside the image or beyond the last column.
     @inline(__always)
     static func packB(
-        input: UnsafePointer<Float>, geometry g: Im2ColGeometry, k0: Int, kcb: Int, n0: Int, ncb: Int,
+        input: UnsafePointer<Float>, geometry g: Im2ColGeometry, k0: Int, kcb: Int, n0: Int, ncb: Int, nr: Int,
         into packed: UnsafeMutablePointer<Float>
     ) {
         let strips = (ncb + nr - 1) / nr
@@ -253,9 +315,7 @@ extension GEMM {
                     for k in 0..<kcb {
                         let source = UnsafeRawPointer(input + (k0 + k) * planeSize + column)
                         let destination = UnsafeMutableRawPointer(panel + k * nr)
-                        destination.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                        destination.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                                               toByteOffset: 32, as: SIMD8<Float>.self)
+                        copyRun(from: source, to: destination, floats: nr)
                     }
                 } else {
                     for k in 0..<kcb {
@@ -274,7 +334,9 @@ extension GEMM {
                 let valid = min(nr, n - column)
                 info[strip * 3] = column / g.outputWidth
                 info[strip * 3 + 1] = column % g.outputWidth
-                info[strip * 3 + 2] = valid == nr && info[strip * 3 + 1] + nr <= g.outputWidth && g.strideWidth == 1 ? 1 : 0
+                // 1: stride 1, one output row (contiguous runs); 2: wider stride, one output row.
+                let oneRow = valid == nr && info[strip * 3 + 1] + nr <= g.outputWidth
+                info[strip * 3 + 2] = oneRow ? (g.strideWidth == 1 ? 1 : 2) : 0
             }
             var channel = k0 / kernelArea
             var ky = (k0 - channel * kernelArea) / g.kernelWidth
@@ -292,18 +354,42 @@ extension GEMM {
                         let ix0 = ox0 + xOffset
                         let target = UnsafeMutableRawPointer(destination)
                         if iy < 0 || iy >= g.inputHeight {
-                            target.storeBytes(of: zero, as: SIMD8<Float>.self)
-                            target.storeBytes(of: zero, toByteOffset: 32, as: SIMD8<Float>.self)
+                            var byte = 0
+                            while byte < nr * 4 { target.storeBytes(of: zero, toByteOffset: byte, as: SIMD8<Float>.self); byte += 32 }
                         } else if ix0 >= 0 && ix0 + nr <= g.inputWidth {
-                            let source = UnsafeRawPointer(plane + iy * g.inputWidth + ix0)
-                            target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                            target.storeBytes(of: source.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                                              toByteOffset: 32, as: SIMD8<Float>.self)
+                            copyRun(from: UnsafeRawPointer(plane + iy * g.inputWidth + ix0), to: target, floats: nr)
                         } else {
                             let rowPointer = plane + iy * g.inputWidth
                             for c in 0..<nr {
                                 let ix = ix0 + c
                                 destination[c] = ix >= 0 && ix < g.inputWidth ? rowPointer[ix] : 0
+                            }
+                        }
+                    } else if info[strip * 3 + 2] == 2 {
+                        // A strided run of one input row (stride-2 stems and downsampling layers).
+                        let iy = oy0 * g.strideHeight + yOffset
+                        let sw = g.strideWidth
+                        let ix0 = ox0 * sw + xOffset
+                        let target = UnsafeMutableRawPointer(destination)
+                        if iy < 0 || iy >= g.inputHeight {
+                            var byte = 0
+                            while byte < nr * 4 { target.storeBytes(of: zero, toByteOffset: byte, as: SIMD8<Float>.self); byte += 32 }
+                        } else {
+                            let rowPointer = plane + iy * g.inputWidth
+                            if sw == 2 && ix0 >= 0 && ix0 + 2 * nr <= g.inputWidth {
+                                var c = 0
+                                while c < nr {
+                                    let pair = UnsafeRawPointer(rowPointer + ix0 + 2 * c).loadUnaligned(as: SIMD16<Float>.self)
+                                    target.storeBytes(of: pair.evenHalf, toByteOffset: c * 4, as: SIMD8<Float>.self)
+                                    c += 8
+                                }
+                            } else if ix0 >= 0 && ix0 + (nr - 1) * sw < g.inputWidth {
+                                for c in 0..<nr { destination[c] = rowPointer[ix0 + c * sw] }
+                            } else {
+                                for c in 0..<nr {
+                                    let ix = ix0 + c * sw
+                                    destination[c] = ix >= 0 && ix < g.inputWidth ? rowPointer[ix] : 0
+                                }
                             }
                         }
                     } else {
@@ -331,6 +417,17 @@ extension GEMM {
                     if ky == g.kernelHeight { ky = 0; channel += 1 }
                 }
             }
+        }
+    }
+
+    /// Copies `floats` (a multiple of 8) floats, unaligned.
+    @inline(__always)
+    static func copyRun(from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer, floats: Int) {
+        var byte = 0
+        while byte < floats * 4 {
+            destination.storeBytes(of: source.loadUnaligned(fromByteOffset: byte, as: SIMD8<Float>.self), toByteOffset: byte,
+                                   as: SIMD8<Float>.self)
+            byte += 32
         }
     }
 

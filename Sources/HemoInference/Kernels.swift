@@ -197,8 +197,9 @@ struct StepExecutor {
         }
     }
 
-    /// Direct depthwise kernel: one input channel per group, each output plane accumulates its
-    /// taps in kernel order (row by row, vectorised along x).
+    /// Direct depthwise kernel: one input channel per group; each output sums its taps in
+    /// kernel order in registers, eight columns at a time, reading a horizontally zero-padded
+    /// copy of its input plane; then the activation runs over the plane.
     func depthwise(_ s: ConvolutionStep, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                    weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
         let conv = s.convolution
@@ -210,27 +211,54 @@ struct StepExecutor {
             let source = input + (image * conv.inputChannels + channel / multiplier) * inPlane
             let destination = output + plane * outPlane
             let kernel = weights + channel * taps
-            destination.update(repeating: bias?[channel] ?? 0, count: outPlane)
-            for oy in 0..<s.outputHeight {
-                let row = destination + oy * s.outputWidth
-                for ky in 0..<conv.kernelHeight {
-                    let iy = oy * s.strideHeight - s.padTop + ky * s.dilationHeight
-                    if iy < 0 || iy >= s.inputHeight { continue }
-                    let sourceRow = source + iy * s.inputWidth
-                    for kx in 0..<conv.kernelWidth {
-                        let w = kernel[ky * conv.kernelWidth + kx]
-                        let xOffset = kx * s.dilationWidth - s.padLeft
-                        // Output columns whose tap lies inside the row: 0 ≤ ox·stride + xOffset < width.
-                        let low = xOffset >= 0 ? 0 : (-xOffset + s.strideWidth - 1) / s.strideWidth
-                        let limit = s.inputWidth - xOffset
-                        let high = limit <= 0 ? 0 : min(s.outputWidth, (limit - 1) / s.strideWidth + 1)
-                        if low >= high { continue }
-                        if s.strideWidth == 1 {
-                            let shifted = sourceRow + xOffset
-                            for ox in low..<high { row[ox] += w * shifted[ox] }
-                        } else {
-                            for ox in low..<high { row[ox] += w * sourceRow[ox * s.strideWidth + xOffset] }
+            let biasValue = bias?[channel] ?? 0
+            let kh = conv.kernelHeight, kw = conv.kernelWidth
+            let sw = s.strideWidth, dw = s.dilationWidth
+            // The plane's rows with padLeft zeros before and enough after that every output
+            // column, rounded up to 8, reads inside: all columns take the vector path (a tap in
+            // the horizontal padding adds w·0).
+            let vectorColumns = (s.outputWidth + 7) / 8 * 8
+            let paddedWidth = max(s.padLeft + s.inputWidth, (vectorColumns - 1) * sw + (kw - 1) * dw + 1 + 16)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: s.inputHeight * paddedWidth + 8) { buffer in
+                let padded = buffer.baseAddress!
+                padded.initialize(repeating: 0, count: buffer.count)
+                for iy in 0..<s.inputHeight {
+                    (padded + iy * paddedWidth + s.padLeft).update(from: source + iy * s.inputWidth, count: s.inputWidth)
+                }
+                for oy in 0..<s.outputHeight {
+                    let row = destination + oy * s.outputWidth
+                    let top = oy * s.strideHeight - s.padTop
+                    // Each output sums bias, then its taps in kernel order (ky, then kx), skipping
+                    // rows outside the image.
+                    var ox = 0
+                    while ox < s.outputWidth {
+                        var sum = SIMD8<Float>(repeating: biasValue)
+                        for ky in 0..<kh {
+                            let iy = top + ky * s.dilationHeight
+                            if iy < 0 || iy >= s.inputHeight { continue }
+                            let sourceRow = padded + iy * paddedWidth + ox * sw
+                            for kx in 0..<kw {
+                                let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
+                                let tap = UnsafeRawPointer(sourceRow + kx * dw)
+                                var x: SIMD8<Float>
+                                if sw == 1 {
+                                    x = tap.loadUnaligned(as: SIMD8<Float>.self)
+                                } else if sw == 2 {
+                                    let pair = tap.loadUnaligned(as: SIMD16<Float>.self)
+                                    x = SIMD8(pair[0], pair[2], pair[4], pair[6], pair[8], pair[10], pair[12], pair[14])
+                                } else {
+                                    let p = tap.assumingMemoryBound(to: Float.self)
+                                    x = SIMD8(p[0], p[sw], p[2 * sw], p[3 * sw], p[4 * sw], p[5 * sw], p[6 * sw], p[7 * sw])
+                                }
+                                sum = sum + w * x
+                            }
                         }
+                        if ox + 8 <= s.outputWidth {
+                            UnsafeMutableRawPointer(row + ox).storeBytes(of: sum, as: SIMD8<Float>.self)
+                        } else {
+                            for lane in 0..<(s.outputWidth - ox) { row[ox + lane] = sum[lane] }
+                        }
+                        ox += 8
                     }
                 }
             }
@@ -326,21 +354,42 @@ struct StepExecutor {
         parallelFor(s.outer, threads: threads) { o in
             if s.inner == 1 {
                 // Contiguous rows (attention): the vector exp, eight at a time.
+                // Sums in eight lanes, then across them: a fixed order for a given extent.
                 let row = source + o * s.extent, target = destination + o * s.extent
-                var largest = -Float.infinity
-                for e in 0..<s.extent { largest = max(largest, row[e]) }
-                var sum: Float = 0
+                let vectorEnd = s.extent / 8 * 8
+                var largestLanes = SIMD8<Float>(repeating: -.infinity)
                 var e = 0
-                while e < s.extent {
-                    let lanes = min(8, s.extent - e)
+                while e < vectorEnd {
+                    let values = UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self)
+                    largestLanes.replace(with: values, where: values .> largestLanes)
+                    e += 8
+                }
+                var largest = largestLanes.max()
+                while e < s.extent { largest = max(largest, row[e]); e += 1 }
+                var sumLanes = SIMD8<Float>()
+                e = 0
+                while e < vectorEnd {
+                    let values = Activation.exp(UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self) - largest)
+                    UnsafeMutableRawPointer(target + e).storeBytes(of: values, as: SIMD8<Float>.self)
+                    sumLanes += values
+                    e += 8
+                }
+                var sum = sumLanes.sum()
+                if e < s.extent {
+                    let lanes = s.extent - e
                     var v = SIMD8<Float>(repeating: largest)
                     for lane in 0..<lanes { v[lane] = row[e + lane] }
                     let values = Activation.exp(v - largest)
                     for lane in 0..<lanes { target[e + lane] = values[lane]; sum += values[lane] }
-                    e += 8
                 }
                 let inverse = 1 / sum
-                for e in 0..<s.extent { target[e] *= inverse }
+                e = 0
+                while e < vectorEnd {
+                    let pointer = UnsafeMutableRawPointer(target + e)
+                    pointer.storeBytes(of: pointer.loadUnaligned(as: SIMD8<Float>.self) * inverse, as: SIMD8<Float>.self)
+                    e += 8
+                }
+                while e < s.extent { target[e] *= inverse; e += 1 }
                 return
             }
             for i in 0..<s.inner {
@@ -440,9 +489,37 @@ struct StepExecutor {
 
     // MARK: Matrix products
 
+    /// `Y = A·B` per batch through the packed ``GEMM`` (attention and linear layers): A is packed
+    /// into row strips per batch and B read in place when its rows are contiguous, else copied
+    /// into a `k × n` matrix first. Each element sums its k products in order, one fused
+    /// multiply-add each, whatever the thread count.
+    func packedMatmul(_ s: MatMulStep, a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let contiguousB = s.bColumnStride == 1 && s.bDepthStride == s.n
+        let copy = contiguousB ? nil : UnsafeMutablePointer<Float>.allocate(capacity: s.k * s.n)
+        defer { copy?.deallocate() }
+        for batch in 0..<s.batch {
+            let aBase = a + (s.aOffsets?[batch] ?? batch * s.aBatchStride)
+            var bBase = b + (s.bOffsets?[batch] ?? batch * s.bBatchStride)
+            if let copy {
+                let source = bBase
+                for p in 0..<s.k {
+                    for j in 0..<s.n { copy[p * s.n + j] = source[p * s.bDepthStride + j * s.bColumnStride] }
+                }
+                bBase = UnsafePointer(copy)
+            }
+            let packed = PackedMatrix(rows: s.m, depth: s.k, source: aBase, rowStride: s.aRowStride, depthStride: s.aDepthStride)
+            GEMM.multiply(packed, input: bBase, geometry: .matrix(rows: s.k, columns: s.n), output: output + batch * s.m * s.n,
+                          bias: nil, activation: .identity, threads: threads)
+        }
+    }
+
     func matmul(_ s: MatMulStep) {
         let a = UnsafePointer(pointer(s.a)), b = UnsafePointer(pointer(s.b)), out = pointer(s.output)
         let c = s.c.map { UnsafePointer(pointer($0)) }
+        if c == nil && s.alpha == 1 && s.k > 0 && s.m > 0 && s.n > 0 {
+            packedMatmul(s, a: a, b: b, output: out)
+            return
+        }
         parallelFor(s.batch * s.m, threads: threads) { task in
             let batch = task / s.m, i = task % s.m
             let aRow = a + (s.aOffsets?[batch] ?? batch * s.aBatchStride) + i * s.aRowStride

@@ -1,3 +1,5 @@
+import Foundation
+import HemoInferenceAVX512
 import Testing
 @testable import HemoInference
 
@@ -80,6 +82,92 @@ struct KernelTests {
             let gemmMismatches = zip(gemm, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
             #expect(winogradMismatches == 0, "Winograd, \(threads) threads")
             #expect(gemmMismatches == 0, "GEMM, \(threads) threads")
+        }
+    }
+
+    /// A direct convolution of any window, stride, padding and dilation (no activation), in Double.
+    static func reference(input: [Float], weights: [Float], bias: [Float], outputs: Int, geometry g: Im2ColGeometry) -> [Float] {
+        var result = [Float](repeating: 0, count: outputs * g.columns)
+        for co in 0..<outputs {
+            for oy in 0..<g.outputHeight {
+                for ox in 0..<g.outputWidth {
+                    var sum = Double(bias[co])
+                    for ci in 0..<g.channels {
+                        for ky in 0..<g.kernelHeight {
+                            for kx in 0..<g.kernelWidth {
+                                let iy = oy * g.strideHeight + ky * g.dilationHeight - g.padTop
+                                let ix = ox * g.strideWidth + kx * g.dilationWidth - g.padLeft
+                                if iy < 0 || iy >= g.inputHeight || ix < 0 || ix >= g.inputWidth { continue }
+                                sum += Double(weights[((co * g.channels + ci) * g.kernelHeight + ky) * g.kernelWidth + kx])
+                                    * Double(input[(ci * g.inputHeight + iy) * g.inputWidth + ix])
+                            }
+                        }
+                    }
+                    result[(co * g.outputHeight + oy) * g.outputWidth + ox] = Float(sum)
+                }
+            }
+        }
+        return result
+    }
+
+    @Test("The AVX2 and AVX-512 GEMM tiles match a direct convolution and give the same bits",
+          arguments: [
+              // channels, outputs, height, width, kernel, stride, pad, dilation
+              (3, 33, 37, 41, 7, 2, 3, 1), (40, 5, 9, 13, 1, 1, 0, 1), (20, 16, 19, 70, 3, 1, 2, 2),
+              (300, 1, 6, 35, 3, 2, 1, 1), (8, 70, 33, 64, 3, 1, 1, 1),
+          ])
+    func gemmTilesAgree(_ c: (Int, Int, Int, Int, Int, Int, Int, Int)) {
+        let (channels, outputs, height, width, kernel, stride, pad, dilation) = c
+        let span = (kernel - 1) * dilation + 1
+        let geometry = Im2ColGeometry(
+            channels: channels, inputHeight: height, inputWidth: width, kernelHeight: kernel, kernelWidth: kernel,
+            strideHeight: stride, strideWidth: stride, padTop: pad, padLeft: pad, dilationHeight: dilation,
+            dilationWidth: dilation, outputHeight: (height + 2 * pad - span) / stride + 1,
+            outputWidth: (width + 2 * pad - span) / stride + 1)
+        let input = Self.values(channels * height * width, seed: 7)
+        let weights = Self.values(outputs * geometry.depth, seed: 8).map { $0 * 0.2 }
+        let bias = Self.values(outputs, seed: 9)
+        let expected = Self.reference(input: input, weights: weights, bias: bias, outputs: outputs, geometry: geometry)
+        let packed = PackedMatrix(rows: outputs, depth: geometry.depth) { row, k in weights[row * geometry.depth + k] }
+        var results: [[Float]] = []
+        for kernels in GEMMKernels.allCases where kernels.isAvailable {
+            for threads in [1, 2] {
+                var output = [Float](repeating: .nan, count: expected.count)
+                input.withUnsafeBufferPointer { x in
+                    bias.withUnsafeBufferPointer { b in
+                        output.withUnsafeMutableBufferPointer { y in
+                            GEMM.multiply(packed, input: x.baseAddress!, geometry: geometry, output: y.baseAddress!,
+                                          bias: b.baseAddress, activation: .identity, threads: threads, kernels: kernels)
+                        }
+                    }
+                }
+                // NaN (an output never written) counts as a mismatch.
+                let mismatches = zip(output, expected).filter { !(abs($0 - $1) <= 1e-4 * max(1, abs($1))) }.count
+                #expect(mismatches == 0, "\(kernels), \(threads) threads")
+                results.append(output)
+            }
+        }
+        for result in results.dropFirst() {
+            #expect(result.map(\.bitPattern) == results[0].map(\.bitPattern), "tiles or thread counts differ in bits")
+        }
+    }
+
+    @Test("Sigmoid and SiLU give the same bits on the AVX2 and AVX-512 paths, within 2e-6 of Double")
+    func sigmoidPathsAgree() throws {
+        let inputs = Self.values(1003, seed: 10).enumerated().map { $0.element * Float($0.offset % 7) * 30 }
+        for silu in [false, true] {
+            var narrow = inputs
+            narrow.withUnsafeMutableBufferPointer { Activation.sigmoid($0.baseAddress!, count: $0.count, silu: silu) }
+            for (x, y) in zip(inputs, narrow) {
+                let gate = 1 / (1 + Foundation.exp(-Double(x)))
+                let expected = silu ? Double(x) * gate : gate
+                #expect(abs(Double(y) - expected) <= 2e-6 * max(1, abs(expected)), "x = \(x)")
+            }
+            if GEMMKernels.avx512.isAvailable {
+                var wide = inputs
+                wide.withUnsafeMutableBufferPointer { avx512Sigmoid($0.baseAddress!, count: $0.count, silu: silu) }
+                #expect(wide.map(\.bitPattern) == narrow.map(\.bitPattern), "silu: \(silu)")
+            }
         }
     }
 
