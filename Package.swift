@@ -70,7 +70,7 @@ let package = Package(
         .target(name: "TurboJPEG", dependencies: ["CTurboJPEG"]),
         // SHA-256 of every DICOM file (provenance) with the CPU's SHA extensions.
         .target(name: "LibCrypto", dependencies: ["CLibCrypto"]),
-        .target(name: "DICOM", dependencies: ["HemoCore", "Zlib", "JPEG2000", "JPEGLS", "TurboJPEG", "LibCrypto"]),
+        .target(name: "DICOM", dependencies: ["HemoConcurrency", "HemoCore", "Zlib", "JPEG2000", "JPEGLS", "TurboJPEG", "LibCrypto"]),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
         .target(name: "HemoCore"),
@@ -81,10 +81,10 @@ let package = Package(
         .target(name: "HemoTransforms", dependencies: ["HemoConcurrency", "HemoCore"]),
         // Pictures: an RGB canvas, a bitmap font and the subtype palette (previews and QC montages).
         .target(name: "HemoRaster", dependencies: ["HemoCore"]),
-        .target(name: "HemoSynth", dependencies: ["HemoCore", "HemoRaster", "NIfTI", "PNG"]),
+        .target(name: "HemoSynth", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "NIfTI", "PNG"]),
         .target(
             name: "HemoInference",
-            dependencies: ["CCPUCheck", "HemoInferenceAVX512", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["CCPUCheck", "HemoConcurrency", "HemoInferenceAVX512", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Documentation.docc"],
             resources: [.copy("DefaultModel")],
             swiftSettings: inferenceSwiftSettings

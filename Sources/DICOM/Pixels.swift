@@ -183,24 +183,6 @@ import Glibc
 import Darwin
 #endif
 
-/// A pthread mutex, owned (no Foundation in this module).
-final class NSLockish: @unchecked Sendable {
-    private let m: UnsafeMutablePointer<pthread_mutex_t>
-    init() {
-        m = .allocate(capacity: 1)
-        pthread_mutex_init(m, nil)
-    }
-    deinit {
-        pthread_mutex_destroy(m)
-        m.deallocate()
-    }
-    func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(m)
-        defer { pthread_mutex_unlock(m) }
-        return body()
-    }
-}
-
 /// DICOM RLE Lossless (PS3.5 Annex G): a 64-byte header of segment offsets, then one PackBits
 /// segment per byte plane (most significant first).
 enum RLEDecoder {

@@ -1,3 +1,4 @@
+import HemoConcurrency
 import HemoCore
 import LibCrypto
 

@@ -1,3 +1,4 @@
+import HemoConcurrency
 import HemoCore
 #if canImport(Glibc)
 import Glibc
@@ -163,9 +164,9 @@ extension DICOMStudy {
         defer { failures.deinitialize(count: count); failures.deallocate() }
         var flat = [Float](unsafeUninitializedCapacity: count * plane) { buffer, initialized in
             adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
-            let out = SharedSlots(base: buffer.baseAddress!)
-            let q = SharedSlots(base: quirks), fail = SharedSlots(base: failures)
-            Parallel.forEach(count, threads: options.threads) { k in
+            let out = SharedMutablePointer(buffer.baseAddress!)
+            let q = SharedMutablePointer(quirks), fail = SharedMutablePointer(failures)
+            Parallel.forEachIndex(count, threads: options.threads) { k in
                 do throws(DICOMError) {
                     q.base[k] = try decodeHU(sorted[k], rows: rows, columns: cols, paddingHU: options.paddingHU, tables: tables, into: out.base + k * plane)
                 } catch {
@@ -385,12 +386,11 @@ final class HUTable: @unchecked Sendable {
     struct Key: Hashable {
         var slope: Double, intercept: Double, padding: Int32, hasPadding: Bool, quirk12: Bool, signed: Bool, bits: Int, paddingHU: Float
     }
-    private let lock = NSLockish()
-    private var tables: [Key: [Float]] = [:]
+    private let tables = Locked<[Key: [Float]]>([:])
 
     /// The table of `key`, made by `make` the first time (under the lock: other threads wait for it).
     func table(_ key: Key, _ make: (Key) -> [Float]) -> [Float] {
-        lock.locked {
+        tables.withLock { tables in
             if let t = tables[key] { return t }
             let t = make(key)
             tables[key] = t

@@ -12,6 +12,21 @@ import Foundation
 /// The first two run on Dispatch's `concurrentPerform` and must not block; call them from a
 /// thread or a dispatch queue, not from the Swift concurrency pool.
 public enum Parallel {
+    /// Processors online (at least 1).
+    public static var processors: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// `transform(i)` for every `i` in `0..<count`, computed by ``forEachIndex(_:threads:_:)``,
+    /// returned in index order.
+    public static func map<T>(_ count: Int, threads: Int, _ transform: (Int) -> T) -> [T] {
+        guard count > 0 else { return [] }
+        let slots = UnsafeMutablePointer<T?>.allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+        defer { slots.deinitialize(count: count); slots.deallocate() }
+        let shared = SharedMutablePointer(slots)
+        forEachIndex(count, threads: threads) { i in shared.base[i] = transform(i) }
+        return (0..<count).map { slots[$0]! }
+    }
+
     /// Runs `body` over `0..<count` split into at most `threads` contiguous ranges.
     ///
     /// With `threads <= 1` (or too little work for two threads) the body runs once on the

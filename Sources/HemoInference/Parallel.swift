@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HemoConcurrency
 
 /// Owned float memory for packed weights and constants, freed when the last reference goes.
 final class FloatStorage: @unchecked Sendable {
@@ -27,48 +28,15 @@ final class FloatStorage: @unchecked Sendable {
     deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 }
 
-/// Runs `body(i)` for every `i` in `0..<count` on up to `threads` threads.
+/// Runs `body(i)` for every `i` in `0..<count` on up to `threads` threads: HemoConcurrency's
+/// ``Parallel/forEachIndex(_:threads:_:)``.
 ///
 /// Each thread takes the next index not yet taken, so a thread the (shared) machine
 /// deschedules does not hold the others up. Each kernel writes disjoint outputs per index and
 /// reduces in a fixed order, so results do not depend on `threads` or on who ran what.
 @inline(__always)
 func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
-    let workers = min(max(threads, 1), count)
-    if workers <= 1 {
-        for index in 0..<count { body(index) }
-        return
-    }
-    let counter = WorkCounter()
-    withoutActuallyEscaping(body) { body in
-        let box = UnsafeSendableClosure(body)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let index = counter.next()
-                if index >= count { break }
-                box.body(index)
-            }
-        }
-    }
-}
-
-/// The next index of a ``parallelFor`` loop, shared by its threads.
-private final class WorkCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-
-    func next() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += 1
-        return value - 1
-    }
-}
-
-/// Carries a non-escaping closure into `concurrentPerform`, which is synchronous.
-private struct UnsafeSendableClosure: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
+    Parallel.forEachIndex(count, threads: threads, body)
 }
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HemoConcurrency
 import HemoCore
 import NIfTI
 
@@ -193,18 +194,17 @@ public struct CohortWriter: Sendable {
         let state = RunState()
         let workers = max(1, min(threads, count))
         let generator = self.generator
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = state.claim(below: count) {
-                let synthCase = generator.generate(caseIndex: index)
-                do {
-                    let written = try self.write(synthCase)
-                    state.record(written)
-                    progress?(written)
-                } catch let error as SynthError {
-                    state.record(failure: error)
-                } catch {
-                    state.record(failure: SynthError(caseID: synthCase.caseID, reason: "\(error)"))
-                }
+        // Cases write files (blocking I/O): dedicated threads, one case at a time each.
+        Parallel.onDedicatedThreads(count: count, threads: workers) { index in
+            let synthCase = generator.generate(caseIndex: index)
+            do {
+                let written = try self.write(synthCase)
+                state.record(written)
+                progress?(written)
+            } catch let error as SynthError {
+                state.record(failure: error)
+            } catch {
+                state.record(failure: SynthError(caseID: synthCase.caseID, reason: "\(error)"))
             }
         }
         var result = state.result
@@ -214,19 +214,12 @@ public struct CohortWriter: Sendable {
     }
 }
 
-/// Shared bookkeeping of a run: the next case to claim and the results, behind a lock.
+/// Shared bookkeeping of a run: the results, behind a lock.
 private final class RunState: @unchecked Sendable {
     private let lock = NSLock()
-    private var next = 0
     private var written: [WrittenCase] = []
     private var failures: [SynthError] = []
 
-    func claim(below count: Int) -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
-    }
     func record(_ c: WrittenCase) { lock.lock(); written.append(c); lock.unlock() }
     func record(failure: SynthError) { lock.lock(); failures.append(failure); lock.unlock() }
     var result: CohortWriter.RunResult {

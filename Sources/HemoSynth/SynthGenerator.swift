@@ -1,4 +1,5 @@
 import Dispatch
+import HemoConcurrency
 import HemoCore
 
 /// One synthetic exam in memory: the CT, the anatomy under it and the exact blood it carries.
@@ -82,11 +83,11 @@ public struct SynthGenerator: Sendable {
                         defer { scratch.deallocate(); blurred.deallocate() }
                         for k in 0..<size.k { work(k, scratch, blurred) }
                     } else {
-                        DispatchQueue.concurrentPerform(iterations: threads) { t in
+                        Parallel.forEachRange(size.k, threads: threads) { slices in
                             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
                             let blurred = UnsafeMutablePointer<Float>.allocate(capacity: n)
                             defer { scratch.deallocate(); blurred.deallocate() }
-                            for k in stride(from: t, to: size.k, by: threads) { work(k, scratch, blurred) }
+                            for k in slices { work(k, scratch, blurred) }
                         }
                     }
                 }
