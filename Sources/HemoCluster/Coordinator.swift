@@ -648,7 +648,7 @@ public final class Coordinator: @unchecked Sendable {
             }
         }
 
-        func doneArrived(_ done: Done, from id: WorkerID) {
+        func doneArrived(_ done: DoneMessage, from id: WorkerID) {
             if let collector = collectors.finish(done.exam, attempt: done.attempt, from: id) {
                 do {
                     results[done.exam] = try collector.result(done: done)
@@ -677,7 +677,7 @@ public final class Coordinator: @unchecked Sendable {
                     collectors.drop(exam, attempt: attempt)
                     if let route = routes[worker] {
                         let text = WireText.truncated(reason, maxBytes: WireProtocol.maxReasonBytes)
-                        if send(.cancel(Cancel(exam: exam, attempt: attempt, reason: text)), to: route) > 0 { wire.cancelsSent += 1 }
+                        if send(.cancel(CancelMessage(exam: exam, attempt: attempt, reason: text)), to: route) > 0 { wire.cancelsSent += 1 }
                     }
                     c.settings.log("cancelled exam \(exam) attempt \(attempt) on \(worker): \(reason)")
                 case .attemptKept(let worker, let exam, let attempt):
@@ -737,7 +737,7 @@ public final class Coordinator: @unchecked Sendable {
                     return
                 }
             }
-            let job = Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
+            let job = JobMessage(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
             collectors.dispatched(a.exam, attempt: a.attempt, to: a.worker,
                                   collector: ResultCollector(exam: a.exam, attempt: a.attempt,
                                                              expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[a.exam]?.isDICOM == true)))

@@ -1,3 +1,4 @@
+import HemoConcurrency
 import Foundation
 import HemoWire
 import ZeroMQ

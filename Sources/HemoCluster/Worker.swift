@@ -74,7 +74,7 @@ public final class ClusterWorker: @unchecked Sendable {
     public let settings: WorkerSettings
     private let draining = Locked(false)
     private let wakeHolder = Locked<WakeLine?>(nil)
-    private let inbox = Locked<(jobs: [Job], stopped: Bool)>(([], false))
+    private let inbox = Locked<(jobs: [JobMessage], stopped: Bool)>(([], false))
     private let jobAvailable = DispatchSemaphore(value: 0)
     private let outbox = Locked<[(messages: [[[UInt8]]], attempt: AttemptKey)]>([])
     /// Attempts the coordinator cancelled while a compute thread held them: their work stops at the
@@ -138,7 +138,7 @@ public final class ClusterWorker: @unchecked Sendable {
         /// Result messages of finished attempts, waiting for the session's verdict.
         var finishedResults: [ExamAttempt: [[[UInt8]]]] = [:]
         /// Jobs received, waiting for the session's verdict.
-        var arrived: [ExamAttempt: Job] = [:]
+        var arrived: [ExamAttempt: JobMessage] = [:]
         /// The reasons of CANCELs received, until the session decides on them.
         var cancelReasons: [ExamAttempt: String] = [:]
         // The shell: each action is I/O only; the session decides.
@@ -264,7 +264,7 @@ public final class ClusterWorker: @unchecked Sendable {
     /// rejoining worker keeps them.
     private func ready(held: [ExamAttempt]) -> WireMessage {
         let holding = held.prefix(WireProtocol.maxHeldAttempts)
-        return .ready(Ready(workerID: settings.workerID, workerName: String(settings.workerName.prefix(WireProtocol.maxNameBytes)),
+        return .ready(ReadyMessage(workerID: settings.workerID, workerName: String(settings.workerName.prefix(WireProtocol.maxNameBytes)),
                             capacity: max(1, settings.capacity), threads: max(1, settings.threads),
                             capabilities: settings.model.capabilities, models: modelDigests,
                             held: holding.map { HeldAttempt(exam: $0.exam, attempt: $0.attempt) }))
@@ -300,7 +300,7 @@ public final class ClusterWorker: @unchecked Sendable {
             let t = Thread { [self] in
                 while true {
                     jobAvailable.wait()
-                    let next: Job? = inbox.withLock { q in q.stopped || q.jobs.isEmpty ? nil : q.jobs.removeFirst() }
+                    let next: JobMessage? = inbox.withLock { q in q.stopped || q.jobs.isEmpty ? nil : q.jobs.removeFirst() }
                     guard let job = next else {
                         if inbox.withLock({ $0.stopped }) { return }
                         continue
@@ -330,9 +330,9 @@ public final class ClusterWorker: @unchecked Sendable {
 
     /// Runs one JOB and returns the encoded messages to send (results then DONE, or FAILED; none
     /// when it was cancelled). One function per job kind.
-    static func process(_ job: Job, _ context: JobContext) -> [[[UInt8]]] {
+    static func process(_ job: JobMessage, _ context: JobContext) -> [[[UInt8]]] {
         func failed(_ stage: String, _ reason: String) -> [[[UInt8]]] {
-            let f = Failed(exam: job.exam, attempt: job.attempt, stage: String(stage.prefix(WireProtocol.maxStageBytes)),
+            let f = FailedMessage(exam: job.exam, attempt: job.attempt, stage: String(stage.prefix(WireProtocol.maxStageBytes)),
                            reason: WireText.truncated(reason, maxBytes: WireProtocol.maxReasonBytes))
             return [(try? WireMessage.failed(f).encode()) ?? []].filter { !$0.isEmpty }
         }
@@ -360,7 +360,7 @@ public final class ClusterWorker: @unchecked Sendable {
     /// A build JOB: the exam's pipeline, then its bitmask as CHUNKs, its CT as FILEs when the
     /// options change its grid, and DONE with the record. Returns no message once cancelled (checked
     /// between stages).
-    static func buildJob(_ job: Job, _ context: JobContext) throws -> [WireMessage] {
+    static func buildJob(_ job: JobMessage, _ context: JobContext) throws -> [WireMessage] {
         try withInputs(of: job, context) { cohortCase, options in
             var times = StageTimes()
             let product = try CasePipeline.run(cohortCase, options: options.options, threads: context.threads, times: &times)
@@ -373,7 +373,7 @@ public final class ClusterWorker: @unchecked Sendable {
     /// one the JOB names (ONNX and sidecar SHA-256), then the pseudo-label bitmask as CHUNKs, the
     /// CT as FILEs when the options change its grid, and DONE (whose record carries the slice
     /// probabilities and box scores).
-    static func inferJob(_ job: Job, modelSHA256: String, _ context: JobContext) throws -> [WireMessage] {
+    static func inferJob(_ job: JobMessage, modelSHA256: String, _ context: JobContext) throws -> [WireMessage] {
         try withInputs(of: job, context) { cohortCase, options in
             let model = try context.model.model(sha256: modelSHA256, sidecarSHA256: options.sidecarSHA256)
             var times = StageTimes()
@@ -388,7 +388,7 @@ public final class ClusterWorker: @unchecked Sendable {
 
     /// Decodes the JOB's options and materialises its inputs (inline files into a private folder,
     /// removed afterwards), then runs `body`; returns no message when the job was cancelled first.
-    private static func withInputs(of job: Job, _ context: JobContext,
+    private static func withInputs(of job: JobMessage, _ context: JobContext,
                                    _ body: (CohortCase, (options: ReleaseOptions, sidecarSHA256: String?)) throws -> [WireMessage]) throws -> [WireMessage] {
         var folder: String?
         defer { if let folder { try? FileManager.default.removeItem(atPath: folder) } }

@@ -4,7 +4,7 @@ extension InlineFile {
     /// An inline input file: `bytes` compressed as one LZ4 frame (content checksum on).
     /// - Throws: ``WireError`` when the name or size breaks the JOB limits.
     public static func compressing(name: String, bytes: [UInt8], level: Int = LZ4Frame.defaultLevel) throws(WireError) -> InlineFile {
-        try Job.checkFileName(name, field: "JOB.inputs.inline.name")
+        try JobMessage.checkFileName(name, field: "JOB.inputs.inline.name")
         try checkLength(bytes.count, max: WireProtocol.maxInlineFileBytes, field: "JOB.inputs.inline.size")
         let frame: [UInt8]
         do {

@@ -66,9 +66,9 @@ extension WireMessage {
         switch type {
         case .ready:
             try expectBlobs(0)
-            message = .ready(try Ready.decode(&reader))
+            message = .ready(try ReadyMessage.decode(&reader))
         case .job:
-            message = .job(try Job.decode(&reader, blobs: blobs))
+            message = .job(try JobMessage.decode(&reader, blobs: blobs))
         case .heartbeat:
             try expectBlobs(0)
             message = .heartbeat
@@ -77,10 +77,10 @@ extension WireMessage {
             message = .chunk(try Chunk.decode(&reader, payload: blobs[0]))
         case .done:
             try expectBlobs(1)
-            message = .done(try Done.decode(&reader, summary: blobs[0]))
+            message = .done(try DoneMessage.decode(&reader, summary: blobs[0]))
         case .failed:
             try expectBlobs(0)
-            message = .failed(try Failed.decode(&reader))
+            message = .failed(try FailedMessage.decode(&reader))
         case .disconnect:
             try expectBlobs(0)
             message = .disconnect(reason: try reader.string("DISCONNECT.reason", max: WireProtocol.maxReasonBytes))
@@ -95,7 +95,7 @@ extension WireMessage {
             let exam = try FieldRules.readCase(&reader, field: "CANCEL.exam")
             let attempt = try reader.u32("CANCEL.attempt")
             let reason = try reader.string("CANCEL.reason", max: WireProtocol.maxReasonBytes)
-            message = .cancel(Cancel(exam: exam, attempt: attempt, reason: reason))
+            message = .cancel(CancelMessage(exam: exam, attempt: attempt, reason: reason))
         case .file:
             try expectBlobs(1)
             message = .file(try FilePart.decode(&reader, payload: blobs[0]))
@@ -188,7 +188,7 @@ enum FieldRules {
 
 // MARK: - Per-message fields
 
-extension Ready {
+extension ReadyMessage {
     func encode(into w: inout WireWriter) throws(WireError) {
         try FieldRules.checkWorkerID(workerID, field: "READY.workerID")
         try FieldRules.checkRange(capacity, 1...WireProtocol.maxCapacity, field: "READY.capacity")
@@ -223,7 +223,7 @@ extension Ready {
         }
     }
 
-    static func decode(_ r: inout WireReader) throws(WireError) -> Ready {
+    static func decode(_ r: inout WireReader) throws(WireError) -> ReadyMessage {
         let id = try r.string("READY.workerID", max: WireProtocol.maxWorkerIDBytes)
         try FieldRules.checkWorkerID(id, field: "READY.workerID")
         let name = try r.string("READY.workerName", max: WireProtocol.maxNameBytes)
@@ -252,12 +252,12 @@ extension Ready {
         for _ in 0..<heldCount {
             held.append(HeldAttempt(exam: try FieldRules.readCase(&r, field: "READY.held.exam"), attempt: try r.u32("READY.held.attempt")))
         }
-        return Ready(workerID: id, workerName: name, capacity: capacity, threads: threads,
+        return ReadyMessage(workerID: id, workerName: name, capacity: capacity, threads: threads,
                      capabilities: capabilities, softwareVersion: version, models: models, held: held)
     }
 }
 
-extension Job {
+extension JobMessage {
     static func checkFileName(_ name: String, field: String) throws(WireError) {
         try FieldRules.checkNonEmpty(name, max: 255, field: field)
         guard !name.contains("/"), name != ".", name != ".." else {
@@ -304,7 +304,7 @@ extension Job {
         }
     }
 
-    static func decode(_ r: inout WireReader, blobs: [[UInt8]]) throws(WireError) -> Job {
+    static func decode(_ r: inout WireReader, blobs: [[UInt8]]) throws(WireError) -> JobMessage {
         let jobID = try r.u64("JOB.jobID")
         let exam = try FieldRules.readCase(&r, field: "JOB.exam")
         let attempt = try r.u32("JOB.attempt")
@@ -354,7 +354,7 @@ extension Job {
         case let other:
             throw WireError(field: "JOB.inputs", reason: .invalidValue("unknown inputs kind \(other)"))
         }
-        return Job(jobID: jobID, exam: exam, attempt: attempt, kind: kind, options: options, inputs: inputs)
+        return JobMessage(jobID: jobID, exam: exam, attempt: attempt, kind: kind, options: options, inputs: inputs)
     }
 }
 
@@ -470,7 +470,7 @@ extension FilePart {
     }
 }
 
-extension Done {
+extension DoneMessage {
     func encode(into w: inout WireWriter, blobs: inout [[UInt8]]) throws(WireError) {
         try FieldRules.writeCase(exam, &w, field: "DONE.exam")
         w.u32(attempt)
@@ -485,7 +485,7 @@ extension Done {
         blobs.append(summary)
     }
 
-    static func decode(_ r: inout WireReader, summary: [UInt8]) throws(WireError) -> Done {
+    static func decode(_ r: inout WireReader, summary: [UInt8]) throws(WireError) -> DoneMessage {
         let exam = try FieldRules.readCase(&r, field: "DONE.exam")
         let attempt = try r.u32("DONE.attempt")
         let count = Int(try r.u32("DONE.timings"))
@@ -497,11 +497,11 @@ extension Done {
             timings.append(StageTiming(stage: stage, nanoseconds: try r.u64("DONE.timings.nanoseconds")))
         }
         try checkLength(summary.count, max: WireProtocol.maxSummaryBytes, field: "DONE.summary")
-        return Done(exam: exam, attempt: attempt, summary: summary, timings: timings)
+        return DoneMessage(exam: exam, attempt: attempt, summary: summary, timings: timings)
     }
 }
 
-extension Failed {
+extension FailedMessage {
     func encode(into w: inout WireWriter) throws(WireError) {
         try FieldRules.writeCase(exam, &w, field: "FAILED.exam")
         w.u32(attempt)
@@ -510,13 +510,13 @@ extension Failed {
         try w.string(reason, max: WireProtocol.maxReasonBytes, field: "FAILED.reason")
     }
 
-    static func decode(_ r: inout WireReader) throws(WireError) -> Failed {
+    static func decode(_ r: inout WireReader) throws(WireError) -> FailedMessage {
         let exam = try FieldRules.readCase(&r, field: "FAILED.exam")
         let attempt = try r.u32("FAILED.attempt")
         let stage = try r.string("FAILED.stage", max: WireProtocol.maxStageBytes)
         try FieldRules.checkNonEmpty(stage, max: WireProtocol.maxStageBytes, field: "FAILED.stage")
         let reason = try r.string("FAILED.reason", max: WireProtocol.maxReasonBytes)
-        return Failed(exam: exam, attempt: attempt, stage: stage, reason: reason)
+        return FailedMessage(exam: exam, attempt: attempt, stage: stage, reason: reason)
     }
 }
 

@@ -45,7 +45,7 @@ public enum MessageType: UInt8, CaseIterable, Sendable, CustomStringConvertible 
 }
 
 /// READY: a worker joins (or rejoins) with its identity and capacity.
-public struct Ready: Equatable, Sendable {
+public struct ReadyMessage: Equatable, Sendable {
     /// The worker's identifier, also its ZeroMQ routing id: `[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}`.
     public var workerID: String
     /// A human-readable name (host, pid), at most ``WireProtocol/maxNameBytes``.
@@ -143,7 +143,7 @@ public enum JobInputs: Equatable, Sendable {
 }
 
 /// JOB: the coordinator asks a worker to process one exam, as one numbered attempt.
-public struct Job: Equatable, Sendable {
+public struct JobMessage: Equatable, Sendable {
     /// The coordinator's dispatch number (unique within a run).
     public var jobID: UInt64
     /// The exam (case) identifier.
@@ -288,7 +288,7 @@ public struct StageTiming: Equatable, Sendable {
 }
 
 /// DONE: an exam finished on a worker; every CHUNK of the attempt was sent before it.
-public struct Done: Equatable, Sendable {
+public struct DoneMessage: Equatable, Sendable {
     /// The exam.
     public var exam: CaseID
     /// The attempt.
@@ -308,7 +308,7 @@ public struct Done: Equatable, Sendable {
 }
 
 /// FAILED: an exam could not be processed by this attempt.
-public struct Failed: Equatable, Sendable {
+public struct FailedMessage: Equatable, Sendable {
     /// The exam.
     public var exam: CaseID
     /// The attempt.
@@ -328,7 +328,7 @@ public struct Failed: Equatable, Sendable {
 }
 
 /// CANCEL: the coordinator no longer wants an attempt; the worker stops it and sends nothing more for it.
-public struct Cancel: Equatable, Sendable {
+public struct CancelMessage: Equatable, Sendable {
     /// The exam.
     public var exam: CaseID
     /// The attempt to abandon.
@@ -416,17 +416,17 @@ public struct StatusReply: Equatable, Sendable {
 /// `[ "HEMO"+version, type, fields, blob… ]`. See the WireProtocol article.
 public enum WireMessage: Equatable, Sendable {
     /// READY.
-    case ready(Ready)
+    case ready(ReadyMessage)
     /// JOB.
-    case job(Job)
+    case job(JobMessage)
     /// HEARTBEAT.
     case heartbeat
     /// CHUNK.
     case chunk(Chunk)
     /// DONE.
-    case done(Done)
+    case done(DoneMessage)
     /// FAILED.
-    case failed(Failed)
+    case failed(FailedMessage)
     /// DISCONNECT with a reason (e.g. `drain`, `shutdown`, `unknown worker`).
     case disconnect(reason: String)
     /// STATUS request.
@@ -434,7 +434,7 @@ public enum WireMessage: Equatable, Sendable {
     /// STATUS reply.
     case statusReply(StatusReply)
     /// CANCEL.
-    case cancel(Cancel)
+    case cancel(CancelMessage)
     /// FILE.
     case file(FilePart)
 

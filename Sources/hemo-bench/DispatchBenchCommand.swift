@@ -108,12 +108,12 @@ struct DispatchBench {
     }
 
     static func job(for a: Assignment) -> WireMessage {
-        .job(Job(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: .build, options: Array(#"{"noop":true}"#.utf8),
+        .job(JobMessage(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: .build, options: Array(#"{"noop":true}"#.utf8),
                  inputs: .paths(["/shared/cohort/\(a.exam.rawValue).nii.gz"])))
     }
 
-    static func done(for job: Job) -> WireMessage {
-        .done(Done(exam: job.exam, attempt: job.attempt, summary: Array(#"{"any":0}"#.utf8),
+    static func done(for job: JobMessage) -> WireMessage {
+        .done(DoneMessage(exam: job.exam, attempt: job.attempt, summary: Array(#"{"any":0}"#.utf8),
                    timings: [StageTiming(stage: "noop", nanoseconds: 0)]))
     }
 
@@ -251,7 +251,7 @@ struct SimulatedWorkers: Sendable {
             try dealer.set(.routingID(Array("w\(w)".utf8)))
             try dealer.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
             try dealer.connect(endpoint)
-            let ready = Ready(workerID: "w\(w)", workerName: "bench", capacity: capacity, threads: 1, capabilities: .build)
+            let ready = ReadyMessage(workerID: "w\(w)", workerName: "bench", capacity: capacity, threads: 1, capabilities: .build)
             try dealer.send(try WireMessage.ready(ready).encode())
             sockets.append(dealer)
         }

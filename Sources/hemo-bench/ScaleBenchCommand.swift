@@ -119,8 +119,8 @@ extension SplitMix64 {
 /// The simulation's state: sockets, per-worker queues, timers and measurements (one thread).
 struct ScaleSimulation {
     struct SimWorker {
-        var queue: [Job] = []
-        var current: Job?
+        var queue: [JobMessage] = []
+        var current: JobMessage?
         var computeSeconds = 0.0
         var credits: [UInt64] = []
         var lastSent: UInt64 = 0
@@ -191,7 +191,7 @@ struct ScaleSimulation {
     }
 
     mutating func ready(_ worker: Int, held: [ExamAttempt] = []) throws {
-        try send(.ready(Ready(workerID: "sim-\(worker)", workerName: "scale simulation", capacity: 1, threads: 1, capabilities: .build,
+        try send(.ready(ReadyMessage(workerID: "sim-\(worker)", workerName: "scale simulation", capacity: 1, threads: 1, capabilities: .build,
                               held: held.map { HeldAttempt(exam: $0.exam, attempt: $0.attempt) })),
                  worker: worker)
         let t = Self.now()
@@ -209,7 +209,7 @@ struct ScaleSimulation {
     }
 
     /// The template product for a job's inputs, computed once per distinct input set.
-    mutating func product(for job: Job) throws -> CaseProduct {
+    mutating func product(for job: JobMessage) throws -> CaseProduct {
         let key: String
         switch job.inputs {
         case .paths(let paths): key = paths.joined(separator: "\n")
@@ -226,7 +226,7 @@ struct ScaleSimulation {
 
     /// The messages a real worker would send for `job`: its template's files, encoded once and
     /// renamed to this case (the bytes do not depend on the case id), its record, its bitmask.
-    mutating func result(for job: Job, times: StageTimes) throws -> [WireMessage] {
+    mutating func result(for job: JobMessage, times: StageTimes) throws -> [WireMessage] {
         let product = try product(for: job)
         guard case .paths(let paths) = job.inputs else { throw ValidationError("hemo-bench scale-workers needs --transfer shared") }
         let key = paths.joined(separator: "\n")

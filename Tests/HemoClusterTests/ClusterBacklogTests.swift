@@ -61,7 +61,7 @@ import ZeroMQ
 
         // Able to infer only (this run builds): the peers get no jobs, they only heartbeat.
         for p in ids.indices {
-            try send(.ready(Ready(workerID: ids[p], workerName: "backlog test", capacity: 1, threads: 1, capabilities: .infer)), p)
+            try send(.ready(ReadyMessage(workerID: ids[p], workerName: "backlog test", capacity: 1, threads: 1, capabilities: .infer)), p)
         }
         #expect(try beat(ids.indices, for: 10) { live() == Set(ids) }, "the peers never joined: \(log.withLock { $0 })")
 

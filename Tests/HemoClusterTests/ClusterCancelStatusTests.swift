@@ -60,17 +60,17 @@ import ZeroMQ
         let worker = ThreadWorker(settings)
         let joined = try fake.collect(for: 10) { if case .ready = $0 { true } else { false } }
         #expect(joined.contains { if case .ready = $0 { true } else { false } })
-        func job(_ n: Int) -> Job {
-            Job(jobID: UInt64(n), exam: cases[n].id, attempt: 1, kind: .build, options: JobOptionsCoding.encode(ReleaseOptions()),
+        func job(_ n: Int) -> JobMessage {
+            JobMessage(jobID: UInt64(n), exam: cases[n].id, attempt: 1, kind: .build, options: JobOptionsCoding.encode(ReleaseOptions()),
                 inputs: ExamInputs.shared(cases[n]))
         }
         // Job 0 starts (and sleeps 600 ms); job 1 waits in the queue (capacity 1).
         try fake.send(.job(job(0)))
         try fake.send(.job(job(1)))
         Thread.sleep(forTimeInterval: 0.2)
-        try fake.send(.cancel(Cancel(exam: cases[1].id, attempt: 1, reason: "test: queued")))
-        try fake.send(.cancel(Cancel(exam: cases[0].id, attempt: 1, reason: "test: running")))
-        try fake.send(.cancel(Cancel(exam: cases[2].id, attempt: 9, reason: "test: never held"))) // ignored
+        try fake.send(.cancel(CancelMessage(exam: cases[1].id, attempt: 1, reason: "test: queued")))
+        try fake.send(.cancel(CancelMessage(exam: cases[0].id, attempt: 1, reason: "test: running")))
+        try fake.send(.cancel(CancelMessage(exam: cases[2].id, attempt: 9, reason: "test: never held"))) // ignored
         try fake.send(.job(job(2)))
         let results = try fake.collect(for: 20) { if case .done(let d) = $0 { d.exam == cases[2].id } else { false } }
         let exams = Set(results.compactMap { m -> CaseID? in

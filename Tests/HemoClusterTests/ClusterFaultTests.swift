@@ -41,7 +41,7 @@ final class RawPeer {
 }
 
 /// Computes an exam as a real worker would (for peers that send results by hand).
-func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] {
+func resultMessages(for job: JobMessage, tamper: Bool = false) throws -> [WireMessage] {
     let c = try ExamInputs.materialize(exam: job.exam, inputs: job.inputs, scratch: NSTemporaryDirectory())
     var times = StageTimes()
     let options = try JobOptionsCoding.decode(job.options, exam: job.exam)
@@ -74,7 +74,7 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("silent"), settings: fastSettings())
         let silent = try RawPeer(endpoint: endpoint, id: "silent")
         defer { silent.close() }
-        try silent.send(.ready(Ready(workerID: "silent", workerName: "test", capacity: 1, threads: 1, capabilities: .build)))
+        try silent.send(.ready(ReadyMessage(workerID: "silent", workerName: "test", capacity: 1, threads: 1, capabilities: .build)))
         guard case .job(let job)? = try silent.next(within: 5) else { Issue.record("no JOB for the silent peer"); return }
         // Say nothing: after 3 × 100 ms the coordinator declares it dead.
         #expect(eventually(5) { coordinator.status?.workers.contains { $0.id.rawValue == "silent" } ?? false })
@@ -100,9 +100,9 @@ func resultMessages(for job: Job, tamper: Bool = false) throws -> [WireMessage] 
         let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("dup"), settings: fastSettings())
         let peer = try RawPeer(endpoint: endpoint, id: "duplicator")
         defer { peer.close() }
-        try peer.send(.ready(Ready(workerID: "duplicator", workerName: "test", capacity: 1, threads: 1, capabilities: .build)))
+        try peer.send(.ready(ReadyMessage(workerID: "duplicator", workerName: "test", capacity: 1, threads: 1, capabilities: .build)))
         var served = 0
-        var previous: Job?
+        var previous: JobMessage?
         while served < 3 {
             guard let m = try peer.next(within: 10) else { break }
             guard case .job(let job) = m else { continue }

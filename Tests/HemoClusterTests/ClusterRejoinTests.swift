@@ -18,7 +18,7 @@ import Testing
         let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("rejoin"), settings: fastSettings())
         let old = try RawPeer(endpoint: endpoint, id: "w1")
         defer { old.close() }
-        try old.send(.ready(Ready(workerID: "w1", workerName: "old connection", capacity: 1, threads: 1, capabilities: .build)))
+        try old.send(.ready(ReadyMessage(workerID: "w1", workerName: "old connection", capacity: 1, threads: 1, capabilities: .build)))
         guard case .job? = try old.next(within: 5) else {
             Issue.record("the first connection of w1 received no JOB")
             coordinator.stop()
@@ -49,7 +49,7 @@ import Testing
         let (coordinator, endpoint) = try startCoordinator(cohort, out: cohort.release("kept"), settings: fastSettings())
         let peer = try RawPeer(endpoint: endpoint, id: "keeper")
         defer { peer.close() }
-        let ready = Ready(workerID: "keeper", workerName: "raw", capacity: 1, threads: 1, capabilities: .build)
+        let ready = ReadyMessage(workerID: "keeper", workerName: "raw", capacity: 1, threads: 1, capabilities: .build)
         try peer.send(.ready(ready))
         guard case .job(let job)? = try peer.next(within: 5) else {
             Issue.record("no JOB"); coordinator.stop(); _ = try? coordinator.wait(); return

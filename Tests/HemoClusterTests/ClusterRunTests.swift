@@ -129,9 +129,9 @@ import ZeroMQ
                            inputs: [InputFile(path: "case_042/ct.nii.gz", sha256: String(repeating: "a", count: 64))])
     }
 
-    func collect(_ messages: [WireMessage], attempt: UInt32 = 2, expectsImage: Bool) throws -> (ResultCollector, Done?) {
+    func collect(_ messages: [WireMessage], attempt: UInt32 = 2, expectsImage: Bool) throws -> (ResultCollector, DoneMessage?) {
         var collector = ResultCollector(exam: CaseID("case_042")!, attempt: attempt, expectsImage: expectsImage)
-        var done: Done?
+        var done: DoneMessage?
         for m in messages {
             switch try WireMessage.decode(try m.encode()) {
             case .chunk(let c): try collector.accept(c)
@@ -194,7 +194,7 @@ import ZeroMQ
         let messages = try ResultEncoding.messages(product: product, attempt: 1, options: options, times: &times)
         #expect(!messages.contains { if case .file = $0 { true } else { false } }, "no CT bytes on the wire")
         var collector = ResultCollector(exam: c.id, attempt: 1)
-        var done: Done?
+        var done: DoneMessage?
         for m in messages {
             switch try WireMessage.decode(try m.encode()) {
             case .chunk(let ch): try collector.accept(ch)

@@ -22,7 +22,7 @@ import ZeroMQ
         #expect(coordinator.status?.workers.isEmpty ?? true, "an unauthorised worker was admitted")
         // A plain-TCP peer is refused as well.
         let plain = try RawPeer(endpoint: endpoint, id: "plain")
-        try plain.send(.ready(Ready(workerID: "plain", workerName: "test", capacity: 1, threads: 1, capabilities: .build)))
+        try plain.send(.ready(ReadyMessage(workerID: "plain", workerName: "test", capacity: 1, threads: 1, capabilities: .build)))
         #expect(try plain.next(within: 0.5) == nil)
         plain.close()
         #expect(coordinator.status?.workers.isEmpty ?? true)

@@ -27,7 +27,7 @@ struct WireMessageTests {
     }
 
     @Test func integersAreLittleEndian() throws {
-        let frames = try WireMessage.failed(Failed(exam: caseID("A"), attempt: 0x0102_0304, stage: "s", reason: "")).encode()
+        let frames = try WireMessage.failed(FailedMessage(exam: caseID("A"), attempt: 0x0102_0304, stage: "s", reason: "")).encode()
         // u32 length 1, "A", then the attempt.
         #expect(Array(frames[2][0..<9]) == [1, 0, 0, 0, 0x41, 0x04, 0x03, 0x02, 0x01])
     }
@@ -54,7 +54,7 @@ struct WireMessageTests {
     }
 
     @Test func fieldProblemsAreNamed() throws {
-        var frames = try WireMessage.failed(Failed(exam: caseID("CT-9"), attempt: 1, stage: "read", reason: "x")).encode()
+        var frames = try WireMessage.failed(FailedMessage(exam: caseID("CT-9"), attempt: 1, stage: "read", reason: "x")).encode()
         frames[2].append(0)
         #expect(throws: WireError(field: "FAILED.fields", reason: .trailingBytes(1))) { try WireMessage.decode(frames) }
         frames[2].removeLast(3)
@@ -81,22 +81,22 @@ struct WireMessageTests {
     @Test func encodingChecksTheSameLimits() {
         let longReason = String(repeating: "é", count: 2000)
         #expect(throws: WireError.self) {
-            try WireMessage.failed(Failed(exam: caseID("A"), attempt: 1, stage: "s", reason: longReason)).encode()
+            try WireMessage.failed(FailedMessage(exam: caseID("A"), attempt: 1, stage: "s", reason: longReason)).encode()
         }
         let cut = WireText.truncated(longReason, maxBytes: WireProtocol.maxReasonBytes)
         #expect(cut.utf8.count <= WireProtocol.maxReasonBytes && cut.utf8.count >= WireProtocol.maxReasonBytes - 1)
         #expect(throws: WireError.self) {
-            try WireMessage.ready(Ready(workerID: "bad id", workerName: "", capacity: 1, threads: 1, capabilities: [])).encode()
+            try WireMessage.ready(ReadyMessage(workerID: "bad id", workerName: "", capacity: 1, threads: 1, capabilities: [])).encode()
         }
         #expect(throws: WireError.self) {
-            try WireMessage.ready(Ready(workerID: "w", workerName: "", capacity: 0, threads: 1, capabilities: [])).encode()
+            try WireMessage.ready(ReadyMessage(workerID: "w", workerName: "", capacity: 0, threads: 1, capabilities: [])).encode()
         }
         #expect(throws: WireError.self) {
-            try WireMessage.job(Job(jobID: 1, exam: caseID("A"), attempt: 1, kind: .infer(modelSHA256: [1]),
+            try WireMessage.job(JobMessage(jobID: 1, exam: caseID("A"), attempt: 1, kind: .infer(modelSHA256: [1]),
                                     options: [], inputs: .paths([]))).encode()
         }
         #expect(throws: WireError.self) {
-            try WireMessage.job(Job(jobID: 1, exam: caseID("A"), attempt: 1, kind: .build, options: [],
+            try WireMessage.job(JobMessage(jobID: 1, exam: caseID("A"), attempt: 1, kind: .build, options: [],
                                     inputs: .inline([InlineFile(name: "../x", size: 0, lz4Frame: [])]))).encode()
         }
     }
@@ -138,7 +138,7 @@ struct InlineFileTests {
         let ct = (0..<50_000).map { UInt8(truncatingIfNeeded: $0 / 7) }
         let file = try InlineFile.compressing(name: "CT-001_0000.nii.gz", bytes: ct)
         #expect(file.size == ct.count)
-        let job = WireMessage.job(Job(jobID: 1, exam: caseID("CT-001"), attempt: 1, kind: .build, options: [],
+        let job = WireMessage.job(JobMessage(jobID: 1, exam: caseID("CT-001"), attempt: 1, kind: .build, options: [],
                                       inputs: .inline([file])))
         guard case .job(let decoded) = try WireMessage.decode(try job.encode()),
               case .inline(let files) = decoded.inputs else { Issue.record("not an inline job"); return }
