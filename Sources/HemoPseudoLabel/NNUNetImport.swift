@@ -132,7 +132,7 @@ public enum NNUNetImport {
                 "crop_to_nonzero": true,
                 "intensity": intensity,
             ] as [String: Any],
-            "tiling": ["patch": patch, "step": 0.5, "gaussian_sigma": 0.125, "mirror_axes": mirror],
+            "tiling": ["patch": patch, "step": 0.5, "gaussian_sigma": 0.125, "mirror_axes": mirror, "accumulation": "float16"],
             "outputs": ["segmentation": ["name": "logits", "activation": activation, "channels": channels]],
         ]
     }

@@ -68,8 +68,9 @@ public enum GaussianImportance {
         return weights
     }
 
-    /// The map for `patch` (C order, last axis fastest) as Float.
-    public static func map(patch: [Int], sigmaScale: Double = 1.0 / 8, valueScaling: Double = 10) -> [Float] {
+    /// The map for `patch` (C order, last axis fastest) as Float; with `half`, each value rounded to
+    /// IEEE half precision before the zeros are replaced (nnU-Net's `dtype=torch.float16`).
+    public static func map(patch: [Int], sigmaScale: Double = 1.0 / 8, valueScaling: Double = 10, half: Bool = false) -> [Float] {
         let profiles: [[Double]] = patch.map { size in
             let sigma = Double(size) * sigmaScale
             let k = kernel(sigma: sigma), radius = k.count / 2, centre = size / 2
@@ -84,6 +85,7 @@ public enum GaussianImportance {
         }
         let maximum = values.max() ?? 1
         var result = values.map { Float($0 / (maximum / valueScaling)) }
+        if half { result = result.map { Float(Float16($0)) } }
         let smallest = result.filter { $0 > 0 }.min() ?? 1
         for n in result.indices where result[n] == 0 { result[n] = smallest }
         return result

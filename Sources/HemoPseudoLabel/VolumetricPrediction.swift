@@ -218,17 +218,20 @@ extension PseudoLabelModel {
         let padded = plan.paddedSize
         let paddedCount = padded.reduce(1, *)
         let patchCount = s.patch.reduce(1, *)
-        let weightsPatch = s.gaussianSigma.map { GaussianImportance.map(patch: s.patch, sigmaScale: $0) }
+        let half = s.halfPrecisionAccumulation
+        let weightsPatch = s.gaussianSigma.map { GaussianImportance.map(patch: s.patch, sigmaScale: $0, half: half) }
             ?? [Float](repeating: 1, count: patchCount)
         let variants: [[Int]] = [[]] + MirrorAugmentation.combinations(axes: s.mirrorAxes)
         // Variants per run: all of them for small patches; bounded so a large patch stays in memory.
         let chunk = max(1, min(variants.count, 262_144 / patchCount))
-        let separate = s.ensemble == .meanProbabilities ? onnxModels.count : 1
+        // One sum per network when they are combined later (probabilities, or half-precision logits
+        // combined as nnU-Net combines its folds); else one running mean.
+        let separate = s.ensemble == .meanProbabilities || half ? onnxModels.count : 1
         var sums = [[Float]](repeating: [Float](repeating: 0, count: outer * outC * paddedCount), count: separate)
         var weights = [Float](repeating: 0, count: paddedCount)
         for origin in plan.origins {
             // Weights are shared by every slice of a 2-D model.
-            addPatch(weightsPatch, into: &weights, channels: 1, origin: origin, patch: s.patch, padded: padded, plane: 0)
+            addPatch(weightsPatch, into: &weights, channels: 1, origin: origin, patch: s.patch, padded: padded, plane: 0, half: half)
         }
         var paddedInput = [Float](repeating: 0, count: inC * paddedCount)
         var tile = [Float](repeating: 0, count: inC * patchCount)
@@ -290,23 +293,35 @@ extension PseudoLabelModel {
                     let share: Float = separate == 1 ? 1 / Float(onnxModels.count) : 1
                     if share != 1 { for v in 0..<mean.count { mean[v] *= share } }
                     addPatch(mean, into: &sums[slot], channels: outC, origin: origin, patch: s.patch, padded: padded,
-                             plane: slab, planes: outer)
+                             plane: slab, planes: outer, half: half)
                 }
             }
         }
         // Divide by the weights and drop the padding.
         let inner = Self.paddedIndices(spatial, padBefore: plan.padBefore, padded: padded)
         let spatialCount = spatial.reduce(1, *)
-        return sums.map { sum in
+        var logits = sums.map { sum in
             var out = [Float](repeating: 0, count: outC * outer * spatialCount)
             for c in 0..<outC {
                 for slab in 0..<outer {
                     let src = (c * outer + slab) * paddedCount, dst = (c * outer + slab) * spatialCount
-                    for (index, p) in inner.enumerated() { out[dst + index] = sum[src + p] / weights[p] }
+                    for (index, p) in inner.enumerated() {
+                        let v = sum[src + p] / weights[p]
+                        out[dst + index] = half ? Float(Float16(v)) : v
+                    }
                 }
             }
             return out
         }
+        if half, s.ensemble == .meanLogits, logits.count > 1 {
+            // nnU-Net: fold logits summed in half precision, then divided by the fold count.
+            var total = logits[0]
+            for other in logits.dropFirst() { for n in total.indices { total[n] = Float(Float16(total[n] + other[n])) } }
+            let count = Float(logits.count)
+            for n in total.indices { total[n] = Float(Float16(total[n] / count)) }
+            logits = [total]
+        }
+        return logits
     }
 
     /// For each voxel of an unpadded `size` (C order), its offset in the padded array.
@@ -344,14 +359,18 @@ extension PseudoLabelModel {
 
     /// Adds a `channels × patch` block at `origin` into `channels × planes × padded` sums (plane `plane`).
     private func addPatch(_ block: [Float], into sums: inout [Float], channels: Int, origin: [Int], patch: [Int], padded: [Int],
-                          plane: Int, planes: Int = 1) {
+                          plane: Int, planes: Int = 1, half: Bool = false) {
         let offsets = Self.patchOffsets(origin: origin, patch: patch, padded: padded)
         let paddedCount = padded.reduce(1, *), patchCount = patch.reduce(1, *)
         let row = patch[patch.count - 1]
         for c in 0..<channels {
             let base = (c * planes + plane) * paddedCount
             for (r, start) in offsets.enumerated() {
-                for x in 0..<row { sums[base + start + x] += block[c * patchCount + r * row + x] }
+                if half {
+                    for x in 0..<row { sums[base + start + x] = Float(Float16(sums[base + start + x] + block[c * patchCount + r * row + x])) }
+                } else {
+                    for x in 0..<row { sums[base + start + x] += block[c * patchCount + r * row + x] }
+                }
             }
         }
     }

@@ -68,6 +68,9 @@ public struct VolumetricSidecar: Sendable, Equatable {
     public var gaussianSigma: Double?
     /// Mirror axes for test-time augmentation, indices into `patch`; empty: none.
     public var mirrorAxes: [Int]
+    /// Round the weighted sums, the weights and the averaged logits to IEEE half precision, as
+    /// nnU-Net v2's predictor does (`tiling.accumulation: "float16"`); otherwise float32.
+    public var halfPrecisionAccumulation: Bool = false
     /// The graph output holding the segmentation logits.
     public var segmentationOutput: String
     /// How channels become labels.
@@ -172,6 +175,10 @@ public struct VolumetricSidecar: Sendable, Equatable {
         guard mirror.allSatisfy({ (0..<dims).contains($0) }), Set(mirror).count == mirror.count else {
             throw fail("\"tiling.mirror_axes\" must be distinct axes in 0..<\(dims)")
         }
+        let accumulation = tiling["accumulation"] as? String ?? "float32"
+        guard accumulation == "float32" || accumulation == "float16" else {
+            throw fail("\"tiling.accumulation\" \(accumulation) is not float32 or float16")
+        }
         guard let outputs = root["outputs"] as? [String: Any], let seg = outputs["segmentation"] as? [String: Any] else {
             throw fail("\"outputs.segmentation\" is missing (format 3 models must have a segmentation output)")
         }
@@ -209,7 +216,8 @@ public struct VolumetricSidecar: Sendable, Equatable {
         return VolumetricSidecar(networks: networks, ensemble: ensemble, inputName: inputName, shape: shape, spacing: spacing,
                                  imageResampling: imageResampling, logitResampling: logitResampling, separateZ: separateZ,
                                  cropToNonzero: cropToNonzero, intensity: intensity, patch: patch, step: step,
-                                 gaussianSigma: gaussianSigma, mirrorAxes: mirror, segmentationOutput: segName,
+                                 gaussianSigma: gaussianSigma, mirrorAxes: mirror, halfPrecisionAccumulation: accumulation == "float16",
+                                 segmentationOutput: segName,
                                  activation: activation, channelLabels: channelLabels, regionOrder: regionOrder, filter: filter)
     }
 
