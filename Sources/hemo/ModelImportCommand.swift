@@ -55,6 +55,9 @@ struct ModelImportNNUNet: ParsableCommand {
     @Option(help: "The hemo model folder to write (created; must not hold a model.json unless --force).")
     var out: String
 
+    @Flag(name: .customLong("no-mirroring"), help: "No mirroring test-time augmentation (nnUNetv2_predict --disable_tta).")
+    var noMirroring = false
+
     @Flag(help: "Replace an existing model folder's files.")
     var force = false
 
@@ -111,7 +114,7 @@ struct ModelImportNNUNet: ParsableCommand {
         let sidecar: [String: Any]
         do {
             sidecar = try NNUNetImport.sidecar(plans: plans, dataset: dataset, configuration: configuration,
-                                               mirrorAxes: object["mirror_axes"] as? [Int] ?? [], networks: networks,
+                                               mirrorAxes: noMirroring ? [] : object["mirror_axes"] as? [Int] ?? [], networks: networks,
                                                labelMap: labelMap, plansPath: plansPath, datasetPath: datasetPath)
         } catch {
             printError("error: \(error)")
