@@ -14,7 +14,7 @@ Subcommands:
       training set in $nnUNet_raw/Dataset950_HemoTiny (imagesTr/labelsTr, dataset.json).
       Case 0 has a zero-valued border so that nnU-Net's crop to the non-zero box is exercised.
 
-  model --configuration 3d_fullres|2d --folds 0,1 [--steps 40]
+  model --configuration 3d_fullres|2d --folds 0,1 [--steps 40] [--features 4,8,16] [--patch 16,32,32]
       Plans the dataset with nnU-Net's own fingerprint extractor and planner, shrinks the network
       (3 stages, 4..16 features) and the patch, then trains each fold briefly (Adam, a fixed torch
       seed per fold) on random patches, and saves nnU-Net trained-model folders
@@ -129,14 +129,17 @@ def model(args):
     c = args.configuration
     cfg = plans["configurations"][c]
     dims = 3 if c.startswith("3d") else 2
-    cfg["patch_size"] = [16, 32, 32] if dims == 3 else [32, 32]
+    patch = args.patch or ([16, 32, 32] if dims == 3 else [32, 32])
+    cfg["patch_size"] = patch[-dims:]
+    features = args.features or ([4, 8, 16] if dims == 3 else [8, 16, 32])
+    stages = len(features)
     arch = cfg["architecture"]["arch_kwargs"]
-    arch["n_stages"] = 3
-    arch["features_per_stage"] = [4, 8, 16] if dims == 3 else [8, 16, 32]
-    arch["kernel_sizes"] = [[3] * dims] * 3
-    arch["strides"] = [[1] * dims, [2] * dims, [2] * dims]
-    arch["n_conv_per_stage"] = [2, 2, 2]
-    arch["n_conv_per_stage_decoder"] = [1, 1]
+    arch["n_stages"] = stages
+    arch["features_per_stage"] = features
+    arch["kernel_sizes"] = [[3] * dims] * stages
+    arch["strides"] = [[1] * dims] + [[2] * dims] * (stages - 1)
+    arch["n_conv_per_stage"] = [2] * stages
+    arch["n_conv_per_stage_decoder"] = [1] * (stages - 1)
     cfg["batch_size"] = 2
     plans["configurations"] = {c: cfg}
     pm = PlansManager(plans)
@@ -201,7 +204,7 @@ def model(args):
             "current_epoch": 1,
         }
         torch.save(checkpoint, os.path.join(folder, f"fold_{fold}", "checkpoint_final.pth"))
-        print(f"model {c} fold {fold}: {args.steps} steps, last loss {loss.item():.3f}, "
+        print(f"model {c} fold {fold}: {args.steps} steps, last loss {loss.item() if args.steps else float('nan'):.3f}, "
               f"{time.monotonic() - started:.1f} s -> {folder}")
 
 
@@ -221,6 +224,10 @@ def compare(args):
             failures.append(f"{case}: shapes {ref.shape} (nnU-Net) vs {mine.shape} (hemo)")
             continue
         agree = int((ref == mine).sum())
+        if args.labels_only:
+            total += ref.size
+            same += agree
+            continue
         prob_ref = np.load(os.path.join(args.reference, case + ".npz"))["probabilities"]  # C z y x
         prob_mine = np.load(os.path.join(args.hemo, case + ".probabilities.npy"))
         if prob_ref.shape != prob_mine.shape:
@@ -232,12 +239,14 @@ def compare(args):
         total += ref.size
         same += agree
         worst = max(worst, diff)
-    if total:
+    if total and not args.labels_only:
         print(f"{args.label}: {same}/{total} voxels = {same / total:.6f} same label; softmax max |diff| {worst:.2e} "
               f"(bounds: >= {args.min_agree}, <= {args.max_prob_diff})")
     if failures:
         print("\n".join(failures), file=sys.stderr)
         return 1
+    if total and args.labels_only:
+        print(f"{args.label}: {same}/{total} voxels = {same / total:.6f} same label")
     if total == 0 or same / total < args.min_agree or worst > args.max_prob_diff:
         print(f"{args.label}: FAILED", file=sys.stderr)
         return 1
@@ -257,6 +266,8 @@ def main():
     m.add_argument("--configuration", required=True, choices=["3d_fullres", "2d"])
     m.add_argument("--folds", type=lambda s: [int(v) for v in s.split(",")], default=[0])
     m.add_argument("--steps", type=int, default=40)
+    m.add_argument("--features", type=lambda s: [int(v) for v in s.split(",")], help="features per stage (default 4,8,16 / 8,16,32)")
+    m.add_argument("--patch", type=lambda s: [int(v) for v in s.split(",")], help="patch size z,y,x (default 16,32,32)")
     c = sub.add_parser("compare")
     c.add_argument("--reference", required=True)
     c.add_argument("--hemo", required=True)
@@ -264,6 +275,7 @@ def main():
     c.add_argument("--label", default="agreement")
     c.add_argument("--min-agree", type=float, default=0.999)
     c.add_argument("--max-prob-diff", type=float, default=1e-3)
+    c.add_argument("--labels-only", action="store_true", help="compare the label maps only")
     args = p.parse_args()
     return {"cohort": cohort, "model": model, "compare": compare}[args.command](args) or 0
 
