@@ -5,10 +5,11 @@
 # is predicted by nnU-Net (nnUNetv2_predict_from_modelfolder --save_probabilities) and by
 # `hemo infer --model DIR` + `hemo model predict --probabilities` for: 3d_fullres with mirroring,
 # a 2-fold 3d_fullres ensemble without mirroring, 2d with and without mirroring. Each must give
-# >= 99.9% of voxels the same label and softmax probabilities within 1e-3 of nnU-Net's.
+# >= 99.9% of voxels the same label and softmax probabilities within 1e-3 of nnU-Net's; the
+# ensemble also through `hemo run --workers 2` (same label maps and tables as hemo infer).
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -24,20 +25,24 @@ trap 'rm -rf "$work"' EXIT
 export nnUNet_raw="$work/raw" nnUNet_preprocessed="$work/pre" nnUNet_results="$work/res"
 ref="$root/scripts/peers/nnunet-reference.py"
 started=$SECONDS
-"$py" "$ref" cohort "$work/data" --cases 3 --size 12 48 40 > "$work/make.log" 2>&1 \
-    && "$py" "$ref" model --configuration 3d_fullres --folds 0,1 --steps 6 >> "$work/make.log" 2>&1 \
-    && "$py" "$ref" model --configuration 2d --folds 0 --steps 6 >> "$work/make.log" 2>&1 \
-    || { tail -20 "$work/make.log"; echo "FAIL: making the tiny nnU-Net"; exit 1; }
+if ! { "$py" "$ref" cohort "$work/data" --cases 3 --size 12 48 40 \
+        && "$py" "$ref" model --configuration 3d_fullres --folds 0,1 --steps 6 \
+        && "$py" "$ref" model --configuration 2d --folds 0 --steps 6; } > "$work/make.log" 2>&1; then
+    tail -20 "$work/make.log"
+    echo "FAIL: making the tiny nnU-Net"
+    exit 1
+fi
 grep '^model ' "$work/make.log"
 results="$nnUNet_results/Dataset950_HemoTiny"
 
 failures=0
 run_case() {   # name configuration folds(comma) mirroring(yes|no)
     local name="$1" config="$2" folds="$3" mirror="$4"
-    local tta=() notta=()
+    local tta=() notta=() fold_list
+    read -r -a fold_list <<< "${folds//,/ }"
     [[ "$mirror" == no ]] && { tta=(--disable_tta); notta=(--no-mirroring); }
     "$bin/nnUNetv2_predict_from_modelfolder" -i "$work/data/nnunet_in" -o "$work/$name/nnunet" \
-        -m "$results/nnUNetTrainer__nnUNetPlans__$config" -f ${folds//,/ } -chk checkpoint_final.pth \
+        -m "$results/nnUNetTrainer__nnUNetPlans__$config" -f "${fold_list[@]}" -chk checkpoint_final.pth \
         -device cpu --save_probabilities -npp 1 -nps 1 "${tta[@]}" > "$work/$name.nnunet.log" 2>&1 \
         || { tail -20 "$work/$name.nnunet.log"; echo "$name: nnUNetv2_predict failed"; return 1; }
     "$HEMO" model import nnunet "$results" --configuration "$config" --folds "$folds" --python "$py" \
@@ -53,7 +58,20 @@ run_case() {   # name configuration folds(comma) mirroring(yes|no)
             || { echo "$name: hemo model predict $case failed"; return 1; }
     done
     "$py" "$ref" compare --label "$name" --reference "$work/$name/nnunet" --hemo "$work/$name/hemo" \
-        --release "$work/$name/release"
+        --release "$work/$name/release" || return 1
+    if [[ "$name" == 3d-ensemble* ]]; then
+        # The cluster path: a local coordinator and 2 workers load the model folder once each and
+        # must write the same label maps and tables as hemo infer.
+        "$HEMO" run --cohort "$work/data/cohort" --model "$work/$name/model" --out "$work/$name/cluster" --workers 2 \
+            > "$work/$name.run.log" 2>&1 || { tail -20 "$work/$name.run.log"; echo "$name: hemo run failed"; return 1; }
+        local f
+        for f in "$work/$name"/release/labelsTr/*.nii.gz "$work/$name/release/slice_labels.csv"; do
+            cmp -s "$f" "$work/$name/cluster/${f#"$work/$name/release/"}" \
+                || { echo "$name: hemo run (2 workers) wrote another ${f#"$work/$name/release/"} than hemo infer"; return 1; }
+        done
+        "$HEMO" release verify "$work/$name/cluster" > /dev/null || { echo "$name: hemo release verify failed on the cluster release"; return 1; }
+        echo "$name: hemo run --workers 2 wrote the same label maps and slice_labels.csv as hemo infer"
+    fi
 }
 for spec in "3d-mirroring 3d_fullres 0 yes" "3d-ensemble-2-folds 3d_fullres 0,1 no" "2d-mirroring 2d 0 yes" "2d-no-mirroring 2d 0 no"; do
     # shellcheck disable=SC2086
