@@ -169,6 +169,34 @@ struct SlidingWindowTests {
         #expect(one.labels == two.labels && one.channelProbabilities?.values == two.channelProbabilities?.values)
     }
 
+    @Test func aModelSpacingResamplesThereAndBack() throws {
+        // 2-D model at 0.5 mm in-plane on a 1 mm CT with a zero border: crop, 2× resampling, back.
+        let folder = try Self.folder { sha in
+            Self.sidecar(sha: sha, patch: [32, 32]) { s in
+                var input = s["input"] as! [String: Any]
+                input["spacing"] = [9.0, 0.5, 0.5]
+                input["crop_to_nonzero"] = true
+                input["resampling"] = ["image": "linear", "logits": "linear", "separate_z": true]
+                s["input"] = input
+            }
+        }
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let model = try PseudoLabelModel(onnxPath: folder)
+        let (i, j, k) = (20, 18, 2)
+        var hu = [Float](repeating: 0, count: i * j * k)
+        for z in 0..<k { for y in 2..<16 { for x in 3..<18 { hu[(z * j + y) * i + x] = (x > 8 && y > 6) ? 75 : 25 } } }
+        let ct = Volume<Float>(geometry: Geometry(size: GridSize(i, j, k), spacing: SIMD3<Double>(1, 1, 3)), voxels: hu)
+        var times = StageTimes()
+        let prediction = try model.predict(ct, threads: 1, keepProbabilities: true, times: &times)
+        let p = try #require(prediction.channelProbabilities)
+        #expect(prediction.labels.geometry == ct.geometry && p.values.count == 6 * i * j * k)
+        // Outside the crop box: background with probability 1; inside, probabilities sum to 1.
+        #expect(p.values[0] == 1 && prediction.labels.voxels[0] == 0)
+        let inside = (1 * j + 10) * i + 12
+        let sum = (0..<6).reduce(Float(0)) { $0 + p.values[$1 * i * j * k + inside] }
+        #expect(abs(sum - 1) < 1e-5)
+    }
+
     @Test(arguments: [
         ("networks", "\"networks\" must list"),
         ("sha", "has SHA-256"),
