@@ -65,12 +65,13 @@ run_case() {   # name configuration folds(comma) mirroring(yes|no)
         "$HEMO" run --cohort "$work/data/cohort" --model "$work/$name/model" --out "$work/$name/cluster" --workers 2 \
             > "$work/$name.run.log" 2>&1 || { tail -20 "$work/$name.run.log"; echo "$name: hemo run failed"; return 1; }
         local f
-        for f in "$work/$name"/release/labelsTr/*.nii.gz "$work/$name/release/slice_labels.csv"; do
+        for f in "$work/$name"/release/labelsTr/*.nii.gz "$work/$name/release/labels/slice_labels.csv" \
+            "$work/$name/release/boxes/boxes2d.csv"; do
             cmp -s "$f" "$work/$name/cluster/${f#"$work/$name/release/"}" \
                 || { echo "$name: hemo run (2 workers) wrote another ${f#"$work/$name/release/"} than hemo infer"; return 1; }
         done
         "$HEMO" release verify "$work/$name/cluster" > /dev/null || { echo "$name: hemo release verify failed on the cluster release"; return 1; }
-        echo "$name: hemo run --workers 2 wrote the same label maps and slice_labels.csv as hemo infer"
+        echo "$name: hemo run --workers 2 wrote the same label maps, slice_labels.csv and boxes2d.csv as hemo infer"
     fi
 }
 for spec in "3d-mirroring 3d_fullres 0 yes" "3d-ensemble-2-folds 3d_fullres 0,1 no" "2d-mirroring 2d 0 yes" "2d-no-mirroring 2d 0 no"; do
