@@ -117,7 +117,7 @@ public struct ModelSidecar: Sendable, Equatable {
             throw fail("\"format\" must be \"\(formatName)\"")
         }
         guard let version = (root["format_version"] as? NSNumber)?.intValue, supportedVersions.contains(version) else {
-            throw fail("\"format_version\" \(root["format_version"].map { "\($0)" } ?? "missing") is not supported (this hemo reads \(supportedVersions.lowerBound)...\(supportedVersions.upperBound))")
+            throw fail("\"format_version\" \(root["format_version"].map { "\($0)" } ?? "missing") is not supported (this hemo reads 1...3)")
         }
         guard let input = root["input"] as? [String: Any] else { throw fail("no \"input\" object") }
         guard let inputName = input["name"] as? String, !inputName.isEmpty else { throw fail("\"input.name\" is missing") }
@@ -163,6 +163,15 @@ public struct ModelSidecar: Sendable, Equatable {
         }
         guard let segmentation else { throw fail("\"outputs\" names no segmentation output (an entry with \"classes\")") }
         guard let classification else { throw fail("\"outputs\" names no slice-classification output (an entry with \"labels\")") }
+        let filter = try parseFilter(root, path: path)
+        return ModelSidecar(formatVersion: version, inputName: inputName, height: height, width: width, sizeMultiple: multiple,
+                            channels: channels, segmentationOutput: segmentation, classificationOutput: classification, filter: filter)
+    }
+
+    /// The `postprocess.filter` of a sidecar object (none when absent); `path` names it in errors.
+    static func parseFilter(_ root: [String: Any], path: String) throws(ModelLoadError) -> ComponentFilter {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
+        let version = (root["format_version"] as? NSNumber)?.intValue ?? 0
         var filter = ComponentFilter.none
         if let post = root["postprocess"] as? [String: Any], let f = post["filter"] as? [String: Any] {
             guard version >= 2 else { throw fail("\"postprocess.filter\" needs \"format_version\" 2") }
@@ -186,8 +195,7 @@ public struct ModelSidecar: Sendable, Equatable {
             if let v = f["min_slice_p_any"] { guard let d = (v as? NSNumber)?.doubleValue, (0...1).contains(d) else {
                 throw fail("\"postprocess.filter.min_slice_p_any\" must be in 0...1") }; filter.minimumSliceProbability = d }
         }
-        return ModelSidecar(formatVersion: version, inputName: inputName, height: height, width: width, sizeMultiple: multiple,
-                            channels: channels, segmentationOutput: segmentation, classificationOutput: classification, filter: filter)
+        return filter
     }
 
     /// Checks the sidecar against the loaded model: the input and output names, the declared channel

@@ -3,46 +3,109 @@ import HemoCore
 import HemoInference
 import HemoRelease
 
-/// An ONNX segmentation model with its sidecar, loaded once and shared by every exam and thread.
+/// An ONNX segmentation model (or a format-3 ensemble) with its sidecar, loaded once and shared
+/// by every exam and thread.
 ///
-/// Loading reads both files, checks the sidecar against the graph (names, channels, sizes and one
-/// probe run) and hashes both files for provenance.
+/// Loading reads the files, checks the sidecar against the graphs (names, channels, sizes and one
+/// probe run) and hashes every file for provenance. A model is `MODEL.onnx` with `MODEL.json`
+/// beside it (formats 1–3), or a folder holding `model.json` (format 3, e.g. written by
+/// `hemo model import nnunet`) and the ONNX files it lists.
 public final class PseudoLabelModel: Sendable {
-    /// The ONNX file.
+    /// The rules of one of the sidecar formats.
+    public enum Rules: Sendable {
+        /// Formats 1 and 2: 2-D slices resized to a fixed input.
+        case slices(ModelSidecar)
+        /// Format 3: sliding windows at a target spacing, possibly an ensemble.
+        case volumetric(VolumetricSidecar)
+    }
+
+    /// The ONNX file, or the model folder (format 3).
     public let onnxPath: String
     /// The sidecar file.
     public let sidecarPath: String
-    /// The loaded graph.
-    public let onnx: ONNXModel
+    /// The loaded graphs: one, or the members of an ensemble in the sidecar's order.
+    public let onnxModels: [ONNXModel]
     /// The pre- and post-processing rules.
-    public let sidecar: ModelSidecar
-    /// Hex SHA-256 of the ONNX file: the model's identity in provenance and cluster jobs.
+    public let rules: Rules
+    /// Hex SHA-256 of the ONNX file, or for format 3 ``VolumetricSidecar/ensembleDigest`` (which names
+    /// every ONNX file's digest, each checked at load): the model's identity in provenance and jobs.
     public let sha256: String
     /// Hex SHA-256 of the sidecar.
     public let sidecarSHA256: String
-    /// Slices per model run. Fixed, so the bytes never depend on the thread count.
+    /// Slices per model run (formats 1–2). Fixed, so the bytes never depend on the thread count.
     public static let batchSize = 8
+    /// The sidecar's name inside a model folder.
+    public static let folderSidecarName = "model.json"
 
-    /// Loads `onnxPath` and its sidecar (`sidecarPath`, default: the same path with `.json`).
+    /// The format 1–2 sidecar, or nil for a format-3 model.
+    public var sidecar: ModelSidecar? {
+        if case .slices(let s) = rules { return s }
+        return nil
+    }
+
+    /// Loads `onnxPath` (an ONNX file, or a model folder) and its sidecar (`sidecarPath`, default:
+    /// `model.json` in a folder, else the same path with `.json`).
     /// - Throws: ``ModelLoadError`` naming the file and the mismatch.
     public init(onnxPath: String, sidecarPath: String? = nil) throws(ModelLoadError) {
-        guard FileManager.default.isReadableFile(atPath: onnxPath) else {
-            throw ModelLoadError(path: onnxPath, reason: "no such model file (or it cannot be read)")
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: onnxPath, isDirectory: &isFolder) else {
+            throw ModelLoadError(path: onnxPath, reason: "no such model file or folder")
         }
-        let sidecarPath = sidecarPath ?? Self.sidecarPath(for: onnxPath)
+        if !isFolder.boolValue, !FileManager.default.isReadableFile(atPath: onnxPath) {
+            throw ModelLoadError(path: onnxPath, reason: "the model file cannot be read")
+        }
+        let sidecarPath = sidecarPath ?? (isFolder.boolValue
+            ? URL(fileURLWithPath: onnxPath).appendingPathComponent(Self.folderSidecarName).path
+            : Self.sidecarPath(for: onnxPath))
         self.onnxPath = onnxPath
         self.sidecarPath = sidecarPath
-        let sidecar = try ModelSidecar.load(path: sidecarPath)
-        do { onnx = try ONNXModel(path: onnxPath) } catch {
-            throw ModelLoadError(path: onnxPath, reason: "cannot load the model: \(error)")
+        let document = try SidecarDocument.load(path: sidecarPath)
+        switch document {
+        case .slices(let sidecar):
+            guard !isFolder.boolValue else {
+                throw ModelLoadError(path: sidecarPath, reason: "a model folder needs a format-3 sidecar (format_version 3); this one is format \(sidecar.formatVersion)")
+            }
+            let onnx: ONNXModel
+            do { onnx = try ONNXModel(path: onnxPath) } catch {
+                throw ModelLoadError(path: onnxPath, reason: "cannot load the model: \(error)")
+            }
+            try sidecar.validate(against: onnx, sidecarPath: sidecarPath)
+            onnxModels = [onnx]
+            rules = .slices(sidecar)
+            do { sha256 = try Manifest.sha256(ofFile: onnxPath) } catch {
+                throw ModelLoadError(path: onnxPath, reason: "cannot be hashed: \(error)")
+            }
+        case .volumetric(let sidecar):
+            let folder = URL(fileURLWithPath: sidecarPath).deletingLastPathComponent()
+            if !isFolder.boolValue, sidecar.networks.map(\.file) != [URL(fileURLWithPath: onnxPath).lastPathComponent] {
+                throw ModelLoadError(path: sidecarPath, reason: "the sidecar of \(URL(fileURLWithPath: onnxPath).lastPathComponent) lists \(sidecar.networks.map(\.file).joined(separator: ", ")); pass the model folder instead")
+            }
+            var models: [ONNXModel] = []
+            for network in sidecar.networks {
+                let path = folder.appendingPathComponent(network.file).path
+                guard FileManager.default.isReadableFile(atPath: path) else {
+                    throw ModelLoadError(path: path, reason: "listed in \(sidecarPath) but missing or unreadable")
+                }
+                let digest: String
+                do { digest = try Manifest.sha256(ofFile: path) } catch {
+                    throw ModelLoadError(path: path, reason: "cannot be hashed: \(error)")
+                }
+                guard digest == network.sha256 else {
+                    throw ModelLoadError(path: path, reason: "has SHA-256 \(digest) but \(sidecarPath) expects \(network.sha256) (re-run `hemo model import`, or fix the sidecar)")
+                }
+                let onnx: ONNXModel
+                do { onnx = try ONNXModel(path: path) } catch {
+                    throw ModelLoadError(path: path, reason: "cannot load the model: \(error)")
+                }
+                try sidecar.validate(against: onnx, file: network.file, sidecarPath: sidecarPath)
+                models.append(onnx)
+            }
+            onnxModels = models
+            rules = .volumetric(sidecar)
+            sha256 = sidecar.ensembleDigest
         }
-        try sidecar.validate(against: onnx, sidecarPath: sidecarPath)
-        self.sidecar = sidecar
-        do {
-            sha256 = try Manifest.sha256(ofFile: onnxPath)
-            sidecarSHA256 = try Manifest.sha256(ofFile: sidecarPath)
-        } catch {
-            throw ModelLoadError(path: onnxPath, reason: "cannot be hashed: \(error)")
+        do { sidecarSHA256 = try Manifest.sha256(ofFile: sidecarPath) } catch {
+            throw ModelLoadError(path: sidecarPath, reason: "cannot be hashed: \(error)")
         }
     }
 
@@ -69,8 +132,14 @@ public final class PseudoLabelModel: Sendable {
 
     /// The `model` object of `provenance.json`: file, SHA-256s and every setting that shapes the output.
     public var provenance: JSONValue {
-        let s = sidecar
-        return .object([
+        switch rules {
+        case .slices(let s): return slicesProvenance(s)
+        case .volumetric(let s): return volumetricProvenance(s)
+        }
+    }
+
+    private func slicesProvenance(_ s: ModelSidecar) -> JSONValue {
+        .object([
             ("file", .string(fileName)),
             ("sha256", .string(sha256)),
             ("sidecar_sha256", .string(sidecarSHA256)),
@@ -92,6 +161,55 @@ public final class PseudoLabelModel: Sendable {
                 ("min_slice_p_any", .number(s.filter.minimumSliceProbability, decimals: 4)),
             ])),
             ("batch_size", .int(Self.batchSize)),
+        ])
+    }
+}
+
+extension PseudoLabelModel {
+    /// The `model` object of `provenance.json` for a format-3 model.
+    fileprivate func volumetricProvenance(_ s: VolumetricSidecar) -> JSONValue {
+        let intensity: JSONValue
+        switch s.intensity {
+        case .windows(let channels):
+            intensity = .object([("kind", .string("windows")), ("channels", .array(channels.map {
+                .object([("name", .string($0.name)), ("window_width", .number(Double($0.width), decimals: 3)),
+                         ("window_level", .number(Double($0.level), decimals: 3))])
+            }))])
+        case .nnUNetCT(let lower, let upper, let mean, let std):
+            intensity = .object([("kind", .string("nnunet_ct")), ("clip_lower", .number(Double(lower), decimals: 4)),
+                                 ("clip_upper", .number(Double(upper), decimals: 4)), ("mean", .number(Double(mean), decimals: 4)),
+                                 ("std", .number(Double(std), decimals: 4))])
+        case .zScore:
+            intensity = .object([("kind", .string("zscore"))])
+        }
+        return .object([
+            ("file", .string(fileName)),
+            ("sha256", .string(sha256)),
+            ("sidecar_sha256", .string(sidecarSHA256)),
+            ("sidecar_format_version", .int(3)),
+            ("networks", .array(s.networks.map { .object([("file", .string($0.file)), ("sha256", .string($0.sha256))]) })),
+            ("ensemble", .string(s.ensemble.rawValue)),
+            ("input", .object([
+                ("name", .string(s.inputName)), ("shape", .string(s.shape.rawValue)),
+                ("spacing", s.spacing.map { .array($0.map { .number($0, decimals: 6) }) } ?? .null),
+                ("resampling", .object([("image", .string(s.imageResampling.rawValue)), ("logits", .string(s.logitResampling.rawValue)),
+                                        ("separate_z", .bool(s.separateZ))])),
+                ("crop_to_nonzero", .bool(s.cropToNonzero)),
+                ("intensity", intensity),
+            ])),
+            ("tiling", .object([
+                ("patch", .array(s.patch.map { .int($0) })), ("step", .number(s.step, decimals: 4)),
+                ("gaussian_sigma", s.gaussianSigma.map { .number($0, decimals: 6) } ?? .null),
+                ("mirror_axes", .array(s.mirrorAxes.map { .int($0) })),
+            ])),
+            ("outputs", .object([("segmentation", .string(s.segmentationOutput)), ("activation", .string(s.activation.rawValue)),
+                                 ("channel_labels", .array(s.channelLabels.map { .int($0) }))])),
+            ("postprocess", .object([
+                ("min_component_pixels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumPixels[$0] ?? 0)) })),
+                ("min_lesion_voxels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumLesionVoxels[$0] ?? 0)) })),
+                ("min_component_score", .number(s.filter.minimumScore, decimals: 4)),
+                ("min_slice_p_any", .number(s.filter.minimumSliceProbability, decimals: 4)),
+            ])),
         ])
     }
 }

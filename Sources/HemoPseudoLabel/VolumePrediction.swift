@@ -12,6 +12,14 @@ public struct VolumePrediction: Sendable {
     public var scores: [Float]
     /// Per slice, `sigmoid(cls_logits)`: any, EPH, SDH, SAH, IPH, IVH.
     public var sliceProbabilities: [[Double]]
+    /// Per output channel, the probability volumes on the CT grid (format-3 models, when asked for).
+    public var channelProbabilities: ChannelProbabilities?
+
+    /// A prediction.
+    public init(labels: Volume<UInt8>, scores: [Float], sliceProbabilities: [[Double]], channelProbabilities: ChannelProbabilities? = nil) {
+        self.labels = labels; self.scores = scores; self.sliceProbabilities = sliceProbabilities
+        self.channelProbabilities = channelProbabilities
+    }
 }
 
 /// Bilinear interpolation taps with half-pixel centres (PyTorch `align_corners=False`, no antialias):
@@ -38,18 +46,32 @@ struct BilinearTaps: Sendable {
 }
 
 extension PseudoLabelModel {
-    /// Runs the model over every slice of `ct` (HU) following the sidecar: resize, window, infer in
-    /// batches of ``batchSize`` slices, resize the logits back, argmax, filter components.
+    /// Runs the model over `ct` (HU) following its sidecar. Formats 1–2: every slice resized,
+    /// windowed, inferred in batches of ``batchSize`` slices, logits resized back, argmax, component
+    /// filter. Format 3: sliding windows at the model's spacing (see the article "The model sidecar").
     ///
     /// - Parameters:
     ///   - threads: threads of the model's kernels; the result is the same for any count.
     ///   - isCancelled: asked before each batch; when it answers true the prediction stops with
     ///     `CancellationError` (a cluster worker whose attempt was cancelled stops within a batch).
-    public func predict(_ ct: Volume<Float>, threads: Int = 1, times: inout StageTimes,
+    ///   - keepProbabilities: also return every output channel's probabilities (format-3 models).
+    public func predict(_ ct: Volume<Float>, threads: Int = 1, keepProbabilities: Bool = false, times: inout StageTimes,
                         isCancelled: () -> Bool = { false }) throws -> VolumePrediction {
+        switch rules {
+        case .slices(let s):
+            return try predictSlices(ct, sidecar: s, threads: threads, times: &times, isCancelled: isCancelled)
+        case .volumetric(let s):
+            return try predictVolumetric(ct, rules: s, threads: threads, keepProbabilities: keepProbabilities,
+                                         times: &times, isCancelled: isCancelled)
+        }
+    }
+
+    /// Formats 1 and 2: every slice resized to the model's input, windowed, inferred in batches.
+    func predictSlices(_ ct: Volume<Float>, sidecar s: ModelSidecar, threads: Int, times: inout StageTimes,
+                       isCancelled: () -> Bool) throws -> VolumePrediction {
         let size = ct.geometry.size
         let (columns, rows, slices) = (size.i, size.j, size.k)
-        let s = sidecar
+        let onnx = onnxModels[0]
         let (height, width, channelCount) = (s.height, s.width, s.channels.count)
         let rowsIn = BilinearTaps(input: rows, output: height), columnsIn = BilinearTaps(input: columns, output: width)
         let rowsOut = BilinearTaps(input: height, output: rows), columnsOut = BilinearTaps(input: width, output: columns)

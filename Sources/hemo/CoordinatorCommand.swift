@@ -60,7 +60,7 @@ struct ClusterTaskOptionGroup: ParsableArguments {
     @Flag(help: "Pseudo-label the cohort (as `hemo infer`) instead of building from annotations; the model is --model or hemo's bundled demonstration model.")
     var infer = false
 
-    @Option(help: "The ONNX model for pseudo-labels, its sidecar MODEL.json beside it (implies --infer). Workers must hold the same model: give them the same --model.")
+    @Option(help: "The ONNX model for pseudo-labels with its sidecar MODEL.json beside it, or a model folder with model.json (implies --infer). Workers must hold the same model: give them the same --model.")
     var model: String?
 
     /// Whether the run pseudo-labels.

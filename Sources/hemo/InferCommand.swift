@@ -26,7 +26,7 @@ struct InferCommand: ParsableCommand {
 
     @OptionGroup var shard: PartOptionGroup
 
-    @Option(help: "The ONNX model; its sidecar MODEL.json must sit beside it (default: hemo's bundled demonstration model).")
+    @Option(help: "The ONNX model with its sidecar MODEL.json beside it, or a model folder with model.json (e.g. from `hemo model import nnunet`); default: hemo's bundled demonstration model.")
     var model: String?
 
     @Option(help: "Exams processed at once (default: all cores). The output is the same for any count.")

@@ -7,7 +7,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Run, benchmark and describe ONNX models (float32; NCW, NCHW or NCDHW) on the CPU.",
-        subcommands: [ModelRun.self, ModelBench.self, ModelInfo.self]
+        subcommands: [ModelRun.self, ModelBench.self, ModelInfo.self, ModelImport.self, ModelPredict.self]
     )
 }
 

@@ -49,7 +49,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Exit with status 3 when no message from the coordinator arrives within this many seconds of starting (nothing listens at --connect, or CURVE refused this worker's key); 0, the default, waits for it forever (it may start later). Later silences only make the worker reconnect.")
     var firstContactTimeout: Double = 0
 
-    @Option(help: "The ONNX model for infer jobs, its sidecar MODEL.json beside it (default: hemo's bundled demonstration model, loaded on the first infer job). Jobs naming another model's SHA-256 are refused.")
+    @Option(help: "The ONNX model for infer jobs with its sidecar MODEL.json beside it, or a model folder with model.json (default: hemo's bundled demonstration model, loaded on the first infer job). Jobs naming another model's SHA-256 are refused.")
     var model: String?
 
     @Flag(help: "Take build jobs only (no model is loaded).")

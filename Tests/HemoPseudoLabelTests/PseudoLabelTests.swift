@@ -89,11 +89,11 @@ enum TinyModel {
 @Suite struct SidecarTests {
     @Test func theFixtureSidecarParses() throws {
         let model = try TinyModel.load()
-        #expect(model.sidecar.formatVersion == 2)
-        #expect(model.sidecar.height == 32 && model.sidecar.width == 32)
-        #expect(model.sidecar.channels.map(\.name) == ["brain", "subdural", "blood"])
-        #expect(model.sidecar.filter.minimumPixels[.iph] == 3)
-        #expect(model.sidecar.segmentationOutput == "seg_logits")
+        #expect(model.sidecar?.formatVersion == 2)
+        #expect(model.sidecar?.height == 32 && model.sidecar?.width == 32)
+        #expect(model.sidecar?.channels.map(\.name) == ["brain", "subdural", "blood"])
+        #expect(model.sidecar?.filter.minimumPixels[.iph] == 3)
+        #expect(model.sidecar?.segmentationOutput == "seg_logits")
     }
 
     @Test(arguments: [
@@ -137,8 +137,8 @@ enum TinyModel {
     @Test func theDefaultModelShipsAsAResourceAndMatchesItsSidecar() throws {
         let model = try PseudoLabelModel.loadDefault()
         #expect(model.fileName == "hemo-default.onnx")
-        #expect(model.sidecar.channels.count == 3)
-        #expect(model.sidecar.height == 256)
+        #expect(model.sidecar?.channels.count == 3)
+        #expect(model.sidecar?.height == 256)
         let size = try FileManager.default.attributesOfItem(atPath: model.onnxPath)[.size] as! NSNumber
         #expect(size.intValue <= 4 << 20, "the default model must stay within 4 MB")
     }
