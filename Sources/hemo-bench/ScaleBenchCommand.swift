@@ -149,6 +149,9 @@ struct ScaleSimulation {
     var lastDone: UInt64 = 0
     var doneTimes: [UInt64] = []
     var shutdowns = 0
+    /// The coordinator's usage and threads when its first "shutdown" arrived, read before any
+    /// simulated worker answers "leaving" (after the last answer the coordinator may exit at once).
+    var atFirstShutdown: (usage: ProcessUsage?, threads: [Int: (name: String, seconds: Double)], time: UInt64)?
 
     init(command: ScaleBenchCommand) throws {
         self.command = command
@@ -277,6 +280,9 @@ struct ScaleSimulation {
                             worker: worker)
                 startNext(worker)
             case .disconnect(let reason):
+                if reason == "shutdown" && atFirstShutdown == nil, let pid = command.coordinatorPid {
+                    atFirstShutdown = (ProcessUsage.of(pid: pid), ProcessUsage.threadCPUSeconds(pid: pid), Self.now())
+                }
                 // "shutdown": answer "leaving" and stop; declared dead or unknown (a loaded machine):
                 // join again as a real worker does, keeping the attempts it holds.
                 try perform(state[worker].session.on(.received(.disconnect(reason: reason)), now: Self.instant(t)), worker: worker)
@@ -332,11 +338,17 @@ struct ScaleSimulation {
             let events = try poller.poll(timeout: .nanoseconds(Int64(waitNs)))
             for (w, e) in events.enumerated() where e.contains(.readable) { try receive(w) }
             if shutdowns > 0 && coordinatorAtEnd == nil {
-                // The coordinator committed the release and told the first worker; read it now,
-                // before it exits (it waits two heartbeat intervals).
-                coordinatorAtEnd = command.coordinatorPid.flatMap { ProcessUsage.of(pid: $0) }
-                firstShutdown = Self.now()
-                threadsAtEnd = command.coordinatorPid.map { ProcessUsage.threadCPUSeconds(pid: $0) } ?? [:]
+                // The coordinator committed the release and told the first worker: its usage as read
+                // when that "shutdown" arrived, before any simulated worker answered "leaving".
+                if let sample = atFirstShutdown {
+                    coordinatorAtEnd = sample.usage
+                    threadsAtEnd = sample.threads
+                    firstShutdown = sample.time
+                } else {
+                    coordinatorAtEnd = command.coordinatorPid.flatMap { ProcessUsage.of(pid: $0) }
+                    firstShutdown = Self.now()
+                    threadsAtEnd = command.coordinatorPid.map { ProcessUsage.threadCPUSeconds(pid: $0) } ?? [:]
+                }
             }
             let now = Self.now()
             while let next = timers.first, next.due <= now {

@@ -14,7 +14,13 @@
 set -euo pipefail
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/hemocluster/nnunet-predict-venv"
 system_python="$(command -v python3)"
-"$system_python" -c 'import torch' 2>/dev/null || { echo "nnunet-predict-venv: $system_python cannot import torch; install torch for it first" >&2; exit 1; }
+if ! "$system_python" -c 'import torch' 2>/dev/null; then
+    # The torch the model-zoo fixtures pin (scripts/fixtures/make-model-zoo-fixtures.py), from PyPI.
+    torch_pin="$(grep -o '"torch": "[0-9.]*"' "$(dirname "$0")/../fixtures/make-model-zoo-fixtures.py" | grep -o '[0-9.]*[0-9]')"
+    echo "nnunet-predict-venv: installing torch==${torch_pin} for $system_python" >&2
+    "$system_python" -m pip install -q "torch==${torch_pin}" >&2 \
+        || { echo "nnunet-predict-venv: $system_python cannot import torch, and pip could not install it" >&2; exit 1; }
+fi
 numpy_version="$("$system_python" -c 'import numpy; print(numpy.__version__)')"
 no_deps=("nnunetv2==2.8.1" "batchgenerators==0.25.5" "batchgeneratorsv2==0.3.6" "acvl-utils==0.2.6"
          "dynamic-network-architectures==0.4.4")
