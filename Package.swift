@@ -1,13 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The module graph (see README "Architecture"):
-//   C libraries (private)      CNIfTI  CZeroMQ  CLZ4  CZlib
-//   one typed wrapper each     NIfTI   ZeroMQ   LZ4   Zlib
-//   pure Swift core            HemoCore (Volume, Geometry, masks, boxes, subtypes, polygons)
-//   libraries                  HemoTransforms, HemoSynth, HemoInference, HemoRelease,
-//                              HemoWire, HemoScheduler, HemoCluster
-//   one executable             hemo
+// The module graph: README "Architecture" (system test 39 checks that it, and every target's
+// dependencies, match the imports). In short: one private C module per library, one typed Swift
+// wrapper each, the pure-Swift core (HemoCore, HemoConcurrency, HemoRaster), the libraries, the
+// pure state machines (HemoScheduler), and two executables: `hemo` (what users run) and
+// `hemo-bench` (benchmarks and simulators behind scripts/bench/).
 // HemoInference's GEMM micro-kernels need FMA: without a CPU target, Swift lowers
 // `SIMD8<Float>.addingProduct` to calls of `fmaf` (measured: about 10x slower).
 // Haswell (AVX2 + FMA) is the oldest x86-64 CPU the CI and the cluster machines use.
