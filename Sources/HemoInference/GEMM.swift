@@ -72,8 +72,13 @@ struct PackedMatrix: Sendable {
     /// The sum of `stripHeights` (at least `rows`).
     let paddedRows: Int
 
-    /// Packs the `rows × depth` matrix whose element `(row, k)` is `element(row, k)`.
-    init(rows: Int, depth: Int, element: (Int, Int) -> Float) {
+    /// Lays out zeroed storage for a `rows × depth` matrix and calls `fill(panel, r0, height,
+    /// k0, kcb)` once per panel (K block × row strip) to write its rows `r0 ..< r0 + height` that
+    /// exist (below `rows`) at `panel[k · height + r]`; padded rows stay zero. The one walk of
+    /// the layout that both packers share.
+    @inline(__always)
+    private init(rows: Int, depth: Int,
+                 fillingPanels fill: (_ panel: UnsafeMutablePointer<Float>, _ r0: Int, _ height: Int, _ k0: Int, _ kcb: Int) -> Void) {
         self.rows = rows
         self.depth = depth
         stripHeights = GEMM.stripHeights(rows: rows)
@@ -88,47 +93,33 @@ struct PackedMatrix: Sendable {
             let block = packed + k0 * padded
             var r0 = 0
             for height in stripHeights {
-                let panel = block + r0 * kcb
-                for k in 0..<kcb {
-                    for r in 0..<height {
-                        let row = r0 + r
-                        panel[k * height + r] = row < rows ? element(row, k0 + k) : 0
-                    }
-                }
+                fill(block + r0 * kcb, r0, height, k0, kcb)
                 r0 += height
             }
             k0 += kcb
         }
     }
-}
 
-extension PackedMatrix {
+    /// Packs the `rows × depth` matrix whose element `(row, k)` is `element(row, k)`.
+    init(rows: Int, depth: Int, element: (Int, Int) -> Float) {
+        self.init(rows: rows, depth: depth) { panel, r0, height, k0, kcb in
+            for k in 0..<kcb {
+                for r in 0..<max(0, min(height, rows - r0)) {
+                    panel[k * height + r] = element(r0 + r, k0 + k)
+                }
+            }
+        }
+    }
+
     /// Packs the `rows × depth` matrix whose element `(row, k)` is `source[row · rowStride +
     /// k · depthStride]` (an activation multiplied per run: the same layout as
     /// ``init(rows:depth:element:)``, without a closure call per element).
     init(rows: Int, depth: Int, source: UnsafePointer<Float>, rowStride: Int, depthStride: Int) {
-        self.rows = rows
-        self.depth = depth
-        stripHeights = GEMM.stripHeights(rows: rows)
-        let padded = stripHeights.reduce(0, +)
-        paddedRows = padded
-        storage = FloatStorage(count: padded * depth)
-        let packed = storage.pointer
-        let blockDepth = GEMM.blockDepth(depth)
-        var k0 = 0
-        while k0 < depth {
-            let kcb = min(blockDepth, depth - k0)
-            let block = packed + k0 * padded
-            var r0 = 0
-            for height in stripHeights {
-                let panel = block + r0 * kcb
-                for r in 0..<max(0, min(height, rows - r0)) {
-                    let rowSource = source + (r0 + r) * rowStride + k0 * depthStride
-                    for k in 0..<kcb { panel[k * height + r] = rowSource[k * depthStride] }
-                }
-                r0 += height
+        self.init(rows: rows, depth: depth) { panel, r0, height, k0, kcb in
+            for r in 0..<max(0, min(height, rows - r0)) {
+                let rowSource = source + (r0 + r) * rowStride + k0 * depthStride
+                for k in 0..<kcb { panel[k * height + r] = rowSource[k * depthStride] }
             }
-            k0 += kcb
         }
     }
 }
