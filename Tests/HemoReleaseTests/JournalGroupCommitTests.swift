@@ -19,7 +19,12 @@ import HemoCore
         #expect(previous.isEmpty)
         let threads = 8, perThread = 40
         let durableOnReturn = Locked(0)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
+        // Eight OS threads of their own (Dispatch would run only as many as there are cores),
+        // released together, so appends really arrive while another thread's fsync is under way.
+        let started = Locked(0)
+        Parallel.onDedicatedThreads(count: threads, threads: threads) { t in
+            started.withLock { $0 += 1 }
+            while started.withLock({ $0 }) < threads { usleep(100) }
             for i in 0..<perThread {
                 let n = t * perThread + i
                 try? journal.append(Self.failure(n))
