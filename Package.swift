@@ -131,7 +131,8 @@ let package = Package(
         // Tests.
         .testTarget(name: "HemoCoreTests", dependencies: ["HemoCore"]),
         .testTarget(name: "NIfTITests", dependencies: ["NIfTI", "HemoCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "HemoTestKit"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["HemoConcurrency", "ZeroMQ", "HemoTestKit"]),
+        .testTarget(name: "HemoConcurrencyTests", dependencies: ["HemoConcurrency"]),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4", "HemoCore"]),
         .testTarget(name: "DeflateTests", dependencies: ["Deflate"]),
         .testTarget(name: "HemoTransformsTests", dependencies: ["HemoTransforms", "HemoCore"],

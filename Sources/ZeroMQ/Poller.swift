@@ -12,7 +12,8 @@ public struct PollEvents: OptionSet, Sendable, Hashable {
     public static let writable = PollEvents(rawValue: Int16(ZMQ_POLLOUT))
 }
 
-/// Waits on several sockets at once (`zmq_poll`). Like its sockets, a poller belongs to one thread.
+/// Waits on several sockets (and raw file descriptors, such as an eventfd another thread signals)
+/// at once (`zmq_poll`). Like its sockets, a poller belongs to one thread.
 ///
 /// ```swift
 /// var poller = Poller()
@@ -21,7 +22,12 @@ public struct PollEvents: OptionSet, Sendable, Hashable {
 /// if ready[routerIndex].contains(.readable) { … }
 /// ```
 public struct Poller {
-    private var sockets: [Socket] = []
+    private enum Item {
+        case socket(Socket)
+        case descriptor(Int32)
+    }
+
+    private var sockets: [Item] = []
     private var interests: [PollEvents] = []
 
     /// An empty poller.
@@ -30,22 +36,36 @@ public struct Poller {
     /// Adds `socket`, returning its index in the result of ``poll(timeout:)``.
     @discardableResult
     public mutating func add(_ socket: Socket, events: PollEvents = .readable) -> Int {
-        sockets.append(socket)
+        sockets.append(.socket(socket))
         interests.append(events)
         return sockets.count - 1
     }
 
-    /// Number of sockets polled.
+    /// Adds a raw file descriptor (`zmq_pollitem_t.fd`, polled as by `poll(2)`; the poller does not
+    /// own it), returning its index in the result of ``poll(timeout:)``.
+    @discardableResult
+    public mutating func add(fileDescriptor: Int32, events: PollEvents = .readable) -> Int {
+        sockets.append(.descriptor(fileDescriptor))
+        interests.append(events)
+        return sockets.count - 1
+    }
+
+    /// Number of sockets and descriptors polled.
     public var count: Int { sockets.count }
 
     /// Waits until a socket has an event of interest or `timeout` passes (`nil` waits forever,
     /// `.zero` only checks). `EINTR` is retried with the remaining time.
-    /// - Returns: per socket (in ``add(_:events:)`` order) the events that are ready; all empty on timeout.
+    /// - Returns: per socket or descriptor (in the order added) the events that are ready; all empty on timeout.
     public func poll(timeout: Duration?) throws(ZeroMQError) -> [PollEvents] {
         var items: [zmq_pollitem_t] = []
         items.reserveCapacity(sockets.count)
-        for (socket, events) in zip(sockets, interests) {
-            items.append(zmq_pollitem_t(socket: try socket.pollHandle(), fd: 0, events: events.rawValue, revents: 0))
+        for (item, events) in zip(sockets, interests) {
+            switch item {
+            case .socket(let socket):
+                items.append(zmq_pollitem_t(socket: try socket.pollHandle(), fd: 0, events: events.rawValue, revents: 0))
+            case .descriptor(let fd):
+                items.append(zmq_pollitem_t(socket: nil, fd: fd, events: events.rawValue, revents: 0))
+            }
         }
         let clock = ContinuousClock()
         let deadline = timeout.map { clock.now + $0 }

@@ -1,4 +1,5 @@
 import Foundation
+import HemoConcurrency
 import Testing
 @testable import ZeroMQ
 
@@ -49,6 +50,36 @@ struct SocketTests {
             try a.send([[], "x".bytes])
             #expect(try b.receive() == [[], "x".bytes])
             #expect(try b.receive(dontWait: true) == nil, "nothing else is waiting")
+        }
+    }
+
+    @Test func pollWatchesARawDescriptorBesideASocket() async throws {
+        try await onDedicatedThread {
+            let context = try Context()
+            defer { try? context.terminate() }
+            let name = uniqueInproc("poll-fd")
+            let a = try context.socket(.pair)
+            let b = try context.socket(.pair)
+            defer { a.close(); b.close() }
+            try a.bind(name)
+            try b.connect(name)
+            let line = try WakeLine()
+            var poller = Poller()
+            let socketIndex = poller.add(b)
+            let lineIndex = poller.add(fileDescriptor: line.fileDescriptor)
+            #expect(poller.count == 2)
+            #expect(try poller.poll(timeout: .milliseconds(20)).allSatisfy { $0.isEmpty })
+            // Signalled from another thread while the poll waits.
+            let t = Thread { Thread.sleep(forTimeInterval: 0.05); line.signal() }
+            t.start()
+            let ready = try poller.poll(timeout: .seconds(10))
+            #expect(ready[lineIndex].contains(.readable))
+            #expect(ready[socketIndex].isEmpty)
+            #expect(line.drain())
+            try a.send(["ping".bytes])
+            let afterSend = try poller.poll(timeout: .seconds(5))
+            #expect(afterSend[socketIndex].contains(.readable))
+            #expect(afterSend[lineIndex].isEmpty)
         }
     }
 
