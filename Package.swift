@@ -105,7 +105,7 @@ let package = Package(
                                                     .product(name: "Prometheus", package: "swift-prometheus")]),
 
         // Shared test fixtures (tiny NIfTI cohorts, the hemo binary's path).
-        .target(name: "HemoTestKit", dependencies: ["HemoCore", "NIfTI", "HemoScheduler"], resources: [.copy("Fixtures")]),
+        .target(name: "HemoTestKit", dependencies: ["HemoConcurrency", "HemoCore", "NIfTI", "HemoScheduler", "HemoWire"], resources: [.copy("Fixtures")]),
 
         // The one executable.
         .executableTarget(

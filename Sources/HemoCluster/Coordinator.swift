@@ -4,7 +4,6 @@ import HemoCore
 import HemoRelease
 import HemoScheduler
 import HemoWire
-import ZeroMQ
 
 /// The coordinator's knobs.
 public struct CoordinatorSettings: Sendable {
@@ -143,14 +142,20 @@ public final class Coordinator: @unchecked Sendable {
     private let statusLock = Locked<SchedulerStatus?>(nil)
     private let snapshotLock = Locked(CoordinatorSnapshot())
     private var boundEndpoint = ""
+    /// Opens the ROUTER end on the poll thread.
+    private let makeTransport: @Sendable (CoordinatorSettings) throws -> any RouterTransport
 
     /// Opens (or resumes) the release at `destination` for `cohort`.
     ///
     /// - Parameter task: ``ClusterTask/build`` gives `hemo build`'s release; ``ClusterTask/pseudoLabel(_:)``
     ///   gives `hemo infer`'s with that model (workers must hold the same model and sidecar).
+    /// - Parameter transport: opens the ROUTER end on the poll thread; `nil` (the product): a
+    ///   ZeroMQ ROUTER bound to ``CoordinatorSettings/endpoint``. Tests pass `HemoTestKit`'s
+    ///   in-memory network.
     /// - Throws: ``ClusterError`` for a refused bind address; the release's errors for an unusable destination.
     public init(cohort: Cohort, destination: String, options: ReleaseOptions, task: ClusterTask = .build,
-                settings: CoordinatorSettings) throws {
+                settings: CoordinatorSettings,
+                transport: (@Sendable (CoordinatorSettings) throws -> any RouterTransport)? = nil) throws {
         if settings.curve == nil && !settings.insecure && !ClusterKeys.isLocalOnly(settings.endpoint) {
             throw ClusterError(settings.endpoint, "binding a non-loopback address without CURVE keys is refused; give --curve-secret and --allowed-keys, or --insecure on a trusted network")
         }
@@ -158,6 +163,7 @@ public final class Coordinator: @unchecked Sendable {
         self.settings = settings
         self.task = task
         self.options = options
+        makeTransport = transport ?? { try ZeroMQRouterTransport(settings: $0) }
         optionBytes = JobOptionsCoding.encode(options, sidecarSHA256: task.sidecarSHA256)
         jobKind = task.jobKind
         assembly = try ReleaseAssembly(destination: destination, options: options, kind: task.releaseKind,
@@ -238,15 +244,13 @@ public final class Coordinator: @unchecked Sendable {
     /// The latest snapshot: counts, throughput, workers and wire counters (thread-safe).
     public var snapshot: CoordinatorSnapshot { snapshotLock.withLock { $0 } }
 
-    // MARK: The poll loop (one thread owns every socket)
+    // MARK: The poll loop (one thread owns the transport)
 
     private final class PollLoop {
         let c: Coordinator
-        let context: Context
-        let router: Socket
-        let wakeReceiver: Socket
+        let router: any RouterTransport
+        /// Other threads (writers, the committer) signal it when they have finished something.
         let wake: WakeLine
-        let auth: ZAPAuthenticator?
         let endpoint: String
         var scheduler: Scheduler
         let origin = monotonicNanoseconds()
@@ -276,28 +280,9 @@ public final class Coordinator: @unchecked Sendable {
 
         init(coordinator: Coordinator) throws {
             c = coordinator
-            context = try Context()
-            if let curve = c.settings.curve {
-                auth = try ZAPAuthenticator(context: context, domain: "hemo", allowedClientKeys: curve.allowedKeys)
-            } else {
-                auth = nil
-            }
-            router = try context.socket(.router, linger: .milliseconds(500))
-            try router.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
-            try router.set(.sendHighWaterMark(0))
-            // A worker reconnecting after a link cut comes back under its routing ID while its old
-            // TCP connection may still look open here (half-open until a retransmission fails): the
-            // newest connection must own the ID, or the worker's new messages are silently ignored.
-            try router.set(.routerHandover(true))
-            if let curve = c.settings.curve {
-                try router.set(.zapDomain("hemo"))
-                try router.set(.curveServer(true))
-                try router.set(.curveSecretKey(curve.keyPair.secretKey))
-            }
-            try router.bind(c.settings.endpoint)
-            endpoint = try router.lastEndpoint
-            wakeReceiver = try context.socket(.pair)
-            wake = try WakeLine(context: context, receiver: wakeReceiver)
+            router = try c.makeTransport(c.settings)
+            endpoint = router.endpoint
+            wake = try WakeLine()
             let requires = c.task.requiredCapabilities
             let exams = c.cohort.cases.map { ExamSpec(id: $0.id, sizeEstimate: UInt64(max(0, $0.sizeEstimate)), requires: requires) }
             scheduler = try Scheduler(settings: c.settings.scheduler, exams: exams, alreadyFinished: c.alreadyFinished)
@@ -321,18 +306,12 @@ public final class Coordinator: @unchecked Sendable {
         func close() {
             writer.stop()
             wake.close()
-            wakeReceiver.close()
             router.close()
-            auth?.stop()
-            try? context.terminate()
         }
 
         var now: SchedulerInstant { SchedulerInstant(nanoseconds: monotonicNanoseconds() - origin) }
 
         func run() throws -> CoordinatorSummary {
-            var poller = Poller()
-            poller.add(router)
-            poller.add(wakeReceiver)
             var idle = c.settings.idleTimeout.map { IdleWatch(timeout: $0) }
             perform(policy.on(.started, now: now))
             while true {
@@ -341,15 +320,14 @@ public final class Coordinator: @unchecked Sendable {
                     throw ClusterError(endpoint, "coordinator stopped before the run finished: \(reason) (the journal keeps released exams; the same command resumes)")
                 }
                 let polledAt = now
-                let events = try poller.poll(timeout: policy.settings.tickInterval)
-                if events[0].contains(.readable) {
+                let events = try router.poll(wake: wake.fileDescriptor, timeout: policy.settings.tickInterval)
+                if events.message {
                     perform(policy.on(.batchStarted, now: now))
                     while policy.on(.receiveSlot, now: now) == [.receive] {
                         let askedAt = now
                         let frames: [[UInt8]]?
-                        do { frames = try router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) } catch {
-                            if error.code == .tooManyFrames { wire.droppedMessages += 1; c.settings.log("dropped a message: \(error)"); continue }
-                            throw error
+                        do { frames = try router.receive(maxFrames: WireProtocol.maxFrames + 1) } catch let error as TransportError where error.code == .tooManyFrames {
+                            wire.droppedMessages += 1; c.settings.log("dropped a message: \(error)"); continue
                         }
                         guard let frames else { perform(policy.on(.inboxEmpty, now: askedAt)); break }
                         handle(frames)
@@ -357,9 +335,7 @@ public final class Coordinator: @unchecked Sendable {
                 } else {
                     perform(policy.on(.pollIdle, now: polledAt))
                 }
-                if events[1].contains(.readable) {
-                    while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
-                }
+                if events.woken { wake.drain() }
                 for done in writer.takeCompleted() {
                     if let storage = done.storageError {
                         apply(scheduler.on(.runEnded(reason: "the release cannot be written"), now: now))
@@ -389,8 +365,8 @@ public final class Coordinator: @unchecked Sendable {
             // early once every live worker answered "shutdown" with DISCONNECT "leaving".
             var graceOver = perform(policy.on(.shutdownSent(awaiting: Set(scheduler.status.workers.compactMap { routes[$0.id] })), now: now))
             while !graceOver {
-                if try router.wait(timeout: .milliseconds(20)) {
-                    while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
+                if try router.poll(wake: nil, timeout: .milliseconds(20)).message {
+                    while let frames = try? router.receive(maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
                         guard let m = try? WireMessage.decode(Array(frames.dropFirst())), m != .statusRequest else { continue }
                         let leaving = if case .disconnect(reason: "leaving") = m { true } else { false }
                         perform(policy.on(.peerSpokeInGrace(route: frames[0], leaving: leaving), now: now))
@@ -461,18 +437,13 @@ public final class Coordinator: @unchecked Sendable {
             }
             committer.stackSize = 8 << 20
             committer.start()
-            var poller = Poller()
-            poller.add(router)
-            poller.add(wakeReceiver)
             while true {
                 if let outcome = committed.withLock({ $0 }) { return try outcome.get() }
-                let events = try poller.poll(timeout: .milliseconds(50))
-                if events[1].contains(.readable) {
-                    while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
-                }
-                if events[0].contains(.readable) {
+                let events = try router.poll(wake: wake.fileDescriptor, timeout: .milliseconds(50))
+                if events.woken { wake.drain() }
+                if events.message {
                     // Every exam is finished: workers only heartbeat now, and only STATUS needs an answer.
-                    while let frames = try? router.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
+                    while let frames = try? router.receive(maxFrames: WireProtocol.maxFrames + 1), frames.count >= 2 {
                         if case .statusRequest? = try? WireMessage.decode(Array(frames.dropFirst())) {
                             perform(policy.on(.statusRequested, now: now))
                             send(.statusReply(publish().statusReply()), to: frames[0])
@@ -534,7 +505,7 @@ public final class Coordinator: @unchecked Sendable {
         func send(_ message: WireMessage, to route: [UInt8]) -> Int {
             do {
                 let frames = try message.encode()
-                _ = try router.send([route] + frames, dontWait: true)
+                _ = try router.send(frames, to: route)
                 let bytes = frames.reduce(0) { $0 + $1.count }
                 c.settings.observer?(.sent(bytes: bytes))
                 return bytes

@@ -5,7 +5,6 @@ import HemoPseudoLabel
 import HemoRelease
 import HemoScheduler
 import HemoWire
-import ZeroMQ
 
 /// The worker's knobs.
 public struct WorkerSettings: Sendable {
@@ -68,7 +67,7 @@ public struct WorkerFatalError: Error, CustomStringConvertible, Sendable {
 
 /// A Paranoid Pirate worker: one DEALER owned by the I/O thread that calls ``run()`` (it polls,
 /// heartbeats and reconnects with exponential back-off), jobs computed on `capacity` separate
-/// threads whose results come back through a queue and an inproc PAIR wake-up.
+/// threads whose results come back through a queue and a ``WakeLine``.
 public final class ClusterWorker: @unchecked Sendable {
     /// The settings.
     public let settings: WorkerSettings
@@ -84,6 +83,8 @@ public final class ClusterWorker: @unchecked Sendable {
     private let model: WorkerModel
     /// The models READY lists (hashed once).
     private let modelDigests: [ModelDigests]
+    /// Opens the connector on the I/O thread.
+    private let makeConnector: @Sendable (WorkerSettings) throws -> any DealerConnector
 
     /// An exam's attempt, as a worker tracks it.
     struct AttemptKey: Hashable, Sendable {
@@ -92,8 +93,11 @@ public final class ClusterWorker: @unchecked Sendable {
     }
 
     /// A worker with `settings`.
-    public init(settings: WorkerSettings) {
+    /// - Parameter transport: opens the worker's connections; `nil` (the product): ZeroMQ DEALERs
+    ///   to ``WorkerSettings/endpoint``. Tests pass `HemoTestKit`'s in-memory network.
+    public init(settings: WorkerSettings, transport: (@Sendable (WorkerSettings) throws -> any DealerConnector)? = nil) {
         self.settings = settings
+        makeConnector = transport ?? { try ZeroMQDealerConnector(settings: $0) }
         model = WorkerModel(settings.model)
         modelDigests = settings.model.digests
     }
@@ -109,11 +113,11 @@ public final class ClusterWorker: @unchecked Sendable {
 
     /// Serves until the coordinator shuts the run down or the worker is drained. Blocks the calling
     /// thread (run it on a dedicated thread or the main thread, never the Swift concurrency pool).
-    /// - Throws: ``WorkerFatalError`` for a protocol-version mismatch; ``ZeroMQError`` for socket failures.
+    /// - Throws: ``WorkerFatalError`` for a protocol-version mismatch; the transport's errors
+    ///   (`ZeroMQError`) for socket failures.
     public func run() throws -> WorkerExit {
-        let context = try Context()
-        let wakeReceiver = try context.socket(.pair)
-        let wake = try WakeLine(context: context, receiver: wakeReceiver)
+        let connector = try makeConnector(settings)
+        let wake = try WakeLine()
         wakeHolder.withLock { $0 = wake }
         let computeThreads = startComputeThreads(wake: wake)
         defer {
@@ -121,20 +125,17 @@ public final class ClusterWorker: @unchecked Sendable {
             for _ in 0..<computeThreads { jobAvailable.signal() }
             wakeHolder.withLock { $0 = nil }
             wake.close()
-            wakeReceiver.close()
-            // Terminate (not just shut down) once the DEALER is closed: zmq_ctx_term waits out its
-            // linger, so the last results and DISCONNECT reach the coordinator before the process
-            // exits. (The compute threads may still hold the closed wake socket, which would keep the
-            // context alive past exit and drop what was queued.)
-            try? context.terminate()
+            // Once the connection is closed: its lingering results and DISCONNECT go out before
+            // the process exits.
+            connector.close()
         }
         let origin = monotonicNanoseconds()
         var now: SchedulerInstant { SchedulerInstant(nanoseconds: monotonicNanoseconds() - origin) }
         let interval = settings.heartbeatInterval
         var session = WorkerSession(settings: .init(heartbeatInterval: interval, livenessIntervals: settings.livenessIntervals,
                                                     maxReconnectDelay: settings.maxReconnectDelay), now: now)
-        var socket = try connect(context, held: [])
-        defer { socket.close() }
+        var socket = try connect(connector, held: [])
+        defer { socket.close(abandoning: false) }
         /// Result messages of finished attempts, waiting for the session's verdict.
         var finishedResults: [ExamAttempt: [[[UInt8]]]] = [:]
         /// Jobs received, waiting for the session's verdict.
@@ -175,14 +176,13 @@ public final class ClusterWorker: @unchecked Sendable {
                     // Abandon the old socket at once: lingering, it would keep trying to deliver its
                     // queued READY and heartbeats and, once the link is back, claim this worker's
                     // routing ID at the coordinator alongside (or after) the new socket.
-                    try? socket.set(.linger(.zero))
-                    socket.close()
+                    socket.close(abandoning: true)
                     // Wait out the back-off, but wake for a drain (nothing held can be delivered anyway).
-                    _ = try wakeReceiver.wait(timeout: delay)
+                    wake.wait(timeout: delay)
                     if draining.withLock({ $0 }) { _ = session.on(.drainRequested, now: now) }
                     if let exit = try perform(session.on(.backoffElapsed, now: now)) { return exit }
                 case .connect(let held):
-                    socket = try connect(context, held: held)
+                    socket = try connect(connector, held: held)
                     _ = session.on(.connected, now: now)
                 case .log(let line):
                     settings.log(line)
@@ -195,12 +195,9 @@ public final class ClusterWorker: @unchecked Sendable {
             return nil
         }
         while true {
-            var poller = Poller()
-            poller.add(socket)
-            poller.add(wakeReceiver)
-            let events = try poller.poll(timeout: interval / 2)
-            if events[0].contains(.readable) {
-                while let frames = try socket.receive(dontWait: true, maxFrames: WireProtocol.maxFrames + 1) {
+            let events = try socket.poll(wake: wake.fileDescriptor, timeout: interval / 2)
+            if events.message {
+                while let frames = try socket.receive(maxFrames: WireProtocol.maxFrames + 1) {
                     settings.observer?(.received(bytes: frames.reduce(0) { $0 + $1.count }))
                     let message: WireMessage
                     do { message = try WireMessage.decode(frames) } catch {
@@ -230,9 +227,7 @@ public final class ClusterWorker: @unchecked Sendable {
                     if case .cancel(let attempt) = incoming { cancelReasons[attempt] = nil }
                 }
             }
-            if events[1].contains(.readable) {
-                while (try? wakeReceiver.receive(dontWait: true)) ?? nil != nil {}
-            }
+            if events.woken { wake.drain() }
             for result in outbox.withLock({ o in defer { o = [] }; return o }) {
                 let attempt = ExamAttempt(exam: result.attempt.exam, attempt: result.attempt.attempt)
                 finishedResults[attempt] = result.messages
@@ -271,24 +266,20 @@ public final class ClusterWorker: @unchecked Sendable {
     }
 
     /// Sends encoded frames without blocking and tells the observer; false when ZeroMQ could not queue them.
-    private func sent(_ frames: [[UInt8]], on socket: Socket) throws -> Bool {
-        guard try socket.send(frames, dontWait: true) else { return false }
+    private func sent(_ frames: [[UInt8]], on socket: any DealerTransport) throws -> Bool {
+        guard try socket.send(frames) else { return false }
         settings.observer?(.sent(bytes: frames.reduce(0) { $0 + $1.count }))
         return true
     }
 
     /// Sends without blocking: with no live connection (e.g. refused by CURVE) the message is dropped.
-    private func send(_ message: WireMessage, on socket: Socket) throws {
+    private func send(_ message: WireMessage, on socket: any DealerTransport) throws {
         _ = try sent(try message.encode(), on: socket)
     }
 
-    private func connect(_ context: Context, held: [ExamAttempt]) throws -> Socket {
-        let socket = try context.socket(.dealer, linger: .seconds(2))
-        try socket.set(.routingID(Array(settings.workerID.utf8)))
-        try socket.set(.maxMessageSize(WireProtocol.recommendedMaxMessageSize))
-        try socket.set(.sendHighWaterMark(0))
-        if let curve = settings.curve { try curve.apply(to: socket) }
-        try socket.connect(settings.endpoint)
+    /// A new connection, greeted with READY.
+    private func connect(_ connector: any DealerConnector, held: [ExamAttempt]) throws -> any DealerTransport {
+        let socket = try connector.connect()
         try send(ready(held: held), on: socket)
         return socket
     }

@@ -1,0 +1,96 @@
+import Foundation
+import HemoConcurrency
+@_spi(Drills) import HemoCluster
+import HemoCore
+import HemoRelease
+import HemoScheduler
+import HemoTestKit
+import Testing
+
+/// The real `Coordinator` and `ClusterWorker` (shells, scheduler, policy, writers, compute
+/// threads) over HemoTestKit's in-memory network: no sockets, no processes, fast heartbeats.
+/// The socket suites keep the real-libzmq cases.
+@Suite struct InMemoryClusterRunTests {
+    /// A worker on a thread, connected through `net`.
+    final class NetWorker: @unchecked Sendable {
+        let worker: ClusterWorker
+        let exit = Locked<Result<WorkerExit, Error>?>(nil)
+
+        init(_ net: InMemoryNetwork, id: String, jobDelay: Duration? = nil) {
+            var s = WorkerSettings(endpoint: "inmemory://router", workerID: id)
+            s.heartbeatInterval = .milliseconds(50)
+            s.livenessIntervals = 10
+            s.jobDelay = jobDelay
+            s.log = { _ in }
+            worker = ClusterWorker(settings: s, transport: { _ in net.connector(id) })
+            let t = Thread { [self] in
+                let r = Result { try worker.run() }
+                exit.withLock { $0 = r }
+            }
+            t.start()
+        }
+
+        func finished(within seconds: Double) -> Result<WorkerExit, Error>? {
+            eventually(seconds) { exit.withLock { $0 } != nil }
+            return exit.withLock { $0 }
+        }
+    }
+
+    /// 50 ms heartbeats; a run that stalls ends with an error instead of hanging the suite.
+    func settings() -> CoordinatorSettings {
+        var s = fastSettings(heartbeatMs: 50)
+        s.idleTimeout = .seconds(20)
+        return s
+    }
+
+    @Test func twoWorkersBuildTheSameReleaseAsHemoBuild() throws {
+        let cohort = try TinyCohort.make(count: 4)
+        let reference = try cohort.referenceManifest()
+        let net = InMemoryNetwork()
+        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory"),
+                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
+        #expect(try coordinator.start() == "inmemory://router")
+        let workers = [NetWorker(net, id: "a"), NetWorker(net, id: "b")]
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.outcome.failures.isEmpty)
+        #expect(summary.dispatches == 4)
+        for w in workers {
+            guard case .success(.shutdown)? = w.finished(within: 5) else {
+                Issue.record("worker did not shut down: \(String(describing: w.exit.withLock { $0 }))")
+                continue
+            }
+        }
+        #expect(workers.map { $0.worker.statistics.finished }.reduce(0, +) == 4)
+    }
+
+    @Test func aKilledWorkersJobsAreRerunAndTheReleaseIsByteIdentical() throws {
+        let cohort = try TinyCohort.make(count: 4)
+        let reference = try cohort.referenceManifest()
+        let net = InMemoryNetwork()
+        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory-kill"),
+                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
+        _ = try coordinator.start()
+        // The doomed worker holds each job for a minute, so it is killed while holding one.
+        let doomed = NetWorker(net, id: "doomed", jobDelay: .seconds(60))
+        let holding = eventually(10) { coordinator.status?.workers.contains { $0.id.rawValue == "doomed" && $0.outstanding > 0 } ?? false }
+        #expect(holding, "the doomed worker never received a job")
+        net.kill("doomed")
+        let survivor = NetWorker(net, id: "survivor")
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.outcome.failures.isEmpty)
+        #expect(summary.dispatches > 4, "the killed worker's jobs were dispatched again")
+        guard case .failure? = doomed.finished(within: 5) else {
+            Issue.record("the killed worker's run() did not end with an error")
+            return
+        }
+        guard case .success(.shutdown)? = survivor.finished(within: 5) else {
+            Issue.record("the survivor did not shut down: \(String(describing: survivor.exit.withLock { $0 }))")
+            return
+        }
+        let onDisk = try String(contentsOfFile: cohort.release("memory-kill") + "/MANIFEST.sha256", encoding: .utf8)
+        let referenceOnDisk = try String(contentsOfFile: cohort.release("reference") + "/MANIFEST.sha256", encoding: .utf8)
+        #expect(onDisk == referenceOnDisk)
+    }
+}
