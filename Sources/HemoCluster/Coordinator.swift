@@ -5,108 +5,6 @@ import HemoRelease
 import HemoScheduler
 import HemoWire
 
-/// The coordinator's knobs.
-public struct CoordinatorSettings: Sendable {
-    /// The ROUTER's bind address; `tcp://127.0.0.1:*` picks a free port (see ``Coordinator/endpoint``).
-    public var endpoint: String = "tcp://127.0.0.1:*"
-    /// Heartbeats, liveness, attempts, prefetch and leases.
-    public var scheduler = SchedulerSettings()
-    /// How input files reach workers.
-    public var transfer: TransferMode = .shared
-    /// Threads writing released cases (so the poll loop keeps serving heartbeats).
-    public var writerThreads = 2
-    /// The window over which throughput (exams per minute) is measured for status and progress.
-    public var throughputWindow: Duration = .seconds(60)
-    /// CURVE: the coordinator's keys and the admitted clients; `nil` for plain TCP.
-    public var curve: CurveServerConfig?
-    /// Allow a non-loopback bind without CURVE.
-    public var insecure = false
-    /// Replace an existing release folder (a journal of the same options still resumes).
-    public var force = false
-    /// Log lines (warnings, dropped messages); default: standard error.
-    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(("coordinator: " + $0 + "\n").utf8)) }
-    /// Progress after each exam finishes (released or failed).
-    public var progress: @Sendable (CoordinatorProgress) -> Void = { _ in }
-    /// Receives every ``CoordinatorEvent`` on the poll thread (metrics); `nil`: none.
-    public var observer: (@Sendable (CoordinatorEvent) -> Void)?
-    /// Messages the poll loop reads from the ROUTER in one go before it runs the scheduler's tick
-    /// (liveness, leases, heartbeats) and collects finished writes.
-    public var receiveBatch = 256
-    /// Results verified and waiting for the writer threads (each holds an exam's encoded files in
-    /// memory) above which no new JOB is dispatched; dispatch resumes when half are written. Bounds
-    /// the coordinator's memory when the disk, not the workers, is the bottleneck.
-    public var maxQueuedResults = 32
-    /// End the run (non-zero exit, journal kept) when no worker has been able to take the remaining
-    /// exams for this long: none connected, or none capable (``IdleWatch``); `nil`: wait forever.
-    public var idleTimeout: Duration?
-    /// A pause before each release write (fault drills and tests: makes the writers the
-    /// bottleneck); `nil` in normal use. Drill interface: `@_spi(Drills) import HemoCluster`.
-    @_spi(Drills) public var writeDelay: Duration?
-    /// A pause before the release is committed (fault drills and tests: keeps the commit running
-    /// long enough to ask for status or kill the coordinator during it); `nil` in normal use.
-    /// Drill interface: `@_spi(Drills) import HemoCluster`.
-    @_spi(Drills) public var commitDelay: Duration?
-
-    /// The defaults.
-    public init() {}
-}
-
-/// Progress of a coordinated run.
-public struct CoordinatorProgress: Sendable {
-    /// Exams finished (released or failed) including those of an earlier run.
-    public var done: Int
-    /// Exams in all.
-    public var total: Int
-    /// Exams failed.
-    public var failed: Int
-    /// The exam just finished.
-    public var lastCase: String
-    /// The coordinator's state right after it (throughput, in flight, workers, wire counters).
-    public var snapshot: CoordinatorSnapshot
-}
-
-/// What a finished coordinated run reports.
-public struct CoordinatorSummary: Sendable {
-    /// The release folder.
-    public var release: String
-    /// The committed release.
-    public var outcome: ReleaseAssembly.Outcome
-    /// Wall time in seconds.
-    public var seconds: Double
-    /// Exams restored from the journal of an earlier run.
-    public var resumed: Int
-    /// Wire traffic of the run.
-    public var wire: WireCounters
-    /// Per-stage seconds reported by workers (and the coordinator's writers), summed over exams.
-    public var workerStages: StageTimes
-
-    /// Bytes of JOB messages sent.
-    public var jobBytesSent: Int { wire.jobBytesSent }
-    /// Bytes of CHUNK/FILE/DONE/FAILED messages received.
-    public var resultBytesReceived: Int { wire.resultBytesReceived }
-    /// Uncompressed and LZ4 bytes of the accepted bitmask chunks.
-    public var chunkRawBytes: Int { wire.maskRawBytes }
-    /// LZ4 bytes of the accepted bitmask chunks.
-    public var chunkPayloadBytes: Int { wire.maskPayloadBytes }
-    /// Uncompressed bytes of inline input files sent.
-    public var inlineRawBytes: Int { wire.inlineRawBytes }
-    /// LZ4 bytes of inline input files sent.
-    public var inlineCompressedBytes: Int { wire.inlineCompressedBytes }
-    /// Messages dropped as malformed or unexpected.
-    public var droppedMessages: Int { wire.droppedMessages }
-    /// Attempts dispatched (more than the exams when some were retried).
-    public var dispatches: Int { wire.dispatches }
-
-    /// Wire bytes per released exam (both directions).
-    public var wireBytesPerExam: Double {
-        Double(wire.jobBytesSent + wire.resultBytesReceived) / Double(max(1, outcome.records.count - resumed))
-    }
-    /// Uncompressed ÷ LZ4 size of the bitmask chunks.
-    public var chunkCompressionRatio: Double { Double(wire.maskRawBytes) / Double(max(1, wire.maskPayloadBytes)) }
-    /// Uncompressed ÷ LZ4 size of the release-file parts (already gzip or PNG-compressed, so about 1).
-    public var fileCompressionRatio: Double { Double(wire.fileRawBytes) / Double(max(1, wire.filePayloadBytes)) }
-}
-
 /// The cluster's coordinator: one ROUTER served by a dedicated poll thread, the ``Scheduler``
 /// state machine fed with events and the real clock, and a small pool of writer threads that
 /// write the workers' verified release files into a resumable ``ReleaseAssembly``.
@@ -176,23 +74,12 @@ public final class Coordinator: @unchecked Sendable {
         alreadyFinished = Set(assembly.finished.compactMap { CaseID($0) }).intersection(map.keys)
     }
 
-    /// Names the calling thread for the OS (`/proc/PID/task/TID/comm`, `top -H`, perf), so that
-    /// operators and the scale benchmark can tell the poll loop from the release writers.
-    /// Foundation's `Thread.name` does not reach the OS on Linux.
-    static func nameCurrentThread(_ name: String) {
-        // Linux lets a thread rename itself through /proc (the kernel keeps 15 bytes); elsewhere,
-        // or without /proc, the name is simply not set.
-        guard let handle = FileHandle(forWritingAtPath: "/proc/thread-self/comm") else { return }
-        defer { try? handle.close() }
-        try? handle.write(contentsOf: Data(name.prefix(15).utf8))
-    }
-
     /// Binds and starts serving on a dedicated thread; returns the bound endpoint.
     public func start() throws -> String {
         let ready = DispatchSemaphore(value: 0)
         let startError = Locked<Error?>(nil)
         let thread = Thread { [self] in
-            Coordinator.nameCurrentThread("hemo-poll")
+            nameCurrentThread("hemo-poll")
             let loop: PollLoop
             do {
                 loop = try PollLoop(coordinator: self)
@@ -429,7 +316,7 @@ public final class Coordinator: @unchecked Sendable {
             let committed = Locked<Result<ReleaseAssembly.Outcome, Error>?>(nil)
             let assembly = c.assembly, model = c.task.modelProvenance, delay = c.settings.commitDelay, wake = self.wake
             let committer = Thread {
-                Coordinator.nameCurrentThread("hemo-commit")
+                nameCurrentThread("hemo-commit")
                 if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
                 let outcome = Result { try assembly.commit(model: model) }
                 committed.withLock { $0 = outcome }
@@ -717,114 +604,3 @@ public final class Coordinator: @unchecked Sendable {
         }
     }
 }
-
-/// Threads that write released cases, so the poll loop never blocks on disk.
-final class WriterPool: @unchecked Sendable {
-    struct Completion {
-        var exam: CaseID
-        var times: StageTimes
-        var failure: String?
-        /// The release's own storage failed (disk full, I/O error): not the exam's fault, so it is
-        /// not journaled as failed and the run stops; a restart writes the exam again.
-        var storageError: Error?
-    }
-
-    private let queue = Locked<(items: [CollectedCase], stopped: Bool)>(([], false))
-    private let available = DispatchSemaphore(value: 0)
-    private let completed = Locked<[Completion]>([])
-    private let threads: Int
-    private let assembly: ReleaseAssembly
-    private let cases: [CaseID: CohortCase]
-    private let options: ReleaseOptions
-
-    init(threads: Int, assembly: ReleaseAssembly, cases: [CaseID: CohortCase], options: ReleaseOptions, wake: WakeLine,
-         delay: Duration? = nil) {
-        self.threads = max(1, threads)
-        self.assembly = assembly
-        self.cases = cases
-        self.options = options
-        for n in 0..<self.threads {
-            let t = Thread { [self] in
-                Coordinator.nameCurrentThread("hemo-writer")
-                while true {
-                    available.wait()
-                    // Everything queued (up to a bound) in one go: the files of each exam are written,
-                    // their journal lines queued, and one wait for the journal's group commit makes the
-                    // whole batch durable (one fsync instead of one per exam) before any is reported.
-                    let batch: [CollectedCase] = queue.withLock { q in
-                        guard !q.stopped else { return [] }
-                        let n = min(q.items.count, WriterPool.maxBatch)
-                        defer { q.items.removeFirst(n) }
-                        return Array(q.items.prefix(n))
-                    }
-                    guard !batch.isEmpty else {
-                        if queue.withLock({ $0.stopped }) { return }
-                        continue
-                    }
-                    var done: [Completion] = []
-                    var ticket: ReleaseJournal.Ticket?
-                    for result in batch {
-                        let (completion, queued) = write(result, delay: delay)
-                        done.append(completion)
-                        if let queued { ticket = max(ticket ?? queued, queued) }
-                    }
-                    if let ticket {
-                        do { try assembly.waitUntilDurable(ticket) } catch {
-                            for i in done.indices where done[i].storageError == nil && done[i].failure == nil { done[i].storageError = error }
-                        }
-                    }
-                    completed.withLock { $0.append(contentsOf: done) }
-                    wake.signal()
-                }
-            }
-            t.name = "hemo-writer-\(n)"
-            t.start()
-        }
-    }
-
-    /// Exams one writer takes at once (and makes durable with one journal fsync).
-    static let maxBatch = 128
-
-    /// Encodes and writes one exam's files and queues its journal line; the completion to report
-    /// once the returned ticket is durable.
-    private func write(_ result: CollectedCase, delay: Duration?) -> (Completion, ReleaseJournal.Ticket?) {
-        let id = result.record.id
-        if let delay { Thread.sleep(forTimeInterval: delay.seconds) }
-        var times = StageTimes()
-        var failure: String?
-        var storageError: Error?
-        var ticket: ReleaseJournal.Ticket?
-        do {
-            let files: [(path: String, bytes: [UInt8], sha256: String?)]
-            do {
-                files = try result.releaseFiles(cohortCase: cases[id], options: options, times: &times)
-            } catch let caseFailure as CaseFailure {
-                throw caseFailure
-            } catch {
-                // Reading the exam's input CT or encoding its files: this exam fails, the run goes on.
-                throw CaseFailure(stage: "write", reason: "\(error)")
-            }
-            ticket = try assembly.releaseQueued(encodedFiles: files, record: result.record, inputs: result.inputs,
-                                                inputCT: cases[id]?.ct, times: &times)
-        } catch let caseFailure as CaseFailure {
-            failure = "\(caseFailure)"
-            try? assembly.fail(FailureRow(caseName: id.rawValue, stage: "write", reason: "\(caseFailure)"))
-        } catch {
-            storageError = error
-        }
-        return (Completion(exam: id, times: times, failure: failure, storageError: storageError), ticket)
-    }
-
-    func submit(_ result: CollectedCase) {
-        queue.withLock { $0.items.append(result) }
-        available.signal()
-    }
-
-    func takeCompleted() -> [Completion] { completed.withLock { c in defer { c = [] }; return c } }
-
-    func stop() {
-        queue.withLock { $0.stopped = true }
-        for _ in 0..<threads { available.signal() }
-    }
-}
-
