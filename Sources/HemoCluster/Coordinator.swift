@@ -153,9 +153,9 @@ public final class Coordinator: @unchecked Sendable {
         var allDone = false
         var doneCount: Int
         /// The shell's own policy (back-pressure, the DISCONNECT limiter, status throttling, receive
-        /// budgets, ticks, the grace period). Computing the status sorts every live worker, so
-        /// refreshing it after each message made the poll loop the bottleneck at a thousand workers
-        /// (scripts/bench/scale.sh): the policy refreshes it at most every 100 ms.
+        /// budgets, ticks, the grace period). Computing the status sorts every live worker, which
+        /// is costly with thousands of them: the policy refreshes it at most every 100 ms
+        /// (scripts/bench/scale.sh; the measurement: scripts/bench/README.md).
         var policy: CoordinatorPolicy
         var failedCount = 0
         let total: Int
@@ -346,8 +346,8 @@ public final class Coordinator: @unchecked Sendable {
             doneCount += 1
             let t = now
             throughput.record(at: t)
-            // The list of workers is the costly part with thousands of them (it was most of the
-            // poll thread's time per exam at 2,000 workers): the policy refreshes it at most every 100 ms.
+            // The list of workers is the costly part with thousands of them: the policy refreshes it
+            // at most every 100 ms.
             guard case .publish(let workers)? = policy.on(.examFinished, now: t).first else { return }
             let snapshot = publish(workers: workers)
             c.settings.progress(CoordinatorProgress(done: doneCount, total: total, failed: failedCount,

@@ -18,8 +18,8 @@ enum GEMM {
     /// Rows of the register tile.
     static let mr = 6
     /// Depth of a K block. 128 keeps one strip's B rows (read in place: up to 128 × 2 cache
-    /// lines = 16 KiB) and a 6-row weight panel (3 KiB) together in a 32 KiB L1; measured
-    /// faster than 256 (CPU time per 512×512 slice of the benchmark U-Net: 627 vs 718 ms).
+    /// lines = 16 KiB) and a 6-row weight panel (3 KiB) together in a 32 KiB L1, and is faster
+    /// than 256 (the measurement: scripts/bench/README.md).
     static let kc = 128
 
     /// The depth of every K block but the last: `depth` cut into equal blocks of at most `kc`

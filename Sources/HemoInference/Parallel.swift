@@ -111,8 +111,8 @@ final class ArenaPool: @unchecked Sendable {
 
 /// Scratch memory of kernels (Winograd bands, ConvTranspose columns), kept between calls:
 /// scratch of half a MiB and more is mapped afresh by malloc on every call, and the kernel
-/// zeroes every page of it on first touch (perf, 512×512 U-Net: 17% of the time in
-/// `clear_page_erms` under the Winograd products before this pool).
+/// zeroes every page of it on first touch (`clear_page_erms`; the profile that showed it:
+/// scripts/bench/README.md).
 final class ScratchPool: @unchecked Sendable {
     /// One buffer of floats, 64-byte aligned.
     final class Buffer: @unchecked Sendable {

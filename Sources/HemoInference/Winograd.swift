@@ -44,10 +44,9 @@ enum Winograd {
     }
 
     /// Whether a convolution runs through Winograd: 3×3, stride 1, dilation 1, one group and
-    /// enough channels for the 16 small products to keep the micro-kernel busy. Measured
-    /// (CPU ms, 1 thread, layers of the benchmark U-Net at 256×256, Winograd vs im2col GEMM):
-    /// 16→32 2.4 vs 3.1, 32→32 4.3 vs 6.1, 128→64 6.0 vs 10.5; with 16 output channels
-    /// neither wins clearly (512×512: 16→16 27.5 vs 28.7, 32→16 51.1 vs 46.0).
+    /// enough channels for the 16 small products to keep the micro-kernel busy: from 16 input and
+    /// 32 output channels Winograd beats the im2col GEMM; with 16 output channels neither wins
+    /// clearly (the measurements: scripts/bench/README.md).
     static func applies(kernelHeight: Int, kernelWidth: Int, groups: Int, inputChannels: Int, outputChannels: Int,
                         strides: [Int], dilations: [Int]) -> Bool {
         kernelHeight == 3 && kernelWidth == 3 && groups == 1 && strides == [1, 1] && dilations == [1, 1]

@@ -57,8 +57,8 @@ public struct ReleaseOptions: Sendable {
     public var interpolation: Interpolation = .linear
     /// Reorient to canonical RAS (axis permutations and flips only) before anything else.
     public var canonical: Bool = false
-    /// gzip level of the NIfTI files (0–9). The default, 1, compresses a 512×512×36 CT 8× faster than
-    /// level 6 for files about 4% larger (measured with `hemo convert --timing`).
+    /// gzip level of the NIfTI files (0–9). The default, 1, compresses several times faster than
+    /// level 6 for files a few percent larger (the measurement: scripts/bench/README.md).
     public var gzipLevel: Int = 1
     /// Seed of the patient-level split.
     public var splitSeed: String = "hemocluster"

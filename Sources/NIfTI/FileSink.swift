@@ -103,9 +103,9 @@ final class FileSink: ByteSink {
 /// zlib's `gzread`, Python's `gzip` (nibabel), ITK and libnifti read it as one stream.
 ///
 /// libdeflate compresses whole buffers, without zlib's preset dictionaries, so each chunk starts
-/// with an empty history; at 1 MiB per chunk that costs well under 1% of size. Measured against
-/// zlib at the release's level 1, it is 3–4× faster for the same size
-/// (`scripts/bench/gzip_bench.py`).
+/// with an empty history; at 1 MiB per chunk that costs well under 1% of size. It is faster than
+/// zlib at the release's level 1 for the same size (`scripts/bench/gzip_bench.py`; the figures:
+/// scripts/bench/README.md).
 enum ParallelGzip {
     /// Bytes of input per independently compressed member. Part of the output format: changing
     /// it changes the compressed bytes (not the content).

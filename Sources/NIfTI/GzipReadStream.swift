@@ -234,8 +234,8 @@ final class GzipReadStream {
         return digest!.finalizeHex()
     }
 
-    /// Inflates the rest of a gzip stream in one step with libdeflate, which is 2–3× faster than
-    /// zlib's streaming `inflate` (`scripts/bench/gzip_bench.py`), when the content still to come is
+    /// Inflates the rest of a gzip stream in one step with libdeflate, which is faster than zlib's
+    /// streaming `inflate` (`scripts/bench/gzip_bench.py`), when the content still to come is
     /// large: the NIfTI reader calls this once the header has told it `contentSize`, the bytes
     /// of content it expects in all.
     ///
