@@ -1,6 +1,13 @@
 /// SHA-256 (FIPS 180-4) in pure Swift, for release manifests, provenance and model identities.
 ///
 /// Incremental: feed bytes with ``update(_:)``, read the digest with ``finalize()``.
+///
+/// The project's SHA-256 for everything but one purpose: `HemoCore` imports no C, so this
+/// pure-Swift hash serves it and every module that hashes incrementally (release files and the
+/// manifest, the journal, wire parts, sidecars, a NIfTI input hashed while it streams). DICOM
+/// alone hashes each input file in one shot with `LibCrypto.sha256` (OpenSSL, using the CPU's SHA
+/// extensions), because a cohort's DICOM files are the largest volume hashed; `DICOMTests` checks
+/// its digests equal this one's.
 public struct SHA256: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
