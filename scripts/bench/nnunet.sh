@@ -15,7 +15,7 @@ runs="${1:-1}"; cases="${2:-20}"; threads="${3:-2}"; size="${4:-24 80 80}"; feat
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 hemo="${HEMO:-$(scripts/setup.sh --release | tail -n 1)}"
-py="$(scripts/peers/nnunet-predict-venv.sh)"
+py="$(scripts/peers/nnunet-venv.sh)"
 bin="$(dirname "$py")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
