@@ -212,7 +212,9 @@ public struct ProcessUsage: Sendable, Equatable {
 
     /// CPU seconds of each thread of process `pid` by thread id, with the thread's name
     /// (`/proc/<pid>/task/*/comm`: libzmq names its threads `ZMQbg/…`; Foundation threads keep the
-    /// process name); empty when unreadable.
+    /// process name); empty when unreadable. The time on CPU comes in nanoseconds from
+    /// `schedstat` where the kernel has it, else in clock ticks (10 ms) from `stat`, too coarse for
+    /// a thread that ran a few milliseconds.
     public static func threadCPUSeconds(pid: Int32) -> [Int: (name: String, seconds: Double)] {
         let base = "/proc/\(pid)/task"
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: base) else { return [:] }
@@ -223,9 +225,15 @@ public struct ProcessUsage: Sendable, Equatable {
                   let name = try? String(contentsOfFile: "\(base)/\(task)/comm", encoding: .utf8),
                   let stat = try? String(contentsOfFile: "\(base)/\(task)/stat", encoding: .utf8),
                   let close = stat.lastIndex(of: ")") else { continue }
+            let threadName = name.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let sched = try? String(contentsOfFile: "\(base)/\(task)/schedstat", encoding: .utf8),
+               let first = sched.split(separator: " ").first, let nanoseconds = Double(first) {
+                out[tid] = (threadName, nanoseconds / 1e9)
+                continue
+            }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            out[tid] = (name.trimmingCharacters(in: .whitespacesAndNewlines), (user + system) / tick)
+            out[tid] = (threadName, (user + system) / tick)
         }
         return out
     }
