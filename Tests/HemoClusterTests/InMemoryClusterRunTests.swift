@@ -5,6 +5,7 @@ import HemoCore
 import HemoRelease
 import HemoScheduler
 import HemoTestKit
+import HemoWire
 import Testing
 
 /// The real `Coordinator` and `ClusterWorker` (shells, scheduler, policy, writers, compute
@@ -16,10 +17,11 @@ import Testing
         let worker: ClusterWorker
         let exit = Locked<Result<WorkerExit, Error>?>(nil)
 
-        init(_ net: InMemoryNetwork, id: String, jobDelay: Duration? = nil) {
+        init(_ net: InMemoryNetwork, id: String, jobDelay: Duration? = nil, livenessIntervals: Int = 10) {
             var s = WorkerSettings(endpoint: "inmemory://router", workerID: id)
             s.heartbeatInterval = .milliseconds(50)
-            s.livenessIntervals = 10
+            s.livenessIntervals = livenessIntervals
+            s.maxReconnectDelay = .milliseconds(100)
             s.jobDelay = jobDelay
             s.log = { _ in }
             worker = ClusterWorker(settings: s, transport: { _ in net.connector(id) })
@@ -92,5 +94,51 @@ import Testing
         let onDisk = try String(contentsOfFile: cohort.release("memory-kill") + "/MANIFEST.sha256", encoding: .utf8)
         let referenceOnDisk = try String(contentsOfFile: cohort.release("reference") + "/MANIFEST.sha256", encoding: .utf8)
         #expect(onDisk == referenceOnDisk)
+    }
+
+    @Test func aCutLinkIsSurvivedByReconnectingAndTheReleaseIsByteIdentical() throws {
+        let cohort = try TinyCohort.make(count: 3)
+        let reference = try cohort.referenceManifest()
+        let net = InMemoryNetwork()
+        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory-cut"),
+                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
+        _ = try coordinator.start()
+        // Silent for 3 heartbeats (150 ms), the worker gives the coordinator up and reconnects.
+        let worker = NetWorker(net, id: "flaky", jobDelay: .milliseconds(200), livenessIntervals: 3)
+        let holding = eventually(10) { coordinator.status?.workers.contains { $0.id.rawValue == "flaky" && $0.outstanding > 0 } ?? false }
+        #expect(holding, "the worker never received a job")
+        net.cut("flaky")
+        Thread.sleep(forTimeInterval: 0.5)
+        net.restore("flaky")
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.outcome.failures.isEmpty)
+        #expect(net.droppedMessages > 0, "the cut dropped heartbeats")
+        guard case .success(.shutdown)? = worker.finished(within: 5) else {
+            Issue.record("the worker did not shut down: \(String(describing: worker.exit.withLock { $0 }))")
+            return
+        }
+        #expect(worker.worker.statistics.reconnections >= 1)
+    }
+
+    @Test func malformedMessagesFromARoguePeerAreDroppedAndServingContinues() throws {
+        let cohort = try TinyCohort.make(count: 2)
+        let reference = try cohort.referenceManifest()
+        let net = InMemoryNetwork()
+        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory-rogue"),
+                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
+        _ = try coordinator.start()
+        let rogue = net.dealer("rogue")
+        rogue.send([[0xde, 0xad, 0xbe, 0xef]])                                               // one junk frame
+        rogue.send([WireProtocol.header, [99], []])                                          // unknown type
+        rogue.send([[UInt8]](repeating: [0], count: WireProtocol.maxFrames + 2))             // too many frames
+        let worker = NetWorker(net, id: "honest")
+        let summary = try coordinator.wait()
+        #expect(summary.outcome.manifest == reference)
+        #expect(summary.droppedMessages >= 3)
+        guard case .success(.shutdown)? = worker.finished(within: 5) else {
+            Issue.record("the worker did not shut down: \(String(describing: worker.exit.withLock { $0 }))")
+            return
+        }
     }
 }
