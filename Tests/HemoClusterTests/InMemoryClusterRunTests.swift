@@ -38,31 +38,37 @@ import Testing
         }
     }
 
-    /// 50 ms heartbeats; a run that stalls ends with an error instead of hanging the suite.
-    func settings() -> CoordinatorSettings {
+    /// A started coordinator on `cohort` over `net`, writing release `name`: 50 ms heartbeats, and
+    /// a run that stalls ends with an error instead of hanging the suite.
+    func coordinator(_ cohort: TinyCohort, _ name: String, over net: InMemoryNetwork) throws -> Coordinator {
         var s = fastSettings(heartbeatMs: 50)
         s.idleTimeout = .seconds(20)
-        return s
+        let c = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release(name),
+                                options: ReleaseOptions(), settings: s, transport: { _ in net.router })
+        #expect(try c.start() == "inmemory://router")
+        return c
+    }
+
+    /// Whether `worker` ended its run as the coordinator's shutdown says.
+    func shutDown(_ worker: NetWorker) -> Bool {
+        guard case .success(.shutdown)? = worker.finished(within: 5) else {
+            Issue.record("worker did not shut down: \(String(describing: worker.exit.withLock { $0 }))")
+            return false
+        }
+        return true
     }
 
     @Test func twoWorkersBuildTheSameReleaseAsHemoBuild() throws {
         let cohort = try TinyCohort.make(count: 4)
         let reference = try cohort.referenceManifest()
         let net = InMemoryNetwork()
-        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory"),
-                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
-        #expect(try coordinator.start() == "inmemory://router")
+        let coordinator = try coordinator(cohort, "memory", over: net)
         let workers = [NetWorker(net, id: "a"), NetWorker(net, id: "b")]
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)
         #expect(summary.dispatches == 4)
-        for w in workers {
-            guard case .success(.shutdown)? = w.finished(within: 5) else {
-                Issue.record("worker did not shut down: \(String(describing: w.exit.withLock { $0 }))")
-                continue
-            }
-        }
+        for w in workers { _ = shutDown(w) }
         #expect(workers.map { $0.worker.statistics.finished }.reduce(0, +) == 4)
     }
 
@@ -70,9 +76,7 @@ import Testing
         let cohort = try TinyCohort.make(count: 4)
         let reference = try cohort.referenceManifest()
         let net = InMemoryNetwork()
-        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory-kill"),
-                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
-        _ = try coordinator.start()
+        let coordinator = try coordinator(cohort, "memory-kill", over: net)
         // The doomed worker holds each job for a minute, so it is killed while holding one.
         let doomed = NetWorker(net, id: "doomed", jobDelay: .seconds(60))
         let holding = eventually(10) { coordinator.status?.workers.contains { $0.id.rawValue == "doomed" && $0.outstanding > 0 } ?? false }
@@ -87,10 +91,7 @@ import Testing
             Issue.record("the killed worker's run() did not end with an error")
             return
         }
-        guard case .success(.shutdown)? = survivor.finished(within: 5) else {
-            Issue.record("the survivor did not shut down: \(String(describing: survivor.exit.withLock { $0 }))")
-            return
-        }
+        guard shutDown(survivor) else { return }
         let onDisk = try String(contentsOfFile: cohort.release("memory-kill") + "/MANIFEST.sha256", encoding: .utf8)
         let referenceOnDisk = try String(contentsOfFile: cohort.release("reference") + "/MANIFEST.sha256", encoding: .utf8)
         #expect(onDisk == referenceOnDisk)
@@ -100,9 +101,7 @@ import Testing
         let cohort = try TinyCohort.make(count: 3)
         let reference = try cohort.referenceManifest()
         let net = InMemoryNetwork()
-        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory-cut"),
-                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
-        _ = try coordinator.start()
+        let coordinator = try coordinator(cohort, "memory-cut", over: net)
         // Silent for 3 heartbeats (150 ms), the worker gives the coordinator up and reconnects.
         let worker = NetWorker(net, id: "flaky", jobDelay: .milliseconds(200), livenessIntervals: 3)
         let holding = eventually(10) { coordinator.status?.workers.contains { $0.id.rawValue == "flaky" && $0.outstanding > 0 } ?? false }
@@ -114,10 +113,7 @@ import Testing
         #expect(summary.outcome.manifest == reference)
         #expect(summary.outcome.failures.isEmpty)
         #expect(net.droppedMessages > 0, "the cut dropped heartbeats")
-        guard case .success(.shutdown)? = worker.finished(within: 5) else {
-            Issue.record("the worker did not shut down: \(String(describing: worker.exit.withLock { $0 }))")
-            return
-        }
+        guard shutDown(worker) else { return }
         #expect(worker.worker.statistics.reconnections >= 1)
     }
 
@@ -125,9 +121,7 @@ import Testing
         let cohort = try TinyCohort.make(count: 2)
         let reference = try cohort.referenceManifest()
         let net = InMemoryNetwork()
-        let coordinator = try Coordinator(cohort: try Cohort.open(cohort.root), destination: cohort.release("memory-rogue"),
-                                          options: ReleaseOptions(), settings: settings(), transport: { _ in net.router })
-        _ = try coordinator.start()
+        let coordinator = try coordinator(cohort, "memory-rogue", over: net)
         let rogue = net.dealer("rogue")
         rogue.send([[0xde, 0xad, 0xbe, 0xef]])                                               // one junk frame
         rogue.send([WireProtocol.header, [99], []])                                          // unknown type
@@ -136,9 +130,6 @@ import Testing
         let summary = try coordinator.wait()
         #expect(summary.outcome.manifest == reference)
         #expect(summary.droppedMessages >= 3)
-        guard case .success(.shutdown)? = worker.finished(within: 5) else {
-            Issue.record("the worker did not shut down: \(String(describing: worker.exit.withLock { $0 }))")
-            return
-        }
+        _ = shutDown(worker)
     }
 }
