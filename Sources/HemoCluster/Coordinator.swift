@@ -151,6 +151,8 @@ public final class Coordinator: @unchecked Sendable {
     /// - Throws: ``ClusterError`` for a refused bind address; the release's errors for an unusable destination.
     public init(cohort: Cohort, destination: String, options: ReleaseOptions, task: ClusterTask = .build,
                 settings: CoordinatorSettings) throws {
+        var options = options
+        options.writesMasks = task.writesMasks
         if settings.curve == nil && !settings.insecure && !ClusterKeys.isLocalOnly(settings.endpoint) {
             throw ClusterError(settings.endpoint, "binding a non-loopback address without CURVE keys is refused; give --curve-secret and --allowed-keys, or --insecure on a trusted network")
         }
