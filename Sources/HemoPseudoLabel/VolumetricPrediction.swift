@@ -78,8 +78,8 @@ extension PseudoLabelModel {
     /// activation, decision, filter. See the article "The model sidecar".
     func predictVolumetric(_ ct: Volume<Float>, rules s: VolumetricSidecar, threads: Int, keepProbabilities: Bool,
                            times: inout StageTimes, isCancelled: () -> Bool) throws -> VolumePrediction {
-        if s.isClassifierOnly {
-            return try predictClassifier(ct, rules: s, threads: threads, times: &times, isCancelled: isCancelled)
+        if s.isWholeSlice {
+            return try predictWholeSlices(ct, rules: s, threads: threads, times: &times, isCancelled: isCancelled)
         }
         let size = ct.geometry.size
         let full = [size.k, size.j, size.i]

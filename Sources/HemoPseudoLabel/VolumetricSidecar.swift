@@ -132,6 +132,9 @@ public struct VolumetricSidecar: Sendable, Equatable {
     /// The classification output, if any (format 3: classifier-only models).
     public var classification: Classification? = nil
 
+    /// A model fed whole slices resized to ``inputSize`` (classifier-only or whole-slice
+    /// segmentation with classification), not sliding windows.
+    public var isWholeSlice: Bool { inputSize != nil }
     /// A model with a classification output and no segmentation output: its release holds labels
     /// and probabilities but no masks, boxes or lesions.
     public var isClassifierOnly: Bool { segmentationOutput.isEmpty }
@@ -241,8 +244,9 @@ public struct VolumetricSidecar: Sendable, Equatable {
                                       networks: networks, ensemble: ensemble, inputName: inputName, spacing: spacing,
                                       classification: classification, path: path)
         }
-        if classification != nil {
-            throw fail("\"outputs.classification\" beside \"outputs.segmentation\" is not supported in format 3 (a sliding-window model has no whole-slice logits); use a classifier-only model, or formats 1–2 (seg_logits and cls_logits)")
+        if let classification {
+            return try wholeSlice(root, input: input, outputs: outputs, intensity: intensity, networks: networks,
+                                  spacing: spacing, classification: classification, path: path)
         }
         guard let tiling = root["tiling"] as? [String: Any] else { throw fail("no \"tiling\" object") }
         guard let patch = (tiling["patch"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), patch.count == dims,
@@ -357,6 +361,34 @@ extension VolumetricSidecar {
         return Classification(output: name, activation: activation, channels: channels, targets: targets, thresholds: thresholds)
     }
 
+    /// A whole-slice model with segmentation and classification outputs: every slice (and its
+    /// neighbours) resized to `input.size`, the segmentation logits resized back (as formats 1–2),
+    /// `p_*` from the classification output, labels from the masks.
+    static func wholeSlice(_ root: [String: Any], input: [String: Any], outputs: [String: Any], intensity: IntensityNormalization,
+                           networks: [Network], spacing: [Double]?, classification: Classification,
+                           path: String) throws(ModelLoadError) -> VolumetricSidecar {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
+        guard let size = (input["size"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), size.count == 2,
+              size.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
+            throw fail("\"outputs.classification\" beside \"outputs.segmentation\" needs \"input.size\" [height, width]: a whole-slice model (a sliding-window model has no whole-slice logits)")
+        }
+        guard root["tiling"] == nil else { throw fail("\"tiling\" does not apply to a whole-slice model (its slices are resized to \"input.size\")") }
+        guard spacing == nil else { throw fail("\"input.spacing\" must be null for a whole-slice model (slices are resized to \"input.size\")") }
+        guard case .windows = intensity else { throw fail("\"input.intensity.kind\" must be windows for a whole-slice model") }
+        guard networks.count == 1 else { throw fail("\"networks\" of a whole-slice segmentation model must be one network (ensembles: classifier-only or sliding-window models)") }
+        // The segmentation rules are those of a single patch covering the whole resized slice.
+        var inner = root, innerInput = input
+        innerInput["size"] = nil
+        inner["input"] = innerInput
+        inner["tiling"] = ["patch": size, "step": 1, "gaussian_sigma": NSNull(), "mirror_axes": [Int]()] as [String: Any]
+        inner["outputs"] = ["segmentation": outputs["segmentation"] as Any]
+        var v = try parse(inner, path: path)
+        guard v.shape.isPlanar else { throw fail("\"input.shape\" 3d is not supported for a whole-slice model; use \"2d\" or \"2.5d\"") }
+        v.inputSize = size
+        v.classification = classification
+        return v
+    }
+
     /// The rest of a classifier-only sidecar: `input.size`, no tiling, windows only.
     static func classifierOnly(_ root: [String: Any], input: [String: Any], shape: InputShape, neighbours: Int,
                                intensity: IntensityNormalization, networks: [Network], ensemble: EnsembleRule, inputName: String,
@@ -431,6 +463,12 @@ extension VolumetricSidecar {
         let expected = [1, channelLabels.count] + patch
         guard got == expected else {
             throw fail("a \(probe.shape) patch gives \(segmentationOutput) of shape \(got); the sidecar's \(channelLabels.count) channels and patch need \(expected)")
+        }
+        if let classification {
+            let got = results[classification.output]?.shape ?? []
+            guard got == [1, classification.channels.count] else {
+                throw fail("a \(probe.shape) slice gives \(classification.output) of shape \(got); \"outputs.classification.channels\" needs [1, \(classification.channels.count)]")
+            }
         }
     }
 }

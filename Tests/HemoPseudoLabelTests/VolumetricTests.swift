@@ -371,7 +371,8 @@ struct NNUNetImportTests {
         ("thresholdkey", "\"outputs.classification.thresholds.XYZ\" is not"),
         ("level", "\"outputs.classification.level\" exam is not supported"),
         ("softmaxany", "of a softmax output cannot hold \"any\""),
-        ("beside", "beside \"outputs.segmentation\" is not supported"),
+        ("beside", "beside \"outputs.segmentation\" needs \"input.size\""),
+        ("besideensemble", "of a whole-slice segmentation model must be one network"),
         ("tiling", "\"tiling\" does not apply to a classifier-only model"),
         ("intensity", "must be windows for a classifier-only model"),
         ("activation", "\"outputs.classification.activation\" relu"),
@@ -391,7 +392,12 @@ struct NNUNetImportTests {
             case "thresholdkey": out["thresholds"] = ["XYZ": 0.5]
             case "level": out["level"] = "exam"
             case "softmaxany": out["activation"] = "softmax"
-            case "beside": s["outputs"] = ["classification": out, "segmentation": ["name": "seg", "channels": ["background", "EPH"]]]
+            case "beside":
+                input["size"] = nil
+                s["outputs"] = ["classification": out, "segmentation": ["name": "seg", "channels": ["background", "EPH"]]]
+            case "besideensemble":
+                s["networks"] = [["file": "a.onnx", "sha256": String(repeating: "a", count: 64)], ["file": "b.onnx", "sha256": String(repeating: "b", count: 64)]]
+                s["outputs"] = ["classification": out, "segmentation": ["name": "seg", "channels": ["background", "EPH"]]]
             case "tiling": s["tiling"] = ["patch": [64, 64]]
             case "intensity": input["intensity"] = ["kind": "zscore"]
             case "activation": out["activation"] = "relu"
@@ -401,12 +407,57 @@ struct NNUNetImportTests {
             default: out["channels"] = ["x", "y"]
             }
             s["input"] = input
-            if field != "beside" { s["outputs"] = ["classification": out] }
+            if !field.hasPrefix("beside") { s["outputs"] = ["classification": out] }
         }
         #expect {
             _ = try VolumetricSidecar.parse(s, path: "model.json")
         } throws: { error in
             "\(error)".contains(message) && "\(error)".contains("model.json")
         }
+    }
+}
+
+/// A whole-slice format-3 model (segmentation and classification outputs, `input.size`) is the
+/// formats 1–2 rule: the default model described in format 3 predicts what its format-2 sidecar does.
+@Suite(.serialized) struct WholeSliceTests {
+    @Test func theDefaultModelInFormatThreeEqualsItsFormatTwoPrediction() throws {
+        let reference = try PseudoLabelModel.loadDefault()
+        let two = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reference.sidecarPath))) as! [String: Any]
+        let input2 = two["input"] as! [String: Any]
+        let folder = NSTemporaryDirectory() + "hemo-whole-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: reference.onnxPath, toPath: folder + "/m.onnx")
+        let three: [String: Any] = [
+            "format": "hemocluster-model-sidecar", "format_version": 3,
+            "networks": [["file": "m.onnx", "sha256": try Manifest.sha256(ofFile: folder + "/m.onnx")]],
+            "input": ["name": input2["name"]!, "shape": "2d", "size": [256, 256],
+                      "intensity": ["kind": "windows", "channels": input2["channels"]!]] as [String: Any],
+            "outputs": ["segmentation": ["name": "seg_logits", "activation": "softmax", "channels": ["background", "EPH", "SDH", "SAH", "IPH", "IVH"]],
+                        "classification": ["name": "cls_logits", "activation": "sigmoid", "channels": ["any", "EPH", "SDH", "SAH", "IPH", "IVH"]]],
+            "postprocess": (two["postprocess"] as! [String: Any]).filter { $0.key == "filter" },
+        ]
+        try JSONSerialization.data(withJSONObject: three).write(to: URL(fileURLWithPath: folder + "/model.json"))
+        let model = try PseudoLabelModel(onnxPath: folder)
+        guard case .volumetric(let rules) = model.rules else { Issue.record("not format 3"); return }
+        #expect(rules.isWholeSlice && !rules.isClassifierOnly && model.writesMasks)
+        #expect(rules.filter == reference.sidecar?.filter)
+        // 9 slices of 150 × 130 (not a power-of-two resize) with a bright crescent and a blob.
+        let (i, j, k) = (130, 150, 9)
+        var hu = [Float](repeating: 30, count: i * j * k)
+        for z in 0..<k { for y in 20..<130 { for x in 10..<120 {
+            let d = (Float(x) - 65) * (Float(x) - 65) / 3000 + (Float(y) - 75) * (Float(y) - 75) / 3500
+            if d > 0.8 && d < 1 { hu[(z * j + y) * i + x] = 75 }
+            if z > 2, (Float(x) - 80) * (Float(x) - 80) + (Float(y) - 60) * (Float(y) - 60) < 150 { hu[(z * j + y) * i + x] = 70 + Float(z) }
+        } } }
+        let ct = Volume<Float>(geometry: Geometry(size: GridSize(i, j, k), spacing: SIMD3<Double>(0.5, 0.5, 5)), voxels: hu)
+        var times = StageTimes()
+        let expected = try reference.predict(ct, threads: 1, times: &times)
+        let got = try model.predict(ct, threads: 1, times: &times)
+        #expect(got.sliceDecisions == nil)
+        #expect(got.labels == expected.labels && got.scores == expected.scores)
+        #expect(got.sliceProbabilities.count == k)
+        for z in 0..<k { for c in 0..<6 { #expect(abs(got.sliceProbabilities[z][c] - expected.sliceProbabilities[z][c]) < 1e-7) } }
+        #expect(expected.labels.voxels.contains { $0 != 0 }, "the comparison should see some foreground")
     }
 }
