@@ -133,7 +133,9 @@ check() {  # name, fixture arguments...
     "$PY" "$work/peer.py" "$work/$name/model" "$work/cohort" "$work/$name/release" "$work/$name/exact" | tee "$work/$name.check" || true
     grep -q '^OK$' "$work/$name.check" || { echo "FAIL: $name: hemo infer differs from the PyTorch loop (above)"; exit 1; }
     local r="$work/$name/release"
-    if ls "$r" | grep -Eq '^(labelsTr|masks3d|masks2d)$'; then echo "FAIL: $name: a classifier's release holds masks"; exit 1; fi
+    for d in labelsTr masks3d masks2d; do
+        [[ ! -e "$r/$d" ]] || { echo "FAIL: $name: a classifier's release holds $d/"; exit 1; }
+    done
     grep -q '"masks": "none"' "$r/dataset.json" || { echo "FAIL: $name: dataset.json does not say the release has no masks"; exit 1; }
     grep -q '"masks": "none"' "$r/provenance.json" || { echo "FAIL: $name: provenance.json does not say the release has no masks"; exit 1; }
     [[ $(wc -l < "$r/boxes/boxes2d.csv") -eq 1 ]] || { echo "FAIL: $name: a classifier's release has boxes"; exit 1; }
