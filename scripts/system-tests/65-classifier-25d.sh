@@ -4,8 +4,9 @@
 # `hemo infer` equals a plain PyTorch loop written here (nibabel read, bilinear resize of HU, windows,
 # K neighbouring slices stacked with edge replication, sigmoid/softmax, ensemble mean, thresholds):
 # p_* within 1e-4 (the unrounded ones of `hemo model predict`: 1e-5), identical slice and patient
-# labels, for resnet18 K=3 sigmoid and a 2-member resnet18 K=5 softmax ensemble. The release has no masks and says so; `hemo release verify` accepts
-# it and refuses a label flipped against its probability; `hemo run --workers 2` writes the same bytes.
+# labels, for resnet18 K=3 sigmoid and a 2-member resnet18 K=5 softmax ensemble. The release has
+# no masks and says so; `hemo release verify` accepts it and refuses a label flipped against its
+# probability; `hemo run --workers 2` writes the same bytes. About 3 minutes.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
