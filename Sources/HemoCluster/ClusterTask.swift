@@ -44,6 +44,14 @@ public enum ClusterTask: Sendable {
         }
     }
 
+    /// Whether the release holds masks: false for a classifier-only model (``ReleaseOptions/writesMasks``).
+    public var writesMasks: Bool {
+        switch self {
+        case .build: true
+        case .pseudoLabel(let model): model.writesMasks
+        }
+    }
+
     /// The `model` object of `provenance.json` (`nil` for builds), exactly as `hemo infer` writes it.
     public var modelProvenance: JSONValue? {
         switch self {

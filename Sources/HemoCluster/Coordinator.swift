@@ -54,6 +54,8 @@ public final class Coordinator: @unchecked Sendable {
     public init(cohort: Cohort, destination: String, options: ReleaseOptions, task: ClusterTask = .build,
                 settings: CoordinatorSettings,
                 transport: (@Sendable (CoordinatorSettings) throws -> any RouterTransport)? = nil) throws {
+        var options = options
+        options.writesMasks = task.writesMasks
         if settings.curve == nil && !settings.insecure && !ClusterKeys.isLocalOnly(settings.endpoint) {
             throw ClusterError(settings.endpoint, "binding a non-loopback address without CURVE keys is refused; give --curve-secret and --allowed-keys, or --insecure on a trusted network")
         }

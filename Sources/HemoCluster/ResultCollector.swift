@@ -147,6 +147,13 @@ public struct ResultCollector: Sendable {
         let size = bitmask.geometry.size
         let perSlice = size.sliceCount
         guard record.slices.count == size.k else { return "\(record.slices.count) slice rows for \(size.k) slices" }
+        if !record.hasMasks {
+            // A classifier's record: labels by thresholds, no masks, so the bitmask is empty.
+            guard bitmask.voxels.allSatisfy({ $0 == 0 }) else { return "a classifier's record with a non-empty bitmask" }
+            guard record.boxes.isEmpty, record.lesions.isEmpty else { return "a classifier's record with boxes or lesions" }
+            for (k, row) in record.slices.enumerated() where row.slice != k { return "slice row \(k) is numbered \(row.slice)" }
+            return nil
+        }
         var counts = [Int](repeating: 0, count: size.k * 5)
         var histogram = [Int](repeating: 0, count: 256)
         bitmask.voxels.withUnsafeBufferPointer { v in

@@ -127,6 +127,13 @@ public final class PseudoLabelModel: Sendable {
         return url.pathExtension == "onnx" ? url.deletingPathExtension().appendingPathExtension("json").path : onnxPath + ".json"
     }
 
+    /// Whether the model's releases hold masks: false for a classifier-only format-3 model, whose
+    /// releases hold slice and patient labels with probabilities and no masks, boxes or lesions.
+    public var writesMasks: Bool {
+        if case .volumetric(let s) = rules { return !s.isClassifierOnly }
+        return true
+    }
+
     /// The model's file name (no folder): provenance never depends on where the model sits.
     public var fileName: String { URL(fileURLWithPath: onnxPath).lastPathComponent }
 
@@ -166,6 +173,15 @@ public final class PseudoLabelModel: Sendable {
 }
 
 extension PseudoLabelModel {
+    /// The `outputs.classification` object of a format-3 model's provenance.
+    fileprivate static func classificationProvenance(_ c: VolumetricSidecar.Classification) -> JSONValue {
+        .object([
+            ("name", .string(c.output)), ("level", .string("slice")), ("activation", .string(c.activation.rawValue)),
+            ("channels", .array(c.channels.map { .string($0) })),
+            ("thresholds", .object(zip(["any"] + Subtype.allCases.map(\.name), c.thresholds).map { ($0, .number($1, decimals: 6)) })),
+        ])
+    }
+
     /// The `model` object of `provenance.json` for a format-3 model.
     fileprivate func volumetricProvenance(_ s: VolumetricSidecar) -> JSONValue {
         let intensity: JSONValue
@@ -182,6 +198,29 @@ extension PseudoLabelModel {
         case .zScore:
             intensity = .object([("kind", .string("zscore"))])
         }
+        // Keys added for 2.5-D and classifier models appear only for them, so every other model's
+        // provenance keeps its bytes.
+        let stacked: [(String, JSONValue)] = s.shape == .stacked ? [("slices", .int(s.neighbours))] : []
+        let whole: [(String, JSONValue)] = s.inputSize.map { size in [("size", .array(size.map { .int($0) }))] } ?? []
+        let classification: [(String, JSONValue)] = s.classification.map { c in [("classification", Self.classificationProvenance(c))] } ?? []
+        if let c = s.classification, let size = s.inputSize, s.isClassifierOnly {
+            return .object([
+                ("file", .string(fileName)),
+                ("sha256", .string(sha256)),
+                ("sidecar_sha256", .string(sidecarSHA256)),
+                ("sidecar_format_version", .int(3)),
+                ("networks", .array(s.networks.map { .object([("file", .string($0.file)), ("sha256", .string($0.sha256))]) })),
+                ("ensemble", .string(s.ensemble.rawValue)),
+                ("input", .object([("name", .string(s.inputName)), ("shape", .string(s.shape.rawValue))] + stacked + [
+                    ("size", .array(size.map { .int($0) })),
+                    ("resize", .string("bilinear half-pixel (HU before windowing)")),
+                    ("intensity", intensity),
+                ])),
+                ("outputs", .object([("classification", Self.classificationProvenance(c))])),
+                ("masks", .string(ReleaseFormat.noMasks)),
+                ("batch_size", .int(Self.batchSize)),
+            ])
+        }
         return .object([
             ("file", .string(fileName)),
             ("sha256", .string(sha256)),
@@ -190,7 +229,7 @@ extension PseudoLabelModel {
             ("networks", .array(s.networks.map { .object([("file", .string($0.file)), ("sha256", .string($0.sha256))]) })),
             ("ensemble", .string(s.ensemble.rawValue)),
             ("input", .object([
-                ("name", .string(s.inputName)), ("shape", .string(s.shape.rawValue)),
+                ("name", .string(s.inputName)), ("shape", .string(s.shape.rawValue))] + stacked + whole + [
                 ("spacing", s.spacing.map { .array($0.map { .number($0, decimals: 6) }) } ?? .null),
                 ("resampling", .object([("image", .string(s.imageResampling.rawValue)), ("logits", .string(s.logitResampling.rawValue)),
                                         ("separate_z", .bool(s.separateZ))])),
@@ -203,7 +242,7 @@ extension PseudoLabelModel {
                 ("mirror_axes", .array(s.mirrorAxes.map { .int($0) })),
             ])),
             ("outputs", .object([("segmentation", .string(s.segmentationOutput)), ("activation", .string(s.activation.rawValue)),
-                                 ("channel_labels", .array(s.channelLabels.map { .int($0) }))])),
+                                 ("channel_labels", .array(s.channelLabels.map { .int($0) }))] + classification)),
             ("postprocess", .object([
                 ("min_component_pixels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumPixels[$0] ?? 0)) })),
                 ("min_lesion_voxels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumLesionVoxels[$0] ?? 0)) })),

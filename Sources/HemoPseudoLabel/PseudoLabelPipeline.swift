@@ -27,8 +27,12 @@ public enum PseudoLabelPipeline {
         let masks = SubtypeMasks(labelMap: prediction.labels)
         let scores = prediction.scores
         var record = timed("analyse", &times) {
-            CaseRecord(id: c.id, masks: masks, sliceProbabilities: prediction.sliceProbabilities,
-                       boxScore: { $0.mean(of: scores) })
+            if let decisions = prediction.sliceDecisions {
+                // A classifier-only model: labels by its thresholds, no masks (``CaseRecord/hasMasks``).
+                return CaseRecord(id: c.id, geometry: ct.geometry, sliceDecisions: decisions, sliceProbabilities: prediction.sliceProbabilities)
+            }
+            return CaseRecord(id: c.id, masks: masks, sliceProbabilities: prediction.sliceProbabilities,
+                              boxScore: { $0.mean(of: scores) })
         }
         let info = dicom.map { DICOMCaseInfo(series: $0.series, slices: $0.sliceInstances(on: ct.geometry)) }
         record.dicom = info
@@ -50,6 +54,8 @@ public struct PseudoLabelBuilder: Sendable {
 
     /// A builder.
     public init(model: PseudoLabelModel, options: ReleaseOptions, threads: Int, force: Bool) {
+        var options = options
+        options.writesMasks = model.writesMasks
         self.model = model; self.options = options; self.threads = max(1, threads); self.force = force
     }
 

@@ -14,6 +14,9 @@ public struct VolumePrediction: Sendable {
     public var sliceProbabilities: [[Double]]
     /// Per output channel, the probability volumes on the CT grid (format-3 models, when asked for).
     public var channelProbabilities: ChannelProbabilities?
+    /// A classifier-only model's labels per slice, by its thresholds (then ``labels`` is all
+    /// background and the release holds no masks); nil for segmentation models.
+    public var sliceDecisions: [(any: Bool, subtypes: Set<Subtype>)]? = nil
 
     /// A prediction.
     public init(labels: Volume<UInt8>, scores: [Float], sliceProbabilities: [[Double]], channelProbabilities: ChannelProbabilities? = nil) {

@@ -78,6 +78,9 @@ extension PseudoLabelModel {
     /// activation, decision, filter. See the article "The model sidecar".
     func predictVolumetric(_ ct: Volume<Float>, rules s: VolumetricSidecar, threads: Int, keepProbabilities: Bool,
                            times: inout StageTimes, isCancelled: () -> Bool) throws -> VolumePrediction {
+        if s.isWholeSlice {
+            return try predictWholeSlices(ct, rules: s, threads: threads, times: &times, isCancelled: isCancelled)
+        }
         let size = ct.geometry.size
         let full = [size.k, size.j, size.i]
         let ctSpacing = [ct.geometry.spacing.z, ct.geometry.spacing.y, ct.geometry.spacing.x]
@@ -202,7 +205,7 @@ extension PseudoLabelModel {
     /// (no spacing in the sidecar, or the same spacing).
     private func targetSpacing(_ s: VolumetricSidecar, ctSpacing: [Double]) -> [Double]? {
         guard let spacing = s.spacing else { return nil }
-        let target = s.shape == .slices ? [ctSpacing[0], spacing[1], spacing[2]] : spacing
+        let target = s.shape.isPlanar ? [ctSpacing[0], spacing[1], spacing[2]] : spacing
         return target == ctSpacing ? nil : target
     }
 
@@ -210,7 +213,7 @@ extension PseudoLabelModel {
     /// every network, on the model grid.
     private func slidingWindow(_ input: [Float], shape: [Int], rules s: VolumetricSidecar, threads: Int,
                                times: inout StageTimes, isCancelled: () -> Bool) throws -> [[Float]] {
-        let inC = s.intensity.channelCount, outC = s.channelLabels.count
+        let inC = s.inputChannelCount, outC = s.channelLabels.count, baseC = s.intensity.channelCount
         // A 2-D model slides over the last two axes of every slice.
         let spatial = s.shape == .volume ? shape : Array(shape[1...])
         let outer = s.shape == .volume ? 1 : shape[0]
@@ -239,12 +242,17 @@ extension PseudoLabelModel {
         var mean = [Float](repeating: 0, count: outC * patchCount)
         var unflipped = [Float](repeating: 0, count: outC * patchCount)
         for slab in 0..<outer {
-            // The slab's channels, zero-padded to the plan's size.
+            // The slab's channels, zero-padded to the plan's size; a 2.5-D model's are the channels of
+            // its K neighbours (edge slices replicated), neighbour-major.
             timed("preprocess", &times) {
                 let src = spatial.reduce(1, *)
-                for c in 0..<inC {
-                    for (index, value) in Self.paddedIndices(spatial, padBefore: plan.padBefore, padded: padded).enumerated() {
-                        paddedInput[c * paddedCount + value] = input[(c * outer + slab) * src + index]
+                let indices = Self.paddedIndices(spatial, padBefore: plan.padBefore, padded: padded)
+                let half = (s.neighbours - 1) / 2
+                for n in 0..<s.neighbours {
+                    let source = min(max(slab + n - half, 0), outer - 1)
+                    for c in 0..<baseC {
+                        let dst = (n * baseC + c) * paddedCount, from = (c * outer + source) * src
+                        for (index, value) in indices.enumerated() { paddedInput[dst + value] = input[from + index] }
                     }
                 }
             }

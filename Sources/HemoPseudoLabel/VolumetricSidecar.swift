@@ -12,6 +12,57 @@ public struct VolumetricSidecar: Sendable, Equatable {
         case slices = "2d"
         /// 3-D patches (`[N, C, z, y, x]`).
         case volume = "3d"
+        /// 2.5-D: 2-D patches of one slice whose channels are the intensity channels of the
+        /// `input.slices` (K, odd) slices centred on it, nearest slice first (`k − (K−1)/2 … k + (K−1)/2`),
+        /// slices beyond the volume replaced by the edge slice: channel `n · C + c` is intensity
+        /// channel `c` of neighbour `n`.
+        case stacked = "2.5d"
+
+        /// Whether the network sees 2-D planes (2d and 2.5d).
+        public var isPlanar: Bool { self != .volume }
+    }
+
+    /// A classification output: slice logits turned into the `p_*` probabilities and, for a
+    /// classifier-only model, into the slice and patient labels by thresholds.
+    public struct Classification: Sendable, Equatable {
+        /// The graph output, `[N, channels]` for a batch of N slices.
+        public var output: String
+        /// Sigmoid per channel, or softmax over the channels.
+        public var activation: Activation
+        /// Every channel's name: `any`, a subtype, or another name (not reported).
+        public var channels: [String]
+        /// Per channel, its index in `p_any, p_EPH, …, p_IVH` (0 any, 1…5 the subtypes), or nil.
+        public var targets: [Int?]
+        /// Thresholds of any, EPH, …, IVH (the `thresholds` object, 0.5 where absent).
+        public var thresholds: [Double]
+
+        /// `p_any, p_EPH, …, p_IVH` of one slice from the probabilities of its channels (after the
+        /// activation, averaged over an ensemble): a channel's probability for its target, 0 for a
+        /// subtype without a channel; without an `any` channel, `p_any` is the largest subtype
+        /// probability (sigmoid) or the sum of the subtype channels (softmax: 1 − the others).
+        public func reported(_ p: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: 6)
+            var hasAny = false
+            for (c, t) in targets.enumerated() {
+                guard let t else { continue }
+                out[t] = p[c]
+                if t == 0 { hasAny = true }
+            }
+            if !hasAny {
+                out[0] = activation == .softmax ? out[1...].reduce(0, +) : out[1...].max() ?? 0
+            }
+            return out
+        }
+
+        /// The slice's labels from `reported` probabilities: subtype `s` where `p_s ≥ t_s` (and the
+        /// model has a channel for `s`), `any` where `p_any ≥ t_any` or some subtype holds.
+        public func decide(_ reported: [Double]) -> (any: Bool, subtypes: Set<Subtype>) {
+            var subtypes = Set<Subtype>()
+            for s in Subtype.allCases where targets.contains(Int(s.labelValue)) && reported[Int(s.labelValue)] >= thresholds[Int(s.labelValue)] {
+                subtypes.insert(s)
+            }
+            return (reported[0] >= thresholds[0] || !subtypes.isEmpty, subtypes)
+        }
     }
 
     /// How the networks of an ensemble are combined.
@@ -45,8 +96,13 @@ public struct VolumetricSidecar: Sendable, Equatable {
     public var ensemble: EnsembleRule
     /// The graph input to feed.
     public var inputName: String
-    /// 2-D or 3-D patches.
+    /// 2-D, 2.5-D or 3-D patches.
     public var shape: InputShape
+    /// Slices stacked as channels (`input.slices`, odd): 1 unless ``shape`` is 2.5d.
+    public var neighbours: Int = 1
+    /// For a classifier-only model, the `[height, width]` every slice is resized to (`input.size`,
+    /// bilinear half-pixel, HU before windowing, as formats 1–2); nil for segmentation models.
+    public var inputSize: [Int]? = nil
     /// Target spacing in mm along (z, y, x) = (NIfTI k, j, i); `nil` keeps the CT's spacing.
     /// For 2-D models only y and x are resampled.
     public var spacing: [Double]?
@@ -71,8 +127,19 @@ public struct VolumetricSidecar: Sendable, Equatable {
     /// Round the weighted sums, the weights and the averaged logits to IEEE half precision, as
     /// nnU-Net v2's predictor does (`tiling.accumulation: "float16"`); otherwise float32.
     public var halfPrecisionAccumulation: Bool = false
-    /// The graph output holding the segmentation logits.
+    /// The graph output holding the segmentation logits; empty for a classifier-only model.
     public var segmentationOutput: String
+    /// The classification output, if any (format 3: classifier-only models).
+    public var classification: Classification? = nil
+
+    /// A model fed whole slices resized to ``inputSize`` (classifier-only or whole-slice
+    /// segmentation with classification), not sliding windows.
+    public var isWholeSlice: Bool { inputSize != nil }
+    /// A model with a classification output and no segmentation output: its release holds labels
+    /// and probabilities but no masks, boxes or lesions.
+    public var isClassifierOnly: Bool { segmentationOutput.isEmpty }
+    /// Input channels of the network: the intensity channels of every stacked slice.
+    public var inputChannelCount: Int { intensity.channelCount * neighbours }
     /// How channels become labels.
     public var activation: Activation
     /// Per channel, the label value written for it (0 background, 1…5 EPH…IVH); channels of other
@@ -108,9 +175,19 @@ public struct VolumetricSidecar: Sendable, Equatable {
         guard let inputName = input["name"] as? String, !inputName.isEmpty else { throw fail("\"input.name\" is missing") }
         let shapeName = input["shape"] as? String ?? ""
         guard let shape = InputShape(rawValue: shapeName) else {
-            throw fail("\"input.shape\" \(shapeName.isEmpty ? "missing" : shapeName) is not supported; use \"2d\" or \"3d\"")
+            throw fail("\"input.shape\" \(shapeName.isEmpty ? "missing" : shapeName) is not supported; use \"2d\", \"2.5d\" or \"3d\"")
         }
         let dims = shape == .volume ? 3 : 2
+        var neighbours = 1
+        if let raw = input["slices"] {
+            guard let k = (raw as? NSNumber)?.intValue, Double(k) == (raw as? NSNumber)?.doubleValue, k >= 1, k <= 63, k % 2 == 1 else {
+                throw fail("\"input.slices\" must be an odd number of slices in 1...63")
+            }
+            guard shape == .stacked || k == 1 else { throw fail("\"input.slices\" \(k) needs \"input.shape\" \"2.5d\"") }
+            neighbours = k
+        } else if shape == .stacked {
+            throw fail("\"input.slices\" is missing: a 2.5d model stacks an odd number K of neighbouring slices as channels")
+        }
         var spacing: [Double]? = nil
         if let raw = input["spacing"], !(raw is NSNull) {
             guard let values = (raw as? [Any])?.compactMap(number), values.count == 3, values.allSatisfy({ $0 > 0 && $0.isFinite }) else {
@@ -157,6 +234,20 @@ public struct VolumetricSidecar: Sendable, Equatable {
         default:
             throw fail("\"input.intensity.kind\" \(kind) is not supported; use windows, nnunet_ct or zscore")
         }
+        guard let outputs = root["outputs"] as? [String: Any] else { throw fail("no \"outputs\" object") }
+        let classification = try parseClassification(outputs["classification"], path: path)
+        if outputs["segmentation"] == nil {
+            guard let classification else {
+                throw fail("\"outputs\" needs \"segmentation\", \"classification\" or both")
+            }
+            return try classifierOnly(root, input: input, shape: shape, neighbours: neighbours, intensity: intensity,
+                                      networks: networks, ensemble: ensemble, inputName: inputName, spacing: spacing,
+                                      classification: classification, path: path)
+        }
+        if let classification {
+            return try wholeSlice(root, input: input, outputs: outputs, intensity: intensity, networks: networks,
+                                  spacing: spacing, classification: classification, path: path)
+        }
         guard let tiling = root["tiling"] as? [String: Any] else { throw fail("no \"tiling\" object") }
         guard let patch = (tiling["patch"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), patch.count == dims,
               patch.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
@@ -179,8 +270,8 @@ public struct VolumetricSidecar: Sendable, Equatable {
         guard accumulation == "float32" || accumulation == "float16" else {
             throw fail("\"tiling.accumulation\" \(accumulation) is not float32 or float16")
         }
-        guard let outputs = root["outputs"] as? [String: Any], let seg = outputs["segmentation"] as? [String: Any] else {
-            throw fail("\"outputs.segmentation\" is missing (format 3 models must have a segmentation output)")
+        guard let seg = outputs["segmentation"] as? [String: Any] else {
+            throw fail("\"outputs.segmentation\" must be an object")
         }
         guard let segName = seg["name"] as? String, !segName.isEmpty else { throw fail("\"outputs.segmentation.name\" is missing") }
         let activationName = seg["activation"] as? String ?? "softmax"
@@ -204,17 +295,15 @@ public struct VolumetricSidecar: Sendable, Equatable {
                 throw fail("\"outputs.segmentation.region_order\" must list channel indices")
             }
         }
-        if outputs["classification"] != nil {
-            throw fail("\"outputs.classification\" is not supported by this hemo for format 3 (segmentation models only)")
-        }
         var filter = ComponentFilter.none
         if let post = root["postprocess"] as? [String: Any], let f = post["filter"] as? [String: Any] {
             // Same keys as format 2; parsed by the format-2 reader for one rule set.
             let wrapped: [String: Any] = ["format": ModelSidecar.formatName, "format_version": 2, "postprocess": ["filter": f]]
             filter = try ModelSidecar.parseFilter(wrapped, path: path)
         }
-        return VolumetricSidecar(networks: networks, ensemble: ensemble, inputName: inputName, shape: shape, spacing: spacing,
-                                 imageResampling: imageResampling, logitResampling: logitResampling, separateZ: separateZ,
+        if input["size"] != nil { throw fail("\"input.size\" applies to classifier-only models; a segmentation model slides \"tiling.patch\"") }
+        return VolumetricSidecar(networks: networks, ensemble: ensemble, inputName: inputName, shape: shape, neighbours: neighbours,
+                                 spacing: spacing, imageResampling: imageResampling, logitResampling: logitResampling, separateZ: separateZ,
                                  cropToNonzero: cropToNonzero, intensity: intensity, patch: patch, step: step,
                                  gaussianSigma: gaussianSigma, mirrorAxes: mirror, halfPrecisionAccumulation: accumulation == "float16",
                                  segmentationOutput: segName,
@@ -231,6 +320,106 @@ public struct VolumetricSidecar: Sendable, Equatable {
 }
 
 extension VolumetricSidecar {
+    /// Reads `outputs.classification` (nil when absent).
+    static func parseClassification(_ raw: Any?, path: String) throws(ModelLoadError) -> Classification? {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
+        guard let raw else { return nil }
+        guard let c = raw as? [String: Any] else { throw fail("\"outputs.classification\" must be an object") }
+        guard let name = c["name"] as? String, !name.isEmpty else { throw fail("\"outputs.classification.name\" is missing") }
+        let level = c["level"] as? String ?? "slice"
+        guard level == "slice" else {
+            throw fail("\"outputs.classification.level\" \(level) is not supported; this hemo reads slice logits (\"slice\"): the exam's labels are the union of its slices'")
+        }
+        let activationName = c["activation"] as? String ?? "sigmoid"
+        guard let activation = Activation(rawValue: activationName) else {
+            throw fail("\"outputs.classification.activation\" \(activationName) is not sigmoid or softmax")
+        }
+        guard let channels = c["channels"] as? [String], !channels.isEmpty else {
+            throw fail("\"outputs.classification.channels\" must name every logit: any, EPH, SDH, SAH, IPH, IVH or another name")
+        }
+        let targets: [Int?] = channels.map { n in n == "any" ? 0 : Subtype.allCases.first { $0.name == n }.map { Int($0.labelValue) } }
+        let named = targets.compactMap { $0 }
+        guard named.contains(where: { $0 != 0 }) || named.contains(0) else {
+            throw fail("\"outputs.classification.channels\" names none of any, EPH, SDH, SAH, IPH, IVH")
+        }
+        guard Set(named).count == named.count else { throw fail("\"outputs.classification.channels\" names a class twice") }
+        if activation == .softmax, named.contains(0) {
+            throw fail("\"outputs.classification.channels\" of a softmax output cannot hold \"any\" (p_any is 1 − the other channels)")
+        }
+        var thresholds = [Double](repeating: 0.5, count: 6)
+        if let t = c["thresholds"] {
+            guard let object = t as? [String: Any] else { throw fail("\"outputs.classification.thresholds\" must be an object {\"any\": 0.5, \"EPH\": …}") }
+            for (key, value) in object {
+                let index = key == "any" ? 0 : Subtype.allCases.first { $0.name == key }.map { Int($0.labelValue) }
+                guard let index else { throw fail("\"outputs.classification.thresholds.\(key)\" is not any, EPH, SDH, SAH, IPH or IVH") }
+                guard let v = (value as? NSNumber)?.doubleValue, v >= 0, v <= 1, !(value is Bool) else {
+                    throw fail("\"outputs.classification.thresholds.\(key)\" must be a probability in [0, 1]")
+                }
+                thresholds[index] = v
+            }
+        }
+        return Classification(output: name, activation: activation, channels: channels, targets: targets, thresholds: thresholds)
+    }
+
+    /// A whole-slice model with segmentation and classification outputs: every slice (and its
+    /// neighbours) resized to `input.size`, the segmentation logits resized back (as formats 1–2),
+    /// `p_*` from the classification output, labels from the masks.
+    static func wholeSlice(_ root: [String: Any], input: [String: Any], outputs: [String: Any], intensity: IntensityNormalization,
+                           networks: [Network], spacing: [Double]?, classification: Classification,
+                           path: String) throws(ModelLoadError) -> VolumetricSidecar {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
+        guard let size = (input["size"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), size.count == 2,
+              size.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
+            throw fail("\"outputs.classification\" beside \"outputs.segmentation\" needs \"input.size\" [height, width]: a whole-slice model (a sliding-window model has no whole-slice logits)")
+        }
+        guard root["tiling"] == nil else { throw fail("\"tiling\" does not apply to a whole-slice model (its slices are resized to \"input.size\")") }
+        guard spacing == nil else { throw fail("\"input.spacing\" must be null for a whole-slice model (slices are resized to \"input.size\")") }
+        guard case .windows = intensity else { throw fail("\"input.intensity.kind\" must be windows for a whole-slice model") }
+        guard networks.count == 1 else { throw fail("\"networks\" of a whole-slice segmentation model must be one network (ensembles: classifier-only or sliding-window models)") }
+        // The segmentation rules are those of a single patch covering the whole resized slice.
+        var inner = root, innerInput = input
+        innerInput["size"] = nil
+        inner["input"] = innerInput
+        inner["tiling"] = ["patch": size, "step": 1, "gaussian_sigma": NSNull(), "mirror_axes": [Int]()] as [String: Any]
+        inner["outputs"] = ["segmentation": outputs["segmentation"] as Any]
+        var v = try parse(inner, path: path)
+        guard v.shape.isPlanar else { throw fail("\"input.shape\" 3d is not supported for a whole-slice model; use \"2d\" or \"2.5d\"") }
+        v.inputSize = size
+        v.classification = classification
+        return v
+    }
+
+    /// The rest of a classifier-only sidecar: `input.size`, no tiling, windows only.
+    static func classifierOnly(_ root: [String: Any], input: [String: Any], shape: InputShape, neighbours: Int,
+                               intensity: IntensityNormalization, networks: [Network], ensemble: EnsembleRule, inputName: String,
+                               spacing: [Double]?, classification: Classification, path: String) throws(ModelLoadError) -> VolumetricSidecar {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
+        guard shape.isPlanar else { throw fail("\"input.shape\" 3d is not supported for a classifier-only model; use \"2d\" or \"2.5d\"") }
+        guard let size = (input["size"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), size.count == 2,
+              size.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
+            throw fail("\"input.size\" must be [height, width] in 1...4096: a classifier-only model sees every slice resized to it")
+        }
+        guard spacing == nil else { throw fail("\"input.spacing\" must be null for a classifier-only model (slices are resized to \"input.size\")") }
+        guard case .windows = intensity else {
+            throw fail("\"input.intensity.kind\" must be windows for a classifier-only model (resize, then window, as formats 1–2)")
+        }
+        guard root["tiling"] == nil else { throw fail("\"tiling\" does not apply to a classifier-only model (its slices are resized to \"input.size\")") }
+        if let post = root["postprocess"] as? [String: Any], post["filter"] != nil {
+            throw fail("\"postprocess.filter\" filters mask components; a classifier-only model has none")
+        }
+        let ensemble: EnsembleRule = root["ensemble"] == nil ? .meanProbabilities : ensemble
+        guard ensemble == .meanProbabilities || networks.count == 1 else {
+            throw fail("\"ensemble\" of classifiers must be mean_probabilities (each network's probabilities after its activation, averaged)")
+        }
+        return VolumetricSidecar(networks: networks, ensemble: ensemble, inputName: inputName, shape: shape, neighbours: neighbours,
+                                 inputSize: size, spacing: nil, imageResampling: .linear, logitResampling: .linear, separateZ: false,
+                                 cropToNonzero: false, intensity: intensity, patch: size, step: 1, gaussianSigma: nil, mirrorAxes: [],
+                                 segmentationOutput: "", classification: classification, activation: classification.activation,
+                                 channelLabels: [], regionOrder: [], filter: .none)
+    }
+}
+
+extension VolumetricSidecar {
     /// Checks one network against the sidecar: one input named ``inputName`` of rank 4 (2-D) or 5
     /// (3-D) with the intensity step's channel count, the segmentation output, and one probe run on a
     /// zero patch giving `[1, channels, patch…]`.
@@ -240,12 +429,27 @@ extension VolumetricSidecar {
             throw fail("\"input.name\" is \(inputName) but the network's inputs are \(model.inputs.map(\.description).joined(separator: ", ")) (one image input expected)")
         }
         let rank = patch.count + 2
-        let channels = intensity.channelCount
+        let channels = inputChannelCount
         if let shape = input.shape {
             guard shape.count == rank else { throw fail("the network's input \(input) is not rank \(rank) as \"input.shape\" \(self.shape.rawValue) needs") }
             if case .fixed(let c) = shape[1], c != channels {
                 throw fail("the intensity step gives \(channels) channels but the network's input \(input) has \(c)")
             }
+        }
+        if let classification, isClassifierOnly {
+            guard model.outputs.contains(where: { $0.name == classification.output }) else {
+                throw fail("\"outputs.classification.name\" \(classification.output) is not an output; the network's outputs: \(model.outputs.map(\.description).joined(separator: ", "))")
+            }
+            let probe = Tensor(shape: [1, channels] + patch, repeating: 0)
+            let results: [String: Tensor]
+            do { results = try model.run([inputName: probe], threads: 1) } catch {
+                throw fail("the network rejects a \(probe.shape) slice built from the sidecar: \(error)")
+            }
+            let got = results[classification.output]?.shape ?? []
+            guard got == [1, classification.channels.count] else {
+                throw fail("a \(probe.shape) slice gives \(classification.output) of shape \(got); \"outputs.classification.channels\" needs [1, \(classification.channels.count)]")
+            }
+            return
         }
         guard model.outputs.contains(where: { $0.name == segmentationOutput }) else {
             throw fail("\"outputs.segmentation.name\" \(segmentationOutput) is not an output; the network's outputs: \(model.outputs.map(\.description).joined(separator: ", "))")
@@ -259,6 +463,12 @@ extension VolumetricSidecar {
         let expected = [1, channelLabels.count] + patch
         guard got == expected else {
             throw fail("a \(probe.shape) patch gives \(segmentationOutput) of shape \(got); the sidecar's \(channelLabels.count) channels and patch need \(expected)")
+        }
+        if let classification {
+            let got = results[classification.output]?.shape ?? []
+            guard got == [1, classification.channels.count] else {
+                throw fail("a \(probe.shape) slice gives \(classification.output) of shape \(got); \"outputs.classification.channels\" needs [1, \(classification.channels.count)]")
+            }
         }
     }
 }

@@ -23,8 +23,10 @@ public enum CaseFiles {
     }
 
     /// Every release-relative path ``write(_:record:into:gzipLevel:)`` writes for `record`.
+    /// A record without masks (a classifier's) has the CT alone.
     public static func paths(of record: CaseRecord) -> [String] {
-        [imagePath(record.id), labelPath(record.id), bitmaskPath(record.id)]
+        guard record.hasMasks else { return [imagePath(record.id)] }
+        return [imagePath(record.id), labelPath(record.id), bitmaskPath(record.id)]
             + (0..<record.sliceCount).map { slicePath(record.id, record.sliceName($0)) }
     }
 
@@ -48,9 +50,11 @@ public enum CaseFiles {
     }
 
     /// The case's label files from its masks: the label map (`labelsTr`), the bitmask (`masks3d`)
-    /// and one PNG per slice (`masks2d`), in the order of ``paths(of:)``.
+    /// and one PNG per slice (`masks2d`), in the order of ``paths(of:)``. None for a record without
+    /// masks (``CaseRecord/hasMasks``: a classifier's).
     /// - Throws: ``CaseFailure`` (stage `write`) naming the file.
     public static func encodeMasks(_ masks: SubtypeMasks, record: CaseRecord, gzipLevel: Int) throws -> [(path: String, bytes: [UInt8])] {
+        guard record.hasMasks else { return [] }
         let o = niftiOptions(gzipLevel: gzipLevel)
         let labels = masks.labelMap
         var out: [(path: String, bytes: [UInt8])] = []

@@ -39,6 +39,12 @@ public struct SliceRow: Sendable, Hashable, Codable {
     public var subtypes: Set<Subtype>
     /// For pseudo-labels: probabilities of any hemorrhage and of each subtype (any first).
     public var probabilities: [Double]?
+    /// A classifier's own `any` decision (its `p_any` reached its threshold), which may hold with no
+    /// subtype over its threshold; `nil` (masks): any = some subtype present.
+    public var any: Bool? = nil
+
+    /// The slice's `any` label: the classifier's decision, or some subtype present.
+    public var isPositive: Bool { any ?? !subtypes.isEmpty }
 }
 
 /// Everything a release says about one case apart from its volumes: the rows of every table.
@@ -64,9 +70,12 @@ public struct CaseRecord: Sendable, Hashable, Codable {
     public var dicom: DICOMCaseInfo?
 
     /// Slices with any hemorrhage.
-    public var positiveSlices: Int { slices.filter { !$0.subtypes.isEmpty }.count }
-    /// Whether the case has any hemorrhage.
-    public var anyHemorrhage: Bool { !subtypes.isEmpty }
+    public var positiveSlices: Int { slices.filter(\.isPositive).count }
+    /// Whether the case's release files include masks (`labelsTr/`, `masks3d/`, `masks2d/`): false
+    /// for a classifier's record (its slices carry the classifier's `any` decision).
+    public var hasMasks: Bool { !slices.contains { $0.any != nil } }
+    /// Whether the case has any hemorrhage (a subtype present, or a slice a classifier called positive).
+    public var anyHemorrhage: Bool { !subtypes.isEmpty || slices.contains { $0.any == true } }
     /// Slice width (i extent) and height (j extent).
     public var width: Int { geometry.size.i }
     /// Slice height (j extent).
@@ -108,18 +117,36 @@ extension CaseRecord {
     }
 }
 
+extension CaseRecord {
+    /// The record of a classifier-only model's prediction (no masks): per slice, the subtypes and
+    /// the `any` decision by the model's thresholds, with the probabilities. No boxes, lesions or
+    /// volumes; the patient's subtypes are the union of the slices'.
+    public init(id: CaseID, geometry: Geometry, sliceDecisions: [(any: Bool, subtypes: Set<Subtype>)], sliceProbabilities: [[Double]]) {
+        self.id = id
+        self.geometry = geometry
+        slices = sliceDecisions.enumerated().map { k, d in
+            SliceRow(slice: k, subtypes: d.subtypes, probabilities: sliceProbabilities[k], any: d.any)
+        }
+        boxes = []
+        lesions = []
+        millilitres = [:]
+        subtypes = sliceDecisions.reduce(into: Set<Subtype>()) { $0.formUnion($1.subtypes) }
+    }
+}
+
 // Sets and dictionaries iterate in a per-process order; these encoders write them sorted, so a
 // record's JSON (journals, a partial release's journal.jsonl) is the same bytes in every process.
 // Decoding is the synthesized one, which accepts any order.
 
 extension SliceRow {
-    private enum CodingKeys: String, CodingKey { case slice, subtypes, probabilities }
+    private enum CodingKeys: String, CodingKey { case slice, subtypes, probabilities, any }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(slice, forKey: .slice)
         try c.encode(subtypes.sorted(), forKey: .subtypes)
         try c.encodeIfPresent(probabilities, forKey: .probabilities)
+        try c.encodeIfPresent(any, forKey: .any)
     }
 }
 

@@ -202,6 +202,8 @@ public struct Provenance: Sendable {
 public enum ReleaseAggregates {
     /// Writes every aggregate file of the format (not the manifest) into `staging`.
     public static func write(_ t: ReleaseTables, into staging: ReleaseStaging, options: ReleaseOptions, provenance: Provenance) throws {
+        var t = t
+        t.hasMasks = options.writesMasks
         try write(t, into: staging, splitSeed: options.splitSeed, provenance: provenance.rendered(),
                   imageDigests: options.images == .omit ? provenance.imageDigests() : nil, sliceKey: options.sliceKey)
     }

@@ -246,8 +246,9 @@ public struct ReleaseMerger: Sendable {
                     }
                 }
             }
-            let tables = ReleaseTables(records: records, failures: failures, kind: kind,
+            var tables = ReleaseTables(records: records, failures: failures, kind: kind,
                                        weakLabels: first.cohortHasWeakLabels ? weak : nil)
+            tables.hasMasks = options["masks"]?.stringValue != ReleaseFormat.noMasks
             let provenance = Provenance.render(kind: kindText, options: options, model: first.provenance["model"].flatMap { $0 == .null ? nil : $0 },
                                                part: nil, inputs: inputs)
             try ReleaseAggregates.write(tables, into: staging, splitSeed: splitSeed, provenance: provenance,

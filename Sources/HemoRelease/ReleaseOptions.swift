@@ -89,6 +89,10 @@ public struct ReleaseOptions: Sendable {
     public var sliceKey: SliceKey = .slice
     /// How cases are named (`--case-ids`).
     public var caseIDs: CaseIDSource = .folder
+    /// Whether the release holds masks (`labelsTr/`, `masks3d/`, `masks2d/`). False for a
+    /// classifier-only model's pseudo-labels: slice and patient labels with their probabilities,
+    /// no masks, no boxes (`"masks": "none"` in the provenance's options and in `dataset.json`).
+    public var writesMasks: Bool = true
 
     /// The defaults.
     public init() {}
@@ -96,7 +100,9 @@ public struct ReleaseOptions: Sendable {
     /// The options as provenance JSON, keys in a fixed order.
     public var provenance: JSONValue {
         // `images` appears only for omit: link stores the very bytes copy writes, so both give one release.
-        .object(images == .omit ? baseProvenance + [("images", .string(images.rawValue))] : baseProvenance)
+        // `masks` appears only for a release without masks, so every other release keeps its bytes.
+        .object((images == .omit ? baseProvenance + [("images", .string(images.rawValue))] : baseProvenance)
+            + (writesMasks ? [] : [("masks", .string(ReleaseFormat.noMasks))]))
     }
 
     private var baseProvenance: [(String, JSONValue)] {

@@ -37,6 +37,9 @@ public struct ReleaseTables: Sendable {
     public var kind: ReleaseKind
     /// Weak patient labels, when the cohort had them.
     public var weakLabels: [CaseID: WeakLabels]?
+    /// False for a release without masks (a classifier-only model): `dataset.json` says so and the
+    /// `ml_*` columns of `patient_labels.csv` are empty (no volume without a mask).
+    public var hasMasks: Bool = true
 
     /// Tables over `records` (sorted here) and `failures`.
     public init(records: [CaseRecord], failures: [FailureRow], kind: ReleaseKind, weakLabels: [CaseID: WeakLabels]?) {
@@ -69,7 +72,7 @@ public struct ReleaseTables: Sendable {
     }
 
     func sliceRow(_ r: CaseRecord, _ s: SliceRow) -> [String] {
-        var row = [r.id.rawValue, r.sliceName(s.slice), Self.flag(!s.subtypes.isEmpty)]
+        var row = [r.id.rawValue, r.sliceName(s.slice), Self.flag(s.isPositive)]
         row += Subtype.allCases.map { Self.flag(s.subtypes.contains($0)) }
         if kind == .pseudoLabels {
             let p = s.probabilities ?? [Double](repeating: 0, count: 6)
@@ -125,7 +128,7 @@ public struct ReleaseTables: Sendable {
             var row = [r.id.rawValue, Self.flag(r.anyHemorrhage)]
             row += Subtype.allCases.map { Self.flag(r.subtypes.contains($0)) }
             row += [String(r.sliceCount), String(r.positiveSlices)]
-            row += Subtype.allCases.map { formatFixed(r.millilitres[$0] ?? 0, decimals: 3) }
+            row += Subtype.allCases.map { hasMasks ? formatFixed(r.millilitres[$0] ?? 0, decimals: 3) : "" }
             if let weakLabels {
                 if let w = weakLabels[r.id] {
                     row += [Self.flag(w.any)] + Subtype.allCases.map { Self.flag(w.subtypes.contains($0)) }
@@ -274,8 +277,10 @@ public struct ReleaseTables: Sendable {
                 ("tool_version", .string(HemoVersion.string)),
                 ("cases", .int(records.count)),
                 ("failures", .int(failures.count)),
-                ("subtype_masks", .string("masks3d/<case>.nii.gz: uint8, bit (v-1) set where subtype v is annotated")),
-            ])),
+            ] + (hasMasks
+                ? [("subtype_masks", .string("masks3d/<case>.nii.gz: uint8, bit (v-1) set where subtype v is annotated"))]
+                : [("masks", .string(ReleaseFormat.noMasks)),
+                   ("labels_from", .string("a classifier's slice probabilities and the thresholds of its sidecar (provenance.json: model)"))]))),
         ]).rendered()
     }
 }
@@ -287,4 +292,7 @@ public enum ReleaseFormat {
     public static let version = "1.1"
     /// The file of a labels-only release (`--images omit`) that names each input CT by SHA-256.
     public static let imageDigestsFile = "images.sha256"
+    /// The value of `masks` (provenance options, `dataset.json`) in a release without masks: a
+    /// classifier-only model's pseudo-labels.
+    public static let noMasks = "none"
 }

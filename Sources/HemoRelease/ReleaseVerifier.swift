@@ -92,9 +92,27 @@ public struct ReleaseVerifier: Sendable {
             }
         }
         let released = try ReleasedTables(root: root)
+        // A classifier-only model's release (`"masks": "none"`): no mask files; its labels are
+        // checked against its probabilities and the thresholds of the provenance's model.
+        var classifierRule: ClassifierRule? = nil
+        if options?["masks"] as? String == ReleaseFormat.noMasks {
+            for f in staging.all where f.hasPrefix("labelsTr/") || f.hasPrefix("masks3d/") || f.hasPrefix("masks2d/") {
+                add(f, "a mask file in a release without masks (\"masks\": \"none\")")
+            }
+            if kind != .pseudoLabels { add("provenance.json", "\"masks\": \"none\" in a release that is not pseudo-labels") }
+            let model = provenance?["model"] as? [String: Any]
+            if let rule = ClassifierRule(model: model) { classifierRule = rule } else {
+                add("provenance.json", "a release without masks needs its model's outputs.classification (channels and thresholds)")
+                classifierRule = ClassifierRule(thresholds: [Double](repeating: 0.5, count: 6), targets: Set(0...5))
+            }
+        } else if options?["masks"] != nil {
+            add("provenance.json", "unknown masks value \(options?["masks"] ?? "")")
+        }
+        let classifier = classifierRule
 
-        // 3. Each case: masks → record, with the released model outputs carried over.
-        let ids = staging.all.compactMap { f -> CaseID? in
+        // 3. Each case: masks → record (or the released labels of a classifier), with the released
+        // model outputs carried over.
+        let ids: [CaseID] = classifier != nil ? released.sliceLabels.keys.sorted() : staging.all.compactMap { f -> CaseID? in
             guard f.hasPrefix("masks3d/"), f.hasSuffix(".nii.gz") else { return nil }
             return CaseID(String(f.dropFirst("masks3d/".count).dropLast(".nii.gz".count)))
         }.sorted()
@@ -104,7 +122,8 @@ public struct ReleaseVerifier: Sendable {
             var local: [Disagreement] = []
             var record: CaseRecord? = nil
             do {
-                record = try Self.checkCase(id, root: root, released: released, kind: kind, imagesOmitted: omitted, problems: &local)
+                record = try Self.checkCase(id, root: root, released: released, kind: kind, imagesOmitted: omitted,
+                                            classifier: classifier, problems: &local)
             } catch {
                 local.append(Disagreement(file: CaseFiles.bitmaskPath(id), detail: "\(error)"))
             }
@@ -117,7 +136,8 @@ public struct ReleaseVerifier: Sendable {
         }
 
         // 4. Re-render every table and compare bytes.
-        let tables = ReleaseTables(records: records, failures: released.failures, kind: kind, weakLabels: released.weakLabels)
+        var tables = ReleaseTables(records: records, failures: released.failures, kind: kind, weakLabels: released.weakLabels)
+        tables.hasMasks = classifier == nil
         var expected: [(String, String)] = [
             ("labels/slice_labels.csv", tables.sliceLabels()),
             ("labels/patient_labels.csv", tables.patientLabels()),
@@ -151,7 +171,12 @@ public struct ReleaseVerifier: Sendable {
     }
 
     static func checkCase(_ id: CaseID, root: String, released: ReleasedTables, kind: ReleaseKind, imagesOmitted: Bool = false,
-                          problems: inout [Disagreement]) throws -> CaseRecord {
+                          classifier: ClassifierRule? = nil, problems: inout [Disagreement]) throws -> CaseRecord {
+        if let classifier {
+            var record = try classifierRecord(id, root: root, released: released, imagesOmitted: imagesOmitted, rule: classifier, problems: &problems)
+            attachDICOM(&record, released: released, problems: &problems)
+            return record
+        }
         let bitmaskPath = CaseFiles.bitmaskPath(id)
         let bits = try NIfTIFile.read(root + "/" + bitmaskPath, options: NIfTIReadOptions()).volume.converted(to: UInt8.self)
         let masks = SubtypeMasks(bitmask: bits)
@@ -181,6 +206,20 @@ public struct ReleaseVerifier: Sendable {
                 problems.append(Disagreement(file: file, detail: "differs from slice \(k) of the label map"))
             }
         }
+        attachDICOM(&record, released: released, problems: &problems)
+        if kind == .pseudoLabels {
+            for i in record.slices.indices { record.slices[i].probabilities = released.probabilities[id]?[record.slices[i].slice] }
+            for i in record.boxes.indices {
+                let b = record.boxes[i]
+                record.boxes[i].score = released.scores[BoxKey(id: id, slice: b.slice, subtype: b.subtype, box: b.box)]
+            }
+        }
+        return record
+    }
+
+    /// The released DICOM series and instances of the record's case, checked.
+    static func attachDICOM(_ record: inout CaseRecord, released: ReleasedTables, problems: inout [Disagreement]) {
+        let id = record.id
         if let d = released.dicom[id] {
             var info = d
             info.slices = (0..<record.sliceCount).map { k in k < d.slices.count ? d.slices[k] : nil }
@@ -198,16 +237,47 @@ public struct ReleaseVerifier: Sendable {
         } else if released.instanceCases.contains(id) {
             problems.append(Disagreement(file: "labels/slice_labels.csv", detail: "case \(id) names DICOM instances but has no rows in series.csv"))
         }
-        if kind == .pseudoLabels {
-            for i in record.slices.indices { record.slices[i].probabilities = released.probabilities[id]?[record.slices[i].slice] }
-            for i in record.boxes.indices {
-                let b = record.boxes[i]
-                record.boxes[i].score = released.scores[BoxKey(id: id, slice: b.slice, subtype: b.subtype, box: b.box)]
-            }
-        }
-        return record
     }
 
+    /// A classifier's record from its released slice rows: the slice count must be the CT's, and
+    /// each label must follow its probability and threshold (`p ≥ t`) except within the 4-decimal
+    /// rounding of the threshold; `any` also holds where a subtype does.
+    static func classifierRecord(_ id: CaseID, root: String, released: ReleasedTables, imagesOmitted: Bool, rule: ClassifierRule,
+                                 problems: inout [Disagreement]) throws -> CaseRecord {
+        let file = "labels/slice_labels.csv"
+        let rows = released.sliceLabels[id] ?? [:]
+        let count = rows.count
+        var geometry = Geometry(size: GridSize(1, 1, count), spacing: SIMD3(1, 1, 1))
+        if !imagesOmitted {
+            let header = try NIfTIFile.readHeader(root + "/" + CaseFiles.imagePath(id), options: NIfTIReadOptions())
+            geometry = header.geometry
+            if header.geometry.size.k != count {
+                problems.append(Disagreement(file: file, detail: "case \(id): \(count) slice rows for a CT of \(header.geometry.size.k) slices"))
+            }
+        }
+        var decisions: [(any: Bool, subtypes: Set<Subtype>)] = []
+        var probabilities: [[Double]] = []
+        for k in 0..<geometry.size.k {
+            guard let row = rows[k], let p = released.probabilities[id]?[k], p.count == 6, p.allSatisfy({ $0.isFinite }) else {
+                problems.append(Disagreement(file: file, detail: "case \(id): slice \(k) has no row with labels and probabilities"))
+                decisions.append((false, [])); probabilities.append([Double](repeating: 0, count: 6)); continue
+            }
+            for s in Subtype.allCases {
+                let v = Int(s.labelValue)
+                let expected = rule.targets.contains(v) && p[v] >= rule.thresholds[v]
+                if row.subtypes.contains(s) != expected && (abs(p[v] - rule.thresholds[v]) > 0.00005 || !rule.targets.contains(v)) {
+                    problems.append(Disagreement(file: file, detail: "case \(id) slice \(k): \(s.name) is \(row.subtypes.contains(s) ? 1 : 0) but p_\(s.name) \(p[v]) and threshold \(rule.thresholds[v]) give \(expected ? 1 : 0)"))
+                }
+            }
+            let expectedAny = p[0] >= rule.thresholds[0] || !row.subtypes.isEmpty
+            if row.any != expectedAny && (abs(p[0] - rule.thresholds[0]) > 0.00005 || !row.subtypes.isEmpty) {
+                problems.append(Disagreement(file: file, detail: "case \(id) slice \(k): any is \(row.any ? 1 : 0) but p_any \(p[0]), threshold \(rule.thresholds[0]) and the subtypes give \(expectedAny ? 1 : 0)"))
+            }
+            decisions.append(row)
+            probabilities.append(p)
+        }
+        return CaseRecord(id: id, geometry: geometry, sliceDecisions: decisions, sliceProbabilities: probabilities)
+    }
     /// The first differing line of two texts, described; `nil` when equal.
     static func firstDifference(expected: String, actual: String) -> String? {
         guard expected != actual else { return nil }
@@ -255,6 +325,8 @@ struct ReleasedTables {
     var dicom: [CaseID: DICOMCaseInfo] = [:]
     /// Cases whose slice_labels.csv rows name an instance.
     var instanceCases: Set<CaseID> = []
+    /// The released labels of each slice (`any` and the subtypes), per case and slice.
+    var sliceLabels: [CaseID: [Int: (any: Bool, subtypes: Set<Subtype>)]] = [:]
 
     init(root: String) throws {
         if let t = try? table(root, "failures.csv") {
@@ -291,6 +363,14 @@ struct ReleasedTables {
                 let m = instances[id] ?? [:]
                 let n = (m.keys.max() ?? -1) + 1
                 dicom[id]!.slices = (0..<n).map { m[$0] }
+            }
+        }
+        if let t = try? table(root, "labels/slice_labels.csv"), let ai = t.column("any") {
+            for r in t.rows where r.count == t.header.count {
+                guard let id = CaseID(r[0]), let k = Int(r[1]) else { continue }
+                var set = Set<Subtype>()
+                for s in Subtype.allCases { if let c = t.column(s.name), r[c] == "1" { set.insert(s) } }
+                sliceLabels[id, default: [:]][k] = (r[ai] == "1", set)
             }
         }
         if let t = try? table(root, "labels/slice_labels.csv"), let pi = t.column("p_any") {
@@ -336,4 +416,27 @@ func readJSON(_ root: String, _ file: String) throws -> Any {
 
 func table(_ root: String, _ file: String) throws -> CSVTable {
     try CSVTable.parse(try readText(root, file), source: file)
+}
+
+/// The label rule of a classifier-only model, from its provenance (`outputs.classification`).
+struct ClassifierRule {
+    /// Thresholds of any, EPH, …, IVH.
+    var thresholds: [Double]
+    /// Indices (0 any, 1…5 subtypes) the model has a channel for; a softmax model's `any` is derived.
+    var targets: Set<Int>
+
+    init(thresholds: [Double], targets: Set<Int>) { self.thresholds = thresholds; self.targets = targets }
+
+    init?(model: [String: Any]?) {
+        guard let c = (model?["outputs"] as? [String: Any])?["classification"] as? [String: Any],
+              let channels = c["channels"] as? [String], let t = c["thresholds"] as? [String: Any] else { return nil }
+        let names = ["any"] + Subtype.allCases.map(\.name)
+        var thresholds: [Double] = []
+        for n in names {
+            guard let v = (t[n] as? NSNumber)?.doubleValue else { return nil }
+            thresholds.append(v)
+        }
+        self.thresholds = thresholds
+        targets = Set(channels.compactMap { names.firstIndex(of: $0) })
+    }
 }

@@ -229,7 +229,9 @@ struct ModelPredict: ParsableCommand {
         discussion: """
         The exam goes through the same prediction as `hemo infer` (no geometry options). --probabilities
         writes a float32 .npy of shape channels × slices × rows × columns (nnU-Net's `probabilities`
-        array in its .npz), --labels a uint8 NIfTI label map (0 background, 1…5 EPH…IVH).
+        array in its .npz), --labels a uint8 NIfTI label map (0 background, 1…5 EPH…IVH),
+        --slice-probabilities the slices × 6 float32 .npy of p_any, p_EPH … p_IVH before the
+        4-decimal rounding of slice_labels.csv (any model, e.g. a classifier-only one).
         """
     )
 
@@ -244,6 +246,9 @@ struct ModelPredict: ParsableCommand {
 
     @Option(help: "Write the channel probabilities here (.npy; format-3 models).")
     var probabilities: String?
+
+    @Option(help: "Write the slice probabilities p_any, p_EPH … p_IVH here (.npy, float32, slices × 6; unrounded).")
+    var sliceProbabilities: String?
 
     @Option(help: "Threads of the model's kernels.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -266,6 +271,10 @@ struct ModelPredict: ParsableCommand {
             }
             let size = volume.geometry.size
             try NumPyFile.write(Tensor(shape: [p.channels, size.k, size.j, size.i], data: p.values), to: probabilities)
+        }
+        if let sliceProbabilities {
+            let rows = prediction.sliceProbabilities
+            try NumPyFile.write(Tensor(shape: [rows.count, 6], data: rows.flatMap { $0.map { Float($0) } }), to: sliceProbabilities)
         }
         let foreground = prediction.labels.voxels.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
         print(String(format: "predicted %@: %d foreground voxels of %d in %.2f s", ct, foreground, volume.voxels.count, Date().timeIntervalSince(started)))

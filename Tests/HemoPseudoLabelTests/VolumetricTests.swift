@@ -287,3 +287,177 @@ struct NNUNetImportTests {
         #expect(throws: NNUNetImport.Failure.self) { _ = try NNUNetImport.parseLabelMap("bleed=XYZ") }
     }
 }
+
+/// 2.5-D inputs and classifier-only sidecars.
+@Suite(.serialized) struct StackedAndClassifierTests {
+    @Test func aStackedModelSeesItsNeighboursWithEdgeReplication() throws {
+        // One window, K = 3: the fixture's 3 input channels are slices k − 1, k, k + 1 (clamped).
+        let folder = try VolumetricModelTests.folder { sha in
+            VolumetricModelTests.sidecar(sha: sha, patch: [16, 16]) { s in
+                var input = s["input"] as! [String: Any]
+                input["shape"] = "2.5d"
+                input["slices"] = 3
+                input["intensity"] = ["kind": "windows", "channels": [["name": "blood", "window_width": 40, "window_level": 60]]]
+                s["input"] = input
+            }
+        }
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let model = try PseudoLabelModel(onnxPath: folder)
+        guard case .volumetric(let rules) = model.rules else { Issue.record("not format 3"); return }
+        #expect(rules.shape == .stacked && rules.neighbours == 3 && rules.inputChannelCount == 3)
+        let (i, j, k) = (20, 18, 4)
+        let hu: [Float] = (0..<(i * j * k)).map { n in Float((n * 31 + (n / (i * j)) * 17) % 90) + 20 }
+        let ct = Volume<Float>(geometry: Geometry(size: GridSize(i, j, k), spacing: SIMD3<Double>(1, 1, 1)), voxels: hu)
+        var times = StageTimes()
+        let p = try #require(try model.predict(ct, threads: 1, keepProbabilities: true, times: &times).channelProbabilities)
+        let plane = i * j
+        func window(_ z: Int) -> [Float] { rules.intensity.apply(Array(hu[(z * plane)..<((z + 1) * plane)])) }
+        for z in 0..<k {
+            let input = window(max(z - 1, 0)) + window(z) + window(min(z + 1, k - 1))
+            var logits = try model.onnxModels[0].run(["image": Tensor(shape: [1, 3, j, i], data: input)], threads: 1)["seg_logits"]!.data
+            VolumetricSteps.softmax(&logits, channels: 6, count: plane)
+            var worst: Float = 0
+            for c in 0..<6 { for v in 0..<plane { worst = max(worst, abs(logits[c * plane + v] - p.values[c * plane * k + z * plane + v])) } }
+            #expect(worst < 1e-5, "slice \(z): \(worst)")
+        }
+    }
+
+    static func classifier(_ edit: (inout [String: Any]) -> Void = { _ in }) -> [String: Any] {
+        var s: [String: Any] = [
+            "format": "hemocluster-model-sidecar", "format_version": 3,
+            "networks": [["file": "m.onnx", "sha256": String(repeating: "a", count: 64)]],
+            "input": ["name": "image", "shape": "2.5d", "slices": 3, "size": [64, 64],
+                      "intensity": ["kind": "windows", "channels": [["name": "brain", "window_width": 80, "window_level": 40]]]] as [String: Any],
+            "outputs": ["classification": ["name": "logits", "activation": "sigmoid", "channels": ["any", "EPH", "SDH", "SAH", "IPH", "IVH"],
+                                           "thresholds": ["any": 0.4, "SDH": 0.7]] as [String: Any]],
+        ]
+        edit(&s)
+        return s
+    }
+
+    @Test func aClassifierSidecarParses() throws {
+        let v = try VolumetricSidecar.parse(Self.classifier(), path: "model.json")
+        let c = try #require(v.classification)
+        #expect(v.isClassifierOnly && v.inputSize == [64, 64] && v.neighbours == 3 && v.inputChannelCount == 3)
+        #expect(v.ensemble == .meanProbabilities && c.thresholds == [0.4, 0.5, 0.7, 0.5, 0.5, 0.5])
+        #expect(c.targets == [0, 1, 2, 3, 4, 5])
+    }
+
+    @Test func sigmoidAndSoftmaxRulesGiveProbabilitiesAndLabels() throws {
+        let sigmoid = try #require(try VolumetricSidecar.parse(Self.classifier(), path: "m").classification)
+        let p = sigmoid.reported([0.3, 0.1, 0.69, 0.5, 0.2, 0.0])
+        #expect(p == [0.3, 0.1, 0.69, 0.5, 0.2, 0.0])
+        var d = sigmoid.decide(p)
+        #expect(d.subtypes == [.sah] && d.any) // SAH at its threshold 0.5 makes any, though p_any < 0.4
+        d = sigmoid.decide([0.45, 0.1, 0.1, 0.1, 0.1, 0.1])
+        #expect(d.subtypes.isEmpty && d.any)
+        d = sigmoid.decide([0.35, 0.1, 0.1, 0.1, 0.1, 0.1])
+        #expect(d.subtypes.isEmpty && !d.any)
+        // Softmax over background, SDH, other: p_any = the subtype channels' sum; absent subtypes 0.
+        let softmax = try #require(try VolumetricSidecar.parse(Self.classifier { s in
+            s["outputs"] = ["classification": ["name": "logits", "activation": "softmax", "channels": ["background", "SDH", "other"]]]
+        }, path: "m").classification)
+        let q = softmax.reported(PseudoLabelModel.activate([0, Float(log(3.0)), 0], .softmax))
+        #expect(abs(q[0] - 0.6) < 1e-6 && abs(q[2] - 0.6) < 1e-6 && q[1] == 0 && q[5] == 0)
+        #expect(softmax.decide(q).subtypes == [.sdh])
+    }
+
+    @Test(arguments: [
+        ("size", "\"input.size\" must be [height, width]"),
+        ("slices", "\"input.slices\" must be an odd number"),
+        ("slices2d", "\"input.slices\" 3 needs \"input.shape\" \"2.5d\""),
+        ("noslices", "\"input.slices\" is missing"),
+        ("threshold", "\"outputs.classification.thresholds.SDH\" must be a probability"),
+        ("thresholdkey", "\"outputs.classification.thresholds.XYZ\" is not"),
+        ("level", "\"outputs.classification.level\" exam is not supported"),
+        ("softmaxany", "of a softmax output cannot hold \"any\""),
+        ("beside", "beside \"outputs.segmentation\" needs \"input.size\""),
+        ("besideensemble", "of a whole-slice segmentation model must be one network"),
+        ("tiling", "\"tiling\" does not apply to a classifier-only model"),
+        ("intensity", "must be windows for a classifier-only model"),
+        ("activation", "\"outputs.classification.activation\" relu"),
+        ("ensemble", "\"ensemble\" of classifiers must be mean_probabilities"),
+        ("none", "names none of any, EPH"),
+    ])
+    func badClassifierSidecarsAreRefusedNamingTheField(_ field: String, _ message: String) {
+        let s = Self.classifier { s in
+            var input = s["input"] as! [String: Any]
+            var out = (s["outputs"] as! [String: Any])["classification"] as! [String: Any]
+            switch field {
+            case "size": input["size"] = [64]
+            case "slices": input["slices"] = 4
+            case "slices2d": input["shape"] = "2d"
+            case "noslices": input["slices"] = nil
+            case "threshold": out["thresholds"] = ["SDH": 1.5]
+            case "thresholdkey": out["thresholds"] = ["XYZ": 0.5]
+            case "level": out["level"] = "exam"
+            case "softmaxany": out["activation"] = "softmax"
+            case "beside":
+                input["size"] = nil
+                s["outputs"] = ["classification": out, "segmentation": ["name": "seg", "channels": ["background", "EPH"]]]
+            case "besideensemble":
+                s["networks"] = [["file": "a.onnx", "sha256": String(repeating: "a", count: 64)], ["file": "b.onnx", "sha256": String(repeating: "b", count: 64)]]
+                s["outputs"] = ["classification": out, "segmentation": ["name": "seg", "channels": ["background", "EPH"]]]
+            case "tiling": s["tiling"] = ["patch": [64, 64]]
+            case "intensity": input["intensity"] = ["kind": "zscore"]
+            case "activation": out["activation"] = "relu"
+            case "ensemble":
+                s["networks"] = [["file": "a.onnx", "sha256": String(repeating: "a", count: 64)], ["file": "b.onnx", "sha256": String(repeating: "b", count: 64)]]
+                s["ensemble"] = "mean_logits"
+            default: out["channels"] = ["x", "y"]
+            }
+            s["input"] = input
+            if !field.hasPrefix("beside") { s["outputs"] = ["classification": out] }
+        }
+        #expect {
+            _ = try VolumetricSidecar.parse(s, path: "model.json")
+        } throws: { error in
+            "\(error)".contains(message) && "\(error)".contains("model.json")
+        }
+    }
+}
+
+/// A whole-slice format-3 model (segmentation and classification outputs, `input.size`) is the
+/// formats 1–2 rule: the default model described in format 3 predicts what its format-2 sidecar does.
+@Suite(.serialized) struct WholeSliceTests {
+    @Test func theDefaultModelInFormatThreeEqualsItsFormatTwoPrediction() throws {
+        let reference = try PseudoLabelModel.loadDefault()
+        let two = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reference.sidecarPath))) as! [String: Any]
+        let input2 = two["input"] as! [String: Any]
+        let folder = NSTemporaryDirectory() + "hemo-whole-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: reference.onnxPath, toPath: folder + "/m.onnx")
+        let three: [String: Any] = [
+            "format": "hemocluster-model-sidecar", "format_version": 3,
+            "networks": [["file": "m.onnx", "sha256": try Manifest.sha256(ofFile: folder + "/m.onnx")]],
+            "input": ["name": input2["name"]!, "shape": "2d", "size": [256, 256],
+                      "intensity": ["kind": "windows", "channels": input2["channels"]!]] as [String: Any],
+            "outputs": ["segmentation": ["name": "seg_logits", "activation": "softmax", "channels": ["background", "EPH", "SDH", "SAH", "IPH", "IVH"]],
+                        "classification": ["name": "cls_logits", "activation": "sigmoid", "channels": ["any", "EPH", "SDH", "SAH", "IPH", "IVH"]]],
+            "postprocess": (two["postprocess"] as! [String: Any]).filter { $0.key == "filter" },
+        ]
+        try JSONSerialization.data(withJSONObject: three).write(to: URL(fileURLWithPath: folder + "/model.json"))
+        let model = try PseudoLabelModel(onnxPath: folder)
+        guard case .volumetric(let rules) = model.rules else { Issue.record("not format 3"); return }
+        #expect(rules.isWholeSlice && !rules.isClassifierOnly && model.writesMasks)
+        #expect(rules.filter == reference.sidecar?.filter)
+        // 9 slices of 150 × 130 (not a power-of-two resize) with a bright crescent and a blob.
+        let (i, j, k) = (130, 150, 9)
+        var hu = [Float](repeating: 30, count: i * j * k)
+        for z in 0..<k { for y in 20..<130 { for x in 10..<120 {
+            let d = (Float(x) - 65) * (Float(x) - 65) / 3000 + (Float(y) - 75) * (Float(y) - 75) / 3500
+            if d > 0.8 && d < 1 { hu[(z * j + y) * i + x] = 75 }
+            if z > 2, (Float(x) - 80) * (Float(x) - 80) + (Float(y) - 60) * (Float(y) - 60) < 150 { hu[(z * j + y) * i + x] = 70 + Float(z) }
+        } } }
+        let ct = Volume<Float>(geometry: Geometry(size: GridSize(i, j, k), spacing: SIMD3<Double>(0.5, 0.5, 5)), voxels: hu)
+        var times = StageTimes()
+        let expected = try reference.predict(ct, threads: 1, times: &times)
+        let got = try model.predict(ct, threads: 1, times: &times)
+        #expect(got.sliceDecisions == nil)
+        #expect(got.labels == expected.labels && got.scores == expected.scores)
+        #expect(got.sliceProbabilities.count == k)
+        for z in 0..<k { for c in 0..<6 { #expect(abs(got.sliceProbabilities[z][c] - expected.sliceProbabilities[z][c]) < 1e-7) } }
+        #expect(expected.labels.voxels.contains { $0 != 0 }, "the comparison should see some foreground")
+    }
+}
