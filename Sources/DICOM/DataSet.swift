@@ -181,6 +181,9 @@ public struct DICOMDataSet: Sendable {
     public var transferSyntax: TransferSyntax
     /// Top-level elements by tag.
     public var elements: [DICOMTag: DICOMElement]
+    /// Whether only the elements before Pixel Data were parsed (the first pass of a study read);
+    /// the pixel data element of such a set is a placeholder and the file must be read again.
+    public var isHeaderOnly = false
 
     /// Whether the data set holds `tag`.
     public func contains(_ tag: DICOMTag) -> Bool { elements[tag] != nil }

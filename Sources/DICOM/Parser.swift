@@ -33,6 +33,14 @@ public enum DICOMParser {
     /// Parses the bytes of a Part 10 file (or a bare implicit/explicit little-endian data set).
     /// - Parameter path: the name used in errors.
     public static func parse(_ bytes: [UInt8], path: String) throws(DICOMError) -> DICOMDataSet {
+        try parse(bytes, path: path, stopAtPixelData: false)
+    }
+
+    /// Parses `bytes`; with `stopAtPixelData`, stops at the first top-level tag at or past Pixel
+    /// Data (7FE0,0010) and returns a header-only data set (``DICOMDataSet/isHeaderOnly``, its
+    /// pixel data element a placeholder) whose bytes end there, so `bytes` may be a prefix of the
+    /// file. A data set that reached the end of `bytes` first is returned whole (not header-only).
+    static func parse(_ bytes: [UInt8], path: String, stopAtPixelData: Bool) throws(DICOMError) -> DICOMDataSet {
         var reader = Reader(bytes: bytes, path: path, explicit: true, big: false)
         var syntax: TransferSyntax
         var start = 0
@@ -89,6 +97,15 @@ public enum DICOMParser {
         var elements: [DICOMTag: DICOMElement] = [:]
         var previous: UInt32 = 0
         while body.offset < dataBytes.count {
+            if stopAtPixelData && dataBytes.count - body.offset >= 8 {
+                let at = body.offset
+                let t = try body.tag("an element header")
+                body.offset = at
+                if t.value >= DICOMTag.pixelData.value && t.value >= previous {
+                    if t == .pixelData { elements[t] = DICOMElement(tag: t, vr: "OW", range: at..<at, fragments: nil) }
+                    return DICOMDataSet(path: path, bytes: Array(dataBytes[..<at]), transferSyntax: syntax, elements: elements, isHeaderOnly: true)
+                }
+            }
             if dataBytes.count - body.offset < 8 {
                 // Trailing padding shorter than an element header.
                 if dataBytes[body.offset...].allSatisfy({ $0 == 0 }) { break }
@@ -298,6 +315,38 @@ enum FileBytes {
             }
         }
         return bytes
+    }
+
+    /// The first `limit` bytes of the file (all of it when shorter) and the file's size, with one
+    /// `fstat` and one `read`.
+    static func readPrefix(_ path: String, limit: Int) throws(DICOMError) -> (bytes: [UInt8], fileSize: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DICOMError(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DICOMError(path: path, reason: "cannot be read (fstat failed)") }
+        let size = Int(st.st_size)
+        guard size >= 0, size <= maximumFileBytes else {
+            throw DICOMError(path: path, reason: "is \(size) bytes, over the \(maximumFileBytes)-byte limit for one DICOM file")
+        }
+        let want = min(size, max(0, limit))
+        var failed: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: want) { buffer, count in
+            var done = 0
+            while done < want {
+                let n = posixRead(fd, buffer.baseAddress! + done, want - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failed = errno
+                    break
+                }
+                if n == 0 { break }
+                done += n
+            }
+            count = done
+        }
+        if failed != 0 { throw DICOMError(path: path, reason: "cannot be read (\(String(cString: strerror(failed))))") }
+        return (bytes, size)
     }
 
     /// Largest DICOM file read (4 GiB: the most a 32-bit element length can describe).

@@ -207,16 +207,21 @@ public enum DICOMStudy {
         throw DICOMError(path: folder, reason: "no DICOM file with a StudyInstanceUID")
     }
 
-    /// Parses every DICOM file under `folder` (files that do not look like DICOM are ignored; a
-    /// file that looks like DICOM but is broken fails the study, naming that file).
+    /// Parses the header of every DICOM file under `folder` (files that do not look like DICOM
+    /// are ignored; a file that looks like DICOM but is broken fails the study, naming that file).
     ///
-    /// Files are read, hashed (SHA-256 through libcrypto, from the same buffer) and parsed on up
-    /// to `threads` threads; the slices come back in path order and, when several files are
-    /// broken, the error names the first of them in path order, whatever the thread count.
-    public static func scan(_ folder: String, threads: Int = DICOMStudy.defaultThreads) throws(DICOMError) -> [DICOMSlice] {
+    /// This is the first pass of a study read: of each file only the first `headerBytes` are
+    /// read and parsed up to Pixel Data (``DICOMDataSet/isHeaderOnly``); the file is read whole
+    /// (and hashed, SHA-256 through libcrypto) when it is shorter, deflated, or its header runs
+    /// past that prefix. The pixels of header-only slices are read in the second pass, which
+    /// hashes and decodes each file while its bytes are in cache. Files are read on up to
+    /// `threads` threads; the slices come back in path order and, when several files are broken,
+    /// the error names the first of them in path order, whatever the thread count.
+    public static func scan(_ folder: String, threads: Int = DICOMStudy.defaultThreads,
+                            headerBytes: Int = DICOMReadOptions.defaultHeaderBytes) throws(DICOMError) -> [DICOMSlice] {
         let paths = try files(in: folder)
         let results: [Result<DICOMSlice?, DICOMError>] = Parallel.map(paths.count, threads: threads) { i in
-            do throws(DICOMError) { return .success(try scanFile(paths[i])) } catch { return .failure(error) }
+            do throws(DICOMError) { return .success(try scanFile(paths[i], headerBytes: headerBytes)) } catch { return .failure(error) }
         }
         var slices: [DICOMSlice] = []
         slices.reserveCapacity(results.count)
@@ -229,20 +234,32 @@ public enum DICOMStudy {
         return slices
     }
 
-    /// One file's slice; nil when it is not DICOM or not an image.
-    static func scanFile(_ p: String) throws(DICOMError) -> DICOMSlice? {
-        let bytes = try FileBytes.read(p)
-        guard looksLikeDICOM(bytes) else { return nil }
+    /// One file's slice (header-only when its header fits in `headerBytes`); nil when it is not
+    /// DICOM or not an image.
+    static func scanFile(_ p: String, headerBytes: Int) throws(DICOMError) -> DICOMSlice? {
+        let (prefix, size) = try FileBytes.readPrefix(p, limit: max(256, headerBytes))
+        guard looksLikeDICOM(prefix) else { return nil }
+        if prefix.count < size,
+           let ds = try? DICOMParser.parse(prefix, path: p, stopAtPixelData: true), ds.isHeaderOnly {
+            // Images only: skip structured reports, presentation states and other non-image objects.
+            guard ds.contains(.rows) || ds.contains(.pixelData) else { return nil }
+            return DICOMSlice(ds)
+        }
+        let bytes = prefix.count < size ? try FileBytes.read(p) : prefix
         let ds = try DICOMParser.parse(bytes, path: p)
-        // Images only: skip structured reports, presentation states and other non-image objects.
         guard ds.contains(.rows) || ds.contains(.pixelData) else { return nil }
         var slice = DICOMSlice(ds)
-        do {
-            slice.sha256 = try bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws(LibCryptoError) in try LibCrypto.sha256Hex(b) }
-        } catch {
-            throw DICOMError(path: p, reason: "cannot be hashed (\(error))")
-        }
+        slice.sha256 = try hash(bytes, path: p)
         return slice
+    }
+
+    /// Hex SHA-256 of a file's bytes (libcrypto).
+    static func hash(_ bytes: [UInt8], path: String) throws(DICOMError) -> String {
+        do {
+            return try bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws(LibCryptoError) in try LibCrypto.sha256Hex(b) }
+        } catch {
+            throw DICOMError(path: path, reason: "cannot be hashed (\(error))")
+        }
     }
 
     /// Summaries of every series and the one the rules select (nil when none is usable).

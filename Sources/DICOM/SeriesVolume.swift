@@ -20,6 +20,11 @@ public struct DICOMReadOptions: Sendable, Hashable {
     public var paddingHU: Float = -1024
     /// Threads that read, hash and decode files (the result does not depend on it).
     public var threads = DICOMStudy.defaultThreads
+    /// Bytes of each file read in the first pass (headers for selection and sorting); a file whose
+    /// header runs past them is read whole in that pass (the result does not depend on it).
+    public var headerBytes = DICOMReadOptions.defaultHeaderBytes
+    /// 16 KiB: a CT header with private groups fits (typically 2–10 KiB).
+    public static let defaultHeaderBytes = 16 << 10
 
     /// The defaults.
     public init() {}
@@ -63,7 +68,7 @@ extension DICOMStudy {
     /// - Throws: ``DICOMError`` naming the file and the reason (no usable series, mixed sizes or
     ///   orientations, missing pixel data, uneven spacing with `strict`, …).
     public static func read(_ folder: String, options: DICOMReadOptions = DICOMReadOptions()) throws(DICOMError) -> DICOMVolume {
-        try read(slices: try scan(folder, threads: options.threads), folder: folder, options: options)
+        try read(slices: try scan(folder, threads: options.threads, headerBytes: options.headerBytes), folder: folder, options: options)
     }
 
     /// Reads a study from data sets already in memory (say, files received over the network);
@@ -77,39 +82,76 @@ extension DICOMStudy {
         let (summaries, chosen) = select(all, rules: options.rules)
         guard let chosen else {
             let why = summaries.map { "series \($0.images) image(s): \($0.reason)" }.joined(separator: "; ")
+            try throwFirstFileError(all, threads: options.threads)
             throw DICOMError(path: folder, reason: "no usable CT series (\(why))")
         }
-        let slices = all.filter { $0.seriesInstanceUID == chosen }
-        var v = try build(slices, folder: folder, options: options)
+        var v = try build(all: all, chosen: chosen, folder: folder, options: options)
         v.series = summaries
         v.selected = summaries.first { $0.selected }!
-        v.fileDigests = all.map { ($0.sopInstanceUID, $0.sha256) }.sorted { Array($0.0.utf8).lexicographicallyPrecedes($1.0.utf8) }
         return v
     }
 
-    /// Builds the volume of one series' slices (all from the same series).
-    static func build(_ input: [DICOMSlice], folder: String, options: DICOMReadOptions) throws(DICOMError) -> DICOMVolume {
-        let first = input[0]
-        guard let r = first.rowCosines, let c = first.columnCosines, let n = first.normal, first.position != nil else {
-            throw DICOMError(path: first.path, reason: "has no Image Position/Orientation (Patient)")
+    /// Reads a header-only slice's file whole, hashes it (hex SHA-256) and parses it, checking
+    /// that its header is still the one the first pass sorted.
+    static func reload(_ s: DICOMSlice) throws(DICOMError) -> (dataSet: DICOMDataSet, sha256: String) {
+        let bytes = try FileBytes.read(s.path)
+        let sha = try hash(bytes, path: s.path)
+        let ds = try DICOMParser.parse(bytes, path: s.path)
+        let header = s.dataSet.bytes
+        let same = bytes.count >= header.count && bytes.withUnsafeBytes { b in header.withUnsafeBytes { h in memcmp(b.baseAddress!, h.baseAddress!, h.count) == 0 } }
+        guard same else { throw DICOMError(path: s.path, reason: "changed while the study was being read (its header differs between two reads)") }
+        return (ds, sha)
+    }
+
+    /// When a study cannot be read for a reason found in its headers (no usable series, mixed
+    /// sizes, …), a file that is broken past its header still wins, as it would had every file
+    /// been read whole: throws the first such file's error in path order.
+    static func throwFirstFileError(_ all: [DICOMSlice], threads: Int) throws(DICOMError) {
+        let pending = all.filter(\.dataSet.isHeaderOnly)
+        let errors: [DICOMError?] = Parallel.map(pending.count, threads: threads) { i in
+            do throws(DICOMError) { _ = try reload(pending[i]); return nil } catch { return error }
         }
-        guard let ps = first.pixelSpacing else { throw DICOMError(path: first.path, reason: "has no valid Pixel Spacing (0028,0030)") }
-        let format0 = try PixelFormat(first.dataSet)
+        if let e = errors.lazy.compactMap({ $0 }).first { throw e }
+    }
+
+    /// Builds the volume of series `chosen` of the study's slices `all` (in path order): checks
+    /// and sorts its headers, then reads, hashes and decodes each file straight into the volume
+    /// (and hashes every other image file of the study for provenance).
+    static func build(all: [DICOMSlice], chosen: String, folder: String, options: DICOMReadOptions) throws(DICOMError) -> DICOMVolume {
+        try build(all.filter { $0.seriesInstanceUID == chosen }, all: all, folder: folder, options: options)
+    }
+
+    static func build(_ input: [DICOMSlice], all: [DICOMSlice], folder: String, options: DICOMReadOptions) throws(DICOMError) -> DICOMVolume {
+        let first = input[0]
+        // Errors found in the headers lose to a file broken past its header (as if every file
+        // had been read whole before any check).
+        func fail(_ e: DICOMError) throws(DICOMError) -> Never {
+            try throwFirstFileError(all, threads: options.threads)
+            throw e
+        }
+        func format(_ s: DICOMSlice) throws(DICOMError) -> PixelFormat {
+            do { return try PixelFormat(s.dataSet) } catch { try fail(error) }
+        }
+        guard let r = first.rowCosines, let c = first.columnCosines, let n = first.normal, first.position != nil else {
+            try fail(DICOMError(path: first.path, reason: "has no Image Position/Orientation (Patient)"))
+        }
+        guard let ps = first.pixelSpacing else { try fail(DICOMError(path: first.path, reason: "has no valid Pixel Spacing (0028,0030)")) }
+        let format0 = try format(first)
         for s in input {
-            let f = try PixelFormat(s.dataSet)
+            let f = try format(s)
             guard f.rows == format0.rows, f.columns == format0.columns else {
-                throw DICOMError(path: s.path, reason: "is \(f.columns)×\(f.rows) while \(first.path) is \(format0.columns)×\(format0.rows): mixed image sizes in one series")
+                try fail(DICOMError(path: s.path, reason: "is \(f.columns)×\(f.rows) while \(first.path) is \(format0.columns)×\(format0.rows): mixed image sizes in one series"))
             }
             guard let sr = s.rowCosines, let sc = s.columnCosines, s.position != nil else {
-                throw DICOMError(path: s.path, reason: "has no Image Position/Orientation (Patient)")
+                try fail(DICOMError(path: s.path, reason: "has no Image Position/Orientation (Patient)"))
             }
             guard maxAbsDiff(sr, r) < 1e-4, maxAbsDiff(sc, c) < 1e-4 else {
-                throw DICOMError(path: s.path, reason: "has another Image Orientation (Patient) than \(first.path): mixed orientations in one series")
+                try fail(DICOMError(path: s.path, reason: "has another Image Orientation (Patient) than \(first.path): mixed orientations in one series"))
             }
             guard let sps = s.pixelSpacing, max(abs(sps.x - ps.x), abs(sps.y - ps.y)) < 1e-4 else {
-                throw DICOMError(path: s.path, reason: "has another Pixel Spacing than \(first.path): mixed pixel spacing in one series")
+                try fail(DICOMError(path: s.path, reason: "has another Pixel Spacing than \(first.path): mixed pixel spacing in one series"))
             }
-            guard s.dataSet.contains(.pixelData) else { throw DICOMError(path: s.path, reason: "has no Pixel Data (7FE0,0010)") }
+            guard s.dataSet.contains(.pixelData) else { try fail(DICOMError(path: s.path, reason: "has no Pixel Data (7FE0,0010)")) }
         }
         // Sort along the normal; equal positions: keep the lowest instance number (then path).
         var sorted = input.sorted { a, b in
@@ -131,7 +173,7 @@ extension DICOMStudy {
         let count = sorted.count
         let rows = format0.rows, cols = format0.columns
         guard count * rows * cols <= options.maxVoxels else {
-            throw DICOMError(path: folder, reason: "\(cols)×\(rows)×\(count) voxels exceed the limit of \(options.maxVoxels)")
+            try fail(DICOMError(path: folder, reason: "\(cols)×\(rows)×\(count) voxels exceed the limit of \(options.maxVoxels)"))
         }
         let d = sorted.map { dot($0.position!, n) }
         // Slice vector: mean step between first and last; spacing check along the normal.
@@ -147,36 +189,60 @@ extension DICOMStudy {
             if uneven {
                 if options.strict {
                     let worst = gaps.max { abs($0 - typical) < abs($1 - typical) }!
-                    throw DICOMError(path: folder, reason: "uneven slice spacing (a gap of \(fmt(worst)) mm where \(fmt(typical)) mm is typical: missing or extra slices) and --strict is set")
+                    try fail(DICOMError(path: folder, reason: "uneven slice spacing (a gap of \(fmt(worst)) mm where \(fmt(typical)) mm is typical: missing or extra slices) and --strict is set"))
                 }
                 step = typical
             }
         }
-        // Decode every slice in HU (stored × slope + intercept, padding → paddingHU, quirks),
-        // in parallel, each straight into its place in one volume buffer.
+        // Second pass: read each file whole (when the first pass kept only its header), hash it
+        // for provenance and decode it in HU (stored × slope + intercept, padding → paddingHU,
+        // quirks) straight into its place in one volume buffer while its bytes are in cache, in
+        // parallel; the study's other image files (other series, duplicates) are read and hashed.
         let plane = rows * cols
         let tables = HUTable()
+        var slot = [String: Int](minimumCapacity: count)
+        for (k, s) in sorted.enumerated() { slot[s.path] = k }
+        let work = all.indices.filter { slot[all[$0].path] != nil || all[$0].dataSet.isHeaderOnly }
         let quirks = UnsafeMutablePointer<Bool>.allocate(capacity: count)
         quirks.initialize(repeating: false, count: count)
         defer { quirks.deinitialize(count: count); quirks.deallocate() }
-        let failures = UnsafeMutablePointer<DICOMError?>.allocate(capacity: count)
-        failures.initialize(repeating: nil, count: count)
-        defer { failures.deinitialize(count: count); failures.deallocate() }
+        let failures = UnsafeMutablePointer<DICOMError?>.allocate(capacity: work.count)
+        failures.initialize(repeating: nil, count: work.count)
+        defer { failures.deinitialize(count: work.count); failures.deallocate() }
+        let digests = UnsafeMutablePointer<String?>.allocate(capacity: work.count)
+        digests.initialize(repeating: nil, count: work.count)
+        defer { digests.deinitialize(count: work.count); digests.deallocate() }
         var flat = [Float](unsafeUninitializedCapacity: count * plane) { buffer, initialized in
             adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
             let out = SharedMutablePointer(buffer.baseAddress!)
-            let q = SharedMutablePointer(quirks), fail = SharedMutablePointer(failures)
-            Parallel.forEachIndex(count, threads: options.threads) { k in
+            let q = SharedMutablePointer(quirks), fail = SharedMutablePointer(failures), sha = SharedMutablePointer(digests)
+            Parallel.forEachIndex(work.count, threads: options.threads) { w in
+                let s = all[work[w]]
+                let k = slot[s.path]
                 do throws(DICOMError) {
-                    q.base[k] = try decodeHU(sorted[k], rows: rows, columns: cols, paddingHU: options.paddingHU, tables: tables, into: out.base + k * plane)
+                    var ds = s.dataSet
+                    if ds.isHeaderOnly {
+                        let r = try reload(s)
+                        ds = r.dataSet
+                        sha.base[w] = r.sha256
+                    }
+                    if let k {
+                        q.base[k] = try decodeHU(ds, modality: s.modality, rows: rows, columns: cols, paddingHU: options.paddingHU,
+                                                 tables: tables, into: out.base + k * plane)
+                    }
                 } catch {
-                    fail.base[k] = error
-                    (out.base + k * plane).update(repeating: 0, count: plane)
+                    fail.base[w] = error
+                    if let k { (out.base + k * plane).update(repeating: 0, count: plane) }
                 }
             }
             initialized = count * plane
         }
-        for k in 0..<count { if let e = failures[k] { throw e } }
+        // The first broken file in path order, whatever the thread count.
+        for w in 0..<work.count { if let e = failures[w] { throw e } }
+        var fileSHA = [String: String](minimumCapacity: work.count)
+        for w in 0..<work.count { if let h = digests[w] { fileSHA[all[work[w]].path] = h } }
+        let fileDigests = all.map { ($0.sopInstanceUID, fileSHA[$0.path] ?? $0.sha256) }
+            .sorted { Array($0.0.utf8).lexicographicallyPrecedes($1.0.utf8) }
         let quirk12 = (0..<count).contains { quirks[$0] }
         if quirk12 { notes.append("12-bit wrapped values corrected (intercept -1000)") }
         // World geometry (LPS) of dcm2niix's layout: j runs against the column direction.
@@ -293,25 +359,24 @@ extension DICOMStudy {
                                     selected: true, reason: "")
         return DICOMVolume(volume: Volume(geometry: geometry, voxels: voxels), series: [summary], selected: summary,
                            sliceSources: sources, files: input.map(\.path).sorted { Array($0.utf8).lexicographicallyPrecedes($1.utf8) },
-                           notes: notes, slicePositions: positions, normal: n)
+                           notes: notes, fileDigests: fileDigests, slicePositions: positions, normal: n)
     }
 }
 
 extension DICOMStudy {
     /// Decodes one slice into HU at `out` (rows bottom-up, as dcm2niix flips the row order) and
     /// says whether the 12-bit wrap quirk was corrected.
-    static func decodeHU(_ s: DICOMSlice, rows: Int, columns cols: Int, paddingHU: Float, tables: HUTable,
+    static func decodeHU(_ ds: DICOMDataSet, modality: String, rows: Int, columns cols: Int, paddingHU: Float, tables: HUTable,
                          into out: UnsafeMutablePointer<Float>) throws(DICOMError) -> Bool {
-        let ds = s.dataSet
         let f = try PixelFormat(ds)
         let slope = ds.double(.rescaleSlope) ?? 1
         var intercept = ds.double(.rescaleIntercept) ?? 0
         guard slope.isFinite, intercept.isFinite, slope != 0 else {
-            throw DICOMError(path: s.path, reason: "Rescale Slope/Intercept \(slope)/\(intercept) are not usable")
+            throw DICOMError(path: ds.path, reason: "Rescale Slope/Intercept \(slope)/\(intercept) are not usable")
         }
         // The 12-bit quirk (RSNA ICH): unsigned 12-bit values wrapped with an intercept near 0;
         // the true values are (stored + 1000) mod 4096 with an intercept of -1000.
-        let quirk12 = f.bitsStored == 12 && !f.signed && intercept > -100 && s.modality == "CT"
+        let quirk12 = f.bitsStored == 12 && !f.signed && intercept > -100 && modality == "CT"
         if quirk12 { intercept = -1000 }
         var padding: Int32? = nil
         if let p = ds.int(.pixelPaddingValue) {
@@ -330,6 +395,22 @@ extension DICOMStudy {
         if let e = ds.elements[.pixelData], e.fragments == nil, ds.transferSyntax.isUncompressedLittleEndian,
            f.bitsAllocated == 16, f.bitsStored <= 16,
            e.range.count >= f.count * 2, f.rows == rows, f.columns == cols {
+            // Slope 1 and a whole intercept (nearly every CT): HU = stored + intercept exactly
+            // in Float (|values| < 2^24), computed eight voxels at a time (no table gather).
+            if slope == 1, intercept == intercept.rounded(), abs(intercept) < 1_048_576, !quirk12 {
+                let ic = Int32(intercept)
+                let shift = Int32(32 - f.bitsStored)
+                let signed = f.signed
+                ds.bytes.withUnsafeBytes { raw in
+                    let base = raw.baseAddress! + e.range.lowerBound
+                    for j in 0..<rows {
+                        let src = base + 2 * (rows - 1 - j) * cols, dst = out + j * cols
+                        convertRow(src, dst, cols, shift: shift, signed: signed, intercept: ic,
+                                   padding: hasPadding ? pad : nil, paddingHU: paddingHU)
+                    }
+                }
+                return false
+            }
             let key = HUTable.Key(slope: slope, intercept: intercept, padding: pad, hasPadding: hasPadding, quirk12: quirk12,
                                   signed: f.signed, bits: f.bitsStored, paddingHU: paddingHU)
             let table = tables.table(key) { k in
@@ -354,7 +435,7 @@ extension DICOMStudy {
             return quirk12
         }
         let stored = try PixelDecoder.storedValues(ds, format: f)
-        guard stored.count == rows * cols else { throw DICOMError(path: s.path, reason: "decoded \(stored.count) pixels, \(rows * cols) expected") }
+        guard stored.count == rows * cols else { throw DICOMError(path: ds.path, reason: "decoded \(stored.count) pixels, \(rows * cols) expected") }
         stored.withUnsafeBufferPointer { st in
             for j in 0..<rows {
                 let src = (rows - 1 - j) * cols, dst = out + j * cols
@@ -362,6 +443,53 @@ extension DICOMStudy {
             }
         }
         return quirk12
+    }
+}
+
+/// One row of 16-bit stored values at `src` (little endian, any alignment) to HU at `dst`:
+/// masked to Bits Stored by `shift` (32 − Bits Stored), sign-extended when `signed`, plus
+/// `intercept`; the padding value (compared after masking, as in the table path) gives `paddingHU`.
+/// Written so that LLVM vectorises the loops (SIMD8 lanes).
+@inline(__always) func convertRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int, shift: Int32, signed: Bool,
+                                  intercept: Int32, padding: Int32?, paddingHU: Float) {
+    let vs = SIMD8<Int32>(repeating: shift), vi = SIMD8<Int32>(repeating: intercept)
+    var i = 0
+    @inline(__always) func lanes(_ at: Int) -> SIMD8<Int32> {
+        let u = SIMD8<UInt16>(littleEndianLanes: src.loadUnaligned(fromByteOffset: 2 * at, as: SIMD8<UInt16>.self))
+        let w = SIMD8<Int32>(truncatingIfNeeded: u) &<< vs
+        return signed ? w &>> vs : SIMD8<Int32>(truncatingIfNeeded: SIMD8<UInt32>(truncatingIfNeeded: w) &>> SIMD8<UInt32>(truncatingIfNeeded: vs))
+    }
+    if let pad = padding {
+        let vp = SIMD8<Int32>(repeating: pad), ph = SIMD8<Float>(repeating: paddingHU)
+        while i + 8 <= n {
+            let v = lanes(i)
+            var h = SIMD8<Float>(v &+ vi)
+            h.replace(with: ph, where: v .== vp)
+            (UnsafeMutableRawPointer(dst + i)).storeBytes(of: h, as: SIMD8<Float>.self)
+            i += 8
+        }
+    } else {
+        while i + 8 <= n {
+            (UnsafeMutableRawPointer(dst + i)).storeBytes(of: SIMD8<Float>(lanes(i) &+ vi), as: SIMD8<Float>.self)
+            i += 8
+        }
+    }
+    while i < n {
+        let u = Int32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << shift
+        let v = signed ? u >> shift : Int32(bitPattern: UInt32(bitPattern: u) >> UInt32(shift))
+        dst[i] = padding == v ? paddingHU : Float(v + intercept)
+        i += 1
+    }
+}
+
+extension SIMD8<UInt16> {
+    /// Lanes loaded from little-endian storage (a no-op on little-endian machines).
+    init(littleEndianLanes v: SIMD8<UInt16>) {
+        #if _endian(little)
+        self = v
+        #else
+        self = SIMD8<UInt16>((0..<8).map { v[$0].byteSwapped })
+        #endif
     }
 }
 
