@@ -22,6 +22,10 @@ public enum DICOMParser {
         .samplesPerPixel: "US", .rows: "US", .columns: "US", .bitsAllocated: "US", .bitsStored: "US",
         DICOMTag(0x0028, 0x0102): "US", .pixelRepresentation: "US", DICOMTag(0x0028, 0x0006): "US",
         .pixelPaddingValue: "US", .pixelData: "OW",
+        // The functional groups of enhanced (multi-frame) images and their sequences.
+        .sharedFunctionalGroups: "SQ", .perFrameFunctionalGroups: "SQ", .planePositionSequence: "SQ",
+        .planeOrientationSequence: "SQ", .pixelMeasuresSequence: "SQ", .pixelValueTransformationSequence: "SQ",
+        .frameContentSequence: "SQ",
     ]
 
     /// Parses the file at `path`.
@@ -123,6 +127,54 @@ public enum DICOMParser {
     }
 }
 
+extension DICOMDataSet {
+    /// The items of sequence `tag` as data sets (for enhanced images' functional groups); nil
+    /// when the element is absent or not a sequence.
+    /// - Throws: ``DICOMError`` naming the file when the items are malformed.
+    public func items(_ tag: DICOMTag) throws(DICOMError) -> [DICOMDataSet]? {
+        guard let e = elements[tag], ["SQ", "SQ ", "UN"].contains(e.vr) else { return nil }
+        // An explicit UN sequence of undefined length holds implicit-VR items ("SQ ").
+        let explicit = transferSyntax.isExplicit && e.vr != "SQ "
+        let content = Array(bytes[e.range])
+        var r = Reader(bytes: content, path: path, explicit: explicit, big: transferSyntax.isBigEndian)
+        var out: [DICOMDataSet] = []
+        while content.count - r.offset >= 8 {
+            let at = r.offset
+            let t = try r.tag("sequence \(tag)")
+            let length = try r.u32("sequence \(tag)")
+            if t == .sequenceDelimitation { break }
+            guard t == .item else { throw DICOMError(path: path, reason: "sequence \(tag) holds \(t) at item offset \(at) where an item was expected") }
+            var elements: [DICOMTag: DICOMElement] = [:]
+            if length == 0xFFFF_FFFF {
+                while true {
+                    guard content.count - r.offset >= 8 else { throw DICOMError(path: path, reason: "an item of sequence \(tag) has no item delimiter") }
+                    let save = r.offset
+                    if try r.tag("an item of \(tag)") == .itemDelimitation { _ = try r.u32("an item of \(tag)"); break }
+                    r.offset = save
+                    let el = try r.element(depth: 1)
+                    elements[el.tag] = el
+                }
+                out.append(DICOMDataSet(path: path, bytes: content, transferSyntax: transferSyntax, elements: elements))
+            } else {
+                let n = Int(length)
+                guard n <= content.count - r.offset else {
+                    throw DICOMError(path: path, reason: "an item of sequence \(tag) claims \(n) bytes but only \(content.count - r.offset) remain")
+                }
+                let item = Array(content[r.offset..<(r.offset + n)])
+                r.offset += n
+                var ir = Reader(bytes: item, path: path, explicit: explicit, big: transferSyntax.isBigEndian)
+                while item.count - ir.offset >= 8 {
+                    let el = try ir.element(depth: 1)
+                    elements[el.tag] = el
+                }
+                out.append(DICOMDataSet(path: path, bytes: item, transferSyntax: transferSyntax, elements: elements))
+            }
+            guard out.count <= 1 << 20 else { throw DICOMError(path: path, reason: "sequence \(tag) holds over 2^20 items") }
+        }
+        return out
+    }
+}
+
 /// A bounds-checked cursor over a data set's bytes.
 struct Reader {
     let bytes: [UInt8]
@@ -201,8 +253,10 @@ struct Reader {
             let saved = explicit
             if vr == "UN" { explicit = false }
             defer { explicit = saved }
+            let start = offset
             try sequence(t, depth: depth + 1)
-            return DICOMElement(tag: t, vr: "SQ", range: offset..<offset, fragments: nil)
+            // The range spans the items and the sequence delimiter (read by DICOMDataSet.items).
+            return DICOMElement(tag: t, vr: vr == "UN" ? "SQ " : "SQ", range: start..<offset, fragments: nil)
         }
         let n = Int(length)
         guard n <= bytes.count - offset else {

@@ -20,7 +20,7 @@ public struct DICOMSlice: Sendable {
     public var imageType: [String]
     /// Series Description and Convolution Kernel ("" when absent).
     public var seriesDescription: String, kernel: String
-    /// Slice Thickness in mm, when present.
+    /// Slice Thickness in mm, when present (from the Pixel Measures group for enhanced images).
     public var thickness: Double?
     /// Gantry/Detector Tilt in degrees (0 when absent).
     public var tilt: Double
@@ -36,6 +36,11 @@ public struct DICOMSlice: Sendable {
     public var dataSet: DICOMDataSet
     /// Hex SHA-256 of the file's bytes (provenance), when read from a file.
     public var sha256: String = ""
+    /// The frame of a multi-frame (enhanced) image this slice is (0 for single-frame images).
+    public var frame = 0
+    /// Rescale Slope and Intercept of this frame from the enhanced image's Pixel Value
+    /// Transformation functional group; nil for single-frame images (read from the data set).
+    public var rescale: (slope: Double, intercept: Double)?
 
     /// The header of `ds`.
     public init(_ ds: DICOMDataSet) {
@@ -51,15 +56,65 @@ public struct DICOMSlice: Sendable {
         seriesDescription = ds.string(.seriesDescription) ?? ""
         kernel = ds.strings(.convolutionKernel)?.joined(separator: "\\") ?? ""
         // Numbers outside physical ranges are treated as absent (hostile or corrupt headers).
-        thickness = ds.double(.sliceThickness).flatMap { $0 > 0 && $0 <= 1000 ? $0 : nil }
         tilt = ds.double(.gantryTilt).flatMap { abs($0) <= 90 ? $0 : nil } ?? 0
-        if let p = ds.doubles(.imagePositionPatient), p.count == 3, p.allSatisfy({ abs($0) <= 1e6 }) { position = SIMD3(p[0], p[1], p[2]) }
-        if let o = ds.doubles(.imageOrientationPatient), o.count == 6, o.allSatisfy({ abs($0) <= 1.01 }) {
-            rowCosines = SIMD3(o[0], o[1], o[2]); columnCosines = SIMD3(o[3], o[4], o[5])
-        }
-        if let s = ds.doubles(.pixelSpacing), s.count == 2, s[0] > 1e-4, s[1] > 1e-4, s[0] <= 1000, s[1] <= 1000 { pixelSpacing = SIMD2(s[0], s[1]) }
         rows = ds.int(.rows) ?? 0
         columns = ds.int(.columns) ?? 0
+        readPlane(position: ds, orientation: ds, measures: ds)
+    }
+
+    /// Reads Image Position, Image Orientation, Pixel Spacing and Slice Thickness from the data
+    /// sets holding them (the image itself, or an enhanced image's functional group items).
+    mutating func readPlane(position: DICOMDataSet?, orientation: DICOMDataSet?, measures: DICOMDataSet?) {
+        // Numbers outside physical ranges are treated as absent (hostile or corrupt headers).
+        if let m = measures {
+            thickness = m.double(.sliceThickness).flatMap { $0 > 0 && $0 <= 1000 ? $0 : nil }
+            if let s = m.doubles(.pixelSpacing), s.count == 2, s[0] > 1e-4, s[1] > 1e-4, s[0] <= 1000, s[1] <= 1000 { pixelSpacing = SIMD2(s[0], s[1]) }
+        }
+        if let p = position?.doubles(.imagePositionPatient), p.count == 3, p.allSatisfy({ abs($0) <= 1e6 }) { self.position = SIMD3(p[0], p[1], p[2]) }
+        if let o = orientation?.doubles(.imageOrientationPatient), o.count == 6, o.allSatisfy({ abs($0) <= 1.01 }) {
+            rowCosines = SIMD3(o[0], o[1], o[2]); columnCosines = SIMD3(o[3], o[4], o[5])
+        }
+    }
+
+    /// The slices of one image data set: itself, or, for a multi-frame (enhanced) image, one
+    /// slice per frame with the frame's plane position, orientation, pixel measures and rescaling
+    /// from its per-frame functional group, else from the shared one.
+    /// - Throws: ``DICOMError`` naming the file when the functional groups are malformed or do
+    ///   not match Number of Frames.
+    public static func slices(of ds: DICOMDataSet) throws(DICOMError) -> [DICOMSlice] {
+        let base = DICOMSlice(ds)
+        let frames = ds.int(.numberOfFrames) ?? 1
+        let perFrame = try ds.items(.perFrameFunctionalGroups)
+        let shared = try ds.items(.sharedFunctionalGroups)?.first
+        guard frames > 1 || perFrame != nil || shared != nil else { return [base] }
+        guard frames >= 1, frames <= 1 << 16 else {
+            throw DICOMError(path: ds.path, reason: "Number of Frames \(frames) is not valid")
+        }
+        let groups = perFrame ?? []
+        guard groups.isEmpty || groups.count == frames else {
+            throw DICOMError(path: ds.path, reason: "the Per-frame Functional Groups Sequence holds \(groups.count) items for \(frames) frames")
+        }
+        // Each frame's group item: per-frame first, then shared; items are parsed once per group.
+        func group(_ tag: DICOMTag, _ f: Int) throws(DICOMError) -> DICOMDataSet? {
+            if f < groups.count, let g = try groups[f].items(tag)?.first { return g }
+            return try shared?.items(tag)?.first
+        }
+        var out: [DICOMSlice] = []
+        out.reserveCapacity(frames)
+        for f in 0..<frames {
+            var s = base
+            s.frame = f
+            s.position = nil; s.rowCosines = nil; s.columnCosines = nil
+            s.readPlane(position: try group(.planePositionSequence, f), orientation: try group(.planeOrientationSequence, f),
+                        measures: try group(.pixelMeasuresSequence, f))
+            if s.pixelSpacing == nil { s.pixelSpacing = base.pixelSpacing }
+            if s.thickness == nil { s.thickness = base.thickness }
+            if let t = try group(.pixelValueTransformationSequence, f) {
+                s.rescale = (t.double(.rescaleSlope) ?? 1, t.double(.rescaleIntercept) ?? 0)
+            }
+            out.append(s)
+        }
+        return out
     }
 
     /// The slice normal (row × column cosines), unit length; nil without a valid orientation.
@@ -220,37 +275,36 @@ public enum DICOMStudy {
     public static func scan(_ folder: String, threads: Int = DICOMStudy.defaultThreads,
                             headerBytes: Int = DICOMReadOptions.defaultHeaderBytes) throws(DICOMError) -> [DICOMSlice] {
         let paths = try files(in: folder)
-        let results: [Result<DICOMSlice?, DICOMError>] = Parallel.map(paths.count, threads: threads) { i in
+        let results: [Result<[DICOMSlice], DICOMError>] = Parallel.map(paths.count, threads: threads) { i in
             do throws(DICOMError) { return .success(try scanFile(paths[i], headerBytes: headerBytes)) } catch { return .failure(error) }
         }
         var slices: [DICOMSlice] = []
         slices.reserveCapacity(results.count)
         for r in results {
             switch r {
-            case .success(let s): if let s { slices.append(s) }
+            case .success(let s): slices.append(contentsOf: s)
             case .failure(let e): throw e
             }
         }
         return slices
     }
 
-    /// One file's slice (header-only when its header fits in `headerBytes`); nil when it is not
-    /// DICOM or not an image.
-    static func scanFile(_ p: String, headerBytes: Int) throws(DICOMError) -> DICOMSlice? {
+    /// One file's slices (one per frame; header-only when the header fits in `headerBytes`);
+    /// none when it is not DICOM or not an image.
+    static func scanFile(_ p: String, headerBytes: Int) throws(DICOMError) -> [DICOMSlice] {
         let (prefix, size) = try FileBytes.readPrefix(p, limit: max(256, headerBytes))
-        guard looksLikeDICOM(prefix) else { return nil }
+        guard looksLikeDICOM(prefix) else { return [] }
         if prefix.count < size,
-           let ds = try? DICOMParser.parse(prefix, path: p, stopAtPixelData: true), ds.isHeaderOnly {
+           let ds = try? DICOMParser.parse(prefix, path: p, stopAtPixelData: true), ds.isHeaderOnly, ds.transferSyntax != .deflatedExplicitLittle {
             // Images only: skip structured reports, presentation states and other non-image objects.
-            guard ds.contains(.rows) || ds.contains(.pixelData) else { return nil }
-            return DICOMSlice(ds)
+            guard ds.contains(.rows) || ds.contains(.pixelData) else { return [] }
+            return try DICOMSlice.slices(of: ds)
         }
         let bytes = prefix.count < size ? try FileBytes.read(p) : prefix
         let ds = try DICOMParser.parse(bytes, path: p)
-        guard ds.contains(.rows) || ds.contains(.pixelData) else { return nil }
-        var slice = DICOMSlice(ds)
-        slice.sha256 = try hash(bytes, path: p)
-        return slice
+        guard ds.contains(.rows) || ds.contains(.pixelData) else { return [] }
+        let sha = try hash(bytes, path: p)
+        return try DICOMSlice.slices(of: ds).map { var s = $0; s.sha256 = sha; return s }
     }
 
     /// Hex SHA-256 of a file's bytes (libcrypto).

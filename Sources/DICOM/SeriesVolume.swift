@@ -74,7 +74,9 @@ extension DICOMStudy {
     /// Reads a study from data sets already in memory (say, files received over the network);
     /// `folder` names the study in errors.
     public static func read(dataSets: [DICOMDataSet], folder: String, options: DICOMReadOptions = DICOMReadOptions()) throws(DICOMError) -> DICOMVolume {
-        try read(slices: dataSets.filter { $0.contains(.rows) || $0.contains(.pixelData) }.map { DICOMSlice($0) }, folder: folder, options: options)
+        var slices: [DICOMSlice] = []
+        for ds in dataSets where ds.contains(.rows) || ds.contains(.pixelData) { slices += try DICOMSlice.slices(of: ds) }
+        return try read(slices: slices, folder: folder, options: options)
     }
 
     static func read(slices all: [DICOMSlice], folder: String, options: DICOMReadOptions) throws(DICOMError) -> DICOMVolume {
@@ -158,7 +160,8 @@ extension DICOMStudy {
             let da = dot(a.position!, n), db = dot(b.position!, n)
             if da != db { return da < db }
             if (a.instanceNumber ?? .max) != (b.instanceNumber ?? .max) { return (a.instanceNumber ?? .max) < (b.instanceNumber ?? .max) }
-            return Array(a.path.utf8).lexicographicallyPrecedes(b.path.utf8)
+            if a.path != b.path { return Array(a.path.utf8).lexicographicallyPrecedes(b.path.utf8) }
+            return a.frame < b.frame
         }
         var notes: [String] = []
         var deduped: [DICOMSlice] = []
@@ -200,9 +203,19 @@ extension DICOMStudy {
         // parallel; the study's other image files (other series, duplicates) are read and hashed.
         let plane = rows * cols
         let tables = HUTable()
-        var slot = [String: Int](minimumCapacity: count)
-        for (k, s) in sorted.enumerated() { slot[s.path] = k }
-        let work = all.indices.filter { slot[all[$0].path] != nil || all[$0].dataSet.isHeaderOnly }
+        struct FrameKey: Hashable { var path: String, frame: Int }
+        var slot = [FrameKey: Int](minimumCapacity: count)
+        for (k, s) in sorted.enumerated() { slot[FrameKey(path: s.path, frame: s.frame)] = k }
+        // One work item per file (the frames of a multi-frame image are consecutive in `all`).
+        var fileRanges: [Range<Int>] = []
+        var i0 = 0
+        for i in 1...all.count where i == all.count || all[i].path != all[i0].path {
+            fileRanges.append(i0..<i)
+            i0 = i
+        }
+        let work = fileRanges.filter { r in
+            all[r.lowerBound].dataSet.isHeaderOnly || r.contains { slot[FrameKey(path: all[$0].path, frame: all[$0].frame)] != nil }
+        }
         let quirks = UnsafeMutablePointer<Bool>.allocate(capacity: count)
         quirks.initialize(repeating: false, count: count)
         defer { quirks.deinitialize(count: count); quirks.deallocate() }
@@ -217,22 +230,23 @@ extension DICOMStudy {
             let out = SharedMutablePointer(buffer.baseAddress!)
             let q = SharedMutablePointer(quirks), fail = SharedMutablePointer(failures), sha = SharedMutablePointer(digests)
             Parallel.forEachIndex(work.count, threads: options.threads) { w in
-                let s = all[work[w]]
-                let k = slot[s.path]
+                let frames = work[w].map { all[$0] }
+                let slots = frames.map { slot[FrameKey(path: $0.path, frame: $0.frame)] }
                 do throws(DICOMError) {
-                    var ds = s.dataSet
+                    var ds = frames[0].dataSet
                     if ds.isHeaderOnly {
-                        let r = try reload(s)
+                        let r = try reload(frames[0])
                         ds = r.dataSet
                         sha.base[w] = r.sha256
                     }
-                    if let k {
-                        q.base[k] = try decodeHU(ds, modality: s.modality, rows: rows, columns: cols, paddingHU: options.paddingHU,
-                                                 tables: tables, into: out.base + k * plane)
+                    for (s, k) in zip(frames, slots) {
+                        guard let k else { continue }
+                        q.base[k] = try decodeHU(ds, frame: s.frame, rescale: s.rescale, modality: s.modality, rows: rows, columns: cols,
+                                                 paddingHU: options.paddingHU, tables: tables, into: out.base + k * plane)
                     }
                 } catch {
                     fail.base[w] = error
-                    if let k { (out.base + k * plane).update(repeating: 0, count: plane) }
+                    for case let k? in slots { (out.base + k * plane).update(repeating: 0, count: plane) }
                 }
             }
             initialized = count * plane
@@ -240,8 +254,9 @@ extension DICOMStudy {
         // The first broken file in path order, whatever the thread count.
         for w in 0..<work.count { if let e = failures[w] { throw e } }
         var fileSHA = [String: String](minimumCapacity: work.count)
-        for w in 0..<work.count { if let h = digests[w] { fileSHA[all[work[w]].path] = h } }
-        let fileDigests = all.map { ($0.sopInstanceUID, fileSHA[$0.path] ?? $0.sha256) }
+        for w in 0..<work.count { if let h = digests[w] { fileSHA[all[work[w].lowerBound].path] = h } }
+        // One digest per file (not per frame).
+        let fileDigests = fileRanges.map { all[$0.lowerBound] }.map { ($0.sopInstanceUID, fileSHA[$0.path] ?? $0.sha256) }
             .sorted { Array($0.0.utf8).lexicographicallyPrecedes($1.0.utf8) }
         let quirk12 = (0..<count).contains { quirks[$0] }
         if quirk12 { notes.append("12-bit wrapped values corrected (intercept -1000)") }
@@ -253,7 +268,11 @@ extension DICOMStudy {
         var outRows = rows
         var kVec = sliceVector
         var positions = d
-        var sources: [SliceSource?] = sorted.map { SliceSource(sopInstanceUID: $0.sopInstanceUID, instanceNumber: $0.instanceNumber) }
+        // Frames of a multi-frame image share its SOP Instance UID: they map to no single instance.
+        let multiFrame = Set(input.filter { $0.frame > 0 }.map(\.path))
+        var sources: [SliceSource?] = sorted.map {
+            multiFrame.contains($0.path) ? nil : SliceSource(sopInstanceUID: $0.sopInstanceUID, instanceNumber: $0.instanceNumber)
+        }
         // The rare paths below (tilt, uneven spacing) work slice by slice.
         var data: [[Float]] = []
         func slicesOfFlat() -> [[Float]] { (0..<count).map { Array(flat[($0 * plane)..<(($0 + 1) * plane)]) } }
@@ -358,7 +377,7 @@ extension DICOMStudy {
                                     seriesNumber: first.seriesNumber, images: input.count, rows: rows, columns: cols, thickness: first.thickness, tilt: first.tilt,
                                     selected: true, reason: "")
         return DICOMVolume(volume: Volume(geometry: geometry, voxels: voxels), series: [summary], selected: summary,
-                           sliceSources: sources, files: input.map(\.path).sorted { Array($0.utf8).lexicographicallyPrecedes($1.utf8) },
+                           sliceSources: sources, files: Set(input.map(\.path)).sorted { Array($0.utf8).lexicographicallyPrecedes($1.utf8) },
                            notes: notes, fileDigests: fileDigests, slicePositions: positions, normal: n)
     }
 }
@@ -366,11 +385,13 @@ extension DICOMStudy {
 extension DICOMStudy {
     /// Decodes one slice into HU at `out` (rows bottom-up, as dcm2niix flips the row order) and
     /// says whether the 12-bit wrap quirk was corrected.
-    static func decodeHU(_ ds: DICOMDataSet, modality: String, rows: Int, columns cols: Int, paddingHU: Float, tables: HUTable,
+    static func decodeHU(_ ds: DICOMDataSet, frame: Int = 0, rescale: (slope: Double, intercept: Double)? = nil, modality: String,
+                         rows: Int, columns cols: Int, paddingHU: Float, tables: HUTable,
                          into out: UnsafeMutablePointer<Float>) throws(DICOMError) -> Bool {
         let f = try PixelFormat(ds)
-        let slope = ds.double(.rescaleSlope) ?? 1
-        var intercept = ds.double(.rescaleIntercept) ?? 0
+        guard frame < f.frames else { throw DICOMError(path: ds.path, reason: "has \(f.frames) frame(s); frame \(frame + 1) was expected") }
+        let slope = rescale?.slope ?? ds.double(.rescaleSlope) ?? 1
+        var intercept = rescale?.intercept ?? ds.double(.rescaleIntercept) ?? 0
         guard slope.isFinite, intercept.isFinite, slope != 0 else {
             throw DICOMError(path: ds.path, reason: "Rescale Slope/Intercept \(slope)/\(intercept) are not usable")
         }
@@ -394,7 +415,8 @@ extension DICOMStudy {
         // rescaling), exactly the values of `hu` below.
         if let e = ds.elements[.pixelData], e.fragments == nil, ds.transferSyntax.isUncompressedLittleEndian,
            f.bitsAllocated == 16, f.bitsStored <= 16,
-           e.range.count >= f.count * 2, f.rows == rows, f.columns == cols {
+           e.range.count >= f.count * 2 * f.frames, f.rows == rows, f.columns == cols {
+            let frameStart = e.range.lowerBound + frame * f.count * 2
             // Slope 1 and a whole intercept (nearly every CT): HU = stored + intercept exactly
             // in Float (|values| < 2^24), computed eight voxels at a time (no table gather).
             if slope == 1, intercept == intercept.rounded(), abs(intercept) < 1_048_576, !quirk12 {
@@ -402,7 +424,7 @@ extension DICOMStudy {
                 let shift = Int32(32 - f.bitsStored)
                 let signed = f.signed
                 ds.bytes.withUnsafeBytes { raw in
-                    let base = raw.baseAddress! + e.range.lowerBound
+                    let base = raw.baseAddress! + frameStart
                     for j in 0..<rows {
                         let src = base + 2 * (rows - 1 - j) * cols, dst = out + j * cols
                         convertRow(src, dst, cols, shift: shift, signed: signed, intercept: ic,
@@ -422,7 +444,7 @@ extension DICOMStudy {
             let mask = UInt16(truncatingIfNeeded: (1 << f.bitsStored) - 1)
             table.withUnsafeBufferPointer { t in
                 ds.bytes.withUnsafeBytes { raw in
-                    let base = raw.baseAddress! + e.range.lowerBound
+                    let base = raw.baseAddress! + frameStart
                     for j in 0..<rows {
                         let src = base + 2 * (rows - 1 - j) * cols, dst = out + j * cols
                         for i in 0..<cols {
@@ -434,7 +456,7 @@ extension DICOMStudy {
             }
             return quirk12
         }
-        let stored = try PixelDecoder.storedValues(ds, format: f)
+        let stored = try PixelDecoder.storedValues(ds, format: f, frame: frame)
         guard stored.count == rows * cols else { throw DICOMError(path: ds.path, reason: "decoded \(stored.count) pixels, \(rows * cols) expected") }
         stored.withUnsafeBufferPointer { st in
             for j in 0..<rows {

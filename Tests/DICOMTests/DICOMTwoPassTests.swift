@@ -13,7 +13,8 @@ import DICOM
     }
 
     @Test(arguments: ["axial", "oblique", "flipped", "implicit", "bigendian", "deflated", "rle", "jpeg2000", "jpeg_lossless",
-                      "jpeg_ls", "jpeg_baseline", "unsigned_slope", "multiseries", "padded", "quirk12", "tilted", "uneven"])
+                      "jpeg_ls", "jpeg_baseline", "unsigned_slope", "multiseries", "padded", "quirk12", "tilted", "uneven",
+                      "enhanced", "enhanced_perframe", "enhanced_j2k"])
     func headerOnlyFirstPassGivesTheSameVolumeAndDigests(_ name: String) throws {
         let whole = try DICOMStudy.read(Fixtures.study(name))
         let twoPass = try DICOMStudy.read(Fixtures.study(name), options: Self.prefixOptions())
