@@ -115,6 +115,10 @@ public struct DICOMTag: Hashable, Sendable, Comparable, CustomStringConvertible 
     public static let pixelValueTransformationSequence = DICOMTag(0x0028, 0x9145)
     /// (0020,9111) Frame Content Sequence.
     public static let frameContentSequence = DICOMTag(0x0020, 0x9111)
+    /// (0028,2110) Lossy Image Compression ("01": the image has been lossy-compressed).
+    public static let lossyImageCompression = DICOMTag(0x0028, 0x2110)
+    /// (0008,2111) Derivation Description.
+    public static let derivationDescription = DICOMTag(0x0008, 0x2111)
     /// (7FE0,0010) Pixel Data.
     public static let pixelData = DICOMTag(0x7FE0, 0x0010)
 }

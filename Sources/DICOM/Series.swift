@@ -18,6 +18,10 @@ public struct DICOMSlice: Sendable {
     public var modality: String
     /// Image Type values (ORIGINAL, PRIMARY, AXIAL, LOCALIZER, …).
     public var imageType: [String]
+    /// Whether Lossy Image Compression (0028,2110) is "01".
+    public var lossyCompressed: Bool
+    /// Derivation Description ("" when absent).
+    public var derivationDescription: String
     /// Series Description and Convolution Kernel ("" when absent).
     public var seriesDescription: String, kernel: String
     /// Slice Thickness in mm, when present (from the Pixel Measures group for enhanced images).
@@ -53,6 +57,8 @@ public struct DICOMSlice: Sendable {
         seriesInstanceUID = ds.string(.seriesInstanceUID) ?? ""
         modality = ds.string(.modality) ?? ""
         imageType = (ds.strings(.imageType) ?? []).map { $0.uppercased() }
+        lossyCompressed = ds.string(.lossyImageCompression) == "01"
+        derivationDescription = ds.string(.derivationDescription) ?? ""
         seriesDescription = ds.string(.seriesDescription) ?? ""
         kernel = ds.strings(.convolutionKernel)?.joined(separator: "\\") ?? ""
         // Numbers outside physical ranges are treated as absent (hostile or corrupt headers).
@@ -124,6 +130,20 @@ public struct DICOMSlice: Sendable {
         let len = (n * n).sum().squareRoot()
         guard len > 0.5 else { return nil }
         return n / len
+    }
+
+    /// Whether the image is an original acquisition that a compressor marked DERIVED: DCMTK (and
+    /// other archives) rewrite Image Type value 1 to DERIVED when they lossy-compress an image,
+    /// set Lossy Image Compression to "01" and describe the compression in Derivation
+    /// Description. Accepted as original when value 2 is still PRIMARY, Lossy Image Compression is
+    /// "01" and the Derivation Description, if any, speaks of compression only.
+    public var isLossyCompressedOriginal: Bool {
+        guard imageType.count >= 2, imageType[0] == "DERIVED", imageType[1] == "PRIMARY", lossyCompressed else { return false }
+        let words = derivationDescription.lowercased().split { !$0.isLetter }
+        guard !words.isEmpty else { return true }
+        // Words naming another derivation than compression.
+        let other = ["reformat", "mpr", "mip", "minip", "resampl", "reconstruct", "subtract", "fusion", "fused", "averag", "filter", "reslic"]
+        return words.contains { $0.hasPrefix("compress") } && !words.contains { w in other.contains { w.hasPrefix($0) } }
     }
 
     /// Whether the image is a localiser (scout) by its Image Type.
@@ -321,31 +341,38 @@ public enum DICOMStudy {
         var bySeries: [String: [DICOMSlice]] = [:]
         for s in slices { bySeries[s.seriesInstanceUID, default: []].append(s) }
         var summaries: [SeriesSummary] = []
-        var candidates: [(uid: String, count: Int, thickness: Double)] = []
+        var candidates: [(uid: String, count: Int, thickness: Double, lossy: Bool)] = []
         for uid in bySeries.keys.sorted() {
             let group = bySeries[uid]!
             let f = group[0]
             var reason = ""
             let types = Set(group.flatMap(\.imageType))
+            // Lossy-compressed originals (DERIVED by the compressor) count as original when every
+            // image of the series is one; they lose ties to an uncompressed original.
+            let lossyOriginal = !group.isEmpty && group.allSatisfy(\.isLossyCompressedOriginal)
             if f.modality != "CT" { reason = "modality \(f.modality.isEmpty ? "missing" : f.modality), not CT" }
             else if group.contains(where: \.isLocaliser) { reason = "localiser" }
-            else if !f.imageType.isEmpty && !(types.contains("ORIGINAL") && types.contains("PRIMARY")) { reason = "not ORIGINAL\\PRIMARY (\(f.imageType.joined(separator: "\\")))" }
+            else if !f.imageType.isEmpty && !(types.contains("ORIGINAL") && types.contains("PRIMARY")) && !lossyOriginal {
+                reason = "not ORIGINAL\\PRIMARY (\(f.imageType.joined(separator: "\\")))"
+                    + (group.contains(where: \.lossyCompressed) && types.contains("DERIVED") ? " and not only lossy-compressed" : "")
+            }
             else if let n = f.normal, abs(n.z) < 0.8 { reason = "not axial (slice normal \(fmt(n.x)),\(fmt(n.y)),\(fmt(n.z)))" }
             else if f.normal == nil || f.position == nil { reason = "no Image Position/Orientation (Patient)" }
             else if let t = rules.thickness, !(f.thickness.map { t.contains($0) } ?? false) { reason = "slice thickness \(f.thickness.map { fmt($0) } ?? "missing") outside \(rules.text)" }
             else if let k = rules.kernel, !f.kernel.lowercased().contains(k.lowercased()) { reason = "kernel does not match \(k)" }
             else if let d = rules.description, !f.seriesDescription.lowercased().contains(d.lowercased()) { reason = "description does not match \(d)" }
-            if reason.isEmpty { candidates.append((uid, group.count, f.thickness ?? .infinity)) }
+            if reason.isEmpty { candidates.append((uid, group.count, f.thickness ?? .infinity, group.contains(where: \.lossyCompressed))) }
             summaries.append(SeriesSummary(seriesInstanceUID: uid, studyInstanceUID: f.studyInstanceUID, modality: f.modality,
                                            imageType: f.imageType.joined(separator: "\\"), kernel: f.kernel,
                                            seriesNumber: f.seriesNumber, images: group.count,
                                            rows: f.rows, columns: f.columns, thickness: f.thickness, tilt: f.tilt,
                                            selected: false, reason: reason))
         }
-        // Most slices, then the thinnest, then the smallest UID: deterministic.
+        // Most slices, then the thinnest, then not lossy-compressed, then the smallest UID: deterministic.
         let best = candidates.min { a, b in
             if a.count != b.count { return a.count > b.count }
             if a.thickness != b.thickness { return a.thickness < b.thickness }
+            if a.lossy != b.lossy { return !a.lossy }
             return Array(a.uid.utf8).lexicographicallyPrecedes(b.uid.utf8)
         }
         for i in summaries.indices {
