@@ -100,6 +100,35 @@ public enum DICOMParser {
         body.offset = dataStart
         var elements: [DICOMTag: DICOMElement] = [:]
         var previous: UInt32 = 0
+        if let at = try walk(&body, stopAtPixelData: stopAtPixelData, previous: &previous, elements: &elements) {
+            return DICOMDataSet(path: path, bytes: Array(dataBytes[..<at]), transferSyntax: syntax, elements: elements, isHeaderOnly: true)
+        }
+        return DICOMDataSet(path: path, bytes: dataBytes, transferSyntax: syntax, elements: elements)
+    }
+
+    /// The whole data set of a file whose first bytes gave the header-only set `header` (the
+    /// caller has checked that `bytes` begins with `header.bytes`): the header's elements are
+    /// kept and only the elements from Pixel Data on are parsed.
+    static func parse(_ bytes: [UInt8], continuing header: DICOMDataSet) throws(DICOMError) -> DICOMDataSet {
+        guard header.isHeaderOnly, header.transferSyntax != .deflatedExplicitLittle, bytes.count >= header.bytes.count else {
+            return try parse(bytes, path: header.path)
+        }
+        var body = Reader(bytes: bytes, path: header.path, explicit: header.transferSyntax.isExplicit, big: header.transferSyntax.isBigEndian)
+        body.offset = header.bytes.count
+        var elements = header.elements
+        elements[.pixelData] = nil
+        var previous = elements.keys.max()?.value ?? 0
+        _ = try walk(&body, stopAtPixelData: false, previous: &previous, elements: &elements)
+        return DICOMDataSet(path: header.path, bytes: bytes, transferSyntax: header.transferSyntax, elements: elements)
+    }
+
+    /// Reads top-level elements from `body`'s offset to the end of its bytes (tags ascending, a
+    /// trailing run of zero bytes or the FFFC,FFFC padding element ends it). With
+    /// `stopAtPixelData`, stops before the first tag at or past Pixel Data and returns its offset
+    /// (recording a placeholder Pixel Data element when it is Pixel Data).
+    static func walk(_ body: inout Reader, stopAtPixelData: Bool, previous: inout UInt32,
+                     elements: inout [DICOMTag: DICOMElement]) throws(DICOMError) -> Int? {
+        let dataBytes = body.bytes, path = body.path
         while body.offset < dataBytes.count {
             if stopAtPixelData && dataBytes.count - body.offset >= 8 {
                 let at = body.offset
@@ -107,7 +136,7 @@ public enum DICOMParser {
                 body.offset = at
                 if t.value >= DICOMTag.pixelData.value && t.value >= previous {
                     if t == .pixelData { elements[t] = DICOMElement(tag: t, vr: "OW", range: at..<at, fragments: nil) }
-                    return DICOMDataSet(path: path, bytes: Array(dataBytes[..<at]), transferSyntax: syntax, elements: elements, isHeaderOnly: true)
+                    return at
                 }
             }
             if dataBytes.count - body.offset < 8 {
@@ -123,7 +152,7 @@ public enum DICOMParser {
             previous = e.tag.value
             elements[e.tag] = e
         }
-        return DICOMDataSet(path: path, bytes: dataBytes, transferSyntax: syntax, elements: elements)
+        return nil
     }
 }
 

@@ -98,11 +98,11 @@ extension DICOMStudy {
     static func reload(_ s: DICOMSlice) throws(DICOMError) -> (dataSet: DICOMDataSet, sha256: String) {
         let bytes = try FileBytes.read(s.path)
         let sha = try hash(bytes, path: s.path)
-        let ds = try DICOMParser.parse(bytes, path: s.path)
         let header = s.dataSet.bytes
         let same = bytes.count >= header.count && bytes.withUnsafeBytes { b in header.withUnsafeBytes { h in memcmp(b.baseAddress!, h.baseAddress!, h.count) == 0 } }
         guard same else { throw DICOMError(path: s.path, reason: "changed while the study was being read (its header differs between two reads)") }
-        return (ds, sha)
+        // The header's elements stand (same bytes): only Pixel Data and what follows is parsed.
+        return (try DICOMParser.parse(bytes, continuing: s.dataSet), sha)
     }
 
     /// When a study cannot be read for a reason found in its headers (no usable series, mixed
