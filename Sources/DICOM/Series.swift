@@ -312,10 +312,20 @@ public enum DICOMStudy {
     /// One file's slices (one per frame; header-only when the header fits in `headerBytes`);
     /// none when it is not DICOM or not an image.
     static func scanFile(_ p: String, headerBytes: Int) throws(DICOMError) -> [DICOMSlice] {
-        let (prefix, size) = try FileBytes.readPrefix(p, limit: max(256, headerBytes))
+        let first = max(256, headerBytes)
+        var (prefix, size) = try FileBytes.readPrefix(p, limit: first)
         guard looksLikeDICOM(prefix) else { return [] }
-        if prefix.count < size,
-           let ds = try? DICOMParser.parse(prefix, path: p, stopAtPixelData: true), ds.isHeaderOnly, ds.transferSyntax != .deflatedExplicitLittle {
+        // A header longer than the prefix (large private groups, enhanced images' functional
+        // groups) gets one more try with a 16 times longer prefix before the file is read whole.
+        for attempt in 0..<2 where prefix.count < size {
+            if attempt == 1 {
+                guard size > 2 * first * 16 else { break }
+                prefix = try FileBytes.readPrefix(p, limit: first * 16).bytes
+                guard prefix.count < size else { break }
+            }
+            guard let ds = try? DICOMParser.parse(prefix, path: p, stopAtPixelData: true) else { continue }
+            if ds.transferSyntax == .deflatedExplicitLittle { break }
+            guard ds.isHeaderOnly else { continue }
             // Images only: skip structured reports, presentation states and other non-image objects.
             guard ds.contains(.rows) || ds.contains(.pixelData) else { return [] }
             return try DICOMSlice.slices(of: ds)

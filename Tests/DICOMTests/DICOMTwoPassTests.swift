@@ -28,6 +28,13 @@ import DICOM
         let slices = try DICOMStudy.scan(Fixtures.study("axial"), headerBytes: 2048)
         #expect(!slices.isEmpty && slices.allSatisfy { $0.dataSet.isHeaderOnly && $0.sha256.isEmpty })
         #expect(slices.allSatisfy { $0.dataSet.contains(.pixelData) && $0.rows > 0 })
+        // A header longer than the prefix gets one more try with a 16 times longer prefix: the
+        // enhanced fixture's 2 KiB header (functional groups) in a 17 KiB file.
+        let enhanced = try DICOMStudy.scan(Fixtures.study("enhanced"), headerBytes: 256)
+        #expect(enhanced.count == 6 && enhanced.allSatisfy { $0.dataSet.isHeaderOnly && $0.sha256.isEmpty })
+        var o = DICOMReadOptions(); o.headerBytes = 256
+        let a = try DICOMStudy.read(Fixtures.study("enhanced"), options: o), b = try DICOMStudy.read(Fixtures.study("enhanced"))
+        #expect(a.volume.voxels == b.volume.voxels && a.fileDigests.map(\.sha256) == b.fileDigests.map(\.sha256))
         // Deflated files cannot be parsed from a prefix: read whole (and hashed) in the first pass.
         let deflated = try DICOMStudy.scan(Fixtures.study("deflated"), headerBytes: 2048)
         #expect(deflated.allSatisfy { !$0.dataSet.isHeaderOnly && $0.sha256.count == 64 })
