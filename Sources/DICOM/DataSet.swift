@@ -101,6 +101,24 @@ public struct DICOMTag: Hashable, Sendable, Comparable, CustomStringConvertible 
     public static let rescaleIntercept = DICOMTag(0x0028, 0x1052)
     /// (0028,1053) Rescale Slope.
     public static let rescaleSlope = DICOMTag(0x0028, 0x1053)
+    /// (5200,9229) Shared Functional Groups Sequence (enhanced images).
+    public static let sharedFunctionalGroups = DICOMTag(0x5200, 0x9229)
+    /// (5200,9230) Per-frame Functional Groups Sequence (enhanced images).
+    public static let perFrameFunctionalGroups = DICOMTag(0x5200, 0x9230)
+    /// (0020,9113) Plane Position Sequence (holds Image Position (Patient)).
+    public static let planePositionSequence = DICOMTag(0x0020, 0x9113)
+    /// (0020,9116) Plane Orientation Sequence (holds Image Orientation (Patient)).
+    public static let planeOrientationSequence = DICOMTag(0x0020, 0x9116)
+    /// (0028,9110) Pixel Measures Sequence (Pixel Spacing, Slice Thickness).
+    public static let pixelMeasuresSequence = DICOMTag(0x0028, 0x9110)
+    /// (0028,9145) Pixel Value Transformation Sequence (Rescale Slope/Intercept).
+    public static let pixelValueTransformationSequence = DICOMTag(0x0028, 0x9145)
+    /// (0020,9111) Frame Content Sequence.
+    public static let frameContentSequence = DICOMTag(0x0020, 0x9111)
+    /// (0028,2110) Lossy Image Compression ("01": the image has been lossy-compressed).
+    public static let lossyImageCompression = DICOMTag(0x0028, 0x2110)
+    /// (0008,2111) Derivation Description.
+    public static let derivationDescription = DICOMTag(0x0008, 0x2111)
     /// (7FE0,0010) Pixel Data.
     public static let pixelData = DICOMTag(0x7FE0, 0x0010)
 }
@@ -181,6 +199,9 @@ public struct DICOMDataSet: Sendable {
     public var transferSyntax: TransferSyntax
     /// Top-level elements by tag.
     public var elements: [DICOMTag: DICOMElement]
+    /// Whether only the elements before Pixel Data were parsed (the first pass of a study read);
+    /// the pixel data element of such a set is a placeholder and the file must be read again.
+    public var isHeaderOnly = false
 
     /// Whether the data set holds `tag`.
     public func contains(_ tag: DICOMTag) -> Bool { elements[tag] != nil }

@@ -95,7 +95,7 @@ public func fuzzDICOM(_ seeds: [[UInt8]], count: Int, seed: UInt64) -> DICOMFuzz
             let ds = try DICOMParser.parse(bytes, path: name)
             let f = try PixelFormat(ds)
             _ = try PixelDecoder.storedValues(ds, format: f)
-            _ = DICOMSlice(ds)
+            _ = try DICOMSlice.slices(of: ds)
             report.decoded += 1
             // Every 8th valid mutation also goes through series building in place of its source.
             if n % 8 == 0, !valid.isEmpty {

@@ -22,6 +22,10 @@ public enum DICOMParser {
         .samplesPerPixel: "US", .rows: "US", .columns: "US", .bitsAllocated: "US", .bitsStored: "US",
         DICOMTag(0x0028, 0x0102): "US", .pixelRepresentation: "US", DICOMTag(0x0028, 0x0006): "US",
         .pixelPaddingValue: "US", .pixelData: "OW",
+        // The functional groups of enhanced (multi-frame) images and their sequences.
+        .sharedFunctionalGroups: "SQ", .perFrameFunctionalGroups: "SQ", .planePositionSequence: "SQ",
+        .planeOrientationSequence: "SQ", .pixelMeasuresSequence: "SQ", .pixelValueTransformationSequence: "SQ",
+        .frameContentSequence: "SQ",
     ]
 
     /// Parses the file at `path`.
@@ -33,6 +37,14 @@ public enum DICOMParser {
     /// Parses the bytes of a Part 10 file (or a bare implicit/explicit little-endian data set).
     /// - Parameter path: the name used in errors.
     public static func parse(_ bytes: [UInt8], path: String) throws(DICOMError) -> DICOMDataSet {
+        try parse(bytes, path: path, stopAtPixelData: false)
+    }
+
+    /// Parses `bytes`; with `stopAtPixelData`, stops at the first top-level tag at or past Pixel
+    /// Data (7FE0,0010) and returns a header-only data set (``DICOMDataSet/isHeaderOnly``, its
+    /// pixel data element a placeholder) whose bytes end there, so `bytes` may be a prefix of the
+    /// file. A data set that reached the end of `bytes` first is returned whole (not header-only).
+    static func parse(_ bytes: [UInt8], path: String, stopAtPixelData: Bool) throws(DICOMError) -> DICOMDataSet {
         var reader = Reader(bytes: bytes, path: path, explicit: true, big: false)
         var syntax: TransferSyntax
         var start = 0
@@ -88,7 +100,45 @@ public enum DICOMParser {
         body.offset = dataStart
         var elements: [DICOMTag: DICOMElement] = [:]
         var previous: UInt32 = 0
+        if let at = try walk(&body, stopAtPixelData: stopAtPixelData, previous: &previous, elements: &elements) {
+            return DICOMDataSet(path: path, bytes: Array(dataBytes[..<at]), transferSyntax: syntax, elements: elements, isHeaderOnly: true)
+        }
+        return DICOMDataSet(path: path, bytes: dataBytes, transferSyntax: syntax, elements: elements)
+    }
+
+    /// The whole data set of a file whose first bytes gave the header-only set `header` (the
+    /// caller has checked that `bytes` begins with `header.bytes`): the header's elements are
+    /// kept and only the elements from Pixel Data on are parsed.
+    static func parse(_ bytes: [UInt8], continuing header: DICOMDataSet) throws(DICOMError) -> DICOMDataSet {
+        guard header.isHeaderOnly, header.transferSyntax != .deflatedExplicitLittle, bytes.count >= header.bytes.count else {
+            return try parse(bytes, path: header.path)
+        }
+        var body = Reader(bytes: bytes, path: header.path, explicit: header.transferSyntax.isExplicit, big: header.transferSyntax.isBigEndian)
+        body.offset = header.bytes.count
+        var elements = header.elements
+        elements[.pixelData] = nil
+        var previous = elements.keys.max()?.value ?? 0
+        _ = try walk(&body, stopAtPixelData: false, previous: &previous, elements: &elements)
+        return DICOMDataSet(path: header.path, bytes: bytes, transferSyntax: header.transferSyntax, elements: elements)
+    }
+
+    /// Reads top-level elements from `body`'s offset to the end of its bytes (tags ascending, a
+    /// trailing run of zero bytes or the FFFC,FFFC padding element ends it). With
+    /// `stopAtPixelData`, stops before the first tag at or past Pixel Data and returns its offset
+    /// (recording a placeholder Pixel Data element when it is Pixel Data).
+    static func walk(_ body: inout Reader, stopAtPixelData: Bool, previous: inout UInt32,
+                     elements: inout [DICOMTag: DICOMElement]) throws(DICOMError) -> Int? {
+        let dataBytes = body.bytes, path = body.path
         while body.offset < dataBytes.count {
+            if stopAtPixelData && dataBytes.count - body.offset >= 8 {
+                let at = body.offset
+                let t = try body.tag("an element header")
+                body.offset = at
+                if t.value >= DICOMTag.pixelData.value && t.value >= previous {
+                    if t == .pixelData { elements[t] = DICOMElement(tag: t, vr: "OW", range: at..<at, fragments: nil) }
+                    return at
+                }
+            }
             if dataBytes.count - body.offset < 8 {
                 // Trailing padding shorter than an element header.
                 if dataBytes[body.offset...].allSatisfy({ $0 == 0 }) { break }
@@ -102,7 +152,55 @@ public enum DICOMParser {
             previous = e.tag.value
             elements[e.tag] = e
         }
-        return DICOMDataSet(path: path, bytes: dataBytes, transferSyntax: syntax, elements: elements)
+        return nil
+    }
+}
+
+extension DICOMDataSet {
+    /// The items of sequence `tag` as data sets (for enhanced images' functional groups); nil
+    /// when the element is absent or not a sequence.
+    /// - Throws: ``DICOMError`` naming the file when the items are malformed.
+    public func items(_ tag: DICOMTag) throws(DICOMError) -> [DICOMDataSet]? {
+        guard let e = elements[tag], ["SQ", "SQ ", "UN"].contains(e.vr) else { return nil }
+        // An explicit UN sequence of undefined length holds implicit-VR items ("SQ ").
+        let explicit = transferSyntax.isExplicit && e.vr != "SQ "
+        let content = Array(bytes[e.range])
+        var r = Reader(bytes: content, path: path, explicit: explicit, big: transferSyntax.isBigEndian)
+        var out: [DICOMDataSet] = []
+        while content.count - r.offset >= 8 {
+            let at = r.offset
+            let t = try r.tag("sequence \(tag)")
+            let length = try r.u32("sequence \(tag)")
+            if t == .sequenceDelimitation { break }
+            guard t == .item else { throw DICOMError(path: path, reason: "sequence \(tag) holds \(t) at item offset \(at) where an item was expected") }
+            var elements: [DICOMTag: DICOMElement] = [:]
+            if length == 0xFFFF_FFFF {
+                while true {
+                    guard content.count - r.offset >= 8 else { throw DICOMError(path: path, reason: "an item of sequence \(tag) has no item delimiter") }
+                    let save = r.offset
+                    if try r.tag("an item of \(tag)") == .itemDelimitation { _ = try r.u32("an item of \(tag)"); break }
+                    r.offset = save
+                    let el = try r.element(depth: 1)
+                    elements[el.tag] = el
+                }
+                out.append(DICOMDataSet(path: path, bytes: content, transferSyntax: transferSyntax, elements: elements))
+            } else {
+                let n = Int(length)
+                guard n <= content.count - r.offset else {
+                    throw DICOMError(path: path, reason: "an item of sequence \(tag) claims \(n) bytes but only \(content.count - r.offset) remain")
+                }
+                let item = Array(content[r.offset..<(r.offset + n)])
+                r.offset += n
+                var ir = Reader(bytes: item, path: path, explicit: explicit, big: transferSyntax.isBigEndian)
+                while item.count - ir.offset >= 8 {
+                    let el = try ir.element(depth: 1)
+                    elements[el.tag] = el
+                }
+                out.append(DICOMDataSet(path: path, bytes: item, transferSyntax: transferSyntax, elements: elements))
+            }
+            guard out.count <= 1 << 20 else { throw DICOMError(path: path, reason: "sequence \(tag) holds over 2^20 items") }
+        }
+        return out
     }
 }
 
@@ -184,8 +282,10 @@ struct Reader {
             let saved = explicit
             if vr == "UN" { explicit = false }
             defer { explicit = saved }
+            let start = offset
             try sequence(t, depth: depth + 1)
-            return DICOMElement(tag: t, vr: "SQ", range: offset..<offset, fragments: nil)
+            // The range spans the items and the sequence delimiter (read by DICOMDataSet.items).
+            return DICOMElement(tag: t, vr: vr == "UN" ? "SQ " : "SQ", range: start..<offset, fragments: nil)
         }
         let n = Int(length)
         guard n <= bytes.count - offset else {
@@ -298,6 +398,38 @@ enum FileBytes {
             }
         }
         return bytes
+    }
+
+    /// The first `limit` bytes of the file (all of it when shorter) and the file's size, with one
+    /// `fstat` and one `read`.
+    static func readPrefix(_ path: String, limit: Int) throws(DICOMError) -> (bytes: [UInt8], fileSize: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DICOMError(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DICOMError(path: path, reason: "cannot be read (fstat failed)") }
+        let size = Int(st.st_size)
+        guard size >= 0, size <= maximumFileBytes else {
+            throw DICOMError(path: path, reason: "is \(size) bytes, over the \(maximumFileBytes)-byte limit for one DICOM file")
+        }
+        let want = min(size, max(0, limit))
+        var failed: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: want) { buffer, count in
+            var done = 0
+            while done < want {
+                let n = posixRead(fd, buffer.baseAddress! + done, want - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failed = errno
+                    break
+                }
+                if n == 0 { break }
+                done += n
+            }
+            count = done
+        }
+        if failed != 0 { throw DICOMError(path: path, reason: "cannot be read (\(String(cString: strerror(failed))))") }
+        return (bytes, size)
     }
 
     /// Largest DICOM file read (4 GiB: the most a 32-bit element length can describe).

@@ -2,7 +2,7 @@ import JPEG2000
 import JPEGLS
 import TurboJPEG
 
-/// The image-pixel description of one single-frame grey-scale image, validated.
+/// The image-pixel description of one grey-scale image (one or more frames), validated.
 public struct PixelFormat: Sendable, Hashable {
     /// Rows (j extent) and columns (i extent).
     public var rows: Int, columns: Int
@@ -12,9 +12,11 @@ public struct PixelFormat: Sendable, Hashable {
     public var bitsStored: Int
     /// Pixel Representation 1: two's complement.
     public var signed: Bool
+    /// Number of Frames (1 when absent).
+    public var frames: Int
 
     /// Reads and checks the pixel module of `ds`.
-    /// - Throws: ``DICOMError`` naming the file for colour images, multi-frame images, missing or absurd attributes.
+    /// - Throws: ``DICOMError`` naming the file for colour images, missing or absurd attributes.
     public init(_ ds: DICOMDataSet) throws(DICOMError) {
         func need(_ tag: DICOMTag, _ name: String) throws(DICOMError) -> Int {
             guard let v = ds.int(tag) else { throw DICOMError(path: ds.path, reason: "\(name) \(tag) is missing or not a number") }
@@ -42,8 +44,9 @@ public struct PixelFormat: Sendable, Hashable {
         if let p = ds.string(.photometricInterpretation), p != "MONOCHROME2", p != "MONOCHROME1" {
             throw DICOMError(path: ds.path, reason: "Photometric Interpretation \(p) is not grey-scale (MONOCHROME1/2)")
         }
-        if let frames = ds.int(.numberOfFrames), frames != 1 {
-            throw DICOMError(path: ds.path, reason: "holds \(frames) frames; multi-frame (enhanced) images are not supported, only one image per file")
+        frames = ds.int(.numberOfFrames) ?? 1
+        guard (1...65536).contains(frames) else {
+            throw DICOMError(path: ds.path, reason: "Number of Frames \(frames) is not valid")
         }
     }
 
@@ -55,10 +58,14 @@ public struct PixelFormat: Sendable, Hashable {
 
 /// Decodes the pixel data of a single-frame image into stored values (before rescaling).
 public enum PixelDecoder {
-    /// The stored values of `ds`'s one frame, row by row (DICOM order: columns fastest, first row first),
-    /// masked to Bits Stored and sign-extended when Pixel Representation is 1.
+    /// The stored values of frame `frame` (from 0) of `ds`, row by row (DICOM order: columns
+    /// fastest, first row first), masked to Bits Stored and sign-extended when Pixel
+    /// Representation is 1. Encapsulated multi-frame data needs one fragment per frame.
     /// - Throws: ``DICOMError`` naming the file when pixel data is missing, short, or cannot be decoded.
-    public static func storedValues(_ ds: DICOMDataSet, format f: PixelFormat) throws(DICOMError) -> [Int32] {
+    public static func storedValues(_ ds: DICOMDataSet, format f: PixelFormat, frame: Int = 0) throws(DICOMError) -> [Int32] {
+        guard (0..<f.frames).contains(frame) else {
+            throw DICOMError(path: ds.path, reason: "frame \(frame + 1) requested of an image of \(f.frames) frame(s)")
+        }
         guard let e = ds.elements[.pixelData] else {
             throw DICOMError(path: ds.path, reason: "has no Pixel Data (7FE0,0010)")
         }
@@ -70,14 +77,18 @@ public enum PixelDecoder {
                 throw DICOMError(path: ds.path, reason: "holds encapsulated Pixel Data in an uncompressed transfer syntax")
             }
             let need = f.count * f.bitsAllocated / 8
-            guard e.range.count >= need else {
-                throw DICOMError(path: ds.path, reason: "Pixel Data holds \(e.range.count) bytes; \(f.columns)×\(f.rows) at \(f.bitsAllocated) bits needs \(need)")
+            guard e.range.count >= need * f.frames else {
+                throw DICOMError(path: ds.path, reason: "Pixel Data holds \(e.range.count) bytes; \(f.frames > 1 ? "\(f.frames) frames of " : "")\(f.columns)×\(f.rows) at \(f.bitsAllocated) bits needs \(need * f.frames)")
             }
-            return unpack(ds.bytes, from: e.range.lowerBound, format: f, bigEndian: bigEndian)
+            return unpack(ds.bytes, from: e.range.lowerBound + frame * need, format: f, bigEndian: bigEndian)
         case .encapsulated(let c):
-            guard let fragments = e.fragments, !fragments.isEmpty else {
+            guard let all = e.fragments, !all.isEmpty else {
                 throw DICOMError(path: ds.path, reason: "\(c.rawValue) transfer syntax but the Pixel Data is not encapsulated (no fragments)")
             }
+            guard f.frames == 1 || all.count == f.frames else {
+                throw DICOMError(path: ds.path, reason: "\(c.rawValue) Pixel Data of \(f.frames) frames is split into \(all.count) fragments; one fragment per frame is supported")
+            }
+            let fragments = f.frames == 1 ? all : [all[frame]]
             bigEndian = false
             var stream: [UInt8] = []
             for r in fragments { stream.append(contentsOf: ds.bytes[r]) }

@@ -18,9 +18,13 @@ public struct DICOMSlice: Sendable {
     public var modality: String
     /// Image Type values (ORIGINAL, PRIMARY, AXIAL, LOCALIZER, …).
     public var imageType: [String]
+    /// Whether Lossy Image Compression (0028,2110) is "01".
+    public var lossyCompressed: Bool
+    /// Derivation Description ("" when absent).
+    public var derivationDescription: String
     /// Series Description and Convolution Kernel ("" when absent).
     public var seriesDescription: String, kernel: String
-    /// Slice Thickness in mm, when present.
+    /// Slice Thickness in mm, when present (from the Pixel Measures group for enhanced images).
     public var thickness: Double?
     /// Gantry/Detector Tilt in degrees (0 when absent).
     public var tilt: Double
@@ -36,6 +40,11 @@ public struct DICOMSlice: Sendable {
     public var dataSet: DICOMDataSet
     /// Hex SHA-256 of the file's bytes (provenance), when read from a file.
     public var sha256: String = ""
+    /// The frame of a multi-frame (enhanced) image this slice is (0 for single-frame images).
+    public var frame = 0
+    /// Rescale Slope and Intercept of this frame from the enhanced image's Pixel Value
+    /// Transformation functional group; nil for single-frame images (read from the data set).
+    public var rescale: (slope: Double, intercept: Double)?
 
     /// The header of `ds`.
     public init(_ ds: DICOMDataSet) {
@@ -48,18 +57,70 @@ public struct DICOMSlice: Sendable {
         seriesInstanceUID = ds.string(.seriesInstanceUID) ?? ""
         modality = ds.string(.modality) ?? ""
         imageType = (ds.strings(.imageType) ?? []).map { $0.uppercased() }
+        lossyCompressed = ds.string(.lossyImageCompression) == "01"
+        derivationDescription = ds.string(.derivationDescription) ?? ""
         seriesDescription = ds.string(.seriesDescription) ?? ""
         kernel = ds.strings(.convolutionKernel)?.joined(separator: "\\") ?? ""
         // Numbers outside physical ranges are treated as absent (hostile or corrupt headers).
-        thickness = ds.double(.sliceThickness).flatMap { $0 > 0 && $0 <= 1000 ? $0 : nil }
         tilt = ds.double(.gantryTilt).flatMap { abs($0) <= 90 ? $0 : nil } ?? 0
-        if let p = ds.doubles(.imagePositionPatient), p.count == 3, p.allSatisfy({ abs($0) <= 1e6 }) { position = SIMD3(p[0], p[1], p[2]) }
-        if let o = ds.doubles(.imageOrientationPatient), o.count == 6, o.allSatisfy({ abs($0) <= 1.01 }) {
-            rowCosines = SIMD3(o[0], o[1], o[2]); columnCosines = SIMD3(o[3], o[4], o[5])
-        }
-        if let s = ds.doubles(.pixelSpacing), s.count == 2, s[0] > 1e-4, s[1] > 1e-4, s[0] <= 1000, s[1] <= 1000 { pixelSpacing = SIMD2(s[0], s[1]) }
         rows = ds.int(.rows) ?? 0
         columns = ds.int(.columns) ?? 0
+        readPlane(position: ds, orientation: ds, measures: ds)
+    }
+
+    /// Reads Image Position, Image Orientation, Pixel Spacing and Slice Thickness from the data
+    /// sets holding them (the image itself, or an enhanced image's functional group items).
+    mutating func readPlane(position: DICOMDataSet?, orientation: DICOMDataSet?, measures: DICOMDataSet?) {
+        // Numbers outside physical ranges are treated as absent (hostile or corrupt headers).
+        if let m = measures {
+            thickness = m.double(.sliceThickness).flatMap { $0 > 0 && $0 <= 1000 ? $0 : nil }
+            if let s = m.doubles(.pixelSpacing), s.count == 2, s[0] > 1e-4, s[1] > 1e-4, s[0] <= 1000, s[1] <= 1000 { pixelSpacing = SIMD2(s[0], s[1]) }
+        }
+        if let p = position?.doubles(.imagePositionPatient), p.count == 3, p.allSatisfy({ abs($0) <= 1e6 }) { self.position = SIMD3(p[0], p[1], p[2]) }
+        if let o = orientation?.doubles(.imageOrientationPatient), o.count == 6, o.allSatisfy({ abs($0) <= 1.01 }) {
+            rowCosines = SIMD3(o[0], o[1], o[2]); columnCosines = SIMD3(o[3], o[4], o[5])
+        }
+    }
+
+    /// The slices of one image data set: itself, or, for a multi-frame (enhanced) image, one
+    /// slice per frame with the frame's plane position, orientation, pixel measures and rescaling
+    /// from its per-frame functional group, else from the shared one.
+    /// - Throws: ``DICOMError`` naming the file when the functional groups are malformed or do
+    ///   not match Number of Frames.
+    public static func slices(of ds: DICOMDataSet) throws(DICOMError) -> [DICOMSlice] {
+        let base = DICOMSlice(ds)
+        let frames = ds.int(.numberOfFrames) ?? 1
+        let perFrame = try ds.items(.perFrameFunctionalGroups)
+        let shared = try ds.items(.sharedFunctionalGroups)?.first
+        guard frames > 1 || perFrame != nil || shared != nil else { return [base] }
+        guard frames >= 1, frames <= 1 << 16 else {
+            throw DICOMError(path: ds.path, reason: "Number of Frames \(frames) is not valid")
+        }
+        let groups = perFrame ?? []
+        guard groups.isEmpty || groups.count == frames else {
+            throw DICOMError(path: ds.path, reason: "the Per-frame Functional Groups Sequence holds \(groups.count) items for \(frames) frames")
+        }
+        // Each frame's group item: per-frame first, then shared; items are parsed once per group.
+        func group(_ tag: DICOMTag, _ f: Int) throws(DICOMError) -> DICOMDataSet? {
+            if f < groups.count, let g = try groups[f].items(tag)?.first { return g }
+            return try shared?.items(tag)?.first
+        }
+        var out: [DICOMSlice] = []
+        out.reserveCapacity(frames)
+        for f in 0..<frames {
+            var s = base
+            s.frame = f
+            s.position = nil; s.rowCosines = nil; s.columnCosines = nil
+            s.readPlane(position: try group(.planePositionSequence, f), orientation: try group(.planeOrientationSequence, f),
+                        measures: try group(.pixelMeasuresSequence, f))
+            if s.pixelSpacing == nil { s.pixelSpacing = base.pixelSpacing }
+            if s.thickness == nil { s.thickness = base.thickness }
+            if let t = try group(.pixelValueTransformationSequence, f) {
+                s.rescale = (t.double(.rescaleSlope) ?? 1, t.double(.rescaleIntercept) ?? 0)
+            }
+            out.append(s)
+        }
+        return out
     }
 
     /// The slice normal (row × column cosines), unit length; nil without a valid orientation.
@@ -69,6 +130,20 @@ public struct DICOMSlice: Sendable {
         let len = (n * n).sum().squareRoot()
         guard len > 0.5 else { return nil }
         return n / len
+    }
+
+    /// Whether the image is an original acquisition that a compressor marked DERIVED: DCMTK (and
+    /// other archives) rewrite Image Type value 1 to DERIVED when they lossy-compress an image,
+    /// set Lossy Image Compression to "01" and describe the compression in Derivation
+    /// Description. Accepted as original when value 2 is still PRIMARY, Lossy Image Compression is
+    /// "01" and the Derivation Description, if any, speaks of compression only.
+    public var isLossyCompressedOriginal: Bool {
+        guard imageType.count >= 2, imageType[0] == "DERIVED", imageType[1] == "PRIMARY", lossyCompressed else { return false }
+        let words = derivationDescription.lowercased().split { !$0.isLetter }
+        guard !words.isEmpty else { return true }
+        // Words naming another derivation than compression.
+        let other = ["reformat", "mpr", "mip", "minip", "resampl", "reconstruct", "subtract", "fusion", "fused", "averag", "filter", "reslic"]
+        return words.contains { $0.hasPrefix("compress") } && !words.contains { w in other.contains { w.hasPrefix($0) } }
     }
 
     /// Whether the image is a localiser (scout) by its Image Type.
@@ -207,42 +282,68 @@ public enum DICOMStudy {
         throw DICOMError(path: folder, reason: "no DICOM file with a StudyInstanceUID")
     }
 
-    /// Parses every DICOM file under `folder` (files that do not look like DICOM are ignored; a
-    /// file that looks like DICOM but is broken fails the study, naming that file).
+    /// Parses the header of every DICOM file under `folder` (files that do not look like DICOM
+    /// are ignored; a file that looks like DICOM but is broken fails the study, naming that file).
     ///
-    /// Files are read, hashed (SHA-256 through libcrypto, from the same buffer) and parsed on up
-    /// to `threads` threads; the slices come back in path order and, when several files are
-    /// broken, the error names the first of them in path order, whatever the thread count.
-    public static func scan(_ folder: String, threads: Int = DICOMStudy.defaultThreads) throws(DICOMError) -> [DICOMSlice] {
+    /// This is the first pass of a study read: of each file only the first `headerBytes` are
+    /// read and parsed up to Pixel Data (``DICOMDataSet/isHeaderOnly``); the file is read whole
+    /// (and hashed, SHA-256 through libcrypto) when it is shorter, deflated, or its header runs
+    /// past that prefix. The pixels of header-only slices are read in the second pass, which
+    /// hashes and decodes each file while its bytes are in cache. Files are read on up to
+    /// `threads` threads; the slices come back in path order and, when several files are broken,
+    /// the error names the first of them in path order, whatever the thread count.
+    public static func scan(_ folder: String, threads: Int = DICOMStudy.defaultThreads,
+                            headerBytes: Int = DICOMReadOptions.defaultHeaderBytes) throws(DICOMError) -> [DICOMSlice] {
         let paths = try files(in: folder)
-        let results: [Result<DICOMSlice?, DICOMError>] = Parallel.map(paths.count, threads: threads) { i in
-            do throws(DICOMError) { return .success(try scanFile(paths[i])) } catch { return .failure(error) }
+        let results: [Result<[DICOMSlice], DICOMError>] = Parallel.map(paths.count, threads: threads) { i in
+            do throws(DICOMError) { return .success(try scanFile(paths[i], headerBytes: headerBytes)) } catch { return .failure(error) }
         }
         var slices: [DICOMSlice] = []
         slices.reserveCapacity(results.count)
         for r in results {
             switch r {
-            case .success(let s): if let s { slices.append(s) }
+            case .success(let s): slices.append(contentsOf: s)
             case .failure(let e): throw e
             }
         }
         return slices
     }
 
-    /// One file's slice; nil when it is not DICOM or not an image.
-    static func scanFile(_ p: String) throws(DICOMError) -> DICOMSlice? {
-        let bytes = try FileBytes.read(p)
-        guard looksLikeDICOM(bytes) else { return nil }
-        let ds = try DICOMParser.parse(bytes, path: p)
-        // Images only: skip structured reports, presentation states and other non-image objects.
-        guard ds.contains(.rows) || ds.contains(.pixelData) else { return nil }
-        var slice = DICOMSlice(ds)
-        do {
-            slice.sha256 = try bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws(LibCryptoError) in try LibCrypto.sha256Hex(b) }
-        } catch {
-            throw DICOMError(path: p, reason: "cannot be hashed (\(error))")
+    /// One file's slices (one per frame; header-only when the header fits in `headerBytes`);
+    /// none when it is not DICOM or not an image.
+    static func scanFile(_ p: String, headerBytes: Int) throws(DICOMError) -> [DICOMSlice] {
+        let first = max(256, headerBytes)
+        var (prefix, size) = try FileBytes.readPrefix(p, limit: first)
+        guard looksLikeDICOM(prefix) else { return [] }
+        // A header longer than the prefix (large private groups, enhanced images' functional
+        // groups) gets one more try with a 16 times longer prefix before the file is read whole.
+        for attempt in 0..<2 where prefix.count < size {
+            if attempt == 1 {
+                guard size > 2 * first * 16 else { break }
+                prefix = try FileBytes.readPrefix(p, limit: first * 16).bytes
+                guard prefix.count < size else { break }
+            }
+            guard let ds = try? DICOMParser.parse(prefix, path: p, stopAtPixelData: true) else { continue }
+            if ds.transferSyntax == .deflatedExplicitLittle { break }
+            guard ds.isHeaderOnly else { continue }
+            // Images only: skip structured reports, presentation states and other non-image objects.
+            guard ds.contains(.rows) || ds.contains(.pixelData) else { return [] }
+            return try DICOMSlice.slices(of: ds)
         }
-        return slice
+        let bytes = prefix.count < size ? try FileBytes.read(p) : prefix
+        let ds = try DICOMParser.parse(bytes, path: p)
+        guard ds.contains(.rows) || ds.contains(.pixelData) else { return [] }
+        let sha = try hash(bytes, path: p)
+        return try DICOMSlice.slices(of: ds).map { var s = $0; s.sha256 = sha; return s }
+    }
+
+    /// Hex SHA-256 of a file's bytes (libcrypto).
+    static func hash(_ bytes: [UInt8], path: String) throws(DICOMError) -> String {
+        do {
+            return try bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws(LibCryptoError) in try LibCrypto.sha256Hex(b) }
+        } catch {
+            throw DICOMError(path: path, reason: "cannot be hashed (\(error))")
+        }
     }
 
     /// Summaries of every series and the one the rules select (nil when none is usable).
@@ -250,31 +351,38 @@ public enum DICOMStudy {
         var bySeries: [String: [DICOMSlice]] = [:]
         for s in slices { bySeries[s.seriesInstanceUID, default: []].append(s) }
         var summaries: [SeriesSummary] = []
-        var candidates: [(uid: String, count: Int, thickness: Double)] = []
+        var candidates: [(uid: String, count: Int, thickness: Double, lossy: Bool)] = []
         for uid in bySeries.keys.sorted() {
             let group = bySeries[uid]!
             let f = group[0]
             var reason = ""
             let types = Set(group.flatMap(\.imageType))
+            // Lossy-compressed originals (DERIVED by the compressor) count as original when every
+            // image of the series is one; they lose ties to an uncompressed original.
+            let lossyOriginal = !group.isEmpty && group.allSatisfy(\.isLossyCompressedOriginal)
             if f.modality != "CT" { reason = "modality \(f.modality.isEmpty ? "missing" : f.modality), not CT" }
             else if group.contains(where: \.isLocaliser) { reason = "localiser" }
-            else if !f.imageType.isEmpty && !(types.contains("ORIGINAL") && types.contains("PRIMARY")) { reason = "not ORIGINAL\\PRIMARY (\(f.imageType.joined(separator: "\\")))" }
+            else if !f.imageType.isEmpty && !(types.contains("ORIGINAL") && types.contains("PRIMARY")) && !lossyOriginal {
+                reason = "not ORIGINAL\\PRIMARY (\(f.imageType.joined(separator: "\\")))"
+                    + (group.contains(where: \.lossyCompressed) && types.contains("DERIVED") ? " and not only lossy-compressed" : "")
+            }
             else if let n = f.normal, abs(n.z) < 0.8 { reason = "not axial (slice normal \(fmt(n.x)),\(fmt(n.y)),\(fmt(n.z)))" }
             else if f.normal == nil || f.position == nil { reason = "no Image Position/Orientation (Patient)" }
             else if let t = rules.thickness, !(f.thickness.map { t.contains($0) } ?? false) { reason = "slice thickness \(f.thickness.map { fmt($0) } ?? "missing") outside \(rules.text)" }
             else if let k = rules.kernel, !f.kernel.lowercased().contains(k.lowercased()) { reason = "kernel does not match \(k)" }
             else if let d = rules.description, !f.seriesDescription.lowercased().contains(d.lowercased()) { reason = "description does not match \(d)" }
-            if reason.isEmpty { candidates.append((uid, group.count, f.thickness ?? .infinity)) }
+            if reason.isEmpty { candidates.append((uid, group.count, f.thickness ?? .infinity, group.contains(where: \.lossyCompressed))) }
             summaries.append(SeriesSummary(seriesInstanceUID: uid, studyInstanceUID: f.studyInstanceUID, modality: f.modality,
                                            imageType: f.imageType.joined(separator: "\\"), kernel: f.kernel,
                                            seriesNumber: f.seriesNumber, images: group.count,
                                            rows: f.rows, columns: f.columns, thickness: f.thickness, tilt: f.tilt,
                                            selected: false, reason: reason))
         }
-        // Most slices, then the thinnest, then the smallest UID: deterministic.
+        // Most slices, then the thinnest, then not lossy-compressed, then the smallest UID: deterministic.
         let best = candidates.min { a, b in
             if a.count != b.count { return a.count > b.count }
             if a.thickness != b.thickness { return a.thickness < b.thickness }
+            if a.lossy != b.lossy { return !a.lossy }
             return Array(a.uid.utf8).lexicographicallyPrecedes(b.uid.utf8)
         }
         for i in summaries.indices {

@@ -155,7 +155,8 @@ func expectDICOMError(_ bytes: [UInt8], name: String = "hostile.dcm", containing
 
     @Test func fuzzedFilesNeverCrashAndEveryErrorNamesItsFile() throws {
         var seeds: [[UInt8]] = []
-        for s in ["implicit", "bigendian", "rle", "deflated", "multiseries", "jpeg_ls", "jpeg_baseline", "jpeg2000", "jpeg_lossless"] {
+        for s in ["implicit", "bigendian", "rle", "deflated", "multiseries", "jpeg_ls", "jpeg_baseline", "jpeg2000", "jpeg_lossless",
+                  "enhanced_perframe", "enhanced_j2k"] {
             for p in try DICOMStudy.files(in: Fixtures.study(s)).prefix(3) {
                 seeds.append(Array(FileManager.default.contents(atPath: p)!))
             }

@@ -4,12 +4,13 @@
 # (uncompressed, JPEG 2000 lossless and lossy) and every synthetic study of
 # scripts/fixtures/make-dicom-fixtures.py at 128x96 (transfer syntaxes incl. JPEG 2000 and JPEG lossless,
 # oblique, flipped, multi-series, padding, 12-bit quirk, JPEG-LS lossless and near-lossless and
-# baseline lossy JPEG made by DCMTK, checked after DCMTK's own decoders); a 12-bit lossy JPEG study
+# baseline lossy JPEG made by DCMTK, also left DERIVED as dcmcjpeg marks it, checked after DCMTK's own
+# decoders); a 12-bit lossy JPEG study
 # fails naming the file and the reason; gantry-tilted and unevenly spaced studies
 # against a pydicom reference built from the files' own positions. No network needed.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 HEMO="${HEMO:-$(cd "$(dirname "$0")/../.." && pwd)/.build/debug/hemo}"
@@ -50,7 +51,7 @@ grep -q "extended12/.*JPEG (lossy) pixel data cannot be decoded.*12" "$work/exte
     || { cat "$work/extended12.err"; echo "FAIL: the 12-bit lossy JPEG error does not name the file and the precision"; exit 1; }
 python3 "$scripts/peers/check-dicom-dcm2niix.py" "$HEMO" "$work/studies" "$work/out" | tee "$work/report.txt" \
     || { echo "FAIL: a study differs from dcm2niix or its reference (see above)"; exit 1; }
-for s in jpeg_ls jpeg_ls_near jpeg_baseline; do
+for s in jpeg_ls jpeg_ls_near jpeg_baseline jpeg_baseline_derived; do
     grep -q "^OK   $s:" "$work/report.txt" || { echo "FAIL: study $s was not checked"; exit 1; }
 done
 n=$(grep -c '^OK' "$work/report.txt")

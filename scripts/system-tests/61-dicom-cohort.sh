@@ -4,7 +4,7 @@
 # transfer, 2 workers) with --slice-key sop and --case-ids study-hash: same MANIFEST everywhere,
 # `hemo release verify` passes, the broken exam alone fails naming its file, no patient name, ID
 # or birth date in any release file; then 100,000 mutated DICOM files (RLE, JPEG lossless, JPEG-LS,
-# lossy JPEG among the seeds) through `hemo-bench dicom-fuzz`.
+# lossy JPEG and enhanced multi-frame CT among the seeds) through `hemo-bench dicom-fuzz`.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
@@ -55,7 +55,8 @@ if grep -rl -e 'Fixture' -e 'Jane' -e 'PID-4711' -e '19610203' b1 b2 b3 i1 i2; t
 fi
 mkdir -p conv && "$HEMO" convert cohort/Fixture_Jane_tilted conv/tilted.nii.gz 2> convert.err
 "$HEMO" inspect conv/tilted.nii.gz > /dev/null || { echo "FAIL: hemo convert output is unreadable"; exit 1; }
-# The fuzz corpus: RLE, multi-series and DCMTK's JPEG lossless, JPEG-LS and lossy JPEG files.
+# The fuzz corpus: RLE, multi-series, DCMTK's JPEG lossless, JPEG-LS and lossy JPEG files, and
+# enhanced CT files (functional-group sequences; native and JPEG 2000 frames).
 if ! command -v dcmcjpls > /dev/null; then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get install -y dcmtk > /dev/null 2>&1 || { apt-get update > /dev/null && apt-get install -y dcmtk > /dev/null; }
@@ -64,6 +65,9 @@ if ! command -v dcmcjpls > /dev/null; then
     fi
 fi
 python3 "$scripts/fixtures/make-dicom-fixtures.py" codecs --size 40x32 --only jpeg_lossless,jpeg_ls,jpeg_baseline > /dev/null
+python3 -c "import openjpeg" 2>/dev/null || pip install -q pylibjpeg pylibjpeg-openjpeg
+python3 "$scripts/fixtures/make-dicom-enhanced-ct.py" enhanced --size 40x32 --frames 6
+mv enhanced/enhanced_perframe enhanced/enhanced_j2k codecs/ && rm -rf enhanced
 mapfile -t seeds < <(find cohort/Fixture_Jane_rle cohort/Fixture_Jane_multiseries codecs -type f | sort)
 "$HEMO_BENCH" dicom-fuzz --count 100000 --seed 61 "${seeds[@]}" | tee fuzz.out
 echo "PASS: DICOM cohort through build, run (shared, inline), infer and run --infer with equal manifests; verify passes; one hostile exam failed alone; no identifiers; 100,000 fuzzed files"
