@@ -85,6 +85,39 @@ struct KernelTests {
         }
     }
 
+    @Test("A wide Winograd layer on a small image (one or two bands, its 16 products run in parallel) gives the same bits for 1, 2 and 4 threads and matches a direct convolution",
+          arguments: [(64, 96, 8, 8), (64, 96, 16, 16)])
+    func smallImageWinogradIsThreadIndependent(_ c: (Int, Int, Int, Int)) {
+        let (channels, outputs, height, width) = c
+        let input = Self.values(channels * height * width, seed: 4)
+        let weights = Self.values(outputs * channels * 9, seed: 5).map { $0 * 0.1 }
+        let bias = Self.values(outputs, seed: 6)
+        let expected = Self.reference(input: input, channels: channels, height: height, width: width, weights: weights,
+                                      outputs: outputs, bias: bias, padTop: 1, padLeft: 1, outputHeight: height, outputWidth: width)
+        let transformed = weights.withUnsafeBufferPointer {
+            Winograd.transformWeights($0.baseAddress!, outputChannels: outputs, inputChannels: channels)
+        }
+        var results: [[Float]] = []
+        for threads in [1, 2, 4] {
+            var output = [Float](repeating: .nan, count: expected.count)
+            input.withUnsafeBufferPointer { x in
+                bias.withUnsafeBufferPointer { b in
+                    output.withUnsafeMutableBufferPointer { y in
+                        Winograd.convolve(transformed, input: x.baseAddress!, inputChannels: channels, inputHeight: height,
+                                          inputWidth: width, output: y.baseAddress!, outputChannels: outputs,
+                                          outputHeight: height, outputWidth: width, padTop: 1, padLeft: 1,
+                                          bias: b.baseAddress, activation: .relu, threads: threads)
+                    }
+                }
+            }
+            let mismatches = zip(output, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
+            #expect(mismatches == 0, "\(threads) threads")
+            results.append(output)
+        }
+        let bits = results.map { $0.map(\.bitPattern) }
+        #expect(bits[0] == bits[1] && bits[0] == bits[2], "1, 2 and 4 threads differ")
+    }
+
     /// A direct convolution of any window, stride, padding and dilation (no activation), in Double.
     static func reference(input: [Float], weights: [Float], bias: [Float], outputs: Int, geometry g: Im2ColGeometry) -> [Float] {
         var result = [Float](repeating: 0, count: outputs * g.columns)
