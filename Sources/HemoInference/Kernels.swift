@@ -428,6 +428,43 @@ struct StepExecutor {
             }
             return
         }
+        if s.kind == .max {
+            // Any other max pooling (ResNet's 3×3 stride-2 padded stem pool): each output row is
+            // folded over the window's taps in the same (ky, kx) order as the general loop below,
+            // one tap across the row at a time, with the image bounds worked out once per tap
+            // instead of per element (same bits; 4.0 → see README ms for ResNet-18's stem pool).
+            let (inH, inW, outH, outW) = (s.inputHeight, s.inputWidth, s.outputHeight, s.outputWidth)
+            let (kh, kw, sh, sw) = (s.kernelHeight, s.kernelWidth, s.strideHeight, s.strideWidth)
+            let (padTop, padLeft, dh, dw) = (s.padTop, s.padLeft, s.dilationHeight, s.dilationWidth)
+            parallelFor(s.planes, threads: threads) { plane in
+                let input = source + plane * inPlane, output = destination + plane * outPlane
+                for oy in 0..<outH {
+                    let row = output + oy * outW
+                    row.update(repeating: -Float.infinity, count: outW)
+                    let y0 = oy * sh - padTop
+                    for ky in 0..<kh {
+                        let iy = y0 + ky * dh
+                        if iy < 0 || iy >= inH { continue }
+                        let inputRow = input + iy * inW
+                        for kx in 0..<kw {
+                            let shift = kx * dw - padLeft
+                            // ox with 0 <= ox·sw + shift < inW.
+                            let first = shift >= 0 ? 0 : (-shift + sw - 1) / sw
+                            let end = min(outW, inW - shift <= 0 ? 0 : (inW - shift - 1) / sw + 1)
+                            if first >= end { continue }
+                            var ox = first
+                            var ix = ox * sw + shift
+                            while ox < end {
+                                row[ox] = max(row[ox], inputRow[ix])
+                                ox += 1
+                                ix += sw
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
         parallelFor(s.planes, threads: threads) { plane in
             let input = source + plane * inPlane, output = destination + plane * outPlane
             for oy in 0..<s.outputHeight {
