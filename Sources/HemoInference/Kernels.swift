@@ -379,14 +379,41 @@ struct StepExecutor {
         if rank == 0 { destination[0] = source[0]; return }
         let inner = s.shape[rank - 1], innerStride = s.strides[rank - 1]
         let outer = s.shape.dropLast().reduce(1, *)
-        parallelFor(outer, threads: outer >= 64 ? threads : 1) { row in
-            var rest = row, offset = 0
-            for axis in stride(from: rank - 2, through: 0, by: -1) {
-                offset += (rest % s.shape[axis]) * s.strides[axis]
-                rest /= s.shape[axis]
+        // Rows in chunks: each chunk finds its first row's source offset by division, then steps
+        // an odometer over the outer axes (MobileViT's unfold copies rows of two floats, where
+        // the divisions per row cost more than the copy).
+        let chunkRows = max(1, min(outer, max(64, 4096 / max(1, inner))))
+        let chunks = (outer + chunkRows - 1) / chunkRows
+        let outerRank = rank - 1
+        let shape = s.shape, strides = s.strides
+        parallelFor(chunks, threads: outer >= 64 ? threads : 1) { chunk in
+            let first = chunk * chunkRows, end = min(outer, first + chunkRows)
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, outerRank)) { index in
+                var rest = first, offset = 0
+                for axis in stride(from: outerRank - 1, through: 0, by: -1) {
+                    index[axis] = rest % shape[axis]
+                    offset += index[axis] * strides[axis]
+                    rest /= shape[axis]
+                }
+                for row in first..<end {
+                    let from = source + offset, to = destination + row * inner
+                    if innerStride == 1 {
+                        to.update(from: from, count: inner)
+                    } else {
+                        for i in 0..<inner { to[i] = from[i * innerStride] }
+                    }
+                    // Next row: increment the last outer axis, carrying into earlier ones.
+                    var axis = outerRank - 1
+                    while axis >= 0 {
+                        index[axis] += 1
+                        offset += strides[axis]
+                        if index[axis] < shape[axis] { break }
+                        offset -= index[axis] * strides[axis]
+                        index[axis] = 0
+                        axis -= 1
+                    }
+                }
             }
-            let from = source + offset, to = destination + row * inner
-            for i in 0..<inner { to[i] = from[i * innerStride] }
         }
     }
 
