@@ -92,7 +92,7 @@ struct StepExecutor {
                     outputHeight: s.outputHeight, outputWidth: s.outputWidth, padTop: s.padTop, padLeft: s.padLeft,
                     bias: bias, activation: conv.activation, threads: threads)
             }
-        case .gemm(let matrices) where !conv.transposed && conv.groups == 1 && s.strideWidth == 1
+        case .gemm(let matrices) where !conv.transposed && conv.groups == 1 && (s.strideWidth == 1 || (s.strideWidth == 2 && s.outputWidth >= 32))
                 && (s.padTop > 0 || s.padLeft > 0) && conv.kernelHeight * conv.kernelWidth > 1:
             // Padded stride-1 convolutions read a zero-bordered copy of the input: every 16-pixel
             // strip inside an output row then reads B in place, none is packed element by element
@@ -100,7 +100,11 @@ struct StepExecutor {
             // time in packB with 4- and 8-channel layers whose weights are one row strip).
             // Bands of output rows, each with a padded copy of the input rows it reads (about
             // 256 Ki floats), so the copy stays a small scratch, not a second input image.
-            let paddedWidth = s.outputWidth + (conv.kernelWidth - 1) * s.dilationWidth
+            // Stride 2 with output rows of at least one 32-pixel strip (ResNet's 7×7 stem): the
+            // packer reads each window row as 2·16 floats and keeps the even ones, so one column
+            // of slack follows the last window; inside the zero border every full strip takes
+            // that path (thread CPU time of the RSNA ResNet-18's stem at 256²: 8.0 → 6.5 ms).
+            let paddedWidth = (s.outputWidth - 1) * s.strideWidth + (conv.kernelWidth - 1) * s.dilationWidth + s.strideWidth
             let reach = (conv.kernelHeight - 1) * s.dilationHeight + 1
             let bandRows = max(1, min(s.outputHeight, (262_144 / max(1, conv.inputChannels * paddedWidth) - reach) / s.strideHeight + 1))
             let maxBandHeight = (bandRows - 1) * s.strideHeight + reach
@@ -130,7 +134,7 @@ struct StepExecutor {
                         let geometry = Im2ColGeometry(
                             channels: conv.inputChannels, inputHeight: bandHeight, inputWidth: paddedWidth,
                             kernelHeight: conv.kernelHeight, kernelWidth: conv.kernelWidth,
-                            strideHeight: s.strideHeight, strideWidth: 1, padTop: 0, padLeft: 0,
+                            strideHeight: s.strideHeight, strideWidth: s.strideWidth, padTop: 0, padLeft: 0,
                             dilationHeight: s.dilationHeight, dilationWidth: s.dilationWidth,
                             outputHeight: rows, outputWidth: s.outputWidth)
                         GEMM.multiply(matrices[0], input: padded, geometry: geometry,
@@ -230,7 +234,31 @@ struct StepExecutor {
                     let top = oy * s.strideHeight - s.padTop
                     // Each output sums bias, then its taps in kernel order (ky, then kx), skipping
                     // rows outside the image.
+                    // Four vectors (32 columns) at a time share each tap's weight broadcast and
+                    // row bounds; every output still sums bias, then its taps in (ky, kx) order.
                     var ox = 0
+                    while ox + 32 <= vectorColumns {
+                        var s0 = SIMD8<Float>(repeating: biasValue), s1 = s0, s2 = s0, s3 = s0
+                        for ky in 0..<kh {
+                            let iy = top + ky * s.dilationHeight
+                            if iy < 0 || iy >= s.inputHeight { continue }
+                            let sourceRow = padded + iy * paddedWidth + ox * sw
+                            for kx in 0..<kw {
+                                let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
+                                let tap = UnsafeRawPointer(sourceRow + kx * dw)
+                                let (x0, x1, x2, x3) = Self.depthwiseLoad4(tap, stride: sw)
+                                s0 = s0 + w * x0
+                                s1 = s1 + w * x1
+                                s2 = s2 + w * x2
+                                s3 = s3 + w * x3
+                            }
+                        }
+                        Self.depthwiseStore(s0, row: row, at: ox, width: s.outputWidth)
+                        Self.depthwiseStore(s1, row: row, at: ox + 8, width: s.outputWidth)
+                        Self.depthwiseStore(s2, row: row, at: ox + 16, width: s.outputWidth)
+                        Self.depthwiseStore(s3, row: row, at: ox + 24, width: s.outputWidth)
+                        ox += 32
+                    }
                     while ox < s.outputWidth {
                         var sum = SIMD8<Float>(repeating: biasValue)
                         for ky in 0..<kh {
@@ -239,30 +267,47 @@ struct StepExecutor {
                             let sourceRow = padded + iy * paddedWidth + ox * sw
                             for kx in 0..<kw {
                                 let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
-                                let tap = UnsafeRawPointer(sourceRow + kx * dw)
-                                var x: SIMD8<Float>
-                                if sw == 1 {
-                                    x = tap.loadUnaligned(as: SIMD8<Float>.self)
-                                } else if sw == 2 {
-                                    let pair = tap.loadUnaligned(as: SIMD16<Float>.self)
-                                    x = SIMD8(pair[0], pair[2], pair[4], pair[6], pair[8], pair[10], pair[12], pair[14])
-                                } else {
-                                    let p = tap.assumingMemoryBound(to: Float.self)
-                                    x = SIMD8(p[0], p[sw], p[2 * sw], p[3 * sw], p[4 * sw], p[5 * sw], p[6 * sw], p[7 * sw])
-                                }
-                                sum = sum + w * x
+                                sum = sum + w * Self.depthwiseLoad(UnsafeRawPointer(sourceRow + kx * dw), stride: sw)
                             }
                         }
-                        if ox + 8 <= s.outputWidth {
-                            UnsafeMutableRawPointer(row + ox).storeBytes(of: sum, as: SIMD8<Float>.self)
-                        } else {
-                            for lane in 0..<(s.outputWidth - ox) { row[ox + lane] = sum[lane] }
-                        }
+                        Self.depthwiseStore(sum, row: row, at: ox, width: s.outputWidth)
                         ox += 8
                     }
                 }
             }
             conv.activation.apply(destination, count: outPlane)
+        }
+    }
+
+    /// Eight inputs of a depthwise tap, `stride` floats apart.
+    @inline(__always)
+    static func depthwiseLoad(_ tap: UnsafeRawPointer, stride: Int) -> SIMD8<Float> {
+        if stride == 1 { return tap.loadUnaligned(as: SIMD8<Float>.self) }
+        if stride == 2 { return tap.loadUnaligned(as: SIMD16<Float>.self).evenHalf }
+        let p = tap.assumingMemoryBound(to: Float.self)
+        return SIMD8(p[0], p[stride], p[2 * stride], p[3 * stride], p[4 * stride], p[5 * stride], p[6 * stride], p[7 * stride])
+    }
+
+    /// Four consecutive groups of eight inputs of a depthwise tap (32 outputs).
+    @inline(__always)
+    static func depthwiseLoad4(_ tap: UnsafeRawPointer, stride: Int)
+        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        if stride == 1 {
+            return (tap.loadUnaligned(as: SIMD8<Float>.self), tap.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                    tap.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), tap.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+        }
+        let step = 32 * stride
+        return (depthwiseLoad(tap, stride: stride), depthwiseLoad(tap + step, stride: stride),
+                depthwiseLoad(tap + 2 * step, stride: stride), depthwiseLoad(tap + 3 * step, stride: stride))
+    }
+
+    /// Stores the outputs of `sum` that lie inside a row of `width`, from column `column`.
+    @inline(__always)
+    static func depthwiseStore(_ sum: SIMD8<Float>, row: UnsafeMutablePointer<Float>, at column: Int, width: Int) {
+        if column + 8 <= width {
+            UnsafeMutableRawPointer(row + column).storeBytes(of: sum, as: SIMD8<Float>.self)
+        } else {
+            for lane in 0..<max(0, width - column) { row[column + lane] = sum[lane] }
         }
     }
 
@@ -338,14 +383,41 @@ struct StepExecutor {
         if rank == 0 { destination[0] = source[0]; return }
         let inner = s.shape[rank - 1], innerStride = s.strides[rank - 1]
         let outer = s.shape.dropLast().reduce(1, *)
-        parallelFor(outer, threads: outer >= 64 ? threads : 1) { row in
-            var rest = row, offset = 0
-            for axis in stride(from: rank - 2, through: 0, by: -1) {
-                offset += (rest % s.shape[axis]) * s.strides[axis]
-                rest /= s.shape[axis]
+        // Rows in chunks: each chunk finds its first row's source offset by division, then steps
+        // an odometer over the outer axes (MobileViT's unfold copies rows of two floats, where
+        // the divisions per row cost more than the copy).
+        let chunkRows = max(1, min(outer, max(64, 4096 / max(1, inner))))
+        let chunks = (outer + chunkRows - 1) / chunkRows
+        let outerRank = rank - 1
+        let shape = s.shape, strides = s.strides
+        parallelFor(chunks, threads: outer >= 64 ? threads : 1) { chunk in
+            let first = chunk * chunkRows, end = min(outer, first + chunkRows)
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, outerRank)) { index in
+                var rest = first, offset = 0
+                for axis in stride(from: outerRank - 1, through: 0, by: -1) {
+                    index[axis] = rest % shape[axis]
+                    offset += index[axis] * strides[axis]
+                    rest /= shape[axis]
+                }
+                for row in first..<end {
+                    let from = source + offset, to = destination + row * inner
+                    if innerStride == 1 {
+                        to.update(from: from, count: inner)
+                    } else {
+                        for i in 0..<inner { to[i] = from[i * innerStride] }
+                    }
+                    // Next row: increment the last outer axis, carrying into earlier ones.
+                    var axis = outerRank - 1
+                    while axis >= 0 {
+                        index[axis] += 1
+                        offset += strides[axis]
+                        if index[axis] < shape[axis] { break }
+                        offset -= index[axis] * strides[axis]
+                        index[axis] = 0
+                        axis -= 1
+                    }
+                }
             }
-            let from = source + offset, to = destination + row * inner
-            for i in 0..<inner { to[i] = from[i * innerStride] }
         }
     }
 
@@ -423,6 +495,43 @@ struct StepExecutor {
                     let row = output + oy * s.outputWidth
                     for ox in 0..<s.outputWidth {
                         row[ox] = max(max(top[2 * ox], top[2 * ox + 1]), max(bottom[2 * ox], bottom[2 * ox + 1]))
+                    }
+                }
+            }
+            return
+        }
+        if s.kind == .max {
+            // Any other max pooling (ResNet's 3×3 stride-2 padded stem pool): each output row is
+            // folded over the window's taps in the same (ky, kx) order as the general loop below,
+            // one tap across the row at a time, with the image bounds worked out once per tap
+            // instead of per element (same bits; thread CPU time of ResNet-18's stem pool at 256²: 4.0 → 1.3 ms).
+            let (inH, inW, outH, outW) = (s.inputHeight, s.inputWidth, s.outputHeight, s.outputWidth)
+            let (kh, kw, sh, sw) = (s.kernelHeight, s.kernelWidth, s.strideHeight, s.strideWidth)
+            let (padTop, padLeft, dh, dw) = (s.padTop, s.padLeft, s.dilationHeight, s.dilationWidth)
+            parallelFor(s.planes, threads: threads) { plane in
+                let input = source + plane * inPlane, output = destination + plane * outPlane
+                for oy in 0..<outH {
+                    let row = output + oy * outW
+                    row.update(repeating: -Float.infinity, count: outW)
+                    let y0 = oy * sh - padTop
+                    for ky in 0..<kh {
+                        let iy = y0 + ky * dh
+                        if iy < 0 || iy >= inH { continue }
+                        let inputRow = input + iy * inW
+                        for kx in 0..<kw {
+                            let shift = kx * dw - padLeft
+                            // ox with 0 <= ox·sw + shift < inW.
+                            let first = shift >= 0 ? 0 : (-shift + sw - 1) / sw
+                            let end = min(outW, inW - shift <= 0 ? 0 : (inW - shift - 1) / sw + 1)
+                            if first >= end { continue }
+                            var ox = first
+                            var ix = ox * sw + shift
+                            while ox < end {
+                                row[ox] = max(row[ox], inputRow[ix])
+                                ox += 1
+                                ix += sw
+                            }
+                        }
                     }
                 }
             }

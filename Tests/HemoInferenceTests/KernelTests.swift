@@ -85,6 +85,39 @@ struct KernelTests {
         }
     }
 
+    @Test("A wide Winograd layer on a small image (one or two bands, its 16 products run in parallel) gives the same bits for 1, 2 and 4 threads and matches a direct convolution",
+          arguments: [(64, 96, 8, 8), (64, 96, 16, 16)])
+    func smallImageWinogradIsThreadIndependent(_ c: (Int, Int, Int, Int)) {
+        let (channels, outputs, height, width) = c
+        let input = Self.values(channels * height * width, seed: 4)
+        let weights = Self.values(outputs * channels * 9, seed: 5).map { $0 * 0.1 }
+        let bias = Self.values(outputs, seed: 6)
+        let expected = Self.reference(input: input, channels: channels, height: height, width: width, weights: weights,
+                                      outputs: outputs, bias: bias, padTop: 1, padLeft: 1, outputHeight: height, outputWidth: width)
+        let transformed = weights.withUnsafeBufferPointer {
+            Winograd.transformWeights($0.baseAddress!, outputChannels: outputs, inputChannels: channels)
+        }
+        var results: [[Float]] = []
+        for threads in [1, 2, 4] {
+            var output = [Float](repeating: .nan, count: expected.count)
+            input.withUnsafeBufferPointer { x in
+                bias.withUnsafeBufferPointer { b in
+                    output.withUnsafeMutableBufferPointer { y in
+                        Winograd.convolve(transformed, input: x.baseAddress!, inputChannels: channels, inputHeight: height,
+                                          inputWidth: width, output: y.baseAddress!, outputChannels: outputs,
+                                          outputHeight: height, outputWidth: width, padTop: 1, padLeft: 1,
+                                          bias: b.baseAddress, activation: .relu, threads: threads)
+                    }
+                }
+            }
+            let mismatches = zip(output, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
+            #expect(mismatches == 0, "\(threads) threads")
+            results.append(output)
+        }
+        let bits = results.map { $0.map(\.bitPattern) }
+        #expect(bits[0] == bits[1] && bits[0] == bits[2], "1, 2 and 4 threads differ")
+    }
+
     /// A direct convolution of any window, stride, padding and dilation (no activation), in Double.
     static func reference(input: [Float], weights: [Float], bias: [Float], outputs: Int, geometry g: Im2ColGeometry) -> [Float] {
         var result = [Float](repeating: 0, count: outputs * g.columns)
@@ -199,6 +232,49 @@ struct KernelTests {
             // NaN (an output never written) counts as a mismatch.
             let mismatches = zip(arena[input.count...], expected).filter { !(abs($0 - $1) <= 1e-4) }.count
             #expect(mismatches == 0, "\(threads) threads")
+        }
+    }
+
+    @Test("A padded stride-2 7x7 convolution read through the zero-bordered bands gives the bits of the plain packed GEMM for 1, 2 and 4 threads, within 1e-4 of a direct convolution")
+    func bandedStrideTwoConvolutionMatchesPackedGEMM() {
+        let (channels, outputs, height, width) = (3, 8, 71, 75)
+        let geometry = Im2ColGeometry(
+            channels: channels, inputHeight: height, inputWidth: width, kernelHeight: 7, kernelWidth: 7,
+            strideHeight: 2, strideWidth: 2, padTop: 3, padLeft: 3, dilationHeight: 1, dilationWidth: 1,
+            outputHeight: (height + 6 - 7) / 2 + 1, outputWidth: (width + 6 - 7) / 2 + 1)
+        #expect(geometry.outputWidth >= 32)
+        let input = Self.values(channels * height * width, seed: 7)
+        let weights = Self.values(outputs * geometry.depth, seed: 8).map { $0 * 0.1 }
+        let bias = Self.values(outputs, seed: 9)
+        let expected = Self.reference(input: input, weights: weights, bias: bias, outputs: outputs, geometry: geometry)
+        let packed = PackedMatrix(rows: outputs, depth: geometry.depth) { row, k in weights[row * geometry.depth + k] }
+        var plain = [Float](repeating: .nan, count: expected.count)
+        input.withUnsafeBufferPointer { x in
+            bias.withUnsafeBufferPointer { b in
+                plain.withUnsafeMutableBufferPointer { y in
+                    GEMM.multiply(packed, input: x.baseAddress!, geometry: geometry, output: y.baseAddress!,
+                                  bias: b.baseAddress, activation: .identity, threads: 1)
+                }
+            }
+        }
+        let convolution = PreparedConvolution(
+            transposed: false, weights: .gemm([packed]), bias: FloatStorage(bias), inputChannels: channels,
+            outputChannels: outputs, groups: 1, kernelHeight: 7, kernelWidth: 7, activation: .identity)
+        let step = ConvolutionStep(
+            convolution: convolution, input: .storage(0), output: .storage(1), batch: 1, inputHeight: height,
+            inputWidth: width, outputHeight: geometry.outputHeight, outputWidth: geometry.outputWidth, strideHeight: 2,
+            strideWidth: 2, padTop: 3, padLeft: 3, dilationHeight: 1, dilationWidth: 1)
+        for threads in [1, 2, 4] {
+            var arena = input + [Float](repeating: .nan, count: expected.count)
+            arena.withUnsafeMutableBufferPointer { memory in
+                let executor = StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [],
+                                            threads: threads)
+                executor.run(.convolution(step))
+            }
+            let banded = Array(arena[input.count...])
+            let mismatches = zip(banded, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
+            #expect(mismatches == 0, "\(threads) threads")
+            #expect(banded.map(\.bitPattern) == plain.map(\.bitPattern), "\(threads) threads: not the plain GEMM's bits")
         }
     }
 }
