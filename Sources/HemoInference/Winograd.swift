@@ -72,8 +72,7 @@ enum Winograd {
         // Band: whole tile rows, a multiple of 16 columns, about 128 Ki floats of scratch, or up
         // to a quarter of the transformed weights (at most 1 Mi floats) when those are larger:
         // every band streams all 16·Cin·Cout transformed weights, so a 512→512 layer on an 8×8
-        // image cut into four one-tile-row bands read 64 MiB of weights for 0.1 GFLOP (thread
-        // CPU time of each such layer in the RSNA ResNet-18 at 256², 1 thread: 8.5 → 1.6 ms).
+        // image cut into four one-tile-row bands read 64 MiB of weights for 0.1 GFLOP.
         let perColumn = 16 * (inputChannels + outputChannels)
         let budget = max(131_072, min(1 << 20, 4 * inputChannels * outputChannels))
         let rowsPerBand = max(1, min(tilesY, (budget / perColumn) / paddedTilesX))
