@@ -18,7 +18,8 @@
 #   held-out    hemo synth seed 77 (20 exams, 5 mm) and seed 5001 (4 exams, 1 mm slices): evaluation only
 #
 # Environment: WORK (default /tmp/hemo-train), HEMO (default .build/release/hemo, built when
-#              missing), STEPS1 / STEPS2 (optimizer steps of the two stages), SKIP_CALIBRATION=1,
+#              missing), STEPS1 / STEPS2 / STEPS3 (optimizer steps of the three stages; STEPS3=0 ends
+#              after stage 2), SUBTYPE_WEIGHTS3 (stage 3's crop odds and loss factors), SKIP_CALIBRATION=1,
 #              SKIP_EVAL=1, INIT_ONNX (see stage 1 below), EVAL_1MM_CASES (default 4), EVAL_ONLY=1
 #              (no training or calibration: re-evaluate the model in the repo and rewrite its figures).
 set -euo pipefail
@@ -27,6 +28,8 @@ WORK=${WORK:-/tmp/hemo-train}
 HEMO=${HEMO:-.build/release/hemo}
 STEPS1=${STEPS1:-2000}
 STEPS2=${STEPS2:-500}
+STEPS3=${STEPS3:-600}
+SUBTYPE_WEIGHTS3=${SUBTYPE_WEIGHTS3:-1,1,1,1.5,3}
 # One torch thread: on a shared, loaded machine two threads measured 4-6x slower per step.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 MODEL=Sources/HemoInference/DefaultModel/hemo-default.onnx
@@ -61,7 +64,9 @@ echo "python: $PY ($("$PY" -c 'import torch; print("torch", torch.__version__)')
 # Stage 1: from scratch, batch norm in training mode (or INIT_ONNX=FILE: start from that exported
 # model instead, e.g. the previous default model, and skip stage 1; the sidecar records its
 # SHA-256). Stage 2: warm start from stage 1 with the batch norms frozen as per-channel biases
-# (inference sees exactly what training saw), the per-class loss and class balancing.
+# (inference sees exactly what training saw), the per-class loss and class balancing. Stage 3: from
+# stage 2, the same, with crops and loss weighted towards IPH and IVH (SUBTYPE_WEIGHTS3), which
+# stage 2 still confuses (blood in the ventricles called IPH).
 stage1=${INIT_ONNX:-$WORK/stage1/hemo-default.onnx}
 if [[ "${EVAL_ONLY:-0}" == 1 ]]; then
     echo "EVAL_ONLY=1: evaluating $MODEL as it is"
@@ -72,9 +77,25 @@ elif [[ "$INIT_ONNX" -ef "$MODEL" ]]; then
     cp "$INIT_ONNX" "$WORK/init.onnx"; stage1=$WORK/init.onnx
 fi
 if [[ "${EVAL_ONLY:-0}" != 1 ]]; then
+    stage2=$MODEL
+    ((STEPS3 > 0)) && stage2=$WORK/stage2/hemo-default.onnx
     "$PY" scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
-        --lr 2e-3 --steps "$STEPS2" --init-onnx "$stage1" --out "$MODEL" "$@"
+        --lr 2e-3 --steps "$STEPS2" --init-onnx "$stage1" --out "$stage2" "$@"
+    if ((STEPS3 > 0)); then
+        "$PY" scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
+            --lr 1e-3 --steps "$STEPS3" --subtype-weights "$SUBTYPE_WEIGHTS3" --init-onnx "$stage2" --out "$MODEL" "$@"
+    fi
     echo "training: $(( $(date +%s) - started )) s wall, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    # The sidecar's training object describes the last stage; record the whole recipe beside it.
+    "$PY" - "$SIDECAR" "STEPS1=$STEPS1 (from scratch, lr 5e-3), STEPS2=$STEPS2 (batch norms frozen, lr 2e-3), STEPS3=$STEPS3 (SUBTYPE_WEIGHTS3=$SUBTYPE_WEIGHTS3, lr 1e-3), OMP_NUM_THREADS=$OMP_NUM_THREADS, extra options: ${*:-none}" <<'PY'
+import json, os, sys
+sys.path.insert(0, "scripts/training")
+import default_model_sidecar
+path, recipe = sys.argv[1:]
+sidecar = json.load(open(path))
+sidecar.setdefault("training", {})["recipe"] = "scripts/training/train-default-model.sh: " + recipe
+default_model_sidecar.write_sidecar(path, sidecar)
+PY
 fi
 
 if [[ "${SKIP_CALIBRATION:-0}" != 1 && "${EVAL_ONLY:-0}" != 1 ]]; then
