@@ -48,6 +48,45 @@ def patient_auc(pred, cohort):
     return roc_auc([best[c] for c in cases], [truth[c] for c in cases]), sum(truth[c] for c in cases), len(cases)
 
 
+def large_lesion_sensitivity(pred, cohort, min_ml=0.1):
+    """Per target (any + subtypes): (detected, truth lesions) over the truth's 26-connected 3D lesions
+    of at least `min_ml` ml, a hit being one voxel shared with the prediction of that target -- the
+    issue's "3D lesion sensitivity for lesions >= 0.1 ml". Computed here with nibabel and scipy from
+    COHORT/truth/<case>/<SUBTYPE>.nii.gz and PRED/masks3d/<case>.nii.gz (bit v-1 = subtype v), not
+    from hemo eval, which counts every lesion."""
+    import nibabel as nib
+    import numpy as np
+    from scipy import ndimage
+    counts = {t: [0, 0] for t in ["any"] + SUBTYPES}
+    structure = np.ones((3, 3, 3), dtype=bool)
+    cases = sorted(d for d in os.listdir(os.path.join(cohort, "truth")) if os.path.isdir(os.path.join(cohort, "truth", d)))
+    for case in cases:
+        bits_path = os.path.join(pred, "masks3d", case + ".nii.gz")
+        if not os.path.exists(bits_path):
+            continue
+        bits = np.asarray(nib.load(bits_path).dataobj).astype(np.uint8)
+        ct = nib.load(os.path.join(cohort, case, "ct.nii.gz"))
+        voxel_ml = float(np.prod(ct.header.get_zooms()[:3])) / 1000.0
+        truth = {}
+        for v, name in enumerate(SUBTYPES, 1):
+            f = os.path.join(cohort, "truth", case, name + ".nii.gz")
+            truth[name] = np.asarray(nib.load(f).dataobj) > 0 if os.path.exists(f) else np.zeros(bits.shape, dtype=bool)
+        truth["any"] = np.logical_or.reduce([truth[n] for n in SUBTYPES])
+        predicted = {name: (bits >> (v - 1)) & 1 > 0 for v, name in enumerate(SUBTYPES, 1)}
+        predicted["any"] = bits > 0
+        for t in counts:
+            if not truth[t].any():
+                continue
+            labels, n = ndimage.label(truth[t], structure)
+            sizes = ndimage.sum_labels(np.ones_like(labels), labels, np.arange(1, n + 1))
+            hit = ndimage.maximum(predicted[t], labels, np.arange(1, n + 1))
+            for size, h in zip(sizes, hit):
+                if size * voxel_ml >= min_ml:
+                    counts[t][1] += 1
+                    counts[t][0] += int(h > 0)
+    return counts
+
+
 def figures(report):
     out = {"cases": len(report["cases"]["evaluated"]), "per_subtype": {}}
     targets = ["any"] + SUBTYPES
@@ -95,17 +134,21 @@ def main():
         with open(path) as fh:
             report = json.load(fh)
         f = figures(report)
+        for t, (hit, total) in large_lesion_sensitivity(report["prediction"], report["truth"]).items():
+            f["per_subtype"][t]["lesion_sensitivity_ge_0_1_ml"] = hit / total if total else None
+            f["per_subtype"][t]["truth_lesions_ge_0_1_ml"] = total
         auc, positives, n = patient_auc(report["prediction"], report["truth"])
         f["patient_roc_auc_any"] = auc
         f["patient_positives"] = positives
         results["cohorts"][name] = f
         print(f"== {name}: {f['cases']} cases, patient AUC (max slice p_any) {auc}, "
               f"FP lesions per negative case {f.get('false_positive_lesions_per_negative_case')}")
-        print(f"{'target':8} {'Dice':>8} {'sliceF1':>8} {'lesSens':>8} {'FP/case':>8}")
+        print(f"{'target':8} {'Dice':>8} {'sliceF1':>8} {'lesSens':>8} {'sens>=.1':>8} {'lesions':>8} {'FP/case':>8}")
         for t, v in f["per_subtype"].items():
             def fmt(x):
                 return "–" if x is None else f"{x:.4f}"
             print(f"{t:8} {fmt(v['pooled_dice']):>8} {fmt(v['slice_f1']):>8} {fmt(v['lesion_sensitivity']):>8} "
+                  f"{fmt(v['lesion_sensitivity_ge_0_1_ml']):>8} {v['truth_lesions_ge_0_1_ml']:>8} "
                   f"{fmt(v['false_positive_lesions_per_case']):>8}")
     sidecar.setdefault("training", {})["held_out_results"] = results
     default_model_sidecar.write_sidecar(args.sidecar, sidecar)

@@ -46,18 +46,24 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--hemo", default=".build/release/hemo", help="hemo executable used for `hemo synth`")
     p.add_argument("--work", default="/tmp/hemo-train", help="scratch folder for cohorts (never committed)")
-    p.add_argument("--train-seeds", default="1000,1001", help="comma list of synth seeds (each >= 1000)")
+    p.add_argument("--train-seeds", default="1000,1001,1002", help="comma list of synth seeds (each >= 1000)")
     p.add_argument("--cases-per-seed", type=int, default=30)
     p.add_argument("--positive-fraction", type=float, default=0.75)
     p.add_argument("--steps", type=int, default=600, help="optimizer steps of the U-Net training loop")
-    p.add_argument("--thickness-range", default="2.5-5", help="hemo synth --slice-thickness-range of the training cohorts")
+    p.add_argument("--thickness-range", default="1-5", help="hemo synth --slice-thickness-range of the training cohorts")
     p.add_argument("--class-weight", type=float, default=3.0, help="cross-entropy weight of the five subtypes (background 1)")
+    p.add_argument("--subtype-weights", default="1,1,1,1,1",
+                   help="EPH,SDH,SAH,IPH,IVH: relative odds of the subtype a class-balanced crop is centred on, "
+                        "and factors on the cross-entropy weight of each subtype")
     p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--widths", default="4,8,16,32,64", help="channel widths of the 5 U-Net levels")
+    p.add_argument("--widths", default="4,8,16,40,80", help="channel widths of the 5 U-Net levels")
     p.add_argument("--cls-slices", type=int, default=40, help="positive and negative slices each for the slice head")
-    p.add_argument("--crop", type=int, default=96, help="training crop size on the 256 x 256 input grid")
+    p.add_argument("--crop", type=int, default=160, help="training crop size on the 256 x 256 input grid")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: on a shared, loaded machine 2 threads measured 4-6x slower per step)")
+    p.add_argument("--max-slices", type=int, default=48,
+                   help="thin series: keep every n-th slice so that at most this many remain (neighbours are nearly identical)")
     p.add_argument("--init-onnx", help="warm start: continue from an exported model (batch norms become frozen per-channel biases)")
     p.add_argument("--freeze-levels", type=int, default=0,
                    help="with --init-onnx: keep the first N encoder levels fixed (cheaper steps; the subtype decision is learnt deeper)")
@@ -94,7 +100,7 @@ def window_channels(hu):
     return torch.cat(chans, 1)
 
 
-def load_cohort(folder):
+def load_cohort(folder, max_slices=48):
     """Returns per-slice HU on the 256 grid (float16 [S,256,256]) and 512 label maps (uint8 [S,512,512])."""
     hus, labs = [], []
     cases = sorted(d for d in os.listdir(folder) if os.path.isfile(os.path.join(folder, d, "ct.nii.gz")))
@@ -103,9 +109,10 @@ def load_cohort(folder):
         lab = np.asarray(nib.load(os.path.join(folder, case, "labelmap.nii.gz")).dataobj).astype(np.uint8)
         if ct.shape[:2] != (512, 512):
             sys.exit(f"{folder}/{case}: training expects 512 x 512 slices, got {ct.shape[:2]}")
-        # Thin series: every other slice is enough (neighbours are nearly identical).
-        if ct.shape[2] > 60:
-            ct, lab = ct[:, :, ::2], lab[:, :, ::2]
+        # Thin series: every n-th slice is enough (neighbours are nearly identical).
+        stride = -(-ct.shape[2] // max_slices)
+        if stride > 1:
+            ct, lab = ct[:, :, ::stride], lab[:, :, ::stride]
         # NIfTI array [i, j, k] -> slices [k, j (rows, H), i (columns, W)].
         ct_t = torch.from_numpy(np.ascontiguousarray(ct.transpose(2, 1, 0)))[:, None]
         hus.append(resize_bilinear(ct_t, (INPUT_SIZE, INPUT_SIZE))[:, 0].half())
@@ -227,14 +234,18 @@ def class_index(lab512, stride=4):
     return out
 
 
-def make_batch(hu256, lab512, lesion_index, rng, batch, crop):
-    """Class-balanced crops: two in three centred on a voxel of a uniformly drawn subtype."""
+def make_batch(hu256, lab512, lesion_index, rng, batch, crop, subtype_weights=(1, 1, 1, 1, 1)):
+    """Class-balanced crops: two in three centred on a voxel of a subtype drawn with odds
+    `subtype_weights` (uniform by default)."""
     xs, ts = [], []
     n = hu256.shape[0]
     classes = sorted(lesion_index)
+    odds = np.array([subtype_weights[c - 1] for c in classes], dtype=np.float64)
+    odds = odds / odds.sum() if classes else odds
     for b in range(batch):
         if classes and b % 3 != 2:
-            idx = lesion_index[classes[int(rng.integers(len(classes)))]]
+            pick = int(rng.integers(len(classes))) if np.all(odds == odds[0]) else int(rng.choice(len(classes), p=odds))
+            idx = lesion_index[classes[pick]]
             j = int(rng.integers(idx[0].numel()))
             s, cy, cx = (int(idx[d][j]) for d in range(3))
             cy, cx = cy // 2 + int(rng.integers(-crop // 3, crop // 3 + 1)), cx // 2 + int(rng.integers(-crop // 3, crop // 3 + 1))
@@ -254,9 +265,9 @@ def make_batch(hu256, lab512, lesion_index, rng, batch, crop):
     return x, F.avg_pool2d(onehot, 2)  # soft targets on the input grid
 
 
-def seg_loss(logits, soft, class_weight):
+def seg_loss(logits, soft, class_weight, subtype_weights=(1, 1, 1, 1, 1)):
     """Class-weighted soft cross-entropy + mean soft Dice over the five subtypes + foreground Dice."""
-    w = torch.tensor([1.0] + [class_weight] * 5).view(1, 6, 1, 1)
+    w = torch.tensor([1.0] + [class_weight * float(f) for f in subtype_weights]).view(1, 6, 1, 1)
     ce = -(w * soft * F.log_softmax(logits, 1)).sum(1).mean()
     p = F.softmax(logits, 1)
     dims = (0, 2, 3)
@@ -319,7 +330,7 @@ def main():
     for s in seeds:
         folder = os.path.join(args.work, f"train-{s}")
         synth_cohort(args.hemo, folder, s, args.cases_per_seed, args.positive_fraction, args.threads, args.thickness_range)
-        h, l = load_cohort(folder)
+        h, l = load_cohort(folder, args.max_slices)
         hus.append(h)
         labs.append(l)
     hu256, lab512 = torch.cat(hus), torch.cat(labs)
@@ -329,6 +340,9 @@ def main():
     print(f"data: {hu256.shape[0]} slices, {int((lab512 > 0).flatten(1).any(1).sum())} with lesion, "
           f"loaded in {time.time() - t0:.0f} s", flush=True)
 
+    subtype_weights = tuple(float(v) for v in args.subtype_weights.split(","))
+    if len(subtype_weights) != 5 or min(subtype_weights) <= 0:
+        sys.exit(f"--subtype-weights {args.subtype_weights}: five positive numbers (EPH,SDH,SAH,IPH,IVH)")
     model = HemoUNet(tuple(int(w) for w in args.widths.split(",")))
     params = sum(p.numel() for p in model.parameters())
     print(f"model: widths {model.widths}, {params} parameters", flush=True)
@@ -348,9 +362,9 @@ def main():
         lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * frac))) * min(1.0, (step + 1) / 10)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, soft = make_batch(hu256, lab512, lesion_index, rng, args.batch, args.crop)
+        x, soft = make_batch(hu256, lab512, lesion_index, rng, args.batch, args.crop, subtype_weights)
         seg = model.segment(x)
-        loss = seg_loss(seg, soft, args.class_weight)
+        loss = seg_loss(seg, soft, args.class_weight, subtype_weights)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -398,7 +412,8 @@ def make_sidecar(args, seeds, steps, train_seconds, params):
         "held_out": "seed 77 (20 exams) and seeds >= 5000 are evaluation only",
         "crop": args.crop, "batch": args.batch, "steps": steps, "lr": args.lr, "optimizer": "AdamW, cosine",
         "loss": f"class-weighted soft cross-entropy (subtypes x{args.class_weight:g}) + mean per-subtype soft Dice + 0.5 foreground soft Dice",
-        "class_balancing": "2 of 3 crops centred on a voxel of a uniformly drawn subtype",
+        "class_balancing": "2 of 3 crops centred on a voxel of a subtype drawn with odds EPH,SDH,SAH,IPH,IVH = " + args.subtype_weights,
+        "subtype_weights": args.subtype_weights,
         "slice_thickness_range_mm": args.thickness_range,
         "warm_start": args.init_onnx and f"{os.path.basename(args.init_onnx)} (sha256 {sha256(args.init_onnx)})",
         "frozen_encoder_levels": args.freeze_levels if args.init_onnx else 0,
