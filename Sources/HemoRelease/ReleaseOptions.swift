@@ -89,6 +89,8 @@ public struct ReleaseOptions: Sendable {
     public var sliceKey: SliceKey = .slice
     /// How cases are named (`--case-ids`).
     public var caseIDs: CaseIDSource = .folder
+    /// Pseudo-labels: also release per-subtype probability maps (`--probabilities`, ``ProbabilityMaps``).
+    public var probabilities: Bool = false
 
     /// The defaults.
     public init() {}
@@ -96,7 +98,9 @@ public struct ReleaseOptions: Sendable {
     /// The options as provenance JSON, keys in a fixed order.
     public var provenance: JSONValue {
         // `images` appears only for omit: link stores the very bytes copy writes, so both give one release.
-        .object(images == .omit ? baseProvenance + [("images", .string(images.rawValue))] : baseProvenance)
+        // `probabilities` appears only when asked for, so releases without maps keep their bytes.
+        .object((images == .omit ? baseProvenance + [("images", .string(images.rawValue))] : baseProvenance)
+                + (probabilities ? [("probabilities", .bool(true))] : []))
     }
 
     private var baseProvenance: [(String, JSONValue)] {
