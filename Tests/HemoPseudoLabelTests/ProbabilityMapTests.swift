@@ -56,6 +56,24 @@ import HemoTestKit
         #expect(report.disagreements.contains { $0.file == victim && $0.detail.hasPrefix("missing") })
     }
 
+    @Test func aFormatThreeModelsMapsAreItsSubtypeChannelsQuantised() throws {
+        let folder = try VolumetricModelTests.folder { VolumetricModelTests.sidecar(sha: $0, patch: [16, 16]) }
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let model = try PseudoLabelModel(onnxPath: folder)
+        let hu: [Float] = (0..<(24 * 20 * 2)).map { (n: Int) -> Float in Float((n * 53) % 140) - 30 }
+        let ct = Volume<Float>(geometry: Geometry(size: GridSize(24, 20, 2), spacing: SIMD3<Double>(1, 1, 2)), voxels: hu)
+        var times = StageTimes()
+        let prediction = try model.predict(ct, threads: 1, keepProbabilities: true, times: &times)
+        let kept = try #require(prediction.channelProbabilities)
+        let maps = model.subtypeProbabilityMaps(kept, geometry: ct.geometry)
+        #expect(maps.count == 5)
+        for (n, map) in maps.enumerated() {
+            #expect(map.geometry == ct.geometry)
+            let expected = (0..<ct.geometry.size.count).map { ProbabilityMaps.quantise(kept.values[(n + 1) * ct.geometry.size.count + $0]) }
+            #expect(map.voxels == expected)
+        }
+    }
+
     @Test func aReleaseWithoutTheOptionHoldsNoMapsAndRefusesStrayOnes() throws {
         let c = try TinyCohort.make(count: 2)
         let cohort = try Cohort.open(c.root)
@@ -64,5 +82,13 @@ import HemoTestKit
         #expect(!summary.manifest.contains("probabilities/"))
         #expect(!FileManager.default.fileExists(atPath: c.release("a") + "/probabilities"))
         #expect(try ReleaseVerifier().verify(c.release("a")).ok)
+        let stray = "probabilities/" + (summary.manifest.split(separator: "\n").first { $0.contains("labelsTr/") }!
+            .split(separator: "/").last!.dropLast(".nii.gz".count)) + "/EPH.nii.gz"
+        try FileManager.default.createDirectory(atPath: c.release("a") + "/" + (stray as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: c.release("a") + "/" + summary.manifest.split(separator: "\n").first { $0.contains("labelsTr/") }!
+            .split(separator: " ").last!, toPath: c.release("a") + "/" + stray)
+        let report = try ReleaseVerifier().verify(c.release("a"))
+        #expect(report.disagreements.contains { $0.file == stray && $0.detail.contains("without --probabilities") })
     }
 }
