@@ -543,7 +543,8 @@ public final class Coordinator: @unchecked Sendable {
                 case .attemptKept(let worker, let exam, let attempt):
                     collectors.kept(exam, attempt: attempt, by: worker) {
                         ResultCollector(exam: exam, attempt: attempt,
-                                        expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[exam]?.isDICOM == true))
+                                        expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[exam]?.isDICOM == true),
+                                        expectsProbabilities: c.options.probabilities)
                     }
                     c.settings.log("worker \(worker) rejoined holding exam \(exam) attempt \(attempt): it keeps it")
                 case .ignoreResult(let worker, let exam, let attempt, let reason):
@@ -600,7 +601,8 @@ public final class Coordinator: @unchecked Sendable {
             let job = JobMessage(jobID: a.jobID, exam: a.exam, attempt: a.attempt, kind: c.jobKind, options: c.optionBytes, inputs: inputs)
             collectors.dispatched(a.exam, attempt: a.attempt, to: a.worker,
                                   collector: ResultCollector(exam: a.exam, attempt: a.attempt,
-                                                             expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[a.exam]?.isDICOM == true)))
+                                                             expectsImage: ResultEncoding.travelsCT(options: c.options, fromDICOM: c.cases[a.exam]?.isDICOM == true),
+                                                             expectsProbabilities: c.options.probabilities))
             c.settings.observer?(.dispatched(exam: a.exam, attempt: a.attempt, worker: a.worker))
             wire.jobBytesSent += send(.job(job), to: route)
         }

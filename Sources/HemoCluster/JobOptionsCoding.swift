@@ -24,6 +24,7 @@ public enum JobOptionsCoding {
         var seriesSelect: String?
         var strictSpacing: Bool?
         var uidSalt: String?
+        var probabilities: Bool?
     }
 
     /// The options as bytes, with the model sidecar's hex SHA-256 for infer JOBs.
@@ -34,7 +35,8 @@ public enum JobOptionsCoding {
                         gzipLevel: o.gzipLevel, splitSeed: o.splitSeed, annotations: o.annotations.rawValue,
                         maxVoxels: o.maxVoxels, gridTolerance: o.gridTolerance.bitPattern,
                         seriesSelect: o.seriesSelect.isEmpty ? nil : o.seriesSelect, strictSpacing: o.strictSpacing ? true : nil,
-                        uidSalt: o.uidSalt == ReleaseOptions().uidSalt ? nil : o.uidSalt)
+                        uidSalt: o.uidSalt == ReleaseOptions().uidSalt ? nil : o.uidSalt,
+                        probabilities: o.probabilities ? true : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Array((try? encoder.encode(wire)) ?? Data())
@@ -72,6 +74,7 @@ public enum JobOptionsCoding {
         if let v = wire.seriesSelect { o.seriesSelect = v }
         if let v = wire.strictSpacing { o.strictSpacing = v }
         if let v = wire.uidSalt { o.uidSalt = v }
+        if let v = wire.probabilities { o.probabilities = v }
         return (o, wire.sidecarSHA256)
     }
 }

@@ -18,6 +18,8 @@ public struct CollectedCase: Sendable {
     public var image: EncodedFile?
     /// The CT file's verified hex SHA-256 (the manifest reuses it).
     public var imageSHA256: String?
+    /// With `--probabilities`: the quantised map of each subtype EPH…IVH, on the bitmask's grid.
+    public var probabilities: [Volume<UInt8>]? = nil
 
     /// The case's release files, encoded as `hemo build` encodes them: the label files from the
     /// bitmask, and the CT from the worker's file or, when it sent none, from `cohortCase`'s input
@@ -48,6 +50,15 @@ public struct CollectedCase: Sendable {
         }
         let masks = try timed("encode", &times) { try CaseFiles.encodeMasks(SubtypeMasks(bitmask: bitmask), record: record, gzipLevel: options.gzipLevel) }
         out += masks.map { ($0.path, $0.bytes, nil) }
+        if options.probabilities {
+            guard let probabilities else {
+                throw CaseFailure(stage: "write", reason: "exam \(record.id): --probabilities but the result carries no probability maps")
+            }
+            let maps = try timed("encode", &times) {
+                try ProbabilityMaps.encode(probabilities, id: record.id, geometry: bitmask.geometry, gzipLevel: options.gzipLevel)
+            }
+            out += maps.map { ($0.path, $0.bytes, nil) }
+        }
         return out
     }
 }
@@ -68,8 +79,12 @@ public struct ResultCollector: Sendable {
     private var bits: MaskAssembler
     private var fileParts: FileAssembler
     private var bitmask: Volume<UInt8>?
+    private var maps: [MaskAssembler]
+    private var mapVolumes: [Volume<UInt8>?]
     /// Whether the result carries the CT file (the options change the grid).
     public let expectsImage: Bool
+    /// Whether the result carries a probability map per subtype (`--probabilities`).
+    public let expectsProbabilities: Bool
     /// Uncompressed bytes of the mask chunks and file parts accepted so far.
     public private(set) var rawBytes = 0
     /// Compressed payload bytes of the mask chunks and file parts accepted so far.
@@ -77,18 +92,39 @@ public struct ResultCollector: Sendable {
     /// Uncompressed and compressed bytes of the mask chunks alone.
     public private(set) var maskRawBytes = 0, maskPayloadBytes = 0
 
-    /// A collector for `attempt` of `exam`, whose result carries the CT file when `expectsImage`.
-    public init(exam: CaseID, attempt: UInt32, expectsImage: Bool = false) {
+    /// A collector for `attempt` of `exam`, whose result carries the CT file when `expectsImage`
+    /// and one probability map per subtype when `expectsProbabilities`.
+    public init(exam: CaseID, attempt: UInt32, expectsImage: Bool = false, expectsProbabilities: Bool = false) {
         self.exam = exam
         self.attempt = attempt
         self.expectsImage = expectsImage
+        self.expectsProbabilities = expectsProbabilities
         bits = MaskAssembler(exam: exam, attempt: attempt, maskKind: .bitmask)
+        maps = Subtype.allCases.map { MaskAssembler(exam: exam, attempt: attempt, maskKind: .probability($0)) }
+        mapVolumes = [Volume<UInt8>?](repeating: nil, count: Subtype.allCases.count)
         fileParts = FileAssembler(exam: exam, attempt: attempt)
     }
 
     /// Stores a mask chunk of this attempt.
     /// - Throws: ``ChunkError`` when the chunk is corrupt or of a kind a build result does not have.
     public mutating func accept(_ chunk: Chunk) throws(ChunkError) {
+        if case .probability(let subtype) = chunk.maskKind {
+            guard expectsProbabilities else {
+                throw ChunkError(exam: exam, attempt: chunk.attempt, chunkIndex: chunk.index,
+                                 reason: "a probability map chunk, but the run was not asked for --probabilities")
+            }
+            let slot = Int(subtype.labelValue) - 1
+            let outcome = try maps[slot].accept(chunk)
+            switch outcome {
+            case .accepted, .complete:
+                rawBytes += chunk.slabVoxels
+                payloadBytes += chunk.payload.count
+            case .duplicate, .ignoredAttempt:
+                break
+            }
+            if case .complete(let v) = outcome { mapVolumes[slot] = v }
+            return
+        }
         let outcome = try bits.accept(chunk)
         switch outcome {
         case .accepted, .complete:
@@ -135,10 +171,22 @@ public struct ResultCollector: Sendable {
             throw ClusterError(subject, "the result's files are not the case's: unexpected \(Array(extra)), missing \(Array(missing))")
         }
         if let why = Self.disagreement(record, bitmask) { throw ClusterError(subject, "the record disagrees with the bitmask: \(why)") }
+        var probabilities: [Volume<UInt8>]? = nil
+        if expectsProbabilities {
+            let complete = mapVolumes.compactMap { $0 }
+            guard complete.count == mapVolumes.count else {
+                let missing = zip(Subtype.allCases, mapVolumes).filter { $0.1 == nil }.map(\.0.name)
+                throw ClusterError(subject, "DONE arrived before every probability map CHUNK (missing \(missing.joined(separator: ", ")))")
+            }
+            guard complete.allSatisfy({ $0.geometry == bitmask.geometry }) else {
+                throw ClusterError(subject, "a probability map's grid differs from the bitmask's")
+            }
+            probabilities = complete
+        }
         let digests = fileParts.verifiedDigests.mapValues { d in d.map { String(format: "%02x", $0) }.joined() }
         let image = files.first
         return CollectedCase(record: record, inputs: summary.inputs, bitmask: bitmask, image: image,
-                             imageSHA256: image.flatMap { digests[$0.path] })
+                             imageSHA256: image.flatMap { digests[$0.path] }, probabilities: probabilities)
     }
 
     /// Why `record` does not describe `bitmask` (bit `v − 1` = subtype `v`), or `nil`: one pass

@@ -38,7 +38,8 @@ public struct BuildSummaryCoding: Codable, Sendable {
 
 /// The result of one attempt (worker side): mask chunks plus a record.
 ///
-/// Messages, in order: the subtype bitmask as CHUNKs (LZ4 slabs with checksums), the CT as FILE
+/// Messages, in order: the subtype bitmask as CHUNKs (LZ4 slabs with checksums), with
+/// `--probabilities` each subtype's quantised probability map as CHUNKs of its kind, the CT as FILE
 /// parts only when the options change its grid (reorientation or resampling: the coordinator
 /// cannot rebuild it from the input), then DONE with the inputs and the record (tables,
 /// probabilities) and the stage timings. The coordinator encodes the label files from the
@@ -82,6 +83,12 @@ public enum ResultEncoding {
                                 fileChunker: FileChunker = FileChunker()) throws(ChunkError) -> [WireMessage] {
         var out: [WireMessage] = try chunker.chunks(bytes: product.masks.bitmask, kind: .bitmask, exam: product.id,
                                                     attempt: attempt).map { .chunk($0) }
+        // `--probabilities`: each subtype's quantised map as CHUNKs of its own kind, after the bitmask.
+        if let maps = product.probabilities {
+            for (subtype, map) in zip(Subtype.allCases, maps) {
+                out += try chunker.chunks(bytes: map, kind: .probability(subtype), exam: product.id, attempt: attempt).map { .chunk($0) }
+            }
+        }
         if !files.isEmpty {
             out += try fileChunker.parts(of: files, exam: product.id, attempt: attempt).map { .file($0) }
         }

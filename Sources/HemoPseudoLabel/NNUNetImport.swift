@@ -11,9 +11,11 @@ import HemoCore
 ///   `CTNormalization` → `nnunet_ct` with the plans' foreground 0.5/99.5 percentiles, mean and std;
 ///   `ZScoreNormalization` without a mask → `zscore`; anything else is refused;
 /// - one input channel, `transpose_forward` the identity (else refused);
-/// - crop to the non-zero box; separate-z resampling; logits back by linear interpolation (nnU-Net's
-///   order 1). The image is resampled linearly too, where nnU-Net uses order 3: predictions equal
-///   nnU-Net's exactly only when the CT already has the model's spacing;
+/// - crop to the non-zero box; the image resampled with the plans' `resampling_fn_data_kwargs`
+///   order (3 → `cubic`, 1 → `linear`, 0 → `nearest`) and the logits back with
+///   `resampling_fn_probabilities_kwargs`' (nnU-Net's defaults: 3 and 1), under the separate-z rule
+///   when `force_separate_z` is null (order 0 along the coarse axis; `order_z` must be 0), none when
+///   it is false; `force_separate_z` true is refused;
 /// - step 0.5, Gaussian σ = 1/8, the checkpoint's `inference_allowed_mirroring_axes`;
 /// - labels: channel `c` is the label of value `c` (softmax); regions: one channel per region in
 ///   `dataset.json` order (sigmoid), set in that order; names map to EPH…IVH case-insensitively or
@@ -115,6 +117,24 @@ public enum NNUNetImport {
         guard channels.contains(where: { c in Subtype.allCases.contains { $0.name == c } }) else {
             throw fail(datasetPath, "no label is named EPH, SDH, SAH, IPH or IVH; map them with --label-map NAME=SUBTYPE,…")
         }
+        // nnU-Net's resampling functions' arguments (absent in old plans: its defaults, 3 and 1).
+        func order(_ key: String, default fallback: Int) throws(Failure) -> (rule: String, separateZ: Bool) {
+            let kwargs = config[key] as? [String: Any] ?? [:]
+            let value = (kwargs["order"] as? NSNumber)?.intValue ?? fallback
+            let names = [0: "nearest", 1: "linear", 3: "cubic"]
+            guard let rule = names[value] else { throw fail(plansPath, "\(key).order \(value) is not supported (0, 1 or 3)") }
+            if let z = (kwargs["order_z"] as? NSNumber)?.intValue, z != 0 {
+                throw fail(plansPath, "\(key).order_z \(z) is not supported (0)")
+            }
+            let force = kwargs["force_separate_z"]
+            if let f = force as? Bool, f { throw fail(plansPath, "\(key).force_separate_z true is not supported (null or false)") }
+            return (rule, !(force as? Bool == false))
+        }
+        let image = try order("resampling_fn_data_kwargs", default: 3)
+        let logits = try order("resampling_fn_probabilities_kwargs", default: 1)
+        guard image.separateZ == logits.separateZ else {
+            throw fail(plansPath, "force_separate_z differs between the data and the probabilities resampling")
+        }
         let dims = patch.count
         let mirror = mirrorAxes.filter { $0 < dims }
         return [
@@ -128,7 +148,7 @@ public enum NNUNetImport {
                 "name": "image",
                 "shape": dims == 3 ? "3d" : "2d",
                 "spacing": fullSpacing,
-                "resampling": ["image": "linear", "logits": "linear", "separate_z": true],
+                "resampling": ["image": image.rule, "logits": logits.rule, "separate_z": image.separateZ],
                 "crop_to_nonzero": true,
                 "intensity": intensity,
             ] as [String: Any],

@@ -23,7 +23,8 @@ public enum PseudoLabelPipeline {
             try CasePipeline.transform(ct: raw, masks: SubtypeMasks(geometry: raw.geometry), options: options, threads: threads).ct
         }
         if isCancelled() { throw CancellationError() }
-        let prediction = try model.predict(ct, threads: threads, times: &times, isCancelled: isCancelled)
+        let prediction = try model.predict(ct, threads: threads, keepProbabilities: options.probabilities, times: &times,
+                                           isCancelled: isCancelled)
         let masks = SubtypeMasks(labelMap: prediction.labels)
         let scores = prediction.scores
         var record = timed("analyse", &times) {
@@ -36,7 +37,15 @@ public enum PseudoLabelPipeline {
         }
         let info = dicom.map { DICOMCaseInfo(series: $0.series, slices: $0.sliceInstances(on: ct.geometry)) }
         record.dicom = info
-        return (CaseProduct(id: c.id, ct: ct.converted(to: Int16.self), masks: masks, inputs: inputs, dicom: info), record)
+        var maps: [Volume<UInt8>]? = nil
+        if options.probabilities {
+            guard let kept = prediction.channelProbabilities else {
+                throw CaseFailure(stage: "inference", reason: "\(model.fileName): the model gave no probabilities for --probabilities")
+            }
+            maps = timed("postprocess", &times) { model.subtypeProbabilityMaps(kept, geometry: ct.geometry) }
+        }
+        return (CaseProduct(id: c.id, ct: ct.converted(to: Int16.self), masks: masks, inputs: inputs, dicom: info,
+                            probabilities: maps), record)
     }
 }
 

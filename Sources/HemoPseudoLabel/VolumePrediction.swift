@@ -62,7 +62,8 @@ extension PseudoLabelModel {
                         isCancelled: () -> Bool = { false }) throws -> VolumePrediction {
         switch rules {
         case .slices(let s):
-            return try predictSlices(ct, sidecar: s, threads: threads, times: &times, isCancelled: isCancelled)
+            return try predictSlices(ct, sidecar: s, threads: threads, keepProbabilities: keepProbabilities, times: &times,
+                                     isCancelled: isCancelled)
         case .volumetric(let s):
             return try predictVolumetric(ct, rules: s, threads: threads, keepProbabilities: keepProbabilities,
                                          times: &times, isCancelled: isCancelled)
@@ -70,8 +71,8 @@ extension PseudoLabelModel {
     }
 
     /// Formats 1 and 2: every slice resized to the model's input, windowed, inferred in batches.
-    func predictSlices(_ ct: Volume<Float>, sidecar s: ModelSidecar, threads: Int, times: inout StageTimes,
-                       isCancelled: () -> Bool) throws -> VolumePrediction {
+    func predictSlices(_ ct: Volume<Float>, sidecar s: ModelSidecar, threads: Int, keepProbabilities: Bool = false,
+                       times: inout StageTimes, isCancelled: () -> Bool) throws -> VolumePrediction {
         let size = ct.geometry.size
         let (columns, rows, slices) = (size.i, size.j, size.k)
         let onnx = onnxModels[0]
@@ -80,6 +81,8 @@ extension PseudoLabelModel {
         let rowsOut = BilinearTaps(input: height, output: rows), columnsOut = BilinearTaps(input: width, output: columns)
         var labels = [UInt8](repeating: 0, count: size.count)
         var scores = [Float](repeating: 0, count: size.count)
+        // The six softmax planes per voxel, before any filter (kept for `--probabilities`).
+        var channelValues = [Float](repeating: 0, count: keepProbabilities ? 6 * size.count : 0)
         var probabilities = [[Double]](repeating: [], count: slices)
         let plane = rows * columns
         var scratch = [Float](repeating: 0, count: max(height * columns, 6 * width))
@@ -116,13 +119,17 @@ extension PseudoLabelModel {
                     labels.withUnsafeMutableBufferPointer { labelOut in
                         scores.withUnsafeMutableBufferPointer { scoreOut in
                             scratch.withUnsafeMutableBufferPointer { tmp in
-                                for b in 0..<count {
-                                    let k = first + b
-                                    probabilities[k] = (0..<6).map { 1 / (1 + exp(-Double(cls.data[b * 6 + $0]))) }
-                                    Self.resizeBackAndDecide(logits.baseAddress! + b * 6 * height * width, height: height, width: width,
-                                                             rowTaps: rowsOut, columnTaps: columnsOut, rows: rows, columns: columns,
-                                                             scratch: tmp.baseAddress!,
-                                                             labels: labelOut.baseAddress! + k * plane, scores: scoreOut.baseAddress! + k * plane)
+                                channelValues.withUnsafeMutableBufferPointer { kept in
+                                    for b in 0..<count {
+                                        let k = first + b
+                                        probabilities[k] = (0..<6).map { 1 / (1 + exp(-Double(cls.data[b * 6 + $0]))) }
+                                        Self.resizeBackAndDecide(logits.baseAddress! + b * 6 * height * width, height: height, width: width,
+                                                                 rowTaps: rowsOut, columnTaps: columnsOut, rows: rows, columns: columns,
+                                                                 scratch: tmp.baseAddress!,
+                                                                 labels: labelOut.baseAddress! + k * plane, scores: scoreOut.baseAddress! + k * plane,
+                                                                 channels: keepProbabilities ? kept.baseAddress! + k * plane : nil,
+                                                                 channelStride: size.count)
+                                    }
                                 }
                             }
                         }
@@ -141,7 +148,8 @@ extension PseudoLabelModel {
                 }
             }
         }
-        return VolumePrediction(labels: Volume(geometry: ct.geometry, voxels: labels), scores: scores, sliceProbabilities: probabilities)
+        return VolumePrediction(labels: Volume(geometry: ct.geometry, voxels: labels), scores: scores, sliceProbabilities: probabilities,
+                                channelProbabilities: keepProbabilities ? ChannelProbabilities(channels: 6, values: channelValues) : nil)
     }
 
     /// One slice (rows × columns HU, row-major) → `channels` planes of height × width: resize, then window.
@@ -180,7 +188,8 @@ extension PseudoLabelModel {
     /// Six logit planes (height × width) → the slice's labels and winner probabilities on rows × columns.
     static func resizeBackAndDecide(_ logits: UnsafePointer<Float>, height: Int, width: Int, rowTaps: BilinearTaps,
                                     columnTaps: BilinearTaps, rows: Int, columns: Int, scratch: UnsafeMutablePointer<Float>,
-                                    labels: UnsafeMutablePointer<UInt8>, scores: UnsafeMutablePointer<Float>) {
+                                    labels: UnsafeMutablePointer<UInt8>, scores: UnsafeMutablePointer<Float>,
+                                    channels: UnsafeMutablePointer<Float>? = nil, channelStride: Int = 0) {
         let planeSize = height * width
         columnTaps.index0.withUnsafeBufferPointer { c0 in
             columnTaps.index1.withUnsafeBufferPointer { c1 in
@@ -209,6 +218,11 @@ extension PseudoLabelModel {
                                     if value > best { best = value; label = c }
                                 }
                                 rowLabels[i] = UInt8(label)
+                                if let channels {
+                                    var sum: Float = 0
+                                    for c in 0..<6 { sum += Foundation.exp(values[c] - best) }
+                                    for c in 0..<6 { channels[c * channelStride + j * columns + i] = Foundation.exp(values[c] - best) / sum }
+                                }
                                 if label == 0 {
                                     rowScores[i] = 0
                                 } else {

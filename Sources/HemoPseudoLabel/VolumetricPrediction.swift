@@ -383,3 +383,34 @@ extension PseudoLabelModel {
         }
     }
 }
+
+extension PseudoLabelModel {
+    /// The per-subtype maps of `--probabilities` (EPH…IVH, ``ProbabilityMaps`` quantisation) from the
+    /// channel probabilities of a prediction on `geometry`: a subtype's probability is the sum of its
+    /// softmax channels (formats 1–2: channel `v` is subtype `v`), or the largest of its sigmoid
+    /// regions; 0 where no channel names it.
+    public func subtypeProbabilityMaps(_ kept: ChannelProbabilities, geometry: Geometry) -> [Volume<UInt8>] {
+        let count = geometry.size.count
+        let labels: [UInt8]
+        var sigmoid = false
+        switch rules {
+        case .slices: labels = (0..<kept.channels).map { UInt8($0) }
+        case .volumetric(let s): labels = s.channelLabels; sigmoid = s.activation == .sigmoid
+        }
+        return Subtype.allCases.map { subtype in
+            let channels = labels.indices.filter { labels[$0] == subtype.labelValue }
+            var p = [Float](repeating: 0, count: count)
+            kept.values.withUnsafeBufferPointer { v in
+                for c in channels {
+                    let base = c * count
+                    if sigmoid {
+                        for n in 0..<count { p[n] = max(p[n], v[base + n]) }
+                    } else {
+                        for n in 0..<count { p[n] += v[base + n] }
+                    }
+                }
+            }
+            return p.withUnsafeBufferPointer { ProbabilityMaps.quantised($0, geometry: geometry) }
+        }
+    }
+}

@@ -199,7 +199,7 @@ public struct VolumetricSidecar: Sendable, Equatable {
         func rule(_ key: String) throws(ModelLoadError) -> GridResize.AxisRule {
             let name = resampling[key] as? String ?? "linear"
             guard let r = GridResize.AxisRule(rawValue: name) else {
-                throw fail("\"input.resampling.\(key)\" \(name) is not supported; use \"linear\" or \"nearest\"")
+                throw fail("\"input.resampling.\(key)\" \(name) is not supported; use \"linear\", \"cubic\" or \"nearest\"")
             }
             return r
         }

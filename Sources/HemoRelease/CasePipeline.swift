@@ -15,10 +15,14 @@ public struct CaseProduct: Sendable {
     public var inputs: [InputFile]
     /// For DICOM-sourced exams: the hashed series rows and each released slice's instance.
     public var dicom: DICOMCaseInfo?
+    /// For pseudo-labels with `--probabilities`: one quantised map per subtype EPH…IVH (``ProbabilityMaps``).
+    public var probabilities: [Volume<UInt8>]?
 
     /// A product from its parts.
-    public init(id: CaseID, ct: Volume<Int16>, masks: SubtypeMasks, inputs: [InputFile], dicom: DICOMCaseInfo? = nil) {
+    public init(id: CaseID, ct: Volume<Int16>, masks: SubtypeMasks, inputs: [InputFile], dicom: DICOMCaseInfo? = nil,
+                probabilities: [Volume<UInt8>]? = nil) {
         self.id = id; self.ct = ct; self.masks = masks; self.inputs = inputs; self.dicom = dicom
+        self.probabilities = probabilities
     }
 }
 

@@ -68,7 +68,7 @@ public final class ReleaseAssembly: @unchecked Sendable {
                         s.failures[f.caseName] = f
                     }
                 }
-                return Set(s.records.values.flatMap { CaseFiles.paths(of: $0) })
+                return Set(s.records.values.flatMap { CaseFiles.paths(of: $0) + (options.probabilities ? ProbabilityMaps.paths($0.id) : []) })
             }
             // Only journaled cases carry over: a write cut short by a kill (its temporary file) or a
             // case whose files were written but never journaled is removed and redone.
@@ -101,6 +101,14 @@ public final class ReleaseAssembly: @unchecked Sendable {
             }
             for file in try CaseFiles.encodeMasks(product.masks, record: record, gzipLevel: options.gzipLevel) {
                 try staging.write(file.bytes, to: file.path)
+            }
+            if options.probabilities {
+                guard let maps = product.probabilities else {
+                    throw CaseFailure(stage: "inference", reason: "--probabilities: the model gave no probability maps for \(product.id)")
+                }
+                for file in try ProbabilityMaps.encode(maps, id: product.id, geometry: product.masks.geometry, gzipLevel: options.gzipLevel) {
+                    try staging.write(file.bytes, to: file.path)
+                }
             }
         }
         try journal?.append(JournalEntry(caseName: product.id.rawValue, record: record, inputs: product.inputs, failure: nil))
@@ -187,7 +195,8 @@ public final class ReleaseAssembly: @unchecked Sendable {
     /// Records a failed case (removing any files it left in staging).
     public func fail(_ row: FailureRow) throws {
         if let id = CaseID(row.caseName) {
-            for p in [CaseFiles.imagePath(id), CaseFiles.labelPath(id), CaseFiles.bitmaskPath(id), "masks2d/\(id.rawValue)"] {
+            for p in [CaseFiles.imagePath(id), CaseFiles.labelPath(id), CaseFiles.bitmaskPath(id), "masks2d/\(id.rawValue)",
+                      "\(ProbabilityMaps.folder)/\(id.rawValue)"] {
                 try? FileManager.default.removeItem(atPath: staging.folder + "/" + p)
             }
         }

@@ -128,9 +128,10 @@ public struct ReleaseMerger: Sendable {
             throw refuse(given, "\(PartialRelease.journalFile) holds exams that part.json does not list (first: \(extra.sorted()[0]))")
         }
         let omitImages = provenance["options"]?["images"]?.stringValue == ImageMode.omit.rawValue
+        let maps = provenance["options"]?["probabilities"] == .bool(true)
         for e in entries {
             guard let r = e.record else { continue }
-            for f in CaseFiles.paths(of: r) where manifest[f] == nil && !(omitImages && f == CaseFiles.imagePath(r.id)) {
+            for f in CaseFiles.paths(of: r) + (maps ? ProbabilityMaps.paths(r.id) : []) where manifest[f] == nil && !(omitImages && f == CaseFiles.imagePath(r.id)) {
                 throw refuse(given, "is damaged: \(f) of exam \(r.id.rawValue) is not in its \(Manifest.fileName)")
             }
         }
@@ -230,7 +231,9 @@ public struct ReleaseMerger: Sendable {
                     guard let r = e.record else { continue }
                     records.append(r)
                     inputs[r.id] = e.inputs ?? []
-                    for f in CaseFiles.paths(of: r) where !(omitImages && f == CaseFiles.imagePath(r.id)) {
+                    let maps = p.provenance["options"]?["probabilities"] == .bool(true)
+                    for f in CaseFiles.paths(of: r) + (maps ? ProbabilityMaps.paths(r.id) : [])
+                        where !(omitImages && f == CaseFiles.imagePath(r.id)) {
                         let from = p.path + "/" + f
                         let to = try staging.prepare(f)
                         if !copy && rename(from, to) == 0 {

@@ -93,6 +93,8 @@ public struct ReleaseOptions: Sendable {
     /// classifier-only model's pseudo-labels: slice and patient labels with their probabilities,
     /// no masks, no boxes (`"masks": "none"` in the provenance's options and in `dataset.json`).
     public var writesMasks: Bool = true
+    /// Pseudo-labels: also release per-subtype probability maps (`--probabilities`, ``ProbabilityMaps``).
+    public var probabilities: Bool = false
 
     /// The defaults.
     public init() {}
@@ -100,9 +102,11 @@ public struct ReleaseOptions: Sendable {
     /// The options as provenance JSON, keys in a fixed order.
     public var provenance: JSONValue {
         // `images` appears only for omit: link stores the very bytes copy writes, so both give one release.
-        // `masks` appears only for a release without masks, so every other release keeps its bytes.
+        // `masks` and `probabilities` appear only when they differ from the default, so every
+        // other release keeps its bytes.
         .object((images == .omit ? baseProvenance + [("images", .string(images.rawValue))] : baseProvenance)
-            + (writesMasks ? [] : [("masks", .string(ReleaseFormat.noMasks))]))
+            + (writesMasks ? [] : [("masks", .string(ReleaseFormat.noMasks))])
+            + (probabilities ? [("probabilities", .bool(true))] : []))
     }
 
     private var baseProvenance: [(String, JSONValue)] {

@@ -134,6 +134,10 @@ public struct ReleaseVerifier: Sendable {
             problems += d
             if let r { records.append(r) }
         }
+        // `--probabilities`: one map per subtype of every released case, nothing else.
+        ProbabilityMaps.verify(root: root, files: staging.all,
+                               cases: Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.geometry) }),
+                               expected: options?["probabilities"] as? Bool == true, add: add)
 
         // 4. Re-render every table and compare bytes.
         var tables = ReleaseTables(records: records, failures: released.failures, kind: kind, weakLabels: released.weakLabels)

@@ -32,10 +32,12 @@ public struct MaskChunker: Sendable {
                           kind: .bitmask, exam: exam, attempt: attempt)
     }
 
-    /// Chunks of a one-byte-per-voxel volume of `kind` (version 3 has only ``MaskKind/bitmask``).
+    /// Chunks of a one-byte-per-voxel volume of `kind` (the bitmask, or a probability map whose bytes are all valid).
     /// - Throws: ``ChunkError`` for a bitmask value above 31, several frames or an unsendable geometry.
     public func chunks(bytes volume: Volume<UInt8>, kind: MaskKind, exam: CaseID, attempt: UInt32) throws(ChunkError) -> [Chunk] {
-        try chunks(bitmask: volume, exam: exam, attempt: attempt)
+        guard kind != .bitmask else { return try chunks(bitmask: volume, exam: exam, attempt: attempt) }
+        return try chunks(bytes: volume.voxels, frames: volume.frames, geometry: volume.geometry,
+                          kind: kind, exam: exam, attempt: attempt)
     }
 
     private func chunks(bytes: [UInt8], frames: Int, geometry: Geometry, kind: MaskKind,
@@ -217,7 +219,7 @@ public struct MaskAssembler: Sendable {
         guard bytes.count == slabVoxels else {
             throw fail("payload holds \(bytes.count) bytes, the slab has \(slabVoxels) voxels")
         }
-        let largest = maximum(bytes)
+        let largest = maskKind == .bitmask ? maximum(bytes) : 0
         if largest > 31, let bad = bytes.first(where: { $0 > 31 }) {
             throw fail("bitmask value \(bad) is outside 0...31")
         }

@@ -176,14 +176,22 @@ public struct JobMessage: Equatable, Sendable {
 public enum MaskKind: Hashable, Sendable {
     /// A subtype bitmask: one byte per voxel, bit `v-1` set for subtype `v` (values 0...31).
     case bitmask
+    /// A subtype's quantised probability map (`--probabilities`): one byte per voxel, `round(p · 255)`.
+    case probability(Subtype)
 
-    /// Wire code: 6.
-    public var code: UInt8 { 6 }
+    /// Wire code: 6 for the bitmask; 10 + `v` for subtype `v`'s probability map (11 EPH … 15 IVH).
+    public var code: UInt8 {
+        switch self {
+        case .bitmask: 6
+        case .probability(let s): 10 + s.labelValue
+        }
+    }
 
     /// The kind for a wire code, `nil` when unknown.
     public init?(code: UInt8) {
-        guard code == 6 else { return nil }
-        self = .bitmask
+        if code == 6 { self = .bitmask; return }
+        guard code > 10, let s = Subtype(rawValue: code - 10) else { return nil }
+        self = .probability(s)
     }
 }
 

@@ -40,6 +40,12 @@ struct ReleaseOptionGroup: ParsableArguments {
     @Option(help: "Case names: 'folder' (folder or cohort.csv name) or 'study-hash' (DICOM cases named study-<hash of StudyInstanceUID>).")
     var caseIds: String = "folder"
 
+    @Flag(help: "Pseudo-labels only (infer, run/coordinator with --infer or --model): also release per-subtype probability maps under probabilities/<case>/<SUBTYPE>.nii.gz (uint8, round(p*255), scl_slope 1/255).")
+    var probabilities = false
+
+    /// The refusal of `--probabilities` where no model runs.
+    static let probabilitiesNeedModel = "--probabilities releases the model's probability maps: use `hemo infer`, or `hemo run`/`hemo coordinator` with --infer or --model"
+
     func validate() throws {
         _ = try releaseOptions()
     }
@@ -75,6 +81,7 @@ struct ReleaseOptionGroup: ParsableArguments {
         o.sliceKey = k
         guard let c = CaseIDSource(rawValue: caseIds) else { throw ValidationError("--case-ids takes folder or study-hash (got '\(caseIds)')") }
         o.caseIDs = c
+        o.probabilities = probabilities
         return o
     }
 }
@@ -119,6 +126,7 @@ struct BuildCommand: ParsableCommand {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard !release.probabilities else { throw ValidationError(ReleaseOptionGroup.probabilitiesNeedModel) }
     }
 
     func run() throws {

@@ -189,6 +189,10 @@ struct CoordinatorCommand: ParsableCommand {
 
     @OptionGroup var shard: PartOptionGroup
 
+    func validate() throws {
+        guard !release.probabilities || task.infers else { throw ValidationError(ReleaseOptionGroup.probabilitiesNeedModel) }
+    }
+
     func run() throws {
         var options = try release.releaseOptions()
         try images.apply(to: &options)

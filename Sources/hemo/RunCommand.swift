@@ -31,6 +31,7 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard workers >= 1, threadsPerWorker >= 1 else { throw ValidationError("--workers and --threads-per-worker must be at least 1") }
+        guard !release.probabilities || task.infers else { throw ValidationError(ReleaseOptionGroup.probabilitiesNeedModel) }
     }
 
     func run() throws {

@@ -144,3 +144,33 @@ struct MaskChunkingTests {
         #expect(MaskChunker(maxChunkVoxels: .max).maxChunkVoxels == WireProtocol.maxChunkVoxels)
     }
 }
+
+@Suite("Probability map chunks")
+struct ProbabilityMapChunkTests {
+    let exam = caseID("CT-043")
+
+    @Test func mapsWithAnyByteSurviveTheWireUnderTheirOwnKind() throws {
+        let size = GridSize(11, 9, 7)
+        let bytes = (0..<size.count).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+        let map = Volume<UInt8>(geometry: Geometry(size: size, spacing: SIMD3(1, 1, 2)), voxels: bytes)
+        for subtype in Subtype.allCases {
+            let kind = MaskKind.probability(subtype)
+            #expect(MaskKind(code: kind.code) == kind)
+            let chunks = try MaskChunker(slicesPerChunk: 3).chunks(bytes: map, kind: kind, exam: exam, attempt: 1)
+            var assembler = MaskAssembler(exam: exam, attempt: 1, maskKind: kind)
+            var result: Volume<UInt8>?
+            for chunk in chunks {
+                guard case .chunk(let received) = try WireMessage.decode(try WireMessage.chunk(chunk).encode()) else {
+                    Issue.record("not a chunk"); return
+                }
+                if case .complete(let v) = try assembler.accept(received) { result = v }
+            }
+            #expect(result == map)
+            // A bitmask assembler refuses another kind.
+            var bits = MaskAssembler(exam: exam, attempt: 1)
+            #expect(throws: ChunkError.self) { try bits.accept(chunks[0]) }
+        }
+        #expect(MaskKind(code: 10) == nil)
+        #expect(MaskKind(code: 16) == nil)
+    }
+}

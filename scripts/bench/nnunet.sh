@@ -8,10 +8,13 @@
 # the timing does not depend on the weights), mirroring on (nnU-Net's default), step 0.5.
 # nnU-Net runs with -npp 1 -nps 1, OMP_NUM_THREADS=THREADS and nnUNet_def_n_proc=THREADS;
 # hemo infer with --threads THREADS. Also prints hemo's stage split (inference vs the rest).
+# Each figure (wall time, exams/hour, ratio, peak memory) is the median over RUNS >= 3 runs; the
+# runs alternate hemo and nnU-Net so both see the same load, which is printed before and after.
 #
-# Usage: scripts/bench/nnunet.sh [RUNS=1] [CASES=20] [THREADS=2] [SIZE="24 80 80"] [FEATURES=8,16,32] [PATCH=16,48,48]
+# Usage: scripts/bench/nnunet.sh [RUNS=3] [CASES=20] [THREADS=2] [SIZE="24 80 80"] [FEATURES=8,16,32] [PATCH=16,48,48]
 set -euo pipefail
-runs="${1:-1}"; cases="${2:-20}"; threads="${3:-2}"; size="${4:-24 80 80}"; features="${5:-8,16,32}"; patch="${6:-16,48,48}"
+runs="${1:-3}"; cases="${2:-20}"; threads="${3:-2}"; size="${4:-24 80 80}"; features="${5:-8,16,32}"; patch="${6:-16,48,48}"
+((runs >= 3)) || { echo "nnunet.sh: RUNS must be at least 3 (medians)" >&2; exit 2; }
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 hemo="${HEMO:-$(scripts/setup.sh --release | tail -n 1)}"
@@ -37,21 +40,24 @@ measure() {   # label command... ; prints "seconds maxrss_kb"
     end=$(date +%s.%N)
     echo "$(echo "$end - $start" | bc) $(tail -n 1 "$work/$label.rss")"
 }
-ours=(); peer=(); ours_rss=0; peer_rss=0
+ours=(); peer=(); ours_rss=(); peer_rss=(); ratios=()
 for ((r = 1; r <= runs; r++)); do
     rm -rf "$work/release" "$work/nnunet_out"
     read -r t m < <(measure hemo "$hemo" infer --cohort "$work/data/cohort" --model "$work/model" --out "$work/release" --threads "$threads")
-    ours+=("$t"); ((m > ours_rss)) && ours_rss=$m
+    ours+=("$t"); ours_rss+=("$m")
     read -r t m < <(measure nnunet env OMP_NUM_THREADS="$threads" nnUNet_def_n_proc="$threads" "$bin/nnUNetv2_predict_from_modelfolder" \
         -i "$work/data/nnunet_in" -o "$work/nnunet_out" -m "$folder" -f 0 -chk checkpoint_final.pth -device cpu -npp 1 -nps 1)
-    peer+=("$t"); ((m > peer_rss)) && peer_rss=$m
-    echo "run $r: hemo infer ${ours[-1]} s, nnUNetv2_predict ${peer[-1]} s"
+    peer+=("$t"); peer_rss+=("$m")
+    ratios+=("$(echo "scale=4; $t / ${ours[-1]}" | bc)")
+    echo "run $r: hemo infer ${ours[-1]} s (${ours_rss[-1]} kB), nnUNetv2_predict $t s (${peer_rss[-1]} kB), ratio ${ratios[-1]}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-mo=$(median "${ours[@]}"); mp=$(median "${peer[@]}")
-awk -v o="$mo" -v p="$mp" -v n="$cases" -v orss="$ours_rss" -v prss="$peer_rss" 'BEGIN {
-    printf "median wall: hemo infer %.1f s (%.0f exams/hour), nnUNetv2_predict %.1f s (%.0f exams/hour)\n", o, n * 3600 / o, p, n * 3600 / p
-    printf "ratio hemo/nnU-Net exams per hour: %.2fx (target >= 2)\n", p / o
-    printf "peak RSS: hemo infer %.0f MB, nnUNetv2_predict %.0f MB\n", orss / 1024, prss / 1024 }'
+mo=$(median "${ours[@]}"); mp=$(median "${peer[@]}"); mr=$(median "${ratios[@]}")
+mor=$(median "${ours_rss[@]}"); mpr=$(median "${peer_rss[@]}")
+awk -v o="$mo" -v p="$mp" -v r="$mr" -v n="$cases" -v runs="$runs" -v orss="$mor" -v prss="$mpr" 'BEGIN {
+    printf "median of %d runs, wall: hemo infer %.1f s (%.0f exams/hour), nnUNetv2_predict %.1f s (%.0f exams/hour)\n", runs, o, n * 3600 / o, p, n * 3600 / p
+    printf "median ratio hemo/nnU-Net exams per hour (per-run ratios): %.2fx (target >= 2)\n", r
+    printf "median peak RSS: hemo infer %.0f MB, nnUNetv2_predict %.0f MB\n", orss / 1024, prss / 1024 }'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 grep "^stage seconds" "$work/hemo.log" || true
 "$py" scripts/peers/nnunet-reference.py compare --label "bench agreement" --reference "$work/nnunet_out" --hemo /dev/null --release "$work/release" --labels-only 2>/dev/null | tail -n 1 || true

@@ -7,9 +7,9 @@ nnUNet_results set to a work folder.
 
 Subcommands:
 
-  cohort OUT --cases N --size Z Y X [--seed S]
+  cohort OUT --cases N --size Z Y X [--seed S] [--test-spacing Z Y X]
       Writes a raw cohort in hemo's layout (OUT/cohort/<case>/ct.nii.gz, int16 HU, spacing
-      1 x 1 x 2 mm, identity direction) with round "bleeds" of 50..80 HU in a brain of 20..40 HU,
+      1 x 1 x 2 mm or the --test-spacing given (mm, z y x), identity direction) with round "bleeds" of 50..80 HU in a brain of 20..40 HU,
       the same CTs as nnU-Net's test inputs (OUT/nnunet_in/<case>_0000.nii.gz, symlinks) and a
       training set in $nnUNet_raw/Dataset950_HemoTiny (imagesTr/labelsTr, dataset.json).
       Case 0 has a zero-valued border so that nnU-Net's crop to the non-zero box is exercised.
@@ -69,9 +69,9 @@ def make_case(index, shape, seed):
     return np.round(ct).astype(np.int16), label
 
 
-def save(volume_zyx, path, dtype):
-    """Saves a z y x array as NIfTI (i = x fastest), spacing 1 x 1 x 2 mm, identity direction."""
-    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+def save(volume_zyx, path, dtype, spacing_zyx=(2.0, 1.0, 1.0)):
+    """Saves a z y x array as NIfTI (i = x fastest), spacing 1 x 1 x 2 mm unless told, identity direction."""
+    affine = np.diag([spacing_zyx[2], spacing_zyx[1], spacing_zyx[0], 1.0])
     img = nib.Nifti1Image(np.ascontiguousarray(volume_zyx.transpose(2, 1, 0)).astype(dtype), affine)
     img.header.set_xyzt_units("mm")
     img.set_qform(affine, code=1)
@@ -89,7 +89,7 @@ def cohort(args):
         ct, _ = make_case(n, shape, args.seed)
         os.makedirs(os.path.join(out, "cohort", case), exist_ok=True)
         path = os.path.join(out, "cohort", case, "ct.nii.gz")
-        save(ct, path, np.int16)
+        save(ct, path, np.int16, tuple(args.test_spacing))
         link = os.path.join(out, "nnunet_in", f"{case}_0000.nii.gz")
         if not os.path.exists(link):
             os.symlink(path, link)
@@ -262,6 +262,8 @@ def main():
     a.add_argument("--train-cases", type=int, default=6)
     a.add_argument("--size", type=int, nargs=3, default=[12, 48, 40], metavar=("Z", "Y", "X"))
     a.add_argument("--seed", type=int, default=7)
+    a.add_argument("--test-spacing", type=float, nargs=3, default=[2.0, 1.0, 1.0], metavar=("Z", "Y", "X"),
+                   help="spacing of the test cases in mm (the training set keeps 2 x 1 x 1)")
     m = sub.add_parser("model")
     m.add_argument("--configuration", required=True, choices=["3d_fullres", "2d"])
     m.add_argument("--folds", type=lambda s: [int(v) for v in s.split(",")], default=[0])
