@@ -134,6 +134,14 @@ public final class PseudoLabelModel: Sendable {
         return true
     }
 
+    /// Whether the model gives per-voxel probabilities for `--probabilities` maps: formats 1–2 and
+    /// format-3 sliding-window models do; whole-slice and classifier-only format-3 models
+    /// (`input.size`) do not.
+    public var givesProbabilityMaps: Bool {
+        if case .volumetric(let s) = rules { return !s.isWholeSlice }
+        return true
+    }
+
     /// The model's file name (no folder): provenance never depends on where the model sits.
     public var fileName: String { URL(fileURLWithPath: onnxPath).lastPathComponent }
 

@@ -66,10 +66,11 @@ struct ClusterTaskOptionGroup: ParsableArguments {
     /// Whether the run pseudo-labels.
     var infers: Bool { infer || model != nil }
 
-    /// The task, loading the model when pseudo-labelling; a model that cannot be loaded is printed and exits 1.
-    func task() throws -> ClusterTask {
+    /// The task, loading the model when pseudo-labelling; a model that cannot be loaded (or that
+    /// gives no probability maps when `probabilities` asks for them) is printed and exits 1.
+    func task(probabilities: Bool = false) throws -> ClusterTask {
         guard infers else { return .build }
-        return .pseudoLabel(try InferCommand.loadModelOrExit(model))
+        return .pseudoLabel(try InferCommand.loadModelOrExit(model, probabilities: probabilities))
     }
 }
 
@@ -200,7 +201,7 @@ struct CoordinatorCommand: ParsableCommand {
         idle.apply(to: &settings)
         settings.curve = try CoordinatorRunner.curveServer(secret: curveSecret, allowed: allowedKeys)
         settings.insecure = insecure
-        let task = try task.task()
+        let task = try task.task(probabilities: options.probabilities)
         let (c, coordinatorMetrics) = try CoordinatorRunner.make(settings: settings, label: "coordinator", io: io,
                                                                  options: options, task: task, metrics: metrics,
                                                                  part: shard)

@@ -39,7 +39,7 @@ struct InferCommand: ParsableCommand {
     func run() throws {
         var options = try release.releaseOptions()
         try images.apply(to: &options)
-        let loaded = try InferCommand.loadModelOrExit(model)
+        let loaded = try InferCommand.loadModelOrExit(model, probabilities: options.probabilities)
         let cohort = shard.apply(to: try io.openCohort(options))
         let progress = ProgressReporter(label: "infer")
         let builder = PseudoLabelBuilder(model: loaded, options: options, threads: threads, force: io.force)
@@ -63,11 +63,19 @@ struct InferCommand: ParsableCommand {
         return try PseudoLabelModel.loadDefault()
     }
 
-    /// ``loadModel(_:)``; a model that cannot be loaded is printed (file and reason) and exits 1.
-    static func loadModelOrExit(_ path: String?) throws -> PseudoLabelModel {
-        do { return try loadModel(path) } catch {
+    /// ``loadModel(_:)``; a model that cannot be loaded is printed (file and reason) and exits 1,
+    /// as is one that gives no per-voxel probabilities when `probabilities` (`--probabilities`)
+    /// asks for maps.
+    static func loadModelOrExit(_ path: String?, probabilities: Bool = false) throws -> PseudoLabelModel {
+        let model: PseudoLabelModel
+        do { model = try loadModel(path) } catch {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+        if probabilities && !model.givesProbabilityMaps {
+            printError("error: \(model.fileName): a whole-slice or classifier-only model gives no per-voxel probabilities; --probabilities needs a format-1/2 or sliding-window format-3 model")
+            throw ExitCode(1)
+        }
+        return model
     }
 }

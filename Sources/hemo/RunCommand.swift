@@ -42,7 +42,7 @@ struct RunCommand: ParsableCommand {
         defer { unlink(socketPath) }
         var settings = coordinator.settings(endpoint: "ipc://" + socketPath, force: io.force)
         idle.apply(to: &settings)
-        let task = try task.task()
+        let task = try task.task(probabilities: options.probabilities)
         // Workers load the model the coordinator loaded (by absolute path); without --model they
         // load the bundled one on their first infer job.
         var modelArguments: [String] = []

@@ -171,6 +171,16 @@ fi
 grep -q "threshold" "$work/tampered.verify" || { cat "$work/tampered.verify"; echo "FAIL: verify's refusal does not name the threshold rule"; exit 1; }
 echo "hemo release verify refuses a flipped label: $(grep -m1 threshold "$work/tampered.verify")"
 
+# --probabilities needs per-voxel probabilities: a classifier is refused up front, naming the model.
+for cmd in infer run; do
+    extra=(); [[ $cmd == run ]] && extra=(--workers 1)
+    if "$HEMO" $cmd --cohort "$work/cohort" --model "$work/resnet18-k3/model" --out "$work/probs-$cmd" --probabilities "${extra[@]}" > "$work/probs-$cmd.log" 2>&1; then
+        echo "FAIL: hemo $cmd --probabilities accepted a classifier-only model"; exit 1
+    fi
+    grep -q "gives no per-voxel probabilities" "$work/probs-$cmd.log" || { cat "$work/probs-$cmd.log"; echo "FAIL: hemo $cmd --probabilities: the refusal does not say why"; exit 1; }
+    [[ ! -e "$work/probs-$cmd" ]] || { echo "FAIL: hemo $cmd --probabilities left $work/probs-$cmd behind"; exit 1; }
+done
+
 # The cluster: 2 worker processes give the very bytes of hemo infer.
 "$HEMO" run --cohort "$work/cohort" --model "$work/resnet18-k3/model" --out "$work/cluster" --workers 2 > "$work/run.log" 2>&1 \
     || { tail -20 "$work/run.log"; echo "FAIL: hemo run failed"; exit 1; }
