@@ -104,9 +104,7 @@ public enum PixelDecoder {
                 guard img.width == f.columns, img.height == f.rows else {
                     throw DICOMError(path: ds.path, reason: "JPEG 2000 image is \(img.width)×\(img.height), the header says \(f.columns)×\(f.rows)")
                 }
-                // The codestream's signedness wins over Pixel Representation (a known mismatch in
-                // files from some encoders); values are kept as decoded.
-                return img.samples
+                return reconcileJPEG2000(img, format: f)
             case .jpegLossless:
                 do {
                     return finish(try LosslessJPEG.decode(stream, format: f), format: f)
@@ -135,6 +133,23 @@ public enum PixelDecoder {
                 }
                 return finish(img.samples.map { Int32($0) }, format: f)
             }
+        }
+    }
+
+    /// Pixel Representation wins over the JPEG 2000 codestream's signedness (pydicom's
+    /// `APPLY_J2K_CORRECTIONS` rule). Some encoders write a signed CT (Pixel Representation 1) as an
+    /// unsigned codestream (or the reverse); the decoded samples are then the two's-complement bit
+    /// patterns read with the wrong sign, so their low `precision` bits (the codestream's precision,
+    /// which is Bits Stored in a consistent file) are reinterpreted with the header's sign. When the
+    /// signs agree the samples are kept as decoded.
+    static func reconcileJPEG2000(_ img: JPEG2000Image, format f: PixelFormat) -> [Int32] {
+        guard img.signed != f.signed else { return img.samples }
+        let bits = (1...31).contains(img.precision) ? img.precision : min(f.bitsStored, 31)
+        let mask = Int32(truncatingIfNeeded: (UInt32(1) << UInt32(bits)) &- 1)
+        let shift = Int32(32 - bits)
+        return img.samples.map { v in
+            let m = v & mask
+            return f.signed ? (m << shift) >> shift : m
         }
     }
 
