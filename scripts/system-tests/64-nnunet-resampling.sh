@@ -16,7 +16,7 @@ HEMO="${HEMO:-$root/.build/debug/hemo}"
 [[ -x "$HEMO" ]] || { echo "FAIL: no hemo binary at $HEMO (build it, or set HEMO)"; exit 1; }
 command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 0; }
 python3 -c 'import torch' 2>/dev/null || { echo "SKIP: the python3 on PATH has no torch"; exit 0; }
-py="$("$root/scripts/peers/nnunet-predict-venv.sh")" || { echo "SKIP: cannot prepare nnU-Net's virtualenv from PyPI"; exit 0; }
+py="$("$root/scripts/peers/nnunet-venv.sh")" || { echo "SKIP: cannot prepare nnU-Net's virtualenv from PyPI"; exit 0; }
 bin="$(dirname "$py")"
 
 work="$(mktemp -d)"
