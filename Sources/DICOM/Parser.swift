@@ -357,52 +357,42 @@ struct Reader {
     }
 }
 
-/// Reading a whole file into memory with a clear error: one `fstat` and one `read` per file into
-/// an array of the file's size (no chunk copies), retrying short reads and `EINTR`.
+/// Reading a whole file (or its head) into memory with a clear error: one `open`, one `fstat` and
+/// one `read` per file into an array of the right size (no chunk copies), retrying short reads and
+/// `EINTR`.
 enum FileBytes {
     static func read(_ path: String) throws(DICOMError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DICOMError(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw DICOMError(path: path, reason: "cannot be read (fstat failed)") }
-        let size = Int(st.st_size)
-        guard size >= 0, size <= maximumFileBytes else {
-            throw DICOMError(path: path, reason: "is \(size) bytes, over the \(maximumFileBytes)-byte limit for one DICOM file")
-        }
-        var failed: Int32 = 0
-        var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var done = 0
-            while done < size {
-                let n = posixRead(fd, buffer.baseAddress! + done, size - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failed = errno
-                    break
+        try withOpenFile(path) { (fd, size) throws(DICOMError) in
+            var bytes = try readUpTo(size, from: fd, path: path)
+            // The file grew meanwhile: read the rest the ordinary way.
+            if bytes.count == size {
+                var chunk = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = chunk.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { break }
+                    bytes.append(contentsOf: chunk[0..<n])
+                    guard bytes.count <= maximumFileBytes else {
+                        throw DICOMError(path: path, reason: "grows past the \(maximumFileBytes)-byte limit while being read")
+                    }
                 }
-                if n == 0 { break } // the file shrank meanwhile
-                done += n
             }
-            count = done
+            return bytes
         }
-        if failed != 0 { throw DICOMError(path: path, reason: "cannot be read (\(String(cString: strerror(failed))))") }
-        // The file grew meanwhile: read the rest the ordinary way.
-        if bytes.count == size {
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { break }
-                bytes.append(contentsOf: chunk[0..<n])
-                guard bytes.count <= maximumFileBytes else { throw DICOMError(path: path, reason: "grows past the \(maximumFileBytes)-byte limit while being read") }
-            }
-        }
-        return bytes
     }
 
-    /// The first `limit` bytes of the file (all of it when shorter) and the file's size, with one
-    /// `fstat` and one `read`.
+    /// The first `limit` bytes of the file (all of it when shorter) and the file's size.
     static func readPrefix(_ path: String, limit: Int) throws(DICOMError) -> (bytes: [UInt8], fileSize: Int) {
+        try withOpenFile(path) { (fd, size) throws(DICOMError) in
+            (try readUpTo(min(size, max(0, limit)), from: fd, path: path), size)
+        }
+    }
+
+    /// Opens `path` read-only, checks its size against `maximumFileBytes` and hands the descriptor
+    /// and the size to `body`; the descriptor is closed when `body` returns or throws.
+    private static func withOpenFile<T>(
+        _ path: String, _ body: (Int32, Int) throws(DICOMError) -> T
+    ) throws(DICOMError) -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw DICOMError(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
@@ -412,12 +402,17 @@ enum FileBytes {
         guard size >= 0, size <= maximumFileBytes else {
             throw DICOMError(path: path, reason: "is \(size) bytes, over the \(maximumFileBytes)-byte limit for one DICOM file")
         }
-        let want = min(size, max(0, limit))
+        return try body(fd, size)
+    }
+
+    /// Reads up to `count` bytes from the current offset of `fd`: fewer only when the file ends
+    /// first (it shrank meanwhile).
+    private static func readUpTo(_ count: Int, from fd: Int32, path: String) throws(DICOMError) -> [UInt8] {
         var failed: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: want) { buffer, count in
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, filled in
             var done = 0
-            while done < want {
-                let n = posixRead(fd, buffer.baseAddress! + done, want - done)
+            while done < count {
+                let n = posixRead(fd, buffer.baseAddress! + done, count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
                     failed = errno
@@ -426,10 +421,10 @@ enum FileBytes {
                 if n == 0 { break }
                 done += n
             }
-            count = done
+            filled = done
         }
         if failed != 0 { throw DICOMError(path: path, reason: "cannot be read (\(String(cString: strerror(failed))))") }
-        return (bytes, size)
+        return bytes
     }
 
     /// Largest DICOM file read (4 GiB: the most a 32-bit element length can describe).

@@ -211,14 +211,17 @@ extension PseudoLabelModel {
         let stacked: [(String, JSONValue)] = s.shape == .stacked ? [("slices", .int(s.neighbours))] : []
         let whole: [(String, JSONValue)] = s.inputSize.map { size in [("size", .array(size.map { .int($0) }))] } ?? []
         let classification: [(String, JSONValue)] = s.classification.map { c in [("classification", Self.classificationProvenance(c))] } ?? []
+        // The files that make the model: the same keys, in the same order, for every format-3 model.
+        let files: [(String, JSONValue)] = [
+            ("file", .string(fileName)),
+            ("sha256", .string(sha256)),
+            ("sidecar_sha256", .string(sidecarSHA256)),
+            ("sidecar_format_version", .int(3)),
+            ("networks", .array(s.networks.map { .object([("file", .string($0.file)), ("sha256", .string($0.sha256))]) })),
+            ("ensemble", .string(s.ensemble.rawValue)),
+        ]
         if let c = s.classification, let size = s.inputSize, s.isClassifierOnly {
-            return .object([
-                ("file", .string(fileName)),
-                ("sha256", .string(sha256)),
-                ("sidecar_sha256", .string(sidecarSHA256)),
-                ("sidecar_format_version", .int(3)),
-                ("networks", .array(s.networks.map { .object([("file", .string($0.file)), ("sha256", .string($0.sha256))]) })),
-                ("ensemble", .string(s.ensemble.rawValue)),
+            return .object(files + [
                 ("input", .object([("name", .string(s.inputName)), ("shape", .string(s.shape.rawValue))] + stacked + [
                     ("size", .array(size.map { .int($0) })),
                     ("resize", .string("bilinear half-pixel (HU before windowing)")),
@@ -229,13 +232,7 @@ extension PseudoLabelModel {
                 ("batch_size", .int(Self.batchSize)),
             ])
         }
-        return .object([
-            ("file", .string(fileName)),
-            ("sha256", .string(sha256)),
-            ("sidecar_sha256", .string(sidecarSHA256)),
-            ("sidecar_format_version", .int(3)),
-            ("networks", .array(s.networks.map { .object([("file", .string($0.file)), ("sha256", .string($0.sha256))]) })),
-            ("ensemble", .string(s.ensemble.rawValue)),
+        return .object(files + [
             ("input", .object([
                 ("name", .string(s.inputName)), ("shape", .string(s.shape.rawValue))] + stacked + whole + [
                 ("spacing", s.spacing.map { .array($0.map { .number($0, decimals: 6) }) } ?? .null),
