@@ -12,11 +12,11 @@ import HemoSynth
     }
 
     /// The first case index (below 40) whose features name `feature`, and not `excluded`, under mimics.
-    static func firstCase(with feature: String, without excluded: String = "-") throws -> Int {
+    static func firstCase(with feature: String, without excluded: String? = nil) throws -> Int {
         let generator = try SynthGenerator(options: options(mimics: true))
         return try #require((0..<40).first {
             let features = generator.model(caseIndex: $0).features
-            return features.contains(feature) && !features.contains(excluded)
+            return features.contains(feature) && !(excluded.map { features.contains($0) } ?? false)
         })
     }
 
