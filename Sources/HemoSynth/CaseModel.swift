@@ -141,6 +141,23 @@ public struct CaseModel: Sendable {
     let choroidCalcified: Bool, pinealCalcified: Bool
     let noiseSigma: Float
     let seed: UInt64
+    // Real-scan mimics (``SynthOptions/realScanMimics``), never blood.
+    /// Skull-stripped: every extracranial voxel becomes `strippedFill` HU, except skull-base bone
+    /// within 2 mm of the cavity floor, kept at `boneRemnant` × its density.
+    let skullStripped: Bool, strippedFill: Float, boneRemnant: Float
+    /// Skull-stripped: brain within `rimWidth` mm of the removed inner table or skull base reads
+    /// about `rimHU` (the partial volume of bone that stripping leaves), fading over 1.5 mm.
+    let rimWidth: Float, rimHU: Float
+    /// HU added to the basal cisterns (partial volume of vessels and bone), 0 for none.
+    let cisternOffset: Float
+    /// Half-width (mm, along the head axis) of the partial-volume slab near the skull, and whether
+    /// it is sampled at five depths (±half, ±half/2, 0) rather than three (±half, 0).
+    let partialVolumeHalf: Float, partialVolumeFine: Bool
+    /// Extra in-plane [¼ ½ ¼] blur passes before the noise (a wider point-spread function: the
+    /// soft edge between bone and brain of a real reconstruction), 0 for none.
+    let extraBlurPasses: Int
+    /// Whether the noise is spatially correlated (blurred white noise, rescaled to the same σ).
+    let correlatedNoise: Bool
     // Mimics and artefacts.
     /// Density of the superior sagittal sinus and of the dense-vessel mimic (MCA segment), HU.
     let huSinus: Float, huVessel: Float
@@ -250,7 +267,7 @@ public struct CaseModel: Sendable {
         choroidCalcified = options.calcifications && rng.chance(0.55)
         pinealCalcified = options.calcifications && rng.chance(0.5)
         // Thinner slices are noisier (σ ∝ 1/√thickness, up to 2.2× at 1 mm).
-        noiseSigma = rng.uniformF(3...8) * Float(min(2.2, (5 / t).squareRoot()))
+        let sigma = rng.uniformF(3...8) * Float(min(2.2, (5 / t).squareRoot()))
         huSinus = rng.uniformF(45...72)
         huVessel = rng.uniformF(55...80)
         denseVessel = rng.chance(0.2)
@@ -258,6 +275,23 @@ public struct CaseModel: Sendable {
         gangliaCalcified = options.calcifications && rng.chance(0.15)
         streakHU = rng.chance(0.7) ? rng.uniformF(4...18) : 0
         streakPhase = rng.uniformF(0...6.283)
+
+        // Real-scan mimics come from a stream of their own: everything above is the same without them.
+        var mimic = Xoshiro256(key: options.seed, UInt64(index), 0x5EA1)
+        let on = options.realScanMimics
+        skullStripped = on && mimic.chance(0.3)
+        strippedFill = mimic.chance(0.7) ? 0 : -1024
+        boneRemnant = mimic.uniformF(0.06...0.3)
+        rimWidth = mimic.uniformF(2...5)
+        rimHU = mimic.uniformF(44...62)
+        cisternOffset = on && mimic.chance(0.35) ? mimic.uniformF(8...22) : 0
+        let wideSlab = on && mimic.chance(0.5)
+        partialVolumeHalf = wideSlab ? min(Float(t) / 2.5, 2.0) : min(Float(t) / 4, 1.25)
+        partialVolumeFine = wideSlab
+        extraBlurPasses = on ? [0, 0, 1, 2, 3][mimic.int(0...4)] : 0
+        correlatedNoise = on && mimic.chance(0.5)
+        // A skull-stripped exam is often an average or a denoised series: much less noise.
+        noiseSigma = skullStripped ? sigma * mimic.uniformF(0.15...0.5) : sigma
 
         primary = CohortPlan.primarySubtype(caseIndex: index, options: options)
         planLesions(rng: &rng)
@@ -273,6 +307,11 @@ public struct CaseModel: Sendable {
         if denseVessel { f.append("dense MCA") }
         if falxCalcified || gangliaCalcified { f.append("calcification") }
         if streakHU > 0 { f.append("streaks") }
+        if skullStripped { f.append("skull-stripped") }
+        if cisternOffset > 0 { f.append("dense cisterns") }
+        if correlatedNoise { f.append("correlated noise") }
+        if partialVolumeFine { f.append("wide skull partial volume") }
+        if extraBlurPasses > 0 { f.append("soft edges") }
         return f.joined(separator: ", ")
     }
 

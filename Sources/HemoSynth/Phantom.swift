@@ -98,9 +98,38 @@ extension CaseModel {
         -> (TissueClass, UInt8, Float) {
         let (tissue, label, hu) = evaluateAnatomy(x, y, z, posterior: posterior, active: active)
         switch tissue {
-        case .air, .softTissue, .fat, .corticalBone, .diploe, .sinusAir, .vitreous: return (tissue, label, hu)
-        default: return (tissue, label, hu + streak(x, y, z))
+        case .air, .softTissue, .fat, .corticalBone, .diploe, .sinusAir, .vitreous:
+            guard skullStripped else { return (tissue, label, hu) }
+            // Stripping keeps only skull-base bone right under the cavity floor, and only in part.
+            if tissue.isBone && z < 12 {
+                let floor = floorHeight(x, y)
+                if z < floor && z > floor - 2 { return (tissue, label, strippedFill + (hu - strippedFill) * boneRemnant) }
+            }
+            return (tissue, label, strippedFill)
+        case .cisternCSF where label == 0 && cisternOffset > 0:
+            return (tissue, label, hu + cisternOffset + streak(x, y, z))
+        default:
+            guard skullStripped && label == 0 else { return (tissue, label, hu + streak(x, y, z)) }
+            return (tissue, label, strippedRim(x, y, z, hu: hu) + streak(x, y, z))
         }
+    }
+
+    /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base
+    /// keeps the partial volume of bone, a rim of about ``rimHU`` (modulated along the surface) that
+    /// fades into `hu` over 1.5 mm below ``rimWidth``.
+    @inline(__always) func strippedRim(_ x: Float, _ y: Float, _ z: Float, hu: Float) -> Float {
+        let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
+        let cz = z >= 0 ? cTop : cBottom
+        let nx = x / ax, ny = y / b, nz = z / cz
+        let rho = (nx * nx + ny * ny + nz * nz).squareRoot()
+        let r = (x * x + y * y + z * z).squareRoot()
+        var d: Float = rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200
+        if z < 12 { d = min(d, z - floorHeight(x, y)) }
+        let fade = rimWidth + 1.5
+        guard d < fade else { return hu }
+        let w = d < rimWidth ? 1 : (fade - d) / 1.5
+        let target = rimHU + 5 * sinApprox(0.21 * x + 0.17 * y + 0.23 * z + phase.y)
+        return hu + (target - hu) * w
     }
 
     @inline(__always)
@@ -381,9 +410,9 @@ extension CaseModel {
         let u0 = SIMD3<Float>(origin.x - headCentre.x, -(origin.y - headCentre.y), origin.z + Float(k) * thickness - headCentre.z)
         let q0 = SIMD3<Float>((m0 * u0).sum(), (m1 * u0).sum(), (m2 * u0).sum())
         // Partial volume through thick slices near the skull: two more samples at ±thickness/4 (at
-        // most ±1.25 mm) for intracranial voxels without blood (`active` holds every lesion within a
+        // most ±1.25 mm; with real-scan mimics sometimes ±thickness/2.5, at most ±2 mm) for intracranial voxels without blood (`active` holds every lesion within a
         // thickness), so bone mixes into the brain under the inner table and over the skull base.
-        let stepK = SIMD3<Float>(m0.z, m1.z, m2.z) * min(thickness / 4, 1.25)
+        let stepK = SIMD3<Float>(m0.z, m1.z, m2.z) * partialVolumeHalf
         let slab = thickness > 1.5
         for j in 0..<height {
             let posterior = origin.y + Float(j) * s - headCentre.y
@@ -395,7 +424,14 @@ extension CaseModel {
                 if slab && l == 0 && c.isIntracranial && nearSkull(q) {
                     let above = evaluate(q.x + stepK.x, q.y + stepK.y, q.z + stepK.z, posterior: posterior, active: active).2
                     let below = evaluate(q.x - stepK.x, q.y - stepK.y, q.z - stepK.z, posterior: posterior, active: active).2
-                    hu[base + i] = (h + above + below) / 3
+                    if partialVolumeFine {
+                        let h2 = 0.5 * stepK
+                        let a2 = evaluate(q.x + h2.x, q.y + h2.y, q.z + h2.z, posterior: posterior, active: active).2
+                        let b2 = evaluate(q.x - h2.x, q.y - h2.y, q.z - h2.z, posterior: posterior, active: active).2
+                        hu[base + i] = (h + above + below + a2 + b2) / 5
+                    } else {
+                        hu[base + i] = (h + above + below) / 3
+                    }
                 } else {
                     hu[base + i] = h
                 }

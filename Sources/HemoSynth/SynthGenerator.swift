@@ -145,15 +145,56 @@ public struct SynthGenerator: Sendable {
             let dst = scratch + j * w
             for i in 0..<w { dst[i] = 0.25 * (up[i] + down[i]) + 0.5 * mid[i] }
         }
+        for _ in 0..<model.extraBlurPasses { blurSeparable(scratch, width: w, height: h) }
         // Noise: sum of four 16-bit uniforms (Irwin–Hall), scaled to the case's sigma.
         var rng = Xoshiro256(key: model.seed, UInt64(model.index), 0x401_5E, UInt64(k))
         let scale = model.noiseSigma / 37837.23
+        if model.correlatedNoise {
+            // Real CT noise is correlated over a few pixels (the reconstruction kernel): the same
+            // white noise, blurred with [¼ ½ ¼] along rows and columns and rescaled to σ (the 2D
+            // kernel keeps 0.375 of the standard deviation).
+            for p in 0..<(w * h) {
+                let bits = rng.next()
+                let sum = Int32(bits & 0xFFFF) + Int32((bits >> 16) & 0xFFFF) + Int32((bits >> 32) & 0xFFFF) + Int32(bits >> 48)
+                blurred[p] = Float(sum - 131_070) * (scale / 0.375)
+            }
+            blurSeparable(blurred, width: w, height: h)
+            for p in 0..<(w * h) {
+                out[p] = Int16(min(3071, max(-1024, (scratch[p] + blurred[p]).rounded())))
+            }
+            return
+        }
         for p in 0..<(w * h) {
             let bits = rng.next()
             let sum = Int32(bits & 0xFFFF) + Int32((bits >> 16) & 0xFFFF) + Int32((bits >> 32) & 0xFFFF) + Int32(bits >> 48)
             let v = scratch[p] + Float(sum - 131_070) * scale
             let clamped = min(3071, max(-1024, v.rounded()))
             out[p] = Int16(clamped)
+        }
+    }
+
+    /// In-place [¼ ½ ¼] blur of a `width` × `height` plane along rows, then columns (edges clamp).
+    static func blurSeparable(_ plane: UnsafeMutablePointer<Float>, width w: Int, height h: Int) {
+        for j in 0..<h {
+            let row = plane + j * w
+            var previous = row[0]
+            for i in 0..<w {
+                let current = row[i]
+                let next = i + 1 < w ? row[i + 1] : current
+                row[i] = 0.25 * (previous + next) + 0.5 * current
+                previous = current
+            }
+        }
+        var above = [Float](repeating: 0, count: w)
+        for i in 0..<w { above[i] = plane[i] }
+        for j in 0..<h {
+            let row = plane + j * w
+            let below = plane + min(h - 1, j + 1) * w
+            for i in 0..<w {
+                let current = row[i]
+                row[i] = 0.25 * (above[i] + below[i]) + 0.5 * current
+                above[i] = current
+            }
         }
     }
 }

@@ -37,6 +37,13 @@ public struct SynthOptions: Sendable, Hashable {
     public var annotatorNoise: Bool = false
     /// Whether physiological calcifications (choroid plexus, pineal) may appear.
     public var calcifications: Bool
+    /// Whether cases may carry the look of real scans that a phantom otherwise lacks, all without
+    /// blood of their own (see ``CaseModel/features``): skull-stripped exams (everything outside the
+    /// cranial cavity set to a fill value, with the bright partial-volume rim and skull-base bone
+    /// remnants that stripping leaves), dense basal cisterns, partial volume of the inner table and
+    /// skull base over a wider slab, and spatially correlated noise. Drawn from a stream of their own
+    /// (seed, case), so the anatomy, lesions and labels of a case are the same with or without them.
+    public var realScanMimics: Bool = false
 
     /// Reconstruction thicknesses (mm) a case may draw from ``sliceThicknessRange``.
     public static let reconstructionThicknesses: [Double] = [0.625, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5]

@@ -54,6 +54,9 @@ struct SynthCommand: ParsableCommand {
     @Flag(name: .long, help: "Leave out physiological calcifications (choroid plexus, pineal, falx, basal ganglia).")
     var noCalcifications = false
 
+    @Flag(name: .long, help: "Give cases, without blood of their own, the look of real scans: skull-stripped exams (extracranial voxels filled, with the bright rim and skull-base bone stripping leaves), dense basal cisterns, a wider partial-volume slab at the skull, correlated noise. Anatomy, lesions and labels stay those of the same case without them.")
+    var realScanMimics = false
+
     @Option(name: .long, help: "Also draw a PNG preview sheet (one panel per subtype plus normal slices).")
     var preview: String?
 
@@ -79,6 +82,7 @@ struct SynthCommand: ParsableCommand {
         var o = SynthOptions(seed: seed, positiveFraction: positiveFraction, inPlanePixels: inPlane, sliceCount: slices,
                      sliceThickness: sliceThickness, sliceThicknessRange: thicknessRange, calcifications: !noCalcifications)
         o.annotatorNoise = annotatorNoise
+        o.realScanMimics = realScanMimics
         return o
     }
 

@@ -51,6 +51,9 @@ def parse_args():
     p.add_argument("--positive-fraction", type=float, default=0.75)
     p.add_argument("--steps", type=int, default=600, help="optimizer steps of the U-Net training loop")
     p.add_argument("--thickness-range", default="1-5", help="hemo synth --slice-thickness-range of the training cohorts")
+    p.add_argument("--real-scan-mimics", action="store_true",
+                   help="hemo synth --real-scan-mimics for the training cohorts (skull-stripped exams, dense cisterns, "
+                        "wider skull partial volume, correlated noise; never blood)")
     p.add_argument("--class-weight", type=float, default=3.0, help="cross-entropy weight of the five subtypes (background 1)")
     p.add_argument("--subtype-weights", default="1,1,1,1,1",
                    help="EPH,SDH,SAH,IPH,IVH: relative odds of the subtype a class-balanced crop is centred on, "
@@ -77,7 +80,7 @@ def parse_args():
 # Data
 
 
-def synth_cohort(hemo, folder, seed, cases, positive_fraction, threads, thickness_range):
+def synth_cohort(hemo, folder, seed, cases, positive_fraction, threads, thickness_range, mimics=False):
     if os.path.exists(os.path.join(folder, "weak_labels.csv")):
         return
     if seed < 1000:
@@ -85,6 +88,8 @@ def synth_cohort(hemo, folder, seed, cases, positive_fraction, threads, thicknes
     cmd = [hemo, "synth", "--out", folder, "--cases", str(cases), "--seed", str(seed),
            "--positive-fraction", str(positive_fraction), "--annotations", "labelmap",
            "--gzip-level", "1", "--threads", str(threads), "--slice-thickness-range", thickness_range]
+    if mimics:
+        cmd.append("--real-scan-mimics")
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -328,8 +333,9 @@ def main():
     t0 = time.time()
     hus, labs = [], []
     for s in seeds:
-        folder = os.path.join(args.work, f"train-{s}")
-        synth_cohort(args.hemo, folder, s, args.cases_per_seed, args.positive_fraction, args.threads, args.thickness_range)
+        folder = os.path.join(args.work, f"train-{s}" + ("-mimics" if args.real_scan_mimics else ""))
+        synth_cohort(args.hemo, folder, s, args.cases_per_seed, args.positive_fraction, args.threads, args.thickness_range,
+                     args.real_scan_mimics)
         h, l = load_cohort(folder, args.max_slices)
         hus.append(h)
         labs.append(l)
@@ -415,6 +421,7 @@ def make_sidecar(args, seeds, steps, train_seconds, params):
         "class_balancing": "2 of 3 crops centred on a voxel of a subtype drawn with odds EPH,SDH,SAH,IPH,IVH = " + args.subtype_weights,
         "subtype_weights": args.subtype_weights,
         "slice_thickness_range_mm": args.thickness_range,
+        "real_scan_mimics": bool(args.real_scan_mimics),
         "warm_start": args.init_onnx and f"{os.path.basename(args.init_onnx)} (sha256 {sha256(args.init_onnx)})",
         "frozen_encoder_levels": args.freeze_levels if args.init_onnx else 0,
         "torch_seed": args.seed, "train_seconds": round(train_seconds), "threads": args.threads,

@@ -1,0 +1,94 @@
+import Testing
+import HemoCore
+import HemoSynth
+
+/// The real-scan mimics (``SynthOptions/realScanMimics``): looks of real exams that carry no blood.
+@Suite struct RealScanMimicTests {
+    /// 128-pixel grids, 10 slices of 5 mm over the whole head, with and without mimics.
+    static func options(mimics: Bool, seed: UInt64 = 31) -> SynthOptions {
+        var o = SynthOptions(seed: seed, inPlanePixels: 128, sliceCount: 10)
+        o.realScanMimics = mimics
+        return o
+    }
+
+    /// The first case index (below 40) whose features name `feature`, and not `excluded`, under mimics.
+    static func firstCase(with feature: String, without excluded: String? = nil) throws -> Int {
+        let generator = try SynthGenerator(options: options(mimics: true))
+        return try #require((0..<40).first {
+            let features = generator.model(caseIndex: $0).features
+            return features.contains(feature) && !(excluded.map { features.contains($0) } ?? false)
+        })
+    }
+
+    @Test func mimicsChangeNeitherAnatomyNorLesionsNorLabels() throws {
+        let plain = try SynthGenerator(options: Self.options(mimics: false))
+        let mimic = try SynthGenerator(options: Self.options(mimics: true))
+        var changedCT = 0
+        for index in 0..<8 {
+            let a = plain.generate(caseIndex: index, sliceThreads: 2), b = mimic.generate(caseIndex: index, sliceThreads: 2)
+            #expect(a.paint == b.paint, "case \(index): labels changed")
+            #expect(a.tissue == b.tissue, "case \(index): anatomy changed")
+            #expect(a.model.lesions == b.model.lesions)
+            if a.ct != b.ct { changedCT += 1 }
+        }
+        #expect(changedCT >= 2, "mimics changed the CT of only \(changedCT) of 8 cases")
+    }
+
+    @Test func mimicsAreOffByDefaultAndDeterministicWhateverTheThreadCount() throws {
+        #expect(SynthOptions().realScanMimics == false)
+        let index = try Self.firstCase(with: "correlated noise")
+        let generator = try SynthGenerator(options: Self.options(mimics: true))
+        let one = generator.generate(caseIndex: index, sliceThreads: 1), three = generator.generate(caseIndex: index, sliceThreads: 3)
+        #expect(one.ct == three.ct)
+    }
+
+    @Test func skullStrippedExamsKeepOnlyTheCavityARimAndSkullBaseRemnants() throws {
+        let index = try Self.firstCase(with: "skull-stripped")
+        let c = try SynthGenerator(options: Self.options(mimics: true)).generate(caseIndex: index, sliceThreads: 2)
+        let size = c.ct.geometry.size
+        var outside: [Double] = [], rim: [Double] = [], deepWhite: [Double] = [], bone: [Double] = []
+        for k in 0..<size.k { for j in 5..<(size.j - 5) { for i in 5..<(size.i - 5) {
+            let p = size.offset(i, j, k)
+            guard let t = TissueClass(rawValue: c.tissue.voxels[p]), c.paint.voxels[p] == 0 else { continue }
+            let hu = Double(c.ct.voxels[p])
+            // Neighbours two pixels away (at least 2.3 mm here) tell the edge of the cavity; five
+            // pixels away, beyond the reach of the in-plane blur, they tell the open fill.
+            let near = [p - 2, p + 2, p - 2 * size.i, p + 2 * size.i].compactMap { TissueClass(rawValue: c.tissue.voxels[$0]) }
+            let far = [p - 5, p + 5, p - 5 * size.i, p + 5 * size.i].compactMap { TissueClass(rawValue: c.tissue.voxels[$0]) }
+            if !t.isIntracranial && !t.isBone && far.allSatisfy({ !$0.isIntracranial && !$0.isBone }) { outside.append(hu) }
+            if t.isBone { bone.append(hu) }
+            if t.isParenchyma && near.contains(where: { !$0.isIntracranial }) { rim.append(hu) }
+            if t == .whiteMatter && near.allSatisfy({ $0 == .whiteMatter }) { deepWhite.append(hu) }
+        } } }
+        func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(1, v.count)) }
+        #expect(outside.count > 1000 && rim.count > 50 && deepWhite.count > 50)
+        // Everything outside the cavity is the fill value (0 or −1024 HU) up to noise.
+        let fill = mean(outside)
+        #expect(abs(fill) < 6 || abs(fill + 1024) < 6, "outside mean \(fill)")
+        #expect(outside.allSatisfy { abs($0 - fill) < 60 })
+        // No compact bone survives at full density; the brain's edge is brighter than its core.
+        #expect(bone.allSatisfy { $0 < 700 }, "bone up to \(bone.max() ?? 0) HU")
+        #expect(mean(rim) > mean(deepWhite) + 8, "rim \(mean(rim)) vs white matter \(mean(deepWhite))")
+    }
+
+    @Test func correlatedNoiseHasNeighbourCorrelationAndTheSameSigma() throws {
+        let index = try Self.firstCase(with: "correlated noise", without: "skull-stripped")
+        let plain = try SynthGenerator(options: Self.options(mimics: false)).generate(caseIndex: index)
+        let mimic = try SynthGenerator(options: Self.options(mimics: true)).generate(caseIndex: index)
+        // In the air around the head (−1000 HU before noise, away from the clamp at −1024 only in
+        // part): lag-1 correlation along rows and the spread of the noise.
+        func stats(_ c: SynthCase) -> (correlation: Double, sigma: Double) {
+            let size = c.ct.geometry.size
+            var sxy = 0.0, sxx = 0.0, n = 0.0
+            for k in 0..<size.k { for j in 0..<4 { for i in 0..<(size.i - 1) {
+                let a = Double(c.ct.voxels[size.offset(i, j, k)]) + 1000, b = Double(c.ct.voxels[size.offset(i + 1, j, k)]) + 1000
+                sxy += a * b; sxx += a * a; n += 1
+            } } }
+            return (sxy / sxx, (sxx / n).squareRoot())
+        }
+        let white = stats(plain), coloured = stats(mimic)
+        #expect(abs(white.correlation) < 0.15, "white noise correlation \(white.correlation)")
+        #expect(coloured.correlation > 0.45, "correlated noise correlation \(coloured.correlation)")
+        #expect(coloured.sigma > 0.6 * white.sigma && coloured.sigma < 1.4 * white.sigma)
+    }
+}
