@@ -55,11 +55,9 @@ public final class ReleaseJournal: @unchecked Sendable {
             }
         }
         let tmp = path + ".rewrite"
-        var text = header + "\n"
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        for e in previous { text += sealed(try encoder.encode(e)) + "\n" }
-        try AtomicFile.write(Array(text.utf8), to: tmp)
+        var text = Array((header + "\n").utf8)
+        for e in previous { text += sealedLine(try JournalLineEncoder.encode(e)) }
+        try AtomicFile.write(text, to: tmp)
         guard rename(tmp, path) == 0 else {
             throw ReleaseError(.io, path: path, reason: "cannot create the journal: \(String(cString: strerror(errno)))")
         }
@@ -75,11 +73,16 @@ public final class ReleaseJournal: @unchecked Sendable {
         "{\"journal\":2,\"fingerprint\":\(JSONValue.quote(fingerprint))}"
     }
 
-    /// A journal line: the entry's JSON, a tab, and the first 16 hex digits of its SHA-256, so a
+    /// A journal line with its newline: the entry's JSON (`JSONEncoder`'s sorted-key bytes,
+    /// written by ``JournalLineEncoder``), a tab, and the first 16 hex digits of its SHA-256, so a
     /// line altered on disk (even into other valid JSON) is detected rather than trusted.
-    static func sealed(_ json: Data) -> String {
-        let text = String(decoding: json, as: UTF8.self)
-        return text + "\t" + String(SHA256.hex(of: Array(json)).prefix(16))
+    static func sealedLine(_ json: [UInt8]) -> [UInt8] {
+        var line = json
+        line.reserveCapacity(json.count + 18)
+        line.append(UInt8(ascii: "\t"))
+        line += SHA256.hex(of: json).utf8.prefix(16)
+        line.append(UInt8(ascii: "\n"))
+        return line
     }
 
     /// The JSON of a sealed line whose checksum matches, else `nil`.
@@ -107,7 +110,7 @@ public final class ReleaseJournal: @unchecked Sendable {
     // writes everything queued and fsyncs once for all of them (the others wait), so N exams
     // released at once cost one fsync, not N. Lines reach the file in the order they were queued.
     private let group = NSCondition()
-    private var queued: [Data] = []
+    private var queued: [UInt8] = []
     private var enqueuedCount: UInt64 = 0
     private var durableCount: UInt64 = 0
     private var flushing = false
@@ -131,11 +134,9 @@ public final class ReleaseJournal: @unchecked Sendable {
     /// Queues `entry` for the next group commit without waiting; the entry is durable only once
     /// ``waitUntilDurable(_:)`` returned for its ticket (or a later one).
     public func enqueue(_ entry: JournalEntry) throws -> Ticket {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let line = Data((Self.sealed(try encoder.encode(entry)) + "\n").utf8)
+        let line = Self.sealedLine(try JournalLineEncoder.encode(entry))
         group.lock(); defer { group.unlock() }
-        queued.append(line)
+        queued += line
         enqueuedCount += 1
         return Ticket(sequence: enqueuedCount)
     }
@@ -149,8 +150,7 @@ public final class ReleaseJournal: @unchecked Sendable {
             if let flushFailure { throw flushFailure }
             guard !flushing else { group.wait(); continue }
             flushing = true
-            var batch = Data()
-            for line in queued { batch.append(line) }
+            let batch = Data(queued)
             queued.removeAll(keepingCapacity: true)
             let upTo = enqueuedCount
             group.unlock()

@@ -130,15 +130,13 @@ public enum PartialRelease {
 
     /// The `journal.jsonl` text: entries sorted by exam name.
     static func journalText(records: [CaseID: CaseRecord], inputs: [CaseID: [InputFile]], failures: [String: FailureRow]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         var entries: [(String, JournalEntry)] = []
         for (id, r) in records { entries.append((id.rawValue, JournalEntry(caseName: id.rawValue, record: r, inputs: inputs[id] ?? [], failure: nil))) }
         for (name, f) in failures { entries.append((name, JournalEntry(caseName: name, record: nil, inputs: nil, failure: f))) }
         entries.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
-        var text = ""
-        for (_, e) in entries { text += String(decoding: try encoder.encode(e), as: UTF8.self) + "\n" }
-        return text
+        var text: [UInt8] = []
+        for (_, e) in entries { text += try JournalLineEncoder.encode(e); text.append(UInt8(ascii: "\n")) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// The `part` object of a shard's `provenance.json`.

@@ -89,7 +89,7 @@ public final class ReleaseStaging: @unchecked Sendable {
     /// The absolute staging path of a release-relative path, creating its parent folders.
     public func prepare(_ relative: String) throws -> String {
         let path = folder + "/" + relative
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = relative.lastIndex(of: "/").map { folder + "/" + relative[..<$0] } ?? folder
         lock.lock()
         knownDigests[relative] = nil // about to be rewritten by whoever prepares it
         let known = createdFolders.contains(parent)
@@ -105,16 +105,18 @@ public final class ReleaseStaging: @unchecked Sendable {
         return path
     }
 
-    /// Writes `bytes` to the release-relative path, atomically.
+    /// Writes `bytes` to the release-relative path, atomically. Its SHA-256 is computed from the
+    /// bytes in memory, so ``commit()`` does not read the file back for the manifest (with 10⁶
+    /// exams that read was one thread hashing the whole release at the end of the run).
     public func write(_ bytes: [UInt8], to relative: String) throws {
-        let path = try prepare(relative)
-        try AtomicFile.write(bytes, to: path)
+        try write(bytes, to: relative, sha256: SHA256.hex(of: bytes))
     }
 
     /// Writes `bytes` whose SHA-256 the caller already knows (hex; e.g. verified on receipt), atomically;
     /// ``commit()`` puts that digest in the manifest instead of reading the file again.
     public func write(_ bytes: [UInt8], to relative: String, sha256 hex: String) throws {
-        try write(bytes, to: relative)
+        let path = try prepare(relative)
+        try AtomicFile.write(bytes, to: path)
         lock.lock(); knownDigests[relative] = hex; lock.unlock()
     }
 
@@ -158,20 +160,43 @@ public final class ReleaseStaging: @unchecked Sendable {
         try write(Array(text.utf8), to: relative)
     }
 
-    /// Every regular file in the staging folder, release-relative, sorted byte-wise.
+    /// Every regular file in the staging folder, release-relative, sorted byte-wise: files whose
+    /// name starts with a dot are left out, symbolic links count as the files they point to.
+    /// One `readdir` pass per folder (the entry type from `d_type`, a `stat` only for links and
+    /// file systems that do not report types): `FileManager`'s enumerator with a `fileExists` per
+    /// entry took 10–14 s at 8,000 exams (scripts/bench/scale.sh).
     public func files() throws -> [String] {
-        guard let e = FileManager.default.enumerator(atPath: folder) else {
-            throw ReleaseError(.io, path: folder, reason: "cannot list the staging folder")
-        }
         var out: [String] = []
-        while let rel = e.nextObject() as? String {
-            var d: ObjCBool = false
-            if FileManager.default.fileExists(atPath: folder + "/" + rel, isDirectory: &d), !d.boolValue,
-               !(rel as NSString).lastPathComponent.hasPrefix(".") {
-                out.append(rel)
-            }
+        try Self.walk(folder, prefix: "", into: &out)
+        return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    private static func walk(_ path: String, prefix: String, into out: inout [String]) throws {
+        guard let dir = opendir(path) else {
+            throw ReleaseError(.io, path: path, reason: "cannot list the staging folder: \(String(cString: strerror(errno)))")
         }
-        return out.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        defer { closedir(dir) }
+        var folders: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            var isFolder: Bool
+            switch Int32(entry.pointee.d_type) {
+            case Int32(DT_DIR): isFolder = true
+            case Int32(DT_REG): isFolder = false
+            default:
+                // A link (counted as what it points to, a dangling one not at all) or an unknown type.
+                var st = stat()
+                guard stat(path + "/" + name, &st) == 0 else { continue }
+                isFolder = (st.st_mode & S_IFMT) == S_IFDIR
+                if isFolder && Int32(entry.pointee.d_type) == Int32(DT_LNK) { continue } // not followed
+            }
+            if isFolder { folders.append(name); continue }
+            if !name.hasPrefix(".") { out.append(prefix + name) }
+        }
+        for f in folders { try walk(path + "/" + f, prefix: prefix + f + "/", into: &out) }
     }
 
     /// Writes `MANIFEST.sha256` over every other file, then renames the staging folder into place.
