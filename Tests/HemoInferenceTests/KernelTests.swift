@@ -290,14 +290,19 @@ struct KernelTests {
                     var sum = Double(bias[co])
                     for ci in 0..<channels {
                         for kz in 0..<3 { for ky in 0..<3 { for kx in 0..<3 {
-                            let iz = oz * stride[0] + kz - pad[0], iy = oy * stride[1] + ky - pad[1], ix = ox * stride[2] + kx - pad[2]
+                            let iz: Int = oz * stride[0] + kz - pad[0]
+                            let iy: Int = oy * stride[1] + ky - pad[1]
+                            let ix: Int = ox * stride[2] + kx - pad[2]
                             if iz < 0 || iz >= d || iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
-                            let weight = weights[(((co * channels + ci) * 3 + kz) * 3 + ky) * 3 + kx]
-                            sum += Double(weight) * Double(input[(((n * channels + ci) * d + iz) * h + iy) * w + ix])
+                            let tap: Int = ((co * channels + ci) * 3 + kz) * 3 + ky
+                            let weight = weights[tap * 3 + kx]
+                            let plane: Int = (n * channels + ci) * d + iz
+                            sum += Double(weight) * Double(input[(plane * h + iy) * w + ix])
                         } } }
                     }
                     let value = Float(sum)
-                    result[(((n * outputs + co) * od + oz) * oh + oy) * ow + ox] = value >= 0 ? value : 0.01 * value
+                    let slice: Int = ((n * outputs + co) * od + oz) * oh + oy
+                    result[slice * ow + ox] = value >= 0 ? value : 0.01 * value
                 } } }
             }
         }
@@ -310,7 +315,8 @@ struct KernelTests {
     func convolution3DMatchesDirectConvolution(_ c: (Int, Int, Int, [Int], [Int])) {
         let (batch, channels, outputs, extents, stride) = c
         let pad = [1, 1, 1]
-        let outputExtents = (0..<3).map { (extents[$0] + 2 * pad[$0] - 3) / stride[$0] + 1 }
+        var outputExtents: [Int] = []
+        for axis in 0..<3 { outputExtents.append((extents[axis] + 2 * pad[axis] - 3) / stride[axis] + 1) }
         let input = Self.values(batch * channels * extents.reduce(1, *), seed: 10)
         let weights = Self.values(outputs * channels * 27, seed: 11).map { $0 * 0.2 }
         let bias = Self.values(outputs, seed: 12)
@@ -326,7 +332,7 @@ struct KernelTests {
         let step = Convolution3DStep(convolution: convolution, input: .storage(0), output: .storage(1), batch: batch,
                                      inputExtents: extents, outputExtents: outputExtents, strides: stride, pads: pad,
                                      dilations: [1, 1, 1])
-        var first: [Float]?
+        var first: [UInt32]?
         for threads in [1, 2, 3] {
             var arena = input + [Float](repeating: .nan, count: expected.count)
             arena.withUnsafeMutableBufferPointer { memory in
@@ -338,7 +344,12 @@ struct KernelTests {
             // NaN (an output never written) counts as a mismatch.
             let mismatches = zip(result, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
             #expect(mismatches == 0, "\(threads) threads")
-            if let first { #expect(result.map(\.bitPattern) == first.map(\.bitPattern), "\(threads) threads") } else { first = result }
+            let bits: [UInt32] = result.map { $0.bitPattern }
+            if let first {
+                #expect(bits == first, "\(threads) threads")
+            } else {
+                first = bits
+            }
         }
     }
 }
