@@ -140,6 +140,11 @@ struct Im2ColGeometry: Sendable {
     var dilationWidth: Int
     var outputHeight: Int
     var outputWidth: Int
+    /// Column `n` of B is the input shifted by `n` (3-D convolutions with stride 1 in-plane
+    /// over a zero-padded slab, computed `inputWidth` columns per output row): every strip is
+    /// read in place. `columns` must be a multiple of the tile width, and the input must be
+    /// readable `(kernelWidth − 1)·dilationWidth + tile` floats past its last channel.
+    var flat = false
 
     /// A plain `rows × columns` matrix (row stride `columns`).
     static func matrix(rows: Int, columns: Int) -> Im2ColGeometry {
@@ -177,6 +182,7 @@ extension GEMM {
         let depth = a.depth
         precondition(depth == geometry.depth, "GEMM: packed depth \(depth) vs im2col depth \(geometry.depth)")
         if n == 0 || a.rows == 0 { return }
+        precondition(!geometry.flat || n % nr == 0, "GEMM: flat columns \(n) not a multiple of \(nr)")
         let workers = max(1, threads)
         // Chunk N so every worker gets at least two chunks when there is enough work.
         var chunk = (n + 2 * workers - 1) / (2 * workers)
@@ -224,7 +230,7 @@ extension GEMM {
                     let columnsHere = min(nr, n - column)
                     var direct: UnsafePointer<Float>? = nil
                     if columnsHere == nr {
-                        if pointwise {
+                        if pointwise || g.flat {
                             direct = input + column
                         } else if g.strideWidth == 1 {
                             let oy = column / g.outputWidth, ox = column % g.outputWidth
@@ -384,21 +390,33 @@ extension GEMM {
                             }
                         }
                     } else {
+                        // Columns over several output rows (or the last, partial strip): one run
+                        // per output row, contiguous (stride 1) or strided, checked only at the edges.
                         let valid = min(nr, n - (n0 + strip * nr))
-                        var oy = oy0
-                        var ox = ox0
-                        for c in 0..<nr {
-                            if c < valid {
-                                let iy = oy * g.strideHeight + yOffset
-                                let ix = ox * g.strideWidth + xOffset
-                                destination[c] = iy >= 0 && iy < g.inputHeight && ix >= 0 && ix < g.inputWidth
-                                    ? plane[iy * g.inputWidth + ix] : 0
-                                ox += 1
-                                if ox == g.outputWidth { ox = 0; oy += 1 }
+                        var c = 0, oy = oy0, ox = ox0
+                        while c < valid {
+                            let run = min(valid - c, g.outputWidth - ox)
+                            let iy = oy * g.strideHeight + yOffset
+                            let ix0 = ox * g.strideWidth + xOffset
+                            let sw = g.strideWidth
+                            if iy < 0 || iy >= g.inputHeight {
+                                for j in 0..<run { destination[c + j] = 0 }
                             } else {
-                                destination[c] = 0
+                                let rowPointer = plane + iy * g.inputWidth
+                                if ix0 >= 0 && ix0 + (run - 1) * sw < g.inputWidth {
+                                    for j in 0..<run { destination[c + j] = rowPointer[ix0 + j * sw] }
+                                } else {
+                                    for j in 0..<run {
+                                        let ix = ix0 + j * sw
+                                        destination[c + j] = ix >= 0 && ix < g.inputWidth ? rowPointer[ix] : 0
+                                    }
+                                }
                             }
+                            c += run
+                            ox = 0
+                            oy += 1
                         }
+                        for j in valid..<nr { destination[j] = 0 }
                     }
                 }
                 kx += 1

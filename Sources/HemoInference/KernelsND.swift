@@ -68,63 +68,105 @@ extension StepExecutor {
             return
         }
         let pointwise = area == 1 && s.strides == [1, 1, 1] && s.pads == [0, 0, 0] && s.inputExtents == s.outputExtents
+        if pointwise {
+            for image in 0..<s.batch {
+                for group in 0..<conv.groups {
+                    GEMM.multiply(matrices[group], input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
+                                  geometry: .matrix(rows: inputPerGroup, columns: inPlane),
+                                  output: output + (image * conv.outputChannels + group * outputPerGroup) * outPlane,
+                                  bias: bias.map { $0 + group * outputPerGroup }, activation: conv.activation, threads: threads)
+                }
+            }
+            return
+        }
         // Each output depth slice is a 2-D convolution over a slab holding, for every input
         // channel, the kd input slices it reads (channel-major, then depth tap: the weights'
-        // own K order), zero-padded in height and width. The packed GEMM then reads B in place
-        // from the slab, as for padded 2-D convolutions.
+        // own K order), zero-padded in height and width.
         let slabHeight = (oh - 1) * s.strides[1] + (kh - 1) * s.dilations[1] + 1
         let slabWidth = (ow - 1) * s.strides[2] + (kw - 1) * s.dilations[2] + 1
         let slabPlane = slabHeight * slabWidth
         let slabChannels = inputPerGroup * kd
-        ScratchPool.shared.with(count: pointwise ? 1 : slabChannels * slabPlane) { slab in
-            for image in 0..<s.batch {
-                for group in 0..<conv.groups {
-                    let source = input + (image * conv.inputChannels + group * inputPerGroup) * inPlane
-                    let destination = output + (image * conv.outputChannels + group * outputPerGroup) * outPlane
-                    let groupBias = bias.map { $0 + group * outputPerGroup }
-                    if pointwise {
-                        GEMM.multiply(matrices[group], input: source, geometry: .matrix(rows: inputPerGroup, columns: inPlane),
-                                      output: destination, bias: groupBias, activation: conv.activation, threads: threads)
+        let slabCount = slabChannels * slabPlane
+        // Stride 1 in-plane ("flat"): output pixel (y, x) is computed at column y·slabWidth + x
+        // of a wider output (slabWidth − ow columns per row are computed and dropped), so every
+        // B row of the GEMM is the slab shifted by its tap's offset and no strip is packed,
+        // whatever the width; the columns are padded to whole register tiles, and `slack` zeros
+        // after the slab cover the reads of the last one. Strided slices: the im2col geometry.
+        let flat = s.strides[1] == 1 && s.strides[2] == 1
+        let tile = GEMMKernels.best.columns
+        let flatColumns = (oh * slabWidth + tile - 1) / tile * tile
+        let slack = (kw - 1) * s.dilations[2] + tile
+        let geometry = flat
+            ? Im2ColGeometry(
+                channels: slabChannels, inputHeight: slabHeight, inputWidth: slabWidth, kernelHeight: kh, kernelWidth: kw,
+                strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0, dilationHeight: s.dilations[1],
+                dilationWidth: s.dilations[2], outputHeight: 1, outputWidth: flatColumns, flat: true)
+            : Im2ColGeometry(
+                channels: slabChannels, inputHeight: slabHeight, inputWidth: slabWidth, kernelHeight: kh, kernelWidth: kw,
+                strideHeight: s.strides[1], strideWidth: s.strides[2], padTop: 0, padLeft: 0,
+                dilationHeight: s.dilations[1], dilationWidth: s.dilations[2], outputHeight: oh, outputWidth: ow)
+        let scratchCount = flat ? slabCount + slack + outputPerGroup * flatColumns : slabCount
+        /// One output depth slice (`task`: image, group, slice), its GEMM on `threads` threads.
+        func slice(_ task: Int, threads: Int) {
+            let oz = task % od, group = (task / od) % conv.groups, image = task / (od * conv.groups)
+            let source = input + (image * conv.inputChannels + group * inputPerGroup) * inPlane
+            let destination = output + (image * conv.outputChannels + group * outputPerGroup) * outPlane + oz * oh * ow
+            let groupBias = bias.map { $0 + group * outputPerGroup }
+            ScratchPool.shared.with(count: scratchCount) { slab in
+                for index in 0..<slabChannels {
+                    let channel = index / kd, dz = index % kd
+                    let iz = oz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
+                    let plane = slab + index * slabPlane
+                    guard iz >= 0 && iz < id else {
+                        plane.update(repeating: 0, count: slabPlane)
                         continue
                     }
-                    for oz in 0..<od {
-                        parallelFor(slabChannels, threads: threads) { index in
-                            let channel = index / kd, dz = index % kd
-                            let iz = oz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
-                            let plane = slab + index * slabPlane
-                            guard iz >= 0 && iz < id else {
-                                plane.update(repeating: 0, count: slabPlane)
-                                return
-                            }
-                            let sourcePlane = source + channel * inPlane + iz * ih * iw
-                            let first = max(0, s.pads[2]), sourceStart = max(0, -s.pads[2])
-                            let count = min(iw - sourceStart, slabWidth - first)
-                            for y in 0..<slabHeight {
-                                let row = plane + y * slabWidth
-                                let iy = y - s.pads[1]
-                                if iy < 0 || iy >= ih || count <= 0 {
-                                    row.update(repeating: 0, count: slabWidth)
-                                    continue
-                                }
-                                if first > 0 { row.update(repeating: 0, count: first) }
-                                (row + first).update(from: sourcePlane + iy * iw + sourceStart, count: count)
-                                if first + count < slabWidth { (row + first + count).update(repeating: 0, count: slabWidth - first - count) }
-                            }
+                    let sourcePlane = source + channel * inPlane + iz * ih * iw
+                    let first = max(0, s.pads[2]), sourceStart = max(0, -s.pads[2])
+                    let count = min(iw - sourceStart, slabWidth - first)
+                    for y in 0..<slabHeight {
+                        let row = plane + y * slabWidth
+                        let iy = y - s.pads[1]
+                        if iy < 0 || iy >= ih || count <= 0 {
+                            row.update(repeating: 0, count: slabWidth)
+                            continue
                         }
-                        let geometry = Im2ColGeometry(
-                            channels: slabChannels, inputHeight: slabHeight, inputWidth: slabWidth, kernelHeight: kh, kernelWidth: kw,
-                            strideHeight: s.strides[1], strideWidth: s.strides[2], padTop: 0, padLeft: 0,
-                            dilationHeight: s.dilations[1], dilationWidth: s.dilations[2], outputHeight: oh, outputWidth: ow)
-                        GEMM.multiply(matrices[group], input: slab, geometry: geometry, output: destination + oz * oh * ow,
-                                      outputRowStride: outPlane, bias: groupBias, activation: conv.activation, threads: threads)
+                        if first > 0 { row.update(repeating: 0, count: first) }
+                        (row + first).update(from: sourcePlane + iy * iw + sourceStart, count: count)
+                        if first + count < slabWidth { (row + first + count).update(repeating: 0, count: slabWidth - first - count) }
+                    }
+                }
+                guard flat else {
+                    GEMM.multiply(matrices[group], input: slab, geometry: geometry, output: destination, outputRowStride: outPlane,
+                                  bias: groupBias, activation: conv.activation, threads: threads)
+                    return
+                }
+                (slab + slabCount).update(repeating: 0, count: slack)
+                let wide = slab + slabCount + slack
+                GEMM.multiply(matrices[group], input: slab, geometry: geometry, output: wide, bias: groupBias,
+                              activation: conv.activation, threads: threads)
+                for channel in 0..<outputPerGroup {
+                    for y in 0..<oh {
+                        (destination + channel * outPlane + y * ow).update(from: wide + channel * flatColumns + y * slabWidth, count: ow)
                     }
                 }
             }
+        }
+        // With enough slices for every thread, one task per slice (its own slab, a one-thread
+        // GEMM): the threads meet once per layer. Else the slices in order, each GEMM on every
+        // thread. The GEMM's K order does not depend on how N is cut: the same bits either way.
+        let slices = s.batch * conv.groups * od
+        if threads <= 1 || slices >= 2 * threads {
+            parallelFor(slices, threads: threads) { slice($0, threads: 1) }
+        } else {
+            for task in 0..<slices { slice(task, threads: threads) }
         }
     }
 
     /// 3×3 in-plane, stride 1 in height and width, one group: per output depth slice, Winograd
     /// over a slab of the kd input slices of every channel (zero where outside the volume).
+    /// With enough slices for every thread, each slice is one task (a one-thread Winograd);
+    /// else the slices run in order, each on every thread. The same bits either way.
     func winograd3D(_ s: Convolution3DStep, _ matrices: [PackedMatrix]) {
         let conv = s.convolution
         let input = UnsafePointer(pointer(s.input)), output = pointer(s.output)
@@ -136,25 +178,30 @@ extension StepExecutor {
         let bias = conv.bias.map { UnsafePointer($0.pointer) }
         // The kd input slices of every channel, read in place; a zero plane outside the volume.
         let zeros = [Float](repeating: 0, count: slice)
-        var planes = [UnsafePointer<Float>](repeating: input, count: conv.inputChannels * kd)
+        let slices = s.batch * od
+        let perSlice = threads <= 1 || slices >= 2 * threads
         zeros.withUnsafeBufferPointer { zero in
-            for image in 0..<s.batch {
+            func run(_ task: Int, threads: Int) {
+                let oz = task % od, image = task / od
                 let source = input + image * conv.inputChannels * inPlane
                 let destination = output + image * conv.outputChannels * outPlane
-                for oz in 0..<od {
-                    for index in planes.indices {
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: conv.inputChannels * kd) { table in
+                    for index in 0..<(conv.inputChannels * kd) {
                         let channel = index / kd, dz = index % kd
                         let iz = oz * s.strides[0] - s.pads[0] + dz * s.dilations[0]
-                        planes[index] = iz < 0 || iz >= id ? zero.baseAddress! : source + channel * inPlane + iz * slice
+                        table[index] = iz < 0 || iz >= id ? zero.baseAddress! : source + channel * inPlane + iz * slice
                     }
-                    planes.withUnsafeBufferPointer { table in
-                        Winograd.convolve(
-                            matrices, input: source, inputChannels: conv.inputChannels * kd, inputHeight: ih, inputWidth: iw,
-                            output: destination + oz * oh * ow, outputChannels: conv.outputChannels, outputHeight: oh,
-                            outputWidth: ow, padTop: s.pads[1], padLeft: s.pads[2], bias: bias, activation: conv.activation,
-                            threads: threads, outputChannelStride: outPlane, inputPlanes: table.baseAddress!)
-                    }
+                    Winograd.convolve(
+                        matrices, input: source, inputChannels: conv.inputChannels * kd, inputHeight: ih, inputWidth: iw,
+                        output: destination + oz * oh * ow, outputChannels: conv.outputChannels, outputHeight: oh,
+                        outputWidth: ow, padTop: s.pads[1], padLeft: s.pads[2], bias: bias, activation: conv.activation,
+                        threads: threads, outputChannelStride: outPlane, inputPlanes: UnsafePointer(table.baseAddress!))
                 }
+            }
+            if perSlice {
+                parallelFor(slices, threads: threads) { run($0, threads: 1) }
+            } else {
+                for task in 0..<slices { run(task, threads: threads) }
             }
         }
     }
@@ -331,29 +378,98 @@ extension StepExecutor {
                 s.bias.withUnsafeBufferPointer { bias in
                     for row in rows {
                         let x = source + row * s.extent, y = destination + row * s.extent
-                        var sum: Double = 0
-                        for e in 0..<s.extent { sum += Double(x[e]) }
-                        let mean = sum / Double(Swift.max(s.extent, 1))
-                        var squares: Double = 0
-                        for e in 0..<s.extent { let d = Double(x[e]) - mean; squares += d * d }
-                        let variance = squares / Double(Swift.max(s.extent, 1))
+                        let (mean, variance) = Self.moments(x, count: s.extent)
                         let inverse = Float(1 / (variance + Double(s.epsilon)).squareRoot())
                         let m = Float(mean)
                         let first = (row % s.rowPeriod) * s.extent
                         if s.block == s.extent {
                             let index = first / s.block
                             let factor = inverse * scale[index], shift = bias[index] - m * factor
-                            for e in 0..<s.extent { y[e] = x[e] * factor + shift }
+                            Self.scaleShift(x, y, count: s.extent, factor: factor, shift: shift, activation: s.activation)
                         } else {
                             for e in 0..<s.extent {
                                 let index = (first + e) / s.block
                                 y[e] = (x[e] - m) * inverse * scale[index] + bias[index]
                             }
+                            s.activation.apply(y, count: s.extent)
                         }
-                        s.activation.apply(y, count: s.extent)
                     }
                 }
             }
+        }
+    }
+
+    /// The mean and the (population) variance of `count` floats, both summed in Double over
+    /// sixteen lanes, the lanes then added in lane order: a fixed order that depends on `count`
+    /// alone. Two passes (the squares are of `x − mean`), as ONNX Runtime computes them.
+    @inline(__always)
+    static func moments(_ x: UnsafePointer<Float>, count: Int) -> (mean: Double, variance: Double) {
+        typealias D = SIMD8<Double>
+        let raw = UnsafeRawPointer(x)
+        let whole = count / 16 * 16
+        @inline(__always) func lanes(_ a: D, _ b: D) -> Double {
+            let both = a + b
+            var total: Double = 0
+            for lane in 0..<8 { total += both[lane] }
+            return total
+        }
+        var s0 = D(), s1 = D()
+        var i = 0
+        while i < whole {
+            s0 += D(raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self))
+            s1 += D(raw.loadUnaligned(fromByteOffset: i &* 4 &+ 32, as: SIMD8<Float>.self))
+            i &+= 16
+        }
+        var sum = lanes(s0, s1)
+        for e in whole..<count { sum += Double(x[e]) }
+        let mean = sum / Double(Swift.max(count, 1))
+        let m = D(repeating: mean)
+        var q0 = D(), q1 = D()
+        i = 0
+        while i < whole {
+            let a = D(raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)) - m
+            let b = D(raw.loadUnaligned(fromByteOffset: i &* 4 &+ 32, as: SIMD8<Float>.self)) - m
+            q0 += a * a
+            q1 += b * b
+            i &+= 16
+        }
+        var squares = lanes(q0, q1)
+        for e in whole..<count { let d = Double(x[e]) - mean; squares += d * d }
+        return (mean, squares / Double(Swift.max(count, 1)))
+    }
+
+    /// `y = activation(x · factor + shift)` for `count` floats, eight at a time, the activation
+    /// applied in the same pass when it is the identity, ReLU or LeakyReLU (else after).
+    @inline(__always)
+    static func scaleShift(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, factor: Float, shift: Float,
+                           activation: Activation) {
+        typealias V = SIMD8<Float>
+        let whole = count / 8 * 8
+        let f = V(repeating: factor), b = V(repeating: shift), zero = V()
+        let source = UnsafeRawPointer(x), target = UnsafeMutableRawPointer(y)
+        var i = 0
+        switch activation {
+        case .leakyRelu(let alpha):
+            while i < whole {
+                let v = source.loadUnaligned(fromByteOffset: i &* 4, as: V.self) * f + b
+                target.storeBytes(of: v.replacing(with: v * alpha, where: v .< zero), toByteOffset: i &* 4, as: V.self)
+                i &+= 8
+            }
+            for e in whole..<count { let v = x[e] * factor + shift; y[e] = v >= 0 ? v : alpha * v }
+        case .relu:
+            while i < whole {
+                let v = source.loadUnaligned(fromByteOffset: i &* 4, as: V.self) * f + b
+                target.storeBytes(of: v.replacing(with: zero, where: v .< zero), toByteOffset: i &* 4, as: V.self)
+                i &+= 8
+            }
+            for e in whole..<count { let v = x[e] * factor + shift; y[e] = v > 0 ? v : 0 }
+        default:
+            while i < whole {
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: V.self) * f + b, toByteOffset: i &* 4, as: V.self)
+                i &+= 8
+            }
+            for e in whole..<count { y[e] = x[e] * factor + shift }
+            activation.apply(y, count: count)
         }
     }
 

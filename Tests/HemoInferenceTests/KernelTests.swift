@@ -277,4 +277,79 @@ struct KernelTests {
             #expect(banded.map(\.bitPattern) == plain.map(\.bitPattern), "\(threads) threads: not the plain GEMM's bits")
         }
     }
+
+    /// A direct 3-D convolution (3×3×3 kernel) with bias and LeakyReLU (0.01), summed in Double.
+    static func reference3D(input: [Float], batch: Int, channels: Int, extents: [Int], weights: [Float], outputs: Int,
+                            bias: [Float], stride: [Int], pad: [Int], outputExtents: [Int]) -> [Float] {
+        let (d, h, w) = (extents[0], extents[1], extents[2])
+        let (od, oh, ow) = (outputExtents[0], outputExtents[1], outputExtents[2])
+        var result = [Float](repeating: 0, count: batch * outputs * od * oh * ow)
+        for n in 0..<batch {
+            for co in 0..<outputs {
+                for oz in 0..<od { for oy in 0..<oh { for ox in 0..<ow {
+                    var sum = Double(bias[co])
+                    for ci in 0..<channels {
+                        for kz in 0..<3 { for ky in 0..<3 { for kx in 0..<3 {
+                            let iz: Int = oz * stride[0] + kz - pad[0]
+                            let iy: Int = oy * stride[1] + ky - pad[1]
+                            let ix: Int = ox * stride[2] + kx - pad[2]
+                            if iz < 0 || iz >= d || iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+                            let tap: Int = ((co * channels + ci) * 3 + kz) * 3 + ky
+                            let weight = weights[tap * 3 + kx]
+                            let plane: Int = (n * channels + ci) * d + iz
+                            sum += Double(weight) * Double(input[(plane * h + iy) * w + ix])
+                        } } }
+                    }
+                    let value = Float(sum)
+                    let slice: Int = ((n * outputs + co) * od + oz) * oh + oy
+                    result[slice * ow + ox] = value >= 0 ? value : 0.01 * value
+                } } }
+            }
+        }
+        return result
+    }
+
+    @Test("3-D GEMM convolutions (stride 1 read flat from the slab, stride 2 through packed strips over several rows, one task per depth slice or each slice on every thread) match a direct convolution and give the same bits for 1, 2 and 3 threads",
+          arguments: [(2, 8, 8, [5, 6, 20], [1, 1, 1]), (1, 3, 12, [3, 7, 9], [1, 1, 1]), (2, 8, 16, [6, 10, 30], [2, 2, 2]),
+                      (1, 16, 8, [2, 4, 5], [1, 2, 2])])
+    func convolution3DMatchesDirectConvolution(_ c: (Int, Int, Int, [Int], [Int])) {
+        let (batch, channels, outputs, extents, stride) = c
+        let pad = [1, 1, 1]
+        var outputExtents: [Int] = []
+        for axis in 0..<3 { outputExtents.append((extents[axis] + 2 * pad[axis] - 3) / stride[axis] + 1) }
+        let input = Self.values(batch * channels * extents.reduce(1, *), seed: 10)
+        let weights = Self.values(outputs * channels * 27, seed: 11).map { $0 * 0.2 }
+        let bias = Self.values(outputs, seed: 12)
+        let expected = Self.reference3D(input: input, batch: batch, channels: channels, extents: extents, weights: weights,
+                                        outputs: outputs, bias: bias, stride: stride, pad: pad, outputExtents: outputExtents)
+        var convolution = PreparedConvolution(
+            transposed: false,
+            weights: .gemm([PackedMatrix(rows: outputs, depth: channels * 27) { row, k in weights[row * channels * 27 + k] }]),
+            bias: FloatStorage(bias), inputChannels: channels, outputChannels: outputs, groups: 1,
+            kernelHeight: 3, kernelWidth: 3, activation: .leakyRelu(alpha: 0.01))
+        convolution.kernelDepth = 3
+        convolution.spatialRank = 3
+        let step = Convolution3DStep(convolution: convolution, input: .storage(0), output: .storage(1), batch: batch,
+                                     inputExtents: extents, outputExtents: outputExtents, strides: stride, pads: pad,
+                                     dilations: [1, 1, 1])
+        var first: [UInt32]?
+        for threads in [1, 2, 3] {
+            var arena = input + [Float](repeating: .nan, count: expected.count)
+            arena.withUnsafeMutableBufferPointer { memory in
+                let executor = StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [],
+                                            threads: threads)
+                executor.run(.convolution3D(step))
+            }
+            let result = Array(arena[input.count...])
+            // NaN (an output never written) counts as a mismatch.
+            let mismatches = zip(result, expected).filter { !(abs($0 - $1) <= 1e-4) }.count
+            #expect(mismatches == 0, "\(threads) threads")
+            let bits: [UInt32] = result.map { $0.bitPattern }
+            if let first {
+                #expect(bits == first, "\(threads) threads")
+            } else {
+                first = bits
+            }
+        }
+    }
 }
