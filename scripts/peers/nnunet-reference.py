@@ -23,6 +23,7 @@ Subcommands:
       milliseconds of optimisation, enough for decisive logits; it is not nnU-Net's trainer.
 
   compare --reference REF --hemo PRED --release REL [--min-agree 0.999] [--max-prob-diff 1e-3]
+          [--model-folder RESULTS/TRAINER__PLANS__CONFIG [--floor-prob-diff 2e-2]]
       REF: nnUNetv2_predict's output folder (run with --save_probabilities); PRED: a folder of
       `hemo model predict` outputs (<case>.probabilities.npy, float32 C x Z x Y x X); REL: the
       `hemo infer` release. Prints, per case and in total, the fraction of voxels with the same
@@ -208,6 +209,39 @@ def model(args):
               f"{time.monotonic() - started:.1f} s -> {folder}")
 
 
+def half_precision_floor(model_folder, shape_zyx):
+    """Voxels where nnUNetv2_predict's accumulator is subnormal in float16.
+
+    nnU-Net 2.8 sums logits x Gaussian (scaled to a maximum of 10) and the Gaussian weights in
+    float16. Where every covering patch sees the voxel only through its Gaussian's tail (a patch
+    corner), the summed weight is below float16's smallest normal number (2**-14), so nnU-Net's
+    weighted logits there carry a relative rounding error of several percent: the reference itself
+    is not resolved to 1e-3 in probability. The weights are computed with nnU-Net's own
+    compute_gaussian and compute_steps_for_sliding_window, from the model folder's plans (the
+    cohort is at the plans' spacing with nothing to crop, as the system tests make it)."""
+    import torch
+    from batchgenerators.utilities.file_and_folder_operations import load_json
+    from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
+    plans = load_json(os.path.join(model_folder, "plans.json"))
+    configuration = os.path.basename(os.path.normpath(model_folder)).split("__")[-1]
+    patch = plans["configurations"][configuration]["patch_size"]
+    gaussian = compute_gaussian(tuple(patch), sigma_scale=1. / 8, value_scaling_factor=10,
+                                dtype=torch.float32, device=torch.device("cpu")).double().numpy()
+    weights = np.zeros(shape_zyx, dtype=np.float64)
+    if len(patch) == 2:  # a 2d configuration tiles each slice
+        steps = compute_steps_for_sliding_window(shape_zyx[1:], patch, 0.5)
+        for y in steps[0]:
+            for x in steps[1]:
+                weights[:, y:y + patch[0], x:x + patch[1]] += gaussian
+    else:
+        steps = compute_steps_for_sliding_window(shape_zyx, patch, 0.5)
+        for z in steps[0]:
+            for y in steps[1]:
+                for x in steps[2]:
+                    weights[z:z + patch[0], y:y + patch[1], x:x + patch[2]] += gaussian
+    return weights < 2.0 ** -14
+
+
 def compare(args):
     from batchgenerators.utilities.file_and_folder_operations import load_json
     total = same = 0
@@ -233,9 +267,21 @@ def compare(args):
         if prob_ref.shape != prob_mine.shape:
             failures.append(f"{case}: probability shapes {prob_ref.shape} (nnU-Net) vs {prob_mine.shape} (hemo)")
             continue
-        diff = float(np.abs(prob_ref.astype(np.float64) - prob_mine).max())
+        per_voxel = np.abs(prob_ref.astype(np.float64) - prob_mine).max(axis=0)  # z y x
+        floor_note = ""
+        if args.model_folder:
+            # Where nnU-Net's half-precision accumulator holds only subnormal numbers, its own
+            # probabilities are not resolved to 1e-3: those voxels get the looser bound.
+            subnormal = half_precision_floor(args.model_folder, per_voxel.shape)
+            floor_diff = float(per_voxel[subnormal].max()) if subnormal.any() else 0.0
+            floor_note = (f", {int(subnormal.sum())} voxels at nnU-Net's float16 floor: max |diff| {floor_diff:.2e}"
+                          f" (bound {args.floor_prob_diff})")
+            if floor_diff > args.floor_prob_diff:
+                failures.append(f"{case}: softmax differs by {floor_diff:.2e} at nnU-Net's float16 floor")
+            per_voxel = np.where(subnormal, 0.0, per_voxel)
+        diff = float(per_voxel.max())
         print(f"  {case}: labels {agree}/{ref.size} = {agree / ref.size:.6f} equal, softmax max |diff| {diff:.2e}, "
-              f"foreground voxels {int((ref > 0).sum())} (nnU-Net) {int((mine > 0).sum())} (hemo)")
+              f"foreground voxels {int((ref > 0).sum())} (nnU-Net) {int((mine > 0).sum())} (hemo){floor_note}")
         total += ref.size
         same += agree
         worst = max(worst, diff)
@@ -278,6 +324,9 @@ def main():
     c.add_argument("--min-agree", type=float, default=0.999)
     c.add_argument("--max-prob-diff", type=float, default=1e-3)
     c.add_argument("--labels-only", action="store_true", help="compare the label maps only")
+    c.add_argument("--model-folder", help="nnU-Net's trained-model folder (plans.json): voxels where its float16 "
+                   "accumulator is subnormal are held to --floor-prob-diff instead of --max-prob-diff")
+    c.add_argument("--floor-prob-diff", type=float, default=2e-2)
     args = p.parse_args()
     return {"cohort": cohort, "model": model, "compare": compare}[args.command](args) or 0
 
