@@ -227,19 +227,25 @@ def half_precision_floor(model_folder, shape_zyx):
     patch = plans["configurations"][configuration]["patch_size"]
     gaussian = compute_gaussian(tuple(patch), sigma_scale=1. / 8, value_scaling_factor=10,
                                 dtype=torch.float32, device=torch.device("cpu")).double().numpy()
-    weights = np.zeros(shape_zyx, dtype=np.float64)
+    # nnU-Net pads an image smaller than the patch symmetrically (pad_nd_image) before tiling.
+    tiled = list(shape_zyx[-len(patch):])
+    padded = [max(n, p) for n, p in zip(tiled, patch)]
+    lower = [(p - n) // 2 for n, p in zip(tiled, padded)]
+    weights = np.zeros(tuple(shape_zyx[:-len(patch)]) + tuple(padded), dtype=np.float64)
     if len(patch) == 2:  # a 2d configuration tiles each slice
-        steps = compute_steps_for_sliding_window(shape_zyx[1:], patch, 0.5)
+        steps = compute_steps_for_sliding_window(padded, patch, 0.5)
         for y in steps[0]:
             for x in steps[1]:
                 weights[:, y:y + patch[0], x:x + patch[1]] += gaussian
     else:
-        steps = compute_steps_for_sliding_window(shape_zyx, patch, 0.5)
+        steps = compute_steps_for_sliding_window(padded, patch, 0.5)
         for z in steps[0]:
             for y in steps[1]:
                 for x in steps[2]:
                     weights[z:z + patch[0], y:y + patch[1], x:x + patch[2]] += gaussian
-    return weights < 2.0 ** -14
+    inside = tuple(slice(None) for _ in shape_zyx[:-len(patch)]) + tuple(
+        slice(lo, lo + n) for lo, n in zip(lower, tiled))
+    return weights[inside] < 2.0 ** -14
 
 
 def compare(args):
