@@ -5,12 +5,13 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/setup.sh [--release|--debug]
+Usage: scripts/setup.sh [--release|--debug|--packages-only]
 
 Installs Debian's libnifti-dev, libzmq3-dev, liblz4-dev, zlib1g-dev, libdeflate-dev, libpng-dev,
 libopenjp2-7-dev, libcharls-dev, libturbojpeg0-dev and libssl-dev when they are
 missing (apt-get, as root or through sudo), then builds `hemo` with SwiftPM.
-Prints the path of the built binary on its last line.
+Prints the path of the built binary on its last line. --packages-only installs the packages
+and builds nothing.
 USAGE
 }
 
@@ -18,6 +19,7 @@ config=release
 case "${1:-}" in
     -h|--help) usage; exit 0 ;;
     --debug) config=debug ;;
+    --packages-only) config="" ;;
     --release|"") ;;
     *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac
@@ -35,6 +37,7 @@ if ((${#missing[@]})); then
     $sudo apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
 fi
+[[ -n "$config" ]] || exit 0
 command -v swift >/dev/null || { echo "setup: swift is not on PATH; install Swift 6 first" >&2; exit 1; }
 swift build -c "$config" --product hemo >&2
 echo "$(swift build -c "$config" --show-bin-path)/hemo"

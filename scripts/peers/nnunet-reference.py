@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A tiny nnU-Net v2 model on a synthetic cohort, for comparing `hemo infer` with `nnUNetv2_predict`.
 
-Run by scripts/system-tests/62-nnunet-equivalence.sh and scripts/bench/nnunet.sh inside the
+Run by scripts/peers/nnunet-tiny-model.sh (system tests 62 and 64) and scripts/bench/nnunet.sh inside the
 nnU-Net virtualenv (see scripts/peers/check-nnunet.sh), with nnUNet_raw, nnUNet_preprocessed and
 nnUNet_results set to a work folder.
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # System test: cluster/slurm/ on a real single-node Slurm (slurmctld + slurmd + munged).
+# lane: background (mostly waits on the Slurm daemons and its own polls: about 30 s of CPU in 3 minutes)
 set -euo pipefail
 
 usage() {

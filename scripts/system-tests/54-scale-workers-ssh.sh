@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # System test: scripts/ops/scale-workers --hosts over real SSH (a private sshd on 127.0.0.1).
+# lane: background (mostly waits on sshd and the workers' drain timers: about 7 s of CPU in 50 s)
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     cat <<'USAGE'

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # System test: scripts/ops/scale-workers reports why a new worker exited, from the record its launcher writes.
+# lane: background (mostly waits on the launcher's timers: about 2 s of CPU in 26 s)
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     cat <<'USAGE'

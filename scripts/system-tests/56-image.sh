@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # System test: cluster/Containerfile builds the runtime image, and hemo runs inside it.
+# lane: background (mostly waits on debootstrap, buildah and apt inside the image: the network and the disk)
 set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/system-tests/56-image.sh   (HEMO=/path/to/hemo)
+Usage: scripts/system-tests/56-image.sh [--prepare-base]   (HEMO=/path/to/hemo)
 
 Builds the runtime image of cluster/Containerfile from a build context made by
 cluster/image-context.sh, with Debian's daemonless builder buildah (vfs storage, chroot
@@ -18,19 +19,25 @@ Containerfile's packages installed with apt-get in a chroot, its COPY steps, ldc
 the same checks with chroot inside unshare (own mount and PID namespaces).
 The debootstrap result is cached in ~/.cache/hemocluster/ (HEMO_IMAGE_CACHE), so reruns take
 seconds for it. Needs root; prints SKIP without it or without the Debian mirror.
+With --prepare-base it only makes that cached base (and installs debootstrap and buildah), as
+scripts/test-deps.sh does while the suite builds.
 Environment: HEMO (required); HEMO_IMAGE_BUILDER=chroot forces the fallback;
 HEMO_IMAGE_KEEP=1 keeps the work folder and the image.
 USAGE
 }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
+prepare_base=0
+[[ "${1:-}" == "--prepare-base" ]] && prepare_base=1
 
 say() { echo "image-test: $(date -u +%H:%M:%S) $*"; }
 fail() { echo "image-test: FAILED: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 0; }
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-[[ -n "${HEMO:-}" && -x "${HEMO:-}" ]] || fail "set HEMO to the hemo binary"
-hemo=$(realpath "$HEMO")
+if ((prepare_base == 0)); then
+    [[ -n "${HEMO:-}" && -x "${HEMO:-}" ]] || fail "set HEMO to the hemo binary"
+    hemo=$(realpath "$HEMO")
+fi
 [[ $(id -u) -eq 0 ]] || skip "debootstrap, chroot and buildah's chroot isolation need root"
 
 need=()
@@ -68,6 +75,10 @@ if [[ ! -s "$base_tar" ]]; then
     tar -C "$work/base" -czf "$base_tar.tmp" . && mv "$base_tar.tmp" "$base_tar"
     rm -rf "$work/base"
     say "debootstrap took $((SECONDS - start)) s ($(du -h "$base_tar" | cut -f1))"
+fi
+if ((prepare_base == 1)); then
+    say "the Debian base is ready: $base_tar"
+    exit 0
 fi
 
 # --- the build context, and the reference -----------------------------------------------------------

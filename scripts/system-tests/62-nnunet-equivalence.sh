@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System test: an nnU-Net v2 model imported with `hemo model import nnunet` predicts what
 # `nnUNetv2_predict -device cpu` predicts. A tiny nnU-Net (planned by nnU-Net's own planner on a
-# synthetic cohort, 3 stages, trained briefly with fixed seeds: scripts/peers/nnunet-reference.py)
+# synthetic cohort, 3 stages, trained briefly with fixed seeds: scripts/peers/nnunet-tiny-model.sh, made once for 62 and 64)
 # is predicted by nnU-Net (nnUNetv2_predict_from_modelfolder --save_probabilities) and by
 # `hemo infer --model DIR` + `hemo model predict --probabilities` for: 3d_fullres with mirroring,
 # a 2-fold 3d_fullres ensemble without mirroring, 2d with and without mirroring. Each must give
@@ -27,15 +27,10 @@ trap 'rm -rf "$work"' EXIT
 export nnUNet_raw="$work/raw" nnUNet_preprocessed="$work/pre" nnUNet_results="$work/res"
 ref="$root/scripts/peers/nnunet-reference.py"
 started=$SECONDS
-if ! { "$py" "$ref" cohort "$work/data" --cases 3 --size 12 48 40 \
-        && "$py" "$ref" model --configuration 3d_fullres --folds 0,1 --steps 6 \
-        && "$py" "$ref" model --configuration 2d --folds 0 --steps 6; } > "$work/make.log" 2>&1; then
-    tail -20 "$work/make.log"
-    echo "FAIL: making the tiny nnU-Net"
-    exit 1
-fi
-grep '^model ' "$work/make.log"
-results="$nnUNet_results/Dataset950_HemoTiny"
+"$py" "$ref" cohort "$work/data" --cases 3 --size 12 48 40 > "$work/make.log" 2>&1 \
+    || { tail -20 "$work/make.log"; echo "FAIL: making the test cohort"; exit 1; }
+# The tiny nnU-Net (shared with system test 64, made once): 3d_fullres folds 0 and 1, 2d fold 0.
+results="$("$root/scripts/peers/nnunet-tiny-model.sh")" || { echo "FAIL: making the tiny nnU-Net"; exit 1; }
 
 failures=0
 run_case() {   # name configuration folds(comma) mirroring(yes|no)

@@ -2,7 +2,7 @@
 # System test: hemo equals `nnUNetv2_predict -device cpu` on CTs whose spacing differs from the
 # plans' (so both resample: the image with order 3 in-plane and, under nnU-Net's separate-z rule,
 # order 0 along a coarse z; the logits back with order 1). A tiny nnU-Net (planned by nnU-Net on
-# 2 x 1 x 1 mm training CTs, trained briefly with fixed seeds by scripts/peers/nnunet-reference.py)
+# 2 x 1 x 1 mm training CTs, trained briefly with fixed seeds: scripts/peers/nnunet-tiny-model.sh, shared with 62)
 # predicts test CTs at 5 x 0.8 x 0.8 mm (anisotropic: separate z) and 1.5 x 0.9 x 1.2 mm (3-D
 # order 3), 3d_fullres with mirroring and 2d without. Each must give >= 99.9% of voxels the same
 # label and softmax probabilities within 1e-3 of nnU-Net's; the same model resampling linearly must not.
@@ -25,15 +25,13 @@ export nnUNet_raw="$work/raw" nnUNet_preprocessed="$work/pre" nnUNet_results="$w
 ref="$root/scripts/peers/nnunet-reference.py"
 started=$SECONDS
 if ! { "$py" "$ref" cohort "$work/aniso" --cases 2 --size 12 48 40 --test-spacing 5 0.8 0.8 \
-        && "$py" "$ref" cohort "$work/iso" --cases 2 --size 12 48 40 --test-spacing 1.5 0.9 1.2 \
-        && "$py" "$ref" model --configuration 3d_fullres --folds 0 --steps 6 \
-        && "$py" "$ref" model --configuration 2d --folds 0 --steps 6; } > "$work/make.log" 2>&1; then
+        && "$py" "$ref" cohort "$work/iso" --cases 2 --size 12 48 40 --test-spacing 1.5 0.9 1.2; } > "$work/make.log" 2>&1; then
     tail -20 "$work/make.log"
-    echo "FAIL: making the tiny nnU-Net"
+    echo "FAIL: making the test cohorts"
     exit 1
 fi
-grep '^model ' "$work/make.log"
-results="$nnUNet_results/Dataset950_HemoTiny"
+# The tiny nnU-Net (shared with system test 62, made once): 3d_fullres fold 0 and 2d fold 0 are used here.
+results="$("$root/scripts/peers/nnunet-tiny-model.sh")" || { echo "FAIL: making the tiny nnU-Net"; exit 1; }
 grep -q '"order": 3' "$results/nnUNetTrainer__nnUNetPlans__3d_fullres/plans.json" \
     || { echo "FAIL: the plans do not resample the image with order 3"; exit 1; }
 
