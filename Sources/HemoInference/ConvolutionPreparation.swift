@@ -154,6 +154,9 @@ extension ModelGraph {
                     }
                 })
             }
+            // Weights no other node reads are dropped once packed, so the raw and packed
+            // copies of every layer are not all resident at once.
+            if consumers[weightID] == 1 { constants[weightID] = nil }
             node.convolution = PreparedConvolution(
                 transposed: transposed, weights: prepared, bias: bias.map { FloatStorage($0) },
                 inputChannels: inputChannels, outputChannels: outputChannels, groups: groups,
