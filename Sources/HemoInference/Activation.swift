@@ -77,6 +77,16 @@ enum Activation: Sendable, Equatable {
     /// through the same function (the AVX2 path; AVX-512 CPUs run `avx512Sigmoid`, which gives
     /// the same bits).
     static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
+        sigmoid(values, rows: 1, columns: count, rowStride: count, silu: silu)
+    }
+
+    /// ``sigmoid(_:count:silu:)`` over `rows` rows of `columns` floats, `rowStride` apart.
+    static func sigmoid(_ tile: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int, silu: Bool) {
+        for r in 0..<rows { sigmoidRow(tile + r * rowStride, count: columns, silu: silu) }
+    }
+
+    @inline(__always)
+    static func sigmoidRow(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
         typealias V = SIMD8<Float>
         let raw = UnsafeMutableRawPointer(values)
         var i = 0
@@ -142,6 +152,12 @@ enum Activation: Sendable, Equatable {
     @inline(__always)
     func apply(tile: UnsafeMutablePointer<Float>, rows: Int, columns: Int, ldc: Int) {
         if self == .identity { return }
+        if (self == .sigmoid || self == .silu) && GEMMKernels.best == .avx2 {
+            // One call per GEMM tile (6 rows of 16), not per row: the exp's constants are set
+            // up once for the tile (the same function, so the same bits).
+            Self.sigmoid(tile, rows: rows, columns: columns, rowStride: ldc, silu: self == .silu)
+            return
+        }
         for r in 0..<rows { apply(tile + r * ldc, count: columns) }
     }
 

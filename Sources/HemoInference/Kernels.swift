@@ -57,6 +57,7 @@ struct StepExecutor {
                 let scale = s.scale[channel], shift = s.shift[channel]
                 let base = plane * s.spatial
                 for i in 0..<s.spatial { destination[base + i] = source[base + i] * scale + shift }
+                s.activation.apply(destination + base, count: s.spatial)
             }
         case .copy(let input, let output, let count):
             pointer(output).update(from: pointer(input), count: count)
