@@ -445,4 +445,24 @@ struct KernelTests {
         }
         #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
     }
+    @Test("A BatchNormalization step with a fused ReLU applies the affine map, then the ReLU, per channel")
+    func channelAffineAppliesItsActivation() {
+        let (batch, channels, spatial) = (2, 3, 37)
+        let input = Self.values(batch * channels * spatial, seed: 41)
+        let scale: [Float] = [0.5, -2, 1.25], shift: [Float] = [0.1, 0.3, -0.2]
+        let step = ChannelAffineStep(input: .storage(0), output: .storage(1), batch: batch, channels: channels, spatial: spatial,
+                                     scale: scale, shift: shift, activation: .relu)
+        for threads in [1, 2] {
+            var arena = input + [Float](repeating: .nan, count: input.count)
+            arena.withUnsafeMutableBufferPointer { memory in
+                StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [], threads: threads)
+                    .run(.channelAffine(step))
+            }
+            let expected = input.indices.map { i -> Float in
+                let channel = (i / spatial) % channels
+                return max(0, input[i] * scale[channel] + shift[channel])
+            }
+            #expect(Array(arena[input.count...]).map(\.bitPattern) == expected.map(\.bitPattern), "\(threads) threads")
+        }
+    }
 }
