@@ -27,11 +27,11 @@ enum Activation: Sendable, Equatable {
         case .relu: return x > 0 ? x : 0
         case .leakyRelu(let alpha): return x >= 0 ? x : alpha * x
         case .clip(let low, let high): return Swift.min(Swift.max(x, low), high)
-        case .sigmoid: return 1 / (1 + Self.exp(SIMD8(repeating: -x))[0])
+        case .sigmoid: return Self.gate(SIMD8(repeating: x), silu: false)[0]
         case .tanh: return tanhf(x)
         case .hardSigmoid(let alpha, let beta): return Swift.max(0, Swift.min(1, alpha * x + beta))
         case .hardSwish: return x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
-        case .silu: return x * (1 / (1 + Self.exp(SIMD8(repeating: -x))[0]))
+        case .silu: return Self.gate(SIMD8(repeating: x), silu: true)[0]
         }
     }
 
@@ -72,24 +72,43 @@ enum Activation: Sendable, Equatable {
         }
     }
 
-    /// Sigmoid (or SiLU when `silu`) of `count` floats in place, eight at a time through the
-    /// vector exp, the tail through the same function (the AVX2 path; AVX-512 CPUs run
-    /// `avx512Sigmoid`, which gives the same bits).
+    /// Sigmoid (or SiLU when `silu`) of `count` floats in place, sixteen at a time (two
+    /// independent vectors, so one's exp overlaps the other's division), then eight, the tail
+    /// through the same function (the AVX2 path; AVX-512 CPUs run `avx512Sigmoid`, which gives
+    /// the same bits).
     static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
+        sigmoid(values, rows: 1, columns: count, rowStride: count, silu: silu)
+    }
+
+    /// ``sigmoid(_:count:silu:)`` over `rows` rows of `columns` floats, `rowStride` apart.
+    static func sigmoid(_ tile: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int, silu: Bool) {
+        for r in 0..<rows { sigmoidRow(tile + r * rowStride, count: columns, silu: silu) }
+    }
+
+    @inline(__always)
+    static func sigmoidRow(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
+        typealias V = SIMD8<Float>
+        let raw = UnsafeMutableRawPointer(values)
         var i = 0
-        let one = SIMD8<Float>(repeating: 1)
+        while i + 16 <= count {
+            let v0 = raw.loadUnaligned(fromByteOffset: i &* 4, as: V.self)
+            let v1 = raw.loadUnaligned(fromByteOffset: i &* 4 &+ 32, as: V.self)
+            let g0 = gate(v0, silu: silu), g1 = gate(v1, silu: silu)
+            raw.storeBytes(of: g0, toByteOffset: i &* 4, as: V.self)
+            raw.storeBytes(of: g1, toByteOffset: i &* 4 &+ 32, as: V.self)
+            i &+= 16
+        }
         while i < count {
             let lanes = Swift.min(8, count - i)
-            var v = SIMD8<Float>()
+            var v = V()
             if lanes == 8 {
-                v = UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<Float>.self)
+                v = raw.loadUnaligned(fromByteOffset: i &* 4, as: V.self)
             } else {
                 for lane in 0..<lanes { v[lane] = values[i + lane] }
             }
-            let gate = one / (one + Self.exp(-v))
-            let result = silu ? v * gate : gate
+            let result = gate(v, silu: silu)
             if lanes == 8 {
-                UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: SIMD8<Float>.self)
+                raw.storeBytes(of: result, toByteOffset: i &* 4, as: V.self)
             } else {
                 for lane in 0..<lanes { values[i + lane] = result[lane] }
             }
@@ -98,31 +117,47 @@ enum Activation: Sendable, Equatable {
     }
 
     /// `e^x` of eight floats (Cephes' expf: `x = n·ln 2 + r`, a degree-5 polynomial for `e^r`,
-    /// `2^n` through the exponent bits; about 1 ulp), arguments clamped to [−87.3, 88.3].
+    /// `2^n` through the exponent bits; about 1 ulp), arguments clamped to [−87.3, 88.3]. The
+    /// reduction and the polynomial run as fused multiply-adds (half the dependent latency of
+    /// separate products and sums; `avx512Exp` does the same operations lane for lane).
     @inline(__always)
     static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let low = SIMD8<Float>(repeating: -87.3), high = SIMD8<Float>(repeating: 88.3)
+        typealias V = SIMD8<Float>
+        let low = V(repeating: -87.3), high = V(repeating: 88.3)
         let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
-        let n = (clamped * 1.44269504088896341 + 0.5).rounded(.down)
-        var r = clamped - n * 0.693359375
-        r = r + n * 2.12194440e-4
-        var p = SIMD8<Float>(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let y = p * (r * r) + r + 1
+        let n = V(repeating: 0.5).addingProduct(clamped, V(repeating: 1.44269504088896341)).rounded(.down)
+        var r = clamped.addingProduct(n, V(repeating: -0.693359375))
+        r = r.addingProduct(n, V(repeating: 2.12194440e-4))
+        var p = V(repeating: 1.9875691500e-4)
+        p = V(repeating: 1.3981999507e-3).addingProduct(p, r)
+        p = V(repeating: 8.3334519073e-3).addingProduct(p, r)
+        p = V(repeating: 4.1665795894e-2).addingProduct(p, r)
+        p = V(repeating: 1.6666665459e-1).addingProduct(p, r)
+        p = V(repeating: 5.0000001201e-1).addingProduct(p, r)
+        let y = r.addingProduct(p, r * r) + 1
         // n is integral and small: n + 1.5·2^23 holds it in its low mantissa bits.
         let shifted = unsafeBitCast(n + 12_582_912, to: SIMD8<Int32>.self)
         let exponent = (shifted &- 0x4B40_0000 &+ 127) &<< 23
-        return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
+        return y * unsafeBitCast(exponent, to: V.self)
+    }
+
+    /// Sigmoid `1 / (1 + e^−v)`, or SiLU `v / (1 + e^−v)` when `silu`, of eight floats.
+    @inline(__always)
+    static func gate(_ v: SIMD8<Float>, silu: Bool) -> SIMD8<Float> {
+        let denominator = 1 + exp(-v)
+        return (silu ? v : SIMD8<Float>(repeating: 1)) / denominator
     }
 
     /// Applies the activation in place to a `rows × columns` tile with row stride `ldc`.
     @inline(__always)
     func apply(tile: UnsafeMutablePointer<Float>, rows: Int, columns: Int, ldc: Int) {
         if self == .identity { return }
+        if (self == .sigmoid || self == .silu) && GEMMKernels.best == .avx2 {
+            // One call per GEMM tile (6 rows of 16), not per row: the exp's constants are set
+            // up once for the tile (the same function, so the same bits).
+            Self.sigmoid(tile, rows: rows, columns: columns, rowStride: ldc, silu: self == .silu)
+            return
+        }
         for r in 0..<rows { apply(tile + r * ldc, count: columns) }
     }
 

@@ -154,6 +154,9 @@ extension ModelGraph {
                     }
                 })
             }
+            // Weights no other node reads are dropped once packed, so the raw and packed
+            // copies of every layer are not all resident at once.
+            if consumers[weightID] == 1 { constants[weightID] = nil }
             node.convolution = PreparedConvolution(
                 transposed: transposed, weights: prepared, bias: bias.map { FloatStorage($0) },
                 inputChannels: inputChannels, outputChannels: outputChannels, groups: groups,
@@ -162,9 +165,10 @@ extension ModelGraph {
             nodes[index] = node
         }
         // Fuse a single-consumer activation into a normalisation's store (Conv → InstanceNorm →
-        // LeakyReLU in nnU-Net, GroupNorm → ReLU in SegResNet).
+        // LeakyReLU in nnU-Net, GroupNorm → ReLU in SegResNet, and a BatchNormalization left
+        // unfolded → ReLU, DenseNet's pre-activation of each layer's concatenated input).
         for index in nodes.indices where !removed.contains(index)
-            && ["InstanceNormalization", "LayerNormalization", "GroupNormalization"].contains(nodes[index].op)
+            && ["InstanceNormalization", "LayerNormalization", "GroupNormalization", "BatchNormalization"].contains(nodes[index].op)
             && nodes[index].outputs.count == 1 {
             let output = nodes[index].outputs[0]
             if let next = soleConsumer(of: output, after: index), !removed.contains(next), nodes[next].input(0) == output,

@@ -162,6 +162,22 @@ struct Im2ColGeometry: Sendable {
     }
 }
 
+/// The left operand of ``GEMM``'s product as the loop reads it: packed weights
+/// (``PackedMatrix``), or a row-major matrix read in place (an activation multiplied once per
+/// run, as attention's and linear layers' MatMul left operands are).
+struct GEMMLeft {
+    /// Packed: the first K block's first panel. Row-major: element (0, 0).
+    let base: UnsafePointer<Float>
+    let rows: Int
+    let depth: Int
+    /// Heights (6 or 4) of the row strips, in order (``GEMM/stripHeights(rows:)``).
+    let stripHeights: [Int]
+    /// Packed only: the sum of `stripHeights`.
+    let paddedRows: Int
+    /// Row-major only: the distance between rows (the depth stride is 1); nil when packed.
+    let rowStride: Int?
+}
+
 extension GEMM {
     /// `output[m, n] = activation(bias[m] + Σ_k A[m, k] · B[k, n])` for one image and one group.
     ///
@@ -173,6 +189,34 @@ extension GEMM {
         _ a: PackedMatrix, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
         output: UnsafeMutablePointer<Float>, outputRowStride: Int? = nil, bias: UnsafePointer<Float>?,
         activation: Activation, threads: Int, kernels: GEMMKernels = .best
+    ) {
+        withExtendedLifetime(a.storage) {
+            let left = GEMMLeft(base: UnsafePointer(a.storage.pointer), rows: a.rows, depth: a.depth,
+                                stripHeights: a.stripHeights, paddedRows: a.paddedRows, rowStride: nil)
+            multiply(left, input: input, geometry: geometry, output: output, outputRowStride: outputRowStride, bias: bias,
+                     activation: activation, threads: threads, kernels: kernels)
+        }
+    }
+
+    /// `output[m, n] = Σ_k A[m, k] · B[k, n]` with A a row-major `rows × depth` matrix read in
+    /// place (row stride `rowStride`, depth stride 1) instead of packed first: each element sums
+    /// its products in the same order as the packed path, so both give the same bits. The
+    /// tiles are the AVX2 ones on every CPU (``GEMMKernels`` give the same bits).
+    static func multiply(
+        rows: Int, depth: Int, a: UnsafePointer<Float>, rowStride: Int, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
+        output: UnsafeMutablePointer<Float>, threads: Int
+    ) {
+        let left = GEMMLeft(base: a, rows: rows, depth: depth, stripHeights: stripHeights(rows: rows), paddedRows: 0,
+                            rowStride: rowStride)
+        multiply(left, input: input, geometry: geometry, output: output, outputRowStride: nil, bias: nil,
+                 activation: .identity, threads: threads, kernels: .avx2)
+    }
+
+    /// The product loop shared by both left operands.
+    private static func multiply(
+        _ a: GEMMLeft, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
+        output: UnsafeMutablePointer<Float>, outputRowStride: Int?, bias: UnsafePointer<Float>?,
+        activation: Activation, threads: Int, kernels: GEMMKernels
     ) {
         precondition(kernels.isAvailable, "GEMM: \(kernels) kernels on a CPU without them")
         let nr = kernels.columns
@@ -224,7 +268,7 @@ extension GEMM {
                     offsets[k] = channel * inPlane + (rest / g.kernelWidth) * g.dilationHeight * g.inputWidth
                         + (rest % g.kernelWidth) * g.dilationWidth
                 }
-                let aBlock = UnsafePointer(a.storage.pointer) + k0 * a.paddedRows
+                let aBlock = a.base + k0 * a.paddedRows
                 for strip in 0..<strips {
                     let column = n0 + strip * nr
                     let columnsHere = min(nr, n - column)
@@ -251,7 +295,7 @@ extension GEMM {
                     for height in heights {
                         let rowsHere = min(height, a.rows - row)
                         if rowsHere <= 0 { break }
-                        let aPanel = aBlock + row * kcb
+                        let aPanel = a.rowStride.map { a.base + row * $0 + k0 } ?? aBlock + row * kcb
                         let biasHere = first ? bias.map { $0 + row } : nil
                         let target = output + row * ldc + column
                         let full = columnsHere == nr
@@ -262,7 +306,15 @@ extension GEMM {
                                 for column in 0..<columnsHere { edgeTile[r * nr + column] = target[r * ldc + column] }
                             }
                         }
-                        if wide {
+                        if let lda = a.rowStride {
+                            if height == 6 {
+                                rowMajorMicroKernel6(depth: kcb, a: aPanel, lda: lda, b: b, offsets: bOffsets, c: c, ldc: tileStride,
+                                                     rows: rowsHere, accumulate: !first)
+                            } else {
+                                rowMajorMicroKernel4(depth: kcb, a: aPanel, lda: lda, b: b, offsets: bOffsets, c: c, ldc: tileStride,
+                                                     rows: rowsHere, accumulate: !first)
+                            }
+                        } else if wide {
                             if height == 6 {
                                 avx512MicroKernel6x32(depth: kcb, a: aPanel, b: b, offsets: bOffsets, c: c, ldc: tileStride,
                                                       rows: rowsHere, accumulate: !first, bias: biasHere)
@@ -532,6 +584,92 @@ extension GEMM {
             av = V(repeating: ap[3])
             c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
             ap += 4
+        }
+        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
+        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
+        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
+        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
+    }
+
+    /// ``microKernel6`` with A read in place from a row-major matrix: row `r` of the tile at
+    /// `a + r·lda` (rows at or beyond `rows` re-read the last one and are not stored). The
+    /// same fused multiply-adds in the same order, so the same bits as the packed tile.
+    @inline(never)
+    static func rowMajorMicroKernel6(
+        depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool
+    ) {
+        typealias V = SIMD8<Float>
+        let cRaw = UnsafeMutableRawPointer(c)
+        let stride = ldc * 4
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        if accumulate {
+            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
+            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
+            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
+            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
+            if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 32, as: V.self) }
+            if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 32, as: V.self) }
+        }
+        let a0 = a, a1 = a + Swift.min(1, rows - 1) * lda, a2 = a + Swift.min(2, rows - 1) * lda
+        let a3 = a + Swift.min(3, rows - 1) * lda, a4 = a + Swift.min(4, rows - 1) * lda, a5 = a + Swift.min(5, rows - 1) * lda
+        let bRaw = UnsafeRawPointer(b)
+        for p in 0..<depth {
+            let offset = offsets[p] &* 4
+            let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+            let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 32, as: V.self)
+            var av = V(repeating: a0[p])
+            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: a1[p])
+            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: a2[p])
+            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: a3[p])
+            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+            av = V(repeating: a4[p])
+            c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+            av = V(repeating: a5[p])
+            c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+        }
+        cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
+        if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }
+        if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 32, as: V.self) }
+        if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 32, as: V.self) }
+        if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 32, as: V.self) }
+        if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 32, as: V.self) }
+    }
+
+    /// ``microKernel4`` with A read in place, as ``rowMajorMicroKernel6``.
+    @inline(never)
+    static func rowMajorMicroKernel4(
+        depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool
+    ) {
+        typealias V = SIMD8<Float>
+        let cRaw = UnsafeMutableRawPointer(c)
+        let stride = ldc * 4
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        if accumulate {
+            c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 32, as: V.self)
+            if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 32, as: V.self) }
+            if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 32, as: V.self) }
+            if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 32, as: V.self) }
+        }
+        let a0 = a, a1 = a + Swift.min(1, rows - 1) * lda, a2 = a + Swift.min(2, rows - 1) * lda, a3 = a + Swift.min(3, rows - 1) * lda
+        let bRaw = UnsafeRawPointer(b)
+        for p in 0..<depth {
+            let offset = offsets[p] &* 4
+            let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+            let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 32, as: V.self)
+            var av = V(repeating: a0[p])
+            c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+            av = V(repeating: a1[p])
+            c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+            av = V(repeating: a2[p])
+            c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+            av = V(repeating: a3[p])
+            c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
         }
         cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 32, as: V.self)
         if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 32, as: V.self) }

@@ -57,6 +57,7 @@ struct StepExecutor {
                 let scale = s.scale[channel], shift = s.shift[channel]
                 let base = plane * s.spatial
                 for i in 0..<s.spatial { destination[base + i] = source[base + i] * scale + shift }
+                s.activation.apply(destination + base, count: s.spatial)
             }
         case .copy(let input, let output, let count):
             pointer(output).update(from: pointer(input), count: count)
@@ -202,8 +203,9 @@ struct StepExecutor {
     }
 
     /// Direct depthwise kernel: one input channel per group; each output sums its taps in
-    /// kernel order in registers, eight columns at a time, reading a horizontally zero-padded
-    /// copy of its input plane; then the activation runs over the plane.
+    /// kernel order in registers (one fused multiply-add per tap), eight columns at a time,
+    /// reading a horizontally zero-padded copy of its input plane; then the activation runs
+    /// over the plane.
     func depthwise(_ s: ConvolutionStep, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                    weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
         let conv = s.convolution
@@ -225,54 +227,85 @@ struct StepExecutor {
             let paddedWidth = max(s.padLeft + s.inputWidth, (vectorColumns - 1) * sw + (kw - 1) * dw + 1 + 16)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: s.inputHeight * paddedWidth + 8) { buffer in
                 let padded = buffer.baseAddress!
-                padded.initialize(repeating: 0, count: buffer.count)
+                // Zeros only where no input lands (each row's left and right padding, the tail).
+                let right = paddedWidth - s.padLeft - s.inputWidth
                 for iy in 0..<s.inputHeight {
-                    (padded + iy * paddedWidth + s.padLeft).update(from: source + iy * s.inputWidth, count: s.inputWidth)
+                    let row = padded + iy * paddedWidth
+                    row.initialize(repeating: 0, count: s.padLeft)
+                    (row + s.padLeft).initialize(from: source + iy * s.inputWidth, count: s.inputWidth)
+                    (row + s.padLeft + s.inputWidth).initialize(repeating: 0, count: right)
                 }
-                for oy in 0..<s.outputHeight {
-                    let row = destination + oy * s.outputWidth
-                    let top = oy * s.strideHeight - s.padTop
-                    // Each output sums bias, then its taps in kernel order (ky, then kx), skipping
-                    // rows outside the image.
-                    // Four vectors (32 columns) at a time share each tap's weight broadcast and
-                    // row bounds; every output still sums bias, then its taps in (ky, kx) order.
-                    var ox = 0
-                    while ox + 32 <= vectorColumns {
-                        var s0 = SIMD8<Float>(repeating: biasValue), s1 = s0, s2 = s0, s3 = s0
-                        for ky in 0..<kh {
-                            let iy = top + ky * s.dilationHeight
-                            if iy < 0 || iy >= s.inputHeight { continue }
-                            let sourceRow = padded + iy * paddedWidth + ox * sw
-                            for kx in 0..<kw {
-                                let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
-                                let tap = UnsafeRawPointer(sourceRow + kx * dw)
-                                let (x0, x1, x2, x3) = Self.depthwiseLoad4(tap, stride: sw)
-                                s0 = s0 + w * x0
-                                s1 = s1 + w * x1
-                                s2 = s2 + w * x2
-                                s3 = s3 + w * x3
+                (padded + s.inputHeight * paddedWidth).initialize(repeating: 0, count: 8)
+                // Each output sums bias, then its taps in kernel order (ky, then kx), one fused
+                // multiply-add each, skipping rows outside the image. Four vectors (32 columns)
+                // at a time share each tap's weight broadcast and row bounds; the columns left
+                // over (EfficientNet's 56-, 14- and 7-wide maps) run for two output rows at once,
+                // one or two vectors each, so independent sums hide the multiply-add latency.
+                let tailStart = vectorColumns / 32 * 32
+                var oy = 0
+                while oy < s.outputHeight {
+                    let rowsHere = Swift.min(2, s.outputHeight - oy)
+                    for r in 0..<rowsHere {
+                        let row = destination + (oy + r) * s.outputWidth
+                        let top = (oy + r) * s.strideHeight - s.padTop
+                        var ox = 0
+                        while ox < tailStart {
+                            var s0 = SIMD8<Float>(repeating: biasValue), s1 = s0, s2 = s0, s3 = s0
+                            for ky in 0..<kh {
+                                let iy = top + ky * s.dilationHeight
+                                if iy < 0 || iy >= s.inputHeight { continue }
+                                let sourceRow = padded + iy * paddedWidth + ox * sw
+                                for kx in 0..<kw {
+                                    let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
+                                    let tap = UnsafeRawPointer(sourceRow + kx * dw)
+                                    let (x0, x1, x2, x3) = Self.depthwiseLoad4(tap, stride: sw)
+                                    s0 = s0.addingProduct(w, x0)
+                                    s1 = s1.addingProduct(w, x1)
+                                    s2 = s2.addingProduct(w, x2)
+                                    s3 = s3.addingProduct(w, x3)
+                                }
                             }
+                            Self.depthwiseStore(s0, row: row, at: ox, width: s.outputWidth)
+                            Self.depthwiseStore(s1, row: row, at: ox + 8, width: s.outputWidth)
+                            Self.depthwiseStore(s2, row: row, at: ox + 16, width: s.outputWidth)
+                            Self.depthwiseStore(s3, row: row, at: ox + 24, width: s.outputWidth)
+                            ox += 32
                         }
-                        Self.depthwiseStore(s0, row: row, at: ox, width: s.outputWidth)
-                        Self.depthwiseStore(s1, row: row, at: ox + 8, width: s.outputWidth)
-                        Self.depthwiseStore(s2, row: row, at: ox + 16, width: s.outputWidth)
-                        Self.depthwiseStore(s3, row: row, at: ox + 24, width: s.outputWidth)
-                        ox += 32
                     }
+                    let pair = rowsHere == 2
+                    let topA = oy * s.strideHeight - s.padTop, topB = topA + s.strideHeight
+                    let rowA = destination + oy * s.outputWidth, rowB = rowA + s.outputWidth
+                    var ox = tailStart
                     while ox < s.outputWidth {
-                        var sum = SIMD8<Float>(repeating: biasValue)
+                        let wide = ox + 16 <= vectorColumns
+                        var a0 = SIMD8<Float>(repeating: biasValue), a1 = a0, b0 = a0, b1 = a0
                         for ky in 0..<kh {
-                            let iy = top + ky * s.dilationHeight
-                            if iy < 0 || iy >= s.inputHeight { continue }
-                            let sourceRow = padded + iy * paddedWidth + ox * sw
+                            let iyA = topA + ky * s.dilationHeight, iyB = topB + ky * s.dilationHeight
+                            let inA = iyA >= 0 && iyA < s.inputHeight, inB = pair && iyB >= 0 && iyB < s.inputHeight
+                            let sourceA = padded + iyA * paddedWidth + ox * sw, sourceB = padded + iyB * paddedWidth + ox * sw
                             for kx in 0..<kw {
                                 let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
-                                sum = sum + w * Self.depthwiseLoad(UnsafeRawPointer(sourceRow + kx * dw), stride: sw)
+                                if inA {
+                                    let tap = UnsafeRawPointer(sourceA + kx * dw)
+                                    a0 = a0.addingProduct(w, Self.depthwiseLoad(tap, stride: sw))
+                                    if wide { a1 = a1.addingProduct(w, Self.depthwiseLoad(tap + 32 * sw, stride: sw)) }
+                                }
+                                if inB {
+                                    let tap = UnsafeRawPointer(sourceB + kx * dw)
+                                    b0 = b0.addingProduct(w, Self.depthwiseLoad(tap, stride: sw))
+                                    if wide { b1 = b1.addingProduct(w, Self.depthwiseLoad(tap + 32 * sw, stride: sw)) }
+                                }
                             }
                         }
-                        Self.depthwiseStore(sum, row: row, at: ox, width: s.outputWidth)
-                        ox += 8
+                        Self.depthwiseStore(a0, row: rowA, at: ox, width: s.outputWidth)
+                        if wide { Self.depthwiseStore(a1, row: rowA, at: ox + 8, width: s.outputWidth) }
+                        if pair {
+                            Self.depthwiseStore(b0, row: rowB, at: ox, width: s.outputWidth)
+                            if wide { Self.depthwiseStore(b1, row: rowB, at: ox + 8, width: s.outputWidth) }
+                        }
+                        ox += wide ? 16 : 8
                     }
+                    oy += rowsHere
                 }
             }
             conv.activation.apply(destination, count: outPlane)
@@ -598,27 +631,50 @@ struct StepExecutor {
 
     // MARK: Matrix products
 
-    /// `Y = A·B` per batch through the packed ``GEMM`` (attention and linear layers): A is packed
-    /// into row strips per batch and B read in place when its rows are contiguous, else copied
-    /// into a `k × n` matrix first. Each element sums its k products in order, one fused
-    /// multiply-add each, whatever the thread count.
+    /// `Y = A·B` per batch through the packed ``GEMM`` (attention and linear layers). A with
+    /// contiguous rows is read in place (``GEMM/multiply(rows:depth:a:rowStride:input:geometry:output:threads:)``),
+    /// otherwise packed into row strips per batch; B is read in place when its rows are
+    /// contiguous, else copied into a `k × n` matrix first. Batches that share B and whose A rows
+    /// follow each other (a linear layer over `[batch, tokens, features]`) run as one product of
+    /// `batch·m` rows; several batches run one per thread. Each element sums its k products in
+    /// order, one fused multiply-add each, whatever the thread count or the grouping of rows.
     func packedMatmul(_ s: MatMulStep, a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         let contiguousB = s.bColumnStride == 1 && s.bDepthStride == s.n
-        let copy = contiguousB ? nil : UnsafeMutablePointer<Float>.allocate(capacity: s.k * s.n)
-        defer { copy?.deallocate() }
-        for batch in 0..<s.batch {
+        let rowMajorA = s.aDepthStride == 1
+        var batches = s.batch, m = s.m
+        if rowMajorA && s.aOffsets == nil && s.bOffsets == nil && s.bBatchStride == 0 && s.aBatchStride == s.m * s.aRowStride {
+            batches = 1
+            m = s.batch * s.m
+        }
+        func product(_ batch: Int, bBase: UnsafePointer<Float>, threads: Int) {
             let aBase = a + (s.aOffsets?[batch] ?? batch * s.aBatchStride)
-            var bBase = b + (s.bOffsets?[batch] ?? batch * s.bBatchStride)
-            if let copy {
-                let source = bBase
-                for p in 0..<s.k {
-                    for j in 0..<s.n { copy[p * s.n + j] = source[p * s.bDepthStride + j * s.bColumnStride] }
-                }
-                bBase = UnsafePointer(copy)
+            let geometry = Im2ColGeometry.matrix(rows: s.k, columns: s.n)
+            if rowMajorA {
+                GEMM.multiply(rows: m, depth: s.k, a: aBase, rowStride: s.aRowStride, input: bBase, geometry: geometry,
+                              output: output + batch * m * s.n, threads: threads)
+            } else {
+                let packed = PackedMatrix(rows: m, depth: s.k, source: aBase, rowStride: s.aRowStride, depthStride: s.aDepthStride)
+                GEMM.multiply(packed, input: bBase, geometry: geometry, output: output + batch * m * s.n,
+                              bias: nil, activation: .identity, threads: threads)
             }
-            let packed = PackedMatrix(rows: s.m, depth: s.k, source: aBase, rowStride: s.aRowStride, depthStride: s.aDepthStride)
-            GEMM.multiply(packed, input: bBase, geometry: .matrix(rows: s.k, columns: s.n), output: output + batch * s.m * s.n,
-                          bias: nil, activation: .identity, threads: threads)
+        }
+        func bBase(_ batch: Int) -> UnsafePointer<Float> { b + (s.bOffsets?[batch] ?? batch * s.bBatchStride) }
+        if contiguousB {
+            if batches >= 2 && threads > 1 {
+                parallelFor(batches, threads: threads) { batch in product(batch, bBase: bBase(batch), threads: 1) }
+            } else {
+                for batch in 0..<batches { product(batch, bBase: bBase(batch), threads: threads) }
+            }
+            return
+        }
+        let copy = UnsafeMutablePointer<Float>.allocate(capacity: s.k * s.n)
+        defer { copy.deallocate() }
+        for batch in 0..<batches {
+            let source = bBase(batch)
+            for p in 0..<s.k {
+                for j in 0..<s.n { copy[p * s.n + j] = source[p * s.bDepthStride + j * s.bColumnStride] }
+            }
+            product(batch, bBase: UnsafePointer(copy), threads: threads)
         }
     }
 

@@ -325,6 +325,9 @@ extension StepExecutor {
         let count = s.keptShape.reduce(1, *)
         let offsets = s.reducedOffsets
         let reduced = offsets.count
+        // Reductions over a contiguous run (global average pooling of squeeze-excitation
+        // blocks, ReduceMean over the last axes) sum sixteen lanes in Double, as `moments` does.
+        let contiguous = (s.kind == .mean || s.kind == .sum) && offsets.enumerated().allSatisfy { $0.offset == $0.element }
         chunked(count, cost: reduced) { range in
             offsets.withUnsafeBufferPointer { offsets in
                 for index in range {
@@ -334,6 +337,11 @@ extension StepExecutor {
                         rest /= s.keptShape[axis]
                     }
                     let x = source + base
+                    if contiguous {
+                        let sum = Self.sum(x, count: reduced)
+                        destination[index] = Float(s.kind == .mean ? sum / Double(Swift.max(reduced, 1)) : sum)
+                        continue
+                    }
                     var result: Float
                     switch s.kind {
                     case .max:
@@ -386,6 +394,12 @@ extension StepExecutor {
                             let index = first / s.block
                             let factor = inverse * scale[index], shift = bias[index] - m * factor
                             Self.scaleShift(x, y, count: s.extent, factor: factor, shift: shift, activation: s.activation)
+                        } else if s.block == 1 && first == 0 {
+                            // LayerNormalization over the last axis: scale and bias per element,
+                            // eight at a time (the same operations as the general loop below).
+                            Self.scaleShiftElements(x, y, count: s.extent, mean: m, inverse: inverse,
+                                                    scale: scale.baseAddress!, bias: bias.baseAddress!)
+                            s.activation.apply(y, count: s.extent)
                         } else {
                             for e in 0..<s.extent {
                                 let index = (first + e) / s.block
@@ -397,6 +411,27 @@ extension StepExecutor {
                 }
             }
         }
+    }
+
+    /// The sum of `count` floats in Double over sixteen lanes, the lanes then added in lane
+    /// order (the first pass of ``moments(_:count:)``).
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        typealias D = SIMD8<Double>
+        let raw = UnsafeRawPointer(x)
+        let whole = count / 16 * 16
+        var s0 = D(), s1 = D()
+        var i = 0
+        while i < whole {
+            s0 += D(raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self))
+            s1 += D(raw.loadUnaligned(fromByteOffset: i &* 4 &+ 32, as: SIMD8<Float>.self))
+            i &+= 16
+        }
+        let both = s0 + s1
+        var total: Double = 0
+        for lane in 0..<8 { total += both[lane] }
+        for e in whole..<count { total += Double(x[e]) }
+        return total
     }
 
     /// The mean and the (population) variance of `count` floats, both summed in Double over
@@ -436,6 +471,30 @@ extension StepExecutor {
         var squares = lanes(q0, q1)
         for e in whole..<count { let d = Double(x[e]) - mean; squares += d * d }
         return (mean, squares / Double(Swift.max(count, 1)))
+    }
+
+    /// `y[e] = (x[e] − mean) · inverse · scale[e] + bias[e]` for `count` floats, eight at a time:
+    /// per element the same products and sums, in the same order, as the scalar tail.
+    @inline(__always)
+    static func scaleShiftElements(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, mean: Float,
+                                   inverse: Float, scale: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
+        typealias V = SIMD8<Float>
+        let whole = count / 8 * 8
+        let m = V(repeating: mean), f = V(repeating: inverse)
+        let source = UnsafeRawPointer(x), target = UnsafeMutableRawPointer(y)
+        let scales = UnsafeRawPointer(scale), biases = UnsafeRawPointer(bias)
+        var i = 0
+        while i < whole {
+            let v = source.loadUnaligned(fromByteOffset: i &* 4, as: V.self)
+            let w = scales.loadUnaligned(fromByteOffset: i &* 4, as: V.self)
+            let b = biases.loadUnaligned(fromByteOffset: i &* 4, as: V.self)
+            target.storeBytes(of: (v - m) * f * w + b, toByteOffset: i &* 4, as: V.self)
+            i &+= 8
+        }
+        while i < count {
+            y[i] = (x[i] - mean) * inverse * scale[i] + bias[i]
+            i += 1
+        }
     }
 
     /// `y = activation(x · factor + shift)` for `count` floats, eight at a time, the activation

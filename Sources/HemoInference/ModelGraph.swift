@@ -107,25 +107,31 @@ struct ModelGraph: Sendable {
 // MARK: - Loading
 
 extension ModelGraph {
-    /// Reads, decodes and validates the model at `path`.
+    /// Reads, decodes and validates the model at `path`, then prepares its convolutions.
     init(path: String) throws {
-        // The file's bytes are released once decoded (the weights are not held three times).
-        let model: Onnx_ModelProto = try {
-            let bytes: Data
-            do {
-                bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-            } catch {
-                throw InferenceError.unreadableFile(path: path, reason: error.localizedDescription)
-            }
-            do {
-                return try Onnx_ModelProto(serializedBytes: bytes)
-            } catch {
-                throw InferenceError.corruptModel(path: path, reason: "protobuf decoding failed (\(error)); the file is truncated or not an ONNX model")
-            }
-        }()
-        try self.init(model: model, path: path)
+        // The file's bytes are released once decoded, and the decoded protobuf (which holds
+        // the weights' raw bytes) before the weights are packed: the raw weights, the protobuf
+        // and the packed copies are never all resident at once (the peak RSS of a load).
+        try self.init(model: Self.decode(path: path), path: path)
+        try prepareConvolutions()
     }
 
+    /// The decoded protobuf of the file at `path`.
+    static func decode(path: String) throws -> Onnx_ModelProto {
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw InferenceError.unreadableFile(path: path, reason: error.localizedDescription)
+        }
+        do {
+            return try Onnx_ModelProto(serializedBytes: bytes)
+        } catch {
+            throw InferenceError.corruptModel(path: path, reason: "protobuf decoding failed (\(error)); the file is truncated or not an ONNX model")
+        }
+    }
+
+    /// Decodes and validates a model's graph (convolutions not yet prepared).
     init(model: Onnx_ModelProto, path: String) throws {
         func corrupt(_ reason: String) -> InferenceError { .corruptModel(path: path, reason: reason) }
         guard model.hasGraph else { throw corrupt("the file has no graph") }
@@ -246,7 +252,6 @@ extension ModelGraph {
         self.parameterCount = parameterCount
         self.producerName = model.producerName
         for node in graph.node { operatorCounts[node.opType, default: 0] += 1 }
-        try prepareConvolutions()
     }
 
     // MARK: Protobuf decoding

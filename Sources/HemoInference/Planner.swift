@@ -282,7 +282,8 @@ struct Planner {
             let input = operand(x)
             let output = define(node, shape: s)
             steps.append(.channelAffine(ChannelAffineStep(input: input, output: output, batch: s[0], channels: s[1],
-                                                          spatial: s.dropFirst(2).reduce(1, *), scale: factors, shift: shifts)))
+                                                          spatial: s.dropFirst(2).reduce(1, *), scale: factors, shift: shifts,
+                                                          activation: node.fusedActivation ?? .identity)))
         case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSwish", "HardSigmoid", "HemoSilu":
             guard let activation = try graph.fusableActivation(node) else {
                 throw invalid(node, "min and max must be constant scalars")

@@ -104,11 +104,13 @@ struct SoftmaxStep: Sendable {
     var outer: Int, extent: Int, inner: Int
 }
 
-/// Per-channel `y = x·scale[c] + shift[c]` (BatchNormalization not folded into a convolution).
+/// Per-channel `y = activation(x·scale[c] + shift[c])` (BatchNormalization not folded into a
+/// convolution, with the activation that follows it fused).
 struct ChannelAffineStep: Sendable {
     var input: Operand, output: Operand
     var batch: Int, channels: Int, spatial: Int
     var scale: [Float], shift: [Float]
+    var activation: Activation = .identity
 }
 
 /// A 3-D convolution (NCDHW): implicit im2col in column chunks through the packed GEMM, or for

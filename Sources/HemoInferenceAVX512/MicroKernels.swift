@@ -120,8 +120,9 @@ package func avx512MicroKernel4x32(
 }
 
 /// Sigmoid (or SiLU, `x·sigmoid(x)`, when `silu`) of `count` floats in place, sixteen at a time:
-/// lane for lane the same operations as HemoInference's eight-lane `Activation.exp` path
-/// (Cephes' expf, then `1 / (1 + e^−x)`), so both give the same bits.
+/// lane for lane the same operations as HemoInference's eight-lane `Activation.gate` path
+/// (Cephes' expf in fused multiply-adds, then `1 / (1 + e^−x)` or `x / (1 + e^−x)`), so both
+/// give the same bits.
 ///
 /// - Precondition: the CPU has AVX-512F (callers check it at run time first).
 @inline(never)
@@ -137,8 +138,7 @@ package func avx512Sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int, si
         } else {
             for lane in 0..<lanes { v[lane] = values[i + lane] }
         }
-        let gate = one / (one + avx512Exp(-v))
-        let result = silu ? v * gate : gate
+        let result = (silu ? v : one) / (one + avx512Exp(-v))
         if lanes == 16 {
             UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: V.self)
         } else {
@@ -154,16 +154,16 @@ func avx512Exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
     let low = V(repeating: -87.3), high = V(repeating: 88.3)
     let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
-    let n = (clamped * 1.44269504088896341 + 0.5).rounded(.down)
-    var r = clamped - n * 0.693359375
-    r = r + n * 2.12194440e-4
+    let n = V(repeating: 0.5).addingProduct(clamped, V(repeating: 1.44269504088896341)).rounded(.down)
+    var r = clamped.addingProduct(n, V(repeating: -0.693359375))
+    r = r.addingProduct(n, V(repeating: 2.12194440e-4))
     var p = V(repeating: 1.9875691500e-4)
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    let y = p * (r * r) + r + 1
+    p = V(repeating: 1.3981999507e-3).addingProduct(p, r)
+    p = V(repeating: 8.3334519073e-3).addingProduct(p, r)
+    p = V(repeating: 4.1665795894e-2).addingProduct(p, r)
+    p = V(repeating: 1.6666665459e-1).addingProduct(p, r)
+    p = V(repeating: 5.0000001201e-1).addingProduct(p, r)
+    let y = r.addingProduct(p, r * r) + 1
     let shifted = unsafeBitCast(n + 12_582_912, to: SIMD16<Int32>.self)
     let exponent = (shifted &- 0x4B40_0000 &+ 127) &<< 23
     return y * unsafeBitCast(exponent, to: V.self)

@@ -352,4 +352,117 @@ struct KernelTests {
             }
         }
     }
+
+    @Test("The depthwise kernel (32-column groups, then two rows at a time over the columns left) matches a direct convolution and gives the same bits for 1, 2 and 3 threads",
+          arguments: [(3, 9, 112, 3, 2, 1), (2, 7, 56, 5, 1, 2), (4, 5, 14, 3, 2, 1), (3, 6, 7, 3, 1, 1), (2, 3, 61, 3, 1, 0)])
+    func depthwiseMatchesDirectConvolution(_ c: (Int, Int, Int, Int, Int, Int)) {
+        let (channels, height, width, kernel, stride, pad) = c
+        let outputHeight = (height + 2 * pad - kernel) / stride + 1, outputWidth = (width + 2 * pad - kernel) / stride + 1
+        let input = Self.values(channels * height * width, seed: 21)
+        let weights = Self.values(channels * kernel * kernel, seed: 22)
+        let bias = Self.values(channels, seed: 23)
+        var expected = [Float](repeating: 0, count: channels * outputHeight * outputWidth)
+        for channel in 0..<channels {
+            for oy in 0..<outputHeight {
+                for ox in 0..<outputWidth {
+                    var sum = Double(bias[channel])
+                    for ky in 0..<kernel {
+                        for kx in 0..<kernel {
+                            let iy = oy * stride + ky - pad, ix = ox * stride + kx - pad
+                            if iy < 0 || iy >= height || ix < 0 || ix >= width { continue }
+                            sum += Double(weights[(channel * kernel + ky) * kernel + kx]) * Double(input[(channel * height + iy) * width + ix])
+                        }
+                    }
+                    expected[(channel * outputHeight + oy) * outputWidth + ox] = Float(sum)
+                }
+            }
+        }
+        let convolution = PreparedConvolution(
+            transposed: false, weights: .depthwise(FloatStorage(weights)), bias: FloatStorage(bias), inputChannels: channels,
+            outputChannels: channels, groups: channels, kernelHeight: kernel, kernelWidth: kernel, activation: .identity)
+        let step = ConvolutionStep(convolution: convolution, input: .storage(0), output: .storage(1), batch: 1,
+                                   inputHeight: height, inputWidth: width, outputHeight: outputHeight, outputWidth: outputWidth,
+                                   strideHeight: stride, strideWidth: stride, padTop: pad, padLeft: pad,
+                                   dilationHeight: 1, dilationWidth: 1)
+        var first: [UInt32]?
+        for threads in [1, 2, 3] {
+            var arena = input + [Float](repeating: .nan, count: expected.count)
+            arena.withUnsafeMutableBufferPointer { memory in
+                let executor = StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [],
+                                            threads: threads)
+                executor.run(.convolution(step))
+            }
+            let result = Array(arena[input.count...])
+            // NaN (an output never written) counts as a mismatch.
+            let mismatches = zip(result, expected).filter { !(abs($0 - $1) <= 1e-5 * max(1, abs($1))) }.count
+            #expect(mismatches == 0, "\(threads) threads")
+            let bits: [UInt32] = result.map { $0.bitPattern }
+            if let first {
+                #expect(bits == first, "\(threads) threads")
+            } else {
+                first = bits
+            }
+        }
+    }
+
+    @Test("A MatMul's left operand read in place gives the bits of the packed one, for 1 and 2 threads, and matches Double",
+          arguments: [(13, 300, 40, 3), (256, 24, 256, 0), (5, 7, 16, 1)])
+    func rowMajorLeftOperandMatchesPacked(_ c: (Int, Int, Int, Int)) {
+        let (rows, depth, columns, slack) = c
+        let rowStride = depth + slack
+        let a = Self.values(rows * rowStride, seed: 31)
+        let b = Self.values(depth * columns, seed: 32)
+        var expected = [Float](repeating: 0, count: rows * columns)
+        for i in 0..<rows {
+            for j in 0..<columns {
+                var sum: Double = 0
+                for p in 0..<depth { sum += Double(a[i * rowStride + p]) * Double(b[p * columns + j]) }
+                expected[i * columns + j] = Float(sum)
+            }
+        }
+        let geometry = Im2ColGeometry.matrix(rows: depth, columns: columns)
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            var inPlace = [Float](repeating: .nan, count: rows * columns)
+            var packed = inPlace
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    inPlace.withUnsafeMutableBufferPointer { y in
+                        GEMM.multiply(rows: rows, depth: depth, a: a.baseAddress!, rowStride: rowStride, input: b.baseAddress!,
+                                      geometry: geometry, output: y.baseAddress!, threads: threads)
+                    }
+                    let matrix = PackedMatrix(rows: rows, depth: depth, source: a.baseAddress!, rowStride: rowStride, depthStride: 1)
+                    packed.withUnsafeMutableBufferPointer { y in
+                        GEMM.multiply(matrix, input: b.baseAddress!, geometry: geometry, output: y.baseAddress!, bias: nil,
+                                      activation: .identity, threads: threads)
+                    }
+                }
+            }
+            let mismatches = zip(inPlace, expected).filter { !(abs($0 - $1) <= 1e-4 * max(1, abs($1))) }.count
+            #expect(mismatches == 0, "\(threads) threads")
+            #expect(inPlace.map(\.bitPattern) == packed.map(\.bitPattern), "\(threads) threads")
+            results.append(inPlace)
+        }
+        #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
+    }
+    @Test("A BatchNormalization step with a fused ReLU applies the affine map, then the ReLU, per channel")
+    func channelAffineAppliesItsActivation() {
+        let (batch, channels, spatial) = (2, 3, 37)
+        let input = Self.values(batch * channels * spatial, seed: 41)
+        let scale: [Float] = [0.5, -2, 1.25], shift: [Float] = [0.1, 0.3, -0.2]
+        let step = ChannelAffineStep(input: .storage(0), output: .storage(1), batch: batch, channels: channels, spatial: spatial,
+                                     scale: scale, shift: shift, activation: .relu)
+        for threads in [1, 2] {
+            var arena = input + [Float](repeating: .nan, count: input.count)
+            arena.withUnsafeMutableBufferPointer { memory in
+                StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [], threads: threads)
+                    .run(.channelAffine(step))
+            }
+            let expected = input.indices.map { i -> Float in
+                let channel = (i / spatial) % channels
+                return max(0, input[i] * scale[channel] + shift[channel])
+            }
+            #expect(Array(arena[input.count...]).map(\.bitPattern) == expected.map(\.bitPattern), "\(threads) threads")
+        }
+    }
 }
