@@ -27,6 +27,14 @@ let avx512SwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake
 let avx512SwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
 
+// The modules that compute over whole volumes (synthesis, transforms, release writing, DICOM
+// decoding, evaluation, QC, the pseudo-label pipeline) are optimised in debug builds too: the
+// system tests run the debug `hemo` over real cohorts, and unoptimised they spent minutes in
+// `hemo synth`, `hemo eval` and the writers. Optimised code keeps every precondition and
+// overflow check; only `assert` is compiled out. Scheduling, wire and cluster code stays
+// unoptimised.
+let volumeSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "HemoCluster",
     platforms: [.macOS(.v14)],
@@ -68,18 +76,18 @@ let package = Package(
         .target(name: "TurboJPEG", dependencies: ["CTurboJPEG"]),
         // SHA-256 of every DICOM file (provenance) with the CPU's SHA extensions.
         .target(name: "LibCrypto", dependencies: ["CLibCrypto"]),
-        .target(name: "DICOM", dependencies: ["HemoConcurrency", "HemoCore", "Zlib", "JPEG2000", "JPEGLS", "TurboJPEG", "LibCrypto"]),
+        .target(name: "DICOM", dependencies: ["HemoConcurrency", "HemoCore", "Zlib", "JPEG2000", "JPEGLS", "TurboJPEG", "LibCrypto"], swiftSettings: volumeSwiftSettings),
 
         // Pure Swift core: volumes, geometry, masks, boxes, subtypes. No C import.
-        .target(name: "HemoCore"),
+        .target(name: "HemoCore", swiftSettings: volumeSwiftSettings),
         // One thread-pool API and the lock box, shared by every library that runs threads.
         .target(name: "HemoConcurrency"),
 
         // Libraries.
-        .target(name: "HemoTransforms", dependencies: ["HemoConcurrency", "HemoCore"]),
+        .target(name: "HemoTransforms", dependencies: ["HemoConcurrency", "HemoCore"], swiftSettings: volumeSwiftSettings),
         // Pictures: an RGB canvas, a bitmap font and the subtype palette (previews and QC montages).
-        .target(name: "HemoRaster", dependencies: ["HemoCore"]),
-        .target(name: "HemoSynth", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "NIfTI", "PNG"]),
+        .target(name: "HemoRaster", dependencies: ["HemoCore"], swiftSettings: volumeSwiftSettings),
+        .target(name: "HemoSynth", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "NIfTI", "PNG"], swiftSettings: volumeSwiftSettings),
         .target(
             name: "HemoInference",
             dependencies: ["CCPUCheck", "HemoConcurrency", "HemoInferenceAVX512", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -88,13 +96,13 @@ let package = Package(
             swiftSettings: inferenceSwiftSettings
         ),
         .target(name: "HemoInferenceAVX512", swiftSettings: avx512SwiftSettings),
-        .target(name: "HemoRelease", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"]),
+        .target(name: "HemoRelease", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "NIfTI", "PNG", "DICOM"], swiftSettings: volumeSwiftSettings),
         .target(name: "HemoWire", dependencies: ["HemoCore", "HemoScheduler", "LZ4"]),
         .target(name: "HemoScheduler", dependencies: ["HemoCore"]),
-        .target(name: "HemoEval", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"]),
-        .target(name: "HemoQC", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "HemoRelease", "NIfTI", "PNG"]),
+        .target(name: "HemoEval", dependencies: ["HemoConcurrency", "HemoCore", "HemoTransforms", "HemoRelease", "NIfTI"], swiftSettings: volumeSwiftSettings),
+        .target(name: "HemoQC", dependencies: ["HemoConcurrency", "HemoCore", "HemoRaster", "HemoRelease", "NIfTI", "PNG"], swiftSettings: volumeSwiftSettings),
         .target(name: "HemoPseudoLabel", dependencies: ["HemoCore", "HemoInference", "HemoRelease", "HemoTransforms"],
-                exclude: ["Documentation.docc"]),
+                exclude: ["Documentation.docc"], swiftSettings: volumeSwiftSettings),
         .target(name: "HemoCluster", dependencies: ["HemoConcurrency", "HemoCore", "DICOM", "ZeroMQ", "LZ4", "HemoWire", "HemoScheduler", "HemoRelease", "HemoTransforms",
                                                     "HemoPseudoLabel"]),
 
