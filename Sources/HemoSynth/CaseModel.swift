@@ -143,10 +143,18 @@ public struct CaseModel: Sendable {
     let seed: UInt64
     // Real-scan mimics (``SynthOptions/realScanMimics``), never blood.
     /// Skull-stripped: every extracranial voxel becomes `strippedFill` HU, except skull-base bone
-    /// within 2 mm of the cavity floor, kept at `boneRemnant` × its density.
+    /// within `remnantDepth` mm (2–7) of the cavity floor, kept at `boneRemnant` × its density or,
+    /// when `dimRemnants`, at about `remnantHU` (60–120 HU, textured: the partial volume of thin
+    /// bone that a real strip leaves over the lowest slices).
     let skullStripped: Bool, strippedFill: Float, boneRemnant: Float
-    /// Skull-stripped: brain within `rimWidth` mm of the removed inner table or skull base reads
-    /// about `rimHU` (the partial volume of bone that stripping leaves), fading over 1.5 mm.
+    /// See ``skullStripped``.
+    let remnantDepth: Float, dimRemnants: Bool, remnantHU: Float
+    /// Bone blur: brain within `haloWidth` mm of the skull base (below head z = 12 mm) and of the
+    /// inner table reads up to `haloHU` at the bone, falling quadratically to its own density (bone
+    /// blurred into brain by a thick or soft reconstruction, or left by a skull strip); 0 for none.
+    let haloWidth: Float, haloHU: Float
+    /// Skull-stripped: brain within `rimWidth` mm (2–7) of the removed inner table or skull base
+    /// reads about `rimHU` (42–62 HU, the partial volume of bone that stripping leaves), fading over 1.5 mm.
     let rimWidth: Float, rimHU: Float
     /// HU added to the basal cisterns (partial volume of vessels and bone), 0 for none.
     let cisternOffset: Float
@@ -282,8 +290,8 @@ public struct CaseModel: Sendable {
         skullStripped = on && mimic.chance(0.3)
         strippedFill = mimic.chance(0.7) ? 0 : -1024
         boneRemnant = mimic.uniformF(0.06...0.3)
-        rimWidth = mimic.uniformF(2...5)
-        rimHU = mimic.uniformF(44...62)
+        rimWidth = mimic.uniformF(2...7)
+        rimHU = mimic.uniformF(42...62)
         cisternOffset = on && mimic.chance(0.35) ? mimic.uniformF(8...22) : 0
         let wideSlab = on && mimic.chance(0.5)
         partialVolumeHalf = wideSlab ? min(Float(t) / 2.5, 2.0) : min(Float(t) / 4, 1.25)
@@ -292,6 +300,15 @@ public struct CaseModel: Sendable {
         correlatedNoise = on && mimic.chance(0.5)
         // A skull-stripped exam is often an average or a denoised series: much less noise.
         noiseSigma = skullStripped ? sigma * mimic.uniformF(0.15...0.5) : sigma
+        // Drawn after the mimics above, so that adding them left those unchanged.
+        remnantDepth = mimic.uniformF(2...7)
+        dimRemnants = mimic.chance(0.6)
+        remnantHU = mimic.uniformF(60...120)
+        let halo = on && mimic.chance(0.5)
+        let haloWidthDrawn = mimic.uniformF(1.5...5)
+        haloWidth = halo ? haloWidthDrawn : 0
+        // A stripped head keeps dim bone; an unstripped one blurs compact bone in up to 200 HU.
+        haloHU = skullStripped ? mimic.uniformF(60...120) : mimic.uniformF(60...200)
 
         primary = CohortPlan.primarySubtype(caseIndex: index, options: options)
         planLesions(rng: &rng)
@@ -307,7 +324,8 @@ public struct CaseModel: Sendable {
         if denseVessel { f.append("dense MCA") }
         if falxCalcified || gangliaCalcified { f.append("calcification") }
         if streakHU > 0 { f.append("streaks") }
-        if skullStripped { f.append("skull-stripped") }
+        if skullStripped { f.append(dimRemnants ? "skull-stripped, dim skull-base remnants" : "skull-stripped") }
+        if haloWidth > 0 { f.append("bone blur") }
         if cisternOffset > 0 { f.append("dense cisterns") }
         if correlatedNoise { f.append("correlated noise") }
         if partialVolumeFine { f.append("wide skull partial volume") }

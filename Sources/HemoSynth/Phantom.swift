@@ -100,18 +100,41 @@ extension CaseModel {
         switch tissue {
         case .air, .softTissue, .fat, .corticalBone, .diploe, .sinusAir, .vitreous:
             guard skullStripped else { return (tissue, label, hu) }
-            // Stripping keeps only skull-base bone right under the cavity floor, and only in part.
+            // Stripping keeps only skull-base bone under the cavity floor, and only in part.
             if tissue.isBone && z < 12 {
                 let floor = floorHeight(x, y)
-                if z < floor && z > floor - 2 { return (tissue, label, strippedFill + (hu - strippedFill) * boneRemnant) }
+                if z < floor && z > floor - remnantDepth {
+                    guard dimRemnants else { return (tissue, label, strippedFill + (hu - strippedFill) * boneRemnant) }
+                    // Thin, partial-volumed bone: dimmer with depth, textured along the base.
+                    let texture = 12 * sinApprox(0.37 * x + 0.29 * y + 0.31 * z + phase.z)
+                    return (tissue, label, remnantHU * (1 - 0.3 * (floor - z) / remnantDepth) + texture)
+                }
             }
             return (tissue, label, strippedFill)
         case .cisternCSF where label == 0 && cisternOffset > 0:
-            return (tissue, label, hu + cisternOffset + streak(x, y, z))
+            return (tissue, label, boneHalo(x, y, z, hu: hu + cisternOffset) + streak(x, y, z))
         default:
-            guard skullStripped && label == 0 else { return (tissue, label, hu + streak(x, y, z)) }
-            return (tissue, label, strippedRim(x, y, z, hu: hu) + streak(x, y, z))
+            guard label == 0 else { return (tissue, label, hu + streak(x, y, z)) }
+            let base = skullStripped ? strippedRim(x, y, z, hu: hu) : hu
+            return (tissue, label, boneHalo(x, y, z, hu: base) + streak(x, y, z))
         }
+    }
+
+    /// Bone blur (``haloWidth``, off when 0): on the lowest slices (head z below 12 mm), intracranial
+    /// `hu` within ``haloWidth`` mm of the skull base or of the inner table rises towards ``haloHU``
+    /// at the bone, quadratically with nearness. Higher up the brain keeps its density, so a thin
+    /// subdural collection along the convexity never looks like this blur.
+    @inline(__always) func boneHalo(_ x: Float, _ y: Float, _ z: Float, hu: Float) -> Float {
+        guard haloWidth > 0, z < 12 else { return hu }
+        let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
+        let cz = z >= 0 ? cTop : cBottom
+        let nx = x / ax, ny = y / b, nz = z / cz
+        let rho = (nx * nx + ny * ny + nz * nz).squareRoot()
+        let r = (x * x + y * y + z * z).squareRoot()
+        let d = min(rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200, z - floorHeight(x, y))
+        guard d < haloWidth else { return hu }
+        let w = 1 - max(0, d) / haloWidth
+        return hu + (haloHU - hu) * w * w
     }
 
     /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base

@@ -54,7 +54,7 @@ struct SynthCommand: ParsableCommand {
     @Flag(name: .long, help: "Leave out physiological calcifications (choroid plexus, pineal, falx, basal ganglia).")
     var noCalcifications = false
 
-    @Flag(name: .long, help: "Give cases, without blood of their own, the look of real scans: skull-stripped exams (extracranial voxels filled, with the bright rim and skull-base bone stripping leaves), dense basal cisterns, a wider partial-volume slab at the skull, correlated noise. Anatomy, lesions and labels stay those of the same case without them.")
+    @Flag(name: .long, help: "Give cases, without blood of their own, the look of real scans: skull-stripped exams (extracranial voxels filled, with the bright rim and the bright or dim skull-base bone stripping leaves), bone blurred into the brain over the skull base, dense basal cisterns, a wider partial-volume slab at the skull, correlated noise. Anatomy, lesions and labels stay those of the same case without them.")
     var realScanMimics = false
 
     @Option(name: .long, help: "Also draw a PNG preview sheet (one panel per subtype plus normal slices).")

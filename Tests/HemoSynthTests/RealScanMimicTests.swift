@@ -20,6 +20,12 @@ import HemoSynth
         })
     }
 
+    /// The first case index (below `limit`) whose features satisfy `accept`, under mimics.
+    static func firstCase(limit: Int, where accept: (String) -> Bool) throws -> Int {
+        let generator = try SynthGenerator(options: options(mimics: true))
+        return try #require((0..<limit).first { accept(generator.model(caseIndex: $0).features) })
+    }
+
     @Test func mimicsChangeNeitherAnatomyNorLesionsNorLabels() throws {
         let plain = try SynthGenerator(options: Self.options(mimics: false))
         let mimic = try SynthGenerator(options: Self.options(mimics: true))
@@ -69,6 +75,59 @@ import HemoSynth
         // No compact bone survives at full density; the brain's edge is brighter than its core.
         #expect(bone.allSatisfy { $0 < 700 }, "bone up to \(bone.max() ?? 0) HU")
         #expect(mean(rim) > mean(deepWhite) + 8, "rim \(mean(rim)) vs white matter \(mean(deepWhite))")
+    }
+
+    @Test func dimSkullBaseRemnantsStayBelow200HUAndSpanMoreThanOneSlice() throws {
+        let index = try Self.firstCase(with: "dim skull-base remnants")
+        let c = try SynthGenerator(options: Self.options(mimics: true)).generate(caseIndex: index, sliceThreads: 2)
+        let size = c.ct.geometry.size
+        var remnant = 0, maxBone = -2000.0
+        var slicesWithRemnant = Set<Int>()
+        for k in 0..<size.k { for j in 0..<size.j { for i in 0..<size.i {
+            let p = size.offset(i, j, k)
+            guard let t = TissueClass(rawValue: c.tissue.voxels[p]), t.isBone else { continue }
+            #expect(c.paint.voxels[p] == 0)
+            let hu = Double(c.ct.voxels[p])
+            maxBone = max(maxBone, hu)
+            // The strip's fill is 0 or −1024 HU; 40–150 HU is what is left of the skull base.
+            if (40...150).contains(hu) { remnant += 1; slicesWithRemnant.insert(k) }
+        } } }
+        // Thin, partial-volumed bone: dimmer than the 300–570 HU remnants of a bright strip, and
+        // left over a band below the cavity floor, not a line.
+        #expect(maxBone < 200, "bone up to \(maxBone) HU")
+        #expect(remnant >= 30, "only \(remnant) remnant voxels of 40-150 HU")
+        #expect(slicesWithRemnant.count >= 2, "remnants on \(slicesWithRemnant.count) slice(s)")
+    }
+
+    @Test func boneBlurBrightensTheBrainAtTheSkullBaseAndNowhereElse() throws {
+        // A case with bone blur and none of the other mimics that move the brain's density near bone.
+        let index = try Self.firstCase(limit: 400) {
+            $0.contains("bone blur") && !$0.contains("skull-stripped") && !$0.contains("soft edges")
+                && !$0.contains("wide skull partial volume") && !$0.contains("dense cisterns")
+        }
+        let plain = try SynthGenerator(options: Self.options(mimics: false)).generate(caseIndex: index, sliceThreads: 2)
+        let mimic = try SynthGenerator(options: Self.options(mimics: true)).generate(caseIndex: index, sliceThreads: 2)
+        let size = plain.ct.geometry.size
+        var deep = (sum: 0.0, n: 0.0)
+        var bestEdge = -1000.0
+        for k in 0..<size.k {
+            var edge = (sum: 0.0, n: 0.0)
+            for j in 5..<(size.j - 5) { for i in 5..<(size.i - 5) {
+                let p = size.offset(i, j, k)
+                guard let t = TissueClass(rawValue: plain.tissue.voxels[p]), t.isIntracranial, plain.paint.voxels[p] == 0 else { continue }
+                let diff = Double(mimic.ct.voxels[p]) - Double(plain.ct.voxels[p])
+                let near = [p - 1, p + 1, p - size.i, p + size.i].compactMap { TissueClass(rawValue: plain.tissue.voxels[$0]) }
+                let far = [p - 5, p + 5, p - 5 * size.i, p + 5 * size.i].compactMap { TissueClass(rawValue: plain.tissue.voxels[$0]) }
+                if near.contains(where: \.isBone) { edge.sum += diff; edge.n += 1 }
+                // The top three slices (k grows upwards) lie well above the skull base.
+                if k >= size.k - 3 && far.allSatisfy(\.isIntracranial) { deep.sum += diff; deep.n += 1 }
+            } }
+            if edge.n >= 20 { bestEdge = max(bestEdge, edge.sum / edge.n) }
+        }
+        // On some slice the brain along the bone is brighter by the blur; high in the brain, nothing
+        // changes but the noise.
+        #expect(bestEdge > 8, "brain along the bone brighter by at most \(bestEdge) HU per slice")
+        #expect(deep.n > 300 && abs(deep.sum / deep.n) < 2, "deep brain moved by \(deep.sum / max(1, deep.n)) HU")
     }
 
     @Test func correlatedNoiseHasNeighbourCorrelationAndTheSameSigma() throws {

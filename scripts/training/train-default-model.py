@@ -106,7 +106,23 @@ def window_channels(hu):
 
 
 def load_cohort(folder, max_slices=48):
-    """Returns per-slice HU on the 256 grid (float16 [S,256,256]) and 512 label maps (uint8 [S,512,512])."""
+    """Returns per-slice HU on the 256 grid (float16 [S,256,256]) and 512 label maps (uint8 [S,512,512]).
+
+    The tensors are cached beside the cohort (keyed by max_slices and the mtime of its
+    weak_labels.csv, which `hemo synth` writes last), so the later stages skip decompressing it again."""
+    stamp = os.stat(os.path.join(folder, "weak_labels.csv")).st_mtime_ns
+    cache = os.path.join(folder, f".train-cache-{max_slices}-{stamp}.pt")
+    if os.path.exists(cache):
+        cached = torch.load(cache)
+        return cached["hu"], cached["labels"]
+    hu, labels = load_cohort_files(folder, max_slices)
+    torch.save({"hu": hu, "labels": labels}, cache + ".tmp")
+    os.replace(cache + ".tmp", cache)
+    return hu, labels
+
+
+def load_cohort_files(folder, max_slices):
+    """load_cohort without the cache: decompress and resize every case."""
     hus, labs = [], []
     cases = sorted(d for d in os.listdir(folder) if os.path.isfile(os.path.join(folder, d, "ct.nii.gz")))
     for case in cases:
