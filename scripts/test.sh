@@ -25,7 +25,7 @@ scripts/setup.sh --packages-only
 deps_pid=""
 deps_log=$(mktemp)
 if [[ "${HEMO_SKIP_SYSTEM_TESTS:-0}" != "1" ]]; then
-    scripts/test-deps.sh >"$deps_log" 2>&1 &
+    bash scripts/test-deps.sh >"$deps_log" 2>&1 &
     deps_pid=$!
 fi
 HEMO=$(scripts/setup.sh --debug | tail -n 1)
