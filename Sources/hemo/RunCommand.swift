@@ -66,7 +66,7 @@ struct RunCommand: ParsableCommand {
                     p.executableURL = URL(fileURLWithPath: me)
                     p.arguments = ["worker", "--connect", endpoint, "--threads", "\(threadsPerWorker)",
                                    "--heartbeat-ms", "\(coordinator.heartbeatMs)", "--liveness", "\(coordinator.liveness * 3)",
-                                   "--id", "local-\(runID)-\(n)"] + modelArguments
+                                   "--id", "local-\(runID)-\(n)", "--parent-pid", "\(runID)"] + modelArguments
                     try p.run()
                     return p
                 }, noWorkerLeft: { reason in c.stop(reason: reason) })

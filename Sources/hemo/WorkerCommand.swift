@@ -18,7 +18,8 @@ struct WorkerCommand: ParsableCommand {
         coordinator shut the run down or the worker was drained; 1 when a CURVE key file or the \
         --model cannot be read; 2 on a socket or protocol error (e.g. a malformed endpoint, a protocol-version \
         mismatch); 3 when no message came from the coordinator within --first-contact-timeout \
-        (nothing listens there, or CURVE refused this worker's key).
+        (nothing listens there, or CURVE refused this worker's key); 4 when the process named by \
+        --parent-pid stopped being its parent (`hemo run` died, and its coordinator with it).
         """
     )
 
@@ -55,6 +56,9 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Take build jobs only (no model is loaded).")
     var buildOnly = false
 
+    @Option(help: "Exit (status 4) as soon as this process is no longer the worker's parent. `hemo run` passes its own PID, so the workers it starts end with it even when it is killed with SIGKILL; without it a worker waits for its coordinator forever.")
+    var parentPid: Int32?
+
     @Option(help: .hidden)
     var jobDelayMs: Int = 0
 
@@ -66,6 +70,7 @@ struct WorkerCommand: ParsableCommand {
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard (curveServerKey == nil) == (curveSecret == nil) else { throw ValidationError("--curve-server-key and --curve-secret go together") }
         guard !(buildOnly && model != nil) else { throw ValidationError("--build-only and --model exclude each other") }
+        guard parentPid.map({ $0 > 1 }) ?? true else { throw ValidationError("--parent-pid must name a process other than init") }
     }
 
     func run() throws {
@@ -117,6 +122,8 @@ struct WorkerCommand: ParsableCommand {
                 if contact.giveUpIfUnreached() { worker.drain() }
             }
         }
+        let parentWatch = parentPid.map(Self.exitWhenOrphaned(of:))
+        defer { parentWatch?.cancel() }
         let exit: WorkerExit
         do {
             exit = try worker.run()
@@ -132,6 +139,21 @@ struct WorkerCommand: ParsableCommand {
         case .shutdown: exiting(because: "the coordinator shut the run down; the run is over")
         case .drained: exiting(because: "drained (SIGTERM): the jobs held were finished and DISCONNECT sent")
         }
+    }
+
+    /// Checks twice a second that `parent` is still this process's parent; once it is not (it died
+    /// and the worker was re-parented), prints the last line and exits with status 4 at once: the
+    /// coordinator lived in that process, so there is no one to finish or hand jobs back to.
+    private static func exitWhenOrphaned(of parent: Int32) -> DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now(), repeating: .milliseconds(500))
+        timer.setEventHandler {
+            guard getppid() != parent else { return }
+            printError("worker: exiting: the process that started this worker (pid \(parent), --parent-pid) is gone, and its coordinator with it")
+            _exit(4)
+        }
+        timer.resume()
+        return timer
     }
 
     /// Prints the worker's last line, "worker: exiting: REASON", on stderr.

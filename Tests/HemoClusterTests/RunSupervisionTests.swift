@@ -43,6 +43,33 @@ import Testing
         #expect(Self.manifest(cohort.release("restarted")) == Self.manifest(cohort.release("reference")))
     }
 
+    /// `hemo run` killed with SIGKILL cannot stop its workers; they notice that their parent is
+    /// gone (--parent-pid) and exit with status 4 instead of waiting for its coordinator forever.
+    @Test func workersEndWhenHemoRunIsKilled() throws {
+        let cohort = try TinyCohort.make(count: 6)
+        let run = try Hemo.spawn(["run", "--cohort", cohort.root, "--out", cohort.release("orphaned"), "--workers", "2",
+                                  "--heartbeat-ms", "100"])
+        var workers: [Int32] = []
+        #expect(eventually(20) {
+            workers = Self.children(of: run.pid)
+            return workers.count == 2 || !run.process.isRunning
+        })
+        #expect(workers.count == 2, "\(run.stderr)")
+        run.kill(SIGKILL)
+        _ = run.wait(seconds: 10)
+        // Re-parented, the workers are no longer anyone's children we can wait for: watch /proc.
+        let ended = eventually(10) { workers.allSatisfy { !FileManager.default.fileExists(atPath: "/proc/\($0)/cmdline") || Self.isZombie($0) } }
+        for pid in workers where !ended { kill(pid, SIGKILL) }
+        #expect(ended, "the workers of a killed hemo run are still running: \(workers)")
+        #expect(Self.manifest(cohort.release("orphaned")) == nil, "a killed run commits nothing")
+    }
+
+    /// True when `pid` has exited and only its process-table entry is left.
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
     @Test func hemoRunFailsWhenNoWorkerCanRunAndKeepsTheJournal() throws {
         let cohort = try TinyCohort.make(count: 6)
         _ = try cohort.referenceManifest()
