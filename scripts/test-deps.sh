@@ -44,12 +44,7 @@ fi
 # --- Python packages --------------------------------------------------------------------------
 # The model zoo's pinned exporters and peer (57-model-zoo.sh, from make-model-zoo-fixtures.py's
 # PINNED), then what the other peers import.
-mapfile -t pinned < <(python3 -c "
-import re
-text = open('scripts/fixtures/make-model-zoo-fixtures.py').read()
-block = text[text.index('PINNED = {'):text.index('}', text.index('PINNED = {'))]
-for name, version in re.findall(r'\"([a-z_]+)\": \"([0-9.]+)\"', block):
-    print(f'{name}=={version}')")
+mapfile -t pinned < <(bash scripts/fixtures/model-zoo-pins.sh | while read -r name version; do echo "$name==$version"; done)
 python_packages=("${pinned[@]}" "numpy>=2" scipy nibabel pycocotools pillow dipy pydicom pylibjpeg pylibjpeg-openjpeg
                  kubernetes-validate)
 start=$SECONDS

@@ -22,9 +22,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --packages-only
 # What the system tests download (Debian and PyPI packages, nnU-Net's virtualenv, the image
 # test's Debian base) comes in the background while SwiftPM builds and runs the Swift suite.
-deps_pid=""
-deps_log=$(mktemp)
+deps_pid="" deps_log=""
 if [[ "${HEMO_SKIP_SYSTEM_TESTS:-0}" != "1" ]]; then
+    deps_log=$(mktemp)
     bash scripts/test-deps.sh >"$deps_log" 2>&1 &
     deps_pid=$!
 fi

@@ -448,19 +448,10 @@ extension StepExecutor {
             for lane in 0..<8 { total += both[lane] }
             return total
         }
-        var s0 = D(), s1 = D()
-        var i = 0
-        while i < whole {
-            s0 += D(raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self))
-            s1 += D(raw.loadUnaligned(fromByteOffset: i &* 4 &+ 32, as: SIMD8<Float>.self))
-            i &+= 16
-        }
-        var sum = lanes(s0, s1)
-        for e in whole..<count { sum += Double(x[e]) }
-        let mean = sum / Double(Swift.max(count, 1))
+        let mean = sum(x, count: count) / Double(Swift.max(count, 1))
         let m = D(repeating: mean)
         var q0 = D(), q1 = D()
-        i = 0
+        var i = 0
         while i < whole {
             let a = D(raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)) - m
             let b = D(raw.loadUnaligned(fromByteOffset: i &* 4 &+ 32, as: SIMD8<Float>.self)) - m

@@ -20,12 +20,7 @@ need=()
 while read -r package version; do
     have="$(python3 -c "from importlib import metadata; print(metadata.version('$package'))" 2>/dev/null || true)"
     [[ "${have%%+*}" == "$version" ]] || need+=("$package==$version")
-done < <(python3 -c "
-import re
-text = open('$root/scripts/fixtures/make-model-zoo-fixtures.py').read()
-block = text[text.index('PINNED = {'):text.index('}', text.index('PINNED = {'))]
-for name, version in re.findall(r'\"([a-z_]+)\": \"([0-9.]+)\"', block):
-    print(name, version)")
+done < <(bash "$root/scripts/fixtures/model-zoo-pins.sh")
 if ((${#need[@]})); then
     echo "installing ${need[*]}" >&2
     python3 -m pip install -q "${need[@]}" "numpy>=2" >&2 || { echo "SKIP: cannot install ${need[*]} from PyPI"; exit 0; }
