@@ -182,9 +182,9 @@ public final class PseudoLabelModel: Sendable {
 
 extension PseudoLabelModel {
     /// The `outputs.classification` object of a format-3 model's provenance.
-    fileprivate static func classificationProvenance(_ c: VolumetricSidecar.Classification) -> JSONValue {
+    fileprivate static func classificationProvenance(_ c: VolumetricSidecar.Classification, level: String = "slice") -> JSONValue {
         .object([
-            ("name", .string(c.output)), ("level", .string("slice")), ("activation", .string(c.activation.rawValue)),
+            ("name", .string(c.output)), ("level", .string(level)), ("activation", .string(c.activation.rawValue)),
             ("channels", .array(c.channels.map { .string($0) })),
             ("thresholds", .object(zip(["any"] + Subtype.allCases.map(\.name), c.thresholds).map { ($0, .number($1, decimals: 6)) })),
         ])
@@ -210,6 +210,11 @@ extension PseudoLabelModel {
         // provenance keeps its bytes.
         let stacked: [(String, JSONValue)] = s.shape == .stacked ? [("slices", .int(s.neighbours))] : []
         let whole: [(String, JSONValue)] = s.inputSize.map { size in [("size", .array(size.map { .int($0) }))] } ?? []
+        // A model with an exam-level output: that output, and the batch (the whole exam), appear only for it.
+        let examOutput: [(String, JSONValue)] = s.examClassification.map { c in
+            [("exam_classification", Self.classificationProvenance(c, level: "exam"))]
+        } ?? []
+        let batch: [(String, JSONValue)] = s.examClassification == nil ? [("batch_size", .int(Self.batchSize))] : [("batch", .string("exam"))]
         let classification: [(String, JSONValue)] = s.classification.map { c in [("classification", Self.classificationProvenance(c))] } ?? []
         // The files that make the model: the same keys, in the same order, for every format-3 model.
         let files: [(String, JSONValue)] = [
@@ -227,10 +232,9 @@ extension PseudoLabelModel {
                     ("resize", .string("bilinear half-pixel (HU before windowing)")),
                     ("intensity", intensity),
                 ])),
-                ("outputs", .object([("classification", Self.classificationProvenance(c))])),
+                ("outputs", .object([("classification", Self.classificationProvenance(c))] + examOutput)),
                 ("masks", .string(ReleaseFormat.noMasks)),
-                ("batch_size", .int(Self.batchSize)),
-            ])
+            ] + batch)
         }
         return .object(files + [
             ("input", .object([
@@ -247,7 +251,7 @@ extension PseudoLabelModel {
                 ("mirror_axes", .array(s.mirrorAxes.map { .int($0) })),
             ])),
             ("outputs", .object([("segmentation", .string(s.segmentationOutput)), ("activation", .string(s.activation.rawValue)),
-                                 ("channel_labels", .array(s.channelLabels.map { .int($0) }))] + classification)),
+                                 ("channel_labels", .array(s.channelLabels.map { .int($0) }))] + classification + examOutput)),
             ("postprocess", .object([
                 ("min_component_pixels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumPixels[$0] ?? 0)) })),
                 ("min_lesion_voxels", .object(Subtype.allCases.map { ($0.name, .int(s.filter.minimumLesionVoxels[$0] ?? 0)) })),

@@ -37,6 +37,7 @@ public enum PseudoLabelPipeline {
         }
         let info = dicom.map { DICOMCaseInfo(series: $0.series, slices: $0.sliceInstances(on: ct.geometry)) }
         record.dicom = info
+        record.exam = prediction.examCall
         var maps: [Volume<UInt8>]? = nil
         if options.probabilities {
             guard let kept = prediction.channelProbabilities else {

@@ -17,6 +17,9 @@ public struct VolumePrediction: Sendable {
     /// A classifier-only model's labels per slice, by its thresholds (then ``labels`` is all
     /// background and the release holds no masks); nil for segmentation models.
     public var sliceDecisions: [(any: Bool, subtypes: Set<Subtype>)]? = nil
+    /// A model with an exam-level classification output: the exam's `p_any, p_EPH, …, p_IVH`
+    /// and its labels by that output's thresholds; nil otherwise.
+    public var examCall: ExamCall? = nil
 
     /// A prediction.
     public init(labels: Volume<UInt8>, scores: [Float], sliceProbabilities: [[Double]], channelProbabilities: ChannelProbabilities? = nil) {

@@ -23,9 +23,11 @@ public struct VolumetricSidecar: Sendable, Equatable {
     }
 
     /// A classification output: slice logits turned into the `p_*` probabilities and, for a
-    /// classifier-only model, into the slice and patient labels by thresholds.
+    /// classifier-only model, into the slice and patient labels by thresholds; or exam logits
+    /// turned into the exam's `p_*` and its patient labels.
     public struct Classification: Sendable, Equatable {
-        /// The graph output, `[N, channels]` for a batch of N slices.
+        /// The graph output: `[N, channels]` for a batch of N slices (slice level), `[1, channels]`
+        /// or `[channels]` for the whole exam (exam level).
         public var output: String
         /// Sigmoid per channel, or softmax over the channels.
         public var activation: Activation
@@ -129,8 +131,12 @@ public struct VolumetricSidecar: Sendable, Equatable {
     public var halfPrecisionAccumulation: Bool = false
     /// The graph output holding the segmentation logits; empty for a classifier-only model.
     public var segmentationOutput: String
-    /// The classification output, if any (format 3: classifier-only models).
+    /// The slice-level classification output, if any (format 3: classifier-only and whole-slice models).
     public var classification: Classification? = nil
+    /// The exam-level classification output, if any: logits for the whole exam, from one run of
+    /// every network over all of the exam's slices as one batch. They give the exam's `p_*` in
+    /// `patient_labels.csv` and its patient labels by their own thresholds.
+    public var examClassification: Classification? = nil
 
     /// A model fed whole slices resized to ``inputSize`` (classifier-only or whole-slice
     /// segmentation with classification), not sliding windows.
@@ -235,7 +241,17 @@ public struct VolumetricSidecar: Sendable, Equatable {
             throw fail("\"input.intensity.kind\" \(kind) is not supported; use windows, nnunet_ct or zscore")
         }
         guard let outputs = root["outputs"] as? [String: Any] else { throw fail("no \"outputs\" object") }
-        let classification = try parseClassification(outputs["classification"], path: path)
+        let (classification, examClassification) = try parseClassifications(outputs["classification"], path: path)
+        if let examClassification {
+            // The exam head sees the exam's slices as one batch, so only a whole-slice model has one;
+            // the release still labels every slice, so a slice-level output stands beside it.
+            guard classification != nil, input["size"] != nil, shape.isPlanar else {
+                throw fail("an exam-level \"outputs.classification\" needs a slice-level one beside it in a whole-slice model (\"input.size\", \"input.shape\" 2d or 2.5d): the network sees the exam's slices as one batch, and the release labels every slice")
+            }
+            var v = try parse(Self.withoutExamClassification(root), path: path)
+            v.examClassification = examClassification
+            return v
+        }
         if outputs["segmentation"] == nil {
             guard let classification else {
                 throw fail("\"outputs\" needs \"segmentation\", \"classification\" or both")
@@ -320,16 +336,61 @@ public struct VolumetricSidecar: Sendable, Equatable {
 }
 
 extension VolumetricSidecar {
-    /// Reads `outputs.classification` (nil when absent).
-    static func parseClassification(_ raw: Any?, path: String) throws(ModelLoadError) -> Classification? {
-        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
-        guard let raw else { return nil }
-        guard let c = raw as? [String: Any] else { throw fail("\"outputs.classification\" must be an object") }
-        guard let name = c["name"] as? String, !name.isEmpty else { throw fail("\"outputs.classification.name\" is missing") }
-        let level = c["level"] as? String ?? "slice"
-        guard level == "slice" else {
-            throw fail("\"outputs.classification.level\" \(level) is not supported; this hemo reads slice logits (\"slice\"): the exam's labels are the union of its slices'")
+    /// The sidecar object with only its slice-level classification entry (the rest of the reader
+    /// sees one `outputs.classification` object).
+    static func withoutExamClassification(_ root: [String: Any]) -> [String: Any] {
+        var inner = root
+        var outputs = root["outputs"] as? [String: Any] ?? [:]
+        if let list = outputs["classification"] as? [[String: Any]] {
+            outputs["classification"] = list.first { ($0["level"] as? String ?? "slice") == "slice" }
         }
+        inner["outputs"] = outputs
+        return inner
+    }
+
+    /// Reads `outputs.classification`: one object, or a list of at most one slice-level and one
+    /// exam-level object (`level`, "slice" by default). Either may be nil.
+    static func parseClassifications(_ raw: Any?, path: String) throws(ModelLoadError) -> (slice: Classification?, exam: Classification?) {
+        func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
+        guard let raw else { return (nil, nil) }
+        let entries: [Any]
+        if let list = raw as? [Any] {
+            guard !list.isEmpty, list.count <= 2 else {
+                throw fail("\"outputs.classification\" as a list holds one slice-level and/or one exam-level object")
+            }
+            entries = list
+        } else {
+            entries = [raw]
+        }
+        var slice: Classification? = nil, exam: Classification? = nil
+        for (n, entry) in entries.enumerated() {
+            let field = entries.count == 1 && !(raw is [Any]) ? "outputs.classification" : "outputs.classification[\(n)]"
+            guard let c = entry as? [String: Any] else { throw fail("\"\(field)\" must be an object") }
+            let level = c["level"] as? String ?? "slice"
+            let parsed = try parseClassification(c, field: field, path: path)
+            switch level {
+            case "slice":
+                guard slice == nil else { throw fail("\"outputs.classification\" lists two slice-level outputs") }
+                slice = parsed
+            case "exam":
+                guard exam == nil else { throw fail("\"outputs.classification\" lists two exam-level outputs") }
+                exam = parsed
+            default:
+                throw fail("\"\(field).level\" \(level) is not \"slice\" or \"exam\"")
+            }
+        }
+        if let slice, let exam, slice.output == exam.output {
+            throw fail("\"outputs.classification\": the slice-level and exam-level outputs are both \(slice.output); they must be two graph outputs")
+        }
+        return (slice, exam)
+    }
+
+    /// Reads one classification object; `field` names it in errors.
+    static func parseClassification(_ c: [String: Any], field: String, path: String) throws(ModelLoadError) -> Classification {
+        func fail(_ reason: String) -> ModelLoadError {
+            ModelLoadError(path: path, reason: reason.replacingOccurrences(of: "\"outputs.classification", with: "\"" + field))
+        }
+        guard let name = c["name"] as? String, !name.isEmpty else { throw fail("\"outputs.classification.name\" is missing") }
         let activationName = c["activation"] as? String ?? "sigmoid"
         guard let activation = Activation(rawValue: activationName) else {
             throw fail("\"outputs.classification.activation\" \(activationName) is not sigmoid or softmax")
@@ -434,6 +495,27 @@ extension VolumetricSidecar {
             guard shape.count == rank else { throw fail("the network's input \(input) is not rank \(rank) as \"input.shape\" \(self.shape.rawValue) needs") }
             if case .fixed(let c) = shape[1], c != channels {
                 throw fail("the intensity step gives \(channels) channels but the network's input \(input) has \(c)")
+            }
+        }
+        if let exam = examClassification {
+            // Two slices as one exam: the slice output answers per slice, the exam output once.
+            guard model.outputs.contains(where: { $0.name == exam.output }) else {
+                throw fail("the exam-level \"outputs.classification\" \(exam.output) is not an output; the network's outputs: \(model.outputs.map(\.description).joined(separator: ", "))")
+            }
+            let probe = Tensor(shape: [2, channels] + patch, repeating: 0)
+            let results: [String: Tensor]
+            do { results = try model.run([inputName: probe], threads: 1) } catch {
+                throw fail("the network rejects an exam of two slices, \(probe.shape), built from the sidecar: \(error)")
+            }
+            let got = results[exam.output]?.shape ?? []
+            guard got == [1, exam.channels.count] || got == [exam.channels.count] else {
+                throw fail("an exam of two slices, \(probe.shape), gives \(exam.output) of shape \(got); the exam-level \"outputs.classification\" needs [1, \(exam.channels.count)] or [\(exam.channels.count)]")
+            }
+            if let slice = classification {
+                let got = results[slice.output]?.shape ?? []
+                guard got == [2, slice.channels.count] else {
+                    throw fail("an exam of two slices, \(probe.shape), gives \(slice.output) of shape \(got); the slice-level \"outputs.classification\" needs [2, \(slice.channels.count)]")
+                }
             }
         }
         if let classification, isClassifierOnly {

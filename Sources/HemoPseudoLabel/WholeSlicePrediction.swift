@@ -10,7 +10,9 @@ extension PseudoLabelModel {
     /// `p_*`. A classifier-only model labels slices by the sidecar's thresholds and has no masks
     /// (``VolumePrediction/labels`` all background); a model with a segmentation output resizes its
     /// logits back to the slice (bilinear half-pixel), takes the activation's decision, and applies
-    /// the component filter, as formats 1–2. See the article "The model sidecar".
+    /// the component filter, as formats 1–2. A model with an exam-level output sees all of the
+    /// exam's slices as one batch, and gives the exam's `p_*` and labels
+    /// (``VolumePrediction/examCall``). See the article "The model sidecar".
     func predictWholeSlices(_ ct: Volume<Float>, rules s: VolumetricSidecar, threads: Int, times: inout StageTimes,
                            isCancelled: () -> Bool) throws -> VolumePrediction {
         guard let classification = s.classification, let inputSize = s.inputSize, case .windows(let windows) = s.intensity else {
@@ -31,9 +33,13 @@ extension PseudoLabelModel {
         var labels = [UInt8](repeating: 0, count: s.isClassifierOnly ? 0 : size.count)
         var scores = [Float](repeating: 0, count: s.isClassifierOnly ? 0 : size.count)
         let rowsOut = BilinearTaps(input: height, output: rows), columnsOut = BilinearTaps(input: width, output: columns)
-        for first in stride(from: 0, to: slices, by: Self.batchSize) {
+        // An exam-level output needs the whole exam in one batch.
+        let exam = s.examClassification
+        let batch = exam == nil ? Self.batchSize : max(1, slices)
+        var examProbabilities = [Double](repeating: 0, count: exam?.channels.count ?? 0)
+        for first in stride(from: 0, to: slices, by: batch) {
             if isCancelled() { throw CancellationError() }
-            let count = min(Self.batchSize, slices - first)
+            let count = min(batch, slices - first)
             let input = timed("preprocess", &times) { () -> Tensor in
                 var data = [Float](repeating: 0, count: count * inC * height * width)
                 for b in 0..<count {
@@ -69,6 +75,14 @@ extension PseudoLabelModel {
                 guard let logits = results[classification.output], logits.shape == [count, outC] else {
                     throw CaseFailure(stage: "inference", reason: "\(s.networks[m].file): \(classification.output) is not [\(count), \(outC)] for a batch of \(count) slices")
                 }
+                if let exam {
+                    let examC = exam.channels.count
+                    guard let examLogits = results[exam.output], examLogits.shape == [1, examC] || examLogits.shape == [examC] else {
+                        throw CaseFailure(stage: "inference", reason: "\(s.networks[m].file): \(exam.output) is not [1, \(examC)] for an exam of \(count) slices")
+                    }
+                    let p = Self.activate(examLogits.data, exam.activation)
+                    for c in 0..<examC { examProbabilities[c] += p[c] }
+                }
                 if !s.isClassifierOnly {
                     guard let seg = results[s.segmentationOutput], seg.shape == [count, segC, height, width] else {
                         throw CaseFailure(stage: "inference", reason: "\(s.networks[m].file): \(s.segmentationOutput) is not [\(count), \(segC), \(height), \(width)]")
@@ -98,10 +112,16 @@ extension PseudoLabelModel {
                 reported.append(p)
                 decisions.append(classification.decide(p))
             }
+            let examCall = exam.map { exam -> ExamCall in
+                let p = exam.reported(examProbabilities.map { $0 / networks })
+                let d = exam.decide(p)
+                return ExamCall(probabilities: p, any: d.any, subtypes: d.subtypes)
+            }
             if s.isClassifierOnly {
                 var prediction = VolumePrediction(labels: Volume(geometry: ct.geometry, voxels: [UInt8](repeating: 0, count: size.count)),
                                                   scores: [], sliceProbabilities: reported)
                 prediction.sliceDecisions = decisions
+                prediction.examCall = examCall
                 return prediction
             }
             // Labels from the masks, as formats 1–2: the filter, with the classification's p_any as the slice gate.
@@ -114,7 +134,9 @@ extension PseudoLabelModel {
                     }
                 }
             }
-            return VolumePrediction(labels: Volume(geometry: ct.geometry, voxels: labels), scores: scores, sliceProbabilities: reported)
+            var prediction = VolumePrediction(labels: Volume(geometry: ct.geometry, voxels: labels), scores: scores, sliceProbabilities: reported)
+            prediction.examCall = examCall
+            return prediction
         }
     }
 

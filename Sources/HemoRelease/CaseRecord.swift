@@ -47,6 +47,30 @@ public struct SliceRow: Sendable, Hashable, Codable {
     public var isPositive: Bool { any ?? !subtypes.isEmpty }
 }
 
+/// An exam-level classifier's call on a whole exam: its probabilities and its labels by its thresholds.
+public struct ExamCall: Sendable, Hashable, Codable {
+    /// `p_any, p_EPH, …, p_IVH` of the exam.
+    public var probabilities: [Double]
+    /// The exam's `any` label: `p_any` reached its threshold, or some subtype holds.
+    public var any: Bool
+    /// The subtypes whose probability reached their threshold.
+    public var subtypes: Set<Subtype>
+
+    /// A call.
+    public init(probabilities: [Double], any: Bool, subtypes: Set<Subtype>) {
+        self.probabilities = probabilities; self.any = any; self.subtypes = subtypes
+    }
+
+    private enum CodingKeys: String, CodingKey { case any, probabilities, subtypes }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(any, forKey: .any)
+        try c.encode(probabilities, forKey: .probabilities)
+        try c.encode(subtypes.sorted(), forKey: .subtypes)
+    }
+}
+
 /// Everything a release says about one case apart from its volumes: the rows of every table.
 ///
 /// Computed from the case's per-subtype masks by ``CaseRecord/init(id:masks:sliceProbabilities:boxScore:)``;
@@ -68,14 +92,24 @@ public struct CaseRecord: Sendable, Hashable, Codable {
     public var subtypes: Set<Subtype>
     /// For DICOM-sourced exams: the instance of each slice and the study's series (hashed UIDs).
     public var dicom: DICOMCaseInfo?
+    /// A model with an exam-level classification output: its call on the exam, which gives the
+    /// patient labels and the patient `p_*` columns (the slice rows keep the slice-level outputs).
+    public var exam: ExamCall? = nil
 
     /// Slices with any hemorrhage.
     public var positiveSlices: Int { slices.filter(\.isPositive).count }
     /// Whether the case's release files include masks (`labelsTr/`, `masks3d/`, `masks2d/`): false
     /// for a classifier's record (its slices carry the classifier's `any` decision).
     public var hasMasks: Bool { !slices.contains { $0.any != nil } }
-    /// Whether the case has any hemorrhage (a subtype present, or a slice a classifier called positive).
-    public var anyHemorrhage: Bool { !subtypes.isEmpty || slices.contains { $0.any == true } }
+    /// Whether the case has any hemorrhage: the exam-level classifier's call when the model has one,
+    /// else a subtype present or a slice a classifier called positive.
+    public var anyHemorrhage: Bool {
+        if let exam { return exam.any }
+        return !subtypes.isEmpty || slices.contains { $0.any == true }
+    }
+    /// The patient's subtypes in `patient_labels.csv`: the exam-level classifier's when the model
+    /// has one, else ``subtypes`` (those of the slices).
+    public var patientSubtypes: Set<Subtype> { exam?.subtypes ?? subtypes }
     /// Slice width (i extent) and height (j extent).
     public var width: Int { geometry.size.i }
     /// Slice height (j extent).
@@ -151,7 +185,7 @@ extension SliceRow {
 }
 
 extension CaseRecord {
-    private enum CodingKeys: String, CodingKey { case id, geometry, slices, boxes, lesions, millilitres, subtypes, dicom }
+    private enum CodingKeys: String, CodingKey { case id, geometry, slices, boxes, lesions, millilitres, subtypes, dicom, exam }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -168,5 +202,6 @@ extension CaseRecord {
         }
         try c.encode(subtypes.sorted(), forKey: .subtypes)
         try c.encodeIfPresent(dicom, forKey: .dicom)
+        try c.encodeIfPresent(exam, forKey: .exam)
     }
 }

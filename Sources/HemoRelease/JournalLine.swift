@@ -74,6 +74,14 @@ enum JournalLineEncoder {
             }
             w.close()
         }
+        if let x = r.exam {
+            w.key("exam")
+            w.open()
+            w.key("any", first: true); w.raw(x.any ? "true" : "false")
+            w.key("probabilities"); try w.doubles(x.probabilities)
+            w.key("subtypes"); w.ints(x.subtypes.sorted().map { Int($0.rawValue) })
+            w.close()
+        }
         w.key("geometry")
         w.open()
         w.key("affine", first: true)

@@ -52,6 +52,10 @@ public struct ReleaseTables: Sendable {
     static let subtypeNames = Subtype.allCases.map(\.name)
     static func flag(_ b: Bool) -> String { b ? "1" : "0" }
 
+    /// Whether the release's model has an exam-level classification output (some record carries
+    /// its call): then `patient_labels.csv` gives the exam's `p_*` and its labels are the exam's.
+    public var hasExamProbabilities: Bool { records.contains { $0.exam != nil } }
+
     /// Whether any released exam was read from DICOM (then the DICOM columns and tables exist).
     public var hasDICOM: Bool { records.contains { $0.dicom != nil } }
 
@@ -119,20 +123,26 @@ public struct ReleaseTables: Sendable {
         return t.rendered()
     }
 
-    /// `labels/patient_labels.csv`.
+    /// `labels/patient_labels.csv`. A model with an exam-level classification output adds
+    /// `p_any,p_EPH,…,p_IVH` (its exam probabilities, 4 decimals) after the `ml_*` columns, and its
+    /// labels are the exam call's (``CaseRecord/patientSubtypes``).
     public func patientLabels() -> String {
         var header = ["case", "any"] + Self.subtypeNames + ["slices", "positive_slices"] + Self.subtypeNames.map { "ml_" + $0 }
+        let exam = hasExamProbabilities
+        if exam { header += ["p_any"] + Self.subtypeNames.map { "p_" + $0 } }
         if weakLabels != nil { header += ["weak_any"] + Self.subtypeNames.map { "weak_" + $0 } + ["agrees"] }
         var t = CSVTable(header: header)
         for r in records {
             var row = [r.id.rawValue, Self.flag(r.anyHemorrhage)]
-            row += Subtype.allCases.map { Self.flag(r.subtypes.contains($0)) }
+            let subtypes = r.patientSubtypes
+            row += Subtype.allCases.map { Self.flag(subtypes.contains($0)) }
             row += [String(r.sliceCount), String(r.positiveSlices)]
             row += Subtype.allCases.map { hasMasks ? formatFixed(r.millilitres[$0] ?? 0, decimals: 3) : "" }
+            if exam { row += r.exam.map { $0.probabilities.map { formatFixed($0, decimals: 4) } } ?? [String](repeating: "", count: 6) }
             if let weakLabels {
                 if let w = weakLabels[r.id] {
                     row += [Self.flag(w.any)] + Subtype.allCases.map { Self.flag(w.subtypes.contains($0)) }
-                    row.append(Self.flag(w.any == r.anyHemorrhage && w.subtypes == r.subtypes))
+                    row.append(Self.flag(w.any == r.anyHemorrhage && w.subtypes == subtypes))
                 } else {
                     row += [String](repeating: "", count: 7)
                 }

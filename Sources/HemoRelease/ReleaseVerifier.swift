@@ -109,6 +109,8 @@ public struct ReleaseVerifier: Sendable {
             add("provenance.json", "unknown masks value \(options?["masks"] ?? "")")
         }
         let classifier = classifierRule
+        // A model with an exam-level output: the patient labels follow its released probabilities.
+        let examRule = ClassifierRule(model: provenance?["model"] as? [String: Any], key: "exam_classification")
 
         // 3. Each case: masks → record (or the released labels of a classifier), with the released
         // model outputs carried over.
@@ -132,7 +134,10 @@ public struct ReleaseVerifier: Sendable {
         var records: [CaseRecord] = []
         for (_, r, d) in results.withLock({ $0 }).sorted(by: { $0.0 < $1.0 }) {
             problems += d
-            if let r { records.append(r) }
+            if var r {
+                if let examRule { Self.attachExamCall(&r, released: released, rule: examRule, problems: &problems) }
+                records.append(r)
+            }
         }
         // `--probabilities`: one map per subtype of every released case, nothing else.
         ProbabilityMaps.verify(root: root, files: staging.all,
@@ -282,6 +287,31 @@ public struct ReleaseVerifier: Sendable {
         }
         return CaseRecord(id: id, geometry: geometry, sliceDecisions: decisions, sliceProbabilities: probabilities)
     }
+    /// The released exam call of the record's case (`patient_labels.csv`'s labels and `p_*`),
+    /// checked against the exam-level output's thresholds as slice labels are (`p ≥ t`, except
+    /// within the 4-decimal rounding of the threshold; `any` also where a subtype holds).
+    static func attachExamCall(_ record: inout CaseRecord, released: ReleasedTables, rule: ClassifierRule,
+                               problems: inout [Disagreement]) {
+        let file = "labels/patient_labels.csv", id = record.id
+        guard let call = released.examCalls[id], call.probabilities.count == 6, call.probabilities.allSatisfy({ $0.isFinite }) else {
+            problems.append(Disagreement(file: file, detail: "case \(id): no exam probabilities (p_any … p_IVH), which the model's exam-level output gives"))
+            return
+        }
+        let p = call.probabilities
+        for s in Subtype.allCases {
+            let v = Int(s.labelValue)
+            let expected = rule.targets.contains(v) && p[v] >= rule.thresholds[v]
+            if call.subtypes.contains(s) != expected && (abs(p[v] - rule.thresholds[v]) > 0.00005 || !rule.targets.contains(v)) {
+                problems.append(Disagreement(file: file, detail: "case \(id): \(s.name) is \(call.subtypes.contains(s) ? 1 : 0) but the exam's p_\(s.name) \(p[v]) and threshold \(rule.thresholds[v]) give \(expected ? 1 : 0)"))
+            }
+        }
+        let expectedAny = p[0] >= rule.thresholds[0] || !call.subtypes.isEmpty
+        if call.any != expectedAny && (abs(p[0] - rule.thresholds[0]) > 0.00005 || !call.subtypes.isEmpty) {
+            problems.append(Disagreement(file: file, detail: "case \(id): any is \(call.any ? 1 : 0) but the exam's p_any \(p[0]), threshold \(rule.thresholds[0]) and the subtypes give \(expectedAny ? 1 : 0)"))
+        }
+        record.exam = call
+    }
+
     /// The first differing line of two texts, described; `nil` when equal.
     static func firstDifference(expected: String, actual: String) -> String? {
         guard expected != actual else { return nil }
@@ -331,10 +361,21 @@ struct ReleasedTables {
     var instanceCases: Set<CaseID> = []
     /// The released labels of each slice (`any` and the subtypes), per case and slice.
     var sliceLabels: [CaseID: [Int: (any: Bool, subtypes: Set<Subtype>)]] = [:]
+    /// A model with an exam-level output: each case's patient labels and exam `p_*` as released.
+    var examCalls: [CaseID: ExamCall] = [:]
 
     init(root: String) throws {
         if let t = try? table(root, "failures.csv") {
             failures = t.rows.compactMap { $0.count == 3 ? FailureRow(caseName: $0[0], stage: $0[1], reason: $0[2]) : nil }
+        }
+        if let t = try? table(root, "labels/patient_labels.csv"), let pi = t.column("p_any"), let ai = t.column("any"),
+           pi + 6 <= t.header.count {
+            for r in t.rows where r.count == t.header.count {
+                guard let id = CaseID(r[0]) else { continue }
+                var set = Set<Subtype>()
+                for s in Subtype.allCases { if let c = t.column(s.name), r[c] == "1" { set.insert(s) } }
+                examCalls[id] = ExamCall(probabilities: (pi..<(pi + 6)).map { Double(r[$0]) ?? .nan }, any: r[ai] == "1", subtypes: set)
+            }
         }
         if let t = try? table(root, "labels/patient_labels.csv"), let wi = t.column("weak_any") {
             var weak: [CaseID: WeakLabels] = [:]
@@ -431,8 +472,9 @@ struct ClassifierRule {
 
     init(thresholds: [Double], targets: Set<Int>) { self.thresholds = thresholds; self.targets = targets }
 
-    init?(model: [String: Any]?) {
-        guard let c = (model?["outputs"] as? [String: Any])?["classification"] as? [String: Any],
+    /// The rule of the provenance model's `outputs.<key>` (`classification`, or `exam_classification`).
+    init?(model: [String: Any]?, key: String = "classification") {
+        guard let c = (model?["outputs"] as? [String: Any])?[key] as? [String: Any],
               let channels = c["channels"] as? [String], let t = c["thresholds"] as? [String: Any] else { return nil }
         let names = ["any"] + Subtype.allCases.map(\.name)
         var thresholds: [Double] = []

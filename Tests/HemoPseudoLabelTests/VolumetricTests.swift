@@ -343,6 +343,27 @@ struct NNUNetImportTests {
         #expect(c.targets == [0, 1, 2, 3, 4, 5])
     }
 
+    @Test func aSliceAndExamClassifierParses() throws {
+        let v = try VolumetricSidecar.parse(Self.classifier { s in
+            let slice = (s["outputs"] as! [String: Any])["classification"] as! [String: Any]
+            s["outputs"] = ["classification": [
+                ["name": "exam_logits", "level": "exam", "activation": "softmax", "channels": ["background", "SDH", "IPH"],
+                 "thresholds": ["SDH": 0.3]] as [String: Any],
+                slice,
+            ]]
+        }, path: "model.json")
+        let slice = try #require(v.classification), exam = try #require(v.examClassification)
+        #expect(v.isClassifierOnly && v.inputSize == [64, 64])
+        #expect(slice.output == "logits" && slice.thresholds == [0.4, 0.5, 0.7, 0.5, 0.5, 0.5])
+        #expect(exam.output == "exam_logits" && exam.activation == .softmax && exam.targets == [nil, 2, 4])
+        #expect(exam.thresholds == [0.5, 0.5, 0.3, 0.5, 0.5, 0.5])
+        // The slice-level list form alone is the object form.
+        let alone = try VolumetricSidecar.parse(Self.classifier { s in
+            s["outputs"] = ["classification": [(s["outputs"] as! [String: Any])["classification"]!]]
+        }, path: "model.json")
+        #expect(alone == (try VolumetricSidecar.parse(Self.classifier(), path: "model.json")))
+    }
+
     @Test func sigmoidAndSoftmaxRulesGiveProbabilitiesAndLabels() throws {
         let sigmoid = try #require(try VolumetricSidecar.parse(Self.classifier(), path: "m").classification)
         let p = sigmoid.reported([0.3, 0.1, 0.69, 0.5, 0.2, 0.0])
@@ -369,7 +390,12 @@ struct NNUNetImportTests {
         ("noslices", "\"input.slices\" is missing"),
         ("threshold", "\"outputs.classification.thresholds.SDH\" must be a probability"),
         ("thresholdkey", "\"outputs.classification.thresholds.XYZ\" is not"),
-        ("level", "\"outputs.classification.level\" exam is not supported"),
+        ("level", "an exam-level \"outputs.classification\" needs a slice-level one beside it"),
+        ("levelname", "\"outputs.classification.level\" patient is not \"slice\" or \"exam\""),
+        ("twoexams", "lists two exam-level outputs"),
+        ("samename", "the slice-level and exam-level outputs are both logits"),
+        ("examnosize", "needs a slice-level one beside it in a whole-slice model"),
+        ("examthreshold", "\"outputs.classification[1].thresholds.SDH\" must be a probability"),
         ("softmaxany", "of a softmax output cannot hold \"any\""),
         ("beside", "beside \"outputs.segmentation\" needs \"input.size\""),
         ("besideensemble", "of a whole-slice segmentation model must be one network"),
@@ -391,6 +417,14 @@ struct NNUNetImportTests {
             case "threshold": out["thresholds"] = ["SDH": 1.5]
             case "thresholdkey": out["thresholds"] = ["XYZ": 0.5]
             case "level": out["level"] = "exam"
+            case "levelname": out["level"] = "patient"
+            case "twoexams", "samename", "examnosize", "examthreshold":
+                var exam = out
+                exam["level"] = "exam"
+                exam["name"] = field == "samename" ? "logits" : "exam_logits"
+                if field == "examthreshold" { exam["thresholds"] = ["SDH": 2] }
+                if field == "examnosize" { input["size"] = nil; input["spacing"] = [1, 1, 1] }
+                s["outputs"] = ["classification": field == "twoexams" ? [exam, exam] : [out, exam]]
             case "softmaxany": out["activation"] = "softmax"
             case "beside":
                 input["size"] = nil
@@ -407,7 +441,9 @@ struct NNUNetImportTests {
             default: out["channels"] = ["x", "y"]
             }
             s["input"] = input
-            if !field.hasPrefix("beside") { s["outputs"] = ["classification": out] }
+            if !field.hasPrefix("beside"), !["twoexams", "samename", "examnosize", "examthreshold"].contains(field) {
+                s["outputs"] = ["classification": out]
+            }
         }
         #expect {
             _ = try VolumetricSidecar.parse(s, path: "model.json")

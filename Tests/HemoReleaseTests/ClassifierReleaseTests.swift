@@ -47,4 +47,21 @@ import HemoCore
         options.writesMasks = false
         #expect(options.provenance.rendered().contains("\"masks\": \"none\""))
     }
+
+    @Test func anExamCallGivesThePatientLabelsAndProbabilities() throws {
+        var r = Self.record()
+        // The slices say SDH and IVH; the exam head says IPH only.
+        r.exam = ExamCall(probabilities: [0.55, 0.01, 0.2, 0.05, 0.81234, 0.3], any: true, subtypes: [.iph])
+        var t = ReleaseTables(records: [r], failures: [], kind: .pseudoLabels, weakLabels: [r.id: WeakLabels(any: true, subtypes: [.iph])])
+        t.hasMasks = false
+        let patient = t.patientLabels().split(separator: "\n")
+        #expect(patient[0] == "case,any,EPH,SDH,SAH,IPH,IVH,slices,positive_slices,ml_EPH,ml_SDH,ml_SAH,ml_IPH,ml_IVH,p_any,p_EPH,p_SDH,p_SAH,p_IPH,p_IVH,weak_any,weak_EPH,weak_SDH,weak_SAH,weak_IPH,weak_IVH,agrees")
+        #expect(patient[1] == "case_001,1,0,0,0,1,0,3,2,,,,,,0.5500,0.0100,0.2000,0.0500,0.8123,0.3000,1,0,0,0,1,0,1")
+        // The slice rows keep the slice-level outputs.
+        #expect(t.sliceLabels() == ReleaseTables(records: [Self.record()], failures: [], kind: .pseudoLabels, weakLabels: nil).sliceLabels())
+        // Without an exam call, no p_* columns in patient_labels.csv.
+        #expect(!ReleaseTables(records: [Self.record()], failures: [], kind: .pseudoLabels, weakLabels: nil).patientLabels().contains("p_any"))
+        let decoded = try JSONDecoder().decode(CaseRecord.self, from: JSONEncoder().encode(r))
+        #expect(decoded == r && decoded.patientSubtypes == [.iph])
+    }
 }

@@ -49,6 +49,11 @@ import HemoTestKit
                                     sliceProbabilities: [[0.9, 0.1, 0.2, 0.95, 0.1, 5e-324], [0.01, 0, 0, 0, 0, 0],
                                                          [0.6, 1e-7, 123456789.125, 0.3333333333333333, 2, -1]])
         out.append(JournalEntry(caseName: "cls", record: classifier, inputs: [], failure: nil))
+        // A slice-and-exam classifier's record: the exam call travels too.
+        var examined = classifier
+        examined.id = CaseID("exam")!
+        examined.exam = ExamCall(probabilities: [0.75, 0.001, 0.5, 1e-9, 0.25, 0.125], any: true, subtypes: [.sdh, .iph])
+        out.append(JournalEntry(caseName: "exam", record: examined, inputs: [], failure: nil))
         out.append(JournalEntry(caseName: "bad name/..", record: nil, inputs: nil,
                                 failure: FailureRow(caseName: "bad name/..", stage: "input", reason: Self.awkward)))
         return out
