@@ -30,9 +30,27 @@ public struct BuildSummaryCoding: Codable, Sendable {
     /// The summary from bytes.
     /// - Throws: ``ClusterError`` naming `exam` when the bytes are not a summary this build reads.
     public static func decode(_ bytes: [UInt8], exam: CaseID) throws(ClusterError) -> BuildSummaryCoding {
+        if let fast = Self.readCanonical(bytes) { return fast }
         do { return try JSONDecoder().decode(BuildSummaryCoding.self, from: Data(bytes)) } catch {
             throw ClusterError("exam \(exam)", "DONE summary is not readable: \(error)")
         }
+    }
+}
+
+extension BuildSummaryCoding {
+    /// The summary read without `JSONDecoder` (``CaseRecordReader``), or `nil` when the bytes are not
+    /// in the shape ``encoded()`` writes; `decode` then falls back to `JSONDecoder`.
+    static func readCanonical(_ bytes: [UInt8]) -> BuildSummaryCoding? {
+        guard let value = try? JSONValue.parse(bytes: bytes), case .object(let members) = value, members.count == 2,
+              members[0].0 == "inputs", members[1].0 == "record", let rawInputs = members[0].1.arrayValue,
+              let record = CaseRecordReader.record(members[1].1) else { return nil }
+        var inputs: [InputFile] = []
+        for i in rawInputs {
+            guard case .object(let f) = i, f.count == 2, f[0].0 == "path", f[1].0 == "sha256",
+                  let path = f[0].1.stringValue, let sha = f[1].1.stringValue else { return nil }
+            inputs.append(InputFile(path: path, sha256: sha))
+        }
+        return BuildSummaryCoding(inputs: inputs, record: record)
     }
 }
 

@@ -153,7 +153,12 @@ extension JSONValue {
     /// Parses JSON text, keeping object keys in their order and numbers as their text, so that
     /// ``rendered()`` of a parsed release file gives its bytes back.
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
-        var p = JSONTextParser(bytes: Array(text.utf8))
+        try parse(bytes: Array(text.utf8))
+    }
+
+    /// Parses JSON from UTF-8 bytes, as ``parse(_:)``.
+    public static func parse(bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        var p = JSONTextParser(bytes: bytes)
         let v = try p.value()
         p.skipSpace()
         guard p.i == p.bytes.count else { throw JSONParseError(offset: p.i, reason: "text after the value") }
@@ -194,7 +199,11 @@ struct JSONTextParser {
     init(bytes: [UInt8]) { self.bytes = bytes }
 
     mutating func skipSpace() {
-        while i < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
+        while i < bytes.count {
+            let b = bytes[i]
+            guard b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return }
+            i += 1
+        }
     }
 
     func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: i, reason: reason) }
@@ -254,7 +263,11 @@ struct JSONTextParser {
             }
         default:
             let start = i
-            while i < bytes.count, "+-.0123456789eE".utf8.contains(bytes[i]) { i += 1 }
+            while i < bytes.count {
+                let b = bytes[i]
+                guard (b >= 0x30 && b <= 0x39) || b == 0x2B || b == 0x2D || b == 0x2E || b == 0x45 || b == 0x65 else { break }
+                i += 1
+            }
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
             guard !text.isEmpty, Double(text) != nil else { i = start; throw fail("unexpected character") }
             return .numberText(text)

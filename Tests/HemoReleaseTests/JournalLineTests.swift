@@ -69,6 +69,37 @@ import HemoTestKit
         }
     }
 
+    @Test func theRecordReaderGivesJSONDecodersRecords() throws {
+        var read = 0
+        for e in Self.entries() {
+            guard let record = e.record else { continue }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let bytes = Array(try encoder.encode(record))
+            let reference = try JSONDecoder().decode(CaseRecord.self, from: Data(bytes))
+            let fast = CaseRecordReader.record(try JSONValue.parse(bytes: bytes))
+            if record.dicom != nil {
+                #expect(fast == nil, "a DICOM record takes the JSONDecoder path")
+            } else {
+                #expect(fast == reference, "\(e.caseName)")
+                read += 1
+            }
+        }
+        #expect(read >= 7)
+        // Anything out of shape gives nil (the caller falls back to JSONDecoder), never a wrong record.
+        let record = try #require(Self.entries().first { $0.record?.dicom == nil && $0.record?.slices.first?.probabilities != nil }?.record)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = String(decoding: try encoder.encode(record), as: UTF8.self)
+        for (from, to) in [("\"subtype\":1", "\"subtype\":9"), ("\"id\":\"", "\"id\":\"/"), ("\"pixels\":", "\"pixels\":1.5,\"x\":"),
+                           ("\"slices\":[", "\"extra\":1,\"slices\":["), ("\"slice\":0", "\"slice\":\"0\""),
+                           ("\"qformCode\":", "\"qformCode\":0.5,\"q\":")] {
+            guard text.contains(from) else { Issue.record("the fixture has no \(from)"); continue }
+            let bad = text.replacingOccurrences(of: from, with: to)
+            #expect(CaseRecordReader.record((try? JSONValue.parse(bad)) ?? .null) == nil, "\(to)")
+        }
+    }
+
     @Test func aNonFiniteNumberIsRefusedAsJSONEncoderRefusesIt() {
         var e = Self.entries()[0]
         e.record!.lesions[0].ml = .nan
