@@ -497,24 +497,27 @@ extension VolumetricSidecar {
                 throw fail("the intensity step gives \(channels) channels but the network's input \(input) has \(c)")
             }
         }
+        /// The network's outputs for a zero input of `batch` slices or patches, described as `what` in errors.
+        func probe(batch: Int, _ what: String) throws(ModelLoadError) -> (shape: [Int], results: [String: Tensor]) {
+            let input = Tensor(shape: [batch, channels] + patch, repeating: 0)
+            do { return (input.shape, try model.run([inputName: input], threads: 1)) } catch {
+                throw fail("the network rejects \(what) \(input.shape) built from the sidecar: \(error)")
+            }
+        }
         if let exam = examClassification {
             // Two slices as one exam: the slice output answers per slice, the exam output once.
             guard model.outputs.contains(where: { $0.name == exam.output }) else {
                 throw fail("the exam-level \"outputs.classification\" \(exam.output) is not an output; the network's outputs: \(model.outputs.map(\.description).joined(separator: ", "))")
             }
-            let probe = Tensor(shape: [2, channels] + patch, repeating: 0)
-            let results: [String: Tensor]
-            do { results = try model.run([inputName: probe], threads: 1) } catch {
-                throw fail("the network rejects an exam of two slices, \(probe.shape), built from the sidecar: \(error)")
-            }
+            let (shape, results) = try probe(batch: 2, "an exam of two slices,")
             let got = results[exam.output]?.shape ?? []
             guard got == [1, exam.channels.count] || got == [exam.channels.count] else {
-                throw fail("an exam of two slices, \(probe.shape), gives \(exam.output) of shape \(got); the exam-level \"outputs.classification\" needs [1, \(exam.channels.count)] or [\(exam.channels.count)]")
+                throw fail("an exam of two slices, \(shape), gives \(exam.output) of shape \(got); the exam-level \"outputs.classification\" needs [1, \(exam.channels.count)] or [\(exam.channels.count)]")
             }
             if let slice = classification {
                 let got = results[slice.output]?.shape ?? []
                 guard got == [2, slice.channels.count] else {
-                    throw fail("an exam of two slices, \(probe.shape), gives \(slice.output) of shape \(got); the slice-level \"outputs.classification\" needs [2, \(slice.channels.count)]")
+                    throw fail("an exam of two slices, \(shape), gives \(slice.output) of shape \(got); the slice-level \"outputs.classification\" needs [2, \(slice.channels.count)]")
                 }
             }
         }
@@ -522,34 +525,26 @@ extension VolumetricSidecar {
             guard model.outputs.contains(where: { $0.name == classification.output }) else {
                 throw fail("\"outputs.classification.name\" \(classification.output) is not an output; the network's outputs: \(model.outputs.map(\.description).joined(separator: ", "))")
             }
-            let probe = Tensor(shape: [1, channels] + patch, repeating: 0)
-            let results: [String: Tensor]
-            do { results = try model.run([inputName: probe], threads: 1) } catch {
-                throw fail("the network rejects a \(probe.shape) slice built from the sidecar: \(error)")
-            }
+            let (shape, results) = try probe(batch: 1, "a slice")
             let got = results[classification.output]?.shape ?? []
             guard got == [1, classification.channels.count] else {
-                throw fail("a \(probe.shape) slice gives \(classification.output) of shape \(got); \"outputs.classification.channels\" needs [1, \(classification.channels.count)]")
+                throw fail("a \(shape) slice gives \(classification.output) of shape \(got); \"outputs.classification.channels\" needs [1, \(classification.channels.count)]")
             }
             return
         }
         guard model.outputs.contains(where: { $0.name == segmentationOutput }) else {
             throw fail("\"outputs.segmentation.name\" \(segmentationOutput) is not an output; the network's outputs: \(model.outputs.map(\.description).joined(separator: ", "))")
         }
-        let probe = Tensor(shape: [1, channels] + patch, repeating: 0)
-        let results: [String: Tensor]
-        do { results = try model.run([inputName: probe], threads: 1) } catch {
-            throw fail("the network rejects a \(probe.shape) patch built from the sidecar: \(error)")
-        }
+        let (shape, results) = try probe(batch: 1, "a patch")
         let got = results[segmentationOutput]?.shape ?? []
         let expected = [1, channelLabels.count] + patch
         guard got == expected else {
-            throw fail("a \(probe.shape) patch gives \(segmentationOutput) of shape \(got); the sidecar's \(channelLabels.count) channels and patch need \(expected)")
+            throw fail("a \(shape) patch gives \(segmentationOutput) of shape \(got); the sidecar's \(channelLabels.count) channels and patch need \(expected)")
         }
         if let classification {
             let got = results[classification.output]?.shape ?? []
             guard got == [1, classification.channels.count] else {
-                throw fail("a \(probe.shape) slice gives \(classification.output) of shape \(got); \"outputs.classification.channels\" needs [1, \(classification.channels.count)]")
+                throw fail("a \(shape) slice gives \(classification.output) of shape \(got); \"outputs.classification.channels\" needs [1, \(classification.channels.count)]")
             }
         }
     }

@@ -271,16 +271,8 @@ public struct ReleaseVerifier: Sendable {
                 problems.append(Disagreement(file: file, detail: "case \(id): slice \(k) has no row with labels and probabilities"))
                 decisions.append((false, [])); probabilities.append([Double](repeating: 0, count: 6)); continue
             }
-            for s in Subtype.allCases {
-                let v = Int(s.labelValue)
-                let expected = rule.targets.contains(v) && p[v] >= rule.thresholds[v]
-                if row.subtypes.contains(s) != expected && (abs(p[v] - rule.thresholds[v]) > 0.00005 || !rule.targets.contains(v)) {
-                    problems.append(Disagreement(file: file, detail: "case \(id) slice \(k): \(s.name) is \(row.subtypes.contains(s) ? 1 : 0) but p_\(s.name) \(p[v]) and threshold \(rule.thresholds[v]) give \(expected ? 1 : 0)"))
-                }
-            }
-            let expectedAny = p[0] >= rule.thresholds[0] || !row.subtypes.isEmpty
-            if row.any != expectedAny && (abs(p[0] - rule.thresholds[0]) > 0.00005 || !row.subtypes.isEmpty) {
-                problems.append(Disagreement(file: file, detail: "case \(id) slice \(k): any is \(row.any ? 1 : 0) but p_any \(p[0]), threshold \(rule.thresholds[0]) and the subtypes give \(expectedAny ? 1 : 0)"))
+            for detail in rule.disagreements(any: row.any, subtypes: row.subtypes, probabilities: p, probability: "p_") {
+                problems.append(Disagreement(file: file, detail: "case \(id) slice \(k): " + detail))
             }
             decisions.append(row)
             probabilities.append(p)
@@ -297,17 +289,8 @@ public struct ReleaseVerifier: Sendable {
             problems.append(Disagreement(file: file, detail: "case \(id): no exam probabilities (p_any … p_IVH), which the model's exam-level output gives"))
             return
         }
-        let p = call.probabilities
-        for s in Subtype.allCases {
-            let v = Int(s.labelValue)
-            let expected = rule.targets.contains(v) && p[v] >= rule.thresholds[v]
-            if call.subtypes.contains(s) != expected && (abs(p[v] - rule.thresholds[v]) > 0.00005 || !rule.targets.contains(v)) {
-                problems.append(Disagreement(file: file, detail: "case \(id): \(s.name) is \(call.subtypes.contains(s) ? 1 : 0) but the exam's p_\(s.name) \(p[v]) and threshold \(rule.thresholds[v]) give \(expected ? 1 : 0)"))
-            }
-        }
-        let expectedAny = p[0] >= rule.thresholds[0] || !call.subtypes.isEmpty
-        if call.any != expectedAny && (abs(p[0] - rule.thresholds[0]) > 0.00005 || !call.subtypes.isEmpty) {
-            problems.append(Disagreement(file: file, detail: "case \(id): any is \(call.any ? 1 : 0) but the exam's p_any \(p[0]), threshold \(rule.thresholds[0]) and the subtypes give \(expectedAny ? 1 : 0)"))
+        for detail in rule.disagreements(any: call.any, subtypes: call.subtypes, probabilities: call.probabilities, probability: "the exam's p_") {
+            problems.append(Disagreement(file: file, detail: "case \(id): " + detail))
         }
         record.exam = call
     }
@@ -471,6 +454,26 @@ struct ClassifierRule {
     var targets: Set<Int>
 
     init(thresholds: [Double], targets: Set<Int>) { self.thresholds = thresholds; self.targets = targets }
+
+    /// Where labels `any`/`subtypes` do not follow probabilities `p` (any, EPH, …, IVH) and the
+    /// thresholds: subtype `s` where the model has a channel for it and `p_s ≥ t_s`, `any` where
+    /// `p_any ≥ t_any` or a subtype holds, except within the 4-decimal rounding of a threshold.
+    /// Each is described with `probability` naming the column (`p_` or `the exam's p_`).
+    func disagreements(any: Bool, subtypes: Set<Subtype>, probabilities p: [Double], probability: String) -> [String] {
+        var out: [String] = []
+        for s in Subtype.allCases {
+            let v = Int(s.labelValue)
+            let expected = targets.contains(v) && p[v] >= thresholds[v]
+            if subtypes.contains(s) != expected && (abs(p[v] - thresholds[v]) > 0.00005 || !targets.contains(v)) {
+                out.append("\(s.name) is \(subtypes.contains(s) ? 1 : 0) but \(probability)\(s.name) \(p[v]) and threshold \(thresholds[v]) give \(expected ? 1 : 0)")
+            }
+        }
+        let expectedAny = p[0] >= thresholds[0] || !subtypes.isEmpty
+        if any != expectedAny && (abs(p[0] - thresholds[0]) > 0.00005 || !subtypes.isEmpty) {
+            out.append("any is \(any ? 1 : 0) but \(probability)any \(p[0]), threshold \(thresholds[0]) and the subtypes give \(expectedAny ? 1 : 0)")
+        }
+        return out
+    }
 
     /// The rule of the provenance model's `outputs.<key>` (`classification`, or `exam_classification`).
     init?(model: [String: Any]?, key: String = "classification") {
