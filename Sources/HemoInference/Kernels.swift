@@ -1,3 +1,5 @@
+import HemoInferenceAVX512
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,6 +14,9 @@ struct StepExecutor {
     let threads: Int
     /// Storages outside the arena (graph inputs and outputs) and where they are.
     var external: [Int: UnsafeMutablePointer<Float>] = [:]
+    /// The depthwise kernel's vectors: sixteen columns on AVX-512 CPUs for maps wider than
+    /// eight, else eight (the same bits either way; tests pick each).
+    var depthwiseKernels: GEMMKernels = .best
 
     func pointer(_ operand: Operand) -> UnsafeMutablePointer<Float> {
         switch operand {
@@ -205,7 +210,9 @@ struct StepExecutor {
     /// Direct depthwise kernel: one input channel per group. Each plane is copied once into a
     /// scratch plane zero-padded on all four sides, so every tap of every output reads inside
     /// it (a tap in the padding adds w·0) and the loops need no bounds. The outputs are cut into
-    /// vectors of eight columns (the last one of a row partly outside it), and the vectors of the
+    /// vectors of eight columns (sixteen on AVX-512 CPUs when the map is wider than eight:
+    /// `avx512DepthwisePlane`, the same operations lane for lane, so the same bits), the last
+    /// one of a row partly outside it, and the vectors of the
     /// whole plane, row after row, are taken eight at a time: eight independent sums — enough
     /// to hide the fused multiply-add latency even for EfficientNet's 7×7 and 14×14 maps, where
     /// a row holds one or two vectors — each starting from the bias, then one fused
@@ -219,15 +226,19 @@ struct StepExecutor {
         let inPlane = s.inputHeight * s.inputWidth, outPlane = s.outputHeight * s.outputWidth
         let kh = conv.kernelHeight, kw = conv.kernelWidth, taps = kh * kw
         let sh = s.strideHeight, sw = s.strideWidth
-        let vectorsPerRow = (s.outputWidth + 7) / 8
+        let wide = depthwiseKernels == .avx512 && s.outputWidth > 8
+        let lanes = wide ? 16 : 8
+        let vectorsPerRow = (s.outputWidth + lanes - 1) / lanes
         let positions = s.outputHeight * vectorsPerRow
-        // Every output column rounded up to 8 reads inside a row, and a stride-2 tap's 16-float
-        // load too (the +16); every output row's taps read inside the plane.
-        let paddedWidth = max(s.padLeft + s.inputWidth, (vectorsPerRow * 8 - 1) * sw + (kw - 1) * s.dilationWidth + 1 + 16)
+        // Every output column rounded up to the vector reads inside a row (a stride-2 tap loads
+        // twice the vector's floats); every output row's taps read inside the plane.
+        let reach = (kw - 1) * s.dilationWidth
+        let paddedWidth = max(s.padLeft + s.inputWidth,
+                              sw == 2 ? vectorsPerRow * lanes * 2 + reach : (vectorsPerRow * lanes - 1) * sw + reach + 1)
         let paddedHeight = max(s.padTop + s.inputHeight, (s.outputHeight - 1) * sh + (kh - 1) * s.dilationHeight + 1)
         let tapOffsets = (0..<taps).map { t in (t / kw) * s.dilationHeight * paddedWidth + (t % kw) * s.dilationWidth }
         let activation = conv.activation
-        let epilogue = DepthwiseEpilogue(activation)
+        let epilogue = DepthwiseEpilogue(activation, kernels: depthwiseKernels)
         let padTop = s.padTop, padLeft = s.padLeft, inputHeight = s.inputHeight, inputWidth = s.inputWidth
         let outputWidth = s.outputWidth
         tapOffsets.withUnsafeBufferPointer { offsetsBuffer in
@@ -251,26 +262,25 @@ struct StepExecutor {
                     }
                     let below = padTop + inputHeight
                     (padded + below * paddedWidth).initialize(repeating: 0, count: (paddedHeight - below) * paddedWidth)
-                    var first = 0
-                    while first < positions {
-                        switch sw {
-                        case 1:
-                            Self.depthwiseBlock(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, first: first,
-                                                positions: positions, vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 1,
-                                                paddedWidth: paddedWidth, destination: destination, outputWidth: outputWidth,
-                                                epilogue: epilogue)
-                        case 2:
-                            Self.depthwiseBlock(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, first: first,
-                                                positions: positions, vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 2,
-                                                paddedWidth: paddedWidth, destination: destination, outputWidth: outputWidth,
-                                                epilogue: epilogue)
-                        default:
-                            Self.depthwiseBlock(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, first: first,
-                                                positions: positions, vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: sw,
-                                                paddedWidth: paddedWidth, destination: destination, outputWidth: outputWidth,
-                                                epilogue: epilogue)
-                        }
-                        first += 8
+                    if wide {
+                        avx512DepthwisePlane(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps,
+                                             bias: biasValue, outputHeight: s.outputHeight, outputWidth: outputWidth,
+                                             strideHeight: sh, strideWidth: sw, output: destination, epilogue: epilogue.code)
+                        return
+                    }
+                    switch sw {
+                    case 1:
+                        Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
+                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 1, paddedWidth: paddedWidth,
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: StrideOne.self)
+                    case 2:
+                        Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
+                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 2, paddedWidth: paddedWidth,
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: StrideTwo.self)
+                    default:
+                        Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
+                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: sw, paddedWidth: paddedWidth,
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: StrideAny.self)
                     }
                 }
                 if epilogue == .afterwards { activation.apply(destination, count: outPlane) }
@@ -278,20 +288,43 @@ struct StepExecutor {
         }
     }
 
-    /// What the depthwise kernel does to its sums before storing them: SiLU, sigmoid and ReLU
-    /// in registers (the same operations as ``Activation/apply(_:count:)``, so the same bits),
-    /// any other activation over the output plane afterwards.
+    /// What the depthwise kernel does to its sums before storing them: ReLU, and on AVX2 CPUs
+    /// SiLU and sigmoid, in registers (the same operations as ``Activation/apply(_:count:)``,
+    /// so the same bits); any other activation over the output plane afterwards, while it is
+    /// still in cache. AVX-512 CPUs run SiLU and sigmoid that way too: `avx512Sigmoid`'s
+    /// sixteen lanes take half the instructions of eight-lane sums (the same bits again).
     enum DepthwiseEpilogue: Equatable {
         case none, silu, sigmoid, relu, afterwards
 
-        init(_ activation: Activation) {
+        init(_ activation: Activation, kernels: GEMMKernels) {
             switch activation {
             case .identity: self = .none
-            case .silu: self = .silu
-            case .sigmoid: self = .sigmoid
+            case .silu: self = kernels == .avx512 ? .afterwards : .silu
+            case .sigmoid: self = kernels == .avx512 ? .afterwards : .sigmoid
             case .relu: self = .relu
             default: self = .afterwards
             }
+        }
+
+        /// `avx512DepthwisePlane`'s epilogue: 3 ReLU, 0 none (SiLU and sigmoid never reach it).
+        var code: Int { self == .relu ? 3 : 0 }
+    }
+
+    /// Every output vector of a depthwise plane, eight at a time (``depthwiseBlock``),
+    /// specialised per column stride (``DepthwiseStride``).
+    @inline(never)
+    static func depthwisePlane8<S: DepthwiseStride>(
+        _ padded: UnsafePointer<Float>, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int, bias: Float,
+        positions: Int, vectorsPerRow: Int, strideHeight: Int, stride runtimeStride: Int, paddedWidth: Int,
+        destination: UnsafeMutablePointer<Float>, outputWidth: Int, epilogue: DepthwiseEpilogue, as _: S.Type
+    ) {
+        let stride = S.fixed == 0 ? runtimeStride : S.fixed
+        var first = 0
+        while first < positions {
+            depthwiseBlock(padded, kernel: kernel, offsets: offsets, taps: taps, bias: bias, first: first, positions: positions,
+                           vectorsPerRow: vectorsPerRow, strideHeight: strideHeight, stride: stride, paddedWidth: paddedWidth,
+                           destination: destination, outputWidth: outputWidth, epilogue: epilogue)
+            first += 8
         }
     }
 
@@ -340,10 +373,19 @@ struct StepExecutor {
         case .none, .afterwards:
             break
         }
+        // A vector reaching past its row is stored whole when the plane continues: the next
+        // row's vectors, stored later, overwrite what it wrote there.
+        let planeEnd = (positions / vectorsPerRow) * outputWidth
         @inline(__always) func store(_ sum: V, _ i: Int) {
             let q = first + i
             if q >= positions { return }
-            depthwiseStore(sum, row: destination + (q / vectorsPerRow) * outputWidth, at: (q % vectorsPerRow) * 8, width: outputWidth)
+            let column = (q % vectorsPerRow) * 8
+            let index = (q / vectorsPerRow) * outputWidth + column
+            if index + 8 <= planeEnd {
+                UnsafeMutableRawPointer(destination + index).storeBytes(of: sum, as: V.self)
+            } else {
+                for lane in 0..<Swift.min(8, outputWidth - column) { destination[index + lane] = sum[lane] }
+            }
         }
         store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
         store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)
@@ -356,16 +398,6 @@ struct StepExecutor {
         if stride == 2 { return tap.loadUnaligned(as: SIMD16<Float>.self).evenHalf }
         let p = tap.assumingMemoryBound(to: Float.self)
         return SIMD8(p[0], p[stride], p[2 * stride], p[3 * stride], p[4 * stride], p[5 * stride], p[6 * stride], p[7 * stride])
-    }
-
-    /// Stores the outputs of `sum` that lie inside a row of `width`, from column `column`.
-    @inline(__always)
-    static func depthwiseStore(_ sum: SIMD8<Float>, row: UnsafeMutablePointer<Float>, at column: Int, width: Int) {
-        if column + 8 <= width {
-            UnsafeMutableRawPointer(row + column).storeBytes(of: sum, as: SIMD8<Float>.self)
-        } else {
-            for lane in 0..<max(0, width - column) { row[column + lane] = sum[lane] }
-        }
     }
 
     // MARK: Element-wise

@@ -168,3 +168,125 @@ func avx512Exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let exponent = (shifted &- 0x4B40_0000 &+ 127) &<< 23
     return y * unsafeBitCast(exponent, to: V.self)
 }
+
+/// Depthwise convolution of one plane in vectors of sixteen output columns: HemoInference's
+/// eight-column depthwise kernel (`StepExecutor.depthwiseBlock`) at twice the width. The
+/// vectors of the plane, row after row, are taken eight at a time (eight independent sums);
+/// each sum starts from `bias` and adds one fused multiply-add per tap in kernel order (lane
+/// for lane the same operations, so both kernels give the same bits); `epilogue` 3 is ReLU,
+/// applied before the store (any other value: none; the caller runs other activations over
+/// the plane, SiLU through `avx512Sigmoid`).
+///
+/// - Parameters:
+///   - padded: the input plane zero-padded on every side, rows `paddedWidth` apart; every tap
+///     of every vector (the last of a row reaching past the row) must read inside it, and a
+///     stride-2 tap reads 32 floats.
+///   - offsets: each tap's offset in `padded` from the window's top-left input.
+///   - output: the output plane, `outputHeight × outputWidth`; a vector reaching past its row
+///     is stored whole when the plane continues (the next row's vectors, stored later,
+///     overwrite what it wrote there), the plane's last one lane by lane.
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512DepthwisePlane(
+    padded: UnsafePointer<Float>, paddedWidth: Int, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
+    bias: Float, outputHeight: Int, outputWidth: Int, strideHeight: Int, strideWidth: Int,
+    output: UnsafeMutablePointer<Float>, epilogue: Int
+) {
+    switch strideWidth {
+    case 1:
+        depthwisePlane16(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps, bias: bias,
+                         outputHeight: outputHeight, outputWidth: outputWidth, strideHeight: strideHeight, stride: 1,
+                         output: output, epilogue: epilogue, as: StrideOne.self)
+    case 2:
+        depthwisePlane16(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps, bias: bias,
+                         outputHeight: outputHeight, outputWidth: outputWidth, strideHeight: strideHeight, stride: 2,
+                         output: output, epilogue: epilogue, as: StrideTwo.self)
+    default:
+        depthwisePlane16(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps, bias: bias,
+                         outputHeight: outputHeight, outputWidth: outputWidth, strideHeight: strideHeight, stride: strideWidth,
+                         output: output, epilogue: epilogue, as: StrideAny.self)
+    }
+}
+
+/// A column stride known when the kernel is compiled (1, 2), or 0: given at run time.
+/// The depthwise loops are specialised per stride type, so their loads need no branch.
+package protocol DepthwiseStride {
+    /// The stride, or 0 when it is the run-time `stride` argument.
+    static var fixed: Int { get }
+}
+/// Stride 1.
+package enum StrideOne: DepthwiseStride { package static var fixed: Int { 1 } }
+/// Stride 2.
+package enum StrideTwo: DepthwiseStride { package static var fixed: Int { 2 } }
+/// Any other stride, given at run time.
+package enum StrideAny: DepthwiseStride { package static var fixed: Int { 0 } }
+
+/// Sixteen inputs of a depthwise tap, `stride` floats apart.
+@inline(__always)
+func depthwiseLoad16(_ tap: UnsafeRawPointer, stride: Int) -> SIMD16<Float> {
+    if stride == 1 { return tap.loadUnaligned(as: SIMD16<Float>.self) }
+    if stride == 2 { return tap.loadUnaligned(as: SIMD32<Float>.self).evenHalf }
+    let p = tap.assumingMemoryBound(to: Float.self)
+    var v = SIMD16<Float>()
+    for lane in 0..<16 { v[lane] = p[lane * stride] }
+    return v
+}
+
+@inline(never)
+func depthwisePlane16<S: DepthwiseStride>(
+    padded: UnsafePointer<Float>, paddedWidth: Int, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
+    bias: Float, outputHeight: Int, outputWidth: Int, strideHeight: Int, stride runtimeStride: Int,
+    output: UnsafeMutablePointer<Float>, epilogue: Int, as _: S.Type
+) {
+    typealias V = SIMD16<Float>
+    let stride = S.fixed == 0 ? runtimeStride : S.fixed
+    let vectorsPerRow = (outputWidth + 15) / 16
+    let positions = outputHeight * vectorsPerRow
+    let planeEnd = outputHeight * outputWidth
+    let zero = V()
+    var first = 0
+    while first < positions {
+        @inline(__always) func start(_ i: Int) -> UnsafeRawPointer {
+            let q = min(first + i, positions - 1)
+            return UnsafeRawPointer(padded + (q / vectorsPerRow) * strideHeight * paddedWidth + (q % vectorsPerRow) * 16 * stride)
+        }
+        let p0 = start(0), p1 = start(1), p2 = start(2), p3 = start(3)
+        let p4 = start(4), p5 = start(5), p6 = start(6), p7 = start(7)
+        var a0 = V(repeating: bias), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        for t in 0..<taps {
+            let w = V(repeating: kernel[t])
+            let o = offsets[t] &* 4
+            a0 = a0.addingProduct(w, depthwiseLoad16(p0 + o, stride: stride))
+            a1 = a1.addingProduct(w, depthwiseLoad16(p1 + o, stride: stride))
+            a2 = a2.addingProduct(w, depthwiseLoad16(p2 + o, stride: stride))
+            a3 = a3.addingProduct(w, depthwiseLoad16(p3 + o, stride: stride))
+            a4 = a4.addingProduct(w, depthwiseLoad16(p4 + o, stride: stride))
+            a5 = a5.addingProduct(w, depthwiseLoad16(p5 + o, stride: stride))
+            a6 = a6.addingProduct(w, depthwiseLoad16(p6 + o, stride: stride))
+            a7 = a7.addingProduct(w, depthwiseLoad16(p7 + o, stride: stride))
+        }
+        switch epilogue {
+        case 3:
+            a0.replace(with: zero, where: a0 .< zero); a1.replace(with: zero, where: a1 .< zero)
+            a2.replace(with: zero, where: a2 .< zero); a3.replace(with: zero, where: a3 .< zero)
+            a4.replace(with: zero, where: a4 .< zero); a5.replace(with: zero, where: a5 .< zero)
+            a6.replace(with: zero, where: a6 .< zero); a7.replace(with: zero, where: a7 .< zero)
+        default:
+            break
+        }
+        @inline(__always) func store(_ sum: V, _ i: Int) {
+            let q = first + i
+            if q >= positions { return }
+            let row = q / vectorsPerRow, column = (q % vectorsPerRow) * 16
+            let index = row * outputWidth + column
+            if index + 16 <= planeEnd {
+                UnsafeMutableRawPointer(output + index).storeBytes(of: sum, as: V.self)
+            } else {
+                for lane in 0..<min(16, outputWidth - column) { output[index + lane] = sum[lane] }
+            }
+        }
+        store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
+        store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)
+        first += 8
+    }
+}

@@ -421,7 +421,7 @@ struct KernelTests {
 
     /// Runs one depthwise convolution step with `threads` threads and the given activation.
     static func runDepthwise(_ c: DepthwiseCase, input: [Float], weights: [Float], bias: [Float], activation: Activation,
-                             threads: Int) -> [Float] {
+                             threads: Int, kernels: GEMMKernels = .avx2) -> [Float] {
         let outputChannels = c.channels * c.multiplier
         let count = c.batch * outputChannels * c.outputHeight * c.outputWidth
         let convolution = PreparedConvolution(
@@ -434,13 +434,14 @@ struct KernelTests {
                                    dilationHeight: c.dilation, dilationWidth: c.dilation)
         var arena = input + [Float](repeating: .nan, count: count)
         arena.withUnsafeMutableBufferPointer { memory in
-            let executor = StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [], threads: threads)
+            var executor = StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [], threads: threads)
+            executor.depthwiseKernels = kernels
             executor.run(.convolution(step))
         }
         return Array(arena[input.count...])
     }
 
-    @Test("The depthwise kernel with its activation applied in registers matches a direct convolution, gives the bits of the convolution followed by the activation over the plane, and the same bits for 1, 2 and 3 threads",
+    @Test("The depthwise kernel with its activation (in registers or over the plane) matches a direct convolution, gives the bits of the convolution followed by the activation over the plane, and the same bits for 1, 2 and 3 threads and for the AVX2 and AVX-512 kernels",
           arguments: [
             DepthwiseCase(channels: 3, multiplier: 1, batch: 2, height: 7, width: 7, kernelHeight: 5, kernelWidth: 5, stride: 1,
                           padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, dilation: 1, activation: .silu),
@@ -456,6 +457,10 @@ struct KernelTests {
                           padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilation: 1, activation: .tanh),
             DepthwiseCase(channels: 1, multiplier: 1, batch: 1, height: 1, width: 3, kernelHeight: 1, kernelWidth: 3, stride: 1,
                           padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, dilation: 1, activation: .silu),
+            DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 56, width: 56, kernelHeight: 3, kernelWidth: 3, stride: 2,
+                          padTop: 0, padLeft: 0, padBottom: 1, padRight: 1, dilation: 1, activation: .silu),
+            DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 12, width: 37, kernelHeight: 5, kernelWidth: 5, stride: 1,
+                          padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, dilation: 1, activation: .identity),
           ])
     func depthwiseFusedActivationMatchesReference(_ c: DepthwiseCase) {
         let outputChannels = c.channels * c.multiplier
@@ -499,15 +504,17 @@ struct KernelTests {
         unfused.withUnsafeMutableBufferPointer { c.activation.apply($0.baseAddress!, count: $0.count) }
         let unfusedBits: [UInt32] = unfused.map { $0.bitPattern }
         var first: [UInt32]?
-        for threads in [1, 2, 3] {
-            let result = Self.runDepthwise(c, input: input, weights: weights, bias: bias, activation: c.activation, threads: threads)
+        let kernels: [GEMMKernels] = GEMMKernels.avx512.isAvailable ? [.avx2, .avx512] : [.avx2]
+        for (threads, kernel) in [1, 2, 3].flatMap({ t in kernels.map { (t, $0) } }) {
+            let result = Self.runDepthwise(c, input: input, weights: weights, bias: bias, activation: c.activation, threads: threads,
+                                           kernels: kernel)
             // NaN (an output never written) counts as a mismatch.
             let mismatches = zip(result, expected).filter { !(abs($0 - $1) <= 1e-5 * max(1, abs($1))) }.count
-            #expect(mismatches == 0, "\(threads) threads")
+            #expect(mismatches == 0, "\(threads) threads, \(kernel)")
             let bits: [UInt32] = result.map { $0.bitPattern }
-            #expect(bits == unfusedBits, "\(threads) threads: fused and unfused activation differ")
+            #expect(bits == unfusedBits, "\(threads) threads, \(kernel): fused and unfused activation differ")
             if let first {
-                #expect(bits == first, "\(threads) threads")
+                #expect(bits == first, "\(threads) threads, \(kernel)")
             } else {
                 first = bits
             }
