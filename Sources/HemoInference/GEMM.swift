@@ -235,6 +235,11 @@ extension GEMM {
         let chunks = (n + chunk - 1) / chunk
         let blockDepth = blockDepth(depth)
         let heights = a.stripHeights
+        // Sigmoid and SiLU run over each finished chunk's rows (up to 512 columns, still in
+        // cache), not tile by tile: one call per 32-column tile row left the exp's long
+        // dependent chains of only two vectors in flight (the same function per element, so
+        // the same bits).
+        let perChunk = activation == .sigmoid || activation == .silu
         parallelFor(chunks, threads: workers) { chunkIndex in
             let n0 = chunkIndex * chunk
             let ncb = min(chunk, n - n0)
@@ -334,9 +339,12 @@ extension GEMM {
                                 for column in 0..<columnsHere { target[r * ldc + column] = edgeTile[r * nr + column] }
                             }
                         }
-                        if last { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: ldc) }
+                        if last && !perChunk { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: ldc) }
                         row += height
                     }
+                }
+                if last && perChunk {
+                    for row in 0..<a.rows { activation.apply(output + row * ldc + n0, count: ncb) }
                 }
                 k0 += kcb
             }
