@@ -200,16 +200,16 @@ extension GEMM {
 
     /// `output[m, n] = Σ_k A[m, k] · B[k, n]` with A a row-major `rows × depth` matrix read in
     /// place (row stride `rowStride`, depth stride 1) instead of packed first: each element sums
-    /// its products in the same order as the packed path, so both give the same bits. The
-    /// tiles are the AVX2 ones on every CPU (``GEMMKernels`` give the same bits).
+    /// its products in the same order as the packed path, so both give the same bits, and so
+    /// do the AVX2 and AVX-512 tiles (`kernels`, the best the CPU has by default).
     static func multiply(
         rows: Int, depth: Int, a: UnsafePointer<Float>, rowStride: Int, input: UnsafePointer<Float>, geometry: Im2ColGeometry,
-        output: UnsafeMutablePointer<Float>, threads: Int
+        output: UnsafeMutablePointer<Float>, threads: Int, kernels: GEMMKernels = .best
     ) {
         let left = GEMMLeft(base: a, rows: rows, depth: depth, stripHeights: stripHeights(rows: rows), paddedRows: 0,
                             rowStride: rowStride)
         multiply(left, input: input, geometry: geometry, output: output, outputRowStride: nil, bias: nil,
-                 activation: .identity, threads: threads, kernels: .avx2)
+                 activation: .identity, threads: threads, kernels: kernels)
     }
 
     /// The product loop shared by both left operands.
@@ -311,7 +311,15 @@ extension GEMM {
                                 for column in 0..<columnsHere { edgeTile[r * nr + column] = target[r * ldc + column] }
                             }
                         }
-                        if let lda = a.rowStride {
+                        if let lda = a.rowStride, wide {
+                            if height == 6 {
+                                avx512RowMajorMicroKernel6x32(depth: kcb, a: aPanel, lda: lda, b: b, offsets: bOffsets, c: c,
+                                                              ldc: tileStride, rows: rowsHere, accumulate: !first)
+                            } else {
+                                avx512RowMajorMicroKernel4x32(depth: kcb, a: aPanel, lda: lda, b: b, offsets: bOffsets, c: c,
+                                                              ldc: tileStride, rows: rowsHere, accumulate: !first)
+                            }
+                        } else if let lda = a.rowStride {
                             if height == 6 {
                                 rowMajorMicroKernel6(depth: kcb, a: aPanel, lda: lda, b: b, offsets: bOffsets, c: c, ldc: tileStride,
                                                      rows: rowsHere, accumulate: !first)

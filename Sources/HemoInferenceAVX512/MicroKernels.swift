@@ -290,3 +290,95 @@ func depthwisePlane16<S: DepthwiseStride>(
         first += 8
     }
 }
+
+/// ``avx512MicroKernel6x32`` with A read in place from a row-major matrix (attention's and
+/// linear layers' activations): row `r` of the tile at `a + r·lda` (rows at or beyond `rows`
+/// re-read the last one and are not stored), no bias. Each element sums its products in k
+/// order with one fused multiply-add per k, as HemoInference's AVX2 `rowMajorMicroKernel6`
+/// does, so both give the same bits.
+///
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512RowMajorMicroKernel6x32(
+    depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool
+) {
+    typealias V = SIMD16<Float>
+    let cRaw = UnsafeMutableRawPointer(c)
+    let stride = ldc * 4
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+    var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+    if accumulate {
+        c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 64, as: V.self)
+        if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 64, as: V.self) }
+        if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 64, as: V.self) }
+        if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 64, as: V.self) }
+        if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 64, as: V.self) }
+        if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 64, as: V.self) }
+    }
+    let a0 = a, a1 = a + min(1, rows - 1) * lda, a2 = a + min(2, rows - 1) * lda
+    let a3 = a + min(3, rows - 1) * lda, a4 = a + min(4, rows - 1) * lda, a5 = a + min(5, rows - 1) * lda
+    let bRaw = UnsafeRawPointer(b)
+    for p in 0..<depth {
+        let offset = offsets[p] &* 4
+        let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+        let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 64, as: V.self)
+        var av = V(repeating: a0[p])
+        c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+        av = V(repeating: a1[p])
+        c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+        av = V(repeating: a2[p])
+        c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+        av = V(repeating: a3[p])
+        c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+        av = V(repeating: a4[p])
+        c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+        av = V(repeating: a5[p])
+        c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+    }
+    cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 64, as: V.self)
+    if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 64, as: V.self) }
+    if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 64, as: V.self) }
+    if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
+    if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 64, as: V.self) }
+    if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 64, as: V.self) }
+}
+
+/// ``avx512MicroKernel4x32`` with A read in place, as ``avx512RowMajorMicroKernel6x32``.
+///
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512RowMajorMicroKernel4x32(
+    depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool
+) {
+    typealias V = SIMD16<Float>
+    let cRaw = UnsafeMutableRawPointer(c)
+    let stride = ldc * 4
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+    if accumulate {
+        c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 64, as: V.self)
+        if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 64, as: V.self) }
+        if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 64, as: V.self) }
+        if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 64, as: V.self) }
+    }
+    let a0 = a, a1 = a + min(1, rows - 1) * lda, a2 = a + min(2, rows - 1) * lda, a3 = a + min(3, rows - 1) * lda
+    let bRaw = UnsafeRawPointer(b)
+    for p in 0..<depth {
+        let offset = offsets[p] &* 4
+        let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+        let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 64, as: V.self)
+        var av = V(repeating: a0[p])
+        c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+        av = V(repeating: a1[p])
+        c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+        av = V(repeating: a2[p])
+        c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+        av = V(repeating: a3[p])
+        c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+    }
+    cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 64, as: V.self)
+    if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 64, as: V.self) }
+    if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 64, as: V.self) }
+    if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
+}

@@ -521,8 +521,8 @@ struct KernelTests {
         }
     }
 
-    @Test("A MatMul's left operand read in place gives the bits of the packed one, for 1 and 2 threads, and matches Double",
-          arguments: [(13, 300, 40, 3), (256, 24, 256, 0), (5, 7, 16, 1)])
+    @Test("A MatMul's left operand read in place gives the bits of the packed one, for 1 and 2 threads and the AVX2 and AVX-512 tiles, and matches Double",
+          arguments: [(13, 300, 40, 3), (256, 24, 256, 0), (5, 7, 16, 1), (256, 256, 24, 0), (41, 130, 45, 2)])
     func rowMajorLeftOperandMatchesPacked(_ c: (Int, Int, Int, Int)) {
         let (rows, depth, columns, slack) = c
         let rowStride = depth + slack
@@ -538,14 +538,15 @@ struct KernelTests {
         }
         let geometry = Im2ColGeometry.matrix(rows: depth, columns: columns)
         var results: [[Float]] = []
-        for threads in [1, 2] {
+        let kernels: [GEMMKernels] = GEMMKernels.avx512.isAvailable ? [.avx2, .avx512] : [.avx2]
+        for (threads, kernel) in [1, 2].flatMap({ t in kernels.map { (t, $0) } }) {
             var inPlace = [Float](repeating: .nan, count: rows * columns)
             var packed = inPlace
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
                     inPlace.withUnsafeMutableBufferPointer { y in
                         GEMM.multiply(rows: rows, depth: depth, a: a.baseAddress!, rowStride: rowStride, input: b.baseAddress!,
-                                      geometry: geometry, output: y.baseAddress!, threads: threads)
+                                      geometry: geometry, output: y.baseAddress!, threads: threads, kernels: kernel)
                     }
                     let matrix = PackedMatrix(rows: rows, depth: depth, source: a.baseAddress!, rowStride: rowStride, depthStride: 1)
                     packed.withUnsafeMutableBufferPointer { y in
@@ -555,11 +556,11 @@ struct KernelTests {
                 }
             }
             let mismatches = zip(inPlace, expected).filter { !(abs($0 - $1) <= 1e-4 * max(1, abs($1))) }.count
-            #expect(mismatches == 0, "\(threads) threads")
-            #expect(inPlace.map(\.bitPattern) == packed.map(\.bitPattern), "\(threads) threads")
+            #expect(mismatches == 0, "\(threads) threads, \(kernel)")
+            #expect(inPlace.map(\.bitPattern) == packed.map(\.bitPattern), "\(threads) threads, \(kernel)")
             results.append(inPlace)
         }
-        #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
+        #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) })
     }
     @Test("A BatchNormalization step with a fused ReLU applies the affine map, then the ReLU, per channel")
     func channelAffineAppliesItsActivation() {
