@@ -251,17 +251,13 @@ struct StepExecutor {
                 let biasValue = bias?[channel] ?? 0
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedHeight * paddedWidth) { buffer in
                     let padded = buffer.baseAddress!
-                    // Zeros only where no input lands.
-                    padded.initialize(repeating: 0, count: padTop * paddedWidth)
-                    let right = paddedWidth - padLeft - inputWidth
+                    // One zeroing of the whole scratch plane, then one copy per input row: three
+                    // library calls a row (left zeros, row, right zeros) cost more than the
+                    // convolution itself on EfficientNet's 7×7 maps.
+                    padded.initialize(repeating: 0, count: paddedHeight * paddedWidth)
                     for iy in 0..<inputHeight {
-                        let row = padded + (padTop + iy) * paddedWidth
-                        row.initialize(repeating: 0, count: padLeft)
-                        (row + padLeft).initialize(from: source + iy * inputWidth, count: inputWidth)
-                        (row + padLeft + inputWidth).initialize(repeating: 0, count: right)
+                        (padded + (padTop + iy) * paddedWidth + padLeft).update(from: source + iy * inputWidth, count: inputWidth)
                     }
-                    let below = padTop + inputHeight
-                    (padded + below * paddedWidth).initialize(repeating: 0, count: (paddedHeight - below) * paddedWidth)
                     if wide {
                         avx512DepthwisePlane(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps,
                                              bias: biasValue, outputHeight: s.outputHeight, outputWidth: outputWidth,
@@ -514,8 +510,9 @@ struct StepExecutor {
         let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
         parallelFor(s.outer, threads: threads) { o in
             if s.inner == 1 {
-                // Contiguous rows (attention): the vector exp, eight at a time.
-                // Sums in eight lanes, then across them: a fixed order for a given extent.
+                // Contiguous rows (attention): the vector exp, eight at a time (sixteen on
+                // AVX-512 CPUs). Sums in eight lanes, then across them: a fixed order for a given
+                // extent, the same on every CPU.
                 let row = source + o * s.extent, target = destination + o * s.extent
                 let vectorEnd = s.extent / 8 * 8
                 var largestLanes = SIMD8<Float>(repeating: -.infinity)
@@ -529,6 +526,15 @@ struct StepExecutor {
                 while e < s.extent { largest = max(largest, row[e]); e += 1 }
                 var sumLanes = SIMD8<Float>()
                 e = 0
+                if GEMMKernels.best == .avx512 {
+                    // The exponentials sixteen at a time (the same bits), summed in the same
+                    // eight lanes in the same order.
+                    avx512ExpShifted(row, target, count: vectorEnd, shift: largest)
+                    while e < vectorEnd {
+                        sumLanes += UnsafeRawPointer(target + e).loadUnaligned(as: SIMD8<Float>.self)
+                        e += 8
+                    }
+                }
                 while e < vectorEnd {
                     let values = Activation.exp(UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self) - largest)
                     UnsafeMutableRawPointer(target + e).storeBytes(of: values, as: SIMD8<Float>.self)

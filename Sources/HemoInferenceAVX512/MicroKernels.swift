@@ -382,3 +382,25 @@ package func avx512RowMajorMicroKernel4x32(
     if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 64, as: V.self) }
     if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
 }
+
+/// `target[i] = e^(source[i] − shift)` for `i < count` (softmax's exponentials), sixteen at a
+/// time through ``avx512Exp``: lane for lane HemoInference's `Activation.exp`, so the same bits.
+///
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512ExpShifted(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int, shift: Float) {
+    typealias V = SIMD16<Float>
+    let offset = V(repeating: shift)
+    var i = 0
+    while i + 16 <= count {
+        let values = avx512Exp(UnsafeRawPointer(source + i).loadUnaligned(as: V.self) - offset)
+        UnsafeMutableRawPointer(target + i).storeBytes(of: values, as: V.self)
+        i += 16
+    }
+    if i < count {
+        var v = offset
+        for lane in 0..<(count - i) { v[lane] = source[i + lane] }
+        let values = avx512Exp(v - offset)
+        for lane in 0..<(count - i) { target[i + lane] = values[lane] }
+    }
+}
