@@ -308,7 +308,7 @@ extension GEMM {
                         let tileStride = full ? ldc : nr
                         if !full && !first {
                             for r in 0..<rowsHere {
-                                for column in 0..<columnsHere { edgeTile[r * nr + column] = target[r * ldc + column] }
+                                copyColumns(from: target + r * ldc, to: edgeTile + r * nr, count: columnsHere)
                             }
                         }
                         if let lda = a.rowStride, wide {
@@ -344,7 +344,7 @@ extension GEMM {
                         }
                         if !full {
                             for r in 0..<rowsHere {
-                                for column in 0..<columnsHere { target[r * ldc + column] = edgeTile[r * nr + column] }
+                                copyColumns(from: edgeTile + r * nr, to: target + r * ldc, count: columnsHere)
                             }
                         }
                         if last && !perChunk { activation.apply(tile: target, rows: rowsHere, columns: columnsHere, ldc: ldc) }
@@ -352,7 +352,13 @@ extension GEMM {
                     }
                 }
                 if last && perChunk {
-                    for row in 0..<a.rows { activation.apply(output + row * ldc + n0, count: ncb) }
+                    if ncb == ldc {
+                        // The chunk is whole rows of a contiguous output (squeeze-excitation's 1×1
+                        // maps): one call over all of it, not one per single-element row.
+                        activation.apply(output + n0, count: a.rows * ncb)
+                    } else {
+                        for row in 0..<a.rows { activation.apply(output + row * ldc + n0, count: ncb) }
+                    }
                 }
                 k0 += kcb
             }
@@ -383,9 +389,11 @@ extension GEMM {
                         copyRun(from: source, to: destination, floats: nr)
                     }
                 } else {
+                    // The last, partial strip (every row of tiles on 7×7 and 14×14 maps).
                     for k in 0..<kcb {
-                        let source = input + (k0 + k) * planeSize + column
-                        for c in 0..<nr { panel[k * nr + c] = c < valid ? source[c] : 0 }
+                        let row = panel + k * nr
+                        copyColumns(from: input + (k0 + k) * planeSize + column, to: row, count: valid)
+                        (row + valid).update(repeating: 0, count: nr - valid)
                     }
                 }
             }
@@ -495,6 +503,20 @@ extension GEMM {
                 }
             }
         }
+    }
+
+    /// Copies `count` (< 32) floats of an edge tile's row, eight at a time, then one by one
+    /// (the scalar loop it replaces was 4% of EfficientNet-B0's time, whose 7×7 and 14×14 maps
+    /// end every row of tiles with a partial one).
+    @inline(__always)
+    static func copyColumns(from source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+        var column = 0
+        while column + 8 <= count {
+            UnsafeMutableRawPointer(destination + column).storeBytes(
+                of: UnsafeRawPointer(source + column).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            column += 8
+        }
+        while column < count { destination[column] = source[column]; column += 1 }
     }
 
     /// Copies `floats` (a multiple of 8) floats, unaligned.
