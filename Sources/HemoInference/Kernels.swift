@@ -268,15 +268,15 @@ struct StepExecutor {
                     case 1:
                         Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
                                              vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 1, paddedWidth: paddedWidth,
-                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: StrideOne.self)
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideOne.self)
                     case 2:
                         Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
                                              vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 2, paddedWidth: paddedWidth,
-                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: StrideTwo.self)
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideTwo.self)
                     default:
                         Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
                                              vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: sw, paddedWidth: paddedWidth,
-                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: StrideAny.self)
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideAny.self)
                     }
                 }
                 if epilogue == .afterwards { activation.apply(destination, count: outPlane) }
@@ -307,9 +307,9 @@ struct StepExecutor {
     }
 
     /// Every output vector of a depthwise plane, eight at a time (``depthwiseBlock``),
-    /// specialised per column stride (``DepthwiseStride``).
+    /// specialised per column stride (``ColumnStride``).
     @inline(never)
-    static func depthwisePlane8<S: DepthwiseStride>(
+    static func depthwisePlane8<S: ColumnStride>(
         _ padded: UnsafePointer<Float>, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int, bias: Float,
         positions: Int, vectorsPerRow: Int, strideHeight: Int, stride runtimeStride: Int, paddedWidth: Int,
         destination: UnsafeMutablePointer<Float>, outputWidth: Int, epilogue: DepthwiseEpilogue, as _: S.Type
@@ -323,6 +323,20 @@ struct StepExecutor {
             first += 8
         }
     }
+
+    /// A column stride known when the eight-column depthwise loop is compiled (1, 2), or 0:
+    /// given at run time. (HemoInferenceAVX512 has its own, `DepthwiseStride`: nothing of that
+    /// module may run on a CPU without AVX-512.)
+    protocol ColumnStride {
+        /// The stride, or 0 when it is the run-time `stride` argument.
+        static var fixed: Int { get }
+    }
+    /// Stride 1.
+    enum ColumnStrideOne: ColumnStride { static var fixed: Int { 1 } }
+    /// Stride 2.
+    enum ColumnStrideTwo: ColumnStride { static var fixed: Int { 2 } }
+    /// Any other stride, given at run time.
+    enum ColumnStrideAny: ColumnStride { static var fixed: Int { 0 } }
 
     /// Eight output vectors of a depthwise plane, from vector `first` of the plane's
     /// `positions` (row-major, `vectorsPerRow` a row); past the last one, the last is computed
