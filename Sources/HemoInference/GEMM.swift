@@ -240,6 +240,25 @@ extension GEMM {
         // dependent chains of only two vectors in flight (the same function per element, so
         // the same bits).
         let perChunk = activation == .sigmoid || activation == .silu
+        // Offsets of each k row relative to the window's top-left input pixel, worked out once
+        // by stepping (channel, ky, kx), not with two divisions per row in every chunk and K
+        // block (3% of the DenseNet U-Net's time, whose 1×1 layers read up to 2112 channels):
+        // strips whose window lies inside the image read B straight from the input.
+        let rowOffsets = UnsafeMutablePointer<Int>.allocate(capacity: max(depth, 1))
+        defer { rowOffsets.deallocate() }
+        do {
+            let g = geometry
+            var channel = 0, ky = 0, kx = 0
+            for row in 0..<depth {
+                rowOffsets[row] = channel * g.inputHeight * g.inputWidth + ky * g.dilationHeight * g.inputWidth + kx * g.dilationWidth
+                kx += 1
+                if kx == g.kernelWidth {
+                    kx = 0
+                    ky += 1
+                    if ky == g.kernelHeight { ky = 0; channel += 1 }
+                }
+            }
+        }
         parallelFor(chunks, threads: workers) { chunkIndex in
             let n0 = chunkIndex * chunk
             let ncb = min(chunk, n - n0)
@@ -249,30 +268,19 @@ extension GEMM {
             // and in-place B through an offset table.
             let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nr * blockDepth)
             defer { packedB.deallocate() }
-            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: blockDepth)
-            defer { offsets.deallocate() }
             let packedOffsets = UnsafeMutablePointer<Int>.allocate(capacity: blockDepth)
             defer { packedOffsets.deallocate() }
             for k in 0..<blockDepth { packedOffsets[k] = k * nr }
             let edgeTile = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
             defer { edgeTile.deallocate() }
             let g = geometry
-            let inPlane = g.inputHeight * g.inputWidth
-            let kernelArea = g.kernelHeight * g.kernelWidth
             let pointwise = g.isPointwise
             var k0 = 0
             while k0 < depth {
                 let kcb = min(blockDepth, depth - k0)
                 let first = k0 == 0
                 let last = k0 + kcb == depth
-                // Offsets of each k row of this block relative to the window's top-left input
-                // pixel: strips whose window lies inside the image read B straight from the input.
-                for k in 0..<kcb {
-                    let row = k0 + k
-                    let channel = row / kernelArea, rest = row % kernelArea
-                    offsets[k] = channel * inPlane + (rest / g.kernelWidth) * g.dilationHeight * g.inputWidth
-                        + (rest % g.kernelWidth) * g.dilationWidth
-                }
+                let offsets = UnsafePointer(rowOffsets + k0)
                 let aBlock = a.base + k0 * a.paddedRows
                 for strip in 0..<strips {
                     let column = n0 + strip * nr
