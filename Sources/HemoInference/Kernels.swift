@@ -1,3 +1,5 @@
+import HemoInferenceAVX512
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,6 +14,9 @@ struct StepExecutor {
     let threads: Int
     /// Storages outside the arena (graph inputs and outputs) and where they are.
     var external: [Int: UnsafeMutablePointer<Float>] = [:]
+    /// The depthwise kernel's vectors: sixteen columns on AVX-512 CPUs for maps wider than
+    /// eight, else eight (the same bits either way; tests pick each).
+    var depthwiseKernels: GEMMKernels = .best
 
     func pointer(_ operand: Operand) -> UnsafeMutablePointer<Float> {
         switch operand {
@@ -202,114 +207,198 @@ struct StepExecutor {
         }
     }
 
-    /// Direct depthwise kernel: one input channel per group; each output sums its taps in
-    /// kernel order in registers (one fused multiply-add per tap), eight columns at a time,
-    /// reading a horizontally zero-padded copy of its input plane; then the activation runs
-    /// over the plane.
+    /// Direct depthwise kernel: one input channel per group. Each plane is copied once into a
+    /// scratch plane zero-padded on all four sides, so every tap of every output reads inside
+    /// it (a tap in the padding adds w·0) and the loops need no bounds. The outputs are cut into
+    /// vectors of eight columns (sixteen on AVX-512 CPUs when the map is wider than eight:
+    /// `avx512DepthwisePlane`, the same operations lane for lane, so the same bits), the last
+    /// one of a row partly outside it, and the vectors of the
+    /// whole plane, row after row, are taken eight at a time: eight independent sums — enough
+    /// to hide the fused multiply-add latency even for EfficientNet's 7×7 and 14×14 maps, where
+    /// a row holds one or two vectors — each starting from the bias, then one fused
+    /// multiply-add per tap in kernel order (ky, then kx). SiLU, sigmoid and ReLU are applied
+    /// to the sums in registers before the store, so the output plane is written once and not
+    /// read again (any other activation runs over the plane after).
     func depthwise(_ s: ConvolutionStep, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                    weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
         let conv = s.convolution
         let multiplier = conv.outputChannels / conv.groups
         let inPlane = s.inputHeight * s.inputWidth, outPlane = s.outputHeight * s.outputWidth
-        let taps = conv.kernelHeight * conv.kernelWidth
-        parallelFor(s.batch * conv.outputChannels, threads: threads) { plane in
-            let image = plane / conv.outputChannels, channel = plane % conv.outputChannels
-            let source = input + (image * conv.inputChannels + channel / multiplier) * inPlane
-            let destination = output + plane * outPlane
-            let kernel = weights + channel * taps
-            let biasValue = bias?[channel] ?? 0
-            let kh = conv.kernelHeight, kw = conv.kernelWidth
-            let sw = s.strideWidth, dw = s.dilationWidth
-            // The plane's rows with padLeft zeros before and enough after that every output
-            // column, rounded up to 8, reads inside: all columns take the vector path (a tap in
-            // the horizontal padding adds w·0).
-            let vectorColumns = (s.outputWidth + 7) / 8 * 8
-            let paddedWidth = max(s.padLeft + s.inputWidth, (vectorColumns - 1) * sw + (kw - 1) * dw + 1 + 16)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: s.inputHeight * paddedWidth + 8) { buffer in
-                let padded = buffer.baseAddress!
-                // Zeros only where no input lands (each row's left and right padding, the tail).
-                let right = paddedWidth - s.padLeft - s.inputWidth
-                for iy in 0..<s.inputHeight {
-                    let row = padded + iy * paddedWidth
-                    row.initialize(repeating: 0, count: s.padLeft)
-                    (row + s.padLeft).initialize(from: source + iy * s.inputWidth, count: s.inputWidth)
-                    (row + s.padLeft + s.inputWidth).initialize(repeating: 0, count: right)
-                }
-                (padded + s.inputHeight * paddedWidth).initialize(repeating: 0, count: 8)
-                // Each output sums bias, then its taps in kernel order (ky, then kx), one fused
-                // multiply-add each, skipping rows outside the image. Four vectors (32 columns)
-                // at a time share each tap's weight broadcast and row bounds; the columns left
-                // over (EfficientNet's 56-, 14- and 7-wide maps) run for two output rows at once,
-                // one or two vectors each, so independent sums hide the multiply-add latency.
-                let tailStart = vectorColumns / 32 * 32
-                var oy = 0
-                while oy < s.outputHeight {
-                    let rowsHere = Swift.min(2, s.outputHeight - oy)
-                    for r in 0..<rowsHere {
-                        let row = destination + (oy + r) * s.outputWidth
-                        let top = (oy + r) * s.strideHeight - s.padTop
-                        var ox = 0
-                        while ox < tailStart {
-                            var s0 = SIMD8<Float>(repeating: biasValue), s1 = s0, s2 = s0, s3 = s0
-                            for ky in 0..<kh {
-                                let iy = top + ky * s.dilationHeight
-                                if iy < 0 || iy >= s.inputHeight { continue }
-                                let sourceRow = padded + iy * paddedWidth + ox * sw
-                                for kx in 0..<kw {
-                                    let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
-                                    let tap = UnsafeRawPointer(sourceRow + kx * dw)
-                                    let (x0, x1, x2, x3) = Self.depthwiseLoad4(tap, stride: sw)
-                                    s0 = s0.addingProduct(w, x0)
-                                    s1 = s1.addingProduct(w, x1)
-                                    s2 = s2.addingProduct(w, x2)
-                                    s3 = s3.addingProduct(w, x3)
-                                }
-                            }
-                            Self.depthwiseStore(s0, row: row, at: ox, width: s.outputWidth)
-                            Self.depthwiseStore(s1, row: row, at: ox + 8, width: s.outputWidth)
-                            Self.depthwiseStore(s2, row: row, at: ox + 16, width: s.outputWidth)
-                            Self.depthwiseStore(s3, row: row, at: ox + 24, width: s.outputWidth)
-                            ox += 32
-                        }
+        let kh = conv.kernelHeight, kw = conv.kernelWidth, taps = kh * kw
+        let sh = s.strideHeight, sw = s.strideWidth
+        let wide = depthwiseKernels == .avx512 && s.outputWidth > 8
+        let lanes = wide ? 16 : 8
+        let vectorsPerRow = (s.outputWidth + lanes - 1) / lanes
+        let positions = s.outputHeight * vectorsPerRow
+        // Every output column rounded up to the vector reads inside a row (a stride-2 tap loads
+        // twice the vector's floats); every output row's taps read inside the plane.
+        let reach = (kw - 1) * s.dilationWidth
+        let paddedWidth = max(s.padLeft + s.inputWidth,
+                              sw == 2 ? vectorsPerRow * lanes * 2 + reach : (vectorsPerRow * lanes - 1) * sw + reach + 1)
+        let paddedHeight = max(s.padTop + s.inputHeight, (s.outputHeight - 1) * sh + (kh - 1) * s.dilationHeight + 1)
+        let tapOffsets = (0..<taps).map { t in (t / kw) * s.dilationHeight * paddedWidth + (t % kw) * s.dilationWidth }
+        let activation = conv.activation
+        let epilogue = DepthwiseEpilogue(activation, kernels: depthwiseKernels)
+        let padTop = s.padTop, padLeft = s.padLeft, inputHeight = s.inputHeight, inputWidth = s.inputWidth
+        let outputWidth = s.outputWidth
+        tapOffsets.withUnsafeBufferPointer { offsetsBuffer in
+            let offsets = offsetsBuffer.baseAddress!
+            parallelFor(s.batch * conv.outputChannels, threads: threads) { plane in
+                let image = plane / conv.outputChannels, channel = plane % conv.outputChannels
+                let source = input + (image * conv.inputChannels + channel / multiplier) * inPlane
+                let destination = output + plane * outPlane
+                let kernel = weights + channel * taps
+                let biasValue = bias?[channel] ?? 0
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedHeight * paddedWidth) { buffer in
+                    let padded = buffer.baseAddress!
+                    // One zeroing of the whole scratch plane, then one copy per input row: three
+                    // library calls a row (left zeros, row, right zeros) cost more than the
+                    // convolution itself on EfficientNet's 7×7 maps.
+                    padded.initialize(repeating: 0, count: paddedHeight * paddedWidth)
+                    for iy in 0..<inputHeight {
+                        (padded + (padTop + iy) * paddedWidth + padLeft).update(from: source + iy * inputWidth, count: inputWidth)
                     }
-                    let pair = rowsHere == 2
-                    let topA = oy * s.strideHeight - s.padTop, topB = topA + s.strideHeight
-                    let rowA = destination + oy * s.outputWidth, rowB = rowA + s.outputWidth
-                    var ox = tailStart
-                    while ox < s.outputWidth {
-                        let wide = ox + 16 <= vectorColumns
-                        var a0 = SIMD8<Float>(repeating: biasValue), a1 = a0, b0 = a0, b1 = a0
-                        for ky in 0..<kh {
-                            let iyA = topA + ky * s.dilationHeight, iyB = topB + ky * s.dilationHeight
-                            let inA = iyA >= 0 && iyA < s.inputHeight, inB = pair && iyB >= 0 && iyB < s.inputHeight
-                            let sourceA = padded + iyA * paddedWidth + ox * sw, sourceB = padded + iyB * paddedWidth + ox * sw
-                            for kx in 0..<kw {
-                                let w = SIMD8<Float>(repeating: kernel[ky * kw + kx])
-                                if inA {
-                                    let tap = UnsafeRawPointer(sourceA + kx * dw)
-                                    a0 = a0.addingProduct(w, Self.depthwiseLoad(tap, stride: sw))
-                                    if wide { a1 = a1.addingProduct(w, Self.depthwiseLoad(tap + 32 * sw, stride: sw)) }
-                                }
-                                if inB {
-                                    let tap = UnsafeRawPointer(sourceB + kx * dw)
-                                    b0 = b0.addingProduct(w, Self.depthwiseLoad(tap, stride: sw))
-                                    if wide { b1 = b1.addingProduct(w, Self.depthwiseLoad(tap + 32 * sw, stride: sw)) }
-                                }
-                            }
-                        }
-                        Self.depthwiseStore(a0, row: rowA, at: ox, width: s.outputWidth)
-                        if wide { Self.depthwiseStore(a1, row: rowA, at: ox + 8, width: s.outputWidth) }
-                        if pair {
-                            Self.depthwiseStore(b0, row: rowB, at: ox, width: s.outputWidth)
-                            if wide { Self.depthwiseStore(b1, row: rowB, at: ox + 8, width: s.outputWidth) }
-                        }
-                        ox += wide ? 16 : 8
+                    if wide {
+                        avx512DepthwisePlane(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps,
+                                             bias: biasValue, outputHeight: s.outputHeight, outputWidth: outputWidth,
+                                             strideHeight: sh, strideWidth: sw, output: destination, epilogue: epilogue.code)
+                        return
                     }
-                    oy += rowsHere
+                    switch sw {
+                    case 1:
+                        Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
+                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 1, paddedWidth: paddedWidth,
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideOne.self)
+                    case 2:
+                        Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
+                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 2, paddedWidth: paddedWidth,
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideTwo.self)
+                    default:
+                        Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
+                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: sw, paddedWidth: paddedWidth,
+                                             destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideAny.self)
+                    }
                 }
+                if epilogue == .afterwards { activation.apply(destination, count: outPlane) }
             }
-            conv.activation.apply(destination, count: outPlane)
         }
+    }
+
+    /// What the depthwise kernel does to its sums before storing them: ReLU, and on AVX2 CPUs
+    /// SiLU and sigmoid, in registers (the same operations as ``Activation/apply(_:count:)``,
+    /// so the same bits); any other activation over the output plane afterwards, while it is
+    /// still in cache. AVX-512 CPUs run SiLU and sigmoid that way too: `avx512Sigmoid`'s
+    /// sixteen lanes take half the instructions of eight-lane sums (the same bits again).
+    enum DepthwiseEpilogue: Equatable {
+        case none, silu, sigmoid, relu, afterwards
+
+        init(_ activation: Activation, kernels: GEMMKernels) {
+            switch activation {
+            case .identity: self = .none
+            case .silu: self = kernels == .avx512 ? .afterwards : .silu
+            case .sigmoid: self = kernels == .avx512 ? .afterwards : .sigmoid
+            case .relu: self = .relu
+            default: self = .afterwards
+            }
+        }
+
+        /// `avx512DepthwisePlane`'s epilogue: 3 ReLU, 0 none (SiLU and sigmoid never reach it).
+        var code: Int { self == .relu ? 3 : 0 }
+    }
+
+    /// Every output vector of a depthwise plane, eight at a time (``depthwiseBlock``),
+    /// specialised per column stride (``ColumnStride``).
+    @inline(never)
+    static func depthwisePlane8<S: ColumnStride>(
+        _ padded: UnsafePointer<Float>, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int, bias: Float,
+        positions: Int, vectorsPerRow: Int, strideHeight: Int, stride runtimeStride: Int, paddedWidth: Int,
+        destination: UnsafeMutablePointer<Float>, outputWidth: Int, epilogue: DepthwiseEpilogue, as _: S.Type
+    ) {
+        let stride = S.fixed == 0 ? runtimeStride : S.fixed
+        var first = 0
+        while first < positions {
+            depthwiseBlock(padded, kernel: kernel, offsets: offsets, taps: taps, bias: bias, first: first, positions: positions,
+                           vectorsPerRow: vectorsPerRow, strideHeight: strideHeight, stride: stride, paddedWidth: paddedWidth,
+                           destination: destination, outputWidth: outputWidth, epilogue: epilogue)
+            first += 8
+        }
+    }
+
+    /// A column stride known when the eight-column depthwise loop is compiled (1, 2), or 0:
+    /// given at run time. (HemoInferenceAVX512 has its own, `DepthwiseStride`: nothing of that
+    /// module may run on a CPU without AVX-512.)
+    protocol ColumnStride {
+        /// The stride, or 0 when it is the run-time `stride` argument.
+        static var fixed: Int { get }
+    }
+    /// Stride 1.
+    enum ColumnStrideOne: ColumnStride { static var fixed: Int { 1 } }
+    /// Stride 2.
+    enum ColumnStrideTwo: ColumnStride { static var fixed: Int { 2 } }
+    /// Any other stride, given at run time.
+    enum ColumnStrideAny: ColumnStride { static var fixed: Int { 0 } }
+
+    /// Eight output vectors of a depthwise plane, from vector `first` of the plane's
+    /// `positions` (row-major, `vectorsPerRow` a row); past the last one, the last is computed
+    /// again and not stored. `padded` is the plane zero-padded on every side, `offsets` each
+    /// tap's offset in it.
+    @inline(__always)
+    static func depthwiseBlock(_ padded: UnsafePointer<Float>, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                               taps: Int, bias: Float, first: Int, positions: Int, vectorsPerRow: Int, strideHeight: Int,
+                               stride: Int, paddedWidth: Int, destination: UnsafeMutablePointer<Float>, outputWidth: Int,
+                               epilogue: DepthwiseEpilogue) {
+        typealias V = SIMD8<Float>
+        @inline(__always) func start(_ i: Int) -> UnsafeRawPointer {
+            let q = Swift.min(first + i, positions - 1)
+            return UnsafeRawPointer(padded + (q / vectorsPerRow) * strideHeight * paddedWidth + (q % vectorsPerRow) * 8 * stride)
+        }
+        let p0 = start(0), p1 = start(1), p2 = start(2), p3 = start(3)
+        let p4 = start(4), p5 = start(5), p6 = start(6), p7 = start(7)
+        var a0 = V(repeating: bias), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        for t in 0..<taps {
+            let w = V(repeating: kernel[t])
+            let o = offsets[t] &* 4
+            a0 = a0.addingProduct(w, depthwiseLoad(p0 + o, stride: stride))
+            a1 = a1.addingProduct(w, depthwiseLoad(p1 + o, stride: stride))
+            a2 = a2.addingProduct(w, depthwiseLoad(p2 + o, stride: stride))
+            a3 = a3.addingProduct(w, depthwiseLoad(p3 + o, stride: stride))
+            a4 = a4.addingProduct(w, depthwiseLoad(p4 + o, stride: stride))
+            a5 = a5.addingProduct(w, depthwiseLoad(p5 + o, stride: stride))
+            a6 = a6.addingProduct(w, depthwiseLoad(p6 + o, stride: stride))
+            a7 = a7.addingProduct(w, depthwiseLoad(p7 + o, stride: stride))
+        }
+        switch epilogue {
+        case .silu, .sigmoid:
+            let silu = epilogue == .silu
+            a0 = Activation.gate(a0, silu: silu); a1 = Activation.gate(a1, silu: silu)
+            a2 = Activation.gate(a2, silu: silu); a3 = Activation.gate(a3, silu: silu)
+            a4 = Activation.gate(a4, silu: silu); a5 = Activation.gate(a5, silu: silu)
+            a6 = Activation.gate(a6, silu: silu); a7 = Activation.gate(a7, silu: silu)
+        case .relu:
+            let zero = V()
+            a0.replace(with: zero, where: a0 .< zero); a1.replace(with: zero, where: a1 .< zero)
+            a2.replace(with: zero, where: a2 .< zero); a3.replace(with: zero, where: a3 .< zero)
+            a4.replace(with: zero, where: a4 .< zero); a5.replace(with: zero, where: a5 .< zero)
+            a6.replace(with: zero, where: a6 .< zero); a7.replace(with: zero, where: a7 .< zero)
+        case .none, .afterwards:
+            break
+        }
+        // A vector reaching past its row is stored whole when the plane continues: the next
+        // row's vectors, stored later, overwrite what it wrote there.
+        let planeEnd = (positions / vectorsPerRow) * outputWidth
+        @inline(__always) func store(_ sum: V, _ i: Int) {
+            let q = first + i
+            if q >= positions { return }
+            let column = (q % vectorsPerRow) * 8
+            let index = (q / vectorsPerRow) * outputWidth + column
+            if index + 8 <= planeEnd {
+                UnsafeMutableRawPointer(destination + index).storeBytes(of: sum, as: V.self)
+            } else {
+                for lane in 0..<Swift.min(8, outputWidth - column) { destination[index + lane] = sum[lane] }
+            }
+        }
+        store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
+        store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)
     }
 
     /// Eight inputs of a depthwise tap, `stride` floats apart.
@@ -319,29 +408,6 @@ struct StepExecutor {
         if stride == 2 { return tap.loadUnaligned(as: SIMD16<Float>.self).evenHalf }
         let p = tap.assumingMemoryBound(to: Float.self)
         return SIMD8(p[0], p[stride], p[2 * stride], p[3 * stride], p[4 * stride], p[5 * stride], p[6 * stride], p[7 * stride])
-    }
-
-    /// Four consecutive groups of eight inputs of a depthwise tap (32 outputs).
-    @inline(__always)
-    static func depthwiseLoad4(_ tap: UnsafeRawPointer, stride: Int)
-        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        if stride == 1 {
-            return (tap.loadUnaligned(as: SIMD8<Float>.self), tap.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                    tap.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), tap.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
-        }
-        let step = 32 * stride
-        return (depthwiseLoad(tap, stride: stride), depthwiseLoad(tap + step, stride: stride),
-                depthwiseLoad(tap + 2 * step, stride: stride), depthwiseLoad(tap + 3 * step, stride: stride))
-    }
-
-    /// Stores the outputs of `sum` that lie inside a row of `width`, from column `column`.
-    @inline(__always)
-    static func depthwiseStore(_ sum: SIMD8<Float>, row: UnsafeMutablePointer<Float>, at column: Int, width: Int) {
-        if column + 8 <= width {
-            UnsafeMutableRawPointer(row + column).storeBytes(of: sum, as: SIMD8<Float>.self)
-        } else {
-            for lane in 0..<max(0, width - column) { row[column + lane] = sum[lane] }
-        }
     }
 
     // MARK: Element-wise
@@ -458,8 +524,9 @@ struct StepExecutor {
         let source = UnsafePointer(pointer(s.input)), destination = pointer(s.output)
         parallelFor(s.outer, threads: threads) { o in
             if s.inner == 1 {
-                // Contiguous rows (attention): the vector exp, eight at a time.
-                // Sums in eight lanes, then across them: a fixed order for a given extent.
+                // Contiguous rows (attention): the vector exp, eight at a time (sixteen on
+                // AVX-512 CPUs). Sums in eight lanes, then across them: a fixed order for a given
+                // extent, the same on every CPU.
                 let row = source + o * s.extent, target = destination + o * s.extent
                 let vectorEnd = s.extent / 8 * 8
                 var largestLanes = SIMD8<Float>(repeating: -.infinity)
@@ -473,6 +540,15 @@ struct StepExecutor {
                 while e < s.extent { largest = max(largest, row[e]); e += 1 }
                 var sumLanes = SIMD8<Float>()
                 e = 0
+                if GEMMKernels.best == .avx512 {
+                    // The exponentials sixteen at a time (the same bits), summed in the same
+                    // eight lanes in the same order.
+                    avx512ExpShifted(row, target, count: vectorEnd, shift: largest)
+                    while e < vectorEnd {
+                        sumLanes += UnsafeRawPointer(target + e).loadUnaligned(as: SIMD8<Float>.self)
+                        e += 8
+                    }
+                }
                 while e < vectorEnd {
                     let values = Activation.exp(UnsafeRawPointer(row + e).loadUnaligned(as: SIMD8<Float>.self) - largest)
                     UnsafeMutableRawPointer(target + e).storeBytes(of: values, as: SIMD8<Float>.self)

@@ -43,6 +43,12 @@ struct Planner {
     var pinnedStorages = Set<Int>()
     /// Storages ``allocate()`` leaves out of the arena (see ``ExecutionPlan/externalStorages``).
     var externalStorages = Set<Int>()
+    /// Concat chains (``concatChains(_:)``): each earlier Concat's output value and the output
+    /// value of the last Concat of its chain.
+    var chainFinal: [Int: Int] = [:]
+    /// Earlier Concats of a chain planned as plain copies until their last one decides: the
+    /// step index and output storage, by output value.
+    var deferredConcats: [Int: (step: Int, storage: Int)] = [:]
     var multiplyAdds = 0
 
     init(graph: ModelGraph) {
@@ -53,6 +59,7 @@ struct Planner {
 
     static func plan(_ graph: ModelGraph, inputShapes: [[Int]]) throws -> ExecutionPlan {
         var planner = Planner(graph: graph)
+        planner.chainFinal = concatChains(graph)
         var inputStorages: [Int] = []
         for (port, shape) in zip(graph.inputs, inputShapes) {
             let storage = planner.newStorage(count: shape.reduce(1, *), definedAt: -1)
@@ -88,6 +95,30 @@ struct Planner {
         return ExecutionPlan(steps: planner.steps, storageOffsets: offsets, arenaSize: size, constants: planner.constants,
                              inputStorages: inputStorages, outputs: outputs, multiplyAdds: planner.multiplyAdds,
                              externalStorages: external)
+    }
+
+    /// Chains of Concats where each one's inputs are the first inputs of the next, in order,
+    /// on the same axis: DenseNet's dense blocks concatenate every earlier feature map again
+    /// at every layer (`torch.cat(features, 1)`), so copying each Concat's inputs costs the
+    /// square of the block's depth. Maps each earlier Concat's output value to the output value
+    /// of the longest Concat that starts with its inputs (the chain's last); the planner then
+    /// has every feature map written once, in place, into that last output, and each earlier
+    /// Concat read as its first channels (``planConcat(_:)``).
+    static func concatChains(_ graph: ModelGraph) -> [Int: Int] {
+        let concats = graph.nodes.filter { node in
+            node.op == "Concat" && node.outputs.count == 1 && node.inputs.count >= 1 && node.inputs.allSatisfy { $0 != nil }
+        }
+        var final: [Int: Int] = [:]
+        for earlier in concats {
+            let axis = try? earlier.attributes.int("axis", default: 0)
+            var longest: GraphNode? = nil
+            for later in concats where later.inputs.count > earlier.inputs.count && later.inputs.starts(with: earlier.inputs)
+                && (try? later.attributes.int("axis", default: 0)) == axis {
+                if longest == nil || later.inputs.count > longest!.inputs.count { longest = later }
+            }
+            if let longest { final[earlier.outputs[0]] = longest.outputs[0] }
+        }
+        return final
     }
 
     // MARK: Storage
@@ -296,53 +327,7 @@ struct Planner {
              "Div" where node.inputs.count == 2:
             try planBinary(node)
         case "Concat":
-            let present = try node.inputs.indices.filter { node.inputs[$0] != nil }.map { try value(node, $0) }
-            let shapes = present.map { shape(of: $0) }
-            guard let first = shapes.first,
-                  let axis = ShapeRules.normalize(axis: try a.int("axis", default: 0), rank: first.count) else {
-                throw invalid(node, "axis out of range")
-            }
-            for s in shapes where s.count != first.count || (0..<first.count).contains(where: { $0 != axis && s[$0] != first[$0] }) {
-                throw invalid(node, "input shapes \(shapes) differ outside axis \(axis)")
-            }
-            var outShape = first
-            outShape[axis] = shapes.reduce(0) { $0 + $1[axis] }
-            let chunkSizes = shapes.map { $0[axis...].reduce(1, *) }
-            let outer = first[..<axis].reduce(1, *)
-            // With one outer block (batch 1 on the channel axis) the inputs are consecutive
-            // ranges of the output. The input produced last (a U-Net's upsampled path) is written
-            // there by its producer; earlier ones (the skip, live since the encoder) are copied,
-            // so the whole output is not held while the network runs between them.
-            var inPlace = [Bool](repeating: false, count: present.count)
-            if outer == 1 {
-                let storages: [Int?] = present.map { value in
-                    if case .runtime(_, let storage) = value { return storage } else { return nil }
-                }
-                let latest = storages.compactMap { $0.map { storageDefinition[$0] } }.max()
-                for (index, value) in present.enumerated() {
-                    guard case .runtime(let shape, let storage) = value, !pinnedStorages.contains(storage),
-                          storageParent[storage] == nil, storageDefinition[storage] == latest,
-                          storages.filter({ $0 == storage }).count == 1,
-                          storageSizes[storage] == shape.reduce(1, *) else { continue }
-                    inPlace[index] = true
-                }
-            }
-            let operands = present.enumerated().map { index, value in
-                inPlace[index] ? .storage(0) : operand(value)
-            }
-            let output = define(node, shape: outShape)
-            if inPlace.contains(true), case .storage(let outputStorage) = output {
-                pinnedStorages.insert(outputStorage)
-                var offset = 0
-                for (index, value) in present.enumerated() {
-                    if inPlace[index], case .runtime(_, let storage) = value { storageParent[storage] = (outputStorage, offset) }
-                    offset += chunkSizes[index]
-                }
-            }
-            if inPlace.contains(false) {
-                steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: chunkSizes, outer: outer, output: output,
-                                                inPlace: inPlace)))
-            }
+            try planConcat(node)
         case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
             if shape(of: try value(node, 0)).count == 4 { try planPool(node) } else { try planPoolND(node) }
         case "Resize", "Upsample":
@@ -762,5 +747,103 @@ func resizeNearestIndex(_ original: Float, mode: String) -> Int {
     default:
         let floor = original.rounded(.down)
         return original == floor + 0.5 ? Int(floor) : Int(original.rounded(.toNearestOrAwayFromZero))
+    }
+}
+
+extension Planner {
+    /// Concat. With one outer block (batch 1 on the channel axis) the inputs are consecutive
+    /// ranges of the output, so producers can write there directly:
+    /// - in a chain (``concatChains(_:)``), the last Concat's output holds every input, each
+    ///   written in place by its producer, and each earlier Concat is its first channels: no
+    ///   copy at all (the earlier ones are planned as copies, then turned into no-ops when the
+    ///   last one finds every input free to place);
+    /// - otherwise the input produced last (a U-Net's upsampled path) is written there by its
+    ///   producer; earlier ones (the skip, live since the encoder) are copied, so the whole
+    ///   output is not held while the network runs between them.
+    mutating func planConcat(_ node: GraphNode) throws {
+        let a = node.attributes
+        let present = try node.inputs.indices.filter { node.inputs[$0] != nil }.map { try value(node, $0) }
+        let shapes = present.map { shape(of: $0) }
+        guard let first = shapes.first,
+              let axis = ShapeRules.normalize(axis: try a.int("axis", default: 0), rank: first.count) else {
+            throw invalid(node, "axis out of range")
+        }
+        for s in shapes where s.count != first.count || (0..<first.count).contains(where: { $0 != axis && s[$0] != first[$0] }) {
+            throw invalid(node, "input shapes \(shapes) differ outside axis \(axis)")
+        }
+        var outShape = first
+        outShape[axis] = shapes.reduce(0) { $0 + $1[axis] }
+        let chunkSizes = shapes.map { $0[axis...].reduce(1, *) }
+        let outer = first[..<axis].reduce(1, *)
+        let storages: [Int?] = present.map { value in
+            if case .runtime(_, let storage) = value { return storage } else { return nil }
+        }
+        /// Whether input `index` can be written in place into the output.
+        func placeable(_ index: Int) -> Bool {
+            guard case .runtime(let shape, let storage) = present[index], !pinnedStorages.contains(storage),
+                  storageParent[storage] == nil, storages.filter({ $0 == storage }).count == 1,
+                  storageSizes[storage] == shape.reduce(1, *) else { return false }
+            return true
+        }
+        let outputValue = node.outputs[0]
+        if outer == 1 && chainFinal[outputValue] != nil {
+            // An earlier Concat of a chain: a copy for now (the chain's last decides).
+            let operands = present.map { operand($0) }
+            let step = steps.count
+            let output = define(node, shape: outShape)
+            if case .storage(let storage) = output { deferredConcats[outputValue] = (step, storage) }
+            steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: chunkSizes, outer: outer, output: output,
+                                            inPlace: [Bool](repeating: false, count: present.count))))
+            return
+        }
+        let members = chainFinal.filter { $0.value == outputValue }.keys.sorted()
+        if outer == 1 && !members.isEmpty && present.indices.allSatisfy(placeable)
+            && members.allSatisfy({ member in
+                guard let deferred = deferredConcats[member] else { return false }
+                return !pinnedStorages.contains(deferred.storage) && storageParent[deferred.storage] == nil
+            }) {
+            let output = define(node, shape: outShape)
+            guard case .storage(let outputStorage) = output else { return }
+            pinnedStorages.insert(outputStorage)
+            var offset = 0
+            for (index, value) in present.enumerated() {
+                if case .runtime(_, let storage) = value { storageParent[storage] = (outputStorage, offset) }
+                offset += chunkSizes[index]
+            }
+            for member in members {
+                let deferred = deferredConcats[member]!
+                storageParent[deferred.storage] = (outputStorage, 0)
+                // Its inputs are already in place: the step copies nothing.
+                if case .concat(var step) = steps[deferred.step] {
+                    step.inPlace = [Bool](repeating: true, count: step.inPlace.count)
+                    steps[deferred.step] = .concat(step)
+                }
+            }
+            return
+        }
+        var inPlace = [Bool](repeating: false, count: present.count)
+        if outer == 1 {
+            let latest = storages.compactMap { $0.map { storageDefinition[$0] } }.max()
+            for index in present.indices {
+                guard placeable(index), case .runtime(_, let storage) = present[index], storageDefinition[storage] == latest else { continue }
+                inPlace[index] = true
+            }
+        }
+        let operands = present.enumerated().map { index, value in
+            inPlace[index] ? .storage(0) : operand(value)
+        }
+        let output = define(node, shape: outShape)
+        if inPlace.contains(true), case .storage(let outputStorage) = output {
+            pinnedStorages.insert(outputStorage)
+            var offset = 0
+            for (index, value) in present.enumerated() {
+                if inPlace[index], case .runtime(_, let storage) = value { storageParent[storage] = (outputStorage, offset) }
+                offset += chunkSizes[index]
+            }
+        }
+        if inPlace.contains(false) {
+            steps.append(.concat(ConcatStep(inputs: operands, chunkSizes: chunkSizes, outer: outer, output: output,
+                                            inPlace: inPlace)))
+        }
     }
 }

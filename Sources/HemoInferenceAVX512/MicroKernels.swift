@@ -168,3 +168,239 @@ func avx512Exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let exponent = (shifted &- 0x4B40_0000 &+ 127) &<< 23
     return y * unsafeBitCast(exponent, to: V.self)
 }
+
+/// Depthwise convolution of one plane in vectors of sixteen output columns: HemoInference's
+/// eight-column depthwise kernel (`StepExecutor.depthwiseBlock`) at twice the width. The
+/// vectors of the plane, row after row, are taken eight at a time (eight independent sums);
+/// each sum starts from `bias` and adds one fused multiply-add per tap in kernel order (lane
+/// for lane the same operations, so both kernels give the same bits); `epilogue` 3 is ReLU,
+/// applied before the store (any other value: none; the caller runs other activations over
+/// the plane, SiLU through `avx512Sigmoid`).
+///
+/// - Parameters:
+///   - padded: the input plane zero-padded on every side, rows `paddedWidth` apart; every tap
+///     of every vector (the last of a row reaching past the row) must read inside it, and a
+///     stride-2 tap reads 32 floats.
+///   - offsets: each tap's offset in `padded` from the window's top-left input.
+///   - output: the output plane, `outputHeight × outputWidth`; a vector reaching past its row
+///     is stored whole when the plane continues (the next row's vectors, stored later,
+///     overwrite what it wrote there), the plane's last one lane by lane.
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512DepthwisePlane(
+    padded: UnsafePointer<Float>, paddedWidth: Int, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
+    bias: Float, outputHeight: Int, outputWidth: Int, strideHeight: Int, strideWidth: Int,
+    output: UnsafeMutablePointer<Float>, epilogue: Int
+) {
+    switch strideWidth {
+    case 1:
+        depthwisePlane16(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps, bias: bias,
+                         outputHeight: outputHeight, outputWidth: outputWidth, strideHeight: strideHeight, stride: 1,
+                         output: output, epilogue: epilogue, as: StrideOne.self)
+    case 2:
+        depthwisePlane16(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps, bias: bias,
+                         outputHeight: outputHeight, outputWidth: outputWidth, strideHeight: strideHeight, stride: 2,
+                         output: output, epilogue: epilogue, as: StrideTwo.self)
+    default:
+        depthwisePlane16(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps, bias: bias,
+                         outputHeight: outputHeight, outputWidth: outputWidth, strideHeight: strideHeight, stride: strideWidth,
+                         output: output, epilogue: epilogue, as: StrideAny.self)
+    }
+}
+
+/// A column stride known when the kernel is compiled (1, 2), or 0: given at run time.
+/// The depthwise loops are specialised per stride type, so their loads need no branch.
+package protocol DepthwiseStride {
+    /// The stride, or 0 when it is the run-time `stride` argument.
+    static var fixed: Int { get }
+}
+/// Stride 1.
+package enum StrideOne: DepthwiseStride { package static var fixed: Int { 1 } }
+/// Stride 2.
+package enum StrideTwo: DepthwiseStride { package static var fixed: Int { 2 } }
+/// Any other stride, given at run time.
+package enum StrideAny: DepthwiseStride { package static var fixed: Int { 0 } }
+
+/// Sixteen inputs of a depthwise tap, `stride` floats apart.
+@inline(__always)
+func depthwiseLoad16(_ tap: UnsafeRawPointer, stride: Int) -> SIMD16<Float> {
+    if stride == 1 { return tap.loadUnaligned(as: SIMD16<Float>.self) }
+    if stride == 2 { return tap.loadUnaligned(as: SIMD32<Float>.self).evenHalf }
+    let p = tap.assumingMemoryBound(to: Float.self)
+    var v = SIMD16<Float>()
+    for lane in 0..<16 { v[lane] = p[lane * stride] }
+    return v
+}
+
+@inline(never)
+func depthwisePlane16<S: DepthwiseStride>(
+    padded: UnsafePointer<Float>, paddedWidth: Int, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
+    bias: Float, outputHeight: Int, outputWidth: Int, strideHeight: Int, stride runtimeStride: Int,
+    output: UnsafeMutablePointer<Float>, epilogue: Int, as _: S.Type
+) {
+    typealias V = SIMD16<Float>
+    let stride = S.fixed == 0 ? runtimeStride : S.fixed
+    let vectorsPerRow = (outputWidth + 15) / 16
+    let positions = outputHeight * vectorsPerRow
+    let planeEnd = outputHeight * outputWidth
+    let zero = V()
+    var first = 0
+    while first < positions {
+        @inline(__always) func start(_ i: Int) -> UnsafeRawPointer {
+            let q = min(first + i, positions - 1)
+            return UnsafeRawPointer(padded + (q / vectorsPerRow) * strideHeight * paddedWidth + (q % vectorsPerRow) * 16 * stride)
+        }
+        let p0 = start(0), p1 = start(1), p2 = start(2), p3 = start(3)
+        let p4 = start(4), p5 = start(5), p6 = start(6), p7 = start(7)
+        var a0 = V(repeating: bias), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        for t in 0..<taps {
+            let w = V(repeating: kernel[t])
+            let o = offsets[t] &* 4
+            a0 = a0.addingProduct(w, depthwiseLoad16(p0 + o, stride: stride))
+            a1 = a1.addingProduct(w, depthwiseLoad16(p1 + o, stride: stride))
+            a2 = a2.addingProduct(w, depthwiseLoad16(p2 + o, stride: stride))
+            a3 = a3.addingProduct(w, depthwiseLoad16(p3 + o, stride: stride))
+            a4 = a4.addingProduct(w, depthwiseLoad16(p4 + o, stride: stride))
+            a5 = a5.addingProduct(w, depthwiseLoad16(p5 + o, stride: stride))
+            a6 = a6.addingProduct(w, depthwiseLoad16(p6 + o, stride: stride))
+            a7 = a7.addingProduct(w, depthwiseLoad16(p7 + o, stride: stride))
+        }
+        switch epilogue {
+        case 3:
+            a0.replace(with: zero, where: a0 .< zero); a1.replace(with: zero, where: a1 .< zero)
+            a2.replace(with: zero, where: a2 .< zero); a3.replace(with: zero, where: a3 .< zero)
+            a4.replace(with: zero, where: a4 .< zero); a5.replace(with: zero, where: a5 .< zero)
+            a6.replace(with: zero, where: a6 .< zero); a7.replace(with: zero, where: a7 .< zero)
+        default:
+            break
+        }
+        @inline(__always) func store(_ sum: V, _ i: Int) {
+            let q = first + i
+            if q >= positions { return }
+            let row = q / vectorsPerRow, column = (q % vectorsPerRow) * 16
+            let index = row * outputWidth + column
+            if index + 16 <= planeEnd {
+                UnsafeMutableRawPointer(output + index).storeBytes(of: sum, as: V.self)
+            } else {
+                for lane in 0..<min(16, outputWidth - column) { output[index + lane] = sum[lane] }
+            }
+        }
+        store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
+        store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)
+        first += 8
+    }
+}
+
+/// ``avx512MicroKernel6x32`` with A read in place from a row-major matrix (attention's and
+/// linear layers' activations): row `r` of the tile at `a + r·lda` (rows at or beyond `rows`
+/// re-read the last one and are not stored), no bias. Each element sums its products in k
+/// order with one fused multiply-add per k, as HemoInference's AVX2 `rowMajorMicroKernel6`
+/// does, so both give the same bits.
+///
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512RowMajorMicroKernel6x32(
+    depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool
+) {
+    typealias V = SIMD16<Float>
+    let cRaw = UnsafeMutableRawPointer(c)
+    let stride = ldc * 4
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+    var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+    if accumulate {
+        c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 64, as: V.self)
+        if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 64, as: V.self) }
+        if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 64, as: V.self) }
+        if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 64, as: V.self) }
+        if rows > 4 { c40 = cRaw.loadUnaligned(fromByteOffset: 4 * stride, as: V.self); c41 = cRaw.loadUnaligned(fromByteOffset: 4 * stride + 64, as: V.self) }
+        if rows > 5 { c50 = cRaw.loadUnaligned(fromByteOffset: 5 * stride, as: V.self); c51 = cRaw.loadUnaligned(fromByteOffset: 5 * stride + 64, as: V.self) }
+    }
+    let a0 = a, a1 = a + min(1, rows - 1) * lda, a2 = a + min(2, rows - 1) * lda
+    let a3 = a + min(3, rows - 1) * lda, a4 = a + min(4, rows - 1) * lda, a5 = a + min(5, rows - 1) * lda
+    let bRaw = UnsafeRawPointer(b)
+    for p in 0..<depth {
+        let offset = offsets[p] &* 4
+        let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+        let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 64, as: V.self)
+        var av = V(repeating: a0[p])
+        c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+        av = V(repeating: a1[p])
+        c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+        av = V(repeating: a2[p])
+        c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+        av = V(repeating: a3[p])
+        c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+        av = V(repeating: a4[p])
+        c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
+        av = V(repeating: a5[p])
+        c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+    }
+    cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 64, as: V.self)
+    if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 64, as: V.self) }
+    if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 64, as: V.self) }
+    if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
+    if rows > 4 { cRaw.storeBytes(of: c40, toByteOffset: 4 * stride, as: V.self); cRaw.storeBytes(of: c41, toByteOffset: 4 * stride + 64, as: V.self) }
+    if rows > 5 { cRaw.storeBytes(of: c50, toByteOffset: 5 * stride, as: V.self); cRaw.storeBytes(of: c51, toByteOffset: 5 * stride + 64, as: V.self) }
+}
+
+/// ``avx512MicroKernel4x32`` with A read in place, as ``avx512RowMajorMicroKernel6x32``.
+///
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512RowMajorMicroKernel4x32(
+    depth: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, accumulate: Bool
+) {
+    typealias V = SIMD16<Float>
+    let cRaw = UnsafeMutableRawPointer(c)
+    let stride = ldc * 4
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+    if accumulate {
+        c00 = cRaw.loadUnaligned(fromByteOffset: 0 * stride, as: V.self); c01 = cRaw.loadUnaligned(fromByteOffset: 0 * stride + 64, as: V.self)
+        if rows > 1 { c10 = cRaw.loadUnaligned(fromByteOffset: 1 * stride, as: V.self); c11 = cRaw.loadUnaligned(fromByteOffset: 1 * stride + 64, as: V.self) }
+        if rows > 2 { c20 = cRaw.loadUnaligned(fromByteOffset: 2 * stride, as: V.self); c21 = cRaw.loadUnaligned(fromByteOffset: 2 * stride + 64, as: V.self) }
+        if rows > 3 { c30 = cRaw.loadUnaligned(fromByteOffset: 3 * stride, as: V.self); c31 = cRaw.loadUnaligned(fromByteOffset: 3 * stride + 64, as: V.self) }
+    }
+    let a0 = a, a1 = a + min(1, rows - 1) * lda, a2 = a + min(2, rows - 1) * lda, a3 = a + min(3, rows - 1) * lda
+    let bRaw = UnsafeRawPointer(b)
+    for p in 0..<depth {
+        let offset = offsets[p] &* 4
+        let b0 = bRaw.loadUnaligned(fromByteOffset: offset, as: V.self)
+        let b1 = bRaw.loadUnaligned(fromByteOffset: offset &+ 64, as: V.self)
+        var av = V(repeating: a0[p])
+        c00 = c00.addingProduct(av, b0); c01 = c01.addingProduct(av, b1)
+        av = V(repeating: a1[p])
+        c10 = c10.addingProduct(av, b0); c11 = c11.addingProduct(av, b1)
+        av = V(repeating: a2[p])
+        c20 = c20.addingProduct(av, b0); c21 = c21.addingProduct(av, b1)
+        av = V(repeating: a3[p])
+        c30 = c30.addingProduct(av, b0); c31 = c31.addingProduct(av, b1)
+    }
+    cRaw.storeBytes(of: c00, toByteOffset: 0 * stride, as: V.self); cRaw.storeBytes(of: c01, toByteOffset: 0 * stride + 64, as: V.self)
+    if rows > 1 { cRaw.storeBytes(of: c10, toByteOffset: 1 * stride, as: V.self); cRaw.storeBytes(of: c11, toByteOffset: 1 * stride + 64, as: V.self) }
+    if rows > 2 { cRaw.storeBytes(of: c20, toByteOffset: 2 * stride, as: V.self); cRaw.storeBytes(of: c21, toByteOffset: 2 * stride + 64, as: V.self) }
+    if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
+}
+
+/// `target[i] = e^(source[i] − shift)` for `i < count` (softmax's exponentials), sixteen at a
+/// time through ``avx512Exp``: lane for lane HemoInference's `Activation.exp`, so the same bits.
+///
+/// - Precondition: the CPU has AVX-512F (callers check it at run time first).
+@inline(never)
+package func avx512ExpShifted(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int, shift: Float) {
+    typealias V = SIMD16<Float>
+    let offset = V(repeating: shift)
+    var i = 0
+    while i + 16 <= count {
+        let values = avx512Exp(UnsafeRawPointer(source + i).loadUnaligned(as: V.self) - offset)
+        UnsafeMutableRawPointer(target + i).storeBytes(of: values, as: V.self)
+        i += 16
+    }
+    if i < count {
+        var v = offset
+        for lane in 0..<(count - i) { v[lane] = source[i + lane] }
+        let values = avx512Exp(v - offset)
+        for lane in 0..<(count - i) { target[i + lane] = values[lane] }
+    }
+}

@@ -353,7 +353,7 @@ struct KernelTests {
         }
     }
 
-    @Test("The depthwise kernel (32-column groups, then two rows at a time over the columns left) matches a direct convolution and gives the same bits for 1, 2 and 3 threads",
+    @Test("The depthwise kernel (eight output vectors at a time over a zero-bordered plane) matches a direct convolution and gives the same bits for 1, 2 and 3 threads",
           arguments: [(3, 9, 112, 3, 2, 1), (2, 7, 56, 5, 1, 2), (4, 5, 14, 3, 2, 1), (3, 6, 7, 3, 1, 1), (2, 3, 61, 3, 1, 0)])
     func depthwiseMatchesDirectConvolution(_ c: (Int, Int, Int, Int, Int, Int)) {
         let (channels, height, width, kernel, stride, pad) = c
@@ -405,8 +405,124 @@ struct KernelTests {
         }
     }
 
-    @Test("A MatMul's left operand read in place gives the bits of the packed one, for 1 and 2 threads, and matches Double",
-          arguments: [(13, 300, 40, 3), (256, 24, 256, 0), (5, 7, 16, 1)])
+    /// One depthwise case: channels and multiplier, batch, plane, kernel, stride, padding
+    /// (top/left; bottom/right follow from the output size), dilation and the fused activation.
+    struct DepthwiseCase: Sendable, CustomTestStringConvertible {
+        var channels: Int, multiplier: Int, batch: Int
+        var height: Int, width: Int, kernelHeight: Int, kernelWidth: Int
+        var stride: Int, padTop: Int, padLeft: Int, padBottom: Int, padRight: Int, dilation: Int
+        var activation: Activation
+        var testDescription: String {
+            "\(channels)×\(multiplier) ch, \(batch)×\(height)×\(width), \(kernelHeight)×\(kernelWidth) s\(stride) d\(dilation) pad \(padTop),\(padLeft),\(padBottom),\(padRight), \(activation)"
+        }
+        var outputHeight: Int { (height + padTop + padBottom - (kernelHeight - 1) * dilation - 1) / stride + 1 }
+        var outputWidth: Int { (width + padLeft + padRight - (kernelWidth - 1) * dilation - 1) / stride + 1 }
+    }
+
+    /// Runs one depthwise convolution step with `threads` threads and the given activation.
+    static func runDepthwise(_ c: DepthwiseCase, input: [Float], weights: [Float], bias: [Float], activation: Activation,
+                             threads: Int, kernels: GEMMKernels = .avx2) -> [Float] {
+        let outputChannels = c.channels * c.multiplier
+        let count = c.batch * outputChannels * c.outputHeight * c.outputWidth
+        let convolution = PreparedConvolution(
+            transposed: false, weights: .depthwise(FloatStorage(weights)), bias: FloatStorage(bias), inputChannels: c.channels,
+            outputChannels: outputChannels, groups: c.channels, kernelHeight: c.kernelHeight, kernelWidth: c.kernelWidth,
+            activation: activation)
+        let step = ConvolutionStep(convolution: convolution, input: .storage(0), output: .storage(1), batch: c.batch,
+                                   inputHeight: c.height, inputWidth: c.width, outputHeight: c.outputHeight, outputWidth: c.outputWidth,
+                                   strideHeight: c.stride, strideWidth: c.stride, padTop: c.padTop, padLeft: c.padLeft,
+                                   dilationHeight: c.dilation, dilationWidth: c.dilation)
+        var arena = input + [Float](repeating: .nan, count: count)
+        arena.withUnsafeMutableBufferPointer { memory in
+            var executor = StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [], threads: threads)
+            executor.depthwiseKernels = kernels
+            executor.run(.convolution(step))
+        }
+        return Array(arena[input.count...])
+    }
+
+    @Test("The depthwise kernel with its activation (in registers or over the plane) matches a direct convolution, gives the bits of the convolution followed by the activation over the plane, and the same bits for 1, 2 and 3 threads and for the AVX2 and AVX-512 kernels",
+          arguments: [
+            DepthwiseCase(channels: 3, multiplier: 1, batch: 2, height: 7, width: 7, kernelHeight: 5, kernelWidth: 5, stride: 1,
+                          padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, dilation: 1, activation: .silu),
+            DepthwiseCase(channels: 4, multiplier: 1, batch: 1, height: 14, width: 14, kernelHeight: 3, kernelWidth: 3, stride: 1,
+                          padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilation: 1, activation: .silu),
+            DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 29, width: 57, kernelHeight: 5, kernelWidth: 5, stride: 2,
+                          padTop: 1, padLeft: 2, padBottom: 2, padRight: 1, dilation: 1, activation: .sigmoid),
+            DepthwiseCase(channels: 2, multiplier: 2, batch: 1, height: 19, width: 41, kernelHeight: 3, kernelWidth: 5, stride: 3,
+                          padTop: 0, padLeft: 2, padBottom: 1, padRight: 0, dilation: 1, activation: .relu),
+            DepthwiseCase(channels: 3, multiplier: 1, batch: 1, height: 23, width: 35, kernelHeight: 3, kernelWidth: 3, stride: 1,
+                          padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, dilation: 2, activation: .clip(min: 0, max: 0.6)),
+            DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 9, width: 113, kernelHeight: 3, kernelWidth: 3, stride: 2,
+                          padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilation: 1, activation: .tanh),
+            DepthwiseCase(channels: 1, multiplier: 1, batch: 1, height: 1, width: 3, kernelHeight: 1, kernelWidth: 3, stride: 1,
+                          padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, dilation: 1, activation: .silu),
+            DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 56, width: 56, kernelHeight: 3, kernelWidth: 3, stride: 2,
+                          padTop: 0, padLeft: 0, padBottom: 1, padRight: 1, dilation: 1, activation: .silu),
+            DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 12, width: 37, kernelHeight: 5, kernelWidth: 5, stride: 1,
+                          padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, dilation: 1, activation: .identity),
+          ])
+    func depthwiseFusedActivationMatchesReference(_ c: DepthwiseCase) {
+        let outputChannels = c.channels * c.multiplier
+        let taps = c.kernelHeight * c.kernelWidth
+        // Centred values, so the activations see both signs.
+        let input = Self.values(c.batch * c.channels * c.height * c.width, seed: 41).map { 4 * $0 - 2 }
+        let weights = Self.values(outputChannels * taps, seed: 42).map { $0 - 0.5 }
+        let bias = Self.values(outputChannels, seed: 43).map { $0 - 0.5 }
+        var expected = [Float](repeating: 0, count: c.batch * outputChannels * c.outputHeight * c.outputWidth)
+        for image in 0..<c.batch {
+            for channel in 0..<outputChannels {
+                let source = (image * c.channels + channel / c.multiplier) * c.height * c.width
+                for oy in 0..<c.outputHeight {
+                    for ox in 0..<c.outputWidth {
+                        var sum = Double(bias[channel])
+                        for ky in 0..<c.kernelHeight {
+                            for kx in 0..<c.kernelWidth {
+                                let iy = oy * c.stride + ky * c.dilation - c.padTop, ix = ox * c.stride + kx * c.dilation - c.padLeft
+                                if iy < 0 || iy >= c.height || ix < 0 || ix >= c.width { continue }
+                                sum += Double(weights[channel * taps + ky * c.kernelWidth + kx]) * Double(input[source + iy * c.width + ix])
+                            }
+                        }
+                        let index = ((image * outputChannels + channel) * c.outputHeight + oy) * c.outputWidth + ox
+                        let value = Float(sum)
+                        let activated: Double
+                        switch c.activation {
+                        case .silu: activated = Double(value) / (1 + Foundation.exp(-Double(value)))
+                        case .sigmoid: activated = 1 / (1 + Foundation.exp(-Double(value)))
+                        case .relu: activated = max(0, Double(value))
+                        case .clip(let low, let high): activated = min(max(Double(value), Double(low)), Double(high))
+                        case .tanh: activated = Foundation.tanh(Double(value))
+                        default: activated = Double(value)
+                        }
+                        expected[index] = Float(activated)
+                    }
+                }
+            }
+        }
+        // The convolution alone, then the activation over the whole output (the unfused path).
+        var unfused = Self.runDepthwise(c, input: input, weights: weights, bias: bias, activation: .identity, threads: 1)
+        unfused.withUnsafeMutableBufferPointer { c.activation.apply($0.baseAddress!, count: $0.count) }
+        let unfusedBits: [UInt32] = unfused.map { $0.bitPattern }
+        var first: [UInt32]?
+        let kernels: [GEMMKernels] = GEMMKernels.avx512.isAvailable ? [.avx2, .avx512] : [.avx2]
+        for (threads, kernel) in [1, 2, 3].flatMap({ t in kernels.map { (t, $0) } }) {
+            let result = Self.runDepthwise(c, input: input, weights: weights, bias: bias, activation: c.activation, threads: threads,
+                                           kernels: kernel)
+            // NaN (an output never written) counts as a mismatch.
+            let mismatches = zip(result, expected).filter { !(abs($0 - $1) <= 1e-5 * max(1, abs($1))) }.count
+            #expect(mismatches == 0, "\(threads) threads, \(kernel)")
+            let bits: [UInt32] = result.map { $0.bitPattern }
+            #expect(bits == unfusedBits, "\(threads) threads, \(kernel): fused and unfused activation differ")
+            if let first {
+                #expect(bits == first, "\(threads) threads, \(kernel)")
+            } else {
+                first = bits
+            }
+        }
+    }
+
+    @Test("A MatMul's left operand read in place gives the bits of the packed one, for 1 and 2 threads and the AVX2 and AVX-512 tiles, and matches Double",
+          arguments: [(13, 300, 40, 3), (256, 24, 256, 0), (5, 7, 16, 1), (256, 256, 24, 0), (41, 130, 45, 2)])
     func rowMajorLeftOperandMatchesPacked(_ c: (Int, Int, Int, Int)) {
         let (rows, depth, columns, slack) = c
         let rowStride = depth + slack
@@ -422,14 +538,15 @@ struct KernelTests {
         }
         let geometry = Im2ColGeometry.matrix(rows: depth, columns: columns)
         var results: [[Float]] = []
-        for threads in [1, 2] {
+        let kernels: [GEMMKernels] = GEMMKernels.avx512.isAvailable ? [.avx2, .avx512] : [.avx2]
+        for (threads, kernel) in [1, 2].flatMap({ t in kernels.map { (t, $0) } }) {
             var inPlace = [Float](repeating: .nan, count: rows * columns)
             var packed = inPlace
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
                     inPlace.withUnsafeMutableBufferPointer { y in
                         GEMM.multiply(rows: rows, depth: depth, a: a.baseAddress!, rowStride: rowStride, input: b.baseAddress!,
-                                      geometry: geometry, output: y.baseAddress!, threads: threads)
+                                      geometry: geometry, output: y.baseAddress!, threads: threads, kernels: kernel)
                     }
                     let matrix = PackedMatrix(rows: rows, depth: depth, source: a.baseAddress!, rowStride: rowStride, depthStride: 1)
                     packed.withUnsafeMutableBufferPointer { y in
@@ -439,11 +556,11 @@ struct KernelTests {
                 }
             }
             let mismatches = zip(inPlace, expected).filter { !(abs($0 - $1) <= 1e-4 * max(1, abs($1))) }.count
-            #expect(mismatches == 0, "\(threads) threads")
-            #expect(inPlace.map(\.bitPattern) == packed.map(\.bitPattern), "\(threads) threads")
+            #expect(mismatches == 0, "\(threads) threads, \(kernel)")
+            #expect(inPlace.map(\.bitPattern) == packed.map(\.bitPattern), "\(threads) threads, \(kernel)")
             results.append(inPlace)
         }
-        #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
+        #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) })
     }
     @Test("A BatchNormalization step with a fused ReLU applies the affine map, then the ReLU, per channel")
     func channelAffineAppliesItsActivation() {
