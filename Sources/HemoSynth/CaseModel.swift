@@ -149,9 +149,10 @@ public struct CaseModel: Sendable {
     let skullStripped: Bool, strippedFill: Float, boneRemnant: Float
     /// See ``skullStripped``.
     let remnantDepth: Float, dimRemnants: Bool, remnantHU: Float
-    /// Bone blur: brain within `haloWidth` mm of the skull base (below head z = 12 mm) and of the
-    /// inner table reads up to `haloHU` at the bone, falling quadratically to its own density (bone
-    /// blurred into brain by a thick or soft reconstruction, or left by a skull strip); 0 for none.
+    /// Bone blur: brain within `haloWidth` mm of its surface over the skull base (below head z =
+    /// 12 mm) and under the inner table reads up to `haloHU` there, falling quadratically to its own
+    /// density (bone blurred into brain by a thick or soft reconstruction, or left by a skull strip);
+    /// 0 for none. CSF spaces, where SAH and IVH are drawn, keep their own density.
     let haloWidth: Float, haloHU: Float
     /// Skull-stripped: brain within `rimWidth` mm (2–7) of the removed inner table or skull base
     /// reads about `rimHU` (42–62 HU, the partial volume of bone that stripping leaves), fading over 1.5 mm.

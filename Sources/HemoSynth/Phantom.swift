@@ -112,18 +112,24 @@ extension CaseModel {
             }
             return (tissue, label, strippedFill)
         case .cisternCSF where label == 0 && cisternOffset > 0:
-            return (tissue, label, boneHalo(x, y, z, hu: hu + cisternOffset) + streak(x, y, z))
+            // Dense cisterns stay below blood and get no bone blur (see ``boneHalo``).
+            return (tissue, label, hu + cisternOffset + streak(x, y, z))
         default:
             guard label == 0 else { return (tissue, label, hu + streak(x, y, z)) }
             let base = skullStripped ? strippedRim(x, y, z, hu: hu) : hu
+            // The bone blur keeps out of every CSF space where blood can be drawn (SAH in the
+            // subarachnoid spaces and cisterns, IVH in the ventricles): a dense voxel there is blood.
+            guard !(tissue.isSubarachnoidSpace || tissue == .ventricleCSF) else { return (tissue, label, base + streak(x, y, z)) }
             return (tissue, label, boneHalo(x, y, z, hu: base) + streak(x, y, z))
         }
     }
 
-    /// Bone blur (``haloWidth``, off when 0): on the lowest slices (head z below 12 mm), intracranial
-    /// `hu` within ``haloWidth`` mm of the skull base or of the inner table rises towards ``haloHU``
-    /// at the bone, quadratically with nearness. Higher up the brain keeps its density, so a thin
-    /// subdural collection along the convexity never looks like this blur.
+    /// Bone blur (``haloWidth``, off when 0): on the lowest slices (head z below 12 mm), `hu` of the
+    /// brain (never of CSF: ``evaluate`` keeps the subarachnoid spaces, basal cisterns and ventricles,
+    /// where SAH and IVH are drawn, out of it) within ``haloWidth`` mm of its surface over the skull
+    /// base or under the inner table (the CSF layer, ``csfLayer`` mm, is skipped) rises towards
+    /// ``haloHU`` at that surface, quadratically with nearness. Higher up the brain keeps its
+    /// density, so a thin subdural collection along the convexity never looks like this blur.
     @inline(__always) func boneHalo(_ x: Float, _ y: Float, _ z: Float, hu: Float) -> Float {
         guard haloWidth > 0, z < 12 else { return hu }
         let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
@@ -131,7 +137,7 @@ extension CaseModel {
         let nx = x / ax, ny = y / b, nz = z / cz
         let rho = (nx * nx + ny * ny + nz * nz).squareRoot()
         let r = (x * x + y * y + z * z).squareRoot()
-        let d = min(rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200, z - floorHeight(x, y))
+        let d = min(rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200, z - floorHeight(x, y)) - csfLayer
         guard d < haloWidth else { return hu }
         let w = 1 - max(0, d) / haloWidth
         return hu + (haloHU - hu) * w * w

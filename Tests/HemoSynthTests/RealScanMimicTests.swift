@@ -1,6 +1,6 @@
 import Testing
 import HemoCore
-import HemoSynth
+@testable import HemoSynth
 
 /// The real-scan mimics (``SynthOptions/realScanMimics``): looks of real exams that carry no blood.
 @Suite struct RealScanMimicTests {
@@ -128,6 +128,51 @@ import HemoSynth
         // changes but the noise.
         #expect(bestEdge > 8, "brain along the bone brighter by at most \(bestEdge) HU per slice")
         #expect(deep.n > 300 && abs(deep.sum / deep.n) < 2, "deep brain moved by \(deep.sum / max(1, deep.n)) HU")
+    }
+
+    /// Basal SAH fills the cisterns and the CSF over the skull base, right where the bone blur lies.
+    /// A blur there would teach the model that dense CSF at the skull base is no blood; so the
+    /// blur brightens the brain only, and every CSF space (subarachnoid, sulcal, cisternal,
+    /// ventricular) without blood keeps, voxel for voxel, the density it has without mimics.
+    @Test func boneBlurKeepsOutOfTheCSFSpacesWhereBloodIsDrawn() throws {
+        // 1 mm slices: no partial-volume slab, so each voxel's noiseless HU is that of its own point.
+        func options(mimics: Bool) -> SynthOptions {
+            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: 1)
+            o.realScanMimics = mimics
+            return o
+        }
+        let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
+        // Bone blur without the mimics that change CSF on purpose (a strip's rim, dense cisterns).
+        let index = try #require((0..<400).first {
+            let features = mimic.model(caseIndex: $0).features
+            return features.contains("bone blur") && !features.contains("skull-stripped") && !features.contains("dense cisterns")
+        })
+        let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
+        let n = a.width * a.height
+        var huA = [Float](repeating: 0, count: n), huB = huA
+        var tissueA = [UInt8](repeating: 0, count: n), tissueB = tissueA, labelA = tissueA, labelB = tissueA
+        var csfNearBone = 0, csfChanged = 0, brainBrightened = 0
+        for k in 0..<a.slices {
+            a.fillSlice(k, hu: &huA, tissue: &tissueA, label: &labelA)
+            b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
+            #expect(tissueA == tissueB && labelA == labelB)
+            for j in 1..<(a.height - 1) { for i in 1..<(a.width - 1) {
+                let p = j * a.width + i
+                guard labelA[p] == 0, let t = TissueClass(rawValue: tissueA[p]) else { continue }
+                if t.isSubarachnoidSpace || t == .ventricleCSF {
+                    if huA[p] != huB[p] { csfChanged += 1 }
+                    let near = [p - 1, p + 1, p - a.width, p + a.width].compactMap { TissueClass(rawValue: tissueA[$0]) }
+                    if near.contains(where: \.isBone) { csfNearBone += 1 }
+                } else if t.isParenchyma && huB[p] > huA[p] + 20 {
+                    brainBrightened += 1
+                }
+            } }
+        }
+        // The CSF along the skull base was sampled, the brain over it is still blurred, and no CSF
+        // voxel without blood changed.
+        #expect(csfNearBone >= 100, "only \(csfNearBone) CSF voxels beside bone")
+        #expect(brainBrightened >= 100, "bone blur brightened only \(brainBrightened) brain voxels by over 20 HU")
+        #expect(csfChanged == 0, "bone blur changed \(csfChanged) CSF voxels without blood")
     }
 
     @Test func correlatedNoiseHasNeighbourCorrelationAndTheSameSigma() throws {
