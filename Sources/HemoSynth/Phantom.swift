@@ -92,10 +92,11 @@ extension CaseModel {
 
     /// Classifies the head-frame point (x, y, z): its anatomical class, the subtype painted there
     /// (0 for none) and its noiseless HU, with the beam-hardening streaks of the skull base inside the
-    /// cranial cavity. `posterior` is the scanner-posterior offset from the head centre.
+    /// cranial cavity. `posterior` is the scanner-posterior offset from the head centre. `boneBlur`
+    /// false leaves out ``boneHalo`` (the partial-volume samples of a CSF voxel, which keeps out of it).
     @inline(__always)
-    func evaluate(_ x: Float, _ y: Float, _ z: Float, posterior: Float, active: borrowing ActiveLesions)
-        -> (TissueClass, UInt8, Float) {
+    func evaluate(_ x: Float, _ y: Float, _ z: Float, posterior: Float, active: borrowing ActiveLesions,
+                  boneBlur: Bool = true) -> (TissueClass, UInt8, Float) {
         let (tissue, label, hu) = evaluateAnatomy(x, y, z, posterior: posterior, active: active)
         switch tissue {
         case .air, .softTissue, .fat, .corticalBone, .diploe, .sinusAir, .vitreous:
@@ -119,7 +120,7 @@ extension CaseModel {
             let base = skullStripped ? strippedRim(x, y, z, hu: hu) : hu
             // The bone blur keeps out of every CSF space where blood can be drawn (SAH in the
             // subarachnoid spaces and cisterns, IVH in the ventricles): a dense voxel there is blood.
-            guard !(tissue.isSubarachnoidSpace || tissue == .ventricleCSF) else { return (tissue, label, base + streak(x, y, z)) }
+            guard boneBlur, !tissue.keepsOutOfBoneBlur else { return (tissue, label, base + streak(x, y, z)) }
             return (tissue, label, boneHalo(x, y, z, hu: base) + streak(x, y, z))
         }
     }
@@ -451,12 +452,14 @@ extension CaseModel {
                 let q = rowStart + Float(i) * stepI
                 let (c, l, h) = evaluate(q.x, q.y, q.z, posterior: posterior, active: active)
                 if slab && l == 0 && c.isIntracranial && nearSkull(q) {
-                    let above = evaluate(q.x + stepK.x, q.y + stepK.y, q.z + stepK.z, posterior: posterior, active: active).2
-                    let below = evaluate(q.x - stepK.x, q.y - stepK.y, q.z - stepK.z, posterior: posterior, active: active).2
+                    // A CSF voxel's slab leaves the bone blur out too: it keeps out of CSF.
+                    let blur = !c.keepsOutOfBoneBlur
+                    let above = evaluate(q.x + stepK.x, q.y + stepK.y, q.z + stepK.z, posterior: posterior, active: active, boneBlur: blur).2
+                    let below = evaluate(q.x - stepK.x, q.y - stepK.y, q.z - stepK.z, posterior: posterior, active: active, boneBlur: blur).2
                     if partialVolumeFine {
                         let h2 = 0.5 * stepK
-                        let a2 = evaluate(q.x + h2.x, q.y + h2.y, q.z + h2.z, posterior: posterior, active: active).2
-                        let b2 = evaluate(q.x - h2.x, q.y - h2.y, q.z - h2.z, posterior: posterior, active: active).2
+                        let a2 = evaluate(q.x + h2.x, q.y + h2.y, q.z + h2.z, posterior: posterior, active: active, boneBlur: blur).2
+                        let b2 = evaluate(q.x - h2.x, q.y - h2.y, q.z - h2.z, posterior: posterior, active: active, boneBlur: blur).2
                         hu[base + i] = (h + above + below + a2 + b2) / 5
                     } else {
                         hu[base + i] = (h + above + below) / 3

@@ -133,19 +133,22 @@ import HemoCore
     /// Basal SAH fills the cisterns and the CSF over the skull base, right where the bone blur lies.
     /// A blur there would teach the model that dense CSF at the skull base is no blood; so the
     /// blur brightens the brain only, and every CSF space (subarachnoid, sulcal, cisternal,
-    /// ventricular) without blood keeps, voxel for voxel, the density it has without mimics.
-    @Test func boneBlurKeepsOutOfTheCSFSpacesWhereBloodIsDrawn() throws {
-        // 1 mm slices: no partial-volume slab, so each voxel's noiseless HU is that of its own point.
+    /// ventricular) without blood keeps, voxel for voxel, the noiseless density it has without
+    /// mimics: on 1 mm slices (no partial-volume slab) and on 5 mm slices, where a CSF voxel's slab
+    /// also samples the blurred brain above and below it.
+    @Test(arguments: [1.0, 5.0]) func boneBlurKeepsOutOfTheCSFSpacesWhereBloodIsDrawn(thickness: Double) throws {
         func options(mimics: Bool) -> SynthOptions {
-            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: 1)
+            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: thickness)
             o.realScanMimics = mimics
             return o
         }
         let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
-        // Bone blur without the mimics that change CSF on purpose (a strip's rim, dense cisterns).
+        // Bone blur without the mimics that change CSF on purpose (a strip's rim, dense cisterns, a
+        // wider partial-volume slab).
         let index = try #require((0..<400).first {
             let features = mimic.model(caseIndex: $0).features
             return features.contains("bone blur") && !features.contains("skull-stripped") && !features.contains("dense cisterns")
+                && !features.contains("wide skull partial volume")
         })
         let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
         let n = a.width * a.height
