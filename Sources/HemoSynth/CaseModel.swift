@@ -154,8 +154,9 @@ public struct CaseModel: Sendable {
     /// density (bone blurred into brain by a thick or soft reconstruction, or left by a skull strip);
     /// 0 for none. CSF spaces, where SAH and IVH are drawn, keep their own density.
     let haloWidth: Float, haloHU: Float
-    /// Skull-stripped: brain within `rimWidth` mm (2–7) of the removed inner table or skull base
-    /// reads about `rimHU` (42–62 HU, the partial volume of bone that stripping leaves), fading over 1.5 mm.
+    /// Skull-stripped: brain within `rimWidth` mm (2–7) of its surface under the removed inner table
+    /// or over the skull base reads about `rimHU` (42–62 HU, the partial volume of bone that stripping
+    /// leaves), fading over 1.5 mm; CSF, where SAH and IVH are drawn, keeps its own density.
     let rimWidth: Float, rimHU: Float
     /// HU added to the basal cisterns (partial volume of vessels and bone), 0 for none.
     let cisternOffset: Float

@@ -93,7 +93,8 @@ extension CaseModel {
     /// Classifies the head-frame point (x, y, z): its anatomical class, the subtype painted there
     /// (0 for none) and its noiseless HU, with the beam-hardening streaks of the skull base inside the
     /// cranial cavity. `posterior` is the scanner-posterior offset from the head centre. `boneBlur`
-    /// false leaves out ``boneHalo`` (the partial-volume samples of a CSF voxel, which keeps out of it).
+    /// false leaves out ``boneHalo`` and ``strippedRim`` (the partial-volume samples of a CSF voxel,
+    /// which keeps out of both).
     @inline(__always)
     func evaluate(_ x: Float, _ y: Float, _ z: Float, posterior: Float, active: borrowing ActiveLesions,
                   boneBlur: Bool = true) -> (TissueClass, UInt8, Float) {
@@ -117,10 +118,11 @@ extension CaseModel {
             return (tissue, label, hu + cisternOffset + streak(x, y, z))
         default:
             guard label == 0 else { return (tissue, label, hu + streak(x, y, z)) }
+            // The bone blur and a strip's rim keep out of every CSF space where blood can be drawn
+            // (SAH in the subarachnoid spaces and cisterns, IVH in the ventricles): a dense voxel
+            // there is blood.
+            guard boneBlur, !tissue.keepsOutOfBoneBlur else { return (tissue, label, hu + streak(x, y, z)) }
             let base = skullStripped ? strippedRim(x, y, z, hu: hu) : hu
-            // The bone blur keeps out of every CSF space where blood can be drawn (SAH in the
-            // subarachnoid spaces and cisterns, IVH in the ventricles): a dense voxel there is blood.
-            guard boneBlur, !tissue.keepsOutOfBoneBlur else { return (tissue, label, base + streak(x, y, z)) }
             return (tissue, label, boneHalo(x, y, z, hu: base) + streak(x, y, z))
         }
     }
@@ -146,7 +148,9 @@ extension CaseModel {
 
     /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base
     /// keeps the partial volume of bone, a rim of about ``rimHU`` (modulated along the surface) that
-    /// fades into `hu` over 1.5 mm below ``rimWidth``.
+    /// fades into `hu` over 1.5 mm below ``rimWidth``, measured from the brain's surface (the CSF
+    /// layer, ``csfLayer`` mm, is skipped). Never applied to CSF (see ``evaluate``): convexity and
+    /// basal SAH are drawn there, and a rim over them would teach that dense CSF is no blood.
     @inline(__always) func strippedRim(_ x: Float, _ y: Float, _ z: Float, hu: Float) -> Float {
         let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
         let cz = z >= 0 ? cTop : cBottom
@@ -155,6 +159,7 @@ extension CaseModel {
         let r = (x * x + y * y + z * z).squareRoot()
         var d: Float = rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200
         if z < 12 { d = min(d, z - floorHeight(x, y)) }
+        d -= csfLayer
         let fade = rimWidth + 1.5
         guard d < fade else { return hu }
         let w = d < rimWidth ? 1 : (fade - d) / 1.5
@@ -443,6 +448,9 @@ extension CaseModel {
         // most ±1.25 mm; with real-scan mimics sometimes ±thickness/2.5, at most ±2 mm) for intracranial voxels without blood (`active` holds every lesion within a
         // thickness), so bone mixes into the brain under the inner table and over the skull base.
         let stepK = SIMD3<Float>(m0.z, m1.z, m2.z) * partialVolumeHalf
+        // A CSF voxel keeps the plain slab (±thickness/4, three samples) without mimics: the
+        // wider one would mix more bone into the CSF where SAH and IVH are drawn.
+        let plainStepK = SIMD3<Float>(m0.z, m1.z, m2.z) * min(thickness / 4, 1.25)
         let slab = thickness > 1.5
         for j in 0..<height {
             let posterior = origin.y + Float(j) * s - headCentre.y
@@ -452,11 +460,13 @@ extension CaseModel {
                 let q = rowStart + Float(i) * stepI
                 let (c, l, h) = evaluate(q.x, q.y, q.z, posterior: posterior, active: active)
                 if slab && l == 0 && c.isIntracranial && nearSkull(q) {
-                    // A CSF voxel's slab leaves the bone blur out too: it keeps out of CSF.
+                    // A CSF voxel's slab leaves the bone blur and a strip's rim out too, and is
+                    // never the wider one: the mimics keep out of CSF.
                     let blur = !c.keepsOutOfBoneBlur
-                    let above = evaluate(q.x + stepK.x, q.y + stepK.y, q.z + stepK.z, posterior: posterior, active: active, boneBlur: blur).2
-                    let below = evaluate(q.x - stepK.x, q.y - stepK.y, q.z - stepK.z, posterior: posterior, active: active, boneBlur: blur).2
-                    if partialVolumeFine {
+                    let step = blur ? stepK : plainStepK
+                    let above = evaluate(q.x + step.x, q.y + step.y, q.z + step.z, posterior: posterior, active: active, boneBlur: blur).2
+                    let below = evaluate(q.x - step.x, q.y - step.y, q.z - step.z, posterior: posterior, active: active, boneBlur: blur).2
+                    if partialVolumeFine && blur {
                         let h2 = 0.5 * stepK
                         let a2 = evaluate(q.x + h2.x, q.y + h2.y, q.z + h2.z, posterior: posterior, active: active, boneBlur: blur).2
                         let b2 = evaluate(q.x - h2.x, q.y - h2.y, q.z - h2.z, posterior: posterior, active: active, boneBlur: blur).2

@@ -48,7 +48,8 @@ public enum TissueClass: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     /// Whether the class is a CSF space where subarachnoid blood may lie.
     public var isSubarachnoidSpace: Bool { self == .subarachnoidCSF || self == .sulcalCSF || self == .cisternCSF }
     /// Whether the class is a CSF space where blood may be drawn (SAH in the subarachnoid spaces and
-    /// cisterns, IVH in the ventricles), which the bone-blur mimic leaves at its own density.
+    /// cisterns, IVH in the ventricles), which the bone-blur mimic, a strip's rim and the wider
+    /// partial-volume slab leave at its own density.
     var keepsOutOfBoneBlur: Bool { isSubarachnoidSpace || self == .ventricleCSF }
     /// Whether the class is brain parenchyma.
     public var isParenchyma: Bool { self == .grayMatter || self == .whiteMatter || self == .deepGray }
