@@ -147,7 +147,7 @@ extension CaseModel {
     }
 
     /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base
-    /// keeps the partial volume of bone, a rim of about ``rimHU`` (modulated along the surface) that
+    /// keeps the partial volume of bone, a rim of about ``rimHU`` (±2 HU along the surface) that
     /// fades into `hu` over 1.5 mm below ``rimWidth``, measured from the brain's surface (the CSF
     /// layer, ``csfLayer`` mm, is skipped). Never applied to CSF (see ``evaluate``): convexity and
     /// basal SAH are drawn there, and a rim over them would teach that dense CSF is no blood.
@@ -163,7 +163,7 @@ extension CaseModel {
         let fade = rimWidth + 1.5
         guard d < fade else { return hu }
         let w = d < rimWidth ? 1 : (fade - d) / 1.5
-        let target = rimHU + 5 * sinApprox(0.21 * x + 0.17 * y + 0.23 * z + phase.y)
+        let target = rimHU + 2 * sinApprox(0.21 * x + 0.17 * y + 0.23 * z + phase.y)
         return hu + (target - hu) * w
     }
 
