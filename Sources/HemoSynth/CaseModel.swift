@@ -149,12 +149,15 @@ public struct CaseModel: Sendable {
     let skullStripped: Bool, strippedFill: Float, boneRemnant: Float
     /// See ``skullStripped``.
     let remnantDepth: Float, dimRemnants: Bool, remnantHU: Float
-    /// Bone blur: brain within `haloWidth` mm of the skull base (below head z = 12 mm) and of the
-    /// inner table reads up to `haloHU` at the bone, falling quadratically to its own density (bone
-    /// blurred into brain by a thick or soft reconstruction, or left by a skull strip); 0 for none.
+    /// Bone blur: brain within `haloWidth` mm of its surface over the skull base (below head z =
+    /// 12 mm) and under the inner table reads up to `haloHU` there, falling quadratically to its own
+    /// density (bone blurred into brain by a thick or soft reconstruction, or left by a skull strip);
+    /// 0 for none. CSF spaces, where SAH and IVH are drawn, keep their own density.
     let haloWidth: Float, haloHU: Float
-    /// Skull-stripped: brain within `rimWidth` mm (2–7) of the removed inner table or skull base
-    /// reads about `rimHU` (42–62 HU, the partial volume of bone that stripping leaves), fading over 1.5 mm.
+    /// Skull-stripped: brain within `rimWidth` mm (2–7) of its surface under the removed inner table
+    /// or over the skull base reads about `rimHU` (43–48 HU, ±2 along the surface: the partial volume
+    /// of bone that stripping leaves, a few HU over the cortex as in a real stripped atlas, never as
+    /// dense as sulcal SAH), fading over 1.5 mm; CSF, where SAH and IVH are drawn, keeps its own density.
     let rimWidth: Float, rimHU: Float
     /// HU added to the basal cisterns (partial volume of vessels and bone), 0 for none.
     let cisternOffset: Float
@@ -162,7 +165,8 @@ public struct CaseModel: Sendable {
     /// it is sampled at five depths (±half, ±half/2, 0) rather than three (±half, 0).
     let partialVolumeHalf: Float, partialVolumeFine: Bool
     /// Extra in-plane [¼ ½ ¼] blur passes before the noise (a wider point-spread function: the
-    /// soft edge between bone and brain of a real reconstruction), 0 for none.
+    /// soft edge between bone and brain of a real reconstruction), 0 for none. CSF spaces, where SAH
+    /// and IVH are drawn, keep the plain blur: the extra passes would spread the inner table into them.
     let extraBlurPasses: Int
     /// Whether the noise is spatially correlated (blurred white noise, rescaled to the same σ).
     let correlatedNoise: Bool
@@ -291,7 +295,7 @@ public struct CaseModel: Sendable {
         strippedFill = mimic.chance(0.7) ? 0 : -1024
         boneRemnant = mimic.uniformF(0.06...0.3)
         rimWidth = mimic.uniformF(2...7)
-        rimHU = mimic.uniformF(42...62)
+        rimHU = mimic.uniformF(43...48)
         cisternOffset = on && mimic.chance(0.35) ? mimic.uniformF(8...22) : 0
         let wideSlab = on && mimic.chance(0.5)
         partialVolumeHalf = wideSlab ? min(Float(t) / 2.5, 2.0) : min(Float(t) / 4, 1.25)

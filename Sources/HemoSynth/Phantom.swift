@@ -92,10 +92,12 @@ extension CaseModel {
 
     /// Classifies the head-frame point (x, y, z): its anatomical class, the subtype painted there
     /// (0 for none) and its noiseless HU, with the beam-hardening streaks of the skull base inside the
-    /// cranial cavity. `posterior` is the scanner-posterior offset from the head centre.
+    /// cranial cavity. `posterior` is the scanner-posterior offset from the head centre. `boneBlur`
+    /// false leaves out ``boneHalo`` and ``strippedRim`` (the partial-volume samples of a CSF voxel,
+    /// which keeps out of both).
     @inline(__always)
-    func evaluate(_ x: Float, _ y: Float, _ z: Float, posterior: Float, active: borrowing ActiveLesions)
-        -> (TissueClass, UInt8, Float) {
+    func evaluate(_ x: Float, _ y: Float, _ z: Float, posterior: Float, active: borrowing ActiveLesions,
+                  boneBlur: Bool = true) -> (TissueClass, UInt8, Float) {
         let (tissue, label, hu) = evaluateAnatomy(x, y, z, posterior: posterior, active: active)
         switch tissue {
         case .air, .softTissue, .fat, .corticalBone, .diploe, .sinusAir, .vitreous:
@@ -112,18 +114,25 @@ extension CaseModel {
             }
             return (tissue, label, strippedFill)
         case .cisternCSF where label == 0 && cisternOffset > 0:
-            return (tissue, label, boneHalo(x, y, z, hu: hu + cisternOffset) + streak(x, y, z))
+            // Dense cisterns stay below blood and get no bone blur (see ``boneHalo``).
+            return (tissue, label, hu + cisternOffset + streak(x, y, z))
         default:
             guard label == 0 else { return (tissue, label, hu + streak(x, y, z)) }
+            // The bone blur and a strip's rim keep out of every CSF space where blood can be drawn
+            // (SAH in the subarachnoid spaces and cisterns, IVH in the ventricles): a dense voxel
+            // there is blood.
+            guard boneBlur, !tissue.keepsOutOfBoneBlur else { return (tissue, label, hu + streak(x, y, z)) }
             let base = skullStripped ? strippedRim(x, y, z, hu: hu) : hu
             return (tissue, label, boneHalo(x, y, z, hu: base) + streak(x, y, z))
         }
     }
 
-    /// Bone blur (``haloWidth``, off when 0): on the lowest slices (head z below 12 mm), intracranial
-    /// `hu` within ``haloWidth`` mm of the skull base or of the inner table rises towards ``haloHU``
-    /// at the bone, quadratically with nearness. Higher up the brain keeps its density, so a thin
-    /// subdural collection along the convexity never looks like this blur.
+    /// Bone blur (``haloWidth``, off when 0): on the lowest slices (head z below 12 mm), `hu` of the
+    /// brain (never of CSF: ``evaluate`` keeps the subarachnoid spaces, basal cisterns and ventricles,
+    /// where SAH and IVH are drawn, out of it) within ``haloWidth`` mm of its surface over the skull
+    /// base or under the inner table (the CSF layer, ``csfLayer`` mm, is skipped) rises towards
+    /// ``haloHU`` at that surface, quadratically with nearness. Higher up the brain keeps its
+    /// density, so a thin subdural collection along the convexity never looks like this blur.
     @inline(__always) func boneHalo(_ x: Float, _ y: Float, _ z: Float, hu: Float) -> Float {
         guard haloWidth > 0, z < 12 else { return hu }
         let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
@@ -131,15 +140,17 @@ extension CaseModel {
         let nx = x / ax, ny = y / b, nz = z / cz
         let rho = (nx * nx + ny * ny + nz * nz).squareRoot()
         let r = (x * x + y * y + z * z).squareRoot()
-        let d = min(rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200, z - floorHeight(x, y))
+        let d = min(rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200, z - floorHeight(x, y)) - csfLayer
         guard d < haloWidth else { return hu }
         let w = 1 - max(0, d) / haloWidth
         return hu + (haloHU - hu) * w * w
     }
 
     /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base
-    /// keeps the partial volume of bone, a rim of about ``rimHU`` (modulated along the surface) that
-    /// fades into `hu` over 1.5 mm below ``rimWidth``.
+    /// keeps the partial volume of bone, a rim of about ``rimHU`` (±2 HU along the surface) that
+    /// fades into `hu` over 1.5 mm below ``rimWidth``, measured from the brain's surface (the CSF
+    /// layer, ``csfLayer`` mm, is skipped). Never applied to CSF (see ``evaluate``): convexity and
+    /// basal SAH are drawn there, and a rim over them would teach that dense CSF is no blood.
     @inline(__always) func strippedRim(_ x: Float, _ y: Float, _ z: Float, hu: Float) -> Float {
         let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
         let cz = z >= 0 ? cTop : cBottom
@@ -148,10 +159,11 @@ extension CaseModel {
         let r = (x * x + y * y + z * z).squareRoot()
         var d: Float = rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200
         if z < 12 { d = min(d, z - floorHeight(x, y)) }
+        d -= csfLayer
         let fade = rimWidth + 1.5
         guard d < fade else { return hu }
         let w = d < rimWidth ? 1 : (fade - d) / 1.5
-        let target = rimHU + 5 * sinApprox(0.21 * x + 0.17 * y + 0.23 * z + phase.y)
+        let target = rimHU + 2 * sinApprox(0.21 * x + 0.17 * y + 0.23 * z + phase.y)
         return hu + (target - hu) * w
     }
 
@@ -436,6 +448,9 @@ extension CaseModel {
         // most ±1.25 mm; with real-scan mimics sometimes ±thickness/2.5, at most ±2 mm) for intracranial voxels without blood (`active` holds every lesion within a
         // thickness), so bone mixes into the brain under the inner table and over the skull base.
         let stepK = SIMD3<Float>(m0.z, m1.z, m2.z) * partialVolumeHalf
+        // A CSF voxel keeps the plain slab (±thickness/4, three samples) without mimics: the
+        // wider one would mix more bone into the CSF where SAH and IVH are drawn.
+        let plainStepK = SIMD3<Float>(m0.z, m1.z, m2.z) * min(thickness / 4, 1.25)
         let slab = thickness > 1.5
         for j in 0..<height {
             let posterior = origin.y + Float(j) * s - headCentre.y
@@ -445,12 +460,16 @@ extension CaseModel {
                 let q = rowStart + Float(i) * stepI
                 let (c, l, h) = evaluate(q.x, q.y, q.z, posterior: posterior, active: active)
                 if slab && l == 0 && c.isIntracranial && nearSkull(q) {
-                    let above = evaluate(q.x + stepK.x, q.y + stepK.y, q.z + stepK.z, posterior: posterior, active: active).2
-                    let below = evaluate(q.x - stepK.x, q.y - stepK.y, q.z - stepK.z, posterior: posterior, active: active).2
-                    if partialVolumeFine {
+                    // A CSF voxel's slab leaves the bone blur and a strip's rim out too, and is
+                    // never the wider one: the mimics keep out of CSF.
+                    let blur = !c.keepsOutOfBoneBlur
+                    let step = blur ? stepK : plainStepK
+                    let above = evaluate(q.x + step.x, q.y + step.y, q.z + step.z, posterior: posterior, active: active, boneBlur: blur).2
+                    let below = evaluate(q.x - step.x, q.y - step.y, q.z - step.z, posterior: posterior, active: active, boneBlur: blur).2
+                    if partialVolumeFine && blur {
                         let h2 = 0.5 * stepK
-                        let a2 = evaluate(q.x + h2.x, q.y + h2.y, q.z + h2.z, posterior: posterior, active: active).2
-                        let b2 = evaluate(q.x - h2.x, q.y - h2.y, q.z - h2.z, posterior: posterior, active: active).2
+                        let a2 = evaluate(q.x + h2.x, q.y + h2.y, q.z + h2.z, posterior: posterior, active: active, boneBlur: blur).2
+                        let b2 = evaluate(q.x - h2.x, q.y - h2.y, q.z - h2.z, posterior: posterior, active: active, boneBlur: blur).2
                         hu[base + i] = (h + above + below + a2 + b2) / 5
                     } else {
                         hu[base + i] = (h + above + below) / 3

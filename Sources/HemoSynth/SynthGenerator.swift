@@ -145,7 +145,17 @@ public struct SynthGenerator: Sendable {
             let dst = scratch + j * w
             for i in 0..<w { dst[i] = 0.25 * (up[i] + down[i]) + 0.5 * mid[i] }
         }
-        for _ in 0..<model.extraBlurPasses { blurSeparable(scratch, width: w, height: h) }
+        if model.extraBlurPasses > 0 {
+            // Soft edges: the extra passes soften the brain against the bone, but a CSF space (where
+            // SAH and IVH are drawn) keeps the plain blur, blood in it included: the passes would
+            // spread the inner table into the CSF layer and teach that dense CSF is no blood.
+            // `blurred` holds the plain blur until the noise overwrites it.
+            for p in 0..<(w * h) { blurred[p] = scratch[p] }
+            for _ in 0..<model.extraBlurPasses { blurSeparable(scratch, width: w, height: h) }
+            for p in 0..<(w * h) where TissueClass(rawValue: tissue[p])?.keepsOutOfBoneBlur == true {
+                scratch[p] = blurred[p]
+            }
+        }
         // Noise: sum of four 16-bit uniforms (Irwin–Hall), scaled to the case's sigma.
         var rng = Xoshiro256(key: model.seed, UInt64(model.index), 0x401_5E, UInt64(k))
         let scale = model.noiseSigma / 37837.23

@@ -41,8 +41,9 @@ public struct SynthOptions: Sendable, Hashable {
     /// blood of their own (see ``CaseModel/features``): skull-stripped exams (everything outside the
     /// cranial cavity set to a fill value, with the bright partial-volume rim and skull-base bone
     /// remnants that stripping leaves, bright or dim and wide), bone blurred into the brain over the
-    /// skull base (up to 200 HU at the bone), dense basal cisterns, partial volume of the inner table
-    /// and skull base over a wider slab, and spatially correlated noise. Drawn from a stream of their own
+    /// skull base (up to 200 HU at the brain's surface, never in the CSF spaces where SAH and IVH are
+    /// drawn), dense basal cisterns, partial volume of the inner table and skull base over a wider
+    /// slab, and spatially correlated noise. Drawn from a stream of their own
     /// (seed, case), so the anatomy, lesions and labels of a case are the same with or without them.
     public var realScanMimics: Bool = false
 

@@ -47,6 +47,10 @@ public enum TissueClass: UInt8, CaseIterable, Sendable, CustomStringConvertible 
     public var description: String { String(describing: self) }
     /// Whether the class is a CSF space where subarachnoid blood may lie.
     public var isSubarachnoidSpace: Bool { self == .subarachnoidCSF || self == .sulcalCSF || self == .cisternCSF }
+    /// Whether the class is a CSF space where blood may be drawn (SAH in the subarachnoid spaces and
+    /// cisterns, IVH in the ventricles), which the bone-blur mimic, a strip's rim and the wider
+    /// partial-volume slab leave at its own density, and the soft edges' extra blur passes leave out.
+    var keepsOutOfBoneBlur: Bool { isSubarachnoidSpace || self == .ventricleCSF }
     /// Whether the class is brain parenchyma.
     public var isParenchyma: Bool { self == .grayMatter || self == .whiteMatter || self == .deepGray }
     /// Whether the class lies inside the cranial cavity (brain, CSF, dura, vessels, collections).
