@@ -38,6 +38,12 @@ SUBTYPE_WEIGHTS3=${SUBTYPE_WEIGHTS3:-1,1,1,1.5,3}
 REAL_SCAN_MIMICS=${REAL_SCAN_MIMICS:-0}
 mimics=()
 [[ "$REAL_SCAN_MIMICS" == 1 ]] && mimics=(--real-scan-mimics)
+# NORMAL_SEEDS3: stage 3 also trains on these hemo synth seeds' cohorts of normal heads only
+# (30 each, --positive-fraction 0, with the real-scan mimics when REAL_SCAN_MIMICS=1), so the crops
+# drawn anywhere meet more blood-free mimics. Default with REAL_SCAN_MIMICS=1: seed 1003; else none.
+NORMAL_SEEDS3=${NORMAL_SEEDS3-$([[ "$REAL_SCAN_MIMICS" == 1 ]] && echo 1003)}
+normals3=()
+[[ -n "$NORMAL_SEEDS3" ]] && normals3=(--normal-seeds "$NORMAL_SEEDS3")
 # One torch thread: on a shared, loaded machine two threads measured 4-6x slower per step.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 MODEL=Sources/HemoInference/DefaultModel/hemo-default.onnx
@@ -91,13 +97,13 @@ if [[ "${EVAL_ONLY:-0}" != 1 ]]; then
         --lr 2e-3 --steps "$STEPS2" --init-onnx "$stage1" --out "$stage2" "${mimics[@]}" "$@"
     if ((STEPS3 > 0)); then
         "$PY" scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
-            --lr 1e-3 --steps "$STEPS3" --subtype-weights "$SUBTYPE_WEIGHTS3" --init-onnx "$stage2" --out "$MODEL" "${mimics[@]}" "$@"
+            --lr 1e-3 --steps "$STEPS3" --subtype-weights "$SUBTYPE_WEIGHTS3" --init-onnx "$stage2" --out "$MODEL" "${mimics[@]}" "${normals3[@]}" "$@"
     fi
     echo "training: $(( $(date +%s) - started )) s wall, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     init_note="stage 1 from scratch"
     [[ -n "${INIT_ONNX:-}" ]] && init_note="no stage 1, warm start from INIT_ONNX (sha256 $(sha256sum "$stage1" | cut -d' ' -f1))"
     # The sidecar's training object describes the last stage; record the whole recipe beside it.
-    "$PY" - "$SIDECAR" "STEPS1=$STEPS1 (from scratch, lr 5e-3), STEPS2=$STEPS2 (batch norms frozen, lr 2e-3), STEPS3=$STEPS3 (SUBTYPE_WEIGHTS3=$SUBTYPE_WEIGHTS3, lr 1e-3), REAL_SCAN_MIMICS=$REAL_SCAN_MIMICS, $init_note, OMP_NUM_THREADS=$OMP_NUM_THREADS, extra options: ${*:-none}" <<'PY'
+    "$PY" - "$SIDECAR" "STEPS1=$STEPS1 (from scratch, lr 5e-3), STEPS2=$STEPS2 (batch norms frozen, lr 2e-3), STEPS3=$STEPS3 (SUBTYPE_WEIGHTS3=$SUBTYPE_WEIGHTS3, lr 1e-3), REAL_SCAN_MIMICS=$REAL_SCAN_MIMICS, NORMAL_SEEDS3=${NORMAL_SEEDS3:-none}, $init_note, OMP_NUM_THREADS=$OMP_NUM_THREADS, extra options: ${*:-none}" <<'PY'
 import json, os, sys
 sys.path.insert(0, "scripts/training")
 import default_model_sidecar
