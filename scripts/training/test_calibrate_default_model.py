@@ -59,6 +59,7 @@ class RuleChoice(unittest.TestCase):
 
     def test_without_a_budget_it_is_the_old_criterion(self):
         # The first rule in grid order with the best slice F1 + min(Dice, 0.85), as before the budget.
+        self.assertEqual(calibrate.choose(self.results, None)[3], "loose")
         self.assertEqual(calibrate.choose(self.results, math.inf)[3], "loose")
 
     def test_no_eligible_rule_gives_the_quietest(self):

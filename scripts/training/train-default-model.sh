@@ -22,7 +22,9 @@
 #              missing), STEPS1 / STEPS2 / STEPS3 (optimizer steps of the three stages; STEPS3=0 ends
 #              after stage 2), SUBTYPE_WEIGHTS3 (stage 3's crop odds and loss factors), SKIP_CALIBRATION=1,
 #              SKIP_EVAL=1, INIT_ONNX (see stage 1 below), EVAL_1MM_CASES (default 4), EVAL_ONLY=1
-#              (no training or calibration: re-evaluate the model in the repo and rewrite its figures).
+#              (no training or calibration: re-evaluate the model in the repo and rewrite its figures),
+#              NORMAL_SEEDS3 (extra normal-head cohorts for stage 3, see below), NORMAL_FP_BUDGET_ML (calibration: the most predicted
+#              blood a filter may keep on any normal validation exam; default no limit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${WORK:-/tmp/hemo-train}
@@ -117,7 +119,9 @@ fi
 if [[ "${SKIP_CALIBRATION:-0}" != 1 && "${EVAL_ONLY:-0}" != 1 ]]; then
     cohort="$WORK/val-3000${mimics:+-mimics}"
     [[ -f "$cohort/weak_labels.csv" ]] || "$HEMO" synth --out "$cohort" --cases 16 --seed 3000 --gzip-level 1 "${mimics[@]}"
-    "$PY" scripts/training/calibrate-default-model.py --model "$MODEL" --cohort "$cohort" --write-sidecar \
+    budget=()
+    [[ -n "${NORMAL_FP_BUDGET_ML:-}" ]] && budget=(--normal-fp-budget-ml "$NORMAL_FP_BUDGET_ML")
+    "$PY" scripts/training/calibrate-default-model.py --model "$MODEL" --cohort "$cohort" --write-sidecar "${budget[@]}" \
         --cohorts-note "hemo synth --cases 16 --seed 3000 --gzip-level 1 ${mimics[*]} (validation; never training, never held-out)"
 fi
 [[ "${SKIP_EVAL:-0}" == 1 ]] && exit 0
