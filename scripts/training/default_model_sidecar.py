@@ -36,6 +36,9 @@ CALIBRATED_MIN_COMPONENT_SCORE = 0.4
 CALIBRATED_MIN_SLICE_P_ANY = 0.0
 VALIDATION_COHORTS = "hemo synth --cases 20 --seed 3000 and --seed 3001 (validation; never training, never held-out)"
 CALIBRATION_CRITERION = "slice F1 (any) + min(pooled Dice, 0.85) over a grid of uniform rules"
+# Appended with calibrate-default-model.py --normal-fp-budget-ml.
+CALIBRATION_BUDGET = (", among those keeping at most normal_fp_budget_ml of predicted blood on every normal validation exam "
+                      "(when none does, the quietest)")
 RECALIBRATE = ("python3 scripts/training/calibrate-default-model.py --model MODEL.onnx --cohort <hemo synth --cases 20 --seed 3000> "
                "--cohort <hemo synth --cases 20 --seed 3001> --write-sidecar")
 FILTER_ORDER = ("3D lesions (26-connected) below min_lesion_voxels, then per slice: all components when p_any < min_slice_p_any, "

@@ -54,6 +54,11 @@ def parse_args():
     p.add_argument("--real-scan-mimics", action="store_true",
                    help="hemo synth --real-scan-mimics for the training cohorts (skull-stripped exams, dense cisterns, "
                         "wider skull partial volume, correlated noise; never blood)")
+    p.add_argument("--normal-seeds", default="",
+                   help="comma list of extra synth seeds (each >= 1000) whose cohorts hold only normal heads (hemo synth "
+                        "--positive-fraction 0, with --real-scan-mimics when that is set): more blood-free slices, with "
+                        "the mimics, for the crops drawn anywhere")
+    p.add_argument("--normal-cases-per-seed", type=int, default=30)
     p.add_argument("--class-weight", type=float, default=3.0, help="cross-entropy weight of the five subtypes (background 1)")
     p.add_argument("--subtype-weights", default="1,1,1,1,1",
                    help="EPH,SDH,SAH,IPH,IVH: relative odds of the subtype a class-balanced crop is centred on, "
@@ -355,6 +360,18 @@ def main():
         h, l = load_cohort(folder, args.max_slices)
         hus.append(h)
         labs.append(l)
+    normal_seeds = [int(s) for s in args.normal_seeds.split(",") if s.strip()]
+    for s in normal_seeds:
+        if s in seeds:
+            sys.exit(f"--normal-seeds {s} is also a --train-seeds seed")
+        folder = os.path.join(args.work, f"normal-{s}" + ("-mimics" if args.real_scan_mimics else ""))
+        synth_cohort(args.hemo, folder, s, args.normal_cases_per_seed, 0.0, args.threads, args.thickness_range,
+                     args.real_scan_mimics)
+        h, l = load_cohort(folder, args.max_slices)
+        if bool((l > 0).any()):
+            sys.exit(f"{folder}: a normal-head cohort (--positive-fraction 0) holds blood in its label maps")
+        hus.append(h)
+        labs.append(l)
     hu256, lab512 = torch.cat(hus), torch.cat(labs)
     lesion_index = class_index(lab512)
     print("training voxels per subtype (every 4th row and column): "
@@ -430,7 +447,9 @@ def make_sidecar(args, seeds, steps, train_seconds, params):
     """The format-2 sidecar of the model this run exported (default filter: the shipped model's)."""
     training = {
         "script": "scripts/training/train-default-model.py (via scripts/training/train-default-model.sh)",
-        "data": f"hemo synth, seeds {seeds}, {args.cases_per_seed} cases each, 512 x 512, positive fraction {args.positive_fraction}, annotations labelmap",
+        "data": f"hemo synth, seeds {seeds}, {args.cases_per_seed} cases each, 512 x 512, positive fraction {args.positive_fraction}, annotations labelmap"
+                + (f"; normal heads only (positive fraction 0): seeds {args.normal_seeds}, {args.normal_cases_per_seed} cases each"
+                   if args.normal_seeds.strip() else ""),
         "held_out": "seed 77 (20 exams) and seeds >= 5000 are evaluation only",
         "crop": args.crop, "batch": args.batch, "steps": steps, "lr": args.lr, "optimizer": "AdamW, cosine",
         "loss": f"class-weighted soft cross-entropy (subtypes x{args.class_weight:g}) + mean per-subtype soft Dice + 0.5 foreground soft Dice",

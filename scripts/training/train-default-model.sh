@@ -22,7 +22,9 @@
 #              missing), STEPS1 / STEPS2 / STEPS3 (optimizer steps of the three stages; STEPS3=0 ends
 #              after stage 2), SUBTYPE_WEIGHTS3 (stage 3's crop odds and loss factors), SKIP_CALIBRATION=1,
 #              SKIP_EVAL=1, INIT_ONNX (see stage 1 below), EVAL_1MM_CASES (default 4), EVAL_ONLY=1
-#              (no training or calibration: re-evaluate the model in the repo and rewrite its figures).
+#              (no training or calibration: re-evaluate the model in the repo and rewrite its figures),
+#              NORMAL_SEEDS3 (extra normal-head cohorts for stage 3, see below), NORMAL_FP_BUDGET_ML (calibration: the most predicted
+#              blood a filter may keep on any normal validation exam; default no limit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${WORK:-/tmp/hemo-train}
@@ -38,6 +40,12 @@ SUBTYPE_WEIGHTS3=${SUBTYPE_WEIGHTS3:-1,1,1,1.5,3}
 REAL_SCAN_MIMICS=${REAL_SCAN_MIMICS:-0}
 mimics=()
 [[ "$REAL_SCAN_MIMICS" == 1 ]] && mimics=(--real-scan-mimics)
+# NORMAL_SEEDS3: stage 3 also trains on these hemo synth seeds' cohorts of normal heads only
+# (30 each, --positive-fraction 0, with the real-scan mimics when REAL_SCAN_MIMICS=1), so the crops
+# drawn anywhere meet more blood-free mimics. Default with REAL_SCAN_MIMICS=1: seed 1003; else none.
+NORMAL_SEEDS3=${NORMAL_SEEDS3-$([[ "$REAL_SCAN_MIMICS" == 1 ]] && echo 1003)}
+normals3=()
+[[ -n "$NORMAL_SEEDS3" ]] && normals3=(--normal-seeds "$NORMAL_SEEDS3")
 # One torch thread: on a shared, loaded machine two threads measured 4-6x slower per step.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 MODEL=Sources/HemoInference/DefaultModel/hemo-default.onnx
@@ -91,13 +99,13 @@ if [[ "${EVAL_ONLY:-0}" != 1 ]]; then
         --lr 2e-3 --steps "$STEPS2" --init-onnx "$stage1" --out "$stage2" "${mimics[@]}" "$@"
     if ((STEPS3 > 0)); then
         "$PY" scripts/training/train-default-model.py --hemo "$HEMO" --work "$WORK" \
-            --lr 1e-3 --steps "$STEPS3" --subtype-weights "$SUBTYPE_WEIGHTS3" --init-onnx "$stage2" --out "$MODEL" "${mimics[@]}" "$@"
+            --lr 1e-3 --steps "$STEPS3" --subtype-weights "$SUBTYPE_WEIGHTS3" --init-onnx "$stage2" --out "$MODEL" "${mimics[@]}" "${normals3[@]}" "$@"
     fi
     echo "training: $(( $(date +%s) - started )) s wall, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     init_note="stage 1 from scratch"
     [[ -n "${INIT_ONNX:-}" ]] && init_note="no stage 1, warm start from INIT_ONNX (sha256 $(sha256sum "$stage1" | cut -d' ' -f1))"
     # The sidecar's training object describes the last stage; record the whole recipe beside it.
-    "$PY" - "$SIDECAR" "STEPS1=$STEPS1 (from scratch, lr 5e-3), STEPS2=$STEPS2 (batch norms frozen, lr 2e-3), STEPS3=$STEPS3 (SUBTYPE_WEIGHTS3=$SUBTYPE_WEIGHTS3, lr 1e-3), REAL_SCAN_MIMICS=$REAL_SCAN_MIMICS, $init_note, OMP_NUM_THREADS=$OMP_NUM_THREADS, extra options: ${*:-none}" <<'PY'
+    "$PY" - "$SIDECAR" "STEPS1=$STEPS1 (from scratch, lr 5e-3), STEPS2=$STEPS2 (batch norms frozen, lr 2e-3), STEPS3=$STEPS3 (SUBTYPE_WEIGHTS3=$SUBTYPE_WEIGHTS3, lr 1e-3), REAL_SCAN_MIMICS=$REAL_SCAN_MIMICS, NORMAL_SEEDS3=${NORMAL_SEEDS3:-none}, $init_note, OMP_NUM_THREADS=$OMP_NUM_THREADS, extra options: ${*:-none}" <<'PY'
 import json, os, sys
 sys.path.insert(0, "scripts/training")
 import default_model_sidecar
@@ -111,7 +119,9 @@ fi
 if [[ "${SKIP_CALIBRATION:-0}" != 1 && "${EVAL_ONLY:-0}" != 1 ]]; then
     cohort="$WORK/val-3000${mimics:+-mimics}"
     [[ -f "$cohort/weak_labels.csv" ]] || "$HEMO" synth --out "$cohort" --cases 16 --seed 3000 --gzip-level 1 "${mimics[@]}"
-    "$PY" scripts/training/calibrate-default-model.py --model "$MODEL" --cohort "$cohort" --write-sidecar \
+    budget=()
+    [[ -n "${NORMAL_FP_BUDGET_ML:-}" ]] && budget=(--normal-fp-budget-ml "$NORMAL_FP_BUDGET_ML")
+    "$PY" scripts/training/calibrate-default-model.py --model "$MODEL" --cohort "$cohort" --write-sidecar "${budget[@]}" \
         --cohorts-note "hemo synth --cases 16 --seed 3000 --gzip-level 1 ${mimics[*]} (validation; never training, never held-out)"
 fi
 [[ "${SKIP_EVAL:-0}" == 1 ]] && exit 0
