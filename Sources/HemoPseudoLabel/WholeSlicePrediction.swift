@@ -78,7 +78,7 @@ extension PseudoLabelModel {
                 if let exam {
                     let examC = exam.channels.count
                     guard let examLogits = results[exam.output], examLogits.shape == [1, examC] || examLogits.shape == [examC] else {
-                        throw CaseFailure(stage: "inference", reason: "\(s.networks[m].file): \(exam.output) is not [1, \(examC)] for an exam of \(count) slices")
+                        throw CaseFailure(stage: "inference", reason: "\(s.networks[m].file): \(exam.output) is not [1, \(examC)] or [\(examC)] for an exam of \(count) slices")
                     }
                     let p = Self.activate(examLogits.data, exam.activation)
                     for c in 0..<examC { examProbabilities[c] += p[c] }

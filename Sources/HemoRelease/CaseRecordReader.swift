@@ -16,9 +16,9 @@ public enum CaseRecordReader {
         guard let fields = object(value, ["boxes", "geometry", "id", "lesions", "millilitres", "slices", "subtypes"], optional: ["exam"]),
               let idText = fields["id"]?.stringValue, let id = CaseID(idText),
               let geometry = fields["geometry"].flatMap(Self.geometry),
-              let slices = fields["slices"]?.arrayValue?.map(Self.slice), !slices.contains(where: { $0 == nil }),
-              let boxes = fields["boxes"]?.arrayValue?.map(Self.box), !boxes.contains(where: { $0 == nil }),
-              let lesions = fields["lesions"]?.arrayValue?.map(Self.lesion), !lesions.contains(where: { $0 == nil }),
+              let slices = Self.every(fields["slices"], Self.slice),
+              let boxes = Self.every(fields["boxes"], Self.box),
+              let lesions = Self.every(fields["lesions"], Self.lesion),
               let millilitres = fields["millilitres"].flatMap(Self.millilitres),
               let subtypes = fields["subtypes"].flatMap(Self.subtypes) else { return nil }
         var exam: ExamCall? = nil
@@ -27,9 +27,9 @@ public enum CaseRecordReader {
             exam = call
         }
         var record = CaseRecord(id: id, geometry: geometry, sliceDecisions: [], sliceProbabilities: [])
-        record.slices = slices.map { $0! }
-        record.boxes = boxes.map { $0! }
-        record.lesions = lesions.map { $0! }
+        record.slices = slices
+        record.boxes = boxes
+        record.lesions = lesions
         record.millilitres = millilitres
         record.subtypes = subtypes
         record.exam = exam
@@ -54,6 +54,15 @@ public enum CaseRecordReader {
         subscript(_ key: String) -> JSONValue? { members.first { $0.0 == key }?.1 }
     }
 
+    /// Each element of the array `v` read by `read`, or `nil` when `v` is not an array or any element is out of shape.
+    static func every<T>(_ v: JSONValue?, _ read: (JSONValue) -> T?) -> [T]? {
+        guard let a = v?.arrayValue else { return nil }
+        var out: [T] = []
+        out.reserveCapacity(a.count)
+        for e in a { guard let x = read(e) else { return nil }; out.append(x) }
+        return out
+    }
+
     static func int(_ v: JSONValue?) -> Int? {
         guard case .numberText(let t)? = v else { return nil }
         return Int(t)
@@ -65,18 +74,13 @@ public enum CaseRecordReader {
     }
 
     static func doubles(_ v: JSONValue?, count: Int? = nil) -> [Double]? {
-        guard let a = v?.arrayValue, count == nil || a.count == count else { return nil }
-        var out: [Double] = []
-        out.reserveCapacity(a.count)
-        for e in a { guard let d = double(e) else { return nil }; out.append(d) }
-        return out
+        guard let d = every(v, { double($0) }), count == nil || d.count == count else { return nil }
+        return d
     }
 
     static func ints(_ v: JSONValue?, count: Int) -> [Int]? {
-        guard let a = v?.arrayValue, a.count == count else { return nil }
-        var out: [Int] = []
-        for e in a { guard let n = int(e) else { return nil }; out.append(n) }
-        return out
+        guard let n = every(v, { int($0) }), n.count == count else { return nil }
+        return n
     }
 
     static func subtype(_ v: JSONValue?) -> Subtype? {
@@ -85,10 +89,7 @@ public enum CaseRecordReader {
     }
 
     static func subtypes(_ v: JSONValue) -> Set<Subtype>? {
-        guard let a = v.arrayValue else { return nil }
-        var out = Set<Subtype>()
-        for e in a { guard let s = subtype(e) else { return nil }; out.insert(s) }
-        return out
+        every(v, { subtype($0) }).map(Set.init)
     }
 
     static func geometry(_ v: JSONValue) -> Geometry? {

@@ -351,8 +351,8 @@ struct ReleasedTables {
         if let t = try? table(root, "failures.csv") {
             failures = t.rows.compactMap { $0.count == 3 ? FailureRow(caseName: $0[0], stage: $0[1], reason: $0[2]) : nil }
         }
-        if let t = try? table(root, "labels/patient_labels.csv"), let pi = t.column("p_any"), let ai = t.column("any"),
-           pi + 6 <= t.header.count {
+        let patients = try? table(root, "labels/patient_labels.csv")
+        if let t = patients, let pi = t.column("p_any"), let ai = t.column("any"), pi + 6 <= t.header.count {
             for r in t.rows where r.count == t.header.count {
                 guard let id = CaseID(r[0]) else { continue }
                 var set = Set<Subtype>()
@@ -360,7 +360,7 @@ struct ReleasedTables {
                 examCalls[id] = ExamCall(probabilities: (pi..<(pi + 6)).map { Double(r[$0]) ?? .nan }, any: r[ai] == "1", subtypes: set)
             }
         }
-        if let t = try? table(root, "labels/patient_labels.csv"), let wi = t.column("weak_any") {
+        if let t = patients, let wi = t.column("weak_any") {
             var weak: [CaseID: WeakLabels] = [:]
             for r in t.rows {
                 guard let id = CaseID(r[0]), !r[wi].isEmpty else { continue }
