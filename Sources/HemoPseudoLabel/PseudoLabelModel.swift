@@ -34,6 +34,24 @@ public final class PseudoLabelModel: Sendable {
     public let sidecarSHA256: String
     /// Slices per model run (formats 1–2). Fixed, so the bytes never depend on the thread count.
     public static let batchSize = 8
+
+    /// The most activation memory one network may plan for the whole-exam batch of a model with an
+    /// exam-level output (all of an exam's slices in one run), and where that figure came from.
+    ///
+    /// `HEMO_EXAM_BATCH_MEMORY_MB` sets it in MiB; otherwise it is half of this machine's physical
+    /// memory. An exam over the cap fails with a ``CaseFailure`` naming the planned and allowed
+    /// MiB, before any of its slices runs, and the run goes on with the other exams.
+    public static let examBatchMemoryLimit: (bytes: Int, source: String) = {
+        let name = "HEMO_EXAM_BATCH_MEMORY_MB"
+        let text = ProcessInfo.processInfo.environment[name]
+        if let text, let mib = Int(text), mib > 0, mib <= Int.max / 1_048_576 {
+            return (mib * 1_048_576, "\(name)=\(mib)")
+        }
+        let physical = ProcessInfo.processInfo.physicalMemory
+        let half = Int(min(physical / 2, UInt64(Int.max)))
+        let ignored = text.map { "\(name)=\($0) is not a positive number of MiB, so " } ?? ""
+        return (half, ignored + "half of this machine's \(physical / 1_048_576) MiB; set \(name) to change it")
+    }()
     /// The sidecar's name inside a model folder.
     public static let folderSidecarName = "model.json"
 

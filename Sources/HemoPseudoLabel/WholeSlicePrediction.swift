@@ -37,6 +37,21 @@ extension PseudoLabelModel {
         let exam = s.examClassification
         let batch = exam == nil ? Self.batchSize : max(1, slices)
         var examProbabilities = [Double](repeating: 0, count: exam?.channels.count ?? 0)
+        if exam != nil {
+            // Before anything runs: the whole-exam batch's planned activations must fit the cap.
+            let limit = Self.examBatchMemoryLimit
+            for (m, network) in onnxModels.enumerated() {
+                let bytes: Int
+                do { bytes = try network.activationBytes(inputShapes: [s.inputName: [slices, inC, height, width]]) } catch {
+                    throw CaseFailure(stage: "inference", reason: "\(s.networks[m].file): \(error)")
+                }
+                if bytes > limit.bytes {
+                    throw CaseFailure(stage: "inference", reason: "\(s.networks[m].file): the exam's \(slices) slices in one batch "
+                        + "(the exam-level output needs them together) plan \(bytes / 1_048_576) MiB of activations, over the "
+                        + "\(limit.bytes / 1_048_576) MiB cap (\(limit.source))")
+                }
+            }
+        }
         for first in stride(from: 0, to: slices, by: batch) {
             if isCancelled() { throw CancellationError() }
             let count = min(batch, slices - first)

@@ -253,4 +253,11 @@ for f in labels/slice_labels.csv labels/patient_labels.csv dataset.json provenan
     cmp "$work/cluster/$f" "$work/resnet18-k3-exam/release/$f" || { echo "FAIL: hemo run --workers 2: $f differs from hemo infer's"; exit 1; }
 done
 "$HEMO" release verify "$work/cluster" > /dev/null || { echo "FAIL: hemo release verify refused the cluster's release"; exit 1; }
-echo "PASS: 2.5-D timm classifiers (resnet18 K=3 sigmoid; 2-member K=5 softmax ensemble; 2-member K=3 slice-and-exam ensemble) equal a PyTorch loop: $(grep -h 'max |p' "$work"/*.check | sed 's/ (hemo writes 4 decimals)//; s/, positives per column.*//' | paste -sd';' -); no masks, verified; hemo run --workers 2 byte-identical ($((SECONDS - started)) s)"
+# The whole-exam batch has a memory cap: over it, each exam fails before running, naming the
+# planned and allowed MiB, and the run still writes a verified release with failures.csv.
+HEMO_EXAM_BATCH_MEMORY_MB=1 "$HEMO" infer --cohort "$work/cohort" --model "$work/resnet18-k3-exam/model" --out "$work/capped" > "$work/capped.log" 2>&1 \
+    || { tail -5 "$work/capped.log"; echo "FAIL: hemo infer with a 1 MiB exam-batch cap did not finish"; exit 1; }
+capped=$(grep -c "the exam's 12 slices in one batch (the exam-level output needs them together) plan [0-9]* MiB of activations, over the 1 MiB cap (HEMO_EXAM_BATCH_MEMORY_MB=1)" "$work/capped/failures.csv" || true)
+[[ "$capped" == 4 ]] || { cat "$work/capped/failures.csv"; echo "FAIL: expected 4 exams refused by the exam-batch cap, got $capped"; exit 1; }
+"$HEMO" release verify "$work/capped" > /dev/null || { echo "FAIL: hemo release verify refused the capped run's release"; exit 1; }
+echo "PASS: 2.5-D timm classifiers (resnet18 K=3 sigmoid; 2-member K=5 softmax ensemble; 2-member K=3 slice-and-exam ensemble) equal a PyTorch loop: $(grep -h 'max |p' "$work"/*.check | sed 's/ (hemo writes 4 decimals)//; s/, positives per column.*//' | paste -sd';' -); no masks, verified; hemo run --workers 2 byte-identical; the exam-batch cap refuses 4 of 4 exams at 1 MiB ($((SECONDS - started)) s)"
