@@ -14,14 +14,20 @@
 # Needs: python3 with numpy, onnx, onnxruntime, torch, timm, segmentation_models_pytorch,
 # dynamic_network_architectures, monai (scripts/system-tests/57-model-zoo.sh installs the pinned ones).
 # Usage: [HEMO=bin] [ZOO_DIR=dir] scripts/bench/model_zoo.sh [RUNS (default 5)] [--spatial-scale S] [--only NAME]...
-# ZOO_DIR keeps the exported models (reused when its manifest.json exists).
+# ZOO_DIR keeps the exported models (reused when its manifest.json exists); --only NAME times only
+# that model of it (NAME as in the manifest: resnet9ch, efficientnet_b0, mobilevit, smp_unet_densenet161, ...).
 set -euo pipefail
 runs=5
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then runs="$1"; shift; fi
+# --only NAME (repeatable) times only those models of the manifest (and exports only them).
+only=()
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    [[ "${args[i]}" == --only ]] && only+=("${args[i + 1]:-}")
+done
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 work="${ZOO_DIR:-$(mktemp -d)}"
-[[ -n "${ZOO_DIR:-}" ]] || trap 'rm -rf "$work"' EXIT
 
 # HEMO=path uses that binary (HemoInference is built with -O in debug builds too).
 if [[ -n "${HEMO:-}" ]]; then
@@ -30,6 +36,9 @@ else
     swift build -c release --product hemo >&2
     hemo="$(swift build -c release --show-bin-path)/hemo"
 fi
+# Each run's own scratch files: several runs may share one ZOO_DIR.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"; [[ -n "${ZOO_DIR:-}" ]] || rm -rf "$work"' EXIT
 if [[ ! -f "$work/manifest.json" ]]; then
     python3 scripts/fixtures/make-model-zoo-fixtures.py --full --batches 1 --out "$work" "$@" >&2
 fi
@@ -62,17 +71,17 @@ while read -r name input; do
     model="$work/$name"
     shape="$(python3 -c "import numpy; print('x'.join(map(str, numpy.load('$work/$input').shape)))")"
     for threads in 1 2; do
-        "$hemo" model bench "$model" --input "$work/$input" --threads "$threads" --runs "$runs" > "$work/ours.out"
-        ours_ms="$(sed -E 's/.* ([0-9.]+) ms per run.*/\1/' "$work/ours.out")"
-        gflops="$(sed -E 's/.* ([0-9.]+) GFLOP\/s.*/\1/' "$work/ours.out")"
-        ours_mb="$(sed -E 's/.*engine memory ([0-9.]+) MB.*/\1/' "$work/ours.out")"
-        python3 scripts/bench/model_zoo_peer.py run "$model" "$work/$input" "$threads" "$runs" > "$work/ort.out"
-        ort_ms="$(awk '/ort_ms_per_run/ {print $2}' "$work/ort.out")"
-        ort_mb="$(awk '/ort_engine_mb/ {print $2}' "$work/ort.out")"
+        "$hemo" model bench "$model" --input "$work/$input" --threads "$threads" --runs "$runs" > "$scratch/ours.out"
+        ours_ms="$(sed -E 's/.* ([0-9.]+) ms per run.*/\1/' "$scratch/ours.out")"
+        gflops="$(sed -E 's/.* ([0-9.]+) GFLOP\/s.*/\1/' "$scratch/ours.out")"
+        ours_mb="$(sed -E 's/.*engine memory ([0-9.]+) MB.*/\1/' "$scratch/ours.out")"
+        python3 scripts/bench/model_zoo_peer.py run "$model" "$work/$input" "$threads" "$runs" > "$scratch/ort.out"
+        ort_ms="$(awk '/ort_ms_per_run/ {print $2}' "$scratch/ort.out")"
+        ort_mb="$(awk '/ort_engine_mb/ {print $2}' "$scratch/ort.out")"
         ratio="$(awk -v a="$ours_ms" -v b="$ort_ms" 'BEGIN {printf "%.2f", a / b}')"
-        ours_cpu="$(sed -E 's/.*cpu ([0-9.]+) ms per slice.*/\1/' "$work/ours.out")"
+        ours_cpu="$(sed -E 's/.*cpu ([0-9.]+) ms per slice.*/\1/' "$scratch/ours.out")"
         ours_cpu="$(awk -v c="$ours_cpu" -v n="${shape%%x*}" 'BEGIN {printf "%.2f", c * n}')"
-        ort_cpu="$(awk '/ort_cpu_ms_per_run/ {print $2}' "$work/ort.out")"
+        ort_cpu="$(awk '/ort_cpu_ms_per_run/ {print $2}' "$scratch/ort.out")"
         cpu_ratio="$(awk -v a="$ours_cpu" -v b="$ort_cpu" 'BEGIN {printf "%.2f", a / b}')"
         peak="$(awk -v g="$gflops" -v p="$per_core" -v t="$threads" 'BEGIN {printf "%.1f", 100 * g / (p * t)}')"
         printf "%-20s %-14s %-3s %9s %9s %6s %9s %9s %6s %8s %5s%% %8s %8s\n" "${name%.onnx}" "$shape" "$threads" "$ours_ms" \
@@ -82,8 +91,10 @@ while read -r name input; do
     done
 done < <(python3 -c "
 import json
+only = [n for n in '${only[*]:-}'.split() if n]
 for case in json.load(open('$work/manifest.json'))['cases']:
-    print(case['model'], case['inputs']['input'])")
+    if not only or case['model'].removesuffix('.onnx') in only:
+        print(case['model'], case['inputs']['input'])")
 echo
 echo "worst wall-time ratio: $worst ($worst_case); worst CPU-time ratio: $worst_cpu ($worst_cpu_case)"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
