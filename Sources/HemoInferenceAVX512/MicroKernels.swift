@@ -245,13 +245,22 @@ func depthwisePlane16<S: DepthwiseStride>(
     let planeEnd = outputHeight * outputWidth
     let zero = V()
     var first = 0
+    // The row and vector column of `first`, stepped along (no division per vector).
+    var firstRow = 0, firstColumn = 0
+    let rowStep = strideHeight * paddedWidth
     while first < positions {
-        @inline(__always) func start(_ i: Int) -> UnsafeRawPointer {
-            let q = min(first + i, positions - 1)
-            return UnsafeRawPointer(padded + (q / vectorsPerRow) * strideHeight * paddedWidth + (q % vectorsPerRow) * 16 * stride)
+        // The block's eight vectors; past the plane's last one, the last one again.
+        var row = firstRow, column = firstColumn
+        @inline(__always) func next(_ i: Int) -> UnsafeRawPointer {
+            let p = UnsafeRawPointer(padded + row * rowStep + column * 16 * stride)
+            if first + i + 1 < positions {
+                column += 1
+                if column == vectorsPerRow { column = 0; row += 1 }
+            }
+            return p
         }
-        let p0 = start(0), p1 = start(1), p2 = start(2), p3 = start(3)
-        let p4 = start(4), p5 = start(5), p6 = start(6), p7 = start(7)
+        let p0 = next(0), p1 = next(1), p2 = next(2), p3 = next(3)
+        let p4 = next(4), p5 = next(5), p6 = next(6), p7 = next(7)
         var a0 = V(repeating: bias), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
         for t in 0..<taps {
             let w = V(repeating: kernel[t])
@@ -274,20 +283,24 @@ func depthwisePlane16<S: DepthwiseStride>(
         default:
             break
         }
+        row = firstRow
+        column = firstColumn
         @inline(__always) func store(_ sum: V, _ i: Int) {
-            let q = first + i
-            if q >= positions { return }
-            let row = q / vectorsPerRow, column = (q % vectorsPerRow) * 16
-            let index = row * outputWidth + column
+            if first + i >= positions { return }
+            let index = row * outputWidth + column * 16
             if index + 16 <= planeEnd {
                 UnsafeMutableRawPointer(output + index).storeBytes(of: sum, as: V.self)
             } else {
-                for lane in 0..<min(16, outputWidth - column) { output[index + lane] = sum[lane] }
+                for lane in 0..<min(16, outputWidth - column * 16) { output[index + lane] = sum[lane] }
             }
+            column += 1
+            if column == vectorsPerRow { column = 0; row += 1 }
         }
         store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
         store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)
         first += 8
+        firstColumn += 8
+        while firstColumn >= vectorsPerRow { firstColumn -= vectorsPerRow; firstRow += 1 }
     }
 }
 
