@@ -119,33 +119,57 @@ package func avx512MicroKernel4x32(
     if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
 }
 
-/// Sigmoid (or SiLU, `x·sigmoid(x)`, when `silu`) of `count` floats in place, sixteen at a time:
-/// lane for lane the same operations as HemoInference's eight-lane `Activation.gate` path
-/// (Cephes' expf in fused multiply-adds, then `1 / (1 + e^−x)` or `x / (1 + e^−x)`), so both
-/// give the same bits.
+/// Sigmoid (or SiLU, `x·sigmoid(x)`, when `silu`) of `count` floats in place, sixteen at a time
+/// (two independent vectors per step, the tail lane by lane): lane for lane the same operations
+/// as HemoInference's eight-lane `Activation.gate` (``avx512Gate``), so both give the same bits.
 ///
 /// - Precondition: the CPU has AVX-512F (callers check it at run time first).
 @inline(never)
 package func avx512Sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
     typealias V = SIMD16<Float>
-    let one = V(repeating: 1)
+    let raw = UnsafeMutableRawPointer(values)
     var i = 0
-    while i < count {
-        let lanes = min(16, count - i)
-        var v = V()
-        if lanes == 16 {
-            v = UnsafeRawPointer(values + i).loadUnaligned(as: V.self)
-        } else {
-            for lane in 0..<lanes { v[lane] = values[i + lane] }
-        }
-        let result = (silu ? v : one) / (one + avx512Exp(-v))
-        if lanes == 16 {
-            UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: V.self)
-        } else {
-            for lane in 0..<lanes { values[i + lane] = result[lane] }
-        }
-        i += 16
+    while i + 32 <= count {
+        let v0 = raw.loadUnaligned(fromByteOffset: i &* 4, as: V.self)
+        let v1 = raw.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: V.self)
+        let g0 = avx512Gate(v0, silu: silu), g1 = avx512Gate(v1, silu: silu)
+        raw.storeBytes(of: g0, toByteOffset: i &* 4, as: V.self)
+        raw.storeBytes(of: g1, toByteOffset: i &* 4 &+ 64, as: V.self)
+        i &+= 32
     }
+    if i + 16 <= count {
+        raw.storeBytes(of: avx512Gate(raw.loadUnaligned(fromByteOffset: i &* 4, as: V.self), silu: silu), toByteOffset: i &* 4, as: V.self)
+        i &+= 16
+    }
+    if i < count {
+        var v = V()
+        for lane in 0..<(count - i) { v[lane] = values[i + lane] }
+        let result = avx512Gate(v, silu: silu)
+        for lane in 0..<(count - i) { values[i + lane] = result[lane] }
+    }
+}
+
+/// Sigmoid `1 / (1 + e^−v)`, or SiLU `v / (1 + e^−v)` when `silu`, of sixteen floats:
+/// HemoInference's `Activation.gate`, lane for lane (`e^−v` with the negation folded into the
+/// constants, the rounding by a shift onto 1.5·2²³, `1 + y·2ⁿ` as one fused multiply-add).
+@inline(__always)
+func avx512Gate(_ v: SIMD16<Float>, silu: Bool) -> SIMD16<Float> {
+    typealias V = SIMD16<Float>
+    let low = V(repeating: -88.3), high = V(repeating: 87.3)
+    let c = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
+    let t = V(repeating: 12_582_912).addingProduct(c, V(repeating: -1.44269504088896341))
+    let n = t - 12_582_912
+    var s = c.addingProduct(n, V(repeating: 0.693359375))
+    s = s.addingProduct(n, V(repeating: -2.12194440e-4))
+    var q = V(repeating: -1.3981999507e-3).addingProduct(V(repeating: 1.9875691500e-4), s)
+    q = V(repeating: 8.3334519073e-3).addingProduct(q, s)
+    q = V(repeating: -4.1665795894e-2).addingProduct(q, s)
+    q = V(repeating: 1.6666665459e-1).addingProduct(q, s)
+    q = V(repeating: -5.0000001201e-1).addingProduct(q, s)
+    let y = 1 - s.addingProduct(q, s * s)
+    let exponent = (unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    let denominator = V(repeating: 1).addingProduct(y, unsafeBitCast(exponent, to: V.self))
+    return (silu ? v : V(repeating: 1)) / denominator
 }
 
 /// `e^x` of sixteen floats: HemoInference's `Activation.exp`, lane for lane.
