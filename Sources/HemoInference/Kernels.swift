@@ -252,6 +252,10 @@ struct StepExecutor {
         }
         let activation = conv.activation
         let epilogue = DepthwiseEpilogue(activation, kernels: depthwiseKernels)
+        // Sixteen-lane planes gate SiLU and sigmoid in registers before the store (`avx512Gate`,
+        // lane for lane `avx512Sigmoid`'s operations, so the same bits), not in a second pass.
+        let gatedWide = wide && (activation == .silu || activation == .sigmoid)
+        let wideCode = gatedWide ? (activation == .silu ? 1 : 2) : epilogue.code
         let padTop = s.padTop, padLeft = s.padLeft, inputHeight = s.inputHeight, inputWidth = s.inputWidth
         let outputWidth = s.outputWidth
         tapOffsets.withUnsafeBufferPointer { offsetsBuffer in
@@ -284,7 +288,7 @@ struct StepExecutor {
                     if wide {
                         avx512DepthwisePlane(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps,
                                              bias: biasValue, outputHeight: s.outputHeight, outputWidth: outputWidth,
-                                             strideHeight: sh, strideWidth: kernelStride, output: destination, epilogue: epilogue.code)
+                                             strideHeight: sh, strideWidth: kernelStride, output: destination, epilogue: wideCode)
                         return
                     }
                     switch kernelStride {
@@ -302,7 +306,7 @@ struct StepExecutor {
                                              destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideAny.self)
                     }
                 }
-                if epilogue == .afterwards { activation.apply(destination, count: outPlane) }
+                if epilogue == .afterwards && !gatedWide { activation.apply(destination, count: outPlane) }
             }
         }
     }
@@ -348,8 +352,10 @@ struct StepExecutor {
     /// What the depthwise kernel does to its sums before storing them: ReLU, and on AVX2 CPUs
     /// SiLU and sigmoid, in registers (the same operations as ``Activation/apply(_:count:)``,
     /// so the same bits); any other activation over the output plane afterwards, while it is
-    /// still in cache. AVX-512 CPUs run SiLU and sigmoid that way too: `avx512Sigmoid`'s
-    /// sixteen lanes take half the instructions of eight-lane sums (the same bits again).
+    /// still in cache. On AVX-512 CPUs, planes of eight-lane vectors (maps at most eight wide)
+    /// run SiLU and sigmoid that way too, `avx512Sigmoid`'s sixteen lanes taking half the
+    /// instructions of eight-lane sums; sixteen-lane planes gate their sums in registers
+    /// (`avx512DepthwisePlane`'s epilogues 1 and 2). The same bits either way.
     enum DepthwiseEpilogue: Equatable {
         case none, silu, sigmoid, relu, afterwards
 
@@ -363,7 +369,8 @@ struct StepExecutor {
             }
         }
 
-        /// `avx512DepthwisePlane`'s epilogue: 3 ReLU, 0 none (SiLU and sigmoid never reach it).
+        /// `avx512DepthwisePlane`'s epilogue: 3 ReLU, 0 none (SiLU and sigmoid: 1 and 2, chosen by
+        /// the caller for sixteen-lane planes).
         var code: Int { self == .relu ? 3 : 0 }
     }
 

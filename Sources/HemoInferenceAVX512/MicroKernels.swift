@@ -198,8 +198,8 @@ func avx512Exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 /// vectors of the plane, row after row, are taken eight at a time (eight independent sums);
 /// each sum starts from `bias` and adds one fused multiply-add per tap in kernel order (lane
 /// for lane the same operations, so both kernels give the same bits); `epilogue` 3 is ReLU,
-/// applied before the store (any other value: none; the caller runs other activations over
-/// the plane, SiLU through `avx512Sigmoid`).
+/// 1 SiLU and 2 sigmoid (``avx512Gate``, lane for lane ``avx512Sigmoid``'s operations), applied
+/// before the store (any other value: none; the caller runs other activations over the plane).
 ///
 /// - Parameters:
 ///   - padded: the input plane zero-padded on every side, rows `paddedWidth` apart; every tap
@@ -299,6 +299,12 @@ func depthwisePlane16<S: DepthwiseStride>(
             a7 = a7.addingProduct(w, depthwiseLoad16(p7 + o, stride: stride))
         }
         switch epilogue {
+        case 1, 2:
+            let silu = epilogue == 1
+            a0 = avx512Gate(a0, silu: silu); a1 = avx512Gate(a1, silu: silu)
+            a2 = avx512Gate(a2, silu: silu); a3 = avx512Gate(a3, silu: silu)
+            a4 = avx512Gate(a4, silu: silu); a5 = avx512Gate(a5, silu: silu)
+            a6 = avx512Gate(a6, silu: silu); a7 = avx512Gate(a7, silu: silu)
         case 3:
             a0.replace(with: zero, where: a0 .< zero); a1.replace(with: zero, where: a1 .< zero)
             a2.replace(with: zero, where: a2 .< zero); a3.replace(with: zero, where: a3 .< zero)
