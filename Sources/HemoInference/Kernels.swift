@@ -230,15 +230,32 @@ struct StepExecutor {
         let lanes = wide ? 16 : 8
         let vectorsPerRow = (s.outputWidth + lanes - 1) / lanes
         let positions = s.outputHeight * vectorsPerRow
+        // Stride 2 along the rows (dilation 1): each padded row is stored as its even columns,
+        // then its odd ones, so a tap reads sixteen (eight) consecutive floats of one half
+        // instead of twice as many and keeping the even ones (a permutation per tap and
+        // vector); the kernels then run with column stride 1 and tap offsets into the halves.
+        // The same products in the same order, so the same bits.
+        let split = sw == 2 && s.dilationWidth == 1
+        let kernelStride = split ? 1 : sw
         // Every output column rounded up to the vector reads inside a row (a stride-2 tap loads
         // twice the vector's floats); every output row's taps read inside the plane.
         let reach = (kw - 1) * s.dilationWidth
-        let paddedWidth = max(s.padLeft + s.inputWidth,
-                              sw == 2 ? vectorsPerRow * lanes * 2 + reach : (vectorsPerRow * lanes - 1) * sw + reach + 1)
+        let half = vectorsPerRow * lanes + (kw - 1) / 2
+        let paddedWidth = split
+            ? 2 * max(half, (s.padLeft + s.inputWidth + 1) / 2)
+            : max(s.padLeft + s.inputWidth, sw == 2 ? vectorsPerRow * lanes * 2 + reach : (vectorsPerRow * lanes - 1) * sw + reach + 1)
+        let halfWidth = paddedWidth / 2
         let paddedHeight = max(s.padTop + s.inputHeight, (s.outputHeight - 1) * sh + (kh - 1) * s.dilationHeight + 1)
-        let tapOffsets = (0..<taps).map { t in (t / kw) * s.dilationHeight * paddedWidth + (t % kw) * s.dilationWidth }
+        let tapOffsets = (0..<taps).map { t in
+            let ky = t / kw, kx = t % kw
+            return ky * s.dilationHeight * paddedWidth + (split ? (kx & 1) * halfWidth + (kx >> 1) : kx * s.dilationWidth)
+        }
         let activation = conv.activation
         let epilogue = DepthwiseEpilogue(activation, kernels: depthwiseKernels)
+        // Sixteen-lane planes gate SiLU and sigmoid in registers before the store (`avx512Gate`,
+        // lane for lane `avx512Sigmoid`'s operations, so the same bits), not in a second pass.
+        let gatedWide = wide && (activation == .silu || activation == .sigmoid)
+        let wideCode = gatedWide ? (activation == .silu ? 1 : 2) : epilogue.code
         let padTop = s.padTop, padLeft = s.padLeft, inputHeight = s.inputHeight, inputWidth = s.inputWidth
         let outputWidth = s.outputWidth
         tapOffsets.withUnsafeBufferPointer { offsetsBuffer in
@@ -251,20 +268,30 @@ struct StepExecutor {
                 let biasValue = bias?[channel] ?? 0
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedHeight * paddedWidth) { buffer in
                     let padded = buffer.baseAddress!
-                    // One zeroing of the whole scratch plane, then one copy per input row: three
-                    // library calls a row (left zeros, row, right zeros) cost more than the
-                    // convolution itself on EfficientNet's 7×7 maps.
-                    padded.initialize(repeating: 0, count: paddedHeight * paddedWidth)
-                    for iy in 0..<inputHeight {
-                        (padded + (padTop + iy) * paddedWidth + padLeft).update(from: source + iy * inputWidth, count: inputWidth)
+                    // The zero rows above and below, then each input row with its zero borders,
+                    // copied in vectors (library calls per row cost more than the convolution
+                    // itself on EfficientNet's 7×7 maps).
+                    if split {
+                        let firstRow = min(padTop, paddedHeight), endRow = min(padTop + inputHeight, paddedHeight)
+                        padded.initialize(repeating: 0, count: firstRow * paddedWidth)
+                        (padded + endRow * paddedWidth).initialize(repeating: 0, count: (paddedHeight - endRow) * paddedWidth)
+                        for y in firstRow..<endRow {
+                            Self.splitRow(source + (y - padTop) * inputWidth, count: inputWidth, padLeft: padLeft,
+                                          into: padded + y * paddedWidth, half: halfWidth)
+                        }
+                    } else {
+                        padded.initialize(repeating: 0, count: paddedHeight * paddedWidth)
+                        for iy in 0..<inputHeight {
+                            (padded + (padTop + iy) * paddedWidth + padLeft).update(from: source + iy * inputWidth, count: inputWidth)
+                        }
                     }
                     if wide {
                         avx512DepthwisePlane(padded: padded, paddedWidth: paddedWidth, kernel: kernel, offsets: offsets, taps: taps,
                                              bias: biasValue, outputHeight: s.outputHeight, outputWidth: outputWidth,
-                                             strideHeight: sh, strideWidth: sw, output: destination, epilogue: epilogue.code)
+                                             strideHeight: sh, strideWidth: kernelStride, output: destination, epilogue: wideCode)
                         return
                     }
-                    switch sw {
+                    switch kernelStride {
                     case 1:
                         Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
                                              vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: 1, paddedWidth: paddedWidth,
@@ -275,20 +302,60 @@ struct StepExecutor {
                                              destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideTwo.self)
                     default:
                         Self.depthwisePlane8(padded, kernel: kernel, offsets: offsets, taps: taps, bias: biasValue, positions: positions,
-                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: sw, paddedWidth: paddedWidth,
+                                             vectorsPerRow: vectorsPerRow, strideHeight: sh, stride: kernelStride, paddedWidth: paddedWidth,
                                              destination: destination, outputWidth: outputWidth, epilogue: epilogue, as: ColumnStrideAny.self)
                     }
                 }
-                if epilogue == .afterwards { activation.apply(destination, count: outPlane) }
+                if epilogue == .afterwards && !gatedWide { activation.apply(destination, count: outPlane) }
             }
+        }
+    }
+
+    /// Writes one row of a zero-bordered plane split into its even columns (`row[0..<half]`)
+    /// and its odd ones (`row[half..<2·half]`): padded column `c` (input column `c − padLeft`,
+    /// zero outside the input; `padLeft + count ≤ 2·half`) goes to `row[c / 2]` or
+    /// `row[half + c / 2]`. The row is zeroed, then the input is split sixteen floats at a
+    /// time (the last sixteen overlapping the ones before), an odd one out alone.
+    @inline(__always)
+    static func splitRow(_ source: UnsafePointer<Float>, count: Int, padLeft: Int, into row: UnsafeMutablePointer<Float>, half: Int) {
+        typealias V = SIMD8<Float>
+        var i = 0
+        while i + 8 <= 2 * half { UnsafeMutableRawPointer(row + i).storeBytes(of: V(), as: V.self); i += 8 }
+        while i < 2 * half { row[i] = 0; i += 1 }
+        @inline(__always) func put(_ x: Int) {
+            let c = x + padLeft
+            row[(c & 1) * half + (c >> 1)] = source[x]
+        }
+        if count < 17 {
+            for x in 0..<count { put(x) }
+            return
+        }
+        // Vectors start at input columns x with x + padLeft even: even lanes are even columns.
+        let x0 = padLeft & 1
+        if x0 == 1 { put(0) }
+        let even = UnsafeMutableRawPointer(row), odd = UnsafeMutableRawPointer(row + half)
+        @inline(__always) func split(_ x: Int) {
+            let pair = UnsafeRawPointer(source + x).loadUnaligned(as: SIMD16<Float>.self)
+            let j = (x + padLeft) >> 1
+            even.storeBytes(of: pair.evenHalf, toByteOffset: j &* 4, as: V.self)
+            odd.storeBytes(of: pair.oddHalf, toByteOffset: j &* 4, as: V.self)
+        }
+        var x = x0
+        while x + 16 <= count { split(x); x += 16 }
+        if x < count {
+            let last = count - 16 - ((count - 16 - x0) & 1)
+            split(last)
+            for rest in (last + 16)..<count { put(rest) }
         }
     }
 
     /// What the depthwise kernel does to its sums before storing them: ReLU, and on AVX2 CPUs
     /// SiLU and sigmoid, in registers (the same operations as ``Activation/apply(_:count:)``,
     /// so the same bits); any other activation over the output plane afterwards, while it is
-    /// still in cache. AVX-512 CPUs run SiLU and sigmoid that way too: `avx512Sigmoid`'s
-    /// sixteen lanes take half the instructions of eight-lane sums (the same bits again).
+    /// still in cache. On AVX-512 CPUs, planes of eight-lane vectors (maps at most eight wide)
+    /// run SiLU and sigmoid that way too, `avx512Sigmoid`'s sixteen lanes taking half the
+    /// instructions of eight-lane sums; sixteen-lane planes gate their sums in registers
+    /// (`avx512DepthwisePlane`'s epilogues 1 and 2). The same bits either way.
     enum DepthwiseEpilogue: Equatable {
         case none, silu, sigmoid, relu, afterwards
 
@@ -302,7 +369,8 @@ struct StepExecutor {
             }
         }
 
-        /// `avx512DepthwisePlane`'s epilogue: 3 ReLU, 0 none (SiLU and sigmoid never reach it).
+        /// `avx512DepthwisePlane`'s epilogue: 3 ReLU, 0 none (SiLU and sigmoid: 1 and 2, chosen by
+        /// the caller for sixteen-lane planes).
         var code: Int { self == .relu ? 3 : 0 }
     }
 
@@ -315,12 +383,14 @@ struct StepExecutor {
         destination: UnsafeMutablePointer<Float>, outputWidth: Int, epilogue: DepthwiseEpilogue, as _: S.Type
     ) {
         let stride = S.fixed == 0 ? runtimeStride : S.fixed
-        var first = 0
+        var first = 0, row = 0, column = 0
         while first < positions {
-            depthwiseBlock(padded, kernel: kernel, offsets: offsets, taps: taps, bias: bias, first: first, positions: positions,
-                           vectorsPerRow: vectorsPerRow, strideHeight: strideHeight, stride: stride, paddedWidth: paddedWidth,
-                           destination: destination, outputWidth: outputWidth, epilogue: epilogue)
+            depthwiseBlock(padded, kernel: kernel, offsets: offsets, taps: taps, bias: bias, first: first, row: row, column: column,
+                           positions: positions, vectorsPerRow: vectorsPerRow, strideHeight: strideHeight, stride: stride,
+                           paddedWidth: paddedWidth, destination: destination, outputWidth: outputWidth, epilogue: epilogue)
             first += 8
+            column += 8
+            while column >= vectorsPerRow { column -= vectorsPerRow; row += 1 }
         }
     }
 
@@ -339,21 +409,29 @@ struct StepExecutor {
     enum ColumnStrideAny: ColumnStride { static var fixed: Int { 0 } }
 
     /// Eight output vectors of a depthwise plane, from vector `first` of the plane's
-    /// `positions` (row-major, `vectorsPerRow` a row); past the last one, the last is computed
-    /// again and not stored. `padded` is the plane zero-padded on every side, `offsets` each
-    /// tap's offset in it.
+    /// `positions` (row-major, `vectorsPerRow` a row; `first` is vector `column` of output row
+    /// `row`, the following ones stepped to, not divided out); past the last one, the last is
+    /// computed again and not stored. `padded` is the plane zero-padded on every side,
+    /// `offsets` each tap's offset in it.
     @inline(__always)
     static func depthwiseBlock(_ padded: UnsafePointer<Float>, kernel: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
-                               taps: Int, bias: Float, first: Int, positions: Int, vectorsPerRow: Int, strideHeight: Int,
+                               taps: Int, bias: Float, first: Int, row firstRow: Int, column firstColumn: Int, positions: Int,
+                               vectorsPerRow: Int, strideHeight: Int,
                                stride: Int, paddedWidth: Int, destination: UnsafeMutablePointer<Float>, outputWidth: Int,
                                epilogue: DepthwiseEpilogue) {
         typealias V = SIMD8<Float>
-        @inline(__always) func start(_ i: Int) -> UnsafeRawPointer {
-            let q = Swift.min(first + i, positions - 1)
-            return UnsafeRawPointer(padded + (q / vectorsPerRow) * strideHeight * paddedWidth + (q % vectorsPerRow) * 8 * stride)
+        var row = firstRow, column = firstColumn
+        let rowStep = strideHeight * paddedWidth
+        @inline(__always) func next(_ i: Int) -> UnsafeRawPointer {
+            let p = UnsafeRawPointer(padded + row * rowStep + column * 8 * stride)
+            if first + i + 1 < positions {
+                column += 1
+                if column == vectorsPerRow { column = 0; row += 1 }
+            }
+            return p
         }
-        let p0 = start(0), p1 = start(1), p2 = start(2), p3 = start(3)
-        let p4 = start(4), p5 = start(5), p6 = start(6), p7 = start(7)
+        let p0 = next(0), p1 = next(1), p2 = next(2), p3 = next(3)
+        let p4 = next(4), p5 = next(5), p6 = next(6), p7 = next(7)
         var a0 = V(repeating: bias), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
         for t in 0..<taps {
             let w = V(repeating: kernel[t])
@@ -386,16 +464,18 @@ struct StepExecutor {
         // A vector reaching past its row is stored whole when the plane continues: the next
         // row's vectors, stored later, overwrite what it wrote there.
         let planeEnd = (positions / vectorsPerRow) * outputWidth
+        row = firstRow
+        column = firstColumn
         @inline(__always) func store(_ sum: V, _ i: Int) {
-            let q = first + i
-            if q >= positions { return }
-            let column = (q % vectorsPerRow) * 8
-            let index = (q / vectorsPerRow) * outputWidth + column
+            if first + i >= positions { return }
+            let index = row * outputWidth + column * 8
             if index + 8 <= planeEnd {
                 UnsafeMutableRawPointer(destination + index).storeBytes(of: sum, as: V.self)
             } else {
-                for lane in 0..<Swift.min(8, outputWidth - column) { destination[index + lane] = sum[lane] }
+                for lane in 0..<Swift.min(8, outputWidth - column * 8) { destination[index + lane] = sum[lane] }
             }
+            column += 1
+            if column == vectorsPerRow { column = 0; row += 1 }
         }
         store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
         store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)

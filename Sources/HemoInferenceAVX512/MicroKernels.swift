@@ -119,33 +119,57 @@ package func avx512MicroKernel4x32(
     if rows > 3 { cRaw.storeBytes(of: c30, toByteOffset: 3 * stride, as: V.self); cRaw.storeBytes(of: c31, toByteOffset: 3 * stride + 64, as: V.self) }
 }
 
-/// Sigmoid (or SiLU, `x·sigmoid(x)`, when `silu`) of `count` floats in place, sixteen at a time:
-/// lane for lane the same operations as HemoInference's eight-lane `Activation.gate` path
-/// (Cephes' expf in fused multiply-adds, then `1 / (1 + e^−x)` or `x / (1 + e^−x)`), so both
-/// give the same bits.
+/// Sigmoid (or SiLU, `x·sigmoid(x)`, when `silu`) of `count` floats in place, sixteen at a time
+/// (two independent vectors per step, the tail lane by lane): lane for lane the same operations
+/// as HemoInference's eight-lane `Activation.gate` (``avx512Gate``), so both give the same bits.
 ///
 /// - Precondition: the CPU has AVX-512F (callers check it at run time first).
 @inline(never)
 package func avx512Sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int, silu: Bool) {
     typealias V = SIMD16<Float>
-    let one = V(repeating: 1)
+    let raw = UnsafeMutableRawPointer(values)
     var i = 0
-    while i < count {
-        let lanes = min(16, count - i)
-        var v = V()
-        if lanes == 16 {
-            v = UnsafeRawPointer(values + i).loadUnaligned(as: V.self)
-        } else {
-            for lane in 0..<lanes { v[lane] = values[i + lane] }
-        }
-        let result = (silu ? v : one) / (one + avx512Exp(-v))
-        if lanes == 16 {
-            UnsafeMutableRawPointer(values + i).storeBytes(of: result, as: V.self)
-        } else {
-            for lane in 0..<lanes { values[i + lane] = result[lane] }
-        }
-        i += 16
+    while i + 32 <= count {
+        let v0 = raw.loadUnaligned(fromByteOffset: i &* 4, as: V.self)
+        let v1 = raw.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: V.self)
+        let g0 = avx512Gate(v0, silu: silu), g1 = avx512Gate(v1, silu: silu)
+        raw.storeBytes(of: g0, toByteOffset: i &* 4, as: V.self)
+        raw.storeBytes(of: g1, toByteOffset: i &* 4 &+ 64, as: V.self)
+        i &+= 32
     }
+    if i + 16 <= count {
+        raw.storeBytes(of: avx512Gate(raw.loadUnaligned(fromByteOffset: i &* 4, as: V.self), silu: silu), toByteOffset: i &* 4, as: V.self)
+        i &+= 16
+    }
+    if i < count {
+        var v = V()
+        for lane in 0..<(count - i) { v[lane] = values[i + lane] }
+        let result = avx512Gate(v, silu: silu)
+        for lane in 0..<(count - i) { values[i + lane] = result[lane] }
+    }
+}
+
+/// Sigmoid `1 / (1 + e^−v)`, or SiLU `v / (1 + e^−v)` when `silu`, of sixteen floats:
+/// HemoInference's `Activation.gate`, lane for lane (`e^−v` with the negation folded into the
+/// constants, the rounding by a shift onto 1.5·2²³, `1 + y·2ⁿ` as one fused multiply-add).
+@inline(__always)
+func avx512Gate(_ v: SIMD16<Float>, silu: Bool) -> SIMD16<Float> {
+    typealias V = SIMD16<Float>
+    let low = V(repeating: -88.3), high = V(repeating: 87.3)
+    let c = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
+    let t = V(repeating: 12_582_912).addingProduct(c, V(repeating: -1.44269504088896341))
+    let n = t - 12_582_912
+    var s = c.addingProduct(n, V(repeating: 0.693359375))
+    s = s.addingProduct(n, V(repeating: -2.12194440e-4))
+    var q = V(repeating: -1.3981999507e-3).addingProduct(V(repeating: 1.9875691500e-4), s)
+    q = V(repeating: 8.3334519073e-3).addingProduct(q, s)
+    q = V(repeating: -4.1665795894e-2).addingProduct(q, s)
+    q = V(repeating: 1.6666665459e-1).addingProduct(q, s)
+    q = V(repeating: -5.0000001201e-1).addingProduct(q, s)
+    let y = 1 - s.addingProduct(q, s * s)
+    let exponent = (unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    let denominator = V(repeating: 1).addingProduct(y, unsafeBitCast(exponent, to: V.self))
+    return (silu ? v : V(repeating: 1)) / denominator
 }
 
 /// `e^x` of sixteen floats: HemoInference's `Activation.exp`, lane for lane.
@@ -174,8 +198,8 @@ func avx512Exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 /// vectors of the plane, row after row, are taken eight at a time (eight independent sums);
 /// each sum starts from `bias` and adds one fused multiply-add per tap in kernel order (lane
 /// for lane the same operations, so both kernels give the same bits); `epilogue` 3 is ReLU,
-/// applied before the store (any other value: none; the caller runs other activations over
-/// the plane, SiLU through `avx512Sigmoid`).
+/// 1 SiLU and 2 sigmoid (``avx512Gate``, lane for lane ``avx512Sigmoid``'s operations), applied
+/// before the store (any other value: none; the caller runs other activations over the plane).
 ///
 /// - Parameters:
 ///   - padded: the input plane zero-padded on every side, rows `paddedWidth` apart; every tap
@@ -245,13 +269,22 @@ func depthwisePlane16<S: DepthwiseStride>(
     let planeEnd = outputHeight * outputWidth
     let zero = V()
     var first = 0
+    // The row and vector column of `first`, stepped along (no division per vector).
+    var firstRow = 0, firstColumn = 0
+    let rowStep = strideHeight * paddedWidth
     while first < positions {
-        @inline(__always) func start(_ i: Int) -> UnsafeRawPointer {
-            let q = min(first + i, positions - 1)
-            return UnsafeRawPointer(padded + (q / vectorsPerRow) * strideHeight * paddedWidth + (q % vectorsPerRow) * 16 * stride)
+        // The block's eight vectors; past the plane's last one, the last one again.
+        var row = firstRow, column = firstColumn
+        @inline(__always) func next(_ i: Int) -> UnsafeRawPointer {
+            let p = UnsafeRawPointer(padded + row * rowStep + column * 16 * stride)
+            if first + i + 1 < positions {
+                column += 1
+                if column == vectorsPerRow { column = 0; row += 1 }
+            }
+            return p
         }
-        let p0 = start(0), p1 = start(1), p2 = start(2), p3 = start(3)
-        let p4 = start(4), p5 = start(5), p6 = start(6), p7 = start(7)
+        let p0 = next(0), p1 = next(1), p2 = next(2), p3 = next(3)
+        let p4 = next(4), p5 = next(5), p6 = next(6), p7 = next(7)
         var a0 = V(repeating: bias), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
         for t in 0..<taps {
             let w = V(repeating: kernel[t])
@@ -266,6 +299,12 @@ func depthwisePlane16<S: DepthwiseStride>(
             a7 = a7.addingProduct(w, depthwiseLoad16(p7 + o, stride: stride))
         }
         switch epilogue {
+        case 1, 2:
+            let silu = epilogue == 1
+            a0 = avx512Gate(a0, silu: silu); a1 = avx512Gate(a1, silu: silu)
+            a2 = avx512Gate(a2, silu: silu); a3 = avx512Gate(a3, silu: silu)
+            a4 = avx512Gate(a4, silu: silu); a5 = avx512Gate(a5, silu: silu)
+            a6 = avx512Gate(a6, silu: silu); a7 = avx512Gate(a7, silu: silu)
         case 3:
             a0.replace(with: zero, where: a0 .< zero); a1.replace(with: zero, where: a1 .< zero)
             a2.replace(with: zero, where: a2 .< zero); a3.replace(with: zero, where: a3 .< zero)
@@ -274,20 +313,24 @@ func depthwisePlane16<S: DepthwiseStride>(
         default:
             break
         }
+        row = firstRow
+        column = firstColumn
         @inline(__always) func store(_ sum: V, _ i: Int) {
-            let q = first + i
-            if q >= positions { return }
-            let row = q / vectorsPerRow, column = (q % vectorsPerRow) * 16
-            let index = row * outputWidth + column
+            if first + i >= positions { return }
+            let index = row * outputWidth + column * 16
             if index + 16 <= planeEnd {
                 UnsafeMutableRawPointer(output + index).storeBytes(of: sum, as: V.self)
             } else {
-                for lane in 0..<min(16, outputWidth - column) { output[index + lane] = sum[lane] }
+                for lane in 0..<min(16, outputWidth - column * 16) { output[index + lane] = sum[lane] }
             }
+            column += 1
+            if column == vectorsPerRow { column = 0; row += 1 }
         }
         store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
         store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)
         first += 8
+        firstColumn += 8
+        while firstColumn >= vectorsPerRow { firstColumn -= vectorsPerRow; firstRow += 1 }
     }
 }
 

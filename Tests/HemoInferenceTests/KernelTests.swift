@@ -461,6 +461,15 @@ struct KernelTests {
                           padTop: 0, padLeft: 0, padBottom: 1, padRight: 1, dilation: 1, activation: .silu),
             DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 12, width: 37, kernelHeight: 5, kernelWidth: 5, stride: 1,
                           padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, dilation: 1, activation: .identity),
+            // Stride 2 read from rows split into even and odd columns: rows of 17, 18 and 34
+            // inputs (a vector of sixteen, then one more alone or an overlapping last vector),
+            // odd and even left padding, a 3×5 kernel.
+            DepthwiseCase(channels: 2, multiplier: 1, batch: 1, height: 9, width: 17, kernelHeight: 3, kernelWidth: 3, stride: 2,
+                          padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilation: 1, activation: .silu),
+            DepthwiseCase(channels: 3, multiplier: 1, batch: 1, height: 6, width: 18, kernelHeight: 3, kernelWidth: 3, stride: 2,
+                          padTop: 0, padLeft: 0, padBottom: 1, padRight: 1, dilation: 1, activation: .identity),
+            DepthwiseCase(channels: 2, multiplier: 2, batch: 2, height: 11, width: 34, kernelHeight: 3, kernelWidth: 5, stride: 2,
+                          padTop: 1, padLeft: 2, padBottom: 1, padRight: 1, dilation: 1, activation: .relu),
           ])
     func depthwiseFusedActivationMatchesReference(_ c: DepthwiseCase) {
         let outputChannels = c.channels * c.multiplier
