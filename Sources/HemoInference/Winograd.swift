@@ -75,9 +75,24 @@ enum Winograd {
         // image cut into four one-tile-row bands read 64 MiB of weights for 0.1 GFLOP.
         let perColumn = 16 * (inputChannels + outputChannels)
         let budget = max(131_072, min(1 << 20, 4 * inputChannels * outputChannels))
-        let rowsPerBand = max(1, min(tilesY, (budget / perColumn) / paddedTilesX))
-        let columns = (rowsPerBand * paddedTilesX + 15) / 16 * 16
+        var rowsPerBand = max(1, min(tilesY, (budget / perColumn) / paddedTilesX))
+        // Wide layers on small maps (the DenseNet U-Net's first decoder block: 4320 → 256 channels
+        // on 16×16, a 4 MiB budget of 73 Ki floats per column): a band of one tile row gave the
+        // products 8 or 16 columns, under one 32-wide register tile (half or three quarters of
+        // each tile's multiply-adds wasted on padding, the rest through the edge-tile copies),
+        // and streamed all 16·Cin·Cout transformed weights (71 MB there) once per band. Bands under
+        // 32 columns grow to 32 (or every tile), within 5 Mi floats (20 MiB) of scratch (64
+        // columns were slower: 17.0 against 13.6 ms for the 4320 → 256 layer, its V outgrowing L2).
+        // Bands of 32 or more keep their L2-sized scratch: 512 → 256 on 32×32 ran slower in two
+        // bands of 128 columns than in eight of 32 (its transformed input then outgrew the L2).
+        if rowsPerBand * paddedTilesX < 32 {
+            let wantedRows = min(tilesY, (32 + paddedTilesX - 1) / paddedTilesX)
+            rowsPerBand = max(rowsPerBand, min(wantedRows, (5 << 20) / (perColumn * paddedTilesX)))
+        }
+        // The same number of bands with their rows spread evenly (no short last band).
         let bands = (tilesY + rowsPerBand - 1) / rowsPerBand
+        rowsPerBand = (tilesY + bands - 1) / bands
+        let columns = (rowsPerBand * paddedTilesX + 15) / 16 * 16
         let inPlane = inputHeight * inputWidth, outPlane = outputHeight * outputWidth
 
         let workers = max(1, min(threads, bands))
