@@ -79,6 +79,16 @@ struct StepExecutor {
 
     // MARK: Convolution
 
+    /// Runs `body` with `affine`'s factors and offsets as pointers (nil when there is none).
+    func withPackAffine<Result>(_ affine: InputAffine?, _ body: (PackAffine?) -> Result) -> Result {
+        guard let affine else { return body(nil) }
+        return affine.scale.withUnsafeBufferPointer { scale in
+            affine.shift.withUnsafeBufferPointer { shift in
+                body(PackAffine(scale: scale.baseAddress!, shift: shift.baseAddress!, relu: affine.relu))
+            }
+        }
+    }
+
     func convolution(_ s: ConvolutionStep) {
         let conv = s.convolution
         let input = UnsafePointer(pointer(s.input)), output = pointer(s.output)
@@ -159,12 +169,15 @@ struct StepExecutor {
                         strideHeight: s.strideHeight, strideWidth: s.strideWidth, padTop: s.padTop, padLeft: s.padLeft,
                         dilationHeight: s.dilationHeight, dilationWidth: s.dilationWidth,
                         outputHeight: s.outputHeight, outputWidth: s.outputWidth)
-                    GEMM.multiply(
-                        matrices[group],
-                        input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
-                        geometry: geometry,
-                        output: output + (image * conv.outputChannels + group * outputPerGroup) * outPlane,
-                        bias: bias.map { $0 + group * outputPerGroup }, activation: conv.activation, threads: threads)
+                    withPackAffine(s.inputAffine) { affine in
+                        GEMM.multiply(
+                            matrices[group],
+                            input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
+                            geometry: geometry,
+                            output: output + (image * conv.outputChannels + group * outputPerGroup) * outPlane,
+                            bias: bias.map { $0 + group * outputPerGroup }, activation: conv.activation, threads: threads,
+                            inputAffine: affine)
+                    }
                 }
             }
         case .gemm(let matrices):
