@@ -164,12 +164,18 @@ enum Winograd {
                 // The 4 input rows of this tile row, zero outside the image.
                 for r in 0..<4 {
                     let row = rowBuffer + r * rowLength
-                    row.update(repeating: 0, count: rowLength)
                     let iy = y0 + r
-                    if iy < 0 || iy >= height { continue }
                     let first = max(0, padLeft), sourceStart = max(0, -padLeft)
                     let count = min(width - sourceStart, rowLength - first)
-                    if count > 0 { (row + first).update(from: plane + iy * width + sourceStart, count: count) }
+                    if iy < 0 || iy >= height || count <= 0 {
+                        row.update(repeating: 0, count: rowLength)
+                        continue
+                    }
+                    // Zero only around the copied pixels (the whole row was 10% of the DenseNet
+                    // U-Net's run in memset and memmove calls, 4 rows per channel and tile row).
+                    for x in 0..<first { row[x] = 0 }
+                    (row + first).update(from: plane + iy * width + sourceStart, count: count)
+                    for x in (first + count)..<rowLength { row[x] = 0 }
                 }
                 for group in 0..<groupsX {
                     let d0 = rowTransform(0, group), d1 = rowTransform(1, group)
