@@ -648,4 +648,45 @@ struct KernelTests {
         }
         #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) })
     }
+
+    @Test("Max pooling 3x3 stride 2 (eight outputs per vector inside the row) and average pooling 2x2 stride 2 give the bits of the window loop in (ky, kx) order, for 1 and 2 threads",
+          arguments: [(PoolStep.Kind.max, 3, 1, 40, 37), (PoolStep.Kind.max, 3, 1, 128, 9), (PoolStep.Kind.max, 3, 0, 35, 6),
+                      (PoolStep.Kind.average, 2, 0, 18, 12), (PoolStep.Kind.average, 2, 0, 17, 13)])
+    func stridedPoolingMatchesWindowLoop(_ c: (PoolStep.Kind, Int, Int, Int, Int)) {
+        let (kind, kernel, pad, width, height) = c
+        let planes = 3
+        let outputHeight = (height + 2 * pad - kernel) / 2 + 1, outputWidth = (width + 2 * pad - kernel) / 2 + 1
+        let input = Self.values(planes * height * width, seed: 81).map { 2 * $0 - 1 }
+        var expected = [Float](repeating: 0, count: planes * outputHeight * outputWidth)
+        for plane in 0..<planes {
+            for oy in 0..<outputHeight {
+                for ox in 0..<outputWidth {
+                    var largest = -Float.infinity, sum: Float = 0, count = 0
+                    for ky in 0..<kernel {
+                        for kx in 0..<kernel {
+                            let iy = oy * 2 - pad + ky, ix = ox * 2 - pad + kx
+                            if iy < 0 || iy >= height || ix < 0 || ix >= width { continue }
+                            let value = input[(plane * height + iy) * width + ix]
+                            largest = max(largest, value)
+                            sum += value
+                            count += 1
+                        }
+                    }
+                    expected[(plane * outputHeight + oy) * outputWidth + ox] = kind == .max ? largest : sum / Float(count)
+                }
+            }
+        }
+        let step = PoolStep(kind: kind, input: .storage(0), output: .storage(1), planes: planes, inputHeight: height,
+                            inputWidth: width, outputHeight: outputHeight, outputWidth: outputWidth, kernelHeight: kernel,
+                            kernelWidth: kernel, strideHeight: 2, strideWidth: 2, padTop: pad, padLeft: pad, padBottom: pad,
+                            padRight: pad, dilationHeight: 1, dilationWidth: 1, countIncludePad: false)
+        for threads in [1, 2] {
+            var arena = input + [Float](repeating: .nan, count: expected.count)
+            arena.withUnsafeMutableBufferPointer { memory in
+                StepExecutor(arena: memory.baseAddress!, storageOffsets: [0, input.count], constants: [], threads: threads)
+                    .run(.pool(step))
+            }
+            #expect(Array(arena[input.count...]).map(\.bitPattern) == expected.map(\.bitPattern), "\(threads) threads")
+        }
+    }
 }
