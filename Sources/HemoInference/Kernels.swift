@@ -57,12 +57,16 @@ struct StepExecutor {
         case .softmax(let s): softmax(s)
         case .channelAffine(let s):
             let source = pointer(s.input), destination = pointer(s.output)
-            parallelFor(s.batch * s.channels, threads: threads) { plane in
-                let channel = plane % s.channels
-                let scale = s.scale[channel], shift = s.shift[channel]
-                let base = plane * s.spatial
-                for i in 0..<s.spatial { destination[base + i] = source[base + i] * scale + shift }
-                s.activation.apply(destination + base, count: s.spatial)
+            let activation = s.activation, spatial = s.spatial, channels = s.channels
+            s.scale.withUnsafeBufferPointer { scales in
+                s.shift.withUnsafeBufferPointer { shifts in
+                    parallelFor(s.batch * channels, threads: threads) { plane in
+                        let channel = plane % channels
+                        let base = plane * spatial
+                        Self.affinePlane(source + base, destination + base, count: spatial, scale: scales[channel],
+                                         shift: shifts[channel], activation: activation)
+                    }
+                }
             }
         case .copy(let input, let output, let count):
             pointer(output).update(from: pointer(input), count: count)
@@ -77,7 +81,46 @@ struct StepExecutor {
         }
     }
 
+    /// `y = activation(x·scale + shift)` over one plane. Identity and ReLU in one pass of eight
+    /// lanes (the transitions' unfolded BatchNorm + ReLU ran at 0.5 G elements/s in two scalar
+    /// passes), with the bits of the two passes: the product rounded before the sum, then
+    /// ``Activation/apply(_:count:)``'s `y < 0 ? 0 : y` on whole vectors and `y > 0 ? y : 0` on
+    /// the tail.
+    @inline(__always)
+    static func affinePlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float,
+                            activation: Activation) {
+        guard activation == .identity || activation == .relu else {
+            for i in 0..<count { y[i] = x[i] * scale + shift }
+            activation.apply(y, count: count)
+            return
+        }
+        let relu = activation == .relu
+        let scale8 = SIMD8<Float>(repeating: scale), shift8 = SIMD8<Float>(repeating: shift), zero = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count {
+            var v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * scale8 + shift8
+            if relu { v = v.replacing(with: zero, where: v .< zero) }
+            UnsafeMutableRawPointer(y + i).storeBytes(of: v, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            let value = x[i] * scale + shift
+            y[i] = relu ? (value > 0 ? value : 0) : value
+            i += 1
+        }
+    }
+
     // MARK: Convolution
+
+    /// Runs `body` with `affine`'s factors and offsets as pointers (nil when there is none).
+    func withPackAffine<Result>(_ affine: InputAffine?, _ body: (PackAffine?) -> Result) -> Result {
+        guard let affine else { return body(nil) }
+        return affine.scale.withUnsafeBufferPointer { scale in
+            affine.shift.withUnsafeBufferPointer { shift in
+                body(PackAffine(scale: scale.baseAddress!, shift: shift.baseAddress!, relu: affine.relu))
+            }
+        }
+    }
 
     func convolution(_ s: ConvolutionStep) {
         let conv = s.convolution
@@ -159,12 +202,15 @@ struct StepExecutor {
                         strideHeight: s.strideHeight, strideWidth: s.strideWidth, padTop: s.padTop, padLeft: s.padLeft,
                         dilationHeight: s.dilationHeight, dilationWidth: s.dilationWidth,
                         outputHeight: s.outputHeight, outputWidth: s.outputWidth)
-                    GEMM.multiply(
-                        matrices[group],
-                        input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
-                        geometry: geometry,
-                        output: output + (image * conv.outputChannels + group * outputPerGroup) * outPlane,
-                        bias: bias.map { $0 + group * outputPerGroup }, activation: conv.activation, threads: threads)
+                    withPackAffine(s.inputAffine) { affine in
+                        GEMM.multiply(
+                            matrices[group],
+                            input: input + (image * conv.inputChannels + group * inputPerGroup) * inPlane,
+                            geometry: geometry,
+                            output: output + (image * conv.outputChannels + group * outputPerGroup) * outPlane,
+                            bias: bias.map { $0 + group * outputPerGroup }, activation: conv.activation, threads: threads,
+                            inputAffine: affine)
+                    }
                 }
             }
         case .gemm(let matrices):
@@ -689,6 +735,28 @@ struct StepExecutor {
             }
             return
         }
+        if s.kind == .average && s.kernelHeight == 2 && s.kernelWidth == 2 && s.strideHeight == 2 && s.strideWidth == 2
+            && s.padTop == 0 && s.padLeft == 0 && s.dilationHeight == 1 && s.dilationWidth == 1
+            && 2 * s.outputHeight <= s.inputHeight && 2 * s.outputWidth <= s.inputWidth {
+            // DenseNet's transitions: every window inside the image, four taps summed from zero
+            // in the general loop's (ky, kx) order and divided by 4 (same bits, no bounds per tap).
+            parallelFor(s.planes, threads: threads) { plane in
+                let input = source + plane * inPlane, output = destination + plane * outPlane
+                for oy in 0..<s.outputHeight {
+                    let top = input + 2 * oy * s.inputWidth, bottom = top + s.inputWidth
+                    let row = output + oy * s.outputWidth
+                    for ox in 0..<s.outputWidth {
+                        var sum: Float = 0
+                        sum += top[2 * ox]
+                        sum += top[2 * ox + 1]
+                        sum += bottom[2 * ox]
+                        sum += bottom[2 * ox + 1]
+                        row[ox] = sum / 4
+                    }
+                }
+            }
+            return
+        }
         if s.kind == .max {
             // Any other max pooling (ResNet's 3×3 stride-2 padded stem pool): each output row is
             // folded over the window's taps in the same (ky, kx) order as the general loop below,
@@ -715,6 +783,19 @@ struct StepExecutor {
                             if first >= end { continue }
                             var ox = first
                             var ix = ox * sw + shift
+                            if sw == 2 {
+                                // Eight outputs at a time: the even lanes of 16 floats from ix
+                                // (DenseNet's and ResNet's 3×3 stride-2 stem pool; the same
+                                // `v >= m ? v : m` as Swift.max, so the same bits).
+                                while ox + 8 <= end && ix + 16 <= inW {
+                                    let taps = UnsafeRawPointer(inputRow + ix).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                                    let raw = UnsafeMutableRawPointer(row + ox)
+                                    let m = raw.loadUnaligned(as: SIMD8<Float>.self)
+                                    raw.storeBytes(of: m.replacing(with: taps, where: taps .>= m), as: SIMD8<Float>.self)
+                                    ox += 8
+                                    ix += 16
+                                }
+                            }
                             while ox < end {
                                 row[ox] = max(row[ox], inputRow[ix])
                                 ox += 1

@@ -476,12 +476,50 @@ struct Planner {
             step.outputHeight = outputs[0]
             step.outputWidth = outputs[1]
         }
-        step.input = operand(x)
+        if let fused = foldInputAffine(into: step, node: node, input: x) {
+            step = fused
+        } else {
+            step.input = operand(x)
+        }
         step.output = define(node, shape: oneD ? [s[0], conv.outputChannels, step.outputWidth]
                                                : [s[0], conv.outputChannels, step.outputHeight, step.outputWidth])
         let pixels = conv.transposed ? step.inputHeight * step.inputWidth : step.outputHeight * step.outputWidth
         multiplyAdds += s[0] * conv.multiplyAdds * pixels
         steps.append(.convolution(step))
+    }
+
+    /// DenseNet's pre-activation (BatchNormalization → ReLU → 1×1 Conv, 82 times in the
+    /// DenseNet161 U-Net, each over the whole growing concatenation): when the step just planned
+    /// is that normalisation (identity or ReLU), its output is read by this convolution alone
+    /// and the convolution is a plain 1×1 product, the step is dropped and the GEMM applies it
+    /// while packing the input (the same operations in the same order, so the same bits),
+    /// saving a write and a read of the whole input. Returns the step reading the
+    /// normalisation's input, or nil when the pattern does not apply.
+    mutating func foldInputAffine(into step: ConvolutionStep, node: GraphNode, input x: Value) -> ConvolutionStep? {
+        let conv = step.convolution
+        guard case .gemm = conv.weights, !conv.transposed, conv.groups == 1, conv.kernelHeight == 1, conv.kernelWidth == 1,
+              step.strideHeight == 1, step.strideWidth == 1, step.padTop == 0, step.padLeft == 0,
+              step.outputHeight == step.inputHeight, step.outputWidth == step.inputWidth,
+              case .runtime(_, let storage) = x, case .channelAffine(let affine)? = steps.last,
+              case .storage(let written) = affine.output, written == storage, storageParent[storage] == nil,
+              !pinnedStorages.contains(storage), case .storage = affine.input,
+              affine.activation == .identity || affine.activation == .relu,
+              let id = node.input(0), consumerCount(of: id) == 1 else { return nil }
+        steps.removeLast()
+        // Nothing writes or reads the normalisation's output any more; its input is now read
+        // by the step about to be appended, at the index the removed step had.
+        storageSizes[storage] = 0
+        var fused = step
+        fused.input = affine.input
+        fused.inputAffine = InputAffine(scale: affine.scale, shift: affine.shift, relu: affine.activation == .relu)
+        return fused
+    }
+
+    /// How many nodes read value `id`, plus one when it is a graph output.
+    func consumerCount(of id: Int) -> Int {
+        var count = graph.outputs.filter { $0.id == id }.count
+        for node in graph.nodes { for case let input? in node.inputs where input == id { count += 1 } }
+        return count
     }
 
     // MARK: Element-wise

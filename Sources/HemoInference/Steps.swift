@@ -15,6 +15,16 @@ struct ConvolutionStep: Sendable {
     var strideHeight: Int, strideWidth: Int
     var padTop: Int, padLeft: Int
     var dilationHeight: Int, dilationWidth: Int
+    /// A BatchNormalization (and the ReLU fused into it) of the input, applied as the GEMM packs
+    /// the input instead of by a step of its own (1×1 convolutions that alone read it).
+    var inputAffine: InputAffine? = nil
+}
+
+/// Per-channel `y = x·scale[c] + shift[c]`, then ReLU when `relu` (``ChannelAffineStep`` with
+/// the identity or ReLU), folded into the input of the convolution that alone reads it.
+struct InputAffine: Sendable {
+    var scale: [Float], shift: [Float]
+    var relu: Bool
 }
 
 /// Element-wise binary operation with broadcasting, coalesced to at most a few axes.
