@@ -29,14 +29,14 @@ final class FloatStorage: @unchecked Sendable {
 }
 
 /// Runs `body(i)` for every `i` in `0..<count` on up to `threads` threads: HemoConcurrency's
-/// ``Parallel/forEachIndex(_:threads:_:)``.
+/// ``SpinningWorkers`` (workers that stay awake between the steps of a run).
 ///
 /// Each thread takes the next index not yet taken, so a thread the (shared) machine
 /// deschedules does not hold the others up. Each kernel writes disjoint outputs per index and
 /// reduces in a fixed order, so results do not depend on `threads` or on who ran what.
 @inline(__always)
 func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
-    Parallel.forEachIndex(count, threads: threads, body)
+    SpinningWorkers.shared.forEachIndex(count, threads: threads, body)
 }
 
 #if canImport(Glibc)

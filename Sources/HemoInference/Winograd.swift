@@ -93,7 +93,6 @@ enum Winograd {
         let bands = (tilesY + rowsPerBand - 1) / rowsPerBand
         rowsPerBand = (tilesY + bands - 1) / bands
         let columns = (rowsPerBand * paddedTilesX + 15) / 16 * 16
-        let inPlane = inputHeight * inputWidth, outPlane = outputHeight * outputWidth
 
         let workers = max(1, min(threads, bands))
         // Fewer bands than threads (small images, wide layers): the bands run one after the
