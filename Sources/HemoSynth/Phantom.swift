@@ -166,8 +166,8 @@ extension CaseModel {
     @inline(__always) func rimPatchStrength(_ x: Float, _ y: Float, _ z: Float, depth d: Float) -> Float? {
         guard rimPatchThreshold.isFinite, d > 1.4, d < 5.4 else { return nil }
         let p = rimPatchPhase
-        let n = sinApprox(0.9 * x + 0.4 * y + p.x) + sinApprox(0.8 * y - 0.5 * z + p.y)
-            + sinApprox(0.85 * z + 0.45 * x + p.z) + 0.7 * sinApprox(1.9 * x - 1.7 * y + 1.3 * z + p.w)
+        let n = sinApprox(0.6 * x + 0.3 * y + p.x) + sinApprox(0.55 * y - 0.35 * z + p.y)
+            + sinApprox(0.6 * z + 0.3 * x + p.z) + 0.7 * sinApprox(1.3 * x - 1.2 * y + 0.9 * z + p.w)
         // Fewer patches at the ends of the layer, so that they keep no flat faces.
         let edge = min(d - 1.4, 5.4 - d)
         let threshold = rimPatchThreshold + 0.6 * max(0, 1 - edge / 0.8)
