@@ -159,6 +159,13 @@ public struct CaseModel: Sendable {
     /// of bone that stripping leaves, a few HU over the cortex as in a real stripped atlas, never as
     /// dense as sulcal SAH), fading over 1.5 mm; CSF, where SAH and IVH are drawn, keeps its own density.
     let rimWidth: Float, rimHU: Float
+    /// Skull-stripped, in 9 of 10 such heads: irregular dense patches in the rim's brain,
+    /// 1.4–5.4 mm under its surface, reading 54 HU at their edge up to `rimPatchPeakHU` (75–130 HU)
+    /// in their core, where a smooth 3-D field passes `rimPatchThreshold` (1.1–2.1: about 5–20 % of
+    /// that layer, as the real atlas's 10 % over 54 HU). A real stripped atlas carries such patches (the inner table's partial volume,
+    /// unevenly removed); without them a network calls them blood. Never in CSF, where SAH and IVH
+    /// are drawn; `rimPatchThreshold` is infinite for none.
+    let rimPatchThreshold: Float, rimPatchPeakHU: Float, rimPatchPhase: SIMD4<Float>
     /// HU added to the basal cisterns (partial volume of vessels and bone), 0 for none.
     let cisternOffset: Float
     /// Half-width (mm, along the head axis) of the partial-volume slab near the skull, and whether
@@ -313,6 +320,12 @@ public struct CaseModel: Sendable {
         haloWidth = halo ? haloWidthDrawn : 0
         // A stripped head keeps dim bone; an unstripped one blurs compact bone in up to 200 HU.
         haloHU = skullStripped ? mimic.uniformF(60...120) : mimic.uniformF(60...200)
+        // Drawn last, so that adding them left every draw above unchanged.
+        let patches = skullStripped && mimic.chance(0.9)
+        let patchThreshold = mimic.uniformF(1.1...2.1)
+        rimPatchThreshold = patches ? patchThreshold : .infinity
+        rimPatchPeakHU = mimic.uniformF(75...130)
+        rimPatchPhase = SIMD4(mimic.uniformF(0...6.283), mimic.uniformF(0...6.283), mimic.uniformF(0...6.283), mimic.uniformF(0...6.283))
 
         primary = CohortPlan.primarySubtype(caseIndex: index, options: options)
         planLesions(rng: &rng)
@@ -329,6 +342,7 @@ public struct CaseModel: Sendable {
         if falxCalcified || gangliaCalcified { f.append("calcification") }
         if streakHU > 0 { f.append("streaks") }
         if skullStripped { f.append(dimRemnants ? "skull-stripped, dim skull-base remnants" : "skull-stripped") }
+        if rimPatchThreshold.isFinite { f.append("dense rim patches") }
         if haloWidth > 0 { f.append("bone blur") }
         if cisternOffset > 0 { f.append("dense cisterns") }
         if correlatedNoise { f.append("correlated noise") }

@@ -122,7 +122,7 @@ extension CaseModel {
             // (SAH in the subarachnoid spaces and cisterns, IVH in the ventricles): a dense voxel
             // there is blood.
             guard boneBlur, !tissue.keepsOutOfBoneBlur else { return (tissue, label, hu + streak(x, y, z)) }
-            let base = skullStripped ? strippedRim(x, y, z, hu: hu) : hu
+            let base = skullStripped ? strippedRim(x, y, z, hu: hu, patches: tissue.isParenchyma) : hu
             return (tissue, label, boneHalo(x, y, z, hu: base) + streak(x, y, z))
         }
     }
@@ -146,12 +146,10 @@ extension CaseModel {
         return hu + (haloHU - hu) * w * w
     }
 
-    /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base
-    /// keeps the partial volume of bone, a rim of about ``rimHU`` (±2 HU along the surface) that
-    /// fades into `hu` over 1.5 mm below ``rimWidth``, measured from the brain's surface (the CSF
-    /// layer, ``csfLayer`` mm, is skipped). Never applied to CSF (see ``evaluate``): convexity and
-    /// basal SAH are drawn there, and a rim over them would teach that dense CSF is no blood.
-    @inline(__always) func strippedRim(_ x: Float, _ y: Float, _ z: Float, hu: Float) -> Float {
+    /// Depth (mm) of the head-frame point under the brain's surface: its distance to the inner
+    /// table (or, below head z = 12 mm, to the cavity floor, whichever is nearer) less the CSF
+    /// layer, ``csfLayer`` mm; 200 near the head's centre.
+    @inline(__always) func depthUnderBrainSurface(_ x: Float, _ y: Float, _ z: Float) -> Float {
         let ax = a * (1 - 0.07 * max(-1, min(1, y / b)))
         let cz = z >= 0 ? cTop : cBottom
         let nx = x / ax, ny = y / b, nz = z / cz
@@ -159,7 +157,36 @@ extension CaseModel {
         let r = (x * x + y * y + z * z).squareRoot()
         var d: Float = rho > 0.02 ? r * (1 / rho - 1) - skullEnd : 200
         if z < 12 { d = min(d, z - floorHeight(x, y)) }
-        d -= csfLayer
+        return d - csfLayer
+    }
+
+    /// How far the head-frame point lies inside one of a strip's dense rim patches
+    /// (``rimPatchThreshold``): 0 at a patch's edge, 1 in its core, `nil` outside every patch
+    /// (and always when the head has none). Patches lie 1.4–5.4 mm under the brain's surface.
+    @inline(__always) func rimPatchStrength(_ x: Float, _ y: Float, _ z: Float, depth d: Float) -> Float? {
+        guard rimPatchThreshold.isFinite, d > 1.4, d < 5.4 else { return nil }
+        let p = rimPatchPhase
+        let n = sinApprox(0.6 * x + 0.3 * y + p.x) + sinApprox(0.55 * y - 0.35 * z + p.y)
+            + sinApprox(0.6 * z + 0.3 * x + p.z) + 0.7 * sinApprox(1.3 * x - 1.2 * y + 0.9 * z + p.w)
+        // Fewer patches at the ends of the layer, so that they keep no flat faces.
+        let edge = min(d - 1.4, 5.4 - d)
+        let threshold = rimPatchThreshold + 0.6 * max(0, 1 - edge / 0.8)
+        guard n > threshold else { return nil }
+        return min(1, (n - threshold) / 0.8)
+    }
+
+    /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base
+    /// keeps the partial volume of bone, a rim of about ``rimHU`` (±2 HU along the surface) that
+    /// fades into `hu` over 1.5 mm below ``rimWidth``, measured from the brain's surface (the CSF
+    /// layer, ``csfLayer`` mm, is skipped). Never applied to CSF (see ``evaluate``): convexity and
+    /// basal SAH are drawn there, and a rim over them would teach that dense CSF is no blood. With
+    /// `patches` (parenchyma), the dense rim patches (``rimPatchThreshold``) read 54 HU at their
+    /// edge up to ``rimPatchPeakHU`` in their core, over the rim.
+    @inline(__always) func strippedRim(_ x: Float, _ y: Float, _ z: Float, hu: Float, patches: Bool = false) -> Float {
+        let d = depthUnderBrainSurface(x, y, z)
+        if patches, let strength = rimPatchStrength(x, y, z, depth: d) {
+            return max(hu, 54 + (rimPatchPeakHU - 54) * strength)
+        }
         let fade = rimWidth + 1.5
         guard d < fade else { return hu }
         let w = d < rimWidth ? 1 : (fade - d) / 1.5

@@ -40,7 +40,8 @@ public struct SynthOptions: Sendable, Hashable {
     /// Whether cases may carry the look of real scans that a phantom otherwise lacks, all without
     /// blood of their own (see ``CaseModel/features``): skull-stripped exams (everything outside the
     /// cranial cavity set to a fill value, with the bright partial-volume rim and skull-base bone
-    /// remnants that stripping leaves, bright or dim and wide), bone blurred into the brain over the
+    /// remnants that stripping leaves, bright or dim and wide, and small dense patches of 54–130 HU
+    /// 1.4–5.4 mm under the brain's surface, never in CSF), bone blurred into the brain over the
     /// skull base (up to 200 HU at the brain's surface, never in the CSF spaces where SAH and IVH are
     /// drawn), dense basal cisterns, partial volume of the inner table and skull base over a wider
     /// slab, and spatially correlated noise. Drawn from a stream of their own
