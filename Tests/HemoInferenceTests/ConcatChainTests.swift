@@ -11,12 +11,7 @@ struct ConcatChainTests {
     /// features = Concat(x0, x1, x2); y = Conv1x1(features). Outputs `features` and `y`.
     static func denseBlockModel() throws -> String {
         func tensor(_ name: String, _ dims: [Int], seed: UInt64) -> Onnx_TensorProto {
-            var t = Onnx_TensorProto()
-            t.name = name
-            t.dims = dims.map(Int64.init)
-            t.dataType = 1
-            t.floatData = KernelTests.values(dims.reduce(1, *), seed: seed).map { $0 - 0.5 }
-            return t
+            ONNXTestGraphs.tensor(name, dims, KernelTests.values(dims.reduce(1, *), seed: seed).map { $0 - 0.5 })
         }
         func node(_ op: String, _ inputs: [String], _ output: String, ints: [String: [Int]] = [:], int: [String: Int] = [:]) -> Onnx_NodeProto {
             var n = Onnx_NodeProto()
@@ -40,21 +35,7 @@ struct ConcatChainTests {
             }
             return n
         }
-        func port(_ name: String, _ dims: [Int?]) -> Onnx_ValueInfoProto {
-            var v = Onnx_ValueInfoProto()
-            v.name = name
-            var type = Onnx_TypeProto.Tensor()
-            type.elemType = 1
-            var shape = Onnx_TensorShapeProto()
-            shape.dim = dims.map { extent in
-                var d = Onnx_TensorShapeProto.Dimension()
-                if let extent { d.dimValue = Int64(extent) } else { d.dimParam = "N" }
-                return d
-            }
-            type.shape = shape
-            v.type.tensorType = type
-            return v
-        }
+        let port = ONNXTestGraphs.port
         var graph = Onnx_GraphProto()
         graph.name = "dense_block"
         graph.initializer = [tensor("w1", [3, 2, 1, 1], seed: 51), tensor("b1", [3], seed: 52),

@@ -10,29 +10,7 @@ struct InputAffineTests {
     /// `x → BatchNormalization → Relu → Conv(kernel) → y`; with `exposeNormalised` the ReLU's
     /// output is a graph output too. Channels 4 → 3, images 6×5.
     static func model(kernel: Int, exposeNormalised: Bool) throws -> String {
-        func tensor(_ name: String, _ dims: [Int], _ values: [Float]) -> Onnx_TensorProto {
-            var t = Onnx_TensorProto()
-            t.name = name
-            t.dims = dims.map(Int64.init)
-            t.dataType = 1
-            t.floatData = values
-            return t
-        }
-        func port(_ name: String, _ dims: [Int?]) -> Onnx_ValueInfoProto {
-            var v = Onnx_ValueInfoProto()
-            v.name = name
-            var type = Onnx_TypeProto.Tensor()
-            type.elemType = 1
-            var shape = Onnx_TensorShapeProto()
-            shape.dim = dims.map { extent in
-                var d = Onnx_TensorShapeProto.Dimension()
-                if let extent { d.dimValue = Int64(extent) } else { d.dimParam = "N" }
-                return d
-            }
-            type.shape = shape
-            v.type.tensorType = type
-            return v
-        }
+        let tensor = ONNXTestGraphs.tensor, port = ONNXTestGraphs.port
         var batchNorm = Onnx_NodeProto()
         batchNorm.opType = "BatchNormalization"
         batchNorm.name = "bn"
