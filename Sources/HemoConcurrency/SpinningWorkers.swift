@@ -18,9 +18,10 @@ import Synchronization
 /// As there, each thread takes the next index not yet taken, and a loop's body must write
 /// disjoint outputs per index, so results do not depend on who ran what.
 public final class SpinningWorkers: @unchecked Sendable {
-    /// The workers every engine run shares: one fewer than the processors online (the caller
-    /// is the last one), created on first use.
-    public static let shared = SpinningWorkers(helpers: max(0, Parallel.processors - 1))
+    /// The workers every engine run shares: at most one fewer than the processors online (the
+    /// caller is the last one), started as loops ask for them, so a process whose runs use 2
+    /// threads has one worker, whatever the machine's size.
+    public static let shared = SpinningWorkers(limit: max(0, Parallel.processors - 1))
 
     /// How long an idle worker watches for the next loop before it sleeps.
     public static let spinNanoseconds: UInt64 = 200_000
@@ -32,7 +33,10 @@ public final class SpinningWorkers: @unchecked Sendable {
         var body: ((Int) -> Void)? = nil
     }
 
-    private let helpers: Int
+    /// The most workers this pool starts.
+    private let limit: Int
+    /// Workers started so far (ids `0..<started`); changed only by the caller holding `busy`.
+    private(set) var started = 0
     private var loop = Loop()
     /// Taken by the caller for the duration of one loop.
     private let busy = Atomic<Bool>(false)
@@ -48,14 +52,22 @@ public final class SpinningWorkers: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let wake = NSCondition()
 
-    /// Starts `helpers` worker threads that live as long as the process.
-    init(helpers: Int) {
-        self.helpers = helpers
-        for id in 0..<helpers {
-            let thread = Thread { [unowned(unsafe) self] in self.work(id: id) }
+    /// A pool that starts up to `limit` worker threads, each when a loop first needs it. The
+    /// workers hold the pool, so both live as long as the process (``shared`` is the one to use).
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Starts workers until there are `count` (the caller holds `busy`).
+    private func start(upTo count: Int) {
+        while started < count {
+            let id = started
+            // The worker holds its pool: a pool and its workers live as long as the process.
+            let thread = Thread { self.work(id: id) }
             thread.name = "hemo-engine-\(id + 1)"
             thread.stackSize = 8 << 20
             thread.start()
+            started += 1
         }
     }
 
@@ -68,10 +80,11 @@ public final class SpinningWorkers: @unchecked Sendable {
             for index in 0..<count { body(index) }
             return
         }
-        guard wanted <= helpers, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+        guard wanted <= limit, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             Parallel.forEachIndex(count, threads: threads, body)
             return
         }
+        start(upTo: wanted)
         withoutActuallyEscaping(body) { body in
             loop = Loop(count: count, helpersWanted: wanted, body: body)
             next.store(0, ordering: .sequentiallyConsistent)

@@ -25,14 +25,15 @@ import Testing
         private let lock = NSLock()
         private var names: Set<String> = []
         func note() {
-            let me = "\(pthread_self())"
+            let me = "\(pthread_self()) \(Thread.current.name ?? "-")"
             lock.lock(); names.insert(me); lock.unlock()
         }
         var count: Int { lock.lock(); defer { lock.unlock() }; return names.count }
+        var all: [String] { lock.lock(); defer { lock.unlock() }; return names.sorted() }
     }
 
     @Test func thousandsOfShortLoopsRunEveryIndexOnce() {
-        let workers = SpinningWorkers(helpers: 2)
+        let workers = SpinningWorkers(limit: 2)
         for round in 0..<3000 {
             let n = 1 + (round * 7919) % 97
             let counts = Counts(n)
@@ -42,8 +43,21 @@ import Testing
         }
     }
 
+    @Test func workersStartAsLoopsAskForThemUpToTheLimit() {
+        let workers = SpinningWorkers(limit: 3)
+        #expect(workers.started == 0)
+        let counts = Counts(40)
+        workers.forEachIndex(40, threads: 2) { counts.hit($0) }
+        #expect(workers.started == 1, "2 threads need the caller and one worker")
+        workers.forEachIndex(40, threads: 4) { counts.hit($0) }
+        #expect(workers.started == 3)
+        workers.forEachIndex(40, threads: 9) { counts.hit($0) }  // over the limit: Dispatch's threads
+        #expect(workers.started == 3)
+        #expect(counts.all(equal: 3))
+    }
+
     @Test func theWorkersTakePartAndStillDoAfterSleeping() {
-        let workers = SpinningWorkers(helpers: 1)
+        let workers = SpinningWorkers(limit: 1)
         for pause in [0, 20_000] {  // microseconds idle before the loop: the second outlasts the spin
             usleep(UInt32(pause))
             let runners = Runners(), counts = Counts(64)
@@ -53,12 +67,12 @@ import Testing
                 usleep(300)
             }
             #expect(counts.all(equal: 1))
-            #expect(runners.count == 2, "after \(pause) µs idle, \(runners.count) thread(s) ran the loop")
+            #expect(runners.count == 2, "after \(pause) µs idle, \(runners.count) thread(s) ran the loop: \(runners.all)")
         }
     }
 
     @Test func concurrentAndNestedCallersFallBackAndStillRunEveryIndexOnce() {
-        let workers = SpinningWorkers(helpers: 1)
+        let workers = SpinningWorkers(limit: 1)
         let failures = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 4) { caller in
             for round in 0..<300 {
