@@ -166,6 +166,17 @@ public struct CaseModel: Sendable {
     /// unevenly removed); without them a network calls them blood. Never in CSF, where SAH and IVH
     /// are drawn; `rimPatchThreshold` is infinite for none.
     let rimPatchThreshold: Float, rimPatchPeakHU: Float, rimPatchPhase: SIMD4<Float>
+    /// Skull-stripped, in 17 of 20 such heads: a parasellar look-alike at the central skull base.
+    /// A real stripped atlas keeps the parasellar soft tissue and the clinoid processes around the
+    /// sella (56–132 HU, 2–5 mm under the stripped surface), just where a phantom draws basal SAH in
+    /// its CSF. So the brain (never CSF) over the sella, within 6 mm of the cavity floor and up to
+    /// 22 mm either side of the midline, reads a textured density towards `parasellarPeakHU`
+    /// (90–135 HU, 0 for none; `parasellarPhase` moves the texture), with four small bone-bright
+    /// spots (the anterior and posterior clinoids, `clinoidRadius` 1.4–2.4 mm, up to `clinoidHU`,
+    /// 150–260 HU, moved by `clinoidShift` mm). See ``parasellarHU(_:_:_:hu:depth:)``.
+    let parasellarPeakHU: Float, parasellarPhase: SIMD3<Float>
+    /// See ``parasellarPeakHU``.
+    let clinoidHU: Float, clinoidRadius: Float, clinoidShift: SIMD2<Float>
     /// HU added to the basal cisterns (partial volume of vessels and bone), 0 for none.
     let cisternOffset: Float
     /// Half-width (mm, along the head axis) of the partial-volume slab near the skull, and whether
@@ -326,6 +337,14 @@ public struct CaseModel: Sendable {
         rimPatchThreshold = patches ? patchThreshold : .infinity
         rimPatchPeakHU = mimic.uniformF(75...130)
         rimPatchPhase = SIMD4(mimic.uniformF(0...6.283), mimic.uniformF(0...6.283), mimic.uniformF(0...6.283), mimic.uniformF(0...6.283))
+        // Drawn after the rim patches, so that adding it left every draw above unchanged.
+        let parasellar = skullStripped && mimic.chance(0.85)
+        let parasellarPeak = mimic.uniformF(90...135)
+        parasellarPeakHU = parasellar ? parasellarPeak : 0
+        parasellarPhase = SIMD3(mimic.uniformF(0...6.283), mimic.uniformF(0...6.283), mimic.uniformF(0...6.283))
+        clinoidHU = mimic.uniformF(150...260)
+        clinoidRadius = mimic.uniformF(1.4...2.4)
+        clinoidShift = SIMD2(mimic.uniformF(-2...2), mimic.uniformF(-2...2))
 
         primary = CohortPlan.primarySubtype(caseIndex: index, options: options)
         planLesions(rng: &rng)
@@ -343,6 +362,7 @@ public struct CaseModel: Sendable {
         if streakHU > 0 { f.append("streaks") }
         if skullStripped { f.append(dimRemnants ? "skull-stripped, dim skull-base remnants" : "skull-stripped") }
         if rimPatchThreshold.isFinite { f.append("dense rim patches") }
+        if parasellarPeakHU > 0 { f.append("parasellar look-alike") }
         if haloWidth > 0 { f.append("bone blur") }
         if cisternOffset > 0 { f.append("dense cisterns") }
         if correlatedNoise { f.append("correlated noise") }

@@ -175,15 +175,54 @@ extension CaseModel {
         return min(1, (n - threshold) / 0.8)
     }
 
+    /// The parasellar look-alike of a stripped head (``parasellarPeakHU``) at the head-frame point,
+    /// `d` mm under the brain's surface, whose own density is `hu`: `nil` outside its region (over
+    /// the sella, |x| < 22 mm and 7 ± 12 mm along y, below head z = −5 mm, less than 6 mm under the
+    /// surface) and always when the head has none. Inside, a textured density of 56 HU up to
+    /// ``parasellarPeakHU`` blended into `hu` towards the region's edges, and the four clinoid spots
+    /// (up to ``clinoidHU``). The caller applies it to parenchyma only: CSF, where SAH is drawn,
+    /// never gets it.
+    @inline(__always) func parasellarHU(_ x: Float, _ y: Float, _ z: Float, hu: Float, depth d: Float) -> Float? {
+        guard parasellarPeakHU > 0, z < -5, d < 6 else { return nil }
+        let ex = x / 22, ey = (y - 7) / 12
+        let e2 = ex * ex + ey * ey
+        guard e2 < 1 else { return nil }
+        // Clinoid processes: anterior ones lateral and forward, posterior ones by the dorsum sellae,
+        // each a small ball just over the cavity floor.
+        let ax = abs(x)
+        let s = clinoidShift
+        for (cx, cy) in [(10 + 0.5 * s.x, 15 + s.y), (5 + 0.25 * s.x, 0.5 * s.y)] as [(Float, Float)] {
+            let cz = floorHeight(cx, cy) + csfLayer + clinoidRadius + 0.3
+            let dx = ax - cx, dy = y - cy, dz = z - cz
+            let q = (dx * dx + dy * dy + dz * dz) / (clinoidRadius * clinoidRadius)
+            if q < 1 { return max(hu, clinoidHU * (1 - 0.6 * q)) }
+        }
+        let p = parasellarPhase
+        let texture = min(1, max(0, 0.5 + 0.18 * (sinApprox(1.3 * x + 0.8 * y + p.x)
+            + sinApprox(1.1 * y - 1.4 * z + p.y) + sinApprox(1.2 * z + 0.9 * x + p.z))))
+        let target = 56 + (parasellarPeakHU - 56) * (0.3 + 0.7 * texture)
+        let fade = smoothstep((1 - e2) / 0.3) * smoothstep((6 - d) / 1.5) * smoothstep((z + 5) / -3)
+        return hu + (target - hu) * fade
+    }
+
     /// Skull-stripped exams: the brain under the removed inner table and over the removed skull base
     /// keeps the partial volume of bone, a rim of about ``rimHU`` (±2 HU along the surface) that
     /// fades into `hu` over 1.5 mm below ``rimWidth``, measured from the brain's surface (the CSF
     /// layer, ``csfLayer`` mm, is skipped). Never applied to CSF (see ``evaluate``): convexity and
     /// basal SAH are drawn there, and a rim over them would teach that dense CSF is no blood. With
     /// `patches` (parenchyma), the dense rim patches (``rimPatchThreshold``) read 54 HU at their
-    /// edge up to ``rimPatchPeakHU`` in their core, over the rim.
+    /// edge up to ``rimPatchPeakHU`` in their core, over the rim, and over the sella the parasellar
+    /// look-alike (``parasellarHU(_:_:_:hu:depth:)``) where it is denser.
     @inline(__always) func strippedRim(_ x: Float, _ y: Float, _ z: Float, hu: Float, patches: Bool = false) -> Float {
         let d = depthUnderBrainSurface(x, y, z)
+        let rim = strippedRim(x, y, z, hu: hu, patches: patches, depth: d)
+        guard patches, let parasellar = parasellarHU(x, y, z, hu: hu, depth: d) else { return rim }
+        return max(rim, parasellar)
+    }
+
+    /// ``strippedRim(_:_:_:hu:patches:)`` at depth `d` under the brain's surface, without the
+    /// parasellar look-alike.
+    @inline(__always) func strippedRim(_ x: Float, _ y: Float, _ z: Float, hu: Float, patches: Bool, depth d: Float) -> Float {
         if patches, let strength = rimPatchStrength(x, y, z, depth: d) {
             return max(hu, 54 + (rimPatchPeakHU - 54) * strength)
         }

@@ -41,7 +41,8 @@ public struct SynthOptions: Sendable, Hashable {
     /// blood of their own (see ``CaseModel/features``): skull-stripped exams (everything outside the
     /// cranial cavity set to a fill value, with the bright partial-volume rim and skull-base bone
     /// remnants that stripping leaves, bright or dim and wide, and small dense patches of 54–130 HU
-    /// 1.4–5.4 mm under the brain's surface, never in CSF), bone blurred into the brain over the
+    /// 1.4–5.4 mm under the brain's surface, never in CSF, and a parasellar look-alike over the
+    /// sella: textured brain of 56–135 HU with bone-bright clinoid spots, never in CSF), bone blurred into the brain over the
     /// skull base (up to 200 HU at the brain's surface, never in the CSF spaces where SAH and IVH are
     /// drawn), dense basal cisterns, partial volume of the inner table and skull base over a wider
     /// slab, and spatially correlated noise. Drawn from a stream of their own

@@ -259,9 +259,11 @@ import HemoCore
                 b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
                 for p in 0..<n where labelA[p] == 0 && huB[p] > huA[p] + 0.5 {
                     guard let t = TissueClass(rawValue: tissueA[p]), t.isParenchyma else { continue }
-                    // The dense rim patches are tested on their own (below).
+                    // The dense rim patches and the parasellar look-alike are tested on their own (below).
                     let q = b.headPoint(p % a.width, p / a.width, k)
-                    if b.rimPatchStrength(q.x, q.y, q.z, depth: b.depthUnderBrainSurface(q.x, q.y, q.z)) != nil { continue }
+                    let depth = b.depthUnderBrainSurface(q.x, q.y, q.z)
+                    if b.rimPatchStrength(q.x, q.y, q.z, depth: depth) != nil { continue }
+                    if b.parasellarHU(q.x, q.y, q.z, hu: huA[p], depth: depth) != nil { continue }
                     rim += 1
                     densest = max(densest, huB[p])
                     sumRim += Double(huB[p]); sumPlain += Double(huA[p])
@@ -312,10 +314,12 @@ import HemoCore
                     guard t.isParenchyma, huB[p] > huA[p] + 0.5 else { continue }
                     brightened += 1
                     guard huB[p] >= 54, huA[p] < 50 else { continue }
-                    patch += 1
-                    densest = max(densest, huB[p])
                     let q = b.headPoint(p % a.width, p / a.width, k)
                     let depth = b.depthUnderBrainSurface(q.x, q.y, q.z)
+                    // The parasellar look-alike is tested on its own (below).
+                    if b.parasellarHU(q.x, q.y, q.z, hu: huA[p], depth: depth) != nil { continue }
+                    patch += 1
+                    densest = max(densest, huB[p])
                     shallowest = min(shallowest, depth); deepest = max(deepest, depth)
                     if depth < 1.39 || depth > 5.41 { outOfLayer += 1 }
                 }
@@ -328,6 +332,71 @@ import HemoCore
         #expect(outOfLayer == 0, "\(outOfLayer) patch voxels outside 1.4–5.4 mm (depth \(shallowest)–\(deepest) mm)")
         #expect(csf >= 1000, "only \(csf) CSF voxels sampled")
         #expect(denseCSF == 0, "\(denseCSF) of \(csf) blood-free CSF voxels became 54 HU or denser")
+    }
+
+    /// A real stripped atlas keeps the parasellar soft tissue and clinoid bone around the sella
+    /// (56–132 HU, 2–5 mm under the stripped surface); networks trained without a look-alike called
+    /// it SAH, since a phantom draws basal SAH in the CSF just there. So stripped heads now carry one,
+    /// in the brain only: on 1 mm slices, noiseless, in the first three stripped exams with it and
+    /// without bone blur, streaks or dense cisterns, blood-free brain over the sella (|x| < 22 mm,
+    /// below head z = −5 mm, within 6 mm of the brain's surface) reads 56 HU or more where it read
+    /// under 50 without mimics, textured (not one flat density), with a few bone-bright clinoid
+    /// voxels of 140–260 HU; no such voxel lies elsewhere; and no blood-free CSF voxel, in that
+    /// region or anywhere, becomes 54 HU or denser.
+    @Test func strippedHeadsCarryATexturedParasellarLookAlikeWithClinoidSpotsInTheBrainNeverInCSF() throws {
+        func options(mimics: Bool) -> SynthOptions {
+            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: 1)
+            o.realScanMimics = mimics
+            return o
+        }
+        let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
+        let indices = (0..<400).filter {
+            let features = mimic.model(caseIndex: $0).features
+            return features.contains("parasellar look-alike") && !features.contains("bone blur")
+                && !features.contains("streaks") && !features.contains("dense cisterns")
+        }.prefix(3)
+        #expect(indices.count == 3)
+        var dense = 0, clinoid = 0, outside = 0, densest: Float = -1000, sum = 0.0, sum2 = 0.0
+        var regionCSF = 0, denseCSF = 0
+        for index in indices {
+            let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
+            let n = a.width * a.height
+            var huA = [Float](repeating: 0, count: n), huB = huA
+            var tissueA = [UInt8](repeating: 0, count: n), tissueB = tissueA, labelA = tissueA, labelB = tissueA
+            for k in stride(from: 0, to: a.slices, by: 2) {
+                a.fillSlice(k, hu: &huA, tissue: &tissueA, label: &labelA)
+                b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
+                for p in 0..<n where labelA[p] == 0 {
+                    guard let t = TissueClass(rawValue: tissueA[p]) else { continue }
+                    let q = b.headPoint(p % a.width, p / a.width, k)
+                    let depth = b.depthUnderBrainSurface(q.x, q.y, q.z)
+                    let ey = (q.y - 7) / 12
+                    let inRegion = abs(q.x) < 22 && abs(ey) < 1 && q.z < -5 && depth < 6
+                    if t.isSubarachnoidSpace || t == .ventricleCSF {
+                        if inRegion { regionCSF += 1 }
+                        if huB[p] >= 54 && huA[p] < 54 { denseCSF += 1 }
+                        continue
+                    }
+                    // The rim patches are tested on their own (above).
+                    guard t.isParenchyma, huB[p] >= 56, huA[p] < 50,
+                          b.rimPatchStrength(q.x, q.y, q.z, depth: depth) == nil else { continue }
+                    if !inRegion { outside += 1; continue }
+                    densest = max(densest, huB[p])
+                    if huB[p] >= 140 { clinoid += 1; continue }
+                    dense += 1
+                    sum += Double(huB[p]); sum2 += Double(huB[p]) * Double(huB[p])
+                }
+            }
+        }
+        let mean = sum / Double(max(1, dense))
+        let sd = (max(0, sum2 / Double(max(1, dense)) - mean * mean)).squareRoot()
+        #expect(dense >= 300, "only \(dense) blood-free brain voxels of 56 HU or more over the sella")
+        #expect(sd >= 6, "the look-alike reads \(mean) ± \(sd) HU: not textured")
+        #expect(clinoid >= 3, "only \(clinoid) clinoid voxels of 140 HU or more")
+        #expect(densest <= 260.5, "a parasellar voxel reads \(densest) HU")
+        #expect(outside == 0, "\(outside) dense blood-free brain voxels outside the parasellar region and the rim patches")
+        #expect(regionCSF >= 100, "only \(regionCSF) CSF voxels sampled in the parasellar region")
+        #expect(denseCSF == 0, "\(denseCSF) blood-free CSF voxels became 54 HU or denser")
     }
 
     /// The soft edges' extra blur passes (1–3 more [¼ ½ ¼] passes) spread the inner table into the
