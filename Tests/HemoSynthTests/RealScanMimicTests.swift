@@ -4,6 +4,17 @@ import HemoCore
 
 /// The real-scan mimics (``SynthOptions/realScanMimics``): looks of real exams that carry no blood.
 @Suite struct RealScanMimicTests {
+    /// Generators of seed 31 at 128 pixels, without and with the real-scan mimics: a case index
+    /// names the same anatomy, lesions and labels in both.
+    static func plainAndMimicGenerators(sliceThickness: Double) throws -> (plain: SynthGenerator, mimic: SynthGenerator) {
+        func options(mimics: Bool) -> SynthOptions {
+            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: sliceThickness)
+            o.realScanMimics = mimics
+            return o
+        }
+        return (try SynthGenerator(options: options(mimics: false)), try SynthGenerator(options: options(mimics: true)))
+    }
+
     /// 128-pixel grids, 10 slices of 5 mm over the whole head, with and without mimics.
     static func options(mimics: Bool, seed: UInt64 = 31) -> SynthOptions {
         var o = SynthOptions(seed: seed, inPlanePixels: 128, sliceCount: 10)
@@ -137,12 +148,7 @@ import HemoCore
     /// mimics: on 1 mm slices (no partial-volume slab) and on 5 mm slices, where a CSF voxel's slab
     /// also samples the blurred brain above and below it.
     @Test(arguments: [1.0, 5.0]) func boneBlurKeepsOutOfTheCSFSpacesWhereBloodIsDrawn(thickness: Double) throws {
-        func options(mimics: Bool) -> SynthOptions {
-            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: thickness)
-            o.realScanMimics = mimics
-            return o
-        }
-        let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
+        let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: thickness)
         // Bone blur without the mimics that change CSF on purpose (a strip's rim, dense cisterns, a
         // wider partial-volume slab).
         let index = try #require((0..<400).first {
@@ -185,12 +191,7 @@ import HemoCore
     /// voxel without blood reads denser than it does without mimics (the strip may darken it, where
     /// its slab reaches the removed bone), on 1 mm slices and on 5 mm slices, noiseless.
     @Test(arguments: [1.0, 5.0]) func stripRimAndWideSlabKeepOutOfTheCSFSpacesWhereBloodIsDrawn(thickness: Double) throws {
-        func options(mimics: Bool) -> SynthOptions {
-            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: thickness)
-            o.realScanMimics = mimics
-            return o
-        }
-        let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
+        let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: thickness)
         // Dense cisterns change the CSF on purpose (and stay below blood); leave them out.
         func first(_ accept: (String) -> Bool) throws -> Int {
             try #require((0..<400).first {
@@ -236,12 +237,7 @@ import HemoCore
     /// is still brighter than the brain it replaces.
     /// (Brain that blood next to it makes denser, the rim may dim towards its density.)
     @Test func stripRimIsAFewHUOverTheCortexAndNeverAsDenseAsSAH() throws {
-        func options(mimics: Bool) -> SynthOptions {
-            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: 1)
-            o.realScanMimics = mimics
-            return o
-        }
-        let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
+        let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: 1)
         let indices = (0..<400).filter {
             let features = mimic.model(caseIndex: $0).features
             return features.contains("skull-stripped") && !features.contains("bone blur") && !features.contains("streaks")
@@ -284,12 +280,7 @@ import HemoCore
     /// they read under 50 without mimics, all of them 1.4–5.4 mm under the brain's surface, a small
     /// share of the brightened brain; and no blood-free CSF voxel becomes that dense.
     @Test func strippedRimsCarrySmallDenseBloodFreePatchesInTheBrainNeverInCSF() throws {
-        func options(mimics: Bool) -> SynthOptions {
-            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: 1)
-            o.realScanMimics = mimics
-            return o
-        }
-        let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
+        let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: 1)
         let indices = (0..<400).filter {
             let features = mimic.model(caseIndex: $0).features
             return features.contains("dense rim patches") && !features.contains("bone blur") && !features.contains("streaks")
@@ -344,12 +335,7 @@ import HemoCore
     /// voxels of 140–260 HU; no such voxel lies elsewhere; and no blood-free CSF voxel, in that
     /// region or anywhere, becomes 54 HU or denser.
     @Test func strippedHeadsCarryATexturedParasellarLookAlikeWithClinoidSpotsInTheBrainNeverInCSF() throws {
-        func options(mimics: Bool) -> SynthOptions {
-            var o = SynthOptions(seed: 31, inPlanePixels: 128, sliceThickness: 1)
-            o.realScanMimics = mimics
-            return o
-        }
-        let plain = try SynthGenerator(options: options(mimics: false)), mimic = try SynthGenerator(options: options(mimics: true))
+        let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: 1)
         let indices = (0..<400).filter {
             let features = mimic.model(caseIndex: $0).features
             return features.contains("parasellar look-alike") && !features.contains("bone blur")
