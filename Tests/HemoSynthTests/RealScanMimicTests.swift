@@ -15,6 +15,35 @@ import HemoCore
         return (try SynthGenerator(options: options(mimics: false)), try SynthGenerator(options: options(mimics: true)))
     }
 
+    /// One noiseless slice of one case without (`A`) and with (`B`) the mimics.
+    struct SlicePair {
+        /// The slice index.
+        let k: Int
+        /// The case's models.
+        let plain: CaseModel, mimic: CaseModel
+        /// HU, tissue class and label per pixel, row by row.
+        let huA: [Float], huB: [Float], tissueA: [UInt8], tissueB: [UInt8], labelA: [UInt8], labelB: [UInt8]
+    }
+
+    /// Calls `visit` with slices `0, step, 2·step, …` of case `index` from both generators.
+    static func forEachSlicePair(_ plain: SynthGenerator, _ mimic: SynthGenerator, caseIndex index: Int, step: Int = 1,
+                                 _ visit: (SlicePair) throws -> Void) rethrows {
+        let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
+        let n = a.width * a.height
+        var huA = [Float](repeating: 0, count: n), huB = huA
+        var tissueA = [UInt8](repeating: 0, count: n), tissueB = tissueA, labelA = tissueA, labelB = tissueA
+        for k in stride(from: 0, to: a.slices, by: step) {
+            a.fillSlice(k, hu: &huA, tissue: &tissueA, label: &labelA)
+            b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
+            try visit(SlicePair(k: k, plain: a, mimic: b, huA: huA, huB: huB, tissueA: tissueA, tissueB: tissueB, labelA: labelA, labelB: labelB))
+        }
+    }
+
+    /// The first `count` case indices below 400 whose features under mimics satisfy `accept`.
+    static func cases(_ mimic: SynthGenerator, count: Int, where accept: (String) -> Bool) -> [Int] {
+        Array((0..<400).filter { accept(mimic.model(caseIndex: $0).features) }.prefix(count))
+    }
+
     /// 128-pixel grids, 10 slices of 5 mm over the whole head, with and without mimics.
     static func options(mimics: Bool, seed: UInt64 = 31) -> SynthOptions {
         var o = SynthOptions(seed: seed, inPlanePixels: 128, sliceCount: 10)
@@ -203,14 +232,10 @@ import HemoCore
         let wide = try first { $0.contains("wide skull partial volume") && !$0.contains("skull-stripped") }
         var csf = 0, csfDenser = 0, worst: Float = 0, rimBrain = 0
         for index in [stripped, wide] {
-            let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
-            let n = a.width * a.height
-            var huA = [Float](repeating: 0, count: n), huB = huA
-            var tissueA = [UInt8](repeating: 0, count: n), tissueB = tissueA, labelA = tissueA, labelB = tissueA
-            for k in 0..<a.slices {
-                a.fillSlice(k, hu: &huA, tissue: &tissueA, label: &labelA)
-                b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
-                #expect(tissueA == tissueB && labelA == labelB)
+            Self.forEachSlicePair(plain, mimic, caseIndex: index) { s in
+                let n = s.plain.width * s.plain.height
+                let (huA, huB, tissueA, labelA) = (s.huA, s.huB, s.tissueA, s.labelA)
+                #expect(s.tissueA == s.tissueB && s.labelA == s.labelB)
                 for p in 0..<n where labelA[p] == 0 {
                     guard let t = TissueClass(rawValue: tissueA[p]) else { continue }
                     if t.isSubarachnoidSpace || t == .ventricleCSF {
@@ -238,21 +263,16 @@ import HemoCore
     /// (Brain that blood next to it makes denser, the rim may dim towards its density.)
     @Test func stripRimIsAFewHUOverTheCortexAndNeverAsDenseAsSAH() throws {
         let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: 1)
-        let indices = (0..<400).filter {
-            let features = mimic.model(caseIndex: $0).features
-            return features.contains("skull-stripped") && !features.contains("bone blur") && !features.contains("streaks")
-        }.prefix(4)
+        let indices = Self.cases(mimic, count: 4) {
+            $0.contains("skull-stripped") && !$0.contains("bone blur") && !$0.contains("streaks")
+        }
         #expect(indices.count == 4)
         var rim = 0, densest: Float = -1000, sumRim = 0.0, sumPlain = 0.0
         for index in indices {
-            let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
-            let n = a.width * a.height
-            var huA = [Float](repeating: 0, count: n), huB = huA
-            var tissueA = [UInt8](repeating: 0, count: n), tissueB = tissueA, labelA = tissueA, labelB = tissueA
             // Every fourth 1 mm slice is enough to cover the convexity and the skull base.
-            for k in stride(from: 0, to: a.slices, by: 4) {
-                a.fillSlice(k, hu: &huA, tissue: &tissueA, label: &labelA)
-                b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
+            Self.forEachSlicePair(plain, mimic, caseIndex: index, step: 4) { s in
+                let (a, b, k, n) = (s.plain, s.mimic, s.k, s.plain.width * s.plain.height)
+                let (huA, huB, tissueA, labelA) = (s.huA, s.huB, s.tissueA, s.labelA)
                 for p in 0..<n where labelA[p] == 0 && huB[p] > huA[p] + 0.5 {
                     guard let t = TissueClass(rawValue: tissueA[p]), t.isParenchyma else { continue }
                     // The dense rim patches and the parasellar look-alike are tested on their own (below).
@@ -281,21 +301,16 @@ import HemoCore
     /// share of the brightened brain; and no blood-free CSF voxel becomes that dense.
     @Test func strippedRimsCarrySmallDenseBloodFreePatchesInTheBrainNeverInCSF() throws {
         let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: 1)
-        let indices = (0..<400).filter {
-            let features = mimic.model(caseIndex: $0).features
-            return features.contains("dense rim patches") && !features.contains("bone blur") && !features.contains("streaks")
-        }.prefix(4)
+        let indices = Self.cases(mimic, count: 4) {
+            $0.contains("dense rim patches") && !$0.contains("bone blur") && !$0.contains("streaks")
+        }
         #expect(indices.count == 4)
         var brightened = 0, patch = 0, outOfLayer = 0, densest: Float = -1000, csf = 0, denseCSF = 0
         var shallowest: Float = 100, deepest: Float = 0
         for index in indices {
-            let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
-            let n = a.width * a.height
-            var huA = [Float](repeating: 0, count: n), huB = huA
-            var tissueA = [UInt8](repeating: 0, count: n), tissueB = tissueA, labelA = tissueA, labelB = tissueA
-            for k in stride(from: 0, to: a.slices, by: 4) {
-                a.fillSlice(k, hu: &huA, tissue: &tissueA, label: &labelA)
-                b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
+            Self.forEachSlicePair(plain, mimic, caseIndex: index, step: 4) { s in
+                let (a, b, k, n) = (s.plain, s.mimic, s.k, s.plain.width * s.plain.height)
+                let (huA, huB, tissueA, labelA) = (s.huA, s.huB, s.tissueA, s.labelA)
                 for p in 0..<n where labelA[p] == 0 {
                     guard let t = TissueClass(rawValue: tissueA[p]) else { continue }
                     if t.isSubarachnoidSpace || t == .ventricleCSF {
@@ -336,22 +351,17 @@ import HemoCore
     /// region or anywhere, becomes 54 HU or denser.
     @Test func strippedHeadsCarryATexturedParasellarLookAlikeWithClinoidSpotsInTheBrainNeverInCSF() throws {
         let (plain, mimic) = try Self.plainAndMimicGenerators(sliceThickness: 1)
-        let indices = (0..<400).filter {
-            let features = mimic.model(caseIndex: $0).features
-            return features.contains("parasellar look-alike") && !features.contains("bone blur")
-                && !features.contains("streaks") && !features.contains("dense cisterns")
-        }.prefix(3)
+        let indices = Self.cases(mimic, count: 3) {
+            $0.contains("parasellar look-alike") && !$0.contains("bone blur")
+                && !$0.contains("streaks") && !$0.contains("dense cisterns")
+        }
         #expect(indices.count == 3)
         var dense = 0, clinoid = 0, outside = 0, densest: Float = -1000, sum = 0.0, sum2 = 0.0
         var regionCSF = 0, denseCSF = 0
         for index in indices {
-            let a = plain.model(caseIndex: index), b = mimic.model(caseIndex: index)
-            let n = a.width * a.height
-            var huA = [Float](repeating: 0, count: n), huB = huA
-            var tissueA = [UInt8](repeating: 0, count: n), tissueB = tissueA, labelA = tissueA, labelB = tissueA
-            for k in stride(from: 0, to: a.slices, by: 2) {
-                a.fillSlice(k, hu: &huA, tissue: &tissueA, label: &labelA)
-                b.fillSlice(k, hu: &huB, tissue: &tissueB, label: &labelB)
+            Self.forEachSlicePair(plain, mimic, caseIndex: index, step: 2) { s in
+                let (a, b, k, n) = (s.plain, s.mimic, s.k, s.plain.width * s.plain.height)
+                let (huA, huB, tissueA, labelA) = (s.huA, s.huB, s.tissueA, s.labelA)
                 for p in 0..<n where labelA[p] == 0 {
                     guard let t = TissueClass(rawValue: tissueA[p]) else { continue }
                     let q = b.headPoint(p % a.width, p / a.width, k)
