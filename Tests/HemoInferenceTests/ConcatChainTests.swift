@@ -52,16 +52,7 @@ struct ConcatChainTests {
         ]
         graph.input = [port("x", [nil, 2, 5, 6])]
         graph.output = [port("features", [nil, 7, 5, 6]), port("y", [nil, 4, 5, 6])]
-        var model = Onnx_ModelProto()
-        model.irVersion = 8
-        var opset = Onnx_OperatorSetIdProto()
-        opset.version = 17
-        model.opsetImport = [opset]
-        model.graph = graph
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hemo-dense-block-\(UUID().uuidString).onnx").path
-        let bytes: [UInt8] = try model.serializedBytes()
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return path
+        return try ONNXTestGraphs.write(graph, stem: "dense-block")
     }
 
     /// The dense block in Double: `features` and `y` of one image (C×5×6).

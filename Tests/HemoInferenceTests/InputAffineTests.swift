@@ -41,16 +41,7 @@ struct InputAffineTests {
         graph.node = [batchNorm, relu, conv]
         graph.input = [port("x", [nil, 4, 6, 5])]
         graph.output = [port("y", [nil, 3, 6, 5])] + (exposeNormalised ? [port("activated", [nil, 4, 6, 5])] : [])
-        var model = Onnx_ModelProto()
-        model.irVersion = 8
-        var opset = Onnx_OperatorSetIdProto()
-        opset.version = 17
-        model.opsetImport = [opset]
-        model.graph = graph
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hemo-pre-activation-\(UUID().uuidString).onnx").path
-        let bytes: [UInt8] = try model.serializedBytes()
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return path
+        return try ONNXTestGraphs.write(graph, stem: "pre-activation")
     }
 
     static func parameters(kernel: Int) -> (gamma: [Float], beta: [Float], mean: [Float], variance: [Float], weights: [Float], bias: [Float]) {

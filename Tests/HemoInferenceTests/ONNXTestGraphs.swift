@@ -1,3 +1,4 @@
+import Foundation
 @testable import HemoInference
 
 /// Pieces of hand-built ONNX graphs for the engine's tests.
@@ -27,5 +28,20 @@ enum ONNXTestGraphs {
         type.shape = shape
         v.type.tensorType = type
         return v
+    }
+
+    /// Writes `graph` as an opset-17 model to a fresh file in the temporary directory named
+    /// `hemo-<stem>-<UUID>.onnx`, and returns its path.
+    static func write(_ graph: Onnx_GraphProto, stem: String) throws -> String {
+        var model = Onnx_ModelProto()
+        model.irVersion = 8
+        var opset = Onnx_OperatorSetIdProto()
+        opset.version = 17
+        model.opsetImport = [opset]
+        model.graph = graph
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hemo-\(stem)-\(UUID().uuidString).onnx").path
+        let bytes: [UInt8] = try model.serializedBytes()
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
     }
 }
